@@ -1,0 +1,557 @@
+"""Service load figures: how fast events go JetStream in → channel quantities out.
+
+Run:  python bench/load/service_load.py [--events 300000] [--recovery-events 1000000]
+
+Starts an embedded nats-server and `invsync serve` as a subprocess (its own
+process and core, as in production), then prints, in one run:
+
+1. raw ceiling: nats-py reading the preloaded stream and doing nothing else,
+   both as a plain no-ack pull consumer (`fetch`, same batch size) and with the
+   service's own reader (no-ack push consumer with flow control); the higher
+   of the two is the ceiling;
+2. sustained: the service started on that same preloaded stream of
+   `order.placed` events (one event per message), timed from its first
+   quantity message to the quantity message caused by a marker event at the end
+   of the stream; events/s and its share of the ceiling;
+3. sync latency p50/p99 at 50% of the sustained rate: a paced producer stamps
+   each event's `ts` with the wall clock; a connector subscribed to
+   `inv.qty.>` measures receipt − `source_ts` per item;
+4. reservation request/reply p50/p99 with 64 concurrent clients, beside a
+   trivial NATS responder (another process answering at once) in the same
+   run, and the single-client round trip;
+5. recovery: a stream of `--recovery-events` messages and a snapshot taken
+   10,000 events before its end; time from `invsync serve` launch (interpreter
+   start included) until it answers `inv.query.sku`.
+
+Bulk stocking at set-up uses contract `batch` events (as a WMS would); every
+measured order event is its own message. All traffic is on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import msgspec
+import nats
+import numpy as np
+from invsync.nats_server import NatsServer, free_port
+from invsync.service.consumer import LogReader
+from invsync.service.stream import ensure_stream
+from invsync.service.subjects import Subjects
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[2]
+STREAM = "INVSYNC"
+SKUS = 1000
+CHANNELS = ("amazon", "walmart", "ebay")
+FETCH_BATCH = 10_000
+POLICY = """
+[defaults]
+safety = 0
+
+[[tiers]]
+tier = 1
+protect = 0
+
+[[tiers]]
+tier = 2
+protect = 50
+
+[[locations]]
+id = "wh-1"
+kind = "warehouse"
+
+[[channels]]
+id = "shopify"
+tier = 1
+
+[[channels]]
+id = "amazon"
+tier = 2
+share = 0.8
+
+[[channels]]
+id = "walmart"
+tier = 2
+share = 0.5
+
+[[channels]]
+id = "ebay"
+tier = 2
+cap = 50
+"""
+
+
+def now_ts() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def order(n: int, ts: str) -> bytes:
+    channel = CHANNELS[n % len(CHANNELS)]
+    return msgspec.json.encode(
+        {
+            "type": "order.placed",
+            "event_id": f"o-{n}",
+            "ts": ts,
+            "order_id": f"o-{n}",
+            "channel": channel,
+            "lines": [{"line_id": "1", "sku": f"S{n % SKUS}", "qty": 1}],
+        }
+    )
+
+
+def stock_batches(units: int, tag: str) -> list[bytes]:
+    events = [
+        {
+            "type": "stock.set",
+            "event_id": f"{tag}-{i}",
+            "ts": now_ts(),
+            "sku": f"S{i}",
+            "location": "wh-1",
+            "on_hand": units,
+        }
+        for i in range(SKUS)
+    ]
+    return [
+        msgspec.json.encode(
+            {"type": "batch", "event_id": f"{tag}-batch", "ts": now_ts(), "events": events}
+        )
+    ]
+
+
+async def preload(nc: Client, count: int, start: int = 0, per_message: int = 1) -> None:
+    """`count` order events into the stream with core publishes (stored by JetStream),
+    one per message or `per_message` to a contract `batch`."""
+    js = nc.jetstream()
+    expected = (await js.stream_info(STREAM)).state.messages
+    ts = now_ts()
+    for first in range(start, start + count, per_message):
+        numbers = range(first, min(first + per_message, start + count))
+        if per_message == 1:
+            body = order(first, ts)
+        else:
+            events = b",".join(order(n, ts) for n in numbers)
+            body = b'{"type":"batch","event_id":"b-%d","ts":"%s","events":[%s]}' % (
+                first,
+                ts.encode(),
+                events,
+            )
+        await nc.publish(f"inv.order.{CHANNELS[first % len(CHANNELS)]}", body)
+        expected += 1
+        if expected % 2000 == 0:
+            await nc.flush()
+    await nc.flush()
+    while (await js.stream_info(STREAM)).state.messages < expected:
+        await asyncio.sleep(0.05)
+
+
+def start_service(url: str, state: Path, policy: Path, *extra: str) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "invsync.cli",
+        "serve",
+        "--nats",
+        url,
+        "--policy",
+        str(policy),
+        "--state",
+        str(state),
+        "--metrics-port",
+        "0",
+        "--log-level",
+        "WARNING",
+        "--fetch-batch",
+        str(FETCH_BATCH),
+        *extra,
+    ]
+    return subprocess.Popen(command)
+
+
+def stop_service(service: subprocess.Popen[bytes]) -> None:
+    service.terminate()
+    service.wait(timeout=60)
+
+
+async def wait_serving(nc: Client, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            await nc.request("inv.query.sku", b'{"sku": "S0"}', timeout=0.5)
+            return
+        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+            await asyncio.sleep(0.01)
+    raise TimeoutError("service did not start serving")
+
+
+async def pull_ceiling(nc: Client, total: int) -> float:
+    """Messages/s of a plain nats-py no-ack pull consumer, `fetch(FETCH_BATCH)`, no work."""
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subjects=Subjects().stream_subjects,
+        inactive_threshold=30.0,
+    )
+    sub = await nc.jetstream().pull_subscribe(
+        "inv.>",
+        stream=STREAM,
+        config=config,
+        pending_msgs_limit=1_000_000,
+        pending_bytes_limit=512 * 1024 * 1024,
+    )
+    started = time.perf_counter()
+    seen = 0
+    while seen < total:
+        try:
+            # A short timeout, as the service used: nats-py turns a long one into
+            # a lingering pull that the server feeds several times slower.
+            seen += len(await sub.fetch(FETCH_BATCH, timeout=0.005))
+        except (nats.errors.TimeoutError, TimeoutError):
+            pass  # an idle fetch (nats-py raises either kind), not an error
+    rate = seen / (time.perf_counter() - started)
+    await sub.unsubscribe()
+    return rate
+
+
+async def ceiling(nc: Client, total: int) -> float:
+    """Messages/s of the service's reader on the stream, doing nothing with them."""
+    reader = LogReader(nc.jetstream(), STREAM, Subjects())
+    await reader.open(0)
+    started = time.perf_counter()
+    seen = 0
+    while seen < total:
+        seen += len(await reader.fetch(FETCH_BATCH))
+    rate = seen / (time.perf_counter() - started)
+    await reader.close()
+    return rate
+
+
+async def sustained(nc: Client, url: str, tmp: Path, policy: Path, total: int) -> float:
+    """Service on the preloaded stream: first quantities out → marker's quantities out."""
+    first: list[float] = []
+    marker_seen = asyncio.Event()
+
+    async def on_qty(msg: Msg) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        if b'"MARKER"' in msg.data:
+            marker_seen.set()
+
+    await nc.subscribe("inv.qty.shopify", cb=on_qty)
+    marker = msgspec.json.encode(
+        {
+            "type": "stock.set",
+            "event_id": "marker",
+            "ts": now_ts(),
+            "sku": "MARKER",
+            "location": "wh-1",
+            "on_hand": 1,
+        }
+    )
+    await nc.jetstream().publish("inv.stock.wh-1", marker)
+    service = start_service(url, tmp / "sustained", policy, "--snapshot-events", "100000000")
+    try:
+        await asyncio.wait_for(marker_seen.wait(), timeout=600)
+        rate = total / (time.perf_counter() - first[0])
+    finally:
+        stop_service(service)
+    return rate
+
+
+def histogram_quantile(buckets: list[tuple[float, float]], q: float) -> float:
+    """Prometheus-style quantile from cumulative (upper bound, count) buckets."""
+    total = buckets[-1][1]
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower_bound
+            share = (rank - lower_count) / max(count - lower_count, 1)
+            return lower_bound + (bound - lower_bound) * share
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def service_latency_buckets(port: int) -> list[tuple[float, float]]:
+    """invsync_sync_latency_seconds summed over channels, from the service's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    counts: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "invsync_sync_latency_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_bucket"):
+                    bound = float(sample.labels["le"])
+                    counts[bound] = counts.get(bound, 0.0) + sample.value
+    return sorted(counts.items())
+
+
+class Latency(NamedTuple):
+    sent: int
+    service_p50: float  # event ts → publish, the service's own histogram
+    service_p99: float
+    connector_p50: float  # event ts → receipt by a subscriber of inv.qty.amazon
+    connector_p99: float
+
+
+async def latency(
+    nc: Client, url: str, tmp: Path, policy: Path, rate: float, seconds: float, start: int
+) -> Latency:
+    lags: list[float] = []
+
+    async def on_qty(msg: Msg) -> None:
+        received = time.time()
+        for item in msgspec.json.decode(msg.data)["items"]:
+            if item["sku"].startswith("S"):
+                lags.append(received - datetime.fromisoformat(item["source_ts"]).timestamp())
+
+    port = free_port()
+    service = start_service(
+        url,
+        tmp / "latency",
+        policy,
+        "--snapshot-events",
+        "100000000",
+        "--metrics-port",
+        str(port),
+    )
+    try:
+        await wait_serving(nc)
+        # The replay at start republishes old events: only what follows counts.
+        before = dict(await asyncio.to_thread(service_latency_buckets, port))
+        sub = await nc.subscribe("inv.qty.amazon", cb=on_qty)
+        await nc.flush()
+        await asyncio.sleep(0.5)
+        per_tick = max(1, int(rate / 1000))  # one burst per millisecond
+        n = start
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            ts = now_ts()
+            for _ in range(per_tick):
+                await nc.publish(f"inv.order.{CHANNELS[n % 3]}", order(n, ts))
+                n += 1
+            due = began + (n - start) / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await nc.flush()
+        await asyncio.sleep(1.0)
+        await sub.unsubscribe()
+        after = await asyncio.to_thread(service_latency_buckets, port)
+        buckets = [(bound, count - before.get(bound, 0.0)) for bound, count in after]
+    finally:
+        stop_service(service)
+    arr = np.array(lags)
+    return Latency(
+        n - start,
+        histogram_quantile(buckets, 0.5),
+        histogram_quantile(buckets, 0.99),
+        float(np.percentile(arr, 50)),
+        float(np.percentile(arr, 99)),
+    )
+
+
+def start_responder(url: str) -> subprocess.Popen[bytes]:
+    code = (
+        "import asyncio, nats\n"
+        "async def main():\n"
+        f"    nc = await nats.connect({url!r})\n"
+        "    async def echo(msg):\n"
+        "        await msg.respond(b'{\"ok\": true}')\n"
+        "    await nc.subscribe('bench.echo', cb=echo)\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", code])
+
+
+async def trivial_responder(
+    nc: Client, url: str, clients: int, seconds: float
+) -> tuple[float, float]:
+    """p50/p99 of request/reply to a responder in another process that answers at once."""
+    responder = start_responder(url)
+    rtts: list[float] = []
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await nc.request("bench.echo", b"{}", timeout=0.5)
+                break
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+        async def client() -> None:
+            began = time.perf_counter()
+            while time.perf_counter() - began < seconds:
+                sent = time.perf_counter()
+                await nc.request("bench.echo", b'{"type": "reserve"}', timeout=10)
+                rtts.append(time.perf_counter() - sent)
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    finally:
+        stop_service(responder)
+    arr = np.array(rtts)
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+async def reservations(
+    nc: Client, url: str, tmp: Path, policy: Path, clients: int, seconds: float
+) -> tuple[float, float, float]:
+    rtts: list[float] = []
+    service = start_service(url, tmp / "reserve", policy, "--snapshot-events", "100000000")
+    try:
+        await wait_serving(nc)
+        await asyncio.sleep(0.5)  # the start-up snapshot and first flushes are not measured
+
+        async def client(number: int) -> None:
+            i = 0
+            began = time.perf_counter()
+            while time.perf_counter() - began < seconds:
+                i += 1
+                body = msgspec.json.encode(
+                    {
+                        "type": "reserve",
+                        "request_id": f"bench-{number}-{i}",
+                        "order_id": f"bench-{number}-{i}",
+                        "channel": "shopify",
+                        "hold_seconds": 60,
+                        "lines": [
+                            {"line_id": "1", "sku": f"S{(number * 7919 + i) % SKUS}", "qty": 1}
+                        ],
+                    }
+                )
+                sent = time.perf_counter()
+                await nc.request("inv.reserve.shopify", body, timeout=10)
+                rtts.append(time.perf_counter() - sent)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        elapsed = time.perf_counter() - began
+    finally:
+        stop_service(service)
+    arr = np.array(rtts)
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99)), len(rtts) / elapsed
+
+
+async def recovery(tmp: Path, policy: Path, total: int) -> tuple[float, int]:
+    """A fresh server: `total` events, snapshot at total − 10,000, then time a cold start."""
+    with NatsServer() as server:
+        nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
+        js = nc.jetstream()
+        await ensure_stream(js, STREAM, Subjects(), 120)
+        for body in stock_batches(10**9, "stock"):
+            await js.publish("inv.stock.wh-1", body)
+        await preload(nc, total - 10_000 - 1)
+        service = start_service(
+            server.url, tmp / "recovery", policy, "--snapshot-events", "100000000"
+        )
+        await wait_serving(nc, timeout_s=600)  # it serves once it has replayed the stream
+        stop_service(service)  # graceful: a snapshot at the stream's end so far
+        await preload(nc, 10_000, start=total - 10_000 - 1)
+        began = time.perf_counter()
+        service = start_service(
+            server.url, tmp / "recovery", policy, "--snapshot-events", "100000000"
+        )
+        await wait_serving(nc, timeout_s=600)
+        elapsed = time.perf_counter() - began
+        stop_service(service)
+        messages = (await js.stream_info(STREAM)).state.messages
+        await nc.close()
+    return elapsed, messages
+
+
+async def batched(tmp: Path, policy: Path, total: int, per_message: int) -> tuple[float, float]:
+    """Ceiling and sustained events/s when a bulk producer sends `batch` messages."""
+    with NatsServer() as server:
+        nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
+        await ensure_stream(nc.jetstream(), STREAM, Subjects(), 120)
+        for body in stock_batches(10**9, "stock"):
+            await nc.jetstream().publish("inv.stock.wh-1", body)
+        await preload(nc, total, per_message=per_message)
+        messages = -(-total // per_message) + 1
+        raw = await ceiling(nc, messages) * total / messages
+        rate = await sustained(nc, server.url, tmp, policy, total)
+        await nc.close()
+    return raw, rate
+
+
+async def main(args: argparse.Namespace) -> None:
+    with NatsServer() as server, tempfile.TemporaryDirectory(prefix="invsync-load-") as tmpdir:
+        tmp = Path(tmpdir)
+        policy = tmp / "policy.toml"
+        policy.write_text(POLICY)
+        nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
+        js = nc.jetstream()
+        await ensure_stream(js, STREAM, Subjects(), 120)
+        for body in stock_batches(10**9, "stock"):
+            await js.publish("inv.stock.wh-1", body)
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        await preload(nc, args.events)
+        pull = await pull_ceiling(nc, args.events + 1)
+        print(
+            f"raw ceiling, nats-py no-ack pull fetch({FETCH_BATCH}), no work: {pull:,.0f} events/s"
+        )
+        push = await ceiling(nc, args.events + 1)
+        print(
+            f"raw ceiling, the service's reader (push + flow control), no work: {push:,.0f} events/s"
+        )
+        raw = max(pull, push)
+        rate = await sustained(nc, server.url, tmp, policy, args.events)
+        print(
+            f"service sustained, order.placed 1 per message: {rate:,.0f} events/s "
+            f"({rate / raw:.0%} of ceiling)"
+        )
+        lat = await latency(nc, server.url, tmp, policy, rate / 2, args.seconds, start=args.events)
+        print(
+            f"sync latency at {rate / 2:,.0f} events/s ({lat.sent} events): "
+            f"service (ts → publish) p50 {lat.service_p50 * 1000:.2f} ms, "
+            f"p99 {lat.service_p99 * 1000:.2f} ms; "
+            f"connector (ts → receipt) p50 {lat.connector_p50 * 1000:.2f} ms, "
+            f"p99 {lat.connector_p99 * 1000:.2f} ms"
+        )
+        t50, t99 = await trivial_responder(nc, server.url, 64, args.seconds)
+        print(
+            f"trivial NATS responder, 64 clients: p50 {t50 * 1000:.2f} ms, p99 {t99 * 1000:.2f} ms"
+        )
+        r50, r99, rps = await reservations(nc, server.url, tmp, policy, 64, args.seconds)
+        print(
+            f"reservation request/reply, 64 clients: p50 {r50 * 1000:.2f} ms, "
+            f"p99 {r99 * 1000:.2f} ms, {rps:,.0f} req/s ({r99 / t99:.1f}× the trivial p99)"
+        )
+        s50, s99, _ = await reservations(nc, server.url, tmp, policy, 1, min(args.seconds, 3.0))
+        print(
+            f"reservation request/reply, 1 client: p50 {s50 * 1000:.2f} ms, p99 {s99 * 1000:.2f} ms"
+        )
+        await nc.close()
+        raw_b, rate_b = await batched(tmp / "batched", policy, args.events, 100)
+        print(
+            f"bulk producer, order.placed in batches of 100: ceiling {raw_b:,.0f} events/s, "
+            f"service {rate_b:,.0f} events/s"
+        )
+        took, messages = await recovery(tmp, policy, args.recovery_events)
+        print(
+            f"recovery: {messages:,} messages in the stream, snapshot 10,000 behind: "
+            f"{took:.2f} s from launch to serving"
+        )
+        print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--recovery-events", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,441 @@
+"""Writes proto/events.schema.json and proto/asyncapi.yaml from the Structs in invsync.events.
+
+The Structs are the single source of the wire contract; these files are its published
+form for integrators in other languages. `--check` exits 1 when the files are stale,
+so CI catches a contract change that was not regenerated.
+
+    python proto/generate.py           # rewrite the files
+    python proto/generate.py --check   # exit 1 if they differ from the Structs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+PROTO_DIR = Path(__file__).resolve().parent
+# Generate from this working tree's Structs, not from whatever copy is installed.
+sys.path.insert(0, str(PROTO_DIR.parent / "python"))
+
+import msgspec
+from invsync import events
+
+SCHEMA_FILE = "events.schema.json"
+ASYNCAPI_FILE = "asyncapi.yaml"
+CONTRACT_VERSION = "1.0.0"
+
+STOCK: list[type[msgspec.Struct]] = [
+    events.StockSet,
+    events.StockAdjust,
+    events.StockReceived,
+    events.StockReleased,
+    events.StockDamaged,
+    events.StockTransfer,
+    events.StockInbound,
+]
+ORDER: list[type[msgspec.Struct]] = [
+    events.OrderPlaced,
+    events.OrderCancelled,
+    events.OrderShipped,
+    events.OrderFulfillmentFailed,
+    events.OrderReturned,
+]
+MESSAGES: list[type[msgspec.Struct]] = [
+    *STOCK,
+    *ORDER,
+    events.Batch,
+    events.ReserveRequest,
+    events.ReservationGroup,
+    events.ReserveReply,
+    events.ClockTick,
+    events.ChannelQuantities,
+    events.Route,
+    events.Alert,
+    events.DeadLetter,
+    events.AuditRecord,
+    events.ChannelAck,
+    events.SkuQuery,
+]
+INBOUND_UNION = "InboundEvent"
+
+PREFIX_PARAMETER = {"default": "inv", "description": "Subject prefix of this deployment."}
+CHANNEL_PARAMETER = {"description": "Sales channel id from the policy, e.g. `shopify`."}
+LOCATION_PARAMETER = {"description": "Location id from the policy, e.g. `wh-3`."}
+
+# Section 7 of the contract: the explanation's JSON is built by the engine, not a Struct.
+SKU_EXPLANATION = {
+    "title": "SkuExplanation",
+    "description": "How every number of a SKU came about; `{ok: false, error}` on a bad query.",
+    "type": "object",
+    "required": [
+        "sku",
+        "condition",
+        "ats",
+        "on_hand",
+        "reserved",
+        "backordered",
+        "safety",
+        "inbound",
+        "quarantined",
+        "locations",
+        "channels",
+    ],
+    "properties": {
+        "sku": {"type": "string"},
+        "condition": {"type": "string"},
+        "ats": {"type": "integer"},
+        "on_hand": {"type": "integer", "description": "Sellable, counted units on hand."},
+        "reserved": {"type": "integer"},
+        "backordered": {"type": "integer"},
+        "safety": {"type": "integer"},
+        "inbound": {"type": "integer"},
+        "quarantined": {"type": "integer"},
+        "locations": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {"on_hand": {"type": "integer"}, "online": {"type": "boolean"}},
+            },
+        },
+        "channels": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "channel": {"type": "string"},
+                    "tier": {"type": "integer"},
+                    "shown": {"type": "integer"},
+                    "reason": {"type": "string", "description": "The formula with its numbers."},
+                },
+            },
+        },
+    },
+}
+
+
+def _components(ref_template: str) -> dict[str, Any]:
+    """Schemas of every message, plus the inbound union that a batch's items follow."""
+    (union, *_), components = msgspec.json.schema_components(
+        [events.InboundEvent, *MESSAGES], ref_template=ref_template
+    )
+    components[INBOUND_UNION] = {
+        "description": "Any event the log carries; producers send only stock and order events.",
+        **union,
+    }
+    batch_events = components["Batch"]["properties"]["events"]
+    batch_events["items"] = {"$ref": ref_template.format(name=INBOUND_UNION)}
+    return components
+
+
+def schema_document() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of every message, one `$defs` entry per Struct."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"invsync wire contract {CONTRACT_VERSION}",
+        "description": "Generated from invsync.events by proto/generate.py; do not edit.",
+        "$defs": _components("#/$defs/{name}"),
+    }
+
+
+def _asyncapi_schemas() -> dict[str, Any]:
+    """AsyncAPI's schema dialect names the discriminator property with a plain string."""
+    schemas = _components("#/components/schemas/{name}")
+    for schema in schemas.values():
+        if isinstance(schema.get("discriminator"), dict):
+            schema["discriminator"] = schema["discriminator"]["propertyName"]
+    schemas["SkuExplanation"] = SKU_EXPLANATION
+    return schemas
+
+
+def _message(name: str, doc: str | None, *, inbound: bool = False) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "name": name,
+        "title": name,
+        "summary": (doc or name).strip().splitlines()[0],
+        "contentType": "application/json",
+        "payload": {"$ref": f"#/components/schemas/{name}"},
+    }
+    if inbound:
+        message["traits"] = [{"$ref": "#/components/messageTraits/LoggedEvent"}]
+    return message
+
+
+def _channel(
+    address: str | None, description: str, names: Sequence[str], **parameters: dict[str, Any]
+) -> dict[str, Any]:
+    channel: dict[str, Any] = {"address": address, "description": description}
+    if parameters:
+        channel["parameters"] = parameters
+    channel["messages"] = {name: {"$ref": f"#/components/messages/{name}"} for name in names}
+    return channel
+
+
+def _operation(
+    action: str, channel: str, names: Sequence[str], summary: str, reply: str | None = None
+) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "action": action,
+        "channel": {"$ref": f"#/channels/{channel}"},
+        "summary": summary,
+        "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"} for name in names],
+    }
+    if reply is not None:
+        reply_names = _CHANNELS[reply]["messages"]
+        operation["reply"] = {
+            "channel": {"$ref": f"#/channels/{reply}"},
+            "messages": [{"$ref": f"#/channels/{reply}/messages/{name}"} for name in reply_names],
+        }
+    return operation
+
+
+_STOCK_NAMES = [cls.__name__ for cls in STOCK] + ["Batch"]
+_ORDER_NAMES = [cls.__name__ for cls in ORDER] + ["Batch"]
+_CHANNELS: dict[str, dict[str, Any]] = {
+    "stock": _channel(
+        "{prefix}.stock.{location}",
+        "Stock events from WMS and stores, logged in JetStream.",
+        _STOCK_NAMES,
+        prefix=PREFIX_PARAMETER,
+        location=LOCATION_PARAMETER,
+    ),
+    "order": _channel(
+        "{prefix}.order.{channel}",
+        "Order events from channels and the OMS, logged in JetStream.",
+        _ORDER_NAMES,
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+    "reserve": _channel(
+        "{prefix}.reserve.{channel}",
+        "Reservation requests (request/reply); answered once the request is in the log.",
+        ["ReserveRequest"],
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+    "reserveReply": _channel(
+        None, "The requester's NATS inbox (a dynamic address).", ["ReserveReply"]
+    ),
+    "logReserve": _channel(
+        "{prefix}.log.reserve.{channel}",
+        "Reservation requests as appended to the log by the service, `ts` stamped, grouped.",
+        ["ReservationGroup"],
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+    "logClock": _channel(
+        "{prefix}.log.clock",
+        "Clock ticks appended to the log by the service; holds expire on them.",
+        ["ClockTick"],
+        prefix=PREFIX_PARAMETER,
+    ),
+    "quantities": _channel(
+        "{prefix}.qty.{channel}",
+        "What each channel may show, for the SKUs whose shown quantity changed.",
+        ["ChannelQuantities"],
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+    "route": _channel(
+        "{prefix}.route.{location}",
+        "Where each committed order line ships from.",
+        ["Route"],
+        prefix=PREFIX_PARAMETER,
+        location=LOCATION_PARAMETER,
+    ),
+    "alert": _channel(
+        "{prefix}.alert.{kind}",
+        "Operator alerts, one subject per kind.",
+        ["Alert"],
+        prefix=PREFIX_PARAMETER,
+        kind={
+            "enum": list(get_args(events.AlertKind)),
+            "description": "The alert's kind.",
+        },
+    ),
+    "deadLetters": _channel(
+        "{prefix}.dlq", "Messages refused as bad input.", ["DeadLetter"], prefix=PREFIX_PARAMETER
+    ),
+    "audit": _channel(
+        "{prefix}.audit", "One record per applied change.", ["AuditRecord"], prefix=PREFIX_PARAMETER
+    ),
+    "querySku": _channel(
+        "{prefix}.query.sku",
+        "Explain a SKU (request/reply).",
+        ["SkuQuery"],
+        prefix=PREFIX_PARAMETER,
+    ),
+    "querySkuReply": _channel(
+        None, "The requester's NATS inbox (a dynamic address).", ["SkuExplanation"]
+    ),
+    "ack": _channel(
+        "{prefix}.ack.{channel}",
+        "Connectors acknowledge each quantities message they applied.",
+        ["ChannelAck"],
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+}
+
+_OPERATIONS = {
+    "receiveStock": _operation("receive", "stock", _STOCK_NAMES, "Apply stock events."),
+    "receiveOrders": _operation("receive", "order", _ORDER_NAMES, "Apply order events."),
+    "reserve": _operation(
+        "receive", "reserve", ["ReserveRequest"], "Hold units for a checkout.", "reserveReply"
+    ),
+    "appendReserve": _operation(
+        "send",
+        "logReserve",
+        ["ReservationGroup"],
+        "Log reservation requests (grouped) before deciding them.",
+    ),
+    "appendClock": _operation("send", "logClock", ["ClockTick"], "Log a clock tick every second."),
+    "publishQuantities": _operation(
+        "send", "quantities", ["ChannelQuantities"], "Tell a channel what to show."
+    ),
+    "publishRoutes": _operation("send", "route", ["Route"], "Route committed order lines."),
+    "publishAlerts": _operation("send", "alert", ["Alert"], "Raise an alert."),
+    "publishDeadLetters": _operation(
+        "send", "deadLetters", ["DeadLetter"], "Dead-letter bad input."
+    ),
+    "publishAudit": _operation("send", "audit", ["AuditRecord"], "Record an applied change."),
+    "querySku": _operation(
+        "receive", "querySku", ["SkuQuery"], "Explain a SKU's numbers.", "querySkuReply"
+    ),
+    "receiveAcks": _operation("receive", "ack", ["ChannelAck"], "Track channel feed freshness."),
+}
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """AsyncAPI 3.0.0 description of every subject, seen from the invsync service."""
+    logged = {*STOCK, *ORDER, events.Batch}
+    messages = {
+        cls.__name__: _message(cls.__name__, cls.__doc__, inbound=cls in logged) for cls in MESSAGES
+    }
+    messages["SkuExplanation"] = _message("SkuExplanation", str(SKU_EXPLANATION["description"]))
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "invsync",
+            "version": CONTRACT_VERSION,
+            "description": (
+                "Multichannel inventory allocation over NATS. Generated from invsync.events"
+                " by proto/generate.py; do not edit. Bodies are JSON, or MessagePack when"
+                " the header `Content-Type: application/msgpack` is set."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "localhost:4222",
+                "protocol": "nats",
+                "description": "A NATS server with JetStream enabled.",
+            }
+        },
+        "channels": _CHANNELS,
+        "operations": _OPERATIONS,
+        "components": {
+            "schemas": _asyncapi_schemas(),
+            "messages": messages,
+            "messageTraits": {
+                "LoggedEvent": {
+                    "headers": {
+                        "type": "object",
+                        "properties": {
+                            "Content-Type": {
+                                "type": "string",
+                                "enum": ["application/json", "application/msgpack"],
+                                "description": "Body encoding; JSON when absent.",
+                            },
+                            "Nats-Msg-Id": {
+                                "type": "string",
+                                "description": "Set to `event_id`: JetStream de-duplicates.",
+                            },
+                        },
+                    }
+                }
+            },
+        },
+    }
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.-]*")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"})
+
+
+def _yaml_key(key: str) -> str:
+    plain = _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS
+    return key if plain else json.dumps(key)
+
+
+def _yaml_scalar(value: object) -> str:
+    """JSON scalars are valid YAML flow scalars, and quoted strings never change type."""
+    if isinstance(value, dict | list):
+        assert not value, "only empty containers are written inline"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _yaml_lines(value: dict[str, Any] | list[Any], depth: int) -> list[str]:
+    pad = "  " * depth
+    lines: list[str] = []
+    items = value.items() if isinstance(value, dict) else ((None, item) for item in value)
+    for key, item in items:
+        lead = f"{pad}- " if key is None else f"{pad}{_yaml_key(key)}:"
+        if isinstance(item, dict | list) and item:
+            nested = _yaml_lines(item, depth + 1)
+            if key is None:
+                lines.append(lead + nested[0].lstrip())
+                lines.extend(nested[1:])
+            else:
+                lines.append(lead)
+                lines.extend(nested)
+        else:
+            lines.append(f"{lead}{'' if key is None else ' '}{_yaml_scalar(item)}")
+    return lines
+
+
+def to_yaml(document: dict[str, Any]) -> str:
+    """Block-style YAML for JSON-like data, so the tool needs no YAML library."""
+    return "\n".join(_yaml_lines(document, 0)) + "\n"
+
+
+def render() -> dict[str, str]:
+    """The generated files, by name, as they should be on disk."""
+    header = "# Generated from invsync.events by proto/generate.py; do not edit.\n"
+    return {
+        SCHEMA_FILE: json.dumps(schema_document(), indent=2, ensure_ascii=False) + "\n",
+        ASYNCAPI_FILE: header + to_yaml(asyncapi_document()),
+    }
+
+
+def stale_files(directory: Path = PROTO_DIR) -> list[str]:
+    """Names of generated files in `directory` that are missing or out of date."""
+    stale = []
+    for name, text in render().items():
+        path = directory / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(name)
+    return stale
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        for name in stale:
+            print(f"proto/{name} is stale: run python proto/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    for name, text in render().items():
+        (PROTO_DIR / name).write_text(text, encoding="utf-8")
+        print(f"wrote proto/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The Rust core of invsync (built by maturin). Use `invsync.Engine`, which wraps it.
+
+Times are Unix microseconds (int). Effects come back as plain tuples:
+(duplicate, routes, alerts, backorders, audit, expired) with
+routes (order_id, line_id, sku, qty, location), alerts (kind, sku, channel, detail),
+backorders (order_id, line_id, sku, condition, channel, qty) and audit
+(sku, condition, location, field, before, after). Errors raise the classes of
+`invsync.errors`: BadInputError for bad input (nothing changed), SnapshotError.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeAlias, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+SNAPSHOT_FORMAT: int
+
+_Effects: TypeAlias = tuple[
+    bool,
+    list[tuple[str, str, str, int, str]],
+    list[tuple[str, str | None, str | None, str]],
+    list[tuple[str, str, str, str, str, int]],
+    list[tuple[str, str, str | None, str, int, int]],
+    list[str],
+]
+
+class _Line(Protocol):
+    """An order or reservation line as decoded (`OrderLine`, `ReserveLine`)."""
+
+    @property
+    def line_id(self) -> str: ...
+    @property
+    def sku(self) -> str: ...
+    @property
+    def condition(self) -> str: ...
+    @property
+    def qty(self) -> int: ...
+
+__all__ = ["SNAPSHOT_FORMAT", "Core", "__version__"]
+
+@final
+class Core:
+    """Lock-free per-key counters plus the event state machine behind one lock."""
+
+    def __new__(cls, tables_json: bytes) -> Core:
+        """A core for a resolved policy (`Policy.tables_json()`)."""
+    @staticmethod
+    def restore(tables_json: bytes, data: bytes) -> Core:
+        """A core from `snapshot()` bytes, adopting the given policy; SnapshotError if corrupt."""
+    def set_policy(self, tables_json: bytes) -> _Effects:
+        """Swaps the policy; locations and channels carry over by id."""
+    def index(self, sku: str, condition: str) -> int:
+        """Interns a stock key and returns its dense uint32 index."""
+    def lookup(self, sku: str, condition: str) -> int | None:
+        """The index of a known key, without creating it."""
+    def key_count(self) -> int:
+        """How many stock keys exist."""
+    def key_names(self, start: int) -> list[tuple[str, str]]:
+        """(sku, condition) of every key from index `start` on."""
+    def now(self) -> int | None:
+        """The clock: the largest event time applied, or None."""
+    def stock(
+        self,
+        event_id: str,
+        ts: int,
+        kind: str,
+        sku: str,
+        condition: str,
+        location: str,
+        qty: int,
+    ) -> _Effects:
+        """A stock event at one location; `kind` is its contract type (`stock.set`,
+        `stock.adjust` with `qty` the signed delta, `.received`, `.released`, `.damaged`,
+        `.inbound`)."""
+    def stock_set_many(
+        self,
+        event_id: str,
+        ts: int,
+        idx: npt.NDArray[np.uint32],
+        location: str,
+        on_hand: npt.NDArray[np.int64],
+    ) -> _Effects:
+        """Many `stock.set` at one location as one event (a cycle count); GIL released."""
+    def stock_transfer(
+        self,
+        event_id: str,
+        ts: int,
+        sku: str,
+        condition: str,
+        from_location: str,
+        to_location: str,
+        qty: int,
+    ) -> _Effects:
+        """`stock.transfer`: on hand moves between locations."""
+    def order_placed(
+        self, event_id: str, ts: int, order_id: str, channel: str, lines: Iterable[_Line]
+    ) -> _Effects:
+        """`order.placed`: converts a hold, commits at floor 0, backorders the rest, routes."""
+    def order_cancelled(
+        self, event_id: str, ts: int, order_id: str, line_ids: list[str] | None = None
+    ) -> _Effects:
+        """`order.cancelled`: releases reservations and backorders of the lines (all if None)."""
+    def order_shipped(
+        self, event_id: str, ts: int, order_id: str, lines: list[tuple[str, int, str]]
+    ) -> _Effects:
+        """`order.shipped` with (line_id, qty, location) lines."""
+    def order_fulfillment_failed(
+        self, event_id: str, ts: int, order_id: str, line_id: str, disposition: str
+    ) -> _Effects:
+        """`order.fulfillment_failed`: releases the line; `damaged` also moves its units."""
+    def order_returned(
+        self,
+        event_id: str,
+        ts: int,
+        order_id: str,
+        line_id: str,
+        sku: str,
+        location: str,
+        qty: int,
+        disposition: str,
+    ) -> _Effects:
+        """`order.returned`: inspect → quarantined, restock → on hand, damaged → damaged."""
+    def tick(self, event_id: str, ts: int) -> _Effects:
+        """`clock.tick`: releases holds due at `ts` and moves the clock."""
+    def expire(self, now: int) -> _Effects:
+        """Releases holds whose expiry ≤ now."""
+    def reserve(
+        self,
+        request_id: str,
+        ts: int,
+        order_id: str,
+        channel: str,
+        lines: Iterable[_Line],
+        hold_seconds: int,
+    ) -> tuple[dict[str, Any], _Effects | None]:
+        """A tier-aware hold, all lines or none; the same request_id gets the same reply.
+
+        Returns the contract reply dict and the effects (None when there are none)."""
+    def ats(self, idx: int) -> int:
+        """Available to sell of a key (0 for an unknown index)."""
+    def shown(self, idx: int, channel: int) -> int:
+        """The shown quantity of a key on the channel with that index."""
+    def holdings(self, idx: int) -> tuple[int, int]:
+        """(reserved, backordered) of a key."""
+    def drain(
+        self, max_keys: int | None = None
+    ) -> tuple[
+        npt.NDArray[np.uint16],
+        npt.NDArray[np.uint32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+    ]:
+        """Changed shown quantities since the last drain: channel, key, qty, source µs.
+
+        At most `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def take_alerts(self) -> list[tuple[str, str | None, str | None, str]]:
+        """`pause` and `reserve_low` alerts raised by drains since the last call, as
+        (kind, sku, channel, detail)."""
+    def explain(self, idx: int) -> bytes:
+        """JSON of every number behind a key's shown quantities."""
+    def snapshot(self) -> bytes:
+        """The state, versioned and checksummed (deterministic for equal states)."""
+    def reserve_batch(
+        self,
+        idx: npt.NDArray[np.uint32],
+        qty: npt.NDArray[np.int64],
+        tier: npt.NDArray[np.uint8],
+    ) -> npt.NDArray[np.bool_]:
+        """Tier-aware conditional takes in input order; GIL released, thread-safe."""
+    def release_batch(
+        self, idx: npt.NDArray[np.uint32], qty: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Gives units back; False where a key holds no counted stock."""

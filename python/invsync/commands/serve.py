@@ -1,0 +1,86 @@
+"""`invsync serve`: the allocation service on NATS JetStream."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "run the service: events in from JetStream, channel quantities out"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
+    parser.add_argument("--policy", type=Path, required=True, help="policy TOML file")
+    parser.add_argument(
+        "--metrics-port", type=int, default=9464, help="Prometheus /metrics port (0 = off)"
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="snapshot directory (default: a JetStream object store bucket)",
+    )
+    parser.add_argument("--prefix", default="inv", help="subject prefix")
+    parser.add_argument("--stream", default="INVSYNC", help="JetStream stream name")
+    parser.add_argument(
+        "--flush-ms", type=float, default=5.0, help="coalescing interval of channel quantities"
+    )
+    parser.add_argument(
+        "--fetch-batch", type=int, default=10_000, help="most messages taken per fetch"
+    )
+    parser.add_argument(
+        "--snapshot-events", type=int, default=200_000, help="snapshot after this many log messages"
+    )
+    parser.add_argument(
+        "--snapshot-seconds",
+        type=float,
+        default=60.0,
+        help="snapshot at least this often while events arrive",
+    )
+    parser.add_argument("--no-audit", action="store_true", help="do not publish the audit trail")
+    parser.add_argument("--creds", type=Path, help="NATS credentials file")
+    parser.add_argument("--nkey", type=Path, help="NATS nkey seed file")
+    parser.add_argument("--tls-ca", type=Path, help="CA bundle for the NATS TLS connection")
+    parser.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
+    parser.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import anyio
+
+    from invsync.errors import PolicyError
+    from invsync.service.app import run_service
+    from invsync.service.config import ConnectionOptions, ServiceConfig
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = ServiceConfig(
+        policy_path=args.policy,
+        connection=ConnectionOptions(
+            url=args.nats,
+            creds=args.creds,
+            nkeys_seed=args.nkey,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
+        prefix=args.prefix,
+        stream=args.stream,
+        state_dir=args.state,
+        metrics_port=args.metrics_port or None,
+        flush_ms=args.flush_ms,
+        fetch_batch=args.fetch_batch,
+        snapshot_every_events=args.snapshot_events,
+        snapshot_every_s=args.snapshot_seconds,
+        publish_audit=not args.no_audit,
+    )
+    try:
+        anyio.run(lambda: run_service(config, handle_signals=True))
+    except PolicyError as exc:
+        print(f"invsync serve: {exc}")
+        return 2
+    return 0

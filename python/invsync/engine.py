@@ -1,0 +1,374 @@
+"""The in-process allocator: contract events in, effects and shown quantities out.
+
+A thin layer over the Rust core: it decodes (msgspec), turns strings and times into
+the core's arguments, and wraps the core's plain tuples in contract Structs. All
+arithmetic and every decision happens in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeAlias
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from invsync import _core
+from invsync.errors import BadInputError
+from invsync.events import (
+    Alert,
+    AuditChange,
+    Backorder,
+    Batch,
+    ClockTick,
+    DecodeError,
+    InboundEvent,
+    OrderCancelled,
+    OrderFulfillmentFailed,
+    OrderPlaced,
+    OrderReturned,
+    OrderShipped,
+    QtyItem,
+    ReserveRequest,
+    Route,
+    StockAdjust,
+    StockDamaged,
+    StockInbound,
+    StockReceived,
+    StockReleased,
+    StockSet,
+    StockTransfer,
+    decode_events,
+)
+from invsync.explain import Explanation
+from invsync.policy import Policy
+from invsync.timeconv import from_micros, to_micros
+
+EventLike: TypeAlias = InboundEvent | Batch | Mapping[str, Any]
+_EVENT_TYPE: Any = InboundEvent | Batch
+_CoreEffects: TypeAlias = tuple[
+    bool,
+    list[tuple[str, str, str, int, str]],
+    list[tuple[str, str | None, str | None, str]],
+    list[tuple[str, str, str, str, str, int]],
+    list[tuple[str, str, str | None, str, int, int]],
+    list[str],
+]
+
+
+class Effects(msgspec.Struct, kw_only=True):
+    """What applying events did, for the service to publish."""
+
+    duplicate: bool = False
+    routes: list[Route] = msgspec.field(default_factory=list)
+    alerts: list[Alert] = msgspec.field(default_factory=list)
+    backorders: list[Backorder] = msgspec.field(default_factory=list)
+    audit: list[AuditChange] = msgspec.field(default_factory=list)
+    #: order ids whose holds expired
+    expired: list[str] = msgspec.field(default_factory=list)
+    #: the reply, when the event was a reservation request
+    reply: dict[str, Any] | None = None
+    #: inner events of a batch refused as bad input, as "index: reason"
+    rejected: list[str] = msgspec.field(default_factory=list)
+
+    def merge(self, other: Effects) -> None:
+        self.routes += other.routes
+        self.alerts += other.alerts
+        self.backorders += other.backorders
+        self.audit += other.audit
+        self.expired += other.expired
+        self.rejected += other.rejected
+
+
+def _to_event(event: EventLike) -> InboundEvent | Batch:
+    if isinstance(event, Mapping):
+        try:
+            converted: InboundEvent | Batch = msgspec.convert(event, _EVENT_TYPE)
+            return converted
+        except msgspec.ValidationError as exc:
+            raise BadInputError(str(exc)) from None
+    return event
+
+
+# One core call per event type; a module-level table, so engines hold no reference cycle.
+_HANDLERS: dict[type, Callable[[_core.Core, Any, int], _CoreEffects]] = {
+    StockSet: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.set", e.sku, e.condition, e.location, e.on_hand
+    ),
+    StockAdjust: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.adjust", e.sku, e.condition, e.location, e.delta
+    ),
+    StockReceived: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.received", e.sku, e.condition, e.location, e.qty
+    ),
+    StockReleased: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.released", e.sku, e.condition, e.location, e.qty
+    ),
+    StockDamaged: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.damaged", e.sku, e.condition, e.location, e.qty
+    ),
+    StockTransfer: lambda core, e, ts: core.stock_transfer(
+        e.event_id, ts, e.sku, e.condition, e.from_location, e.to_location, e.qty
+    ),
+    StockInbound: lambda core, e, ts: core.stock(
+        e.event_id, ts, "stock.inbound", e.sku, e.condition, e.location, e.qty
+    ),
+    OrderPlaced: lambda core, e, ts: core.order_placed(
+        e.event_id, ts, e.order_id, e.channel, e.lines
+    ),
+    OrderCancelled: lambda core, e, ts: core.order_cancelled(
+        e.event_id, ts, e.order_id, e.line_ids
+    ),
+    OrderShipped: lambda core, e, ts: core.order_shipped(
+        e.event_id, ts, e.order_id, [(ln.line_id, ln.qty, ln.location) for ln in e.lines]
+    ),
+    OrderFulfillmentFailed: lambda core, e, ts: core.order_fulfillment_failed(
+        e.event_id, ts, e.order_id, e.line_id, e.disposition
+    ),
+    OrderReturned: lambda core, e, ts: core.order_returned(
+        e.event_id, ts, e.order_id, e.line_id, e.sku, e.location, e.qty, e.disposition
+    ),
+    ClockTick: lambda core, e, ts: core.tick(e.event_id, ts),
+}
+
+
+class Engine:
+    """Stock, reservations and shown quantities for every SKU, channel and location."""
+
+    def __init__(self, policy: Policy, *, _core_obj: _core.Core | None = None) -> None:
+        self._policy = policy
+        self._core = _core_obj if _core_obj is not None else _core.Core(policy.tables_json())
+        self._names: list[tuple[str, str]] = []
+        self._stale: set[str] = set()
+        self._protect: tuple[int, ...] = ()
+        self._channel_index: dict[str, int] = {}
+        self._adopt(policy)
+
+    def _adopt(self, policy: Policy) -> None:
+        tables = msgspec.json.decode(policy.tables_json())
+        self._policy = policy
+        self._protect = tuple(tables["protect"])
+        self._channel_index = {ch: i for i, ch in enumerate(policy.channels)}
+        self._stale &= set(policy.channels)
+
+    # ---- events ---------------------------------------------------------------------------
+
+    def apply(self, event: EventLike) -> Effects:
+        """Applies one contract event (a Struct or its dict form); raises BadInputError."""
+        # Decoded events (the service's hot path) skip the conversion.
+        ev = event if type(event) in _HANDLERS else _to_event(event)
+        handler = _HANDLERS.get(type(ev))
+        if handler is not None:
+            stamped: Any = ev
+            return self._effects(handler(self._core, stamped, to_micros(stamped.ts)), stamped.ts)
+        if isinstance(ev, ReserveRequest):
+            reply, raw = self._reserve(ev)
+            fx = Effects() if raw is None else self._effects(raw, ev.ts or datetime.now(UTC))
+            fx.reply = reply
+            return fx
+        assert isinstance(ev, Batch)
+        return self._apply_batch(ev)
+
+    def apply_many(self, events: Iterable[EventLike]) -> Effects:
+        """Applies events in order and merges their effects; stops at the first bad one."""
+        total = Effects()
+        for event in events:
+            total.merge(self.apply(event))
+        return total
+
+    def _apply_batch(self, batch: Batch) -> Effects:
+        total = Effects()
+        for i, raw in enumerate(batch.events):
+            for inner in decode_events(bytes(raw)):
+                if isinstance(inner, DecodeError):
+                    total.rejected.append(f"events[{i}]: {inner.error}")
+                    continue
+                try:
+                    total.merge(self.apply(inner))
+                except BadInputError as exc:
+                    total.rejected.append(f"events[{i}]: {exc}")
+        return total
+
+    def _effects(self, raw: _CoreEffects, ts: datetime) -> Effects:
+        duplicate, routes, alerts, backorders, audit, expired = raw
+        fx = Effects(duplicate=duplicate, expired=expired)
+        if routes:
+            fx.routes = [Route(o, ln, s, q, loc) for o, ln, s, q, loc in routes]
+        if alerts:
+            fx.alerts = [Alert(k, s, ch, d, ts) for k, s, ch, d in alerts]  # type: ignore[arg-type]
+        if backorders:
+            fx.backorders = [Backorder(*b) for b in backorders]
+        if audit:
+            fx.audit = [AuditChange(*a) for a in audit]
+        return fx
+
+    def reserve(self, request: ReserveRequest | Mapping[str, Any]) -> dict[str, Any]:
+        """Decides a reservation request; returns the contract reply. Idempotent by request_id.
+
+        A request without `ts` is stamped with the wall clock (the service stamps it
+        before it enters the log, so replays decide the same way).
+        """
+        req = request
+        if isinstance(req, Mapping):
+            try:
+                req = msgspec.convert(req, ReserveRequest)
+            except msgspec.ValidationError as exc:
+                raise BadInputError(str(exc)) from None
+        return self._reserve(req)[0]
+
+    def _reserve(self, req: ReserveRequest) -> tuple[dict[str, Any], _CoreEffects | None]:
+        ts = req.ts if req.ts is not None else datetime.now(UTC)
+        return self._core.reserve(
+            req.request_id,
+            to_micros(ts),
+            req.order_id,
+            req.channel,
+            req.lines,
+            req.hold_seconds,
+        )
+
+    def expire(self, now: datetime) -> list[str]:
+        """Releases holds whose expires_at ≤ now; returns their order ids."""
+        return self._core.expire(to_micros(now))[5]
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def now(self) -> datetime | None:
+        micros = self._core.now()
+        return None if micros is None else from_micros(micros)
+
+    def _key(self, sku: str, condition: str) -> int | None:
+        return self._core.lookup(sku, condition)
+
+    def ats(self, sku: str, condition: str = "new") -> int:
+        idx = self._key(sku, condition)
+        return 0 if idx is None else self._core.ats(idx)
+
+    def shown(self, sku: str, channel: str, condition: str = "new") -> int:
+        ch = self._channel_index.get(channel)
+        if ch is None:
+            raise BadInputError(f"channel: unknown channel {channel!r}")
+        idx = self._key(sku, condition)
+        return 0 if idx is None else self._core.shown(idx, ch)
+
+    def reserved(self, sku: str, condition: str = "new") -> int:
+        idx = self._key(sku, condition)
+        return 0 if idx is None else self._core.holdings(idx)[0]
+
+    def backordered(self, sku: str, condition: str = "new") -> int:
+        idx = self._key(sku, condition)
+        return 0 if idx is None else self._core.holdings(idx)[1]
+
+    def explain(self, sku: str, condition: str = "new") -> Explanation:
+        idx = self._key(sku, condition)
+        if idx is None:
+            raise BadInputError(f"sku: no stock record for {sku!r} ({condition})")
+        return Explanation(self._core.explain(idx), self._protect, frozenset(self._stale))
+
+    def key_name(self, idx: int) -> tuple[str, str]:
+        """(sku, condition) of a stock-key index."""
+        if idx >= len(self._names):
+            self._names += self._core.key_names(len(self._names))
+        return self._names[idx]
+
+    def drain_arrays(
+        self, max_keys: int | None = None
+    ) -> tuple[
+        npt.NDArray[np.uint16], npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
+        """Changed shown quantities as aligned arrays: channel index, key, qty, source µs.
+
+        At most `max_keys` keys are recomputed; the rest stay dirty for the next call.
+        """
+        return self._core.drain(max_keys)
+
+    def drain_changes(self, max_keys: int | None = None) -> dict[str, list[QtyItem]]:
+        """Per channel, the keys whose shown quantity changed since the last drain.
+
+        With `max_keys`, at most that many keys are recomputed and the rest stay dirty,
+        so a bulk change is published in bounded pieces.
+        """
+        chans, keys, qtys, stamps = self._core.drain(max_keys)
+        out: dict[str, list[QtyItem]] = {}
+        names = self._policy.channels
+        fallback = self._core.now() or 0
+        for ch, idx, qty, ts in zip(chans.tolist(), keys.tolist(), qtys.tolist(), stamps.tolist()):
+            sku, cond = self.key_name(idx)
+            out.setdefault(names[ch], []).append(
+                QtyItem(sku, cond, qty, from_micros(ts or fallback))
+            )
+        return out
+
+    def drain_alerts(self) -> list[Alert]:
+        """`pause` and `reserve_low` alerts raised by drains since the last call: a
+        channel's shown quantity fell to 0 by the low-stock pause, or because only units
+        protected for higher tiers remain."""
+        now = self.now or datetime.now(UTC)
+        return [Alert(k, s, ch, d, now) for k, s, ch, d in self._core.take_alerts()]  # type: ignore[arg-type]
+
+    def set_channel_stale(self, channel: str, stale: bool) -> None:
+        """Marks a channel's connector feed stale (no good ack within stale_after_s).
+
+        Explanations flag the channel, so an operator sees that its quantities may not
+        have reached the marketplace."""
+        if channel not in self._channel_index:
+            raise BadInputError(f"channel: unknown channel {channel!r}")
+        (self._stale.add if stale else self._stale.discard)(channel)
+
+    # ---- state ------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole state, versioned and checksummed."""
+        return self._core.snapshot()
+
+    @classmethod
+    def restore(cls, policy: Policy, data: bytes) -> Engine:
+        """An engine from a snapshot; SnapshotError when it is corrupt or foreign."""
+        return cls(policy, _core_obj=_core.Core.restore(policy.tables_json(), data))
+
+    def set_policy(self, policy: Policy) -> Effects:
+        """Swaps the policy atomically; every key is re-evaluated."""
+        raw = self._core.set_policy(policy.tables_json())
+        self._adopt(policy)
+        return self._effects(raw, self.now or datetime.now(UTC))
+
+    # ---- raw counters (GIL released; safe from many threads) ---------------------------------
+
+    def index(self, sku: str, condition: str = "new") -> int:
+        """The dense uint32 index of a stock key, created when new."""
+        return self._core.index(sku, condition)
+
+    def reserve_batch(
+        self,
+        idx: npt.NDArray[np.uint32],
+        qty: npt.NDArray[np.int64],
+        tier: npt.NDArray[np.uint8],
+    ) -> npt.NDArray[np.bool_]:
+        """Tier-aware conditional takes, in input order; True where granted."""
+        return self._core.reserve_batch(idx, qty, tier)
+
+    def release_batch(
+        self, idx: npt.NDArray[np.uint32], qty: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        """Gives units back; False where the key holds no counted stock."""
+        return self._core.release_batch(idx, qty)
+
+    def set_on_hand_batch(
+        self,
+        idx: npt.NDArray[np.uint32],
+        location: str,
+        on_hand: npt.NDArray[np.int64],
+        *,
+        event_id: str,
+        ts: datetime,
+    ) -> Effects:
+        """A bulk cycle count at one location, as one event."""
+        raw = self._core.stock_set_many(event_id, to_micros(ts), idx, location, on_hand)
+        return self._effects(raw, ts)

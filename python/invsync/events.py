@@ -1,0 +1,529 @@
+"""The wire contract as msgspec Structs: every message invsync reads or writes.
+
+Inbound events share the `Event` base and form one tagged union on `type`, so a
+single decode both parses and validates. `proto/` is generated from these Structs,
+so the docstrings and field descriptions here are the published documentation.
+Wire Structs ignore unknown fields: producers may add fields without breaking us.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Final, Literal, TypeAlias
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from invsync.errors import BadInputError
+
+I64_MAX: Final = 2**63 - 1
+I64_MIN: Final = -(2**63)
+MAX_HOLD_SECONDS: Final = 30 * 24 * 3600
+DEFAULT_HOLD_SECONDS: Final = 900
+
+Qty = Annotated[int, Meta(ge=0, le=I64_MAX, description="Units, an integer >= 0 (64-bit).")]
+PositiveQty = Annotated[int, Meta(ge=1, le=I64_MAX, description="Units, an integer >= 1.")]
+Delta = Annotated[int, Meta(ge=I64_MIN, le=I64_MAX, description="Signed change in units (64-bit).")]
+Timestamp = Annotated[datetime, Meta(tz=True, description="RFC 3339 time with a time zone.")]
+EventId = Annotated[
+    str, Meta(min_length=1, description="Unique per producer; used for de-duplication.")
+]
+Sku = Annotated[str, Meta(min_length=1, description="Stock keeping unit a channel lists.")]
+Condition = Annotated[
+    str, Meta(min_length=1, description="Stock condition; stock of one never counts for another.")
+]
+LocationId = Annotated[str, Meta(min_length=1, description="Location id from the policy.")]
+ChannelId = Annotated[str, Meta(min_length=1, description="Sales channel id from the policy.")]
+OrderId = Annotated[str, Meta(min_length=1, description="Order id, unique across channels.")]
+LineId = Annotated[str, Meta(min_length=1, description="Order line id, unique within the order.")]
+
+
+class Event(Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
+    """Common envelope of every logged event: `type`, `event_id` and `ts`."""
+
+    event_id: EventId
+    ts: Annotated[Timestamp, Meta(description="When the producer saw the change.")]
+
+
+# Stock events: subject {prefix}.stock.<location>
+
+
+class StockSet(Event, tag="stock.set", frozen=True):
+    """Absolute on-hand count at a location, e.g. from a cycle count."""
+
+    sku: Sku
+    location: LocationId
+    on_hand: Annotated[Qty, Meta(description="The counted units now on hand.")]
+    condition: Condition = "new"
+
+
+class StockAdjust(Event, tag="stock.adjust", frozen=True):
+    """Relative on-hand change; a result below 0 is bad input."""
+
+    sku: Sku
+    location: LocationId
+    delta: Delta
+    reason: Annotated[str, Meta(description="Why the stock changed, kept in the audit trail.")]
+    condition: Condition = "new"
+    actor: Annotated[str | None, Meta(description="Who made the change, for the audit.")] = None
+
+
+class StockReceived(Event, tag="stock.received", frozen=True):
+    """Units received: quarantined behind a release gate, else straight to on hand."""
+
+    sku: Sku
+    location: LocationId
+    qty: Qty
+    condition: Condition = "new"
+
+
+class StockReleased(Event, tag="stock.released", frozen=True):
+    """Quarantined units passed the release gate and move to on hand."""
+
+    sku: Sku
+    location: LocationId
+    qty: Qty
+    condition: Condition = "new"
+
+
+class StockDamaged(Event, tag="stock.damaged", frozen=True):
+    """On-hand units found damaged: tracked, never sellable again."""
+
+    sku: Sku
+    location: LocationId
+    qty: Qty
+    condition: Condition = "new"
+
+
+class StockTransfer(Event, tag="stock.transfer", frozen=True):
+    """On-hand units moved between two locations."""
+
+    sku: Sku
+    from_location: Annotated[LocationId, Meta(description="Location the units leave.")]
+    to_location: Annotated[LocationId, Meta(description="Location the units arrive at.")]
+    qty: Qty
+    condition: Condition = "new"
+
+
+class StockInbound(Event, tag="stock.inbound", frozen=True):
+    """Expected units (ASN / purchase order): never sellable except as preorders."""
+
+    sku: Sku
+    location: LocationId
+    qty: Qty
+    eta: Annotated[Timestamp, Meta(description="When the units are expected.")]
+    condition: Condition = "new"
+
+
+# Order events: subject {prefix}.order.<channel>
+
+
+class OrderLine(Struct, frozen=True, kw_only=True, gc=False):
+    """One line of a placed order."""
+
+    line_id: LineId
+    sku: Sku
+    qty: Qty
+    condition: Condition = "new"
+
+
+class ShippedLine(Struct, frozen=True, kw_only=True, gc=False):
+    """Units of one order line that left a location."""
+
+    line_id: LineId
+    qty: Qty
+    location: Annotated[LocationId, Meta(description="Location the units shipped from.")]
+
+
+class OrderPlaced(Event, tag="order.placed", frozen=True):
+    """A sale that already happened on a channel: committed, backordered beyond stock."""
+
+    order_id: OrderId
+    channel: ChannelId
+    lines: Annotated[list[OrderLine], Meta(min_length=1)]
+
+
+class OrderCancelled(Event, tag="order.cancelled", frozen=True):
+    """Releases the reservations and backorders of the named lines."""
+
+    order_id: OrderId
+    line_ids: Annotated[
+        list[LineId] | None, Meta(description="Lines to cancel; all lines when absent.")
+    ] = None
+
+
+class OrderShipped(Event, tag="order.shipped", frozen=True):
+    """Units shipped: reserved and on hand both go down."""
+
+    order_id: OrderId
+    lines: Annotated[list[ShippedLine], Meta(min_length=1)]
+
+
+class OrderFulfillmentFailed(Event, tag="order.fulfillment_failed", frozen=True):
+    """A line that could not be fulfilled; its reservation is released."""
+
+    order_id: OrderId
+    line_id: LineId
+    disposition: Annotated[
+        Literal["restock", "damaged"],
+        Meta(description="`damaged` also moves the units from on hand to damaged."),
+    ]
+
+
+class OrderReturned(Event, tag="order.returned", frozen=True):
+    """Units of an order line came back to a location."""
+
+    order_id: OrderId
+    line_id: LineId
+    sku: Sku
+    location: LocationId
+    qty: Qty
+    disposition: Annotated[
+        Literal["inspect", "restock", "damaged"],
+        Meta(description="inspect: to quarantined; restock: to on hand; damaged: to damaged."),
+    ]
+
+
+# Service-generated and request messages that also travel through the log
+
+
+class ClockTick(Event, tag="clock.tick", frozen=True):
+    """Appended by the service every second; holds expire on ticks, so replay agrees."""
+
+
+class ReserveLine(Struct, frozen=True, kw_only=True, gc=False):
+    """One line of a reservation request."""
+
+    line_id: LineId
+    sku: Sku
+    qty: PositiveQty
+    condition: Condition = "new"
+
+
+class ReserveRequest(Struct, frozen=True, kw_only=True, tag_field="type", tag="reserve", gc=False):
+    """A pre-sale hold: all lines or none, tier-aware, released at `expires_at`."""
+
+    request_id: Annotated[
+        str, Meta(min_length=1, description="Identifies the request; asked twice, answered once.")
+    ]
+    order_id: OrderId
+    channel: ChannelId
+    lines: Annotated[list[ReserveLine], Meta(min_length=1)]
+    hold_seconds: Annotated[
+        int,
+        Meta(ge=0, le=MAX_HOLD_SECONDS, description="How long the hold lives (max 30 days)."),
+    ] = DEFAULT_HOLD_SECONDS
+    ts: Annotated[
+        Timestamp | None, Meta(description="Request time; stamped by the service when absent.")
+    ] = None
+
+
+class LoggedReservation(Struct, frozen=True, kw_only=True, gc=False):
+    """One reservation request as the service logs it, with where to send the answer."""
+
+    request: ReserveRequest
+    reply: Annotated[str | None, Meta(description="The requester's inbox; None if none.")] = None
+
+
+class ReservationGroup(Struct, frozen=True, tag_field="type", tag="reserve.group", gc=False):
+    """Reservation requests appended to the log together (one JetStream write for many).
+
+    They are decided one by one, in this order, where the group sits in the log.
+    """
+
+    requests: Annotated[list[LoggedReservation], Meta(min_length=1)]
+
+
+class Batch(Event, tag="batch", frozen=True):
+    """Many events in one message; each inner event is validated and applied on its own."""
+
+    events: Annotated[
+        list[msgspec.Raw], Meta(description="Inbound events, in order; batches do not nest.")
+    ]
+
+
+StockEvent: TypeAlias = (
+    StockSet
+    | StockAdjust
+    | StockReceived
+    | StockReleased
+    | StockDamaged
+    | StockTransfer
+    | StockInbound
+)
+OrderEvent: TypeAlias = (
+    OrderPlaced | OrderCancelled | OrderShipped | OrderFulfillmentFailed | OrderReturned
+)
+InboundEvent: TypeAlias = StockEvent | OrderEvent | ReserveRequest | ClockTick
+
+
+# Outbound messages
+
+
+class QtyItem(Struct, frozen=True, gc=False):
+    """The quantity a channel shows for one stock key."""
+
+    sku: Sku
+    condition: Condition
+    qty: Qty
+    source_ts: Annotated[Timestamp, Meta(description="`ts` of the newest event behind it.")]
+
+
+class ChannelQuantities(Struct, frozen=True, tag_field="type", tag="channel.quantities"):
+    """Shown quantities that changed for one channel, coalesced over a flush interval."""
+
+    channel: ChannelId
+    seq: Annotated[Qty, Meta(description="Per channel, +1 each message.")]
+    ts: Timestamp
+    items: list[QtyItem]
+
+
+class Route(Struct, frozen=True, tag_field="type", tag="route"):
+    """Where a committed order line ships from (a dropship location is a drop-ship PO)."""
+
+    order_id: OrderId
+    line_id: LineId
+    sku: Sku
+    qty: Qty
+    location: LocationId
+
+
+AlertKind: TypeAlias = Literal["oversell", "feed_stale", "pause", "reserve_low", "duplicate"]
+
+
+class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
+    """Something an operator should look at, published on {prefix}.alert.<kind>."""
+
+    kind: AlertKind
+    sku: Sku | None
+    channel: ChannelId | None
+    detail: Annotated[str, Meta(description="What happened, in words and numbers.")]
+    ts: Timestamp
+
+
+class Backorder(Struct, frozen=True):
+    """Units of an accepted order that stock could not cover (an oversell)."""
+
+    order_id: OrderId
+    line_id: LineId
+    sku: Sku
+    condition: Condition
+    channel: ChannelId
+    qty: Qty
+
+
+class AuditChange(Struct, frozen=True):
+    """One counter that an applied event changed, before and after."""
+
+    sku: Sku
+    condition: Condition
+    location: Annotated[str | None, Meta(description="None for counters not per location.")]
+    field: Annotated[str, Meta(description="The counter, e.g. `on_hand` or `reserved`.")]
+    before: int
+    after: int
+
+
+class AuditRecord(Struct, frozen=True, tag_field="type", tag="audit"):
+    """Everything one applied event changed, with who and why."""
+
+    event_id: EventId
+    event_type: Annotated[str, Meta(description="The `type` of the applied event.")]
+    changes: list[AuditChange]
+    actor: str | None
+    reason: str | None
+    ts: Timestamp
+
+
+class DeadLetter(Struct, frozen=True, tag_field="type", tag="dead_letter"):
+    """A message refused as bad input, kept whole so it can be inspected or replayed."""
+
+    subject: Annotated[str, Meta(description="Subject the message arrived on.")]
+    error: Annotated[str, Meta(description="Why it was refused, naming the field.")]
+    payload_b64: Annotated[str, Meta(description="The message body, base64.")]
+    ts: Timestamp
+
+
+class ReplyLine(Struct, frozen=True):
+    """The answer for one line of a reservation request."""
+
+    line_id: LineId
+    sku: Sku
+    qty: Qty
+    granted: bool
+    reason: Literal["insufficient", "unknown_sku", "paused"] | None
+
+
+class ReserveReply(Struct, frozen=True, omit_defaults=True):
+    """The reply to a reservation request; a malformed request gets only `ok` and `error`."""
+
+    ok: bool
+    order_id: OrderId | UnsetType = UNSET
+    lines: list[ReplyLine] | UnsetType = UNSET
+    expires_at: (
+        Annotated[
+            Timestamp | None, Meta(description="When the hold is released; null when refused.")
+        ]
+        | UnsetType
+    ) = UNSET
+    error: Annotated[str | None, Meta(description="Why a malformed request was refused.")] = None
+
+
+class ChannelAck(Struct, frozen=True, omit_defaults=True):
+    """A connector's acknowledgement of one {prefix}.qty.<channel> message."""
+
+    seq: Qty
+    ok: bool
+    error: str | None = None
+
+
+class SkuQuery(Struct, frozen=True):
+    """Asks {prefix}.query.sku to explain how a SKU's numbers came about."""
+
+    sku: Sku
+    condition: Condition = "new"
+
+
+# Decoding
+
+DecodeReason: TypeAlias = Literal[
+    "malformed", "invalid", "unknown_type", "nested_batch", "encoding"
+]
+
+
+class DecodeError(Struct, frozen=True):
+    """A message or inner batch event that could not be decoded: dead-letter it."""
+
+    reason: DecodeReason
+    error: str
+    raw: bytes
+
+
+class _TypeProbe(Struct):
+    """Reads only `type`, to tell an unknown type from a known one with bad fields."""
+
+    type: object = None
+
+
+def _tag(cls: type[Struct]) -> str:
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str)
+    return tag
+
+
+INBOUND_TYPES: Final[tuple[type[Struct], ...]] = (
+    StockSet,
+    StockAdjust,
+    StockReceived,
+    StockReleased,
+    StockDamaged,
+    StockTransfer,
+    StockInbound,
+    OrderPlaced,
+    OrderCancelled,
+    OrderShipped,
+    OrderFulfillmentFailed,
+    OrderReturned,
+    ReserveRequest,
+    ClockTick,
+)
+_KNOWN_TAGS: Final = frozenset({*map(_tag, INBOUND_TYPES), _tag(Batch)})
+_BATCH_TAG: Final = _tag(Batch)
+
+_JSON_MESSAGE: Final[msgspec.json.Decoder[InboundEvent | Batch]] = msgspec.json.Decoder(
+    InboundEvent | Batch
+)
+_JSON_INNER: Final[msgspec.json.Decoder[InboundEvent]] = msgspec.json.Decoder(InboundEvent)
+_JSON_PROBE = msgspec.json.Decoder(_TypeProbe)
+_JSON_RESERVE = msgspec.json.Decoder(ReserveRequest)
+_MSGPACK_MESSAGE: Final[msgspec.msgpack.Decoder[InboundEvent | Batch]] = msgspec.msgpack.Decoder(
+    InboundEvent | Batch
+)
+_MSGPACK_INNER: Final[msgspec.msgpack.Decoder[InboundEvent]] = msgspec.msgpack.Decoder(InboundEvent)
+_MSGPACK_PROBE = msgspec.msgpack.Decoder(_TypeProbe)
+_MSGPACK_RESERVE = msgspec.msgpack.Decoder(ReserveRequest)
+_JSON_ENCODER = msgspec.json.Encoder()
+_MSGPACK_ENCODER = msgspec.msgpack.Encoder()
+
+_FAILURES = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
+
+
+def _is_utf8(data: bytes | msgspec.Raw) -> bool:
+    try:
+        str(data, "utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _failure(data: bytes, exc: Exception, *, msgpack: bool, inner: bool) -> DecodeError:
+    """Labels a failed decode with a bounded reason for metrics and dead letters."""
+    if isinstance(exc, UnicodeDecodeError) or (not msgpack and not _is_utf8(data)):
+        return DecodeError(reason="encoding", error=f"invalid UTF-8: {exc}", raw=data)
+    if not isinstance(exc, msgspec.ValidationError):
+        return DecodeError(reason="malformed", error=str(exc), raw=data)
+    try:
+        tag = (_MSGPACK_PROBE if msgpack else _JSON_PROBE).decode(data).type
+    except msgspec.ValidationError:
+        return DecodeError(reason="invalid", error=str(exc), raw=data)
+    except _FAILURES as syntax:  # a syntax error after the first invalid value
+        return DecodeError(reason="malformed", error=str(syntax), raw=data)
+    if inner and tag == _BATCH_TAG:
+        return DecodeError(reason="nested_batch", error="a batch cannot contain a batch", raw=data)
+    if not isinstance(tag, str) or tag not in _KNOWN_TAGS:
+        return DecodeError(reason="unknown_type", error=f"unknown event type {tag!r}", raw=data)
+    return DecodeError(reason="invalid", error=str(exc), raw=data)
+
+
+def _accepted(
+    event: InboundEvent, raw: bytes | msgspec.Raw, *, msgpack: bool
+) -> InboundEvent | DecodeError:
+    """JSON must be UTF-8 throughout, even in ignored fields the decoder skipped."""
+    if not msgpack and not _is_utf8(raw):
+        return DecodeError(reason="encoding", error="invalid UTF-8", raw=bytes(raw))
+    return event
+
+
+def _decode_inner(raw: msgspec.Raw, *, msgpack: bool) -> InboundEvent | DecodeError:
+    try:
+        event = (_MSGPACK_INNER if msgpack else _JSON_INNER).decode(raw)
+    except _FAILURES as exc:
+        return _failure(bytes(raw), exc, msgpack=msgpack, inner=True)
+    return _accepted(event, raw, msgpack=msgpack)
+
+
+def decode_events(data: bytes, *, msgpack: bool = False) -> list[InboundEvent | DecodeError]:
+    """Decodes one message: the event, or a batch's inner events in order.
+
+    Never raises on bad input: each bad event comes back as a `DecodeError` in its
+    place, so one bad inner event is dead-lettered alone and the rest still apply.
+    """
+    try:
+        message = (_MSGPACK_MESSAGE if msgpack else _JSON_MESSAGE).decode(data)
+    except _FAILURES as exc:
+        return [_failure(bytes(data), exc, msgpack=msgpack, inner=False)]
+    if isinstance(message, Batch):
+        return [_decode_inner(raw, msgpack=msgpack) for raw in message.events]
+    return [_accepted(message, data, msgpack=msgpack)]
+
+
+def decode_reserve(data: bytes, *, msgpack: bool = False) -> ReserveRequest:
+    """Decodes a request from {prefix}.reserve.<channel>; `type` may be omitted.
+
+    Raises `BadInputError` naming the field, which becomes the `error` of the reply.
+    """
+    if not msgpack and not _is_utf8(data):
+        raise BadInputError("invalid UTF-8")
+    try:
+        return (_MSGPACK_RESERVE if msgpack else _JSON_RESERVE).decode(data)
+    except _FAILURES as exc:
+        raise BadInputError(str(exc)) from exc
+
+
+def encode_json(obj: object) -> bytes:
+    """Encodes any contract message (or plain data) as JSON."""
+    return _JSON_ENCODER.encode(obj)
+
+
+def encode_msgpack(obj: object) -> bytes:
+    """Encodes any contract message (or plain data) as MessagePack."""
+    return _MSGPACK_ENCODER.encode(obj)

@@ -1,0 +1,137 @@
+"""How every number came about (CONTRACT section 7): the core's figures as the
+contract JSON and as one line of arithmetic per channel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+_MINUS = "−"
+
+
+class Explanation:
+    """One stock key's numbers; `to_dict()` is the contract JSON, `str()` the text."""
+
+    def __init__(
+        self, raw: bytes, protect: Sequence[int], stale: frozenset[str] = frozenset()
+    ) -> None:
+        self._core: dict[str, Any] = msgspec.json.decode(raw)
+        self._protect = tuple(protect)
+        self._stale = stale
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self._core
+        return {
+            "sku": c["sku"],
+            "condition": c["condition"],
+            "kind": c["kind"],
+            "ats": c["ats"],
+            "on_hand": c["on_hand"],
+            "reserved": c["reserved"],
+            "backordered": c["backordered"],
+            "preordered": c["preordered"],
+            "preorder_limit": c["preorder_limit"],
+            "safety": c["safety"],
+            "inbound": c["inbound"],
+            "quarantined": c["quarantined"],
+            "damaged": c["damaged"],
+            "locations": [
+                {
+                    "location": loc["location"],
+                    "on_hand": loc["on_hand"],
+                    "counted": loc["counted"],
+                    "online": loc["online"],
+                    "quarantined": loc["quarantined"],
+                    "inbound": loc["inbound"],
+                }
+                for loc in c["locations"]
+            ],
+            "components": [
+                {"sku": sku, "qty": qty, "ats": ats} for sku, qty, ats in c["components"]
+            ],
+            "channels": [
+                {
+                    "channel": ch["channel"],
+                    "tier": ch["tier"],
+                    "shown": ch["shown"],
+                    "reason": self._reason(ch),
+                    "feed_stale": ch["channel"] in self._stale,
+                }
+                for ch in c["channels"]
+            ],
+        }
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self.to_dict())
+
+    def _pool_expr(self, ch: dict[str, Any]) -> str:
+        if self._core["kind"] == "bundle":
+            return f"pool[{ch['tier']}] {ch['pool']}"
+        ats = self._core["ats"]
+        above = [f"protect[{t}] {self._protect[t - 1]}" for t in range(1, ch["tier"])]
+        if not above:
+            return str(ats)
+        expr = f" {_MINUS} ".join([str(ats), *above])
+        return expr if ats >= ch["protect_above"] else f"max(0, {expr})"
+
+    def _reason(self, ch: dict[str, Any]) -> str:
+        shown, rule = ch["shown"], ch["rule"]
+        if rule == "non_inventory":
+            return f"{shown} = non-inventory quantity"
+        if rule == "discontinued":
+            return "0 = discontinued"
+        if rule == "condition":
+            return f"0 = condition {self._core['condition']} not sold here"
+        if rule == "paused":
+            return f"0 = paused: ATS {self._core['ats']} < pause_below {ch['pause_below']}"
+        if rule == "preorder":
+            c = self._core
+            left = f"preorder_limit {c['preorder_limit']} {_MINUS} preordered {c['preordered']}"
+            return f"{shown} = " + (left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})")
+        expr = self._pool_expr(ch)
+        if ch["share"] < 1:
+            expr = f"floor({ch['share']:g} × ({expr}))"
+        if ch["buffer"]:
+            expr = f"{expr} {_MINUS} buffer {ch['buffer']}"
+        if ch["cap"] is not None:
+            expr = f"min(cap {ch['cap']}, {expr})"
+        return f"{shown} = {expr}"
+
+    def __str__(self) -> str:
+        return render(self.to_dict())
+
+
+def _ats_formula(d: dict[str, Any]) -> str:
+    if d["kind"] == "bundle":
+        parts = ", ".join(f"floor({c['sku']} {c['ats']} / {c['qty']})" for c in d["components"])
+        return f"ATS {d['ats']} = min({parts})"
+    terms = [f"on hand {d['on_hand']}", f"reserved {d['reserved']}"]
+    if d["backordered"]:
+        terms.append(f"backordered {d['backordered']}")
+    terms.append(f"safety {d['safety']}")
+    expr = f" {_MINUS} ".join(terms)
+    raw = d["on_hand"] - d["reserved"] - d["backordered"] - d["safety"]
+    return f"ATS {d['ats']} = " + (expr if raw >= 0 else f"max(0, {expr})")
+
+
+def _not_counted(d: dict[str, Any]) -> str:
+    notes = [f"{k} {d[k]}" for k in ("inbound", "quarantined", "damaged") if d.get(k)]
+    offline = [loc for loc in d["locations"] if not loc["online"] and loc["on_hand"]]
+    notes += [f"{loc['location']} {loc['on_hand']} offline" for loc in offline]
+    return f"   ({', '.join(notes)} not counted)" if notes else ""
+
+
+def render(d: dict[str, Any]) -> str:
+    """The human text of an explanation in its contract JSON form."""
+    name = d["sku"] if d["condition"] == "new" else f"{d['sku']} ({d['condition']})"
+    lines = [f"{name}  {_ats_formula(d)}{_not_counted(d)}"]
+    width = max((len(ch["channel"]) for ch in d["channels"]), default=0)
+    for ch in d["channels"]:
+        shown, _, formula = ch["reason"].partition(" = ")
+        stale = "   (feed stale: no good ack)" if ch.get("feed_stale") else ""
+        lines.append(
+            f"  {ch['channel']:<{width}}  tier {ch['tier']}  {shown:>5}  = {formula}{stale}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,217 @@
+"""One flash sale from start to verdict, shared by `invsync demo` and `invsync loadtest`:
+optionally start nats-server and the service here, drive the scenario, let holds
+expire, ask the service for its final numbers and judge them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+from nats.errors import Error as NatsError
+
+from invsync.flashsale.checker import Checker, SkuState, Verdict
+from invsync.flashsale.driver import Driver, DriveStats, Progress
+from invsync.flashsale.observe import DepletionRecorder, FeedRecorder
+from invsync.flashsale.scenario import Scenario
+from invsync.policy import Policy
+
+SERVICE_READY_TIMEOUT_S = 20.0
+CONNECT_TIMEOUT_S = 2.0
+CONNECT_ATTEMPTS = 3
+CONNECT_RETRY_S = 0.3
+log = logging.getLogger("invsync.flashsale")
+
+# The policy `invsync loadtest --embedded` runs when given none: the usual
+# channels over three tiers, a protected reserve for tiers 1 and 2, one warehouse.
+LOADTEST_POLICY = """\
+[defaults]
+safety = 2
+
+[[tiers]]
+tier = 1
+protect = 10
+
+[[tiers]]
+tier = 2
+protect = 5
+
+[[tiers]]
+tier = 3
+protect = 0
+
+[[locations]]
+id = "wh-1"
+kind = "warehouse"
+
+[[channels]]
+id = "shopify"
+tier = 1
+
+[[channels]]
+id = "b2b"
+tier = 1
+
+[[channels]]
+id = "amazon"
+tier = 2
+share = 0.8
+buffer = 1
+
+[[channels]]
+id = "walmart"
+tier = 2
+share = 0.5
+
+[[channels]]
+id = "ebay"
+tier = 3
+share = 0.5
+cap = 50
+
+[[channels]]
+id = "tiktok"
+tier = 3
+share = 0.3
+buffer = 2
+"""
+
+
+@dataclass(frozen=True)
+class PolicyFacts:
+    """What the workload needs to know about the service's policy."""
+
+    channels: tuple[tuple[str, int], ...]
+    protect: Mapping[int, int]
+    location: str
+
+    @classmethod
+    def of(cls, policy: Policy) -> PolicyFacts:
+        document = policy.document
+        # Receipts must land straight on sellable stock: an online, fully trusted
+        # location without a release gate.
+        simple = [
+            loc
+            for loc in document.locations
+            if loc.online and loc.count_pct == 100 and not loc.release_gate
+        ]
+        if not simple:
+            raise ValueError(f"{policy.source}: no online location without a release gate")
+        return cls(
+            channels=tuple((channel.id, channel.tier) for channel in document.channels),
+            protect={tier.tier: tier.protect for tier in document.tiers},
+            location=min(simple, key=lambda loc: loc.priority).id,
+        )
+
+
+class RunError(Exception):
+    """The run could not start: no NATS server, or no service answering on it."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Everything a run produced, for the summary and the report."""
+
+    scenario: Scenario
+    stats: DriveStats
+    feed: FeedRecorder
+    reserve: DepletionRecorder
+    expected: dict[str, SkuState]
+    verdict: Verdict
+
+
+async def _log_nats_error(exc: Exception) -> None:
+    # nats-py prints a traceback by default; a cancelled run (Ctrl-C) is not an error.
+    log.debug("nats: %r", exc)
+
+
+@asynccontextmanager
+async def embedded_service(policy_path: Path) -> AsyncIterator[str]:
+    """nats-server on a free loopback port plus the service in this process; yields the URL.
+
+    Both are stopped on the way out, also when the run is cancelled (Ctrl-C).
+    """
+    from invsync.nats_server import NatsServer
+    from invsync.service.app import run_service
+    from invsync.service.config import ConnectionOptions, ServiceConfig
+
+    # The service's own notices (connects, snapshots) would break up the run's output.
+    logging.getLogger("invsync.service").setLevel(logging.ERROR)
+    with NatsServer() as server:
+        config = ServiceConfig(
+            policy_path=policy_path,
+            connection=ConnectionOptions(url=server.url, name="invsync-embedded"),
+            metrics_port=None,
+        )
+        ready, stop = anyio.Event(), anyio.Event()
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: run_service(config, ready=ready, stop=stop))
+            with anyio.fail_after(SERVICE_READY_TIMEOUT_S):
+                await ready.wait()
+            try:
+                yield server.url
+            finally:
+                stop.set()
+
+
+async def run_sale(
+    url: str,
+    policy: Policy,
+    scenario: Scenario,
+    *,
+    prefix: str = "inv",
+    progress: Progress | None = None,
+) -> Outcome:
+    """Drive `scenario` against the service at `url` and judge the result."""
+    import nats
+
+    from invsync.engine import Engine
+
+    facts = PolicyFacts.of(policy)
+    checker = Checker(Engine(policy))
+    feed = FeedRecorder(hot=frozenset(scenario.hot))
+    reserve = DepletionRecorder(protect=facts.protect)
+    try:
+        nc = await nats.connect(
+            url,
+            name="invsync-loadtest",
+            pending_size=64 * 1024 * 1024,
+            error_cb=_log_nats_error,
+            connect_timeout=CONNECT_TIMEOUT_S,
+            max_reconnect_attempts=CONNECT_ATTEMPTS,
+            reconnect_time_wait=CONNECT_RETRY_S,
+        )
+    except (OSError, NatsError) as exc:
+        raise RunError(f"cannot connect to NATS at {url}: {exc!r}") from None
+    try:
+        driver = Driver(nc, scenario, checker, feed, reserve, prefix=prefix)
+        await driver.watch_feeds()
+        try:
+            await driver.setup()
+        except TimeoutError:
+            raise RunError(
+                f"no service took the opening stock at {url} (prefix {prefix!r})"
+            ) from None
+        feed.origin = time.time()
+        stats = await driver.sale(progress)
+        await driver.settle()
+        expected = checker.expected(scenario.skus, datetime.now(UTC))
+        observed = await driver.query_all(scenario.skus)
+    finally:
+        await nc.drain()
+    verdict = checker.verdict(expected, observed)
+    return Outcome(scenario, stats, feed, reserve, expected, verdict)
+
+
+async def run_embedded_sale(
+    policy_path: Path, policy: Policy, scenario: Scenario, *, progress: Progress | None = None
+) -> Outcome:
+    """`run_sale` against a nats-server and service started (and stopped) here."""
+    async with embedded_service(policy_path) as url:
+        return await run_sale(url, policy, scenario, progress=progress)

@@ -1,0 +1,672 @@
+"""The seller's policy: a TOML file decoded, validated and resolved into the tables the core reads.
+
+Everything is checked once, at load, so a running service never meets a half-valid policy:
+each refusal is a `PolicyError` naming the file, the line and the field to fix.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from os import PathLike
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeVar
+
+import msgspec
+from invsync.errors import PolicyError
+from msgspec import Meta, Struct
+
+__all__ = [
+    "ChannelOverride",
+    "ChannelSpec",
+    "ClassSpec",
+    "Component",
+    "Defaults",
+    "LocationSpec",
+    "Policy",
+    "PolicyFile",
+    "SkuSpec",
+    "TierSpec",
+]
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
+_I64_MAX: Final = 2**63 - 1
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+
+Count = Annotated[int, Meta(ge=0, le=_I64_MAX)]
+Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+Tier = Annotated[int, Meta(ge=1, le=255)]
+Id = Annotated[str, Meta(min_length=1)]
+LocationKind = Literal["warehouse", "store", "dropship", "3pl"]
+SkuKind = Literal["standard", "non_inventory", "discontinued", "preorder", "bundle"]
+
+
+class _Table(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base of every table in the file: a misspelt key fails loudly instead of being ignored."""
+
+
+class Defaults(_Table, frozen=True):
+    """Values every SKU gets unless its class or its own table says otherwise."""
+
+    safety: Count = 0
+    non_inventory_qty: Count = 999
+
+
+class TierSpec(_Table, frozen=True):
+    """A channel priority (1 = highest) and the units only tiers <= it may take."""
+
+    tier: Tier
+    protect: Count = 0
+
+
+class LocationSpec(_Table, frozen=True):
+    """Where stock sits, whether it is offered online and how far its count is trusted."""
+
+    id: Id
+    kind: LocationKind
+    online: bool = True
+    priority: Count = 0
+    count_pct: Annotated[int, Meta(ge=0, le=100)] = 100
+    release_gate: bool = False
+
+
+class ChannelSpec(_Table, frozen=True):
+    """A sales channel and how much of its tier's pool it is shown."""
+
+    id: Id
+    tier: Tier
+    share: Share = 1.0
+    cap: Count | None = None
+    buffer: Count = 0
+    pause_below: Count = 0
+    conditions: Annotated[tuple[Id, ...], Meta(min_length=1)] = ("new",)
+    stale_after_s: Annotated[float, Meta(gt=0.0)] = 300.0
+
+
+class ChannelOverride(_Table, frozen=True):
+    """Per-class or per-SKU replacements for a channel's display settings; absent = inherited."""
+
+    share: Share | None = None
+    cap: Count | None = None
+    buffer: Count | None = None
+    pause_below: Count | None = None
+
+
+class ClassSpec(_Table, frozen=True):
+    """A group of SKUs sharing safety stock and channel overrides."""
+
+    id: Id
+    safety: Count | None = None
+    channels: dict[str, ChannelOverride] = {}
+
+
+class Component(_Table, frozen=True):
+    """One line of a bundle: `qty` units of `sku` per bundle."""
+
+    sku: Id
+    qty: Annotated[int, Meta(ge=1, le=_I64_MAX)]
+
+
+class SkuSpec(_Table, frozen=True):
+    """A SKU that differs from the defaults: its class, kind, dates, bundle lines, overrides."""
+
+    id: Id
+    class_: Id | None = msgspec.field(default=None, name="class")
+    safety: Count | None = None
+    kind: SkuKind = "standard"
+    sellable_from: Annotated[datetime, Meta(tz=True)] | None = None
+    preorder_limit: Count = 0
+    components: tuple[Component, ...] = ()
+    channels: dict[str, ChannelOverride] = {}
+
+
+class PolicyFile(_Table, frozen=True):
+    """The whole file, as written (before resolution)."""
+
+    defaults: Defaults = Defaults()
+    tiers: tuple[TierSpec, ...] = ()
+    locations: tuple[LocationSpec, ...] = ()
+    channels: tuple[ChannelSpec, ...] = ()
+    classes: tuple[ClassSpec, ...] = ()
+    skus: tuple[SkuSpec, ...] = ()
+
+
+class Policy:
+    """A validated policy: read-only accessors plus the resolved tables the core reads."""
+
+    __slots__ = ("_channel_by_id", "_document", "_kinds", "_source", "_tables", "_text")
+
+    def __init__(self, document: PolicyFile, text: str, source: str) -> None:
+        self._document = document
+        self._text = text
+        self._source = source
+        self._channel_by_id = {channel.id: channel for channel in document.channels}
+        self._kinds = {sku.id: sku.kind for sku in document.skus}
+        self._tables = msgspec.json.encode(_resolve(document))
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "<policy>") -> Policy:
+        """Decode and validate `text`; raise `PolicyError` pointing at the first problem."""
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise _syntax_error(exc, text, source) from None
+        try:
+            document = msgspec.convert(raw, PolicyFile)
+            _validate(document)
+        except msgspec.ValidationError as exc:
+            path, message = _msgspec_path(str(exc), raw)
+            raise _policy_error(source, text, raw, path, message) from None
+        except _Refusal as refusal:
+            raise _policy_error(source, text, raw, refusal.path, refusal.message) from None
+        return cls(document, text, source)
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> Policy:
+        """Read and validate a policy file; an unreadable file is a `PolicyError` too."""
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PolicyError(source, 0, "file", str(exc)) from None
+        return cls.from_toml(text, source)
+
+    @property
+    def source(self) -> str:
+        """Where the policy came from (a path, or a name given to `from_toml`)."""
+        return self._source
+
+    @property
+    def text(self) -> str:
+        """The TOML exactly as loaded, so a reload or a snapshot can carry it verbatim."""
+        return self._text
+
+    @property
+    def document(self) -> PolicyFile:
+        """The file as written, for tools that describe the policy rather than run it."""
+        return self._document
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """Channel ids in file order; a channel's position is its index in the core."""
+        return tuple(self._channel_by_id)
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """Location ids in file order."""
+        return tuple(location.id for location in self._document.locations)
+
+    @property
+    def tiers(self) -> tuple[int, ...]:
+        """Declared tiers, highest priority first."""
+        return tuple(sorted(tier.tier for tier in self._document.tiers))
+
+    def channel_tier(self, channel: str) -> int:
+        """The channel's tier; `KeyError` for a channel the policy does not know."""
+        return self._channel_by_id[channel].tier
+
+    def stale_after_s(self, channel: str) -> float:
+        """Seconds without a good ack after which the channel's feed counts as stale."""
+        return self._channel_by_id[channel].stale_after_s
+
+    def sku_kind(self, sku: str) -> str:
+        """The SKU's kind; SKUs the policy does not list are `standard`."""
+        return self._kinds.get(sku, "standard")
+
+    def tables_json(self) -> bytes:
+        """The resolved tables (SKU > class > channel/defaults) as JSON for the core."""
+        return self._tables
+
+
+# --- validation ----------------------------------------------------------------------------
+
+FieldPath = tuple[str | int, ...]
+
+
+class _Refusal(Exception):
+    """A rule broken at `path`; turned into a `PolicyError` once the line is known."""
+
+    def __init__(self, path: FieldPath, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _validate(doc: PolicyFile) -> None:
+    """The rules a schema cannot express: references, uniqueness, bundle shape."""
+    if not doc.channels:
+        raise _Refusal(("channels",), "no [[channels]]: a policy needs at least one channel")
+    _refuse_duplicates("tiers", "tier", [tier.tier for tier in doc.tiers])
+    _refuse_duplicates("locations", "id", [location.id for location in doc.locations])
+    _refuse_duplicates("channels", "id", [channel.id for channel in doc.channels])
+    _refuse_duplicates("classes", "id", [cls.id for cls in doc.classes])
+    _refuse_duplicates("skus", "id", [sku.id for sku in doc.skus])
+
+    tiers = sorted(tier.tier for tier in doc.tiers)
+    for index, channel in enumerate(doc.channels):
+        if channel.tier not in tiers:
+            raise _Refusal(
+                ("channels", index, "tier"),
+                f"unknown tier {channel.tier} (declared tiers: {tiers})",
+            )
+    channels = {channel.id for channel in doc.channels}
+    for index, cls in enumerate(doc.classes):
+        _refuse_unknown_channels(("classes", index), cls.channels, channels)
+
+    classes = {cls.id for cls in doc.classes}
+    skus = {sku.id for sku in doc.skus}
+    for index, sku in enumerate(doc.skus):
+        if sku.class_ is not None and sku.class_ not in classes:
+            raise _Refusal(("skus", index, "class"), f"unknown class {sku.class_!r}")
+        _refuse_unknown_channels(("skus", index), sku.channels, channels)
+        _check_components(index, sku, skus)
+
+    bundles = {sku.id: [c.sku for c in sku.components] for sku in doc.skus if sku.components}
+    cycle = _find_bundle_cycle(bundles)
+    if cycle is not None:
+        first = next(index for index, sku in enumerate(doc.skus) if sku.id == cycle[0])
+        raise _Refusal(("skus", first, "components"), "bundle cycle: " + " -> ".join(cycle))
+
+
+def _refuse_duplicates(section: str, key: str, values: Sequence[object]) -> None:
+    first_index: dict[object, int] = {}
+    for index, value in enumerate(values):
+        if value in first_index:
+            raise _Refusal(
+                (section, index, key),
+                f"duplicate {key} {value!r} (first in {section}[{first_index[value]}])",
+            )
+        first_index[value] = index
+
+
+def _refuse_unknown_channels(
+    path: FieldPath, overrides: Mapping[str, ChannelOverride], channels: set[str]
+) -> None:
+    for name in overrides:
+        if name not in channels:
+            raise _Refusal((*path, "channels", name), f"unknown channel {name!r}")
+
+
+def _check_components(index: int, sku: SkuSpec, known: set[str]) -> None:
+    path: FieldPath = ("skus", index, "components")
+    if sku.kind != "bundle":
+        if sku.components:
+            raise _Refusal(path, f"components on a {sku.kind!r} SKU; only bundles have them")
+        return
+    if not sku.components:
+        raise _Refusal(path, "a bundle needs at least one component")
+    seen: set[str] = set()
+    for position, component in enumerate(sku.components):
+        if component.sku not in known:
+            raise _Refusal((*path, position, "sku"), f"unknown component SKU {component.sku!r}")
+        if component.sku in seen:
+            raise _Refusal((*path, position, "sku"), f"component {component.sku!r} listed twice")
+        seen.add(component.sku)
+
+
+def _find_bundle_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle in the bundle graph as `[a, b, ..., a]`, or None (iterative: chains may be long)."""
+    done: set[str] = set()
+    for root in graph:
+        if root in done:
+            continue
+        trail = [root]
+        on_trail = {root}
+        stack: list[Iterator[str]] = [iter(graph[root])]
+        while stack:
+            for child in stack[-1]:
+                if child in on_trail:
+                    return [*trail[trail.index(child) :], child]
+                if child not in done and graph.get(child):
+                    trail.append(child)
+                    on_trail.add(child)
+                    stack.append(iter(graph[child]))
+                    break
+            else:
+                stack.pop()
+                node = trail.pop()
+                on_trail.discard(node)
+                done.add(node)
+    return None
+
+
+# --- resolution ----------------------------------------------------------------------------
+
+Profile = tuple[tuple[float, int | None, int, int], ...]
+
+
+def _resolve(doc: PolicyFile) -> dict[str, Any]:
+    """The dense tables the core reads; profiles are deduplicated so 100,000 SKUs stay cheap."""
+    channel_index = {channel.id: index for index, channel in enumerate(doc.channels)}
+    base: Profile = tuple(
+        (channel.share, channel.cap, channel.buffer, channel.pause_below)
+        for channel in doc.channels
+    )
+    profile_ids: dict[Profile, int] = {base: 0}
+    class_by_id = {cls.id: cls for cls in doc.classes}
+    class_profiles = {
+        cls.id: _apply_overrides(base, cls.channels, channel_index) for cls in doc.classes
+    }
+
+    skus = []
+    for sku in doc.skus:
+        cls = class_by_id.get(sku.class_) if sku.class_ is not None else None
+        inherited = class_profiles[cls.id] if cls is not None else base
+        profile = _apply_overrides(inherited, sku.channels, channel_index)
+        safety = _or(sku.safety, _or(cls.safety if cls else None, doc.defaults.safety))
+        skus.append(
+            {
+                "id": sku.id,
+                "profile": profile_ids.setdefault(profile, len(profile_ids)),
+                "safety": safety,
+                "kind": sku.kind,
+                "sellable_from": _unix_micros(sku.sellable_from),
+                "preorder_limit": sku.preorder_limit,
+                "components": [[c.sku, c.qty] for c in sku.components],
+            }
+        )
+
+    max_tier = max((tier.tier for tier in doc.tiers), default=0)
+    protect = [0] * max_tier
+    for tier in doc.tiers:
+        protect[tier.tier - 1] = tier.protect
+    return {
+        "safety": doc.defaults.safety,
+        "non_inventory_qty": doc.defaults.non_inventory_qty,
+        "protect": protect,
+        "locations": [msgspec.structs.asdict(location) for location in doc.locations],
+        "channels": [
+            {"id": c.id, "tier": c.tier, "conditions": list(c.conditions)} for c in doc.channels
+        ],
+        "profiles": [
+            [
+                {"share": share, "cap": cap, "buffer": buffer, "pause_below": pause_below}
+                for share, cap, buffer, pause_below in profile
+            ]
+            for profile in profile_ids
+        ],
+        "skus": skus,
+    }
+
+
+def _apply_overrides(
+    profile: Profile, overrides: Mapping[str, ChannelOverride], channel_index: Mapping[str, int]
+) -> Profile:
+    if not overrides:
+        return profile
+    settings = list(profile)
+    for name, override in overrides.items():
+        index = channel_index[name]
+        share, cap, buffer, pause_below = settings[index]
+        settings[index] = (
+            _or(override.share, share),
+            _or(override.cap, cap),
+            _or(override.buffer, buffer),
+            _or(override.pause_below, pause_below),
+        )
+    return tuple(settings)
+
+
+def _or(value: _T | None, inherited: _U) -> _T | _U:
+    return inherited if value is None else value
+
+
+def _unix_micros(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - _EPOCH) // _MICROSECOND
+
+
+# --- error positions -----------------------------------------------------------------------
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of document\)$")
+_MSGSPEC_SUFFIX = re.compile(r" - at `\$(.*)`$")
+_MSGSPEC_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+_NAMED_IN_MESSAGE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
+
+
+def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> PolicyError:
+    message = str(exc)
+    match = _TOML_POSITION.search(message)
+    if match is None:
+        return PolicyError(source, 0, "syntax", message)
+    line = int(match.group(1)) if match.group(1) else text.count("\n") + 1
+    return PolicyError(source, line, "syntax", message[: match.start()])
+
+
+def _msgspec_path(error: str, raw: Mapping[str, Any]) -> tuple[FieldPath, str]:
+    """Turn msgspec's `... - at `$.skus[3].channels[...].cap`` into a path and a message.
+
+    msgspec writes dict keys as `[...]`; the only dicts in the file are channel overrides,
+    so the key is the first override that fails on its own.
+    """
+    suffix = _MSGSPEC_SUFFIX.search(error)
+    message = error[: suffix.start()] if suffix else error
+    path: list[str | int] = []
+    node: Any = raw
+    for match in _MSGSPEC_SEGMENT.finditer(suffix.group(1) if suffix else ""):
+        name, position = match.group(1), match.group(2)
+        part: str | int
+        if name is not None:
+            part = name
+        elif position is not None:
+            part = int(position)
+        else:
+            part = _failing_override(node)
+        path.append(part)
+        node = _child(node, part)
+    named = _NAMED_IN_MESSAGE.match(message)
+    if named:
+        path.append(named.group(1))
+    return tuple(path), message
+
+
+def _failing_override(overrides: Mapping[str, Any]) -> str:
+    for name, value in overrides.items():
+        try:
+            msgspec.convert(value, ChannelOverride)
+        except msgspec.ValidationError:
+            return name
+    return "..."
+
+
+def _policy_error(
+    source: str, text: str, raw: Mapping[str, Any], path: FieldPath, message: str
+) -> PolicyError:
+    return PolicyError(source, _TomlPositions(text).line_of(path), _field_name(raw, path), message)
+
+
+def _field_name(raw: Mapping[str, Any], path: FieldPath) -> str:
+    """`channels[1].share` written as `channels["amazon"].share`: ids read better than indices."""
+    out = ""
+    node: Any = raw
+    for depth, part in enumerate(path):
+        child = _child(node, part)
+        if isinstance(part, int):
+            label = child.get("id", child.get("sku")) if isinstance(child, dict) else None
+            out += f'["{label}"]' if isinstance(label, str) else f"[{part}]"
+        elif _is_channel_name(path, depth):
+            out += f'["{part}"]'
+        else:
+            out += f".{part}" if out else part
+        node = child
+    return out
+
+
+def _is_channel_name(path: FieldPath, depth: int) -> bool:
+    """True for the channel name inside a class's or SKU's `channels` table."""
+    return depth == 3 and path[2] == "channels" and path[0] in ("classes", "skus")
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(part, int) and isinstance(node, list) and part < len(node):
+        return node[part]
+    if isinstance(part, str) and isinstance(node, dict):
+        return node.get(part)
+    return None
+
+
+class _Pos:
+    """Where a key, header or array element stands, and where its children stand."""
+
+    __slots__ = ("items", "keys", "line")
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.keys: dict[str, _Pos] = {}
+        self.items: list[_Pos] = []
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+class _TomlPositions:
+    """Line numbers of the keys, headers and array elements of an already valid TOML text.
+
+    tomllib returns values without positions; this walks the same text a second time (only
+    when an error must be reported) to find the line of `channels[1].share` and the like,
+    including keys inside inline tables and multi-line arrays.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._i = 0
+        self._newlines = [i for i, char in enumerate(text) if char == "\n"]
+        self.root = _Pos(1)
+        self._scan()
+
+    def line_of(self, path: FieldPath) -> int:
+        """The line of the deepest part of `path` present in the text (1 when none is)."""
+        node, line = self.root, 1
+        for part in path:
+            if isinstance(part, int):
+                found = node.items[part] if part < len(node.items) else None
+            else:
+                found = node.keys.get(part)
+            if found is None:
+                break
+            node, line = found, found.line
+        return line
+
+    def _line(self) -> int:
+        return bisect.bisect_left(self._newlines, self._i) + 1
+
+    def _peek(self, count: int = 1) -> str:
+        return self._text[self._i : self._i + count]
+
+    def _scan(self) -> None:
+        table = self.root
+        while True:
+            self._skip(newlines=True)
+            if self._i >= len(self._text):
+                return
+            line = self._line()
+            if self._peek(2) == "[[":
+                self._i += 2
+                keys = self._key()
+                self._i = self._text.index("]]", self._i) + 2
+                array = self._descend(self.root, keys, line)
+                table = _Pos(line)
+                array.items.append(table)
+            elif self._peek() == "[":
+                self._i += 1
+                keys = self._key()
+                self._i = self._text.index("]", self._i) + 1
+                table = self._descend(self.root, keys, line)
+            else:
+                self._value(self._assignment(table, line))
+
+    def _assignment(self, table: _Pos, line: int) -> _Pos:
+        keys = self._key()
+        self._skip()
+        self._i += 1  # the "="
+        self._skip()
+        return self._descend(table, keys, line)
+
+    def _descend(self, node: _Pos, keys: list[str], line: int) -> _Pos:
+        last = len(keys) - 1
+        for depth, key in enumerate(keys):
+            child = node.keys.setdefault(key, _Pos(line))
+            # a dotted name through an array of tables continues its last element
+            node = child.items[-1] if child.items and depth < last else child
+        return node
+
+    def _key(self) -> list[str]:
+        keys: list[str] = []
+        while True:
+            self._skip()
+            quote = self._peek()
+            if quote in ('"', "'"):
+                end = self._text.index(quote, self._i + 1)
+                keys.append(self._text[self._i + 1 : end])
+                self._i = end + 1
+            else:
+                match = _BARE_KEY.match(self._text, self._i)
+                if match is None:
+                    return keys
+                keys.append(match.group())
+                self._i = match.end()
+            self._skip()
+            if self._peek() != ".":
+                return keys
+            self._i += 1
+
+    def _skip(self, newlines: bool = False) -> None:
+        text = self._text
+        while self._i < len(text):
+            char = text[self._i]
+            if char in " \t\r" or (newlines and char == "\n"):
+                self._i += 1
+            elif char == "#":
+                end = text.find("\n", self._i)
+                self._i = len(text) if end < 0 else end
+            else:
+                return
+
+    def _skipped(self, newlines: bool) -> int:
+        self._skip(newlines)
+        return self._i
+
+    def _value(self, target: _Pos) -> None:
+        char = self._peek()
+        if self._peek(3) in ('"""', "'''"):
+            self._skip_string(self._peek(3))
+        elif char in ('"', "'"):
+            self._skip_string(char)
+        elif char == "[":
+            self._i += 1
+            while self._skipped(newlines=True) < len(self._text):
+                if self._peek() == "]":
+                    self._i += 1
+                    return
+                element = _Pos(self._line())
+                target.items.append(element)
+                self._value(element)
+                self._skip(newlines=True)
+                if self._peek() == ",":
+                    self._i += 1
+        elif char == "{":
+            self._i += 1
+            while self._skipped(newlines=False) < len(self._text):
+                if self._peek() == "}":
+                    self._i += 1
+                    return
+                self._value(self._assignment(target, self._line()))
+                self._skip()
+                if self._peek() == ",":
+                    self._i += 1
+        else:
+            while self._i < len(self._text) and self._text[self._i] not in ",]}#\n":
+                self._i += 1
+
+    def _skip_string(self, quote: str) -> None:
+        text = self._text
+        self._i += len(quote)
+        while self._i < len(text) and not text.startswith(quote, self._i):
+            self._i += 2 if text[self._i] == "\\" and quote[0] == '"' else 1
+        self._i += len(quote)
+        while self._i < len(text) and len(quote) == 3 and text[self._i] == quote[0]:
+            self._i += 1  # up to two quotes may sit right before the closing delimiter

@@ -1,0 +1,99 @@
+"""Operator requests: policy reload (`{p}.admin.policy`, SIGHUP) and `{p}.query.sku`.
+
+A reload is validated here and refused with the PolicyError text when bad;
+a good policy is appended to `{p}.log.policy` and applied in log order, so a
+replay switches policy at the same point the live run did.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from invsync.errors import InvsyncError, PolicyError
+from invsync.events import SkuQuery, encode_json
+from invsync.policy import Policy
+from invsync.service.applier import POLICY_SOURCE_HEADER
+from invsync.service.subjects import REPLY_HEADER, Subjects
+
+if TYPE_CHECKING:
+    from invsync.engine import Engine
+
+log = logging.getLogger("invsync.service")
+
+_QUERY = msgspec.json.Decoder(SkuQuery)
+
+
+class Admin:
+    def __init__(
+        self, nc: Client, js: JetStreamContext, subjects: Subjects, engine: Engine
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.subjects = subjects
+        self.engine = engine
+        self._subs: list[Subscription] = []
+
+    async def start(self) -> None:
+        self._subs = [
+            await self.nc.subscribe(self.subjects.admin_policy, cb=self._on_policy),
+            await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
+        ]
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs = []
+
+    async def submit_policy(self, text: str, source: str, reply_to: str | None) -> str | None:
+        """Validate and append a policy; returns the refusal text, or None when appended."""
+        try:
+            Policy.from_toml(text, source)
+        except PolicyError as exc:
+            return str(exc)
+        headers = {POLICY_SOURCE_HEADER: source}
+        if reply_to:
+            headers[REPLY_HEADER] = reply_to
+        try:
+            await self.js.publish(self.subjects.policy_log, text.encode(), headers=headers)
+        except NatsError as exc:
+            return f"policy not appended: {exc}"
+        return None
+
+    async def reload_file(self, path: Path) -> None:
+        """SIGHUP: re-read the policy file; a bad one is logged and the old one stays."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            log.error("policy reload refused: %s", exc)
+            return
+        refusal = await self.submit_policy(text, str(path), None)
+        if refusal is not None:
+            log.error("policy reload refused: %s", refusal)
+
+    async def _on_policy(self, msg: Msg) -> None:
+        try:
+            text = msg.data.decode("utf-8")
+        except UnicodeDecodeError:
+            refusal: str | None = "policy is not UTF-8 text"
+        else:
+            refusal = await self.submit_policy(text, self.subjects.admin_policy, msg.reply)
+        if refusal is not None and msg.reply:
+            await self.nc.publish(msg.reply, encode_json({"ok": False, "error": refusal}))
+
+    async def _on_query(self, msg: Msg) -> None:
+        try:
+            query = _QUERY.decode(msg.data)
+            body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
+        except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
+            body = encode_json({"ok": False, "error": str(exc)})
+        if msg.reply:
+            await self.nc.publish(msg.reply, body)

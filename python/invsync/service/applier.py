@@ -1,0 +1,211 @@
+"""Applying the log to the engine, one fetched batch at a time, in stream order.
+
+Producer events (`{p}.stock.>`, `{p}.order.>`) are decoded as a batch and each
+event is applied on its own, so one bad event is dead-lettered alone. The
+service's own log entries (`{p}.log.>`: reservations, clock ticks, policy
+reloads) are applied where they sit in the stream, which is what makes a replay
+decide exactly as the live run did. Nothing a producer sends stops the loop:
+bad input and engine exceptions alike become dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, TypeAlias, cast
+
+import msgspec
+from nats.aio.msg import Msg
+
+from invsync.errors import BadInputError, PolicyError
+from invsync.events import (
+    INBOUND_TYPES,
+    AuditRecord,
+    ClockTick,
+    DecodeError,
+    LoggedReservation,
+    OrderEvent,
+    ReservationGroup,
+    ReserveRequest,
+    StockEvent,
+    decode_events,
+    encode_json,
+)
+from invsync.policy import Policy
+from invsync.service.metrics import Metrics
+from invsync.service.outbox import Outbox, dead_letter
+from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, REPLY_HEADER, Subjects
+
+if TYPE_CHECKING:
+    from invsync.engine import Effects, Engine
+
+log = logging.getLogger("invsync.service")
+
+POLICY_SOURCE_HEADER = "Invsync-Policy-Source"
+Applicable: TypeAlias = StockEvent | OrderEvent | ClockTick
+_SERVICE_ONLY: frozenset[type] = frozenset({ClockTick, ReserveRequest})
+# Tag per Struct class, looked up once per event instead of read from its config.
+_TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in INBOUND_TYPES}
+_GROUP_DECODER = msgspec.json.Decoder(ReservationGroup)
+
+
+def _reply_inbox(msg: Msg) -> str | None:
+    return msg.headers.get(REPLY_HEADER) if msg.headers is not None else None
+
+
+class Applier:
+    """Turns log messages into engine calls and their effects into the outbox."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        subjects: Subjects,
+        metrics: Metrics,
+        outbox: Outbox,
+        *,
+        audit: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self.outbox = outbox
+        self.audit = audit
+        self._producer_prefixes = (f"{subjects.prefix}.stock.", f"{subjects.prefix}.order.")
+        self._reserve_prefix = subjects.reserve_log_prefix
+        self._clock = subjects.clock_log
+        self._policy = subjects.policy_log
+
+    def apply_batch(self, msgs: list[Msg]) -> None:
+        """Apply one fetched batch in order; never raises for anything in it."""
+        started = time.perf_counter()
+        counts: dict[str, int] = {}
+        producer_prefixes = self._producer_prefixes
+        apply_producer_message = self._apply_producer_message
+        for msg in msgs:
+            subject = msg.subject
+            if subject.startswith(producer_prefixes):
+                apply_producer_message(msg, counts)
+            elif subject.startswith(self._reserve_prefix):
+                self._apply_reserve(msg)
+                counts["reserve"] = counts.get("reserve", 0) + 1
+            elif subject == self._clock:
+                self._apply_tick(msg, counts)
+            elif subject == self._policy:
+                self._apply_policy(msg)
+                counts["policy"] = counts.get("policy", 0) + 1
+            else:
+                self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
+        self.metrics.apply_batch.observe(time.perf_counter() - started)
+        for event_type, count in counts.items():
+            self.metrics.events.labels(event_type).inc(count)
+
+    def _apply_producer_message(self, msg: Msg, counts: dict[str, int]) -> None:
+        headers = msg.headers
+        msgpack = headers is not None and headers.get(CONTENT_TYPE_HEADER) == MSGPACK
+        for event in decode_events(msg.data, msgpack=msgpack):
+            kind = type(event)
+            if kind is DecodeError:
+                bad = cast(DecodeError, event)
+                self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
+            elif kind in _SERVICE_ONLY:
+                # Only the service appends these, to its own log subjects.
+                self._dead_letter(
+                    msg.subject,
+                    encode_json(event),
+                    "invalid",
+                    f"type {_TAGS[kind]!r} is not accepted from producers",
+                )
+            else:
+                self._apply_event(msg.subject, cast(Applicable, event), counts)
+
+    def _apply_event(self, subject: str, event: Applicable, counts: dict[str, int]) -> None:
+        try:
+            effects = self.engine.apply(event)
+        except BadInputError as exc:
+            self._dead_letter(subject, encode_json(event), "bad_input", str(exc))
+            return
+        except Exception as exc:  # the loop must outlive any engine bug
+            log.exception("engine failed on %s event %s", subject, event.event_id)
+            self._dead_letter(subject, encode_json(event), "internal", repr(exc))
+            return
+        tag = _TAGS[type(event)]
+        counts[tag] = counts.get(tag, 0) + 1
+        if effects.routes or effects.alerts or effects.backorders or effects.audit:
+            self._collect(event, tag, effects)
+
+    def _collect(self, event: Applicable, tag: str, effects: Effects) -> None:
+        outbox = self.outbox
+        if effects.routes:
+            outbox.routes.extend(effects.routes)
+        if effects.alerts:
+            outbox.alerts.extend(effects.alerts)
+        for backorder in effects.backorders:
+            self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)
+        if self.audit and effects.audit:
+            outbox.audit.append(
+                AuditRecord(
+                    event_id=event.event_id,
+                    event_type=tag,
+                    changes=list(effects.audit),
+                    actor=getattr(event, "actor", None),
+                    reason=getattr(event, "reason", None),
+                    ts=event.ts,
+                )
+            )
+
+    def _apply_reserve(self, msg: Msg) -> None:
+        """Decides each request of a logged group in order and answers its inbox."""
+        try:
+            group = _GROUP_DECODER.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            self._dead_letter(msg.subject, msg.data, "invalid", str(exc))
+            return
+        for entry in group.requests:
+            self._decide(msg.subject, entry)
+
+    def _decide(self, subject: str, entry: LoggedReservation) -> None:
+        request, inbox = entry.request, entry.reply
+        try:
+            reply = self.engine.reserve(request)
+        except BadInputError as exc:
+            self._answer_error(inbox, str(exc))
+            self._dead_letter(subject, encode_json(request), "bad_input", str(exc))
+            return
+        except Exception as exc:
+            log.exception("engine failed on reservation in %s", subject)
+            self._answer_error(inbox, "internal error")
+            self._dead_letter(subject, encode_json(request), "internal", repr(exc))
+            return
+        result = "granted" if reply["ok"] else "refused"
+        self.metrics.reservations.labels(request.channel, result).inc()
+        if inbox:
+            self.outbox.replies.append((inbox, encode_json(reply)))
+
+    def _apply_tick(self, msg: Msg, counts: dict[str, int]) -> None:
+        for event in decode_events(msg.data):
+            if isinstance(event, ClockTick):
+                self._apply_event(msg.subject, event, counts)
+            else:
+                self._dead_letter(msg.subject, msg.data, "invalid", "expected a clock.tick")
+
+    def _apply_policy(self, msg: Msg) -> None:
+        inbox = _reply_inbox(msg)
+        source = (msg.headers or {}).get(POLICY_SOURCE_HEADER, self._policy)
+        try:
+            policy = Policy.from_toml(msg.data.decode("utf-8"), source)
+            effects = self.engine.set_policy(policy)
+        except (PolicyError, UnicodeDecodeError) as exc:
+            self._answer_error(inbox, str(exc))
+            self._dead_letter(msg.subject, msg.data, "invalid", str(exc))
+            return
+        log.info("policy %s applied", source)
+        self.outbox.alerts.extend(effects.alerts)
+        if inbox:
+            self.outbox.replies.append((inbox, encode_json({"ok": True, "source": source})))
+
+    def _answer_error(self, inbox: str | None, error: str) -> None:
+        if inbox:
+            self.outbox.replies.append((inbox, encode_json({"ok": False, "error": error})))
+
+    def _dead_letter(self, subject: str, payload: bytes, reason: str, error: str) -> None:
+        self.metrics.dead_letters.labels(reason).inc()
+        self.outbox.dead_letters.append(dead_letter(subject, payload, error))

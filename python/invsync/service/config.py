@@ -1,0 +1,42 @@
+"""What a running service is told: where NATS is, which policy, where state goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """NATS connection settings passed through to nats-py."""
+
+    url: str = "nats://127.0.0.1:4222"
+    name: str = "invsync"
+    creds: Path | None = None
+    nkeys_seed: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    reconnect_wait_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """One service instance; defaults are the documented CLI defaults."""
+
+    policy_path: Path
+    connection: ConnectionOptions = field(default_factory=ConnectionOptions)
+    prefix: str = "inv"
+    stream: str = "INVSYNC"
+    duplicate_window_s: float = 120.0
+    state_dir: Path | None = None
+    metrics_port: int | None = 9464
+    flush_ms: float = 5.0
+    # Bigger fetches read faster, but what is requested and not yet read piles up
+    # in the server; past its max_pending (64 MB) it drops us as a slow consumer.
+    fetch_batch: int = 10_000
+    snapshot_every_events: int = 200_000
+    snapshot_every_s: float = 60.0
+    snapshots_kept: int = 3
+    tick_s: float = 1.0
+    publish_audit: bool = True

@@ -1,0 +1,69 @@
+"""Connecting to NATS: credentials, nkeys, TLS, and reconnecting forever after a drop."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+from nats.aio.client import Client
+
+from invsync.service.config import ConnectionOptions
+
+log = logging.getLogger("invsync.service")
+
+
+def tls_context(options: ConnectionOptions) -> ssl.SSLContext | None:
+    """A client TLS context when a CA or client certificate is given, else plain TCP."""
+    if options.tls_ca is None and options.tls_cert is None:
+        return None
+    context = ssl.create_default_context(
+        cafile=str(options.tls_ca) if options.tls_ca is not None else None
+    )
+    if options.tls_cert is not None:
+        key = str(options.tls_key) if options.tls_key is not None else None
+        context.load_cert_chain(str(options.tls_cert), key)
+    return context
+
+
+async def connect(options: ConnectionOptions) -> Client:
+    """Connect; after a drop nats-py retries forever, reconnect_wait_s apart."""
+    attempts = 0
+    nc = Client()
+
+    async def disconnected() -> None:
+        nonlocal attempts
+        if nc.is_closed or nc.is_draining:
+            log.info("nats connection closed")  # our own drain or close: a normal stop
+            return
+        attempts += 1
+        log.warning("nats disconnected (attempt %d)", attempts)
+
+    async def reconnected() -> None:
+        nonlocal attempts
+        attempts = 0
+        log.info("nats reconnected")
+
+    async def error(exc: Exception) -> None:
+        log.warning("nats error: %s", exc)
+
+    kwargs: dict[str, Any] = {
+        "servers": [options.url],
+        "name": options.name,
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": options.reconnect_wait_s,
+        "disconnected_cb": disconnected,
+        "reconnected_cb": reconnected,
+        "error_cb": error,
+        "pending_size": 64 * 1024 * 1024,
+        "flusher_queue_size": 4096,
+    }
+    if options.creds is not None:
+        kwargs["user_credentials"] = str(options.creds)
+    if options.nkeys_seed is not None:
+        kwargs["nkeys_seed"] = str(options.nkeys_seed)
+    context = tls_context(options)
+    if context is not None:
+        kwargs["tls"] = context
+    await nc.connect(**kwargs)
+    return nc

@@ -1,0 +1,98 @@
+"""Connector acknowledgements and feed staleness.
+
+Connectors acknowledge `{p}.qty.<channel>` messages on `{p}.ack.<channel>`. A
+channel with no good ack for its `stale_after_s` is marked stale in the engine
+(it is then shown 0 where ATS is under its `pause_below`) and alerted once;
+a good ack clears it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import anyio
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from invsync.events import Alert, ChannelAck
+from invsync.service.metrics import Metrics
+from invsync.service.outbox import Outbox
+from invsync.service.subjects import Subjects
+
+if TYPE_CHECKING:
+    from invsync.engine import Engine
+
+log = logging.getLogger("invsync.service")
+
+_ACK = msgspec.json.Decoder(ChannelAck)
+
+
+class FeedMonitor:
+    def __init__(
+        self, nc: Client, subjects: Subjects, engine: Engine, metrics: Metrics, outbox: Outbox
+    ) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.engine = engine
+        self.metrics = metrics
+        self.outbox = outbox
+        started = time.monotonic()
+        # A channel that never acknowledged counts from service start.
+        self.last_good_ack: dict[str, float] = dict.fromkeys(engine.policy.channels, started)
+        self.stale: set[str] = set()
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.subjects.acks, cb=self._on_ack)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_ack(self, msg: Msg) -> None:
+        channel = msg.subject.rsplit(".", 1)[-1]
+        try:
+            ack = _ACK.decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("malformed ack on %s", msg.subject)
+            return
+        if ack.ok:
+            self.last_good_ack[channel] = time.monotonic()
+        else:
+            log.warning("channel %s refused seq %d: %s", channel, ack.seq, ack.error)
+
+    def check(self, now: float) -> None:
+        """Update feed ages and flip staleness where the threshold was crossed."""
+        policy = self.engine.policy
+        for channel in policy.channels:
+            age = now - self.last_good_ack.setdefault(channel, now)
+            self.metrics.feed_age.labels(channel).set(age)
+            is_stale = age > policy.stale_after_s(channel)
+            if is_stale == (channel in self.stale):
+                continue
+            self.engine.set_channel_stale(channel, is_stale)
+            if is_stale:
+                self.stale.add(channel)
+                self.outbox.alerts.append(
+                    Alert(
+                        kind="feed_stale",
+                        sku=None,
+                        channel=channel,
+                        detail=f"no good ack from {channel} for {age:.0f} s",
+                        ts=datetime.now(UTC),
+                    )
+                )
+            else:
+                self.stale.discard(channel)
+                log.info("channel %s feed is fresh again", channel)
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        while True:
+            await anyio.sleep(interval_s)
+            self.check(time.monotonic())

@@ -1,0 +1,39 @@
+"""What the applier decided that must go out, collected until the next flush.
+
+The applier never does I/O: it appends here, and the publisher empties it in
+one burst per flush interval, after the quantities the same events caused.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from invsync.events import Alert, AuditRecord, DeadLetter, Route
+
+
+def dead_letter(subject: str, payload: bytes, error: str) -> DeadLetter:
+    """The DLQ record of a refused message, its body kept whole for inspection or replay."""
+    return DeadLetter(
+        subject=subject,
+        error=error,
+        payload_b64=base64.b64encode(payload).decode("ascii"),
+        ts=datetime.now(UTC),
+    )
+
+
+@dataclass
+class Outbox:
+    routes: list[Route] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # (reply inbox, encoded body): answers to requests decided in log order.
+    replies: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def take(self) -> Outbox:
+        """Hand over everything collected so far and start empty."""
+        taken = Outbox(self.routes, self.alerts, self.audit, self.dead_letters, self.replies)
+        self.routes, self.alerts, self.audit, self.dead_letters, self.replies = [], [], [], [], []
+        return taken

@@ -1,0 +1,162 @@
+"""The data path as one straight line: fetch → apply → flush → snapshot.
+
+The engine is only ever touched from this loop (and from request handlers on
+the same event loop between its awaits), so it needs no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import anyio
+
+from invsync.service.applier import Applier
+from invsync.service.config import ServiceConfig
+from invsync.service.consumer import LogReader, sequences
+from invsync.service.publisher import Publisher
+from invsync.service.snapshots import Snapshot, SnapshotStore
+
+if TYPE_CHECKING:
+    from invsync.engine import Engine
+
+log = logging.getLogger("invsync.service")
+
+# Messages applied between two chances to flush: ~5 ms of engine work.
+APPLY_SLICE = 500
+CATCH_UP_IDLE_S = 1.0
+CATCH_UP_FETCH_TIMEOUT_S = 0.05
+# At the tail, flushes are at least this far apart: a trickle of events is
+# published within about a millisecond, and a busy tail cannot turn into a
+# flush (drain, encode, write per channel) for every few events.
+TAIL_FLUSH_S = 0.001
+
+
+class ConsumeLoop:
+    """fetch → apply → flush (at once at the tail, else per interval) → snapshot."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        reader: LogReader,
+        applier: Applier,
+        publisher: Publisher,
+        store: SnapshotStore,
+        engine: Engine,
+    ) -> None:
+        self.config = config
+        self.reader = reader
+        self.applier = applier
+        self.publisher = publisher
+        self.store = store
+        self.engine = engine
+        self._flush_interval = config.flush_ms / 1000.0
+        self._last_flush = time.monotonic()
+        self._dirty = False
+        # The stream sequence the engine reflects: what a snapshot records.
+        self.applied_sequence = reader.last_sequence
+        self._snapshot_sequence = reader.last_sequence
+        self._last_snapshot = time.monotonic()
+
+    async def _step(self, timeout_s: float) -> int:
+        msgs = await self.reader.fetch(self.config.fetch_batch, timeout_s)
+        # A big batch is applied in slices with flushes between, so quantities
+        # keep flowing (and requests get answered) while a backlog drains.
+        for start in range(0, len(msgs), APPLY_SLICE):
+            chunk = msgs[start : start + APPLY_SLICE]
+            self.applier.apply_batch(chunk)
+            self.applied_sequence = sequences(chunk[-1])[0]
+            self.applier.metrics.stream_sequence.set(self.applied_sequence)
+            self._dirty = True
+            await self._flush_when_due(at_tail=start + APPLY_SLICE >= len(msgs))
+        if not msgs:
+            await self._flush_when_due(at_tail=True)
+        return len(msgs)
+
+    async def _flush_when_due(self, at_tail: bool) -> None:
+        # At the log's tail nothing more is waiting to be coalesced: publish now.
+        # While a backlog drains, coalesce over the flush interval. A client
+        # waiting for its reservation answer is never kept waiting for the
+        # interval; quantities ride along with the answer.
+        if not self._dirty:
+            return
+        now = time.monotonic()
+        since = now - self._last_flush
+        if (
+            (at_tail and self.reader.buffered == 0 and since >= TAIL_FLUSH_S)
+            or since >= self._flush_interval
+            or self.publisher.outbox.replies
+        ):
+            await self._flush(now)
+
+    async def _flush(self, now: float) -> None:
+        await self.publisher.flush(self.engine)
+        self._dirty = False
+        self._last_flush = now
+        behind = self.applied_sequence - self._snapshot_sequence
+        if behind >= self.config.snapshot_every_events or (
+            behind > 0 and now - self._last_snapshot >= self.config.snapshot_every_s
+        ):
+            await self.snapshot()
+
+    async def catch_up(self, target_sequence: int, stop: anyio.Event | None = None) -> None:
+        """Replay until the stream position seen at start; quantities go out as usual.
+
+        Returns early when `stop` is set (the caller then finishes: flush, snapshot).
+        """
+        idle_since = time.monotonic()
+        while self.applied_sequence < target_sequence:
+            if stop is not None and stop.is_set():
+                log.info(
+                    "stopping during catch-up at %d of %d", self.applied_sequence, target_sequence
+                )
+                return
+            if await self._step(CATCH_UP_FETCH_TIMEOUT_S):
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > CATCH_UP_IDLE_S:
+                # Deliveries lost in a reconnect look like an idle log: ask a
+                # fresh consumer. Nothing pending there means the rest of the
+                # stream is on subjects that are not ours.
+                await self.reader.reopen()
+                if await self.reader.undelivered() == 0:
+                    log.info(
+                        "catch-up ends at %d of %d: the rest is not on our subjects",
+                        self.applied_sequence,
+                        target_sequence,
+                    )
+                    break
+                idle_since = time.monotonic()
+        await self._flush(time.monotonic())
+
+    async def run(self, stop: anyio.Event) -> None:
+        # Messages wake the loop as they arrive; the time-out only bounds how
+        # long pending side output (alerts of the feed monitor) waits.
+        while not stop.is_set():
+            await self._step(TAIL_FLUSH_S if self._dirty else self._flush_interval)
+
+    async def finish(self) -> None:
+        """After the last batch: everything out, state saved."""
+        await self.publisher.flush(self.engine)
+        await self.snapshot()
+
+    async def snapshot(self) -> None:
+        sequence = self.applied_sequence
+        if sequence == self._snapshot_sequence:
+            return
+        policy = self.engine.policy
+        snapshot = Snapshot(
+            stream_sequence=sequence,
+            channel_seqs=dict(self.publisher.channel_seqs),
+            policy_text=policy.text,
+            policy_source=policy.source,
+            # The core copies its state with the GIL released: the event loop
+            # keeps reading the socket, appending reservation requests and
+            # answering pings meanwhile. Nothing is applied until it returns
+            # (this loop is the only writer), so the bytes are at `sequence`.
+            engine=await anyio.to_thread.run_sync(self.engine.snapshot),
+        )
+        await self.store.save(snapshot)
+        self._snapshot_sequence = sequence
+        self._last_snapshot = time.monotonic()
+        log.info("snapshot at stream sequence %d", sequence)

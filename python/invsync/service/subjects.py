@@ -1,0 +1,83 @@
+"""The subject names of CONTRACT section 5, under a configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Every subject the service reads or writes, built once from the prefix."""
+
+    prefix: str = "inv"
+
+    @property
+    def stock(self) -> str:
+        return f"{self.prefix}.stock.>"
+
+    @property
+    def order(self) -> str:
+        return f"{self.prefix}.order.>"
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}.log.>"
+
+    @property
+    def stream_subjects(self) -> list[str]:
+        return [self.stock, self.order, self.log]
+
+    @property
+    def reserve_requests(self) -> str:
+        return f"{self.prefix}.reserve.*"
+
+    def reserve_log(self, channel: str) -> str:
+        return f"{self.prefix}.log.reserve.{channel}"
+
+    @property
+    def reserve_log_prefix(self) -> str:
+        return f"{self.prefix}.log.reserve."
+
+    @property
+    def clock_log(self) -> str:
+        return f"{self.prefix}.log.clock"
+
+    @property
+    def policy_log(self) -> str:
+        return f"{self.prefix}.log.policy"
+
+    def qty(self, channel: str) -> str:
+        return f"{self.prefix}.qty.{channel}"
+
+    def route(self, location: str) -> str:
+        return f"{self.prefix}.route.{location}"
+
+    def alert(self, kind: str) -> str:
+        return f"{self.prefix}.alert.{kind}"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}.dlq"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}.audit"
+
+    @property
+    def query_sku(self) -> str:
+        return f"{self.prefix}.query.sku"
+
+    @property
+    def admin_policy(self) -> str:
+        return f"{self.prefix}.admin.policy"
+
+    @property
+    def acks(self) -> str:
+        return f"{self.prefix}.ack.*"
+
+
+# Header on log entries that are answered after they are applied (reservations,
+# policy reloads): the requester's reply inbox.
+REPLY_HEADER = "Invsync-Reply-To"
+CONTENT_TYPE_HEADER = "Content-Type"
+MSGPACK = "application/msgpack"

@@ -1,0 +1,199 @@
+//! Shown quantities (CONTRACT section 4) and the numbers behind them (section 7).
+
+use serde::Serialize;
+
+use crate::counters::Counters;
+use crate::policy::{ChannelRule, Kind};
+use crate::state::{AlertOut, State};
+
+/// Why a channel is shown what it is shown, with the formula's numbers.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ShownWhy {
+    pub channel: String,
+    pub tier: u8,
+    pub shown: i64,
+    pub rule: &'static str,
+    pub pool: i64,
+    pub protect_above: i64,
+    pub share: f64,
+    pub buffer: i64,
+    pub cap: Option<i64>,
+    pub pause_below: i64,
+}
+
+fn clamp_shown(rule: &ChannelRule, pool: i64) -> i64 {
+    let shared = if rule.share >= 1.0 {
+        pool
+    } else {
+        (rule.share * pool as f64).floor() as i64
+    };
+    let v = shared.saturating_sub(rule.buffer).max(0);
+    rule.cap.map_or(v, |cap| v.min(cap))
+}
+
+/// Which branch of the shown-quantity formula decided, and its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub qty: i64,
+    pub rule: &'static str,
+    /// The tier pool, where the formula branch used it.
+    pub pool: i64,
+}
+
+impl State {
+    /// The shown quantity of key `idx` on channel `ch` (the hot path: no allocation).
+    pub fn shown_rule(&self, c: &Counters, idx: u32, ch: usize) -> Shown {
+        let info = &self.info[idx as usize];
+        let rule = &self.policy.tables.profiles[info.profile as usize][ch];
+        let decided = |rule: &'static str, qty: i64| Shown { qty, rule, pool: 0 };
+        if info.kind == Kind::NonInventory {
+            decided("non_inventory", self.policy.tables.non_inventory_qty)
+        } else if info.kind == Kind::Discontinued {
+            decided("discontinued", 0)
+        } else if self.in_preorder(idx) {
+            let left = (self.preorder_limit(idx) - self.keys[idx as usize].preordered).max(0);
+            decided("preorder", rule.cap.map_or(left, |cap| left.min(cap)))
+        } else if info.channel_mask & (1 << ch) == 0 {
+            decided("condition", 0)
+        } else if self.ats(c, idx) < rule.pause_below {
+            decided("paused", 0)
+        } else {
+            let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
+            Shown {
+                qty: clamp_shown(rule, pool),
+                rule: "formula",
+                pool,
+            }
+        }
+    }
+
+    /// [`State::shown_rule`] with every number of the formula, for explanations.
+    pub fn shown_why(&self, c: &Counters, idx: u32, ch: usize) -> ShownWhy {
+        let info = &self.info[idx as usize];
+        let channel = &self.policy.tables.channels[ch];
+        let rule = &self.policy.tables.profiles[info.profile as usize][ch];
+        let shown = self.shown_rule(c, idx, ch);
+        ShownWhy {
+            channel: channel.id.clone(),
+            tier: channel.tier,
+            shown: shown.qty,
+            rule: shown.rule,
+            pool: shown.pool,
+            protect_above: c.cum_protect(channel.tier),
+            share: rule.share,
+            buffer: rule.buffer,
+            cap: rule.cap,
+            pause_below: rule.pause_below,
+        }
+    }
+
+    pub fn shown(&self, c: &Counters, idx: u32, ch: usize) -> i64 {
+        self.shown_rule(c, idx, ch).qty
+    }
+
+    /// The alert for a channel whose shown quantity just fell from something to 0
+    /// because of the low-stock pause or because only protected units remain.
+    fn drop_to_zero_alert(
+        &self,
+        c: &Counters,
+        idx: u32,
+        ch: usize,
+        rule: &'static str,
+    ) -> Option<AlertOut> {
+        let ats = self.ats(c, idx);
+        let channel = &self.policy.tables.channels[ch];
+        let detail = match rule {
+            "paused" => {
+                let info = &self.info[idx as usize];
+                let below = self.policy.tables.profiles[info.profile as usize][ch].pause_below;
+                format!("ATS {ats} < pause_below {below}: shown 0 until stock returns")
+            }
+            "formula" if ats > 0 => format!(
+                "the remaining {ats} units are protected for tiers above {}: shown 0",
+                channel.tier
+            ),
+            _ => return None,
+        };
+        Some(AlertOut {
+            kind: if rule == "paused" {
+                "pause"
+            } else {
+                "reserve_low"
+            },
+            sku: Some(self.keys[idx as usize].sku.to_string()),
+            channel: Some(channel.id.clone()),
+            detail,
+        })
+    }
+
+    /// Recomputes up to `max_keys` dirty keys (and the bundles over them) for every
+    /// channel and appends each shown quantity that changed; keys beyond the limit
+    /// stay dirty for the next call, so a million-key change drains in bounded memory.
+    pub fn drain(&mut self, c: &Counters, max_keys: usize, out: &mut Changes) {
+        let mut dirty = Vec::new();
+        c.drain_dirty(self.keys.len() as u32, &mut dirty);
+        if dirty.len() > max_keys {
+            for &idx in &dirty[max_keys..] {
+                c.mark_dirty(idx);
+            }
+            dirty.truncate(max_keys);
+        }
+        let mut extra = Vec::new();
+        for &idx in &dirty {
+            extra.extend(self.bundles_of(idx).iter().copied());
+        }
+        if !extra.is_empty() {
+            dirty.extend(extra);
+            dirty.sort_unstable();
+            dirty.dedup();
+        }
+        let nch = self.policy.channel_count();
+        for idx in dirty {
+            for ch in 0..nch {
+                let shown = self.shown_rule(c, idx, ch);
+                let q = shown.qty;
+                let seen = q.clamp(0, i32::MAX as i64) as i32;
+                let before = self.last_shown[idx as usize * nch + ch];
+                if before != seen {
+                    self.last_shown[idx as usize * nch + ch] = seen;
+                    if before > 0 && seen == 0 {
+                        if let Some(alert) = self.drop_to_zero_alert(c, idx, ch, shown.rule) {
+                            self.pending_alerts.push(alert);
+                        }
+                    }
+                    out.channel.push(ch as u16);
+                    out.key.push(idx);
+                    out.qty.push(q);
+                    out.source_ts.push(self.keys[idx as usize].source_ts);
+                }
+            }
+        }
+    }
+}
+
+/// Changed shown quantities as four aligned columns (they become numpy arrays as is).
+#[derive(Default, Debug)]
+pub struct Changes {
+    pub channel: Vec<u16>,
+    pub key: Vec<u32>,
+    pub qty: Vec<i64>,
+    pub source_ts: Vec<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_buffer_and_cap_apply_in_order() {
+        let r = ChannelRule {
+            share: 0.5,
+            cap: Some(40),
+            buffer: 3,
+            pause_below: 0,
+        };
+        assert_eq!(clamp_shown(&r, 101), 40); // floor(50.5) − 3 = 47 → cap 40
+        assert_eq!(clamp_shown(&r, 20), 7);
+        assert_eq!(clamp_shown(&r, 4), 0);
+    }
+}

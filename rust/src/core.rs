@@ -1,0 +1,226 @@
+//! `Core`: the lock-free counters plus the state machine behind one lock. Event entry
+//! points de-duplicate by event id and move the clock; raw batch calls touch only the
+//! counters and never wait for the lock.
+
+use serde::Serialize;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::allocation::{Changes, ShownWhy};
+use crate::counters::Counters;
+use crate::error::{CoreError, CoreResult};
+use crate::policy::{Kind, Policy};
+use crate::reservation::Decision;
+use crate::snapshot;
+use crate::state::{Effects, LineIn, Persisted, State};
+
+pub struct Core {
+    pub counters: Counters,
+    state: Mutex<State>,
+}
+
+#[derive(Serialize)]
+pub struct LocationView {
+    pub location: String,
+    pub on_hand: i64,
+    pub counted: i64,
+    pub online: bool,
+    pub quarantined: i64,
+    pub damaged: i64,
+    pub inbound: i64,
+}
+
+/// Every number behind one key's shown quantities (CONTRACT section 7).
+#[derive(Serialize)]
+pub struct Explanation {
+    pub sku: String,
+    pub condition: String,
+    pub kind: Kind,
+    pub ats: i64,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub backordered: i64,
+    pub preordered: i64,
+    pub preorder_limit: i64,
+    pub safety: i64,
+    pub inbound: i64,
+    pub quarantined: i64,
+    pub damaged: i64,
+    pub locations: Vec<LocationView>,
+    pub components: Vec<(String, i64, i64)>,
+    pub channels: Vec<ShownWhy>,
+}
+
+impl Core {
+    pub fn new(policy: Policy) -> Core {
+        let counters = Counters::default();
+        let state = State::new(policy, &counters);
+        Core {
+            counters,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// The state lock; a panic while holding it cannot leave a half-applied event behind
+    /// in a way we could repair, so a poisoned lock is still used (every op validates first).
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs one event: skipped as duplicate when its id was applied, recorded only if it succeeds.
+    pub fn event(
+        &self,
+        event_id: &str,
+        ts: i64,
+        op: impl FnOnce(&mut State, &Counters) -> CoreResult<Effects>,
+    ) -> CoreResult<Effects> {
+        let mut st = self.state();
+        if st.registry.applied(event_id) {
+            return Ok(Effects {
+                duplicate: true,
+                ..Default::default()
+            });
+        }
+        let mut fx = op(&mut st, &self.counters)?;
+        st.registry.remember_event(event_id);
+        st.advance(&self.counters, ts, &mut fx);
+        Ok(fx)
+    }
+
+    pub fn intern(&self, sku: &str, condition: &str) -> CoreResult<u32> {
+        self.state().intern(&self.counters, sku, condition)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn reserve(
+        &self,
+        request_id: &str,
+        order_id: &str,
+        channel: &str,
+        lines: &[LineIn],
+        hold_seconds: i64,
+        ts: i64,
+    ) -> CoreResult<(Decision, Effects)> {
+        let mut st = self.state();
+        let (reply, mut fx) = st.reserve(
+            &self.counters,
+            request_id,
+            order_id,
+            channel,
+            lines,
+            hold_seconds,
+            ts,
+        )?;
+        st.advance(&self.counters, ts, &mut fx);
+        Ok((reply, fx))
+    }
+
+    pub fn expire(&self, now: i64) -> Effects {
+        let mut st = self.state();
+        let mut fx = st.expire(&self.counters, now);
+        st.advance(&self.counters, now, &mut fx);
+        fx
+    }
+
+    pub fn set_policy(&self, policy: Policy) -> CoreResult<Effects> {
+        self.state().set_policy(&self.counters, policy)
+    }
+
+    pub fn drain(&self, max_keys: usize) -> Changes {
+        let mut out = Changes::default();
+        self.state().drain(&self.counters, max_keys, &mut out);
+        out
+    }
+
+    /// `pause` and `reserve_low` alerts raised by drains since the last call.
+    pub fn take_alerts(&self) -> Vec<crate::state::AlertOut> {
+        std::mem::take(&mut self.state().pending_alerts)
+    }
+
+    pub fn explain(&self, idx: u32) -> CoreResult<Explanation> {
+        let st = self.state();
+        let c = &self.counters;
+        let key = st
+            .keys
+            .get(idx as usize)
+            .ok_or_else(|| CoreError::bad("sku", "unknown stock key"))?;
+        let info = &st.info[idx as usize];
+        let locations = key
+            .stock
+            .locs
+            .iter()
+            .map(|l| {
+                let p = st.policy.location(l.loc);
+                LocationView {
+                    location: p.id.clone(),
+                    on_hand: l.on_hand,
+                    counted: crate::ledger::counted(l.on_hand, p.count_pct),
+                    online: p.online,
+                    quarantined: l.quarantined,
+                    damaged: l.damaged,
+                    inbound: l.inbound,
+                }
+            })
+            .collect();
+        Ok(Explanation {
+            sku: key.sku.to_string(),
+            condition: st.conditions[key.condition as usize].clone(),
+            kind: info.kind,
+            ats: st.ats(c, idx),
+            on_hand: key.sellable,
+            reserved: st.reserved(c, idx),
+            backordered: key.backordered,
+            preordered: key.preordered,
+            preorder_limit: st.preorder_limit(idx),
+            safety: info.safety,
+            inbound: key.stock.total(|l| l.inbound),
+            quarantined: key.stock.total(|l| l.quarantined),
+            damaged: key.stock.total(|l| l.damaged),
+            locations,
+            components: st
+                .components(idx)
+                .iter()
+                .map(|&(k, q)| (st.keys[k as usize].sku.to_string(), q, st.ats(c, k)))
+                .collect(),
+            channels: (0..st.policy.channel_count())
+                .map(|ch| st.shown_why(c, idx, ch))
+                .collect(),
+        })
+    }
+
+    pub fn snapshot(&self) -> CoreResult<Vec<u8>> {
+        let st = self.state();
+        let p = Persisted {
+            conditions: st.conditions.clone(),
+            keys: st.keys.clone(),
+            avail: (0..st.keys.len() as u32)
+                .map(|i| self.counters.avail(i))
+                .collect(),
+            registry: st.registry.clone(),
+            now: st.now,
+            location_ids: st
+                .policy
+                .tables
+                .locations
+                .iter()
+                .map(|l| l.id.clone())
+                .collect(),
+            channel_ids: st
+                .policy
+                .tables
+                .channels
+                .iter()
+                .map(|c| c.id.clone())
+                .collect(),
+        };
+        snapshot::encode(&p)
+    }
+
+    /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
+    /// matched by id, so a reload between snapshot and restart is fine).
+    pub fn restore(policy: Policy, data: &[u8]) -> CoreResult<Core> {
+        let p = snapshot::decode(data)?;
+        let core = Core::new(policy);
+        core.state().load(&core.counters, p)?;
+        Ok(core)
+    }
+}

@@ -1,0 +1,22 @@
+//! invsync's allocation core: lock-free per-key counters with tier floors, the
+//! reservation registry, routing and shown quantities. Pure Rust below `py/`.
+
+pub mod allocation;
+pub mod core;
+pub mod counters;
+pub mod error;
+pub mod hash;
+pub mod keys;
+pub mod ledger;
+pub mod policy;
+pub mod reservation;
+pub mod snapshot;
+pub mod state;
+pub mod timefmt;
+
+mod py;
+
+/// The registry allocates small objects at a high rate (a hold is a handful of them);
+/// mimalloc serves that pattern far better than the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,0 +1,414 @@
+//! The `Core` Python class: thin wrappers over `crate::core::Core`. Long calls release
+//! the GIL; raw batch calls are safe from many threads at once.
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+
+use super::convert;
+use super::errors::{caught, guarded, IntoPy};
+use crate::core::Core as Inner;
+use crate::error::{CoreError, CoreResult};
+use crate::policy::Policy;
+use crate::state::{Effects, LineIn, StockMove};
+
+#[pyclass(frozen, module = "invsync._core")]
+pub struct Core {
+    inner: Inner,
+}
+
+type Fx<'py> = PyResult<Bound<'py, PyTuple>>;
+/// An order line as Python passes it: borrowed strings, no copies.
+type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
+
+/// Reads order lines straight from the decoded Structs (`line_id`, `sku`, `condition`,
+/// `qty` attributes), so the hot path builds no intermediate tuples in Python.
+fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Vec<LineArg>> {
+    let mut out = Vec::new();
+    for line in lines.try_iter()? {
+        let line = line?;
+        out.push((
+            line.getattr(intern!(py, "line_id"))?.extract()?,
+            line.getattr(intern!(py, "sku"))?.extract()?,
+            line.getattr(intern!(py, "condition"))?.extract()?,
+            line.getattr(intern!(py, "qty"))?.extract()?,
+        ));
+    }
+    Ok(out)
+}
+
+fn borrowed(lines: &[LineArg]) -> Vec<LineIn<'_>> {
+    lines
+        .iter()
+        .map(|(l, s, c, q)| (&**l, &**s, &**c, *q))
+        .collect()
+}
+
+fn policy(py: Python<'_>, tables_json: &[u8]) -> PyResult<Policy> {
+    Policy::from_json(tables_json).py_err(py)
+}
+
+/// Borrows a contiguous numpy array; a strided view is refused instead of copied.
+fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a contiguous array")))
+}
+
+fn same_len(a: usize, b: usize, c: usize) -> PyResult<()> {
+    if a == b && b == c {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(
+            "idx, qty and tier must have the same length",
+        ))
+    }
+}
+
+impl Core {
+    fn event<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        op: impl FnOnce(&mut crate::state::State, &crate::counters::Counters) -> CoreResult<Effects>,
+    ) -> Fx<'py> {
+        let fx = caught(py, || self.inner.event(event_id, ts, op))?;
+        convert::effects(py, fx)
+    }
+}
+
+#[pymethods]
+impl Core {
+    #[new]
+    fn new(py: Python<'_>, tables_json: &[u8]) -> PyResult<Self> {
+        Ok(Core {
+            inner: Inner::new(policy(py, tables_json)?),
+        })
+    }
+
+    #[staticmethod]
+    fn restore(py: Python<'_>, tables_json: &[u8], data: &[u8]) -> PyResult<Self> {
+        let p = policy(py, tables_json)?;
+        let inner = guarded(py, || Inner::restore(p, data))?;
+        Ok(Core { inner })
+    }
+
+    fn set_policy<'py>(&self, py: Python<'py>, tables_json: &[u8]) -> Fx<'py> {
+        let p = policy(py, tables_json)?;
+        let fx = guarded(py, || self.inner.set_policy(p))?;
+        convert::effects(py, fx)
+    }
+
+    fn index(&self, py: Python<'_>, sku: &str, condition: &str) -> PyResult<u32> {
+        caught(py, || self.inner.intern(sku, condition))
+    }
+
+    fn lookup(&self, sku: &str, condition: &str) -> Option<u32> {
+        self.inner.state().lookup(sku, condition)
+    }
+
+    fn key_count(&self) -> usize {
+        self.inner.state().keys.len()
+    }
+
+    /// (sku, condition) of every key from `start` on, so callers can cache names by index.
+    fn key_names(&self, start: usize) -> Vec<(String, String)> {
+        let st = self.inner.state();
+        st.keys
+            .iter()
+            .skip(start)
+            .map(|k| {
+                (
+                    k.sku.to_string(),
+                    st.conditions[k.condition as usize].clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn now(&self) -> Option<i64> {
+        let now = self.inner.state().now;
+        (now != crate::state::NO_TIME).then_some(now)
+    }
+
+    /// A stock event at one location: `kind` is its contract `type`
+    /// (`stock.set`, `.adjust`, `.received`, `.released`, `.damaged`, `.inbound`).
+    #[allow(clippy::too_many_arguments)]
+    fn stock<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        kind: &str,
+        sku: &str,
+        condition: &str,
+        location: &str,
+        qty: i64,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            let mv = StockMove::parse(kind)?;
+            let k = s.intern(c, sku, condition)?;
+            s.stock_at(c, k, mv, location, qty, ts)
+        })
+    }
+
+    fn stock_set_many<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        idx: PyReadonlyArray1<'py, u32>,
+        location: &str,
+        on_hand: PyReadonlyArray1<'py, i64>,
+    ) -> Fx<'py> {
+        let (keys, counts) = (slice(&idx, "idx")?, slice(&on_hand, "on_hand")?);
+        let fx = guarded(py, || {
+            self.inner.event(event_id, ts, |s, c| {
+                s.stock_set_many(c, keys, location, counts, ts)
+            })
+        })?;
+        convert::effects(py, fx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn stock_transfer<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        sku: &str,
+        condition: &str,
+        from_location: &str,
+        to_location: &str,
+        qty: i64,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            let k = s.intern(c, sku, condition)?;
+            s.stock_transfer(c, k, from_location, to_location, qty, ts)
+        })
+    }
+
+    fn order_placed<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        order_id: &str,
+        channel: &str,
+        lines: &Bound<'py, PyAny>,
+    ) -> Fx<'py> {
+        let lines = line_args(py, lines)?;
+        let lines = borrowed(&lines);
+        self.event(py, event_id, ts, |s, c| {
+            s.order_placed(c, order_id, channel, &lines, ts)
+        })
+    }
+
+    #[pyo3(signature = (event_id, ts, order_id, line_ids=None))]
+    fn order_cancelled<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        order_id: &str,
+        line_ids: Option<Vec<String>>,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            s.order_cancelled(c, order_id, line_ids.as_deref(), ts)
+        })
+    }
+
+    fn order_shipped<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        order_id: &str,
+        lines: Vec<(String, i64, String)>,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            s.order_shipped(c, order_id, &lines, ts)
+        })
+    }
+
+    fn order_fulfillment_failed<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        order_id: &str,
+        line_id: &str,
+        disposition: &str,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            s.order_fulfillment_failed(c, order_id, line_id, disposition, ts)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn order_returned<'py>(
+        &self,
+        py: Python<'py>,
+        event_id: &str,
+        ts: i64,
+        order_id: &str,
+        line_id: &str,
+        sku: &str,
+        location: &str,
+        qty: i64,
+        disposition: &str,
+    ) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| {
+            s.order_returned(c, order_id, line_id, sku, location, qty, disposition, ts)
+        })
+    }
+
+    /// A `clock.tick`: releases due holds and moves the clock.
+    fn tick<'py>(&self, py: Python<'py>, event_id: &str, ts: i64) -> Fx<'py> {
+        self.event(py, event_id, ts, |s, c| Ok(s.expire(c, ts)))
+    }
+
+    fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {
+        convert::effects(py, caught(py, || Ok(self.inner.expire(now)))?)
+    }
+
+    /// A reservation request; returns (reply dict, effects or None when there are none).
+    #[allow(clippy::too_many_arguments)]
+    fn reserve<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: &str,
+        ts: i64,
+        order_id: &str,
+        channel: &str,
+        lines: &Bound<'py, PyAny>,
+        hold_seconds: i64,
+    ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>)> {
+        let lines = line_args(py, lines)?;
+        let lines = borrowed(&lines);
+        let (decision, fx) = caught(py, || {
+            self.inner
+                .reserve(request_id, order_id, channel, &lines, hold_seconds, ts)
+        })?;
+        let reply = convert::reply(py, order_id, &lines, &decision)?;
+        let quiet = fx
+            == Effects {
+                duplicate: fx.duplicate,
+                ..Default::default()
+            };
+        Ok((
+            reply,
+            if quiet {
+                None
+            } else {
+                Some(convert::effects(py, fx)?)
+            },
+        ))
+    }
+
+    fn ats(&self, idx: u32) -> i64 {
+        let st = self.inner.state();
+        if (idx as usize) < st.keys.len() {
+            st.ats(&self.inner.counters, idx)
+        } else {
+            0
+        }
+    }
+
+    fn shown(&self, py: Python<'_>, idx: u32, channel: usize) -> PyResult<i64> {
+        let st = self.inner.state();
+        if idx as usize >= st.keys.len() || channel >= st.policy.channel_count() {
+            return Err(super::errors::to_py(
+                py,
+                CoreError::bad("idx", "unknown stock key or channel"),
+            ));
+        }
+        Ok(st.shown(&self.inner.counters, idx, channel))
+    }
+
+    /// (reserved, backordered) of a key.
+    fn holdings(&self, idx: u32) -> (i64, i64) {
+        let st = self.inner.state();
+        match st.keys.get(idx as usize) {
+            Some(k) => (st.reserved(&self.inner.counters, idx), k.backordered),
+            None => (0, 0),
+        }
+    }
+
+    /// Shown quantities that changed since the last drain, as four aligned arrays:
+    /// channel index (u16), key index (u32), quantity (i64), source ts in µs (i64).
+    /// At most `max_keys` keys are recomputed per call; the rest stay dirty.
+    #[pyo3(signature = (max_keys=None))]
+    #[allow(clippy::type_complexity)]
+    fn drain<'py>(
+        &self,
+        py: Python<'py>,
+        max_keys: Option<usize>,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<u16>>,
+        Bound<'py, PyArray1<u32>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+    )> {
+        let c = guarded(py, || Ok(self.inner.drain(max_keys.unwrap_or(usize::MAX))))?;
+        Ok((
+            c.channel.into_pyarray(py),
+            c.key.into_pyarray(py),
+            c.qty.into_pyarray(py),
+            c.source_ts.into_pyarray(py),
+        ))
+    }
+
+    /// `pause` and `reserve_low` alerts raised by drains since the last call, as
+    /// (kind, sku, channel, detail).
+    fn take_alerts(&self) -> Vec<convert::AlertT> {
+        convert::alerts(self.inner.take_alerts())
+    }
+
+    fn explain<'py>(&self, py: Python<'py>, idx: u32) -> PyResult<Bound<'py, PyBytes>> {
+        let e = caught(py, || self.inner.explain(idx))?;
+        let json = serde_json::to_vec(&e).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(PyBytes::new(py, &json))
+    }
+
+    fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = guarded(py, || self.inner.snapshot())?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// Tier-aware conditional take per element, in input order; GIL released.
+    fn reserve_batch<'py>(
+        &self,
+        py: Python<'py>,
+        idx: PyReadonlyArray1<'py, u32>,
+        qty: PyReadonlyArray1<'py, i64>,
+        tier: PyReadonlyArray1<'py, u8>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let (i, q, t) = (
+            slice(&idx, "idx")?,
+            slice(&qty, "qty")?,
+            slice(&tier, "tier")?,
+        );
+        same_len(i.len(), q.len(), t.len())?;
+        let c = &self.inner.counters;
+        let out = guarded(py, || Ok(c.reserve_many(i, q, t)))?;
+        Ok(out.into_pyarray(py))
+    }
+
+    /// Gives units back per element; GIL released. False where the key holds no counted stock.
+    fn release_batch<'py>(
+        &self,
+        py: Python<'py>,
+        idx: PyReadonlyArray1<'py, u32>,
+        qty: PyReadonlyArray1<'py, i64>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let (i, q) = (slice(&idx, "idx")?, slice(&qty, "qty")?);
+        same_len(i.len(), q.len(), q.len())?;
+        let c = &self.inner.counters;
+        let out = guarded(py, || Ok(c.release_many(i, q)))?;
+        Ok(out.into_pyarray(py))
+    }
+}

@@ -1,0 +1,303 @@
+//! The reservation registry: orders and holds with their lines, request replies kept
+//! for idempotency, and a bounded window of applied event ids.
+
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::hash::{Map, Set};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Line {
+    /// Inline up to 24 bytes: line ids are short, and a hold should not cost an allocation each.
+    pub line_id: CompactString,
+    pub key: u32,
+    pub qty: i64,
+    /// Open reserved units (bundle units for a bundle key), not yet shipped.
+    pub reserved: i64,
+    pub backordered: i64,
+    /// Units sold against a preorder's limit before its `sellable_from`.
+    pub preordered: i64,
+    pub shipped: i64,
+    pub returned: i64,
+    /// Where the reserved units ship from, per component key: (key, location, units).
+    pub routes: Vec<(u32, u16, i64)>,
+    pub closed: bool,
+}
+
+impl Line {
+    pub fn is_open(&self) -> bool {
+        !self.closed && (self.reserved > 0 || self.backordered > 0 || self.preordered > 0)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Order {
+    pub channel: u16,
+    /// Some(expires_at µs) while the order is a checkout hold; None once committed.
+    pub hold_expires: Option<i64>,
+    /// Most orders have one line: it is stored inline.
+    pub lines: SmallVec<[Line; 1]>,
+}
+
+impl Order {
+    pub fn line(&self, line_id: &str) -> Option<usize> {
+        self.lines.iter().position(|l| l.line_id == line_id)
+    }
+}
+
+/// Why a reservation line was refused, as the contract names it.
+pub const REASONS: [&str; 3] = ["insufficient", "unknown_sku", "paused"];
+
+/// The answer to a reservation request, kept small: it is remembered per request id
+/// and the reply is rebuilt from the request's own lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub ok: bool,
+    pub expires_at: Option<i64>,
+    /// (line index, index into [`REASONS`]) of the lines that were refused.
+    pub refused: Vec<(u32, u8)>,
+}
+
+impl Decision {
+    pub fn reason(&self, line: usize) -> Option<&'static str> {
+        self.refused
+            .iter()
+            .find(|r| r.0 as usize == line)
+            .and_then(|r| REASONS.get(r.1 as usize).copied())
+    }
+}
+
+/// What a closed order's line shipped, kept so a later return still finds its line
+/// (its condition, and how much may come back).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedLine {
+    pub line_id: CompactString,
+    pub key: u32,
+    pub shipped: i64,
+    pub returned: i64,
+}
+
+/// A backordered line waiting for stock, oldest first per key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRef {
+    pub order_id: CompactString,
+    pub line: u32,
+}
+
+/// Remembers the most recent `capacity` identifiers, forgetting the oldest first.
+/// Serialized as its ordered list only, so snapshots are byte-for-byte reproducible.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(from = "WindowImage<K>", into = "WindowImage<K>")]
+#[serde(bound(serialize = "K: Serialize + std::hash::Hash + Eq + Clone"))]
+#[serde(bound(deserialize = "K: Deserialize<'de> + std::hash::Hash + Eq + Clone"))]
+pub struct Window<K: std::hash::Hash + Eq + Clone> {
+    capacity: usize,
+    order: VecDeque<K>,
+    seen: Set<K>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct WindowImage<K> {
+    capacity: usize,
+    order: VecDeque<K>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> From<WindowImage<K>> for Window<K> {
+    fn from(w: WindowImage<K>) -> Self {
+        let seen = w.order.iter().cloned().collect();
+        Window {
+            capacity: w.capacity,
+            order: w.order,
+            seen,
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> From<Window<K>> for WindowImage<K> {
+    fn from(w: Window<K>) -> Self {
+        WindowImage {
+            capacity: w.capacity,
+            order: w.order,
+        }
+    }
+}
+
+/// Serializes a hash map in key order, so equal states give equal snapshots.
+fn sorted<S, K, V>(map: &Map<K, V>, s: S) -> Result<S::Ok, S::Error>
+where
+    S: serde::Serializer,
+    K: Serialize + Ord,
+    V: Serialize,
+{
+    let ordered: std::collections::BTreeMap<&K, &V> = map.iter().collect();
+    ordered.serialize(s)
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Window<K> {
+    pub fn new(capacity: usize) -> Self {
+        Window {
+            capacity,
+            order: VecDeque::new(),
+            seen: Set::default(),
+        }
+    }
+
+    pub fn contains(&self, k: &K) -> bool {
+        self.seen.contains(k)
+    }
+
+    /// Returns the identifier that fell out of the window, if any.
+    pub fn insert(&mut self, k: K) -> Option<K> {
+        if !self.seen.insert(k.clone()) {
+            return None;
+        }
+        self.order.push_back(k);
+        if self.order.len() > self.capacity {
+            let old = self.order.pop_front()?;
+            self.seen.remove(&old);
+            return Some(old);
+        }
+        None
+    }
+}
+
+/// FNV-1a: a stable 64-bit hash, so a snapshot's event window means the same after an upgrade.
+pub fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// How many recent event ids the core remembers (JetStream's own window catches quick
+/// redeliveries; this catches late ones). Bounded, so snapshots stay small.
+pub const EVENT_WINDOW: usize = 1 << 18;
+pub const REQUEST_WINDOW: usize = 1 << 18;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Registry {
+    #[serde(serialize_with = "sorted")]
+    pub orders: Map<CompactString, Order>,
+    /// (expires_at µs, order_id) of live holds.
+    pub holds: BTreeSet<(i64, CompactString)>,
+    #[serde(serialize_with = "sorted")]
+    /// Decisions by stable hash of request id: a 64-bit hash, not the string, keeps
+    /// a quarter million remembered requests small.
+    pub replies: Map<u64, Decision>,
+    /// The order requests were first decided in, oldest first (the map is the set).
+    pub reply_order: VecDeque<u64>,
+    pub events: Window<u64>,
+    /// Orders fully shipped, cancelled or released: a late duplicate must not reopen them.
+    pub closed_orders: Window<u64>,
+    /// Shipped lines of closed orders, by stable hash of order id, for returns.
+    #[serde(serialize_with = "sorted")]
+    pub shipped: Map<u64, Vec<ShippedLine>>,
+    pub shipped_order: VecDeque<u64>,
+    #[serde(serialize_with = "sorted")]
+    pub backorders: Map<u32, VecDeque<LineRef>>,
+    /// Per preorder key, the lines sold against its limit.
+    #[serde(serialize_with = "sorted")]
+    pub preorders: Map<u32, Vec<LineRef>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            orders: Map::default(),
+            holds: BTreeSet::new(),
+            replies: Map::default(),
+            reply_order: VecDeque::new(),
+            events: Window::new(EVENT_WINDOW),
+            closed_orders: Window::new(EVENT_WINDOW),
+            shipped: Map::default(),
+            shipped_order: VecDeque::new(),
+            backorders: Map::default(),
+            preorders: Map::default(),
+        }
+    }
+}
+
+impl Registry {
+    pub fn applied(&self, event_id: &str) -> bool {
+        self.events.contains(&stable_hash(event_id))
+    }
+
+    /// Records an event id as applied.
+    pub fn remember_event(&mut self, event_id: &str) {
+        self.events.insert(stable_hash(event_id));
+    }
+
+    pub fn decision(&self, request_id: &str) -> Option<&Decision> {
+        self.replies.get(&stable_hash(request_id))
+    }
+
+    /// Forgets a finished order but for its id and what it shipped (bounded windows).
+    pub fn close(&mut self, order_id: &str, order: Option<Order>) {
+        let h = stable_hash(order_id);
+        self.closed_orders.insert(h);
+        let shipped: Vec<ShippedLine> = order
+            .map(|o| o.lines.into_iter())
+            .into_iter()
+            .flatten()
+            .filter(|l| l.shipped > 0)
+            .map(|l| ShippedLine {
+                line_id: l.line_id,
+                key: l.key,
+                shipped: l.shipped,
+                returned: l.returned,
+            })
+            .collect();
+        if !shipped.is_empty() && self.shipped.insert(h, shipped).is_none() {
+            self.shipped_order.push_back(h);
+            if self.shipped_order.len() > EVENT_WINDOW {
+                if let Some(old) = self.shipped_order.pop_front() {
+                    self.shipped.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn shipped_line(&mut self, order_id: &str, line_id: &str) -> Option<&mut ShippedLine> {
+        self.shipped
+            .get_mut(&stable_hash(order_id))?
+            .iter_mut()
+            .find(|l| l.line_id == line_id)
+    }
+
+    pub fn was_closed(&self, order_id: &str) -> bool {
+        self.closed_orders.contains(&stable_hash(order_id))
+    }
+
+    pub fn remember_reply(&mut self, request_id: &str, reply: Decision) {
+        let h = stable_hash(request_id);
+        if self.replies.insert(h, reply).is_none() {
+            self.reply_order.push_back(h);
+            if self.reply_order.len() > REQUEST_WINDOW {
+                if let Some(old) = self.reply_order.pop_front() {
+                    self.replies.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_forgets_the_oldest() {
+        let mut w = Window::new(2);
+        w.insert(1);
+        w.insert(2);
+        assert_eq!(w.insert(3), Some(1));
+        assert!(!w.contains(&1) && w.contains(&2) && w.contains(&3));
+    }
+
+    #[test]
+    fn stable_hash_is_fnv1a() {
+        assert_eq!(stable_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stable_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

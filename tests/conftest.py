@@ -1,0 +1,29 @@
+"""Shared fixtures: a real nats-server on a free loopback port, one per test.
+
+Tests that use it are marked `nats`; `pytest -m "not nats"` skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from invsync.nats_server import NatsServer
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """nats-py is asyncio-only."""
+    return "asyncio"
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    with NatsServer() as server:
+        yield server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "nats_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.nats)

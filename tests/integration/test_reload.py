@@ -1,0 +1,53 @@
+"""Policy reload on a running service: a good policy changes what channels are shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from invsync.nats_server import NatsServer
+
+from tests.service.harness import (
+    EXAMPLE_POLICY,
+    Collector,
+    event,
+    running_service,
+    service_config,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def shown(collector: Collector, sku: str) -> list[int]:
+    return [i["qty"] for _, m in collector.messages for i in m["items"] if i["sku"] == sku]
+
+
+async def test_good_policy_changes_shown_quantities_and_bad_one_changes_nothing(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    text = EXAMPLE_POLICY.read_text()
+    assert "cap = 200" in text
+    lower_cap = text.replace("cap = 200", "cap = 150", 1)
+    async with running_service(config) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        await svc.nc.jetstream().publish(
+            "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
+        )
+        await qty.wait_for(lambda _: shown(qty, "A") == [200])
+        bad = await svc.nc.request(
+            "inv.admin.policy", text.replace("share = 0.8", "share = 1.8").encode(), timeout=5
+        )
+        good = await svc.nc.request("inv.admin.policy", lower_cap.encode(), timeout=5)
+        await qty.wait_for(lambda _: shown(qty, "A") == [200, 150])
+        explained = await svc.nc.request("inv.query.sku", b'{"sku": "A"}', timeout=5)
+    refusal = msgspec.json.decode(bad.data)
+    assert refusal["ok"] is False
+    assert "share" in refusal["error"]
+    assert msgspec.json.decode(good.data)["ok"] is True
+    shopify = [
+        c for c in msgspec.json.decode(explained.data)["channels"] if c["channel"] == "shopify"
+    ]
+    assert shopify[0]["shown"] == 150

@@ -1,0 +1,1 @@
+"""An independent, plain-Python model of the engine, used as the oracle in property tests."""

@@ -1,0 +1,242 @@
+"""The NATS plumbing with a stand-in engine: log in, quantities and dead letters out."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import anyio
+import msgspec
+import nats.errors
+import pytest
+from invsync.nats_server import NatsServer
+
+from tests.service.fake_engine import FakeEngine
+from tests.service.harness import Collector, event, running_service, service_config
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_stock_events_become_channel_quantities_with_increasing_seq(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.amazon", cb=qty.on_msg)
+        js = svc.nc.jetstream()
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=10)
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+        await js.publish(
+            "inv.order.amazon",
+            event(
+                "order.placed",
+                "e2",
+                order_id="o1",
+                channel="amazon",
+                lines=[{"line_id": "1", "sku": "A", "qty": 3}],
+            ),
+        )
+        await qty.wait_for(lambda m: len(m) == 2)
+    (_, first), (_, second) = qty.messages
+    assert [first["seq"], second["seq"]] == [1, 2]
+    assert first["items"] == [
+        {"sku": "A", "condition": "new", "qty": 10, "source_ts": "2026-11-23T10:00:00Z"}
+    ]
+    assert second["items"][0]["qty"] == 7
+
+
+async def test_duplicate_event_id_is_dropped_by_the_stream(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        js = svc.nc.jetstream()
+        body = event("stock.adjust", "same", sku="A", location="wh-3", delta=5, reason="count")
+        first = await js.publish("inv.stock.wh-3", body, headers={"Nats-Msg-Id": "same"})
+        again = await js.publish("inv.stock.wh-3", body, headers={"Nats-Msg-Id": "same"})
+    assert again.duplicate is True
+    assert again.seq == first.seq
+
+
+async def test_bad_input_goes_to_the_dlq_and_the_service_keeps_serving(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        dlq, qty = Collector(), Collector()
+        await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
+        await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        js = svc.nc.jetstream()
+        await js.publish("inv.stock.wh-3", b"{not json")
+        await js.publish("inv.stock.wh-3", b'{"type": "stock.set", "event_id": "\xff"}')
+        await js.publish(
+            "inv.stock.nowhere", event("stock.set", "e1", sku="A", location="nowhere", on_hand=1)
+        )
+        await js.publish("inv.stock.wh-3", event("stock.teleport", "e2", sku="A"))
+        await js.publish("inv.stock.wh-3", event("clock.tick", "e3"))
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "e4", sku="A", location="wh-3", on_hand=4)
+        )
+        await dlq.wait_for(lambda m: len(m) == 5)
+        await qty.wait_for(lambda m: len(m) == 1)
+    reasons = [
+        svc.registry.get_sample_value("invsync_dead_letters_total", {"reason": r})
+        for r in ("malformed", "encoding", "bad_input", "unknown_type", "invalid")
+    ]
+    assert reasons == [1.0, 1.0, 1.0, 1.0, 1.0]
+    assert base64.b64decode(dlq.messages[0][1]["payload_b64"]) == b"{not json"
+    assert dlq.messages[2][1]["error"] == "location: unknown 'nowhere'"
+    assert qty.messages[0][1]["items"][0]["qty"] == 4
+
+
+async def test_engine_exception_is_dead_lettered_as_internal(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    class Buggy(FakeEngine):
+        def __init__(self, policy: object) -> None:
+            super().__init__(policy)  # type: ignore[arg-type]
+            self.fail_on_sku = "BUG"
+
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, Buggy) as svc:
+        dlq, qty = Collector(), Collector()
+        await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
+        await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        js = svc.nc.jetstream()
+        batch = {
+            "type": "batch",
+            "event_id": "b1",
+            "ts": "2026-11-23T10:00:00Z",
+            "events": [
+                {
+                    "type": "stock.set",
+                    "event_id": "x1",
+                    "ts": "2026-11-23T10:00:00Z",
+                    "sku": "BUG",
+                    "location": "wh-3",
+                    "on_hand": 1,
+                },
+                {
+                    "type": "stock.set",
+                    "event_id": "x2",
+                    "ts": "2026-11-23T10:00:00Z",
+                    "sku": "OK",
+                    "location": "wh-3",
+                    "on_hand": 2,
+                },
+            ],
+        }
+        await js.publish("inv.stock.wh-3", msgspec.json.encode(batch))
+        await qty.wait_for(lambda m: len(m) == 1)
+        await dlq.wait_for(lambda m: len(m) == 1)
+    assert svc.registry.get_sample_value("invsync_dead_letters_total", {"reason": "internal"}) == 1
+    assert qty.messages[0][1]["items"] == [
+        {"sku": "OK", "condition": "new", "qty": 2, "source_ts": "2026-11-23T10:00:00Z"}
+    ]
+
+
+async def test_restart_resumes_from_snapshot_and_continues_channel_seq(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+        await svc.nc.jetstream().publish(
+            "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+    assert len(list(tmp_path.glob("snapshot-*.bin"))) == 1
+    async with running_service(config, FakeEngine) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+        js = svc.nc.jetstream()
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=99)
+        )
+        await js.publish(
+            "inv.stock.wh-3",
+            event("stock.adjust", "e2", sku="A", location="wh-3", delta=1, reason="found"),
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+        await anyio.sleep(0.05)
+    # e1 was applied before the restart, so its replayed twin changes nothing.
+    assert [(m["seq"], m["items"][0]["qty"]) for _, m in qty.messages] == [(2, 6)]
+
+
+async def test_service_resumes_after_the_nats_server_restarts(tmp_path: Path) -> None:
+    store = tmp_path / "jetstream"
+    first = NatsServer(store_dir=store).start()
+    second = NatsServer(port=first.port, store_dir=store)
+    config = service_config(first, tmp_path / "state")
+    try:
+        async with running_service(config, FakeEngine) as svc:
+            qty = Collector()
+            await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+            js = svc.nc.jetstream()
+            await js.publish(
+                "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
+            )
+            await qty.wait_for(lambda m: len(m) == 1)
+            first.stop()
+            await anyio.sleep(0.5)
+            second.start()
+            with anyio.fail_after(15):
+                while True:
+                    try:
+                        await js.publish(
+                            "inv.stock.wh-3",
+                            event("stock.set", "e2", sku="A", location="wh-3", on_hand=6),
+                        )
+                        break
+                    except nats.errors.Error:
+                        await anyio.sleep(0.2)
+            await qty.wait_for(lambda m: len(m) == 2, timeout_s=15)
+    finally:
+        first.stop()
+        second.stop()
+    assert [m["items"][0]["qty"] for _, m in qty.messages] == [5, 6]
+
+
+async def test_without_a_state_dir_snapshots_go_to_the_object_store(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, None)
+    async with running_service(config, FakeEngine) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+        await svc.nc.jetstream().publish(
+            "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+    async with running_service(config, FakeEngine) as svc:
+        store = await svc.nc.jetstream().object_store("INVSYNC_SNAPSHOTS")
+        names = [info.name for info in await store.list()]
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+        await svc.nc.jetstream().publish(
+            "inv.stock.wh-3", event("stock.set", "e2", sku="A", location="wh-3", on_hand=7)
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+    assert names == ["snapshot-00000000000000000001.bin"]
+    assert [(m["seq"], m["items"][0]["qty"]) for _, m in qty.messages] == [(2, 7)]
+
+
+async def test_msgpack_events_are_read_when_the_content_type_header_says_so(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
+        body = msgspec.msgpack.encode(
+            msgspec.json.decode(event("stock.set", "m1", sku="A", location="wh-3", on_hand=8))
+        )
+        await svc.nc.jetstream().publish(
+            "inv.stock.wh-3", body, headers={"Content-Type": "application/msgpack"}
+        )
+        await qty.wait_for(lambda m: len(m) == 1)
+    assert qty.messages[0][1]["items"][0]["qty"] == 8

@@ -1,0 +1,25 @@
+"""`invsync check` passes a good policy and points at the line and field of a bad one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invsync.cli import main
+
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
+
+
+def test_check_accepts_the_example_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--policy", str(EXAMPLE_POLICY)]) == 0
+    assert "ok: 6 channels on tiers 1, 2, 3" in capsys.readouterr().out
+
+
+def test_check_names_file_line_and_field_of_a_bad_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tiers]]\ntier = 1\n\n[[channels]]\nid = "amazon"\ntier = 1\nshare = 1.5\n')
+    assert main(["check", "--policy", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f'{bad}:7: channels["amazon"].share' in err

@@ -1,0 +1,245 @@
+"""The Kubernetes manifests under k8s/ agree with the service they deploy.
+
+Every YAML document is a Kubernetes object (or a kustomization, or Helm values);
+every metric the alerts and the dashboard query is one the service exports; the
+allocator is started with flags `invsync serve` accepts, on the ports, paths
+and volumes the pod actually has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from invsync.commands import serve
+from invsync.service.metrics import Metrics
+from prometheus_client import CollectorRegistry
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: k8s manifests not checked")
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+HELM_VALUES = K8S / "nats" / "values.yaml"
+DASHBOARD = K8S / "base" / "dashboards" / "invsync.json"
+METRIC = re.compile(r"\binvsync_[a-z0-9_]+\b")
+
+
+def yaml_files() -> list[Path]:
+    return sorted(p for p in K8S.rglob("*") if p.suffix in {".yaml", ".yml"})
+
+
+@cache
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+
+
+def objects(kind: str) -> list[dict[str, Any]]:
+    """Every document of `kind` in the base (overlays hold partial patches)."""
+    found = []
+    for path in sorted((K8S / "base").glob("*.yaml")):
+        found += [d for d in documents(path) if d.get("kind") == kind]
+    return found
+
+
+def the(kind: str) -> dict[str, Any]:
+    (found,) = objects(kind)
+    return found
+
+
+@cache
+def exported_metrics() -> frozenset[str]:
+    """The series names a scrape of the service can contain, from metrics.py itself."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    names: set[str] = set()
+    for family in registry.collect():
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        elif family.type == "histogram":
+            names |= {family.name + s for s in ("_bucket", "_sum", "_count")}
+        elif family.type == "info":
+            names.add(family.name + "_info")
+        else:
+            names.add(family.name)
+    return frozenset(names)
+
+
+def rule_exprs() -> list[str]:
+    rule = the("PrometheusRule")
+    return [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+
+
+def dashboard_exprs() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    exprs = []
+    for panel in dashboard["panels"]:
+        exprs += [t["expr"] for t in panel.get("targets", [])]
+    return exprs
+
+
+def allocator() -> dict[str, Any]:
+    spec = the("StatefulSet")["spec"]["template"]["spec"]
+    (container,) = [c for c in spec["containers"] if c["name"] == "invsync"]
+    return container
+
+
+def serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="invsync serve", exit_on_error=False)
+    serve.add_arguments(parser)
+    return parser
+
+
+def expand(arg: str, env: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion of container args from the container's env."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env[m.group(1)], arg)
+
+
+def test_there_are_manifests_to_check() -> None:
+    assert len(yaml_files()) >= 10
+    assert HELM_VALUES.is_file() and DASHBOARD.is_file()
+
+
+@pytest.mark.parametrize("path", yaml_files(), ids=lambda p: str(p.relative_to(K8S)))
+def test_every_yaml_document_is_a_kubernetes_object(path: Path) -> None:
+    docs = documents(path)
+    assert docs, f"{path} holds no YAML document"
+    if path == HELM_VALUES:
+        return  # chart values, not an object; checked below
+    for doc in docs:
+        for key in ("apiVersion", "kind", "metadata"):
+            assert key in doc, f"{path}: a document has no {key}"
+        assert doc["metadata"].get("name"), f"{path}: {doc['kind']} without metadata.name"
+
+
+def test_nats_values_ask_for_a_three_node_jetstream_cluster_on_pvcs() -> None:
+    (values,) = documents(HELM_VALUES)
+    config = values["config"]
+    assert config["cluster"] == {"enabled": True, "replicas": 3}
+    store = config["jetstream"]["fileStore"]
+    assert config["jetstream"]["enabled"] and store["enabled"] and store["pvc"]["enabled"]
+    assert values["container"]["merge"]["resources"]["requests"]
+
+
+def test_alerts_and_dashboard_query_only_metrics_the_service_exports() -> None:
+    exprs = rule_exprs() + dashboard_exprs()
+    used = {name for expr in exprs for name in METRIC.findall(expr)}
+    assert used, "no invsync metric queried at all"
+    assert used <= exported_metrics(), f"not exported: {sorted(used - exported_metrics())}"
+
+
+def test_the_alerts_the_runbook_promises_exist() -> None:
+    exprs = " ".join(rule_exprs())
+    for metric in (
+        "invsync_oversold_units_total",
+        "invsync_dead_letters_total",
+        "invsync_sync_latency_seconds_bucket",
+        "invsync_channel_feed_age_seconds",
+        "invsync_reserve_depletion_ratio",
+    ):
+        assert metric in exprs
+    assert "> 0.020" in exprs  # sync latency p99 budget: 20 ms
+
+
+def test_no_query_groups_or_filters_by_sku() -> None:
+    for expr in rule_exprs() + dashboard_exprs():
+        assert not re.search(r"\bsku\b", expr), expr
+
+
+def test_allocator_runs_invsync_serve_with_flags_it_accepts() -> None:
+    container = allocator()
+    assert container["command"] == ["invsync", "serve"]
+    parser = serve_parser()
+    known = set(parser._option_string_actions)  # every --flag serve defines
+    args = container["args"]
+    flags = [a.split("=", 1)[0] for a in args if a.startswith("-")]
+    assert set(flags) <= known, f"unknown flags: {sorted(set(flags) - known)}"
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    parsed = parser.parse_args([expand(a, env) for a in args])
+    assert parsed.policy and parsed.state and parsed.nats.startswith("nats://")
+
+
+def test_metrics_port_probes_and_services_line_up() -> None:
+    container = allocator()
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    (port,) = [p for p in container["ports"] if p["name"] == "metrics"]
+    assert port["containerPort"] == parsed.metrics_port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    for service in objects("Service"):
+        assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    monitor = the("ServiceMonitor")
+    (metrics_service,) = [
+        s for s in objects("Service") if s["metadata"]["name"] == "invsync-metrics"
+    ]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= (
+        metrics_service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_policy_and_state_live_on_the_mounted_volumes() -> None:
+    statefulset = the("StatefulSet")
+    pod = statefulset["spec"]["template"]["spec"]
+    container = allocator()
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+
+    policy_mount = mounts["policy"]
+    assert parsed.policy == Path(policy_mount["mountPath"]) / "policy.toml"
+    assert "subPath" not in policy_mount  # so an edited ConfigMap reaches the file
+    assert volumes["policy"]["configMap"]["name"] == "invsync-policy"
+
+    claims = {t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]}
+    state_mount = mounts["state"]
+    assert "state" in claims and "state" not in volumes
+    assert parsed.state.is_relative_to(state_mount["mountPath"])
+
+
+def test_allocator_is_hardened_and_has_time_to_snapshot() -> None:
+    pod = the("StatefulSet")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["terminationGracePeriodSeconds"] >= 60
+    for container in pod["containers"] + pod["initContainers"]:
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_one_partition_means_one_replica() -> None:
+    assert the("StatefulSet")["spec"]["replicas"] == 1
+    for overlay in ("dev", "prod"):
+        (kustomization,) = documents(K8S / "overlays" / overlay / "kustomization.yaml")
+        assert all(r["count"] == 1 for r in kustomization.get("replicas", []))
+
+
+def test_policy_in_the_configmap_is_the_example_policy() -> None:
+    shipped = (K8S / "base" / "policy.toml").read_text(encoding="utf-8")
+    assert shipped == (ROOT / "examples" / "policy.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
+def test_kustomize_builds(target: str) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed: kustomize build not checked")
+    built = subprocess.run(
+        [kubectl, "kustomize", str(K8S / target)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout) if d]
+    assert "StatefulSet" in kinds and kinds.count("ConfigMap") == 3
