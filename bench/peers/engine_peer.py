@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from invsync import Engine, Policy
 from workload import (
     TIER_FLOOR,
     ClientResult,
@@ -19,6 +18,8 @@ from workload import (
     measurement,
     run_clients,
 )
+
+from invsync import Engine, Policy
 
 TS = "2026-11-23T10:00:00Z"
 CHANNEL_OF_TIER = {1: "web", 2: "marketplace"}

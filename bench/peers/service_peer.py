@@ -23,14 +23,15 @@ import msgspec
 import nats
 import numpy as np
 from engine_peer import CHANNEL_OF_TIER, POLICY_TOML
-from invsync.nats_server import NatsServer
-from invsync.service.app import run_service
-from invsync.service.config import ConnectionOptions, ServiceConfig
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 from servers import ServerUnavailable
 from workload import ClientResult, FlashSale, Measurement, ZipfWorkload, measurement
+
+from invsync.nats_server import NatsServer
+from invsync.service.app import run_service
+from invsync.service.config import ConnectionOptions, ServiceConfig
 
 LOCATION = "wh-1"
 STOCK_BATCH = 1000

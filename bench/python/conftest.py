@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pytest
+
 from invsync import Engine, Policy
 
 CHANNELS = ("shopify", "b2b", "amazon", "walmart", "ebay", "tiktok", "etsy", "shopee")

@@ -38,7 +38,7 @@ class _Line(Protocol):
     @property
     def qty(self) -> int: ...
 
-__all__ = ["SNAPSHOT_FORMAT", "Core", "__version__"]
+__all__ = ["SNAPSHOT_FORMAT", "Core", "FrameSplitter", "LogMessage", "__version__"]
 
 @final
 class Core:
@@ -155,6 +155,11 @@ class Core:
         """Changed shown quantities since the last drain: channel, key, qty, source µs.
 
         At most `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def drain_json(
+        self, per_message: int, fallback_ts: int, max_keys: int | None = None
+    ) -> list[tuple[int, bytes, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
+        """Changed shown quantities as wire JSON items per channel, in pieces of at
+        most `per_message`: (channel index, items joined by commas, keys, source µs)."""
     def take_alerts(self) -> list[tuple[str, str | None, str | None, str]]:
         """`pause` and `reserve_low` alerts raised by drains since the last call, as
         (kind, sku, channel, detail)."""
@@ -173,3 +178,33 @@ class Core:
         self, idx: npt.NDArray[np.uint32], qty: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.bool_]:
         """Gives units back; False where a key holds no counted stock."""
+
+@final
+class LogMessage:
+    """A message of the split subscription (see `FrameSplitter`)."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def reply(self) -> str | None:
+        """The reply subject; None for JetStream deliveries (see the sequences)."""
+    @property
+    def headers(self) -> dict[str, str] | None: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def stream_seq(self) -> int:
+        """Stream sequence of a JetStream delivery, else 0."""
+    @property
+    def consumer_seq(self) -> int:
+        """Consumer sequence of a JetStream delivery, else 0."""
+
+@final
+class FrameSplitter:
+    """Cuts NATS read buffers into one subscription's messages and everything else."""
+
+    def __new__(cls, sid: str) -> FrameSplitter: ...
+    def split(
+        self, buf: bytes
+    ) -> tuple[int, list[LogMessage], list[LogMessage], list[tuple[int, int]]]:
+        """(consumed, messages, status messages, spans of other frames) of `buf`."""

@@ -289,6 +289,17 @@ class Engine:
         """
         return self._core.drain(max_keys)
 
+    def drain_json(
+        self, per_message: int, fallback: datetime, max_keys: int | None = None
+    ) -> list[tuple[str, bytes, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
+        """Changed shown quantities as wire JSON, for a publisher: per channel, pieces of
+        at most `per_message` `QtyItem`s encoded and joined by commas, with their keys
+        and source µs (0 where no event is behind a quantity; `fallback` is written).
+        """
+        names = self._policy.channels
+        pieces = self._core.drain_json(per_message, to_micros(fallback), max_keys)
+        return [(names[ch], items, keys, stamps) for ch, items, keys, stamps in pieces]
+
     def drain_changes(self, max_keys: int | None = None) -> dict[str, list[QtyItem]]:
         """Per channel, the keys whose shown quantity changed since the last drain.
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal, TypeVar
 
 import msgspec
-from invsync.errors import PolicyError
 from msgspec import Meta, Struct
+
+from invsync.errors import PolicyError
 
 __all__ = [
     "ChannelOverride",

@@ -14,15 +14,46 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 pub fn rfc3339(micros: i64) -> String {
+    let mut out = Vec::with_capacity(27);
+    write_rfc3339(&mut out, micros);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the RFC 3339 text of `micros` (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the
+/// fraction only when non-zero, as msgspec writes a UTC datetime). Written digit by
+/// digit: a busy flush formats one per quantity item.
+pub fn write_rfc3339(out: &mut Vec<u8>, micros: i64) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
     let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    if frac == 0 {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    if (0..=9999).contains(&y) {
+        digits(out, y, 4);
     } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z")
+        out.extend_from_slice(format!("{y:04}").as_bytes());
+    }
+    out.push(b'-');
+    digits(out, i64::from(mo), 2);
+    out.push(b'-');
+    digits(out, i64::from(d), 2);
+    out.push(b'T');
+    digits(out, h, 2);
+    out.push(b':');
+    digits(out, mi, 2);
+    out.push(b':');
+    digits(out, s, 2);
+    if frac != 0 {
+        out.push(b'.');
+        digits(out, frac, 6);
+    }
+    out.push(b'Z');
+}
+
+/// `value` (0 ≤ value < 10^width) as exactly `width` decimal digits.
+fn digits(out: &mut Vec<u8>, value: i64, width: u32) {
+    for place in (0..width).rev() {
+        out.push(b'0' + (value / 10_i64.pow(place) % 10) as u8);
     }
 }
 
@@ -36,5 +67,6 @@ mod tests {
         assert_eq!(rfc3339(1_764_288_000_000_000), "2025-11-28T00:00:00Z");
         assert_eq!(rfc3339(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(rfc3339(253_402_300_800_000_000), "10000-01-01T00:00:00Z");
     }
 }

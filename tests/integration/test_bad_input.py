@@ -10,8 +10,8 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.harness import TS, Collector, event, running_service, service_config
 
 pytestmark = pytest.mark.anyio

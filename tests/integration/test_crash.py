@@ -20,6 +20,9 @@ import anyio
 import msgspec
 import nats
 import pytest
+from nats.aio.client import Client
+from prometheus_client import CollectorRegistry
+
 from invsync import Engine, Policy
 from invsync.nats_server import NatsServer
 from invsync.service.applier import Applier
@@ -28,9 +31,6 @@ from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.snapshots import DirectorySnapshotStore
 from invsync.service.subjects import Subjects
-from nats.aio.client import Client
-from prometheus_client import CollectorRegistry
-
 from tests.service.harness import EXAMPLE_POLICY, TS
 
 pytestmark = pytest.mark.anyio

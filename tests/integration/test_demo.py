@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from invsync.cli import main
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import anyio
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.harness import EXAMPLE_POLICY, event, running_service, service_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.nats]

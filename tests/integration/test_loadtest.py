@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from invsync.flashsale.checker import (
     BackorderCause,
     Checker,
@@ -338,6 +339,7 @@ def test_checker_fails_a_run_where_the_service_saw_an_order_it_was_not_sent(
     pytest.importorskip("invsync.engine")
     import anyio
     import nats
+
     from invsync.flashsale.session import run_sale
     from invsync.policy import Policy
 

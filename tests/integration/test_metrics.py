@@ -8,21 +8,39 @@ from pathlib import Path
 import anyio
 import msgspec
 import pytest
-from invsync.nats_server import NatsServer, free_port
 from prometheus_client.parser import text_string_to_metric_families
 
+from invsync.nats_server import NatsServer, free_port
 from tests.service.harness import Collector, event, running_service, service_config
 
 pytestmark = pytest.mark.anyio
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(port: int) -> Samples:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+async def scrape_when_settled(port: int, expected: dict[tuple[str, str, str], float]) -> Samples:
+    """Scrape until the counters the run must move have moved (the applier and the
+    depletion sampler run on their own schedule), or give up after 20 s."""
+    with anyio.move_on_after(20):
+        while True:
+            values = await anyio.to_thread.run_sync(scrape, port)
+            if all(
+                values.get((name, ((key, label),) if key else ())) == want
+                for (name, key, label), want in expected.items()
+            ):
+                return values
+            await anyio.sleep(0.1)
+    return values
 
 
 async def test_metrics_after_orders_reservations_and_bad_input(
@@ -57,8 +75,14 @@ async def test_metrics_after_orders_reservations_and_bad_input(
             timeout=5,
         )
         await qty.wait_for(lambda m: len(m) >= 1)
-        await anyio.sleep(1.2)  # one depletion sample
-        values = await anyio.to_thread.run_sync(scrape, port)
+        values = await scrape_when_settled(
+            port,
+            {
+                ("invsync_dead_letters_total", "reason", "malformed"): 1,
+                ("invsync_events_total", "type", "order.placed"): 1,
+                ("invsync_reserve_depletion_ratio", "tier", "2"): 1.0,
+            },
+        )
     assert msgspec.json.decode(reply.data)["lines"][0]["reason"] == "insufficient"
 
     def value(name: str, **labels: str) -> float:

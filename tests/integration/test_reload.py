@@ -6,8 +6,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.harness import (
     EXAMPLE_POLICY,
     Collector,

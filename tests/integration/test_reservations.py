@@ -8,8 +8,8 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.harness import event, running_service, service_config
 
 pytestmark = pytest.mark.anyio

@@ -11,8 +11,8 @@ import anyio
 import msgspec
 import nats
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.harness import EXAMPLE_POLICY, event
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.contract_examples import SECOND_EXAMPLE_CHANNELS, SECOND_EXAMPLE_POLICY
 from tests.service.harness import (
     EXAMPLE_POLICY,

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import numpy as np
+
 from invsync.errors import BadInputError
 from invsync.events import (
     Alert,
@@ -21,10 +22,12 @@ from invsync.events import (
     Backorder,
     ClockTick,
     OrderPlaced,
+    QtyItem,
     ReserveRequest,
     Route,
     StockAdjust,
     StockSet,
+    encode_json,
 )
 from invsync.policy import Policy
 from invsync.timeconv import to_micros
@@ -148,8 +151,11 @@ class FakeEngine:
         """This stand-in has no low-stock pause or protected tiers: never an alert."""
         return []
 
-    def drain_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        rows: list[tuple[int, int, int, int]] = []
+    def drain_json(
+        self, per_message: int, fallback: datetime
+    ) -> list[tuple[str, bytes, np.ndarray, np.ndarray]]:
+        """Every channel is shown the same quantity; items encoded by msgspec."""
+        items: list[tuple[QtyItem, int, int]] = []
         for sku, ts in self._dirty.items():
             qty = self._ats(sku)
             if self.state.shown.get(sku) == qty:
@@ -157,16 +163,21 @@ class FakeEngine:
             self.state.shown[sku] = qty
             if sku not in self._keys:
                 self._keys.append(sku)
-            for channel in range(len(self.policy.channels)):
-                rows.append((channel, self._keys.index(sku), qty, to_micros(ts)))
+            items.append((QtyItem(sku, "new", qty, ts), self._keys.index(sku), to_micros(ts)))
         self._dirty.clear()
-        chans, keys, qtys, stamps = zip(*rows, strict=True) if rows else ((), (), (), ())
-        return (
-            np.array(chans, dtype=np.uint16),
-            np.array(keys, dtype=np.uint32),
-            np.array(qtys, dtype=np.int64),
-            np.array(stamps, dtype=np.int64),
-        )
+        pieces = []
+        for channel in self.policy.channels:
+            for start in range(0, len(items), per_message):
+                piece = items[start : start + per_message]
+                pieces.append(
+                    (
+                        channel,
+                        b",".join(encode_json(item) for item, _, _ in piece),
+                        np.array([key for _, key, _ in piece], dtype=np.uint32),
+                        np.array([micros for _, _, micros in piece], dtype=np.int64),
+                    )
+                )
+        return pieces
 
     def set_policy(self, policy: Policy) -> Effects:
         self.policy = policy

@@ -11,12 +11,13 @@ from typing import Any
 import anyio
 import msgspec
 import nats
-from invsync.nats_server import NatsServer
-from invsync.service.app import run_service
-from invsync.service.config import ConnectionOptions, ServiceConfig
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
+
+from invsync.nats_server import NatsServer
+from invsync.service.app import run_service
+from invsync.service.config import ConnectionOptions, ServiceConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"

@@ -9,8 +9,8 @@ import anyio
 import msgspec
 import nats.errors
 import pytest
-from invsync.nats_server import NatsServer
 
+from invsync.nats_server import NatsServer
 from tests.service.fake_engine import FakeEngine
 from tests.service.harness import Collector, event, running_service, service_config
 

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import anyio
 import msgspec
 import pytest
+from prometheus_client import CollectorRegistry
+
 from invsync.engine import Engine
 from invsync.events import ChannelQuantities, QtyItem, encode_json
 from invsync.policy import Policy
@@ -16,7 +18,6 @@ from invsync.service.publisher import Publisher
 from invsync.service.subjects import Subjects
 from invsync.service.wire import PublishBatch
 from invsync.timeconv import from_micros
-from prometheus_client import CollectorRegistry
 
 POLICY = """
 [[tiers]]

@@ -8,8 +8,8 @@ from pathlib import Path
 import anyio
 import msgspec
 import pytest
-from invsync.nats_server import NatsServer, free_port
 
+from invsync.nats_server import NatsServer, free_port
 from tests.service.fake_engine import FakeEngine
 from tests.service.harness import EXAMPLE_POLICY, Collector, event, running_service, service_config
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from invsync.cli import main
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"

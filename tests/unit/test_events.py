@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from invsync.errors import BadInputError
 from invsync.events import (
     Alert,

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from invsync.commands import serve
 from invsync.service.metrics import Metrics
-from prometheus_client import CollectorRegistry
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: k8s manifests not checked")
 

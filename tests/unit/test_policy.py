@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from invsync.errors import InvsyncError, PolicyError
 from invsync.policy import Policy
 

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from invsync import Engine, Policy
 from invsync.errors import BadInputError
-
 from tests.model.reference import Key, ReferenceModel, RejectedEvent, parse_ts
 
 POLICY = """

@@ -9,8 +9,8 @@ import itertools
 from typing import Any
 
 import pytest
-from invsync import BadInputError, Engine, Policy
 
+from invsync import BadInputError, Engine, Policy
 from tests.contract_examples import SECOND_EXAMPLE_CHANNELS, SECOND_EXAMPLE_POLICY
 from tests.model.reference import ReferenceModel
 

@@ -15,7 +15,6 @@ import time
 from typing import TYPE_CHECKING, TypeAlias, cast
 
 import msgspec
-from nats.aio.msg import Msg
 
 from invsync.errors import BadInputError, PolicyError
 from invsync.events import (
@@ -32,6 +31,7 @@ from invsync.events import (
     encode_json,
 )
 from invsync.policy import Policy
+from invsync.service.consumer import LogEntry
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox, dead_letter
 from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, REPLY_HEADER, Subjects
@@ -49,7 +49,7 @@ _TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in INBOUND
 _GROUP_DECODER = msgspec.json.Decoder(ReservationGroup)
 
 
-def _reply_inbox(msg: Msg) -> str | None:
+def _reply_inbox(msg: LogEntry) -> str | None:
     return msg.headers.get(REPLY_HEADER) if msg.headers is not None else None
 
 
@@ -74,7 +74,7 @@ class Applier:
         self._clock = subjects.clock_log
         self._policy = subjects.policy_log
 
-    def apply_batch(self, msgs: list[Msg]) -> None:
+    def apply_batch(self, msgs: list[LogEntry]) -> None:
         """Apply one fetched batch in order; never raises for anything in it."""
         started = time.perf_counter()
         counts: dict[str, int] = {}
@@ -98,7 +98,7 @@ class Applier:
         for event_type, count in counts.items():
             self.metrics.events.labels(event_type).inc(count)
 
-    def _apply_producer_message(self, msg: Msg, counts: dict[str, int]) -> None:
+    def _apply_producer_message(self, msg: LogEntry, counts: dict[str, int]) -> None:
         headers = msg.headers
         msgpack = headers is not None and headers.get(CONTENT_TYPE_HEADER) == MSGPACK
         for event in decode_events(msg.data, msgpack=msgpack):
@@ -152,7 +152,7 @@ class Applier:
                 )
             )
 
-    def _apply_reserve(self, msg: Msg) -> None:
+    def _apply_reserve(self, msg: LogEntry) -> None:
         """Decides each request of a logged group in order and answers its inbox."""
         try:
             group = _GROUP_DECODER.decode(msg.data)
@@ -180,14 +180,14 @@ class Applier:
         if inbox:
             self.outbox.replies.append((inbox, encode_json(reply)))
 
-    def _apply_tick(self, msg: Msg, counts: dict[str, int]) -> None:
+    def _apply_tick(self, msg: LogEntry, counts: dict[str, int]) -> None:
         for event in decode_events(msg.data):
             if isinstance(event, ClockTick):
                 self._apply_event(msg.subject, event, counts)
             else:
                 self._dead_letter(msg.subject, msg.data, "invalid", "expected a clock.tick")
 
-    def _apply_policy(self, msg: Msg) -> None:
+    def _apply_policy(self, msg: LogEntry) -> None:
         inbox = _reply_inbox(msg)
         source = (msg.headers or {}).get(POLICY_SOURCE_HEADER, self._policy)
         try:

@@ -8,6 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from invsync.service import fastlane
 from invsync.service.config import ConnectionOptions
 
 log = logging.getLogger("invsync.service")
@@ -30,6 +31,7 @@ async def connect(options: ConnectionOptions) -> Client:
     """Connect; after a drop nats-py retries forever, reconnect_wait_s apart."""
     attempts = 0
     nc = Client()
+    fastlane.install(nc)  # before connecting: the parser is the client's from the start
 
     async def disconnected() -> None:
         nonlocal attempts

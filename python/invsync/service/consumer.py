@@ -14,12 +14,19 @@ nats-py, a task per message it waits for; here a message costs the client's
 parse and one list append. Back-pressure is the server's flow control: we
 answer its flow-control requests only as the loop takes messages, so at most
 one window is buffered here.
+
+On a client with the fast lane (fastlane.py) the subscription's messages arrive
+as `LogMessage` batches straight from the read buffer; on any other client
+through a plain nats-py subscription, as the same kind of entries.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 import nats.errors
@@ -29,6 +36,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from invsync.service.fastlane import lane
 from invsync.service.subjects import Subjects
 
 IDLE_FETCH_TIMEOUT_S = 0.005
@@ -45,17 +53,54 @@ _STALLED = "Nats-Consumer-Stalled"
 log = logging.getLogger("invsync.service")
 
 
-def sequences(msg: Msg) -> tuple[int, int]:
-    """(stream sequence, consumer sequence) of a delivered message, from its reply subject.
+class LogEntry(Protocol):
+    """A delivered log message: a `LogMessage`, or a `PlainEntry` off a plain subscription."""
+
+    @property
+    def subject(self) -> str: ...
+    @property
+    def reply(self) -> str | None: ...
+    @property
+    def headers(self) -> dict[str, str] | None: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def stream_seq(self) -> int: ...
+    @property
+    def consumer_seq(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PlainEntry:
+    subject: str
+    reply: str | None
+    headers: dict[str, str] | None
+    data: bytes
+    stream_seq: int
+    consumer_seq: int
+
+    @classmethod
+    def of(cls, msg: Msg) -> PlainEntry:
+        stream_seq, consumer_seq = ack_sequences(msg.reply)
+        reply = None if stream_seq else (msg.reply or None)
+        return cls(msg.subject, reply, msg.headers, msg.data, stream_seq, consumer_seq)
+
+
+def ack_sequences(reply: str) -> tuple[int, int]:
+    """(stream sequence, consumer sequence) of a JetStream delivery, from its reply subject.
 
     `$JS.ACK[.<domain>.<account hash>].<stream>.<consumer>.<delivered>.<stream seq>
     .<consumer seq>.<ts>.<pending>`: counted from the end, the layout is the same
     with or without a domain (newer servers may append a random token).
+    (0, 0) for any other reply.
     """
-    tokens = msg.reply.split(".")
-    if len(tokens) > 11:
-        tokens = tokens[:11]
-    return int(tokens[-4]), int(tokens[-3])
+    if not reply.startswith("$JS.ACK."):
+        return 0, 0
+    tokens = reply.split(".")[:11]
+    try:
+        return int(tokens[-4]), int(tokens[-3])
+    except (IndexError, ValueError):
+        return 0, 0
 
 
 class LogReader:
@@ -68,7 +113,7 @@ class LogReader:
         self._subjects = subjects
         self._sub: Subscription | None = None
         self._consumer: str | None = None
-        self._buffer: list[Msg] = []
+        self._buffer: list[LogEntry] = []
         self._arrived = anyio.Event()
         self._flow_control: list[str] = []
         self._broken: str | None = None
@@ -98,7 +143,11 @@ class LogReader:
 
         async def on_msg(msg: Msg) -> None:
             if generation == self._generation:  # not a late delivery to a dropped subscription
-                self._on_msg(msg)
+                entry = PlainEntry.of(msg)
+                if entry.headers is not None and _STATUS in entry.headers:
+                    self._on_statuses([entry])
+                else:
+                    self._on_messages([entry], [])
 
         inbox = self._nc.new_inbox()
         # Subscribed before the consumer exists, so its first message has somewhere to go.
@@ -108,6 +157,9 @@ class LogReader:
             pending_msgs_limit=1_000_000,
             pending_bytes_limit=512 * 1024 * 1024,
         )
+        fast = lane(self._nc)
+        if fast is not None:
+            fast.route(self._sub._id, self._on_messages)
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -126,36 +178,37 @@ class LogReader:
             raise
         self._consumer = info.name
 
-    def _on_msg(self, msg: Msg) -> None:
-        headers = msg.headers
-        if headers is not None and _STATUS in headers:
-            self._on_status(msg, headers)
-            return
-        self._buffer.append(msg)
-        self._arrived.set()
-
-    def _on_status(self, msg: Msg, headers: dict[str, str]) -> None:
-        status = headers[_STATUS]
-        if status != "100":
-            self._break(f"consumer status {status} {headers.get('Description', '')}".strip())
-        elif msg.reply:
-            self._flow_control.append(msg.reply)
-            if not self._buffer:
-                self._arrived.set()  # nothing to take, so answer it now
-        else:  # idle heartbeat
-            stalled = headers.get(_STALLED)
-            if stalled:
-                self._flow_control.append(stalled)
-            self._heartbeat_delivered = int(headers.get(_LAST_CONSUMER, "0") or 0)
-            self._heard = time.monotonic()
+    def _on_messages(self, messages: Sequence[LogEntry], statuses: Sequence[LogEntry]) -> None:
+        if messages:
+            self._buffer += messages
             self._arrived.set()
+        if statuses:
+            self._on_statuses(statuses)
+
+    def _on_statuses(self, statuses: Sequence[LogEntry]) -> None:
+        for msg in statuses:
+            headers = msg.headers or {}
+            status = headers.get(_STATUS, "")
+            if status != "100":
+                self._break(f"consumer status {status} {headers.get('Description', '')}".strip())
+            elif msg.reply:
+                self._flow_control.append(msg.reply)
+                if not self._buffer:
+                    self._arrived.set()  # nothing to take, so answer it now
+            else:  # idle heartbeat
+                stalled = headers.get(_STALLED)
+                if stalled:
+                    self._flow_control.append(stalled)
+                self._heartbeat_delivered = int(headers.get(_LAST_CONSUMER, "0") or 0)
+                self._heard = time.monotonic()
+                self._arrived.set()
 
     def _break(self, why: str) -> None:
         if self._broken is None:
             self._broken = why
         self._arrived.set()
 
-    async def fetch(self, batch: int, timeout_s: float = IDLE_FETCH_TIMEOUT_S) -> list[Msg]:
+    async def fetch(self, batch: int, timeout_s: float = IDLE_FETCH_TIMEOUT_S) -> list[LogEntry]:
         """Up to `batch` messages in stream order; waits up to `timeout_s` for the first.
 
         Returns at once with what has arrived (never waits to fill a batch); an
@@ -199,14 +252,13 @@ class LogReader:
                 await self._drop()
             return msgs
         self._heard = time.monotonic()
-        first = sequences(msgs[0])[1]
-        last_stream, last = sequences(msgs[-1])
+        first, last = msgs[0].consumer_seq, msgs[-1].consumer_seq
         if first != self._last_consumer_sequence + 1 or last != first + len(msgs) - 1:
             log.warning("gap after sequence %d: reopening", self.last_sequence)
             await self._drop()
             return []
         self._last_consumer_sequence = last
-        self.last_sequence = last_stream
+        self.last_sequence = msgs[-1].stream_seq
         return msgs
 
     async def _answer_flow_control(self) -> None:
@@ -246,6 +298,9 @@ class LogReader:
         self._flow_control = []
         sub, self._sub = self._sub, None
         consumer, self._consumer = self._consumer, None
+        fast = lane(self._nc)
+        if fast is not None:
+            fast.unroute()
         if sub is not None:
             await sub.unsubscribe()
         if consumer is not None and self._nc.is_connected:

@@ -14,7 +14,7 @@ import anyio
 
 from invsync.service.applier import Applier
 from invsync.service.config import ServiceConfig
-from invsync.service.consumer import LogReader, sequences
+from invsync.service.consumer import LogReader
 from invsync.service.publisher import Publisher
 from invsync.service.snapshots import Snapshot, SnapshotStore
 
@@ -66,7 +66,7 @@ class ConsumeLoop:
         for start in range(0, len(msgs), APPLY_SLICE):
             chunk = msgs[start : start + APPLY_SLICE]
             self.applier.apply_batch(chunk)
-            self.applied_sequence = sequences(chunk[-1])[0]
+            self.applied_sequence = chunk[-1].stream_seq
             self.applier.metrics.stream_sequence.set(self.applied_sequence)
             self._dirty = True
             await self._flush_when_due(at_tail=start + APPLY_SLICE >= len(msgs))

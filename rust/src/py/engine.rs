@@ -362,6 +362,51 @@ impl Core {
         ))
     }
 
+    /// Changed shown quantities as wire JSON items, per channel in pieces of at most
+    /// `per_message`: (channel index, items joined by commas, keys, source µs), see
+    /// `crate::items`. A quantity with no event behind it is stamped `fallback_ts`.
+    #[pyo3(signature = (per_message, fallback_ts, max_keys=None))]
+    #[allow(clippy::type_complexity)]
+    fn drain_json<'py>(
+        &self,
+        py: Python<'py>,
+        per_message: usize,
+        fallback_ts: i64,
+        max_keys: Option<usize>,
+    ) -> PyResult<
+        Vec<(
+            u16,
+            Bound<'py, PyBytes>,
+            Bound<'py, PyArray1<u32>>,
+            Bound<'py, PyArray1<i64>>,
+        )>,
+    > {
+        let pieces = guarded(py, || {
+            let changes = self.inner.drain(max_keys.unwrap_or(usize::MAX));
+            let st = self.inner.state();
+            Ok(crate::items::pieces(&changes, per_message, fallback_ts, |key| {
+                match st.keys.get(key as usize) {
+                    Some(k) => (
+                        &*k.sku,
+                        st.conditions.get(k.condition as usize).map_or("", String::as_str),
+                    ),
+                    None => ("", ""),
+                }
+            }))
+        })?;
+        Ok(pieces
+            .into_iter()
+            .map(|p| {
+                (
+                    p.channel,
+                    PyBytes::new(py, &p.json),
+                    p.keys.into_pyarray(py),
+                    p.source_ts.into_pyarray(py),
+                )
+            })
+            .collect())
+    }
+
     /// `pause` and `reserve_low` alerts raised by drains since the last call, as
     /// (kind, sku, channel, detail).
     fn take_alerts(&self) -> Vec<convert::AlertT> {

@@ -1,14 +1,17 @@
-//! All pyo3 glue: the `invsync._core` module and its one class.
+//! All pyo3 glue: the `invsync._core` module, its engine class and the log frame splitter.
 
 mod convert;
 mod engine;
 mod errors;
+mod frames;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Core>()?;
+    m.add_class::<frames::FrameSplitter>()?;
+    m.add_class::<frames::LogMessage>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SNAPSHOT_FORMAT", crate::snapshot::FORMAT_VERSION)?;
     Ok(())
