@@ -8,7 +8,7 @@ backorders (order_id, line_id, sku, condition, channel, qty) and audit
 `invsync.errors`: BadInputError for bad input (nothing changed), SnapshotError.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, TypeAlias, final
 
 import numpy as np
@@ -16,14 +16,16 @@ import numpy.typing as npt
 
 __version__: str
 SNAPSHOT_FORMAT: int
+#: Contract `type` of each event kind `Core.apply_events` takes, by kind number.
+EVENT_KINDS: tuple[str, ...]
 
 _Effects: TypeAlias = tuple[
     bool,
-    list[tuple[str, str, str, int, str]],
-    list[tuple[str, str | None, str | None, str]],
-    list[tuple[str, str, str, str, str, int]],
-    list[tuple[str, str, str | None, str, int, int]],
-    list[str],
+    tuple[tuple[str, str, str, int, str], ...],
+    tuple[tuple[str, str | None, str | None, str], ...],
+    tuple[tuple[str, str, str, str, str, int], ...],
+    tuple[tuple[str, str, str | None, str, int, int], ...],
+    tuple[str, ...],
 ]
 
 class _Line(Protocol):
@@ -38,7 +40,7 @@ class _Line(Protocol):
     @property
     def qty(self) -> int: ...
 
-__all__ = ["SNAPSHOT_FORMAT", "Core", "FrameSplitter", "LogMessage", "__version__"]
+__all__ = ["EVENT_KINDS", "SNAPSHOT_FORMAT", "Core", "FrameSplitter", "LogMessage", "__version__"]
 
 @final
 class Core:
@@ -61,19 +63,12 @@ class Core:
         """(sku, condition) of every key from index `start` on."""
     def now(self) -> int | None:
         """The clock: the largest event time applied, or None."""
-    def stock(
-        self,
-        event_id: str,
-        ts: int,
-        kind: str,
-        sku: str,
-        condition: str,
-        location: str,
-        qty: int,
-    ) -> _Effects:
-        """A stock event at one location; `kind` is its contract type (`stock.set`,
-        `stock.adjust` with `qty` the signed delta, `.received`, `.released`, `.damaged`,
-        `.inbound`)."""
+    def apply_events(
+        self, events: Sequence[Any], kinds: bytes, ts: list[int]
+    ) -> list[_Effects | None | Exception]:
+        """Applies decoded events in order in one call: `kinds[i]` indexes
+        `EVENT_KINDS`, `ts[i]` is Unix µs. Per event: effects, None when there are
+        none to report, or the exception that refused it (that event changed nothing)."""
     def stock_set_many(
         self,
         event_id: str,
@@ -83,47 +78,6 @@ class Core:
         on_hand: npt.NDArray[np.int64],
     ) -> _Effects:
         """Many `stock.set` at one location as one event (a cycle count); GIL released."""
-    def stock_transfer(
-        self,
-        event_id: str,
-        ts: int,
-        sku: str,
-        condition: str,
-        from_location: str,
-        to_location: str,
-        qty: int,
-    ) -> _Effects:
-        """`stock.transfer`: on hand moves between locations."""
-    def order_placed(
-        self, event_id: str, ts: int, order_id: str, channel: str, lines: Iterable[_Line]
-    ) -> _Effects:
-        """`order.placed`: converts a hold, commits at floor 0, backorders the rest, routes."""
-    def order_cancelled(
-        self, event_id: str, ts: int, order_id: str, line_ids: list[str] | None = None
-    ) -> _Effects:
-        """`order.cancelled`: releases reservations and backorders of the lines (all if None)."""
-    def order_shipped(
-        self, event_id: str, ts: int, order_id: str, lines: list[tuple[str, int, str]]
-    ) -> _Effects:
-        """`order.shipped` with (line_id, qty, location) lines."""
-    def order_fulfillment_failed(
-        self, event_id: str, ts: int, order_id: str, line_id: str, disposition: str
-    ) -> _Effects:
-        """`order.fulfillment_failed`: releases the line; `damaged` also moves its units."""
-    def order_returned(
-        self,
-        event_id: str,
-        ts: int,
-        order_id: str,
-        line_id: str,
-        sku: str,
-        location: str,
-        qty: int,
-        disposition: str,
-    ) -> _Effects:
-        """`order.returned`: inspect → quarantined, restock → on hand, damaged → damaged."""
-    def tick(self, event_id: str, ts: int) -> _Effects:
-        """`clock.tick`: releases holds due at `ts` and moves the clock."""
     def expire(self, now: int) -> _Effects:
         """Releases holds whose expiry ≤ now."""
     def reserve(

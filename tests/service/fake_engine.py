@@ -113,6 +113,15 @@ class FakeEngine:
         self.state.seen.append(event.event_id)
         return effects
 
+    def apply_each(self, events: list[Any]) -> list[Effects | Exception]:
+        out: list[Effects | Exception] = []
+        for event in events:
+            try:
+                out.append(self.apply(event))
+            except BadInputError as exc:
+                out.append(exc)
+        return out
+
     def reserve(self, request: ReserveRequest) -> dict[str, Any]:
         if request.request_id in self.state.replies:
             return msgspec.json.decode(self.state.replies[request.request_id])

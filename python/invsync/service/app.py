@@ -81,6 +81,14 @@ async def restore(
     return engine_type(file_policy), None
 
 
+def settle_heap() -> None:
+    """What start-up and replay built (policy, name tables, modules) lives as long as
+    the service: keep it out of every later collection, so a collection during a
+    burst walks only the burst's own objects."""
+    gc.collect()
+    gc.freeze()
+
+
 class Service:
     """One running instance; `run()` returns after a stop request, state saved."""
 
@@ -154,6 +162,7 @@ class Service:
         await reader.open(snapshot.stream_sequence if snapshot else 0)
         loop = ConsumeLoop(config, reader, applier, publisher, store, engine)
 
+        settle_heap()
         await loop.catch_up(
             (await js.stream_info(config.stream)).state.last_seq, self.stop_requested
         )
@@ -164,11 +173,7 @@ class Service:
                 await reader.close()
             return
         log.info("caught up at stream sequence %d", reader.last_sequence)
-        # What start-up built (policy, name tables, modules) lives as long as the
-        # service: keep it out of every later collection, so a full collection
-        # does not walk it in the middle of a burst.
-        gc.collect()
-        gc.freeze()
+        settle_heap()
 
         metrics_server = None
         if config.metrics_port is not None:

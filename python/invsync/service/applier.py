@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, TypeAlias, cast
+from typing import TYPE_CHECKING, cast
 
 import msgspec
 
@@ -23,10 +23,8 @@ from invsync.events import (
     ClockTick,
     DecodeError,
     LoggedReservation,
-    OrderEvent,
     ReservationGroup,
     ReserveRequest,
-    StockEvent,
     decode_events,
     encode_json,
 )
@@ -37,12 +35,11 @@ from invsync.service.outbox import Outbox, dead_letter
 from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, REPLY_HEADER, Subjects
 
 if TYPE_CHECKING:
-    from invsync.engine import Effects, Engine
+    from invsync.engine import AppliedEvent, Effects, Engine
 
 log = logging.getLogger("invsync.service")
 
 POLICY_SOURCE_HEADER = "Invsync-Policy-Source"
-Applicable: TypeAlias = StockEvent | OrderEvent | ClockTick
 _SERVICE_ONLY: frozenset[type] = frozenset({ClockTick, ReserveRequest})
 # Tag per Struct class, looked up once per event instead of read from its config.
 _TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in INBOUND_TYPES}
@@ -79,12 +76,16 @@ class Applier:
         started = time.perf_counter()
         counts: dict[str, int] = {}
         producer_prefixes = self._producer_prefixes
-        apply_producer_message = self._apply_producer_message
+        run: list[LogEntry] = []  # producer messages, applied together in one core call
         for msg in msgs:
             subject = msg.subject
             if subject.startswith(producer_prefixes):
-                apply_producer_message(msg, counts)
-            elif subject.startswith(self._reserve_prefix):
+                run.append(msg)
+                continue
+            if run:
+                self._apply_producer_messages(run, counts)
+                run = []
+            if subject.startswith(self._reserve_prefix):
                 self._apply_reserve(msg)
                 counts["reserve"] = counts.get("reserve", 0) + 1
             elif subject == self._clock:
@@ -94,45 +95,67 @@ class Applier:
                 counts["policy"] = counts.get("policy", 0) + 1
             else:
                 self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
+        if run:
+            self._apply_producer_messages(run, counts)
         self.metrics.apply_batch.observe(time.perf_counter() - started)
         for event_type, count in counts.items():
             self.metrics.events.labels(event_type).inc(count)
 
-    def _apply_producer_message(self, msg: LogEntry, counts: dict[str, int]) -> None:
-        headers = msg.headers
-        msgpack = headers is not None and headers.get(CONTENT_TYPE_HEADER) == MSGPACK
-        for event in decode_events(msg.data, msgpack=msgpack):
-            kind = type(event)
-            if kind is DecodeError:
-                bad = cast(DecodeError, event)
-                self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
-            elif kind in _SERVICE_ONLY:
-                # Only the service appends these, to its own log subjects.
-                self._dead_letter(
-                    msg.subject,
-                    encode_json(event),
-                    "invalid",
-                    f"type {_TAGS[kind]!r} is not accepted from producers",
-                )
-            else:
-                self._apply_event(msg.subject, cast(Applicable, event), counts)
+    def _apply_producer_messages(self, msgs: list[LogEntry], counts: dict[str, int]) -> None:
+        """Decodes each message; applies every good event of them in one engine call."""
+        events: list[AppliedEvent] = []
+        subjects: list[str] = []
+        for msg in msgs:
+            headers = msg.headers
+            msgpack = headers is not None and headers.get(CONTENT_TYPE_HEADER) == MSGPACK
+            for event in decode_events(msg.data, msgpack=msgpack):
+                kind = type(event)
+                if kind is DecodeError:
+                    bad = cast(DecodeError, event)
+                    self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
+                elif kind in _SERVICE_ONLY:
+                    # Only the service appends these, to its own log subjects.
+                    self._dead_letter(
+                        msg.subject,
+                        encode_json(event),
+                        "invalid",
+                        f"type {_TAGS[kind]!r} is not accepted from producers",
+                    )
+                else:
+                    events.append(cast("AppliedEvent", event))
+                    subjects.append(msg.subject)
+        self._apply_events(subjects, events, counts)
 
-    def _apply_event(self, subject: str, event: Applicable, counts: dict[str, int]) -> None:
+    def _apply_events(
+        self, subjects: list[str], events: list[AppliedEvent], counts: dict[str, int]
+    ) -> None:
         try:
-            effects = self.engine.apply(event)
-        except BadInputError as exc:
-            self._dead_letter(subject, encode_json(event), "bad_input", str(exc))
-            return
-        except Exception as exc:  # the loop must outlive any engine bug
-            log.exception("engine failed on %s event %s", subject, event.event_id)
-            self._dead_letter(subject, encode_json(event), "internal", repr(exc))
-            return
-        tag = _TAGS[type(event)]
-        counts[tag] = counts.get(tag, 0) + 1
-        if effects.routes or effects.alerts or effects.backorders or effects.audit:
-            self._collect(event, tag, effects)
+            results = self.engine.apply_each(events)
+        except Exception:  # the loop must outlive any engine bug
+            log.exception("engine failed on a batch of %d events: applying one by one", len(events))
+            results = [self._apply_alone(event) for event in events]
+        for subject, event, result in zip(subjects, events, results, strict=True):
+            tag = _TAGS[type(event)]
+            if result is None:
+                counts[tag] = counts.get(tag, 0) + 1
+            elif isinstance(result, BadInputError):
+                self._dead_letter(subject, encode_json(event), "bad_input", str(result))
+            elif isinstance(result, Exception):
+                log.error("engine failed on %s event %s: %r", subject, event.event_id, result)
+                self._dead_letter(subject, encode_json(event), "internal", repr(result))
+            else:
+                counts[tag] = counts.get(tag, 0) + 1
+                if result.routes or result.alerts or result.backorders or result.audit:
+                    self._collect(event, tag, result)
 
-    def _collect(self, event: Applicable, tag: str, effects: Effects) -> None:
+    def _apply_alone(self, event: AppliedEvent) -> Effects | None | Exception:
+        """After a failed batch call: one event, so a bug dead-letters only its own."""
+        try:
+            return self.engine.apply_each([event])[0]
+        except Exception as exc:  # noqa: BLE001 - logged by the caller, dead-lettered
+            return exc
+
+    def _collect(self, event: AppliedEvent, tag: str, effects: Effects) -> None:
         outbox = self.outbox
         if effects.routes:
             outbox.routes.extend(effects.routes)
@@ -181,11 +204,13 @@ class Applier:
             self.outbox.replies.append((inbox, encode_json(reply)))
 
     def _apply_tick(self, msg: LogEntry, counts: dict[str, int]) -> None:
+        ticks: list[AppliedEvent] = []
         for event in decode_events(msg.data):
             if isinstance(event, ClockTick):
-                self._apply_event(msg.subject, event, counts)
+                ticks.append(event)
             else:
                 self._dead_letter(msg.subject, msg.data, "invalid", "expected a clock.tick")
+        self._apply_events([msg.subject] * len(ticks), ticks, counts)
 
     def _apply_policy(self, msg: LogEntry) -> None:
         inbox = _reply_inbox(msg)

@@ -8,10 +8,7 @@ use crate::reservation::Decision;
 use crate::state::{Effects, LineIn};
 use crate::timefmt::rfc3339;
 
-type RouteT = (String, String, String, i64, String);
 pub type AlertT = (&'static str, Option<String>, Option<String>, String);
-type BackorderT = (String, String, String, String, String, i64);
-type AuditT = (String, String, Option<String>, &'static str, i64, i64);
 
 pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
     alerts
@@ -20,24 +17,30 @@ pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
         .collect()
 }
 
+/// Collections come back as tuples: an empty one is Python's shared empty tuple, so
+/// an event with few effects allocates (and hands the collector) almost nothing.
 pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple>> {
-    let routes: Vec<RouteT> = fx
-        .routes
-        .into_iter()
-        .map(|r| (r.order_id, r.line_id, r.sku, r.qty, r.location))
-        .collect();
-    let alerts = alerts(fx.alerts);
-    let backorders: Vec<BackorderT> = fx
-        .backorders
-        .into_iter()
-        .map(|b| (b.order_id, b.line_id, b.sku, b.condition, b.channel, b.qty))
-        .collect();
-    let audit: Vec<AuditT> = fx
-        .audit
-        .into_iter()
-        .map(|a| (a.sku, a.condition, a.location, a.field, a.before, a.after))
-        .collect();
-    (fx.duplicate, routes, alerts, backorders, audit, fx.expired).into_pyobject(py)
+    let routes = PyTuple::new(
+        py,
+        fx.routes
+            .into_iter()
+            .map(|r| (r.order_id, r.line_id, r.sku, r.qty, r.location)),
+    )?;
+    let alerts = PyTuple::new(py, alerts(fx.alerts))?;
+    let backorders = PyTuple::new(
+        py,
+        fx.backorders
+            .into_iter()
+            .map(|b| (b.order_id, b.line_id, b.sku, b.condition, b.channel, b.qty)),
+    )?;
+    let audit = PyTuple::new(
+        py,
+        fx.audit
+            .into_iter()
+            .map(|a| (a.sku, a.condition, a.location, a.field, a.before, a.after)),
+    )?;
+    let expired = PyTuple::new(py, fx.expired)?;
+    (fx.duplicate, routes, alerts, backorders, audit, expired).into_pyobject(py)
 }
 
 /// The contract reply dict, built from the request's own lines and the decision.

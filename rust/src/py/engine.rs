@@ -6,14 +6,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::convert;
 use super::errors::{caught, guarded, IntoPy};
 use crate::core::Core as Inner;
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreError;
 use crate::policy::Policy;
-use crate::state::{Effects, LineIn, StockMove};
+use crate::state::{Effects, LineIn};
 
 #[pyclass(frozen, module = "invsync._core")]
 pub struct Core {
@@ -26,7 +26,7 @@ type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
 
 /// Reads order lines straight from the decoded Structs (`line_id`, `sku`, `condition`,
 /// `qty` attributes), so the hot path builds no intermediate tuples in Python.
-fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Vec<LineArg>> {
+pub(super) fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Vec<LineArg>> {
     let mut out = Vec::new();
     for line in lines.try_iter()? {
         let line = line?;
@@ -40,7 +40,7 @@ fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Vec<LineArg>>
     Ok(out)
 }
 
-fn borrowed(lines: &[LineArg]) -> Vec<LineIn<'_>> {
+pub(super) fn borrowed(lines: &[LineArg]) -> Vec<LineIn<'_>> {
     lines
         .iter()
         .map(|(l, s, c, q)| (&**l, &**s, &**c, *q))
@@ -64,19 +64,6 @@ fn same_len(a: usize, b: usize, c: usize) -> PyResult<()> {
         Err(PyValueError::new_err(
             "idx, qty and tier must have the same length",
         ))
-    }
-}
-
-impl Core {
-    fn event<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        op: impl FnOnce(&mut crate::state::State, &crate::counters::Counters) -> CoreResult<Effects>,
-    ) -> Fx<'py> {
-        let fx = caught(py, || self.inner.event(event_id, ts, op))?;
-        convert::effects(py, fx)
     }
 }
 
@@ -134,27 +121,6 @@ impl Core {
         (now != crate::state::NO_TIME).then_some(now)
     }
 
-    /// A stock event at one location: `kind` is its contract `type`
-    /// (`stock.set`, `.adjust`, `.received`, `.released`, `.damaged`, `.inbound`).
-    #[allow(clippy::too_many_arguments)]
-    fn stock<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        kind: &str,
-        sku: &str,
-        condition: &str,
-        location: &str,
-        qty: i64,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            let mv = StockMove::parse(kind)?;
-            let k = s.intern(c, sku, condition)?;
-            s.stock_at(c, k, mv, location, qty, ts)
-        })
-    }
-
     fn stock_set_many<'py>(
         &self,
         py: Python<'py>,
@@ -173,102 +139,29 @@ impl Core {
         convert::effects(py, fx)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn stock_transfer<'py>(
+    /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
+    /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. Per event: its effects
+    /// tuple, None when it changed nothing worth reporting, or the exception that
+    /// refused it (nothing changed for that event; the others still apply).
+    fn apply_events<'py>(
         &self,
         py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        sku: &str,
-        condition: &str,
-        from_location: &str,
-        to_location: &str,
-        qty: i64,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            let k = s.intern(c, sku, condition)?;
-            s.stock_transfer(c, k, from_location, to_location, qty, ts)
-        })
-    }
-
-    fn order_placed<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        order_id: &str,
-        channel: &str,
-        lines: &Bound<'py, PyAny>,
-    ) -> Fx<'py> {
-        let lines = line_args(py, lines)?;
-        let lines = borrowed(&lines);
-        self.event(py, event_id, ts, |s, c| {
-            s.order_placed(c, order_id, channel, &lines, ts)
-        })
-    }
-
-    #[pyo3(signature = (event_id, ts, order_id, line_ids=None))]
-    fn order_cancelled<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        order_id: &str,
-        line_ids: Option<Vec<String>>,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            s.order_cancelled(c, order_id, line_ids.as_deref(), ts)
-        })
-    }
-
-    fn order_shipped<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        order_id: &str,
-        lines: Vec<(String, i64, String)>,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            s.order_shipped(c, order_id, &lines, ts)
-        })
-    }
-
-    fn order_fulfillment_failed<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        order_id: &str,
-        line_id: &str,
-        disposition: &str,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            s.order_fulfillment_failed(c, order_id, line_id, disposition, ts)
-        })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn order_returned<'py>(
-        &self,
-        py: Python<'py>,
-        event_id: &str,
-        ts: i64,
-        order_id: &str,
-        line_id: &str,
-        sku: &str,
-        location: &str,
-        qty: i64,
-        disposition: &str,
-    ) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| {
-            s.order_returned(c, order_id, line_id, sku, location, qty, disposition, ts)
-        })
-    }
-
-    /// A `clock.tick`: releases due holds and moves the clock.
-    fn tick<'py>(&self, py: Python<'py>, event_id: &str, ts: i64) -> Fx<'py> {
-        self.event(py, event_id, ts, |s, c| Ok(s.expire(c, ts)))
+        events: &Bound<'py, PyList>,
+        kinds: &[u8],
+        ts: Vec<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if kinds.len() != events.len() || ts.len() != events.len() {
+            return Err(PyValueError::new_err("events, kinds and ts must have the same length"));
+        }
+        let out = PyList::empty(py);
+        for ((event, &kind), &micros) in events.iter().zip(kinds).zip(&ts) {
+            match super::events::apply(&self.inner, py, kind, &event, micros) {
+                Ok(fx) if fx == Effects::default() => out.append(py.None())?,
+                Ok(fx) => out.append(convert::effects(py, fx)?)?,
+                Err(refused) => out.append(refused.into_value(py))?,
+            }
+        }
+        Ok(out)
     }
 
     fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {

@@ -3,6 +3,7 @@
 mod convert;
 mod engine;
 mod errors;
+mod events;
 mod frames;
 
 use pyo3::prelude::*;
@@ -14,5 +15,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<frames::LogMessage>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SNAPSHOT_FORMAT", crate::snapshot::FORMAT_VERSION)?;
+    m.add(
+        "EVENT_KINDS",
+        pyo3::types::PyTuple::new(m.py(), events::KINDS)?,
+    )?;
     Ok(())
 }

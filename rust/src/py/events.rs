@@ -1,0 +1,136 @@
+//! Contract events read straight from their decoded Structs, with one dispatch for
+//! every kind, so a fetched batch is applied in a single call into the core.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::PyString;
+
+use super::engine::{borrowed, line_args};
+use super::errors::caught;
+use crate::core::Core;
+use crate::error::CoreError;
+use crate::state::{Effects, StockMove};
+
+/// Contract `type` of each event kind, in the order of the kind numbers callers pass.
+pub const KINDS: [&str; 13] = [
+    "stock.set",
+    "stock.adjust",
+    "stock.received",
+    "stock.released",
+    "stock.damaged",
+    "stock.inbound",
+    "stock.transfer",
+    "order.placed",
+    "order.cancelled",
+    "order.shipped",
+    "order.fulfillment_failed",
+    "order.returned",
+    "clock.tick",
+];
+
+fn text(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<PyBackedStr> {
+    ev.getattr(name)?.extract()
+}
+
+fn int(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+    ev.getattr(name)?.extract()
+}
+
+/// Applies one event of `kind` (an index into [`KINDS`]) stamped `ts` (Unix µs).
+pub fn apply(core: &Core, py: Python<'_>, kind: u8, ev: &Bound<'_, PyAny>, ts: i64) -> PyResult<Effects> {
+    let id = text(ev, intern!(py, "event_id"))?;
+    let tag = KINDS.get(usize::from(kind)).copied().unwrap_or_default();
+    match tag {
+        "stock.set" | "stock.adjust" | "stock.received" | "stock.released" | "stock.damaged"
+        | "stock.inbound" => {
+            let qty_field = match tag {
+                "stock.set" => intern!(py, "on_hand"),
+                "stock.adjust" => intern!(py, "delta"),
+                _ => intern!(py, "qty"),
+            };
+            let sku = text(ev, intern!(py, "sku"))?;
+            let condition = text(ev, intern!(py, "condition"))?;
+            let location = text(ev, intern!(py, "location"))?;
+            let qty = int(ev, qty_field)?;
+            caught(py, || {
+                let mv = StockMove::parse(tag)?;
+                core.event(&id, ts, |s, c| {
+                    let k = s.intern(c, &sku, &condition)?;
+                    s.stock_at(c, k, mv, &location, qty, ts)
+                })
+            })
+        }
+        "stock.transfer" => {
+            let sku = text(ev, intern!(py, "sku"))?;
+            let condition = text(ev, intern!(py, "condition"))?;
+            let from = text(ev, intern!(py, "from_location"))?;
+            let to = text(ev, intern!(py, "to_location"))?;
+            let qty = int(ev, intern!(py, "qty"))?;
+            caught(py, || {
+                core.event(&id, ts, |s, c| {
+                    let k = s.intern(c, &sku, &condition)?;
+                    s.stock_transfer(c, k, &from, &to, qty, ts)
+                })
+            })
+        }
+        "order.placed" => {
+            let order_id = text(ev, intern!(py, "order_id"))?;
+            let channel = text(ev, intern!(py, "channel"))?;
+            let lines = line_args(py, &ev.getattr(intern!(py, "lines"))?)?;
+            let lines = borrowed(&lines);
+            caught(py, || {
+                core.event(&id, ts, |s, c| s.order_placed(c, &order_id, &channel, &lines, ts))
+            })
+        }
+        "order.cancelled" => {
+            let order_id = text(ev, intern!(py, "order_id"))?;
+            let line_ids: Option<Vec<String>> = ev.getattr(intern!(py, "line_ids"))?.extract()?;
+            caught(py, || {
+                core.event(&id, ts, |s, c| {
+                    s.order_cancelled(c, &order_id, line_ids.as_deref(), ts)
+                })
+            })
+        }
+        "order.shipped" => {
+            let order_id = text(ev, intern!(py, "order_id"))?;
+            let mut lines = Vec::new();
+            for line in ev.getattr(intern!(py, "lines"))?.try_iter()? {
+                let line = line?;
+                lines.push((
+                    text(&line, intern!(py, "line_id"))?.to_string(),
+                    int(&line, intern!(py, "qty"))?,
+                    text(&line, intern!(py, "location"))?.to_string(),
+                ));
+            }
+            caught(py, || {
+                core.event(&id, ts, |s, c| s.order_shipped(c, &order_id, &lines, ts))
+            })
+        }
+        "order.fulfillment_failed" => {
+            let order_id = text(ev, intern!(py, "order_id"))?;
+            let line_id = text(ev, intern!(py, "line_id"))?;
+            let disposition = text(ev, intern!(py, "disposition"))?;
+            caught(py, || {
+                core.event(&id, ts, |s, c| {
+                    s.order_fulfillment_failed(c, &order_id, &line_id, &disposition, ts)
+                })
+            })
+        }
+        "order.returned" => {
+            let order_id = text(ev, intern!(py, "order_id"))?;
+            let line_id = text(ev, intern!(py, "line_id"))?;
+            let sku = text(ev, intern!(py, "sku"))?;
+            let location = text(ev, intern!(py, "location"))?;
+            let qty = int(ev, intern!(py, "qty"))?;
+            let disposition = text(ev, intern!(py, "disposition"))?;
+            caught(py, || {
+                core.event(&id, ts, |s, c| {
+                    s.order_returned(c, &order_id, &line_id, &sku, &location, qty, &disposition, ts)
+                })
+            })
+        }
+        "clock.tick" => caught(py, || core.event(&id, ts, |s, c| Ok(s.expire(c, ts)))),
+        _ => caught(py, || Err(CoreError::bad("kind", format!("unknown event kind {kind}")))),
+    }
+}
