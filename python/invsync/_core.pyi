@@ -155,10 +155,13 @@ class LogMessage:
 
 @final
 class FrameSplitter:
-    """Cuts NATS read buffers into one subscription's messages and everything else."""
+    """Cuts NATS read buffers into routed subscriptions' messages and everything else."""
 
-    def __new__(cls, sid: str) -> FrameSplitter: ...
+    def __new__(cls) -> FrameSplitter: ...
+    def route(self, sid: int) -> None:
+        """Subscription `sid`'s messages are split out from now on."""
+    def unroute(self, sid: int) -> None: ...
     def split(
         self, buf: bytes
-    ) -> tuple[int, list[LogMessage], list[LogMessage], list[tuple[int, int]]]:
-        """(consumed, messages, status messages, spans of other frames) of `buf`."""
+    ) -> tuple[int, list[tuple[int, list[LogMessage], list[LogMessage]]], list[tuple[int, int]]]:
+        """(consumed, per routed sid (sid, messages, status messages), other spans)."""

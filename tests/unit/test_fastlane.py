@@ -83,6 +83,17 @@ async def test_unrouted_everything_goes_to_the_client() -> None:
     parser = LaneParser(client)  # type: ignore[arg-type]
     parser.route(7, lambda m, s: None)
     await parser.parse(STREAM[:30])  # inside the first frame
-    parser.unroute()
+    parser.unroute(7)
     await parser.parse(STREAM[30:])
     assert [c[0] for c in client.calls].count("msg") == 4
+
+
+async def test_each_routed_subscription_gets_its_own_messages() -> None:
+    client = FakeClient()
+    parser = LaneParser(client)  # type: ignore[arg-type]
+    got: dict[int, list[bytes]] = {7: [], 3: []}
+    parser.route(7, lambda m, s: got[7].extend(x.data for x in m))
+    parser.route(3, lambda m, s: got[3].extend(x.data for x in m))
+    await parser.parse(STREAM)
+    assert got == {7: [b"first", b"hi"], 3: [b"reply!"]}
+    assert client.calls == [("ping",)]

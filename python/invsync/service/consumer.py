@@ -299,8 +299,8 @@ class LogReader:
         sub, self._sub = self._sub, None
         consumer, self._consumer = self._consumer, None
         fast = lane(self._nc)
-        if fast is not None:
-            fast.unroute()
+        if fast is not None and sub is not None:
+            fast.unroute(sub._id)
         if sub is not None:
             await sub.unsubscribe()
         if consumer is not None and self._nc.is_connected:

@@ -1,13 +1,15 @@
-"""A fast lane through nats-py's parser for the log subscription.
+"""A fast lane through nats-py's parser for the service's busy subscriptions.
 
 nats-py spends several microseconds on every message it delivers: a regex per
 control line, a `Msg` object, header parsing, a queue hop and a callback task.
 At log rates that is most of the service's time. `LaneParser` replaces the
 client's parser: the core's `FrameSplitter` cuts each read buffer into frames,
-the log subscription's messages go straight to the reader as `LogMessage`
-objects in batches, and every other frame (pings, errors, replies, other
-subscriptions) goes to nats-py's own parser whole and in order, so the rest of
-the client behaves exactly as before.
+the messages of routed subscriptions (the log, reservation requests) go
+straight to their handler as `LogMessage` batches, and every other frame
+(pings, errors, replies, other subscriptions) goes to nats-py's own parser
+whole and in order, so the rest of the client behaves exactly as before. A
+routed subscription stays a nats-py subscription (re-subscribed on reconnect,
+unsubscribed as usual); only its deliveries take the lane.
 
 This relies on nats-py's `Client._ps` parser attribute (present since 2.0); on a
 client without it, `lane(nc)` is None and the reader uses a plain subscription.
@@ -26,22 +28,22 @@ OnMessages = Callable[[list[LogMessage], list[LogMessage]], None]
 
 
 class LaneParser(Parser):
-    """nats-py's parser, with one subscription's messages handed out in bulk."""
+    """nats-py's parser, with routed subscriptions' messages handed out in bulk."""
 
     def __init__(self, nc: Client) -> None:
         super().__init__(nc)
         self._rest = b""  # an incomplete frame, waiting for the next read
-        self._splitter: FrameSplitter | None = None
-        self._on_messages: OnMessages | None = None
+        self._splitter = FrameSplitter()
+        self._routes: dict[int, OnMessages] = {}
 
     def route(self, sid: int, on_messages: OnMessages) -> None:
         """From now on, subscription `sid`'s messages go to `on_messages(data, status)`."""
-        self._splitter = FrameSplitter(str(sid))
-        self._on_messages = on_messages
+        self._splitter.route(sid)
+        self._routes[sid] = on_messages
 
-    def unroute(self) -> None:
-        self._splitter = None
-        self._on_messages = None
+    def unroute(self, sid: int) -> None:
+        self._splitter.unroute(sid)
+        self._routes.pop(sid, None)
 
     def reset(self) -> None:
         super().reset()
@@ -50,8 +52,7 @@ class LaneParser(Parser):
     async def parse(self, data: bytes = b"") -> None:
         if self._rest:
             data, self._rest = self._rest + data, b""
-        splitter, on_messages = self._splitter, self._on_messages
-        if splitter is None or on_messages is None:
+        if not self._routes:
             await super().parse(data)
             return
         if self.state != AWAITING_CONTROL_LINE:
@@ -63,10 +64,12 @@ class LaneParser(Parser):
         if self.buf:  # a partial control line the client holds: take it over
             data = bytes(self.buf) + data
             self.buf.clear()
-        consumed, messages, statuses, others = splitter.split(data)
+        consumed, routed, others = self._splitter.split(data)
         self._rest = data[consumed:]
-        if messages or statuses:
-            on_messages(messages, statuses)
+        for sid, messages, statuses in routed:
+            on_messages = self._routes.get(sid)
+            if on_messages is not None:
+                on_messages(messages, statuses)
         for start, end in others:
             await super().parse(data[start:end])
 

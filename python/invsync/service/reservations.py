@@ -10,11 +10,14 @@ answer.
 Appends are group commits: requests that arrive while earlier appends await
 their JetStream acknowledgement go out together as one `ReservationGroup`, so
 at 64 concurrent clients the log costs one write per group, not per request.
+Requests arrive through the client's fast lane (fastlane.py) in batches where it
+has one, so taking a request in is a decode and a list append.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -28,9 +31,12 @@ from nats.js import JetStreamContext
 
 from invsync.errors import BadInputError
 from invsync.events import LoggedReservation, ReservationGroup, decode_reserve, encode_json
+from invsync.service.consumer import LogEntry, PlainEntry
+from invsync.service.fastlane import lane
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import dead_letter
 from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, Subjects
+from invsync.service.wire import PublishBatch
 
 log = logging.getLogger("invsync.service")
 
@@ -39,8 +45,10 @@ QUEUE_GROUP = "invsync-reserve"
 # gather into the next group.
 MAX_APPENDS_IN_FLIGHT = 4
 MAX_GROUP = 256
-# Requests waiting for a group; beyond this new ones wait (bounded memory).
+# Requests taken in and not yet in the log; beyond this new ones are refused
+# at once with OVERLOADED (bounded memory, and the client knows to retry).
 MAX_PENDING = 4096
+OVERLOADED = "overloaded, retry"
 
 
 class ReservationGateway:
@@ -52,30 +60,45 @@ class ReservationGateway:
         self.subjects = subjects
         self.metrics = metrics
         self._appends = anyio.Semaphore(MAX_APPENDS_IN_FLIGHT)
-        self._room = anyio.Semaphore(MAX_PENDING)
         self._pending: dict[str, list[LoggedReservation]] = {}
+        self._queued = 0  # taken in, not yet appended
+        # Answers to refused requests and their dead letters, sent by the append loop.
+        self._refusals = PublishBatch(nc)
         self._wake = anyio.Event()
         self._sub: Subscription | None = None
 
     async def start(self, tg: TaskGroup) -> None:
         async def on_request(msg: Msg) -> None:
-            await self._room.acquire()
-            if not await self._accept(msg):
-                self._room.release()
+            self._on_requests([PlainEntry.of(msg)], [])
 
         tg.start_soon(self._append_groups, tg)
         self._sub = await self.nc.subscribe(
             self.subjects.reserve_requests, queue=QUEUE_GROUP, cb=on_request
         )
+        fast = lane(self.nc)
+        if fast is not None:
+            fast.route(self._sub._id, self._on_requests)
 
     async def stop(self) -> None:
         if self._sub is not None:
+            fast = lane(self.nc)
+            if fast is not None:
+                fast.unroute(self._sub._id)
             await self._sub.unsubscribe()
             self._sub = None
 
-    async def _accept(self, msg: Msg) -> bool:
-        """Validates and queues one request; False (and answered) when it is malformed."""
+    def _on_requests(self, requests: Sequence[LogEntry], _statuses: Sequence[LogEntry]) -> None:
+        for msg in requests:
+            self._accept(msg)
+        self._wake.set()
+
+    def _accept(self, msg: LogEntry) -> None:
+        """Validates and queues one request; a malformed one is refused (and answered)."""
         channel = msg.subject.rsplit(".", 1)[-1]
+        if self._queued >= MAX_PENDING:
+            self.metrics.reservations.labels(channel, "error").inc()
+            self._refuse(msg, OVERLOADED, dead_letter_it=False)
+            return
         msgpack = msg.headers is not None and msg.headers.get(CONTENT_TYPE_HEADER) == MSGPACK
         try:
             request = decode_reserve(msg.data, msgpack=msgpack)
@@ -84,20 +107,21 @@ class ReservationGateway:
                     f"channel: {request.channel!r} does not match subject channel {channel!r}"
                 )
         except BadInputError as exc:
-            await self._refuse(msg, str(exc))
-            return False
+            self._refuse(msg, str(exc))
+            return
         if request.ts is None:
             request = msgspec.structs.replace(request, ts=datetime.now(UTC))
         entry = LoggedReservation(request=request, reply=msg.reply or None)
         self._pending.setdefault(channel, []).append(entry)
-        self._wake.set()
-        return True
+        self._queued += 1
 
     async def _append_groups(self, tg: TaskGroup) -> None:
         """Forever: take what is pending, per channel, and append it in groups."""
         while True:
             await self._wake.wait()
             self._wake = anyio.Event()
+            if len(self._refusals):
+                await self._refusals.send()
             pending, self._pending = self._pending, {}
             for channel, entries in pending.items():
                 for start in range(0, len(entries), MAX_GROUP):
@@ -118,13 +142,13 @@ class ReservationGateway:
                     await self.nc.publish(entry.reply, failed)
         finally:
             self._appends.release()
-            for _ in entries:
-                self._room.release()
+            self._queued -= len(entries)
 
-    async def _refuse(self, msg: Msg, error: str) -> None:
-        """A malformed request: answer at once so no client waits for a time-out."""
-        self.metrics.dead_letters.labels("bad_request").inc()
+    def _refuse(self, msg: LogEntry, error: str, *, dead_letter_it: bool = True) -> None:
+        """Answer at once (with the next send) so no client waits for a time-out."""
         if msg.reply:
-            await self.nc.publish(msg.reply, encode_json({"ok": False, "error": error}))
-        dead = dead_letter(msg.subject, msg.data, error)
-        await self.nc.publish(self.subjects.dlq, encode_json(dead))
+            self._refusals.add(msg.reply, encode_json({"ok": False, "error": error}))
+        if dead_letter_it:
+            self.metrics.dead_letters.labels("bad_request").inc()
+            dead = dead_letter(msg.subject, msg.data, error)
+            self._refusals.add(self.subjects.dlq, encode_json(dead))

@@ -1,4 +1,4 @@
-//! `FrameSplitter`: one subscription's messages out of the client's read buffer
+//! `FrameSplitter`: routed subscriptions' messages out of the client's read buffer
 //! (see `crate::frames`), as `LogMessage` objects, with no per-message Python.
 
 use std::collections::HashMap;
@@ -25,37 +25,63 @@ pub struct LogMessage {
     consumer_seq: u64,
 }
 
-type Split = (usize, Vec<Py<LogMessage>>, Vec<Py<LogMessage>>, Vec<(usize, usize)>);
+/// One routed subscription's share of a buffer: (sid, messages, status messages).
+type Routed = (u64, Vec<Py<LogMessage>>, Vec<Py<LogMessage>>);
+type Split = (usize, Vec<Routed>, Vec<(usize, usize)>);
 
-/// Cuts read buffers for one subscription id.
+/// Cuts read buffers for the subscriptions routed to it.
 #[pyclass(module = "invsync._core")]
 pub struct FrameSplitter {
-    sid: Vec<u8>,
+    /// Subscription id as it appears on the wire → its number.
+    routes: HashMap<Vec<u8>, u64>,
     subjects: HashMap<Vec<u8>, Py<PyString>>,
 }
 
 #[pymethods]
 impl FrameSplitter {
     #[new]
-    fn new(sid: &str) -> Self {
+    fn new() -> Self {
         Self {
-            sid: sid.as_bytes().to_vec(),
+            routes: HashMap::new(),
             subjects: HashMap::new(),
         }
     }
 
-    /// `(consumed, messages, status messages, other spans)` for the complete frames at
-    /// the front of `buf`: the subscription's messages (status ones, such as heartbeats
-    /// and flow control, apart), and `(start, end)` spans of every other frame, in
-    /// order, for the client's parser. `buf[consumed:]` is an incomplete frame.
+    /// Subscription `sid`'s messages are split out from now on.
+    fn route(&mut self, sid: u64) {
+        self.routes.insert(sid.to_string().into_bytes(), sid);
+    }
+
+    fn unroute(&mut self, sid: u64) {
+        self.routes.remove(sid.to_string().as_bytes());
+    }
+
+    /// `(consumed, routed, other spans)` for the complete frames at the front of `buf`:
+    /// per routed subscription with anything in `buf`, its messages in order (status
+    /// ones, such as heartbeats and flow control, apart), and `(start, end)` spans of
+    /// every other frame, in order, for the client's parser. `buf[consumed:]` is an
+    /// incomplete frame.
     fn split(&mut self, py: Python<'_>, buf: &[u8]) -> PyResult<Split> {
-        let (mut messages, mut statuses, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        let mut routed: Vec<Routed> = Vec::new();
+        let mut others: Vec<(usize, usize)> = Vec::new();
         let mut pos = 0;
         while let Some((frame, len)) = next_frame(&buf[pos..]) {
-            match frame {
-                Frame::Msg(d) if d.sid == self.sid.as_slice() => {
+            let sid = match &frame {
+                Frame::Msg(d) => self.routes.get(d.sid).copied(),
+                Frame::Other => None,
+            };
+            match (frame, sid) {
+                (Frame::Msg(d), Some(sid)) => {
                     let status = d.headers.is_some_and(|h| h.starts_with(b"NATS/1.0 "));
                     let message = Py::new(py, self.message(py, &d)?)?;
+                    let slot = match routed.iter().position(|r| r.0 == sid) {
+                        Some(i) => i,
+                        None => {
+                            routed.push((sid, Vec::new(), Vec::new()));
+                            routed.len() - 1
+                        }
+                    };
+                    let (_, messages, statuses) = &mut routed[slot];
                     if status {
                         statuses.push(message);
                     } else {
@@ -69,7 +95,7 @@ impl FrameSplitter {
             }
             pos += len;
         }
-        Ok((pos, messages, statuses, others))
+        Ok((pos, routed, others))
     }
 }
 
