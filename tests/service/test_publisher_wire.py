@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import anyio
 import msgspec
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -103,3 +104,22 @@ async def test_a_batch_keeps_the_order_of_its_messages() -> None:
     await batch.send()
     assert client.sent == [(f"inv.route.loc{n % 2}", b"%d" % n) for n in range(5)]
     assert len(batch) == 0
+
+
+def test_sync_latency_histogram_counts_the_same_from_a_list_or_an_array() -> None:
+    from invsync.service.metrics import SYNC_LATENCY_BUCKETS, BulkHistogram
+
+    ages = [0.0005, 0.001, 0.0011, 0.02, 7.0, 99.0]
+    as_list = BulkHistogram("a", "doc", "channel", SYNC_LATENCY_BUCKETS)
+    as_array = BulkHistogram("b", "doc", "channel", SYNC_LATENCY_BUCKETS)
+    as_list.observe_many("shop", ages)
+    as_array.observe_many("shop", np.array(ages))
+    buckets = {
+        name: [
+            (s.labels["le"], s.value) for f in h.collect() for s in f.samples if "bucket" in s.name
+        ]
+        for name, h in (("list", as_list), ("array", as_array))
+    }
+    assert buckets["list"] == buckets["array"]
+    assert dict(buckets["list"])["0.001"] == 2  # bounds are inclusive
+    assert dict(buckets["list"])["+Inf"] == 6
