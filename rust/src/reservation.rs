@@ -177,8 +177,10 @@ pub const REQUEST_WINDOW: usize = 1 << 18;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Registry {
+    /// Boxed: a table of pointers rehashes cheaply as holds pile up, where moving
+    /// whole orders on every growth step touched hundreds of megabytes.
     #[serde(serialize_with = "sorted")]
-    pub orders: Map<CompactString, Order>,
+    pub orders: Map<CompactString, Box<Order>>,
     /// (expires_at µs, order_id) of live holds.
     pub holds: BTreeSet<(i64, CompactString)>,
     #[serde(serialize_with = "sorted")]
@@ -206,8 +208,11 @@ impl Default for Registry {
         Registry {
             orders: Map::default(),
             holds: BTreeSet::new(),
-            replies: Map::default(),
-            reply_order: VecDeque::new(),
+            // Sized for a full window up front (one more while the oldest is evicted):
+            // a busy engine fills it, and growing it step by step rehashes and copies
+            // the whole window each time.
+            replies: Map::with_capacity_and_hasher(REQUEST_WINDOW + 1, Default::default()),
+            reply_order: VecDeque::with_capacity(REQUEST_WINDOW + 1),
             events: Window::new(EVENT_WINDOW),
             closed_orders: Window::new(EVENT_WINDOW),
             shipped: Map::default(),
@@ -233,7 +238,7 @@ impl Registry {
     }
 
     /// Forgets a finished order but for its id and what it shipped (bounded windows).
-    pub fn close(&mut self, order_id: &str, order: Option<Order>) {
+    pub fn close(&mut self, order_id: &str, order: Option<Box<Order>>) {
         let h = stable_hash(order_id);
         self.closed_orders.insert(h);
         let shipped: Vec<ShippedLine> = order

@@ -1165,7 +1165,7 @@ impl State {
         }
         self.registry
             .orders
-            .insert(CompactString::from(order_id), order);
+            .insert(CompactString::from(order_id), Box::new(order));
         // Hold lines the order does not name go back to the pool.
         for h in held.into_iter().flatten() {
             let q = h.reserved;
@@ -1263,9 +1263,13 @@ impl State {
     }
 
     fn order_lines(&self, order_id: &str) -> CoreResult<&Order> {
-        self.registry.orders.get(order_id).ok_or_else(|| {
-            CoreError::bad("order_id", format!("unknown or closed order {order_id:?}"))
-        })
+        self.registry
+            .orders
+            .get(order_id)
+            .map(|o| &**o)
+            .ok_or_else(|| {
+                CoreError::bad("order_id", format!("unknown or closed order {order_id:?}"))
+            })
     }
 
     fn line_index(&self, order_id: &str, line_id: &str, field: &str) -> CoreResult<usize> {
@@ -1630,7 +1634,7 @@ impl State {
             }
             self.registry
                 .orders
-                .insert(CompactString::from(order_id), order);
+                .insert(CompactString::from(order_id), Box::new(order));
             self.registry
                 .holds
                 .insert((expires, CompactString::from(order_id)));
