@@ -1589,17 +1589,19 @@ impl State {
                 }
             }
         }
-        let reply = Decision {
-            ok,
-            expires_at: ok.then_some(expires),
-            refused: reasons
-                .iter()
-                .enumerate()
-                .filter_map(|(n, r)| {
-                    let code = REASONS.iter().position(|x| Some(*x) == *r)?;
-                    Some((n as u32, code as u8))
-                })
-                .collect(),
+        let reply = if ok {
+            Decision::Held(expires)
+        } else {
+            Decision::Refused(
+                reasons
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, r)| {
+                        let code = REASONS.iter().position(|x| Some(*x) == *r)?;
+                        Some((n as u32, code as u8))
+                    })
+                    .collect(),
+            )
         };
         if ok {
             let mut order = Order {

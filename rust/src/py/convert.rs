@@ -48,7 +48,7 @@ pub fn reply<'py>(
     d: &Decision,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    out.set_item(intern!(py, "ok"), d.ok)?;
+    out.set_item(intern!(py, "ok"), d.ok())?;
     out.set_item(intern!(py, "order_id"), order_id)?;
     let items = PyList::empty(py);
     for (n, (line_id, sku, _, qty)) in lines.iter().enumerate() {
@@ -56,11 +56,11 @@ pub fn reply<'py>(
         line.set_item(intern!(py, "line_id"), line_id)?;
         line.set_item(intern!(py, "sku"), sku)?;
         line.set_item(intern!(py, "qty"), qty)?;
-        line.set_item(intern!(py, "granted"), d.ok)?;
+        line.set_item(intern!(py, "granted"), d.ok())?;
         line.set_item(intern!(py, "reason"), d.reason(n))?;
         items.append(line)?;
     }
     out.set_item(intern!(py, "lines"), items)?;
-    out.set_item(intern!(py, "expires_at"), d.expires_at.map(rfc3339))?;
+    out.set_item(intern!(py, "expires_at"), d.expires_at().map(rfc3339))?;
     Ok(out)
 }
