@@ -13,17 +13,44 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// Appends `value`'s last `width` decimal digits, zero-padded.
+fn push_digits(out: &mut String, value: i64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10i64.pow(place) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// Written digit by digit rather than through `format!`: every reservation reply
+/// carries one, and the formatting machinery cost more than the rest of the reply.
 pub fn rfc3339(micros: i64) -> String {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    if frac == 0 {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    let mut out = String::with_capacity(27);
+    if (0..10_000).contains(&y) {
+        push_digits(&mut out, y, 4);
     } else {
-        format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}Z")
+        out.push_str(&format!("{y:04}"));
     }
+    let fields = [
+        ('-', i64::from(mo)),
+        ('-', i64::from(d)),
+        ('T', sod / 3600),
+        (':', sod % 3600 / 60),
+        (':', sod % 60),
+    ];
+    for (sep, value) in fields {
+        out.push(sep);
+        push_digits(&mut out, value, 2);
+    }
+    if frac != 0 {
+        out.push('.');
+        push_digits(&mut out, frac, 6);
+    }
+    out.push('Z');
+    out
 }
 
 #[cfg(test)]
@@ -36,5 +63,7 @@ mod tests {
         assert_eq!(rfc3339(1_764_288_000_000_000), "2025-11-28T00:00:00Z");
         assert_eq!(rfc3339(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
+        assert_eq!(rfc3339(253_402_300_800_000_000), "10000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-62_198_755_200_000_000), "-001-01-01T00:00:00Z");
     }
 }

@@ -2,10 +2,12 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use super::engine::LineArg;
 use crate::reservation::Decision;
-use crate::state::{Effects, LineIn};
+use crate::state::Effects;
 use crate::timefmt::rfc3339;
 
 type RouteT = (String, String, String, i64, String);
@@ -40,11 +42,12 @@ pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple
     (fx.duplicate, routes, alerts, backorders, audit, fx.expired).into_pyobject(py)
 }
 
-/// The contract reply dict, built from the request's own lines and the decision.
+/// The contract reply dict, built from the request's own lines and the decision. The
+/// request's string objects go into the reply as they are, not copied.
 pub fn reply<'py>(
     py: Python<'py>,
-    order_id: &str,
-    lines: &[LineIn],
+    order_id: &PyBackedStr,
+    lines: &[LineArg],
     d: &Decision,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
