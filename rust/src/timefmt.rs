@@ -13,12 +13,16 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-/// Appends `value`'s last `width` decimal digits, zero-padded.
-fn push_digits(out: &mut String, value: i64, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10i64.pow(place) % 10;
-        out.push(char::from(b'0' + digit as u8));
+/// Appends `value`'s last `width` (at most 6) decimal digits, zero-padded. Dividing by
+/// the constant 10 compiles to a multiplication; a power of ten chosen at run time would not.
+fn push_digits(out: &mut String, value: i64, width: usize) {
+    let mut digits = [b'0'; 6];
+    let mut rest = value;
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
+    out.extend(digits[..width].iter().map(|&d| char::from(d)));
 }
 
 /// Written digit by digit rather than through `format!`: every reservation reply
