@@ -32,8 +32,12 @@ const CRLF: usize = 2;
 pub fn next_frame(buf: &[u8]) -> Option<(Frame<'_>, usize)> {
     let newline = buf.iter().position(|&b| b == b'\n')?;
     let line_len = newline + 1;
-    let line = buf[..newline].strip_suffix(b"\r").unwrap_or(&buf[..newline]);
-    let mut args = line.split(|b| *b == b' ' || *b == b'\t').filter(|t| !t.is_empty());
+    let line = buf[..newline]
+        .strip_suffix(b"\r")
+        .unwrap_or(&buf[..newline]);
+    let mut args = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|t| !t.is_empty());
     let op = args.next().unwrap_or_default();
     let has_headers = if op.eq_ignore_ascii_case(b"MSG") {
         false
@@ -125,7 +129,10 @@ pub fn header_pairs(block: &[u8]) -> Vec<(&[u8], &[u8])> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let mut pairs = Vec::new();
     if let Some(first) = lines.next() {
-        let status_line = first.strip_prefix(b"NATS/1.0").unwrap_or_default().trim_ascii();
+        let status_line = first
+            .strip_prefix(b"NATS/1.0")
+            .unwrap_or_default()
+            .trim_ascii();
         if !status_line.is_empty() {
             let (code, description) = match status_line.iter().position(|b| *b == b' ') {
                 Some(i) => (&status_line[..i], status_line[i + 1..].trim_ascii()),
@@ -191,13 +198,22 @@ mod tests {
     fn malformed_lines_go_to_the_client() {
         assert_eq!(next_frame(b"MSG s\r\n"), Some((Frame::Other, 7)));
         assert_eq!(next_frame(b"HMSG s 1 9 5\r\n"), Some((Frame::Other, 14)));
-        assert_eq!(next_frame(b"MSG s 1 99999999999999999999999\r\n").map(|f| f.0), Some(Frame::Other));
+        assert_eq!(
+            next_frame(b"MSG s 1 99999999999999999999999\r\n").map(|f| f.0),
+            Some(Frame::Other)
+        );
     }
 
     #[test]
     fn ack_sequences_with_and_without_a_domain() {
-        assert_eq!(ack_sequences(b"$JS.ACK.S.C.1.42.7.1700000000.0"), Some((42, 7)));
-        assert_eq!(ack_sequences(b"$JS.ACK.dom.hash.S.C.1.42.7.1700000000.0.rnd"), Some((42, 7)));
+        assert_eq!(
+            ack_sequences(b"$JS.ACK.S.C.1.42.7.1700000000.0"),
+            Some((42, 7))
+        );
+        assert_eq!(
+            ack_sequences(b"$JS.ACK.dom.hash.S.C.1.42.7.1700000000.0.rnd"),
+            Some((42, 7))
+        );
         assert_eq!(ack_sequences(b"_INBOX.x"), None);
         assert_eq!(ack_sequences(b"$JS.ACK.S.C.1"), None);
     }
@@ -213,7 +229,13 @@ mod tests {
                 (&b"Nats-Last-Consumer"[..], &b"12"[..]),
             ]
         );
-        assert_eq!(header_pairs(b"NATS/1.0 100\r\n\r\n"), vec![(&b"Status"[..], &b"100"[..])]);
-        assert_eq!(header_pairs(b"NATS/1.0\r\nX: y\r\n\r\n"), vec![(&b"X"[..], &b"y"[..])]);
+        assert_eq!(
+            header_pairs(b"NATS/1.0 100\r\n\r\n"),
+            vec![(&b"Status"[..], &b"100"[..])]
+        );
+        assert_eq!(
+            header_pairs(b"NATS/1.0\r\nX: y\r\n\r\n"),
+            vec![(&b"X"[..], &b"y"[..])]
+        );
     }
 }

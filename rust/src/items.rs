@@ -36,7 +36,8 @@ pub fn pieces<'a>(
     let mut out: Vec<ItemPiece> = Vec::new();
     for i in order {
         let channel = changes.channel[i];
-        let fits = matches!(out.last(), Some(p) if p.channel == channel && p.keys.len() < per_message);
+        let fits =
+            matches!(out.last(), Some(p) if p.channel == channel && p.keys.len() < per_message);
         if !fits {
             out.push(ItemPiece {
                 channel,
@@ -53,7 +54,13 @@ pub fn pieces<'a>(
             piece.json.push(b',');
         }
         let (sku, condition) = name(key);
-        write_item(&mut piece.json, sku, condition, changes.qty[i], if ts == 0 { fallback_ts } else { ts });
+        write_item(
+            &mut piece.json,
+            sku,
+            condition,
+            changes.qty[i],
+            if ts == 0 { fallback_ts } else { ts },
+        );
         piece.keys.push(key);
         piece.source_ts.push(ts);
     }
@@ -96,7 +103,12 @@ mod tests {
         let out = pieces(&changes, 2, 60_000_000, |k| (names[k as usize], "new"));
         let text: Vec<(u16, String)> = out
             .iter()
-            .map(|p| (p.channel, String::from_utf8(p.json.clone()).unwrap_or_default()))
+            .map(|p| {
+                (
+                    p.channel,
+                    String::from_utf8(p.json.clone()).unwrap_or_default(),
+                )
+            })
             .collect();
         assert_eq!(
             text,

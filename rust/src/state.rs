@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::hash::Map;
 use crate::keys::KeyIndex;
 use compact_str::CompactString;
-use smallvec::SmallVec;
+use smallvec::{smallvec, SmallVec};
 
 use crate::counters::{Counters, RawMode, Take};
 use crate::error::{add, mul, CoreError, CoreResult};
@@ -764,7 +764,7 @@ impl State {
     fn parts(&self, idx: u32) -> SmallVec<[(u32, i64); 1]> {
         match self.info[idx as usize].kind {
             Kind::Bundle => SmallVec::from_slice(self.components(idx)),
-            _ => smallvec::smallvec![(idx, 1)],
+            _ => smallvec![(idx, 1)],
         }
     }
 
@@ -1165,7 +1165,7 @@ impl State {
         }
         self.registry
             .orders
-            .insert(CompactString::from(order_id), order);
+            .insert(CompactString::from(order_id), Box::new(order));
         // Hold lines the order does not name go back to the pool.
         for h in held.into_iter().flatten() {
             let q = h.reserved;
@@ -1263,9 +1263,13 @@ impl State {
     }
 
     fn order_lines(&self, order_id: &str) -> CoreResult<&Order> {
-        self.registry.orders.get(order_id).ok_or_else(|| {
-            CoreError::bad("order_id", format!("unknown or closed order {order_id:?}"))
-        })
+        self.registry
+            .orders
+            .get(order_id)
+            .map(|o| &**o)
+            .ok_or_else(|| {
+                CoreError::bad("order_id", format!("unknown or closed order {order_id:?}"))
+            })
     }
 
     fn line_index(&self, order_id: &str, line_id: &str, field: &str) -> CoreResult<usize> {
@@ -1529,8 +1533,9 @@ impl State {
             ));
         }
         let tier = self.policy.tables.channels[ch as usize].tier;
-        let mut reasons: Vec<Option<&'static str>> = vec![None; lines.len()];
-        let mut keys: Vec<Option<u32>> = vec![None; lines.len()];
+        // Per-line scratch on the stack: a request has a handful of lines.
+        let mut reasons: SmallVec<[Option<&'static str>; 4]> = smallvec![None; lines.len()];
+        let mut keys: SmallVec<[Option<u32>; 4]> = smallvec![None; lines.len()];
         for (n, (_, sku, cond, _)) in lines.iter().enumerate() {
             let idx = match self.lookup(sku, cond) {
                 Some(idx) => idx,
@@ -1552,7 +1557,7 @@ impl State {
                 }
             }
         }
-        let mut taken: Vec<(usize, u32, i64, bool)> = vec![];
+        let mut taken: SmallVec<[(usize, u32, i64, bool); 4]> = SmallVec::new();
         let mut pre_taken: Map<u32, i64> = Map::default();
         if reasons.iter().all(|r| r.is_none()) {
             for (n, (_, _, _, qty)) in lines.iter().enumerate() {
@@ -1585,17 +1590,19 @@ impl State {
                 }
             }
         }
-        let reply = Decision {
-            ok,
-            expires_at: ok.then_some(expires),
-            refused: reasons
-                .iter()
-                .enumerate()
-                .filter_map(|(n, r)| {
-                    let code = REASONS.iter().position(|x| Some(*x) == *r)?;
-                    Some((n as u32, code as u8))
-                })
-                .collect(),
+        let reply = if ok {
+            Decision::Held(expires)
+        } else {
+            Decision::Refused(
+                reasons
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(n, r)| {
+                        let code = REASONS.iter().position(|x| Some(*x) == *r)?;
+                        Some((n as u32, code as u8))
+                    })
+                    .collect(),
+            )
         };
         if ok {
             let mut order = Order {
@@ -1630,7 +1637,7 @@ impl State {
             }
             self.registry
                 .orders
-                .insert(CompactString::from(order_id), order);
+                .insert(CompactString::from(order_id), Box::new(order));
             self.registry
                 .holds
                 .insert((expires, CompactString::from(order_id)));

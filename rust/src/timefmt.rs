@@ -13,6 +13,7 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// RFC 3339 text of `micros`; every reservation reply carries one.
 pub fn rfc3339(micros: i64) -> String {
     let mut out = Vec::with_capacity(27);
     write_rfc3339(&mut out, micros);
@@ -21,40 +22,46 @@ pub fn rfc3339(micros: i64) -> String {
 
 /// Appends the RFC 3339 text of `micros` (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, the
 /// fraction only when non-zero, as msgspec writes a UTC datetime). Written digit by
-/// digit: a busy flush formats one per quantity item.
+/// digit rather than through `format!`: a busy flush formats one per quantity item,
+/// and the formatting machinery cost more than the rest of the work.
 pub fn write_rfc3339(out: &mut Vec<u8>, micros: i64) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000);
     let (y, mo, d) = civil(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    let (h, mi, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    if (0..=9999).contains(&y) {
-        digits(out, y, 4);
+    if (0..10_000).contains(&y) {
+        push_digits(out, y, 4);
     } else {
         out.extend_from_slice(format!("{y:04}").as_bytes());
     }
-    out.push(b'-');
-    digits(out, i64::from(mo), 2);
-    out.push(b'-');
-    digits(out, i64::from(d), 2);
-    out.push(b'T');
-    digits(out, h, 2);
-    out.push(b':');
-    digits(out, mi, 2);
-    out.push(b':');
-    digits(out, s, 2);
+    let fields = [
+        (b'-', i64::from(mo)),
+        (b'-', i64::from(d)),
+        (b'T', sod / 3600),
+        (b':', sod % 3600 / 60),
+        (b':', sod % 60),
+    ];
+    for (sep, value) in fields {
+        out.push(sep);
+        push_digits(out, value, 2);
+    }
     if frac != 0 {
         out.push(b'.');
-        digits(out, frac, 6);
+        push_digits(out, frac, 6);
     }
     out.push(b'Z');
 }
 
-/// `value` (0 ≤ value < 10^width) as exactly `width` decimal digits.
-fn digits(out: &mut Vec<u8>, value: i64, width: u32) {
-    for place in (0..width).rev() {
-        out.push(b'0' + (value / 10_i64.pow(place) % 10) as u8);
+/// Appends `value`'s last `width` (at most 6) decimal digits, zero-padded. Dividing by
+/// the constant 10 compiles to a multiplication; a power of ten chosen at run time would not.
+fn push_digits(out: &mut Vec<u8>, value: i64, width: usize) {
+    let mut digits = [b'0'; 6];
+    let mut rest = value;
+    for slot in digits[..width].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
+    out.extend_from_slice(&digits[..width]);
 }
 
 #[cfg(test)]
@@ -68,5 +75,6 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000_001), "2000-02-29T00:00:00.000001Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999Z");
         assert_eq!(rfc3339(253_402_300_800_000_000), "10000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-62_198_755_200_000_000), "-001-01-01T00:00:00Z");
     }
 }

@@ -99,13 +99,13 @@ fn a_bundle_reserves_every_component_or_none() {
     let (reply, _) = core
         .reserve("r1", "o1", "shopify", &[line("1", "KIT", 2)], 600, MICROS)
         .expect("reserve");
-    assert!(!reply.ok, "B covers one kit only (2 per kit, 3 on hand)");
+    assert!(!reply.ok(), "B covers one kit only (2 per kit, 3 on hand)");
     assert_eq!(ats(&core, "A"), 95);
     assert_eq!(ats(&core, "B"), 3);
     let (reply, _) = core
         .reserve("r2", "o2", "shopify", &[line("1", "KIT", 1)], 600, MICROS)
         .expect("reserve");
-    assert!(reply.ok);
+    assert!(reply.ok());
     assert_eq!(
         (ats(&core, "A"), ats(&core, "B"), ats(&core, "KIT")),
         (94, 1, 0)
@@ -182,7 +182,7 @@ fn holds_expire_on_the_clock() {
     let (reply, _) = core
         .reserve("r1", "o1", "shopify", &[line("1", "B", 4)], 60, MICROS)
         .expect("reserve");
-    assert_eq!(reply.expires_at, Some(61 * MICROS));
+    assert_eq!(reply.expires_at(), Some(61 * MICROS));
     assert!(core.expire(60 * MICROS).expired.is_empty());
     assert_eq!(ats(&core, "B"), 6);
     assert_eq!(core.expire(61 * MICROS).expired, vec!["o1".to_string()]);

@@ -93,9 +93,7 @@ class BulkHistogram(Collector):
             self._counts.setdefault(value, np.zeros(len(self._le), dtype=np.int64))
             self._sums.setdefault(value, 0.0)
 
-    def observe_many(
-        self, value: str, observations: npt.NDArray[np.float64] | list[float]
-    ) -> None:
+    def observe_many(self, value: str, observations: npt.NDArray[np.float64] | list[float]) -> None:
         """A numpy array in one pass; a short list (a quiet flush's few items) item by
         item, which is cheaper than numpy's per-call cost."""
         if isinstance(observations, list):

@@ -2,10 +2,12 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
+use super::engine::LineArg;
 use crate::reservation::Decision;
-use crate::state::{Effects, LineIn};
+use crate::state::Effects;
 use crate::timefmt::rfc3339;
 
 pub type AlertT = (&'static str, Option<String>, Option<String>, String);
@@ -43,15 +45,16 @@ pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple
     (fx.duplicate, routes, alerts, backorders, audit, expired).into_pyobject(py)
 }
 
-/// The contract reply dict, built from the request's own lines and the decision.
+/// The contract reply dict, built from the request's own lines and the decision. The
+/// request's string objects go into the reply as they are, not copied.
 pub fn reply<'py>(
     py: Python<'py>,
-    order_id: &str,
-    lines: &[LineIn],
+    order_id: &PyBackedStr,
+    lines: &[LineArg],
     d: &Decision,
 ) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
-    out.set_item(intern!(py, "ok"), d.ok)?;
+    out.set_item(intern!(py, "ok"), d.ok())?;
     out.set_item(intern!(py, "order_id"), order_id)?;
     let items = PyList::empty(py);
     for (n, (line_id, sku, _, qty)) in lines.iter().enumerate() {
@@ -59,11 +62,11 @@ pub fn reply<'py>(
         line.set_item(intern!(py, "line_id"), line_id)?;
         line.set_item(intern!(py, "sku"), sku)?;
         line.set_item(intern!(py, "qty"), qty)?;
-        line.set_item(intern!(py, "granted"), d.ok)?;
+        line.set_item(intern!(py, "granted"), d.ok())?;
         line.set_item(intern!(py, "reason"), d.reason(n))?;
         items.append(line)?;
     }
     out.set_item(intern!(py, "lines"), items)?;
-    out.set_item(intern!(py, "expires_at"), d.expires_at.map(rfc3339))?;
+    out.set_item(intern!(py, "expires_at"), d.expires_at().map(rfc3339))?;
     Ok(out)
 }

@@ -7,6 +7,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use smallvec::SmallVec;
 
 use super::convert;
 use super::errors::{caught, guarded, IntoPy};
@@ -22,12 +23,14 @@ pub struct Core {
 
 type Fx<'py> = PyResult<Bound<'py, PyTuple>>;
 /// An order line as Python passes it: borrowed strings, no copies.
-type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
+pub type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
+/// Orders have a handful of lines: up to four stay on the stack.
+type Lines<T> = SmallVec<[T; 4]>;
 
 /// Reads order lines straight from the decoded Structs (`line_id`, `sku`, `condition`,
 /// `qty` attributes), so the hot path builds no intermediate tuples in Python.
-pub(super) fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Vec<LineArg>> {
-    let mut out = Vec::new();
+pub(super) fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Lines<LineArg>> {
+    let mut out = Lines::new();
     for line in lines.try_iter()? {
         let line = line?;
         out.push((
@@ -40,7 +43,7 @@ pub(super) fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Ve
     Ok(out)
 }
 
-pub(super) fn borrowed(lines: &[LineArg]) -> Vec<LineIn<'_>> {
+pub(super) fn borrowed(lines: &[LineArg]) -> Lines<LineIn<'_>> {
     lines
         .iter()
         .map(|(l, s, c, q)| (&**l, &**s, &**c, *q))
@@ -151,7 +154,9 @@ impl Core {
         ts: Vec<i64>,
     ) -> PyResult<Bound<'py, PyList>> {
         if kinds.len() != events.len() || ts.len() != events.len() {
-            return Err(PyValueError::new_err("events, kinds and ts must have the same length"));
+            return Err(PyValueError::new_err(
+                "events, kinds and ts must have the same length",
+            ));
         }
         let out = PyList::empty(py);
         for ((event, &kind), &micros) in events.iter().zip(kinds).zip(&ts) {
@@ -175,18 +180,18 @@ impl Core {
         py: Python<'py>,
         request_id: &str,
         ts: i64,
-        order_id: &str,
+        order_id: PyBackedStr,
         channel: &str,
         lines: &Bound<'py, PyAny>,
         hold_seconds: i64,
     ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>)> {
-        let lines = line_args(py, lines)?;
-        let lines = borrowed(&lines);
+        let args = line_args(py, lines)?;
+        let lines = borrowed(&args);
         let (decision, fx) = caught(py, || {
             self.inner
-                .reserve(request_id, order_id, channel, &lines, hold_seconds, ts)
+                .reserve(request_id, &order_id, channel, &lines, hold_seconds, ts)
         })?;
-        let reply = convert::reply(py, order_id, &lines, &decision)?;
+        let reply = convert::reply(py, &order_id, &args, &decision)?;
         let quiet = fx
             == Effects {
                 duplicate: fx.duplicate,
@@ -277,15 +282,20 @@ impl Core {
         let pieces = guarded(py, || {
             let changes = self.inner.drain(max_keys.unwrap_or(usize::MAX));
             let st = self.inner.state();
-            Ok(crate::items::pieces(&changes, per_message, fallback_ts, |key| {
-                match st.keys.get(key as usize) {
+            Ok(crate::items::pieces(
+                &changes,
+                per_message,
+                fallback_ts,
+                |key| match st.keys.get(key as usize) {
                     Some(k) => (
                         &*k.sku,
-                        st.conditions.get(k.condition as usize).map_or("", String::as_str),
+                        st.conditions
+                            .get(k.condition as usize)
+                            .map_or("", String::as_str),
                     ),
                     None => ("", ""),
-                }
-            }))
+                },
+            ))
         })?;
         Ok(pieces
             .into_iter()

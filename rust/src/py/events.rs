@@ -38,7 +38,13 @@ fn int(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
 }
 
 /// Applies one event of `kind` (an index into [`KINDS`]) stamped `ts` (Unix µs).
-pub fn apply(core: &Core, py: Python<'_>, kind: u8, ev: &Bound<'_, PyAny>, ts: i64) -> PyResult<Effects> {
+pub fn apply(
+    core: &Core,
+    py: Python<'_>,
+    kind: u8,
+    ev: &Bound<'_, PyAny>,
+    ts: i64,
+) -> PyResult<Effects> {
     let id = text(ev, intern!(py, "event_id"))?;
     let tag = KINDS.get(usize::from(kind)).copied().unwrap_or_default();
     match tag {
@@ -80,7 +86,9 @@ pub fn apply(core: &Core, py: Python<'_>, kind: u8, ev: &Bound<'_, PyAny>, ts: i
             let lines = line_args(py, &ev.getattr(intern!(py, "lines"))?)?;
             let lines = borrowed(&lines);
             caught(py, || {
-                core.event(&id, ts, |s, c| s.order_placed(c, &order_id, &channel, &lines, ts))
+                core.event(&id, ts, |s, c| {
+                    s.order_placed(c, &order_id, &channel, &lines, ts)
+                })
             })
         }
         "order.cancelled" => {
@@ -126,11 +134,22 @@ pub fn apply(core: &Core, py: Python<'_>, kind: u8, ev: &Bound<'_, PyAny>, ts: i
             let disposition = text(ev, intern!(py, "disposition"))?;
             caught(py, || {
                 core.event(&id, ts, |s, c| {
-                    s.order_returned(c, &order_id, &line_id, &sku, &location, qty, &disposition, ts)
+                    s.order_returned(
+                        c,
+                        &order_id,
+                        &line_id,
+                        &sku,
+                        &location,
+                        qty,
+                        &disposition,
+                        ts,
+                    )
                 })
             })
         }
         "clock.tick" => caught(py, || core.event(&id, ts, |s, c| Ok(s.expire(c, ts)))),
-        _ => caught(py, || Err(CoreError::bad("kind", format!("unknown event kind {kind}")))),
+        _ => caught(py, || {
+            Err(CoreError::bad("kind", format!("unknown event kind {kind}")))
+        }),
     }
 }

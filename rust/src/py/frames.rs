@@ -100,7 +100,11 @@ impl FrameSplitter {
 }
 
 impl FrameSplitter {
-    fn message(&mut self, py: Python<'_>, d: &crate::frames::Delivered<'_>) -> PyResult<LogMessage> {
+    fn message(
+        &mut self,
+        py: Python<'_>,
+        d: &crate::frames::Delivered<'_>,
+    ) -> PyResult<LogMessage> {
         let sequences = d.reply.and_then(ack_sequences);
         let reply = match (d.reply, sequences) {
             (Some(reply), None) => Some(text(py, reply)),
