@@ -28,6 +28,16 @@ _Effects: TypeAlias = tuple[
     tuple[str, ...],
 ]
 
+_BatchEffects: TypeAlias = tuple[
+    list[tuple[int, Exception]],
+    list[int],
+    list[tuple[int, str, str, str, int, str]],
+    list[tuple[int, str, str | None, str | None, str]],
+    list[tuple[int, str, str, str, str, str, int]],
+    list[tuple[int, str, str, str | None, str, int, int]],
+    list[tuple[int, str]],
+]
+
 class _Line(Protocol):
     """An order or reservation line as decoded (`OrderLine`, `ReserveLine`)."""
 
@@ -63,12 +73,10 @@ class Core:
         """(sku, condition) of every key from index `start` on."""
     def now(self) -> int | None:
         """The clock: the largest event time applied, or None."""
-    def apply_events(
-        self, events: Sequence[Any], kinds: bytes, ts: list[int]
-    ) -> list[_Effects | None | Exception]:
+    def apply_events(self, events: Sequence[Any], kinds: bytes, ts: list[int]) -> _BatchEffects:
         """Applies decoded events in order in one call: `kinds[i]` indexes
-        `EVENT_KINDS`, `ts[i]` is Unix µs. Per event: effects, None when there are
-        none to report, or the exception that refused it (that event changed nothing)."""
+        `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing; the
+        batch's effects come back as lists tagged with event indices."""
     def stock_set_many(
         self,
         event_id: str,

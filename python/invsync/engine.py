@@ -82,6 +82,22 @@ class Effects(msgspec.Struct, kw_only=True):
         self.rejected += other.rejected
 
 
+class AppliedBatch(msgspec.Struct, kw_only=True):
+    """What `Engine.apply_all` did to a batch of events."""
+
+    #: (event index, the exception that refused it)
+    refused: list[tuple[int, Exception]]
+    #: indices of events already applied before (changed nothing)
+    duplicates: list[int]
+    routes: list[Route]
+    alerts: list[Alert]
+    backorders: list[Backorder]
+    #: (event index, change): the audit trail per event
+    audit: list[tuple[int, AuditChange]]
+    #: order ids whose holds expired
+    expired: list[str]
+
+
 def _to_event(event: EventLike) -> InboundEvent | Batch:
     if isinstance(event, Mapping):
         try:
@@ -111,7 +127,7 @@ _KIND: dict[type, int] = {
         ClockTick,
     )
 }
-#: An event `apply_each` takes: any inbound event but a reservation request or a batch.
+#: An event `apply_all` takes: any inbound event but a reservation request or a batch.
 AppliedEvent: TypeAlias = (
     StockSet
     | StockAdjust
@@ -155,10 +171,17 @@ class Engine:
         # Decoded events (the service's hot path) skip the conversion.
         ev = event if type(event) in _KIND else _to_event(event)
         if type(ev) in _KIND:
-            [result] = self.apply_each([ev])  # type: ignore[list-item]
-            if isinstance(result, Exception):
-                raise result
-            return Effects() if result is None else result
+            done = self.apply_all([ev])  # type: ignore[list-item]
+            for _, refusal in done.refused:
+                raise refusal
+            return Effects(
+                duplicate=bool(done.duplicates),
+                routes=done.routes,
+                alerts=done.alerts,
+                backorders=done.backorders,
+                audit=[change for _, change in done.audit],
+                expired=done.expired,
+            )
         if isinstance(ev, ReserveRequest):
             reply, raw = self._reserve(ev)
             fx = Effects() if raw is None else self._effects(raw, ev.ts or datetime.now(UTC))
@@ -167,19 +190,30 @@ class Engine:
         assert isinstance(ev, Batch)
         return self._apply_batch(ev)
 
-    def apply_each(self, events: list[AppliedEvent]) -> list[Effects | None | Exception]:
+    def apply_all(self, events: list[AppliedEvent]) -> AppliedBatch:
         """Applies decoded events in order in one core call, for high-rate callers.
 
-        Per event: its effects, None when it changed nothing to report, or the
-        exception that refused it (BadInputError for bad input; that event changed
-        nothing and the rest still apply).
+        A refused event (BadInputError for bad input) changes nothing and the rest
+        still apply; what the batch did comes back as one set of lists.
         """
         kinds = bytes([_KIND[type(e)] for e in events])
-        results = self._core.apply_events(events, kinds, [to_micros(e.ts) for e in events])
-        return [
-            raw if raw is None or isinstance(raw, Exception) else self._effects(raw, ev.ts)
-            for raw, ev in zip(results, events, strict=True)
-        ]
+        refused, duplicates, routes, alerts, backorders, audit, expired = self._core.apply_events(
+            events, kinds, [to_micros(e.ts) for e in events]
+        )
+        return AppliedBatch(
+            refused=refused,
+            duplicates=duplicates,
+            routes=[Route(o, ln, s, q, loc) for _, o, ln, s, q, loc in routes],
+            alerts=[Alert(k, s, ch, d, events[i].ts) for i, k, s, ch, d in alerts],  # type: ignore[arg-type]
+            backorders=[
+                Backorder(o, ln, s, cond, ch, q) for _, o, ln, s, cond, ch, q in backorders
+            ],
+            audit=[
+                (i, AuditChange(s, cond, loc, f, was, now))
+                for i, s, cond, loc, f, was, now in audit
+            ],
+            expired=[order_id for _, order_id in expired],
+        )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:
         """Applies events in order and merges their effects; stops at the first bad one."""

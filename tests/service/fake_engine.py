@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from invsync.engine import AppliedBatch
 from invsync.errors import BadInputError
 from invsync.events import (
     Alert,
@@ -113,14 +114,21 @@ class FakeEngine:
         self.state.seen.append(event.event_id)
         return effects
 
-    def apply_each(self, events: list[Any]) -> list[Effects | Exception]:
-        out: list[Effects | Exception] = []
-        for event in events:
+    def apply_all(self, events: list[Any]) -> AppliedBatch:
+        done = AppliedBatch(
+            refused=[], duplicates=[], routes=[], alerts=[], backorders=[], audit=[], expired=[]
+        )
+        for i, event in enumerate(events):
             try:
-                out.append(self.apply(event))
+                fx = self.apply(event)
             except BadInputError as exc:
-                out.append(exc)
-        return out
+                done.refused.append((i, exc))
+                continue
+            done.routes += fx.routes
+            done.alerts += fx.alerts
+            done.backorders += fx.backorders
+            done.audit += [(i, change) for change in fx.audit]
+        return done
 
     def reserve(self, request: ReserveRequest) -> dict[str, Any]:
         if request.request_id in self.state.replies:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from itertools import groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
 import msgspec
@@ -35,7 +38,7 @@ from invsync.service.outbox import Outbox, dead_letter
 from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, REPLY_HEADER, Subjects
 
 if TYPE_CHECKING:
-    from invsync.engine import AppliedEvent, Effects, Engine
+    from invsync.engine import AppliedBatch, AppliedEvent, Engine
 
 log = logging.getLogger("invsync.service")
 
@@ -129,46 +132,48 @@ class Applier:
     def _apply_events(
         self, subjects: list[str], events: list[AppliedEvent], counts: dict[str, int]
     ) -> None:
+        if not events:
+            return
         try:
-            results = self.engine.apply_each(events)
-        except Exception:  # the loop must outlive any engine bug
+            done = self.engine.apply_all(events)
+        except Exception as exc:  # the loop must outlive any engine bug
+            if len(events) == 1:
+                log.exception("engine failed on %s event %s", subjects[0], events[0].event_id)
+                self._dead_letter(subjects[0], encode_json(events[0]), "internal", repr(exc))
+                return
             log.exception("engine failed on a batch of %d events: applying one by one", len(events))
-            results = [self._apply_alone(event) for event in events]
-        for subject, event, result in zip(subjects, events, results, strict=True):
-            tag = _TAGS[type(event)]
-            if result is None:
-                counts[tag] = counts.get(tag, 0) + 1
-            elif isinstance(result, BadInputError):
-                self._dead_letter(subject, encode_json(event), "bad_input", str(result))
-            elif isinstance(result, Exception):
-                log.error("engine failed on %s event %s: %r", subject, event.event_id, result)
-                self._dead_letter(subject, encode_json(event), "internal", repr(result))
+            for subject, event in zip(subjects, events, strict=True):
+                self._apply_events([subject], [event], counts)
+            return
+        applied = Counter(map(type, events))
+        for i, refusal in done.refused:
+            event = events[i]
+            applied[type(event)] -= 1
+            if isinstance(refusal, BadInputError):
+                self._dead_letter(subjects[i], encode_json(event), "bad_input", str(refusal))
             else:
-                counts[tag] = counts.get(tag, 0) + 1
-                if result.routes or result.alerts or result.backorders or result.audit:
-                    self._collect(event, tag, result)
+                log.error("engine failed on %s event %s: %r", subjects[i], event.event_id, refusal)
+                self._dead_letter(subjects[i], encode_json(event), "internal", repr(refusal))
+        for kind, count in applied.items():
+            tag = _TAGS[kind]
+            counts[tag] = counts.get(tag, 0) + count
+        self._collect(events, done)
 
-    def _apply_alone(self, event: AppliedEvent) -> Effects | None | Exception:
-        """After a failed batch call: one event, so a bug dead-letters only its own."""
-        try:
-            return self.engine.apply_each([event])[0]
-        except Exception as exc:  # noqa: BLE001 - logged by the caller, dead-lettered
-            return exc
-
-    def _collect(self, event: AppliedEvent, tag: str, effects: Effects) -> None:
+    def _collect(self, events: list[AppliedEvent], done: AppliedBatch) -> None:
         outbox = self.outbox
-        if effects.routes:
-            outbox.routes.extend(effects.routes)
-        if effects.alerts:
-            outbox.alerts.extend(effects.alerts)
-        for backorder in effects.backorders:
+        outbox.routes += done.routes
+        outbox.alerts += done.alerts
+        for backorder in done.backorders:
             self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)
-        if self.audit and effects.audit:
+        if not self.audit:
+            return
+        for i, changes in groupby(done.audit, key=itemgetter(0)):
+            event = events[i]
             outbox.audit.append(
                 AuditRecord(
                     event_id=event.event_id,
-                    event_type=tag,
-                    changes=list(effects.audit),
+                    event_type=_TAGS[type(event)],
+                    changes=[change for _, change in changes],
                     actor=getattr(event, "actor", None),
                     reason=getattr(event, "reason", None),
                     ts=event.ts,

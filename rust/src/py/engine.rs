@@ -143,30 +143,29 @@ impl Core {
     }
 
     /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
-    /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. Per event: its effects
-    /// tuple, None when it changed nothing worth reporting, or the exception that
-    /// refused it (nothing changed for that event; the others still apply).
+    /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. A refused event changes
+    /// nothing and the others still apply. Returns what the whole batch did as
+    /// columns (see `convert::BatchEffects`), items tagged with their event's index.
     fn apply_events<'py>(
         &self,
         py: Python<'py>,
         events: &Bound<'py, PyList>,
         kinds: &[u8],
         ts: Vec<i64>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
         if kinds.len() != events.len() || ts.len() != events.len() {
             return Err(PyValueError::new_err(
                 "events, kinds and ts must have the same length",
             ));
         }
-        let out = PyList::empty(py);
-        for ((event, &kind), &micros) in events.iter().zip(kinds).zip(&ts) {
+        let mut out = convert::BatchEffects::default();
+        for (i, ((event, &kind), &micros)) in events.iter().zip(kinds).zip(&ts).enumerate() {
             match super::events::apply(&self.inner, py, kind, &event, micros) {
-                Ok(fx) if fx == Effects::default() => out.append(py.None())?,
-                Ok(fx) => out.append(convert::effects(py, fx)?)?,
-                Err(refused) => out.append(refused.into_value(py))?,
+                Ok(fx) => out.add(i, fx),
+                Err(refused) => out.refused.push((i, refused.into_value(py).into_any())),
             }
         }
-        Ok(out)
+        out.into_pyobject(py)
     }
 
     fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {

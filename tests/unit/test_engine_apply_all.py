@@ -1,0 +1,60 @@
+"""`Engine.apply_all`: a batch in one call; a refused event changes nothing, the rest apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from invsync import BadInputError, Engine, Policy
+from invsync.engine import AppliedEvent
+from invsync.events import InboundEvent, Route
+
+POLICY = """
+[[tiers]]
+tier = 1
+[[locations]]
+id = "wh"
+kind = "warehouse"
+[[channels]]
+id = "shopify"
+tier = 1
+"""
+TS = "2026-11-23T10:00:00Z"
+
+
+def decoded(*events: dict[str, Any]) -> list[AppliedEvent]:
+    return [msgspec.convert({"ts": TS, **e}, InboundEvent) for e in events]  # type: ignore[misc]
+
+
+def test_a_refused_event_is_reported_by_index_and_the_others_apply() -> None:
+    engine = Engine(Policy.from_toml(POLICY))
+    done = engine.apply_all(
+        decoded(
+            {"type": "stock.set", "event_id": "s1", "sku": "A", "location": "wh", "on_hand": 5},
+            {
+                "type": "stock.set",
+                "event_id": "s2",
+                "sku": "B",
+                "location": "nowhere",
+                "on_hand": 1,
+            },
+            {
+                "type": "order.placed",
+                "event_id": "o1",
+                "order_id": "o-1",
+                "channel": "shopify",
+                "lines": [{"line_id": "1", "sku": "A", "qty": 2}],
+            },
+            {"type": "stock.set", "event_id": "s1", "sku": "A", "location": "wh", "on_hand": 9},
+        )
+    )
+    [(index, refusal)] = done.refused
+    assert index == 1 and isinstance(refusal, BadInputError) and "location" in str(refusal)
+    assert done.duplicates == [3]
+    assert done.routes == [Route("o-1", "1", "A", 2, "wh")]
+    assert [(i, c.field, c.before, c.after) for i, c in done.audit if c.field == "on_hand"] == [
+        (0, "on_hand", 0, 5)
+    ]
+    assert engine.ats("A") == 3
+    assert engine.ats("B") == 0
