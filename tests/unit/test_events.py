@@ -17,6 +17,7 @@ from invsync.events import (
     ChannelQuantities,
     ClockTick,
     DecodeError,
+    InboundEvent,
     OrderCancelled,
     OrderFulfillmentFailed,
     OrderLine,
@@ -388,6 +389,15 @@ def test_inner_event_with_invalid_utf8_fails_alone() -> None:
     error, tick = decode_events(data)
     assert isinstance(error, DecodeError)
     assert (error.reason, tick) == ("encoding", EXPECTED["clock.tick"])
+
+
+def test_invalid_utf8_in_an_ignored_field_of_an_inner_event_fails_it_alone() -> None:
+    good = message("stock.set", sku="Ü-7")
+    body = batch(good, message("clock.tick", note="X"))
+    data = json.dumps(body, ensure_ascii=False).encode().replace(b'"X"', b'"\xff"')
+    first, error = decode_events(data)
+    assert first == msgspec.convert(good, InboundEvent)
+    assert isinstance(error, DecodeError) and error.reason == "encoding"
 
 
 def test_nested_batch_is_refused_alone() -> None:
