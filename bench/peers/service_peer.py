@@ -1,42 +1,41 @@
 """The invsync service over NATS: reservation request/reply and the JetStream event stream.
 
-An embedded nats-server and the service run in this process (the service on its
-own thread and event loop); the clients are plain nats-py connections, as an
-OMS or storefront would use. Each case reserves from its own freshly stocked
-SKUs, so cases do not see each other's holds.
+An embedded nats-server, and `invsync serve` in its own process as in
+production (as Redis and PostgreSQL run in theirs); the clients are plain
+nats-py connections in this process, as an OMS or storefront would use. The
+trivial responder it is compared with is its own process too. Each case
+reserves from its own freshly stocked SKUs, so cases do not see each other's
+holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import tempfile
-import threading
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import msgspec
 import nats
 import numpy as np
 from engine_peer import CHANNEL_OF_TIER, POLICY_TOML
 from nats.aio.client import Client
-from nats.aio.msg import Msg
-from prometheus_client import CollectorRegistry
 from servers import ServerUnavailable
 from workload import ClientResult, FlashSale, Measurement, ZipfWorkload, measurement
 
-from invsync.nats_server import NatsServer
-from invsync.service.app import run_service
-from invsync.service.config import ConnectionOptions, ServiceConfig
+from invsync.nats_server import NatsServer, free_port
 
 LOCATION = "wh-1"
 STOCK_BATCH = 1000
 REQUEST_TIMEOUT_S = 10.0
 READY_TIMEOUT_S = 60.0
+APPLIED_POLL_S = 0.05
 APPLY_GRACE_S = 60.0
 CHANNEL = CHANNEL_OF_TIER[1]
 ECHO_SUBJECT = "bench.echo"
@@ -45,76 +44,61 @@ EVENTS_IN_FLIGHT = 256
 
 @dataclass
 class ServiceUnderTest:
-    """A running service: where to reach it, and its metrics registry to see its progress."""
+    """A running service: where to reach it, and its metrics endpoint to see its progress."""
 
     url: str
-    registry: CollectorRegistry
+    metrics_port: int
 
     def applied_sequence(self) -> int:
-        value = self.registry.get_sample_value("invsync_stream_sequence")
-        return int(value or 0)
+        """The stream sequence the service has applied (blocking: one scrape)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=READY_TIMEOUT_S).read().decode()
+        for line in text.splitlines():
+            if line.startswith("invsync_stream_sequence "):
+                return int(float(line.split()[1]))
+        return 0
 
 
 @contextmanager
-def on_own_thread(
-    name: str, serve: Callable[[anyio.Event, anyio.Event], Awaitable[None]]
-) -> Iterator[None]:
-    """Run `serve(ready, stop)` on its own thread and event loop while the block runs.
-
-    `serve` sets `ready` once it answers, and returns soon after `stop` is set.
-    Clients then share this process but not the server's event loop.
-    """
-    handles: list[tuple[asyncio.AbstractEventLoop, anyio.Event]] = []
-    ready = threading.Event()
-
-    async def main() -> None:
-        started, stop = anyio.Event(), anyio.Event()
-        handles.append((asyncio.get_running_loop(), stop))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(_signal_when, started, ready)
-            await serve(started, stop)
-            tg.cancel_scope.cancel()
-
-    with ThreadPoolExecutor(1, thread_name_prefix=name) as pool:
-        future = pool.submit(anyio.run, main)
+def own_process(name: str, command: list[str], ready: Callable[[], bool]) -> Iterator[None]:
+    """Run `command` while the block runs, once `ready()`; stopped (SIGTERM) on exit."""
+    process = subprocess.Popen(command)
+    try:
         give_up = time.monotonic() + READY_TIMEOUT_S
+        while not ready():
+            if process.poll() is not None or time.monotonic() > give_up:
+                raise ServerUnavailable(f"{name} did not start (exit code {process.poll()})")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
         try:
-            while not ready.wait(0.05):
-                if future.done() or time.monotonic() > give_up:
-                    why = future.exception() if future.done() else "not ready in time"
-                    raise ServerUnavailable(f"{name} did not start: {why}")
-            yield
-        finally:
-            if handles and not future.done():
-                loop, stop = handles[0]
-                loop.call_soon_threadsafe(stop.set)
-        future.result(timeout=READY_TIMEOUT_S)
-
-
-async def _signal_when(started: anyio.Event, ready: threading.Event) -> None:
-    await started.wait()
-    ready.set()
+            process.wait(timeout=READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager
 def running_service() -> Iterator[ServiceUnderTest]:
-    """nats-server plus the service, stopped (state saved) on exit."""
+    """nats-server plus `invsync serve`, stopped (state saved) on exit."""
     with NatsServer() as server, tempfile.TemporaryDirectory(prefix="invsync-peers-") as tmp:
         policy = Path(tmp) / "policy.toml"
         policy.write_text(POLICY_TOML)
-        config = ServiceConfig(
-            policy_path=policy,
-            connection=ConnectionOptions(url=server.url),
-            state_dir=Path(tmp) / "state",
-            metrics_port=None,
-        )
-        registry = CollectorRegistry()
+        service = ServiceUnderTest(url=server.url, metrics_port=free_port())
+        command = [sys.executable, "-m", "invsync.cli", "serve", "--nats", server.url]
+        command += ["--policy", str(policy), "--state", str(Path(tmp) / "state")]
+        command += ["--metrics-port", str(service.metrics_port), "--log-level", "WARNING"]
 
-        async def serve(ready: anyio.Event, stop: anyio.Event) -> None:
-            await run_service(config, ready=ready, stop=stop, registry=registry)
+        def serving() -> bool:  # the metrics endpoint opens once the service serves
+            try:
+                service.applied_sequence()
+            except OSError:
+                return False
+            return True
 
-        with on_own_thread("invsync service", serve):
-            yield ServiceUnderTest(url=server.url, registry=registry)
+        with own_process("invsync serve", command, serving):
+            yield service
 
 
 def _sku(case: str, number: int) -> str:
@@ -155,10 +139,12 @@ async def _publish_all(
 
 
 async def _until_applied(service: ServiceUnderTest, sequence: int, deadline: float) -> None:
-    while service.applied_sequence() < sequence:
+    # Each look is a scrape the service renders: often enough to time a run of
+    # seconds to about 1 %, rarely enough not to slow the service down.
+    while await asyncio.to_thread(service.applied_sequence) < sequence:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"service did not apply stream sequence {sequence} in time")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(APPLIED_POLL_S)
 
 
 async def _stock(
@@ -355,22 +341,32 @@ def _ops(workload: ZipfWorkload, count: int) -> Iterator[tuple[int, int, int]]:
 
 @contextmanager
 def trivial_responder(url: str) -> Iterator[None]:
-    """A responder that answers every request at once, on its own thread like the service.
+    """A responder in its own process that answers every request at once, like the
+    service's process: its latency is the floor any request/reply service on this
+    NATS server sits on."""
+    code = (
+        "import asyncio, nats\n"
+        "async def main():\n"
+        f"    nc = await nats.connect({url!r})\n"
+        "    async def answer(msg):\n"
+        "        await msg.respond(b'{\"ok\":true}')\n"
+        f"    await nc.subscribe({ECHO_SUBJECT!r}, cb=answer)\n"
+        "    await asyncio.Event().wait()\n"
+        "asyncio.run(main())\n"
+    )
 
-    Its latency is the floor any request/reply service on this NATS server sits on.
-    """
+    def answering() -> bool:
+        async def ask() -> bool:
+            nc = await nats.connect(url)
+            try:
+                await nc.request(ECHO_SUBJECT, b"{}", timeout=0.5)
+            except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+                return False
+            finally:
+                await nc.close()
+            return True
 
-    async def serve(ready: anyio.Event, stop: anyio.Event) -> None:
-        nc = await nats.connect(url)
+        return asyncio.run(ask())
 
-        async def answer(msg: Msg) -> None:
-            await msg.respond(b'{"ok":true}')
-
-        await nc.subscribe(ECHO_SUBJECT, cb=answer)
-        await nc.flush()
-        ready.set()
-        await stop.wait()
-        await nc.drain()
-
-    with on_own_thread("trivial NATS responder", serve):
+    with own_process("trivial NATS responder", [sys.executable, "-c", code], answering):
         yield

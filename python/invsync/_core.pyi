@@ -31,7 +31,7 @@ _Effects: TypeAlias = tuple[
 _BatchEffects: TypeAlias = tuple[
     list[tuple[int, Exception]],
     list[int],
-    list[tuple[int, str, str, str, int, str]],
+    list[tuple[int, str, bytes]],
     list[tuple[int, str, str | None, str | None, str]],
     list[tuple[int, str, str, str, str, str, int]],
     list[tuple[int, str, str, str | None, str, int, int]],

@@ -82,6 +82,9 @@ class Effects(msgspec.Struct, kw_only=True):
         self.rejected += other.rejected
 
 
+_ROUTE = msgspec.json.Decoder(Route)
+
+
 class AppliedBatch(msgspec.Struct, kw_only=True):
     """What `Engine.apply_all` did to a batch of events."""
 
@@ -89,7 +92,8 @@ class AppliedBatch(msgspec.Struct, kw_only=True):
     refused: list[tuple[int, Exception]]
     #: indices of events already applied before (changed nothing)
     duplicates: list[int]
-    routes: list[Route]
+    #: (location, the route message's JSON) per committed line, ready to publish
+    routes: list[tuple[str, bytes]]
     alerts: list[Alert]
     backorders: list[Backorder]
     #: (event index, change): the audit trail per event
@@ -176,7 +180,7 @@ class Engine:
                 raise refusal
             return Effects(
                 duplicate=bool(done.duplicates),
-                routes=done.routes,
+                routes=[_ROUTE.decode(route) for _, route in done.routes],
                 alerts=done.alerts,
                 backorders=done.backorders,
                 audit=[change for _, change in done.audit],
@@ -203,7 +207,7 @@ class Engine:
         return AppliedBatch(
             refused=refused,
             duplicates=duplicates,
-            routes=[Route(o, ln, s, q, loc) for _, o, ln, s, q, loc in routes],
+            routes=[(location, route) for _, location, route in routes],
             alerts=[Alert(k, s, ch, d, events[i].ts) for i, k, s, ch, d in alerts],  # type: ignore[arg-type]
             backorders=[
                 Backorder(o, ln, s, cond, ch, q) for _, o, ln, s, cond, ch, q in backorders

@@ -6,14 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO: Final = timedelta(microseconds=1)
 
 
 def to_micros(moment: datetime) -> int:
     """A timezone-aware datetime as Unix microseconds (exact, no float rounding)."""
     if moment.tzinfo is None:
         raise ValueError("time must be timezone-aware")
-    return (moment - EPOCH) // _MICRO
+    # Integer arithmetic on the timedelta's fields: exact, and cheaper than `// _MICRO`.
+    since = moment - EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def from_micros(micros: int) -> datetime:

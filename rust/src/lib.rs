@@ -7,7 +7,6 @@ pub mod counters;
 pub mod error;
 pub mod frames;
 pub mod hash;
-pub mod items;
 pub mod keys;
 pub mod ledger;
 pub mod policy;
@@ -15,6 +14,7 @@ pub mod reservation;
 pub mod snapshot;
 pub mod state;
 pub mod timefmt;
+pub mod wire_json;
 
 mod py;
 

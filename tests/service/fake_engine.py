@@ -124,7 +124,7 @@ class FakeEngine:
             except BadInputError as exc:
                 done.refused.append((i, exc))
                 continue
-            done.routes += fx.routes
+            done.routes += [(r.location, encode_json(r)) for r in fx.routes]
             done.alerts += fx.alerts
             done.backorders += fx.backorders
             done.audit += [(i, change) for change in fx.audit]

@@ -8,7 +8,7 @@ import msgspec
 
 from invsync import BadInputError, Engine, Policy
 from invsync.engine import AppliedEvent
-from invsync.events import InboundEvent, Route
+from invsync.events import InboundEvent, Route, encode_json
 
 POLICY = """
 [[tiers]]
@@ -52,9 +52,27 @@ def test_a_refused_event_is_reported_by_index_and_the_others_apply() -> None:
     [(index, refusal)] = done.refused
     assert index == 1 and isinstance(refusal, BadInputError) and "location" in str(refusal)
     assert done.duplicates == [3]
-    assert done.routes == [Route("o-1", "1", "A", 2, "wh")]
+    assert done.routes == [("wh", encode_json(Route("o-1", "1", "A", 2, "wh")))]
     assert [(i, c.field, c.before, c.after) for i, c in done.audit if c.field == "on_hand"] == [
         (0, "on_hand", 0, 5)
     ]
     assert engine.ats("A") == 3
     assert engine.ats("B") == 0
+
+
+def test_route_messages_are_byte_for_byte_msgspec_encodings() -> None:
+    engine = Engine(Policy.from_toml(POLICY))
+    sku = 'B "quoted" Ü-7\\'
+    done = engine.apply_all(
+        decoded(
+            {"type": "stock.set", "event_id": "s1", "sku": sku, "location": "wh", "on_hand": 5},
+            {
+                "type": "order.placed",
+                "event_id": "o1",
+                "order_id": "ö-1",
+                "channel": "shopify",
+                "lines": [{"line_id": "l\t1", "sku": sku, "qty": 2}],
+            },
+        )
+    )
+    assert done.routes == [("wh", encode_json(Route("ö-1", "l\t1", sku, 2, "wh")))]

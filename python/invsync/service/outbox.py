@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from invsync.events import Alert, AuditRecord, DeadLetter, Route
+from invsync.events import Alert, AuditRecord, DeadLetter
 
 
 def dead_letter(subject: str, payload: bytes, error: str) -> DeadLetter:
@@ -25,7 +25,8 @@ def dead_letter(subject: str, payload: bytes, error: str) -> DeadLetter:
 
 @dataclass
 class Outbox:
-    routes: list[Route] = field(default_factory=list)
+    # (location, encoded route message), as the engine writes them.
+    routes: list[tuple[str, bytes]] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)

@@ -60,8 +60,8 @@ class Publisher:
         pending.alerts.extend(engine.drain_alerts())
         add = batch.add
         subjects = self.subjects
-        for route in pending.routes:
-            add(subjects.route(route.location), encode_json(route))
+        for location, route in pending.routes:
+            add(subjects.route(location), route)
         for alert in pending.alerts:
             add(subjects.alert(alert.kind), encode_json(alert))
         for record in pending.audit:

@@ -3,7 +3,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::engine::LineArg;
 use crate::reservation::Decision;
@@ -46,8 +46,8 @@ pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple
 }
 
 /// A batch's effects as columns, each item tagged with the index of its event:
-/// (refused (i, exception), duplicates i, routes (i, order_id, line_id, sku, qty,
-/// location), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
+/// (refused (i, exception), duplicates i, routes (i, location, the route message's
+/// JSON), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
 /// line_id, sku, condition, channel, qty), audit (i, sku, condition, location, field,
 /// before, after), expired (i, order_id)). A few flat lists instead of a tuple per
 /// event: a batch of thousands hands Python thousands fewer objects.
@@ -56,7 +56,7 @@ pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple
 pub struct BatchEffects {
     pub refused: Vec<(usize, Py<PyAny>)>,
     duplicates: Vec<usize>,
-    routes: Vec<(usize, String, String, String, i64, String)>,
+    routes: Vec<(usize, String, Vec<u8>)>,
     alerts: Vec<(usize, &'static str, Option<String>, Option<String>, String)>,
     backorders: Vec<(usize, String, String, String, String, String, i64)>,
     audit: Vec<(
@@ -76,11 +76,10 @@ impl BatchEffects {
         if fx.duplicate {
             self.duplicates.push(i);
         }
-        self.routes.extend(
-            fx.routes
-                .into_iter()
-                .map(|r| (i, r.order_id, r.line_id, r.sku, r.qty, r.location)),
-        );
+        self.routes.extend(fx.routes.into_iter().map(|r| {
+            let json = crate::wire_json::route(&r.order_id, &r.line_id, &r.sku, r.qty, &r.location);
+            (i, r.location, json)
+        }));
         self.alerts.extend(
             fx.alerts
                 .into_iter()
@@ -112,10 +111,16 @@ impl BatchEffects {
     }
 
     pub fn into_pyobject(self, py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+        let routes = PyList::new(
+            py,
+            self.routes
+                .iter()
+                .map(|(i, location, json)| (*i, location, PyBytes::new(py, json))),
+        )?;
         (
             self.refused,
             self.duplicates,
-            self.routes,
+            routes,
             self.alerts,
             self.backorders,
             self.audit,

@@ -261,7 +261,7 @@ impl Core {
 
     /// Changed shown quantities as wire JSON items, per channel in pieces of at most
     /// `per_message`: (channel index, items joined by commas, keys, source µs), see
-    /// `crate::items`. A quantity with no event behind it is stamped `fallback_ts`.
+    /// `crate::wire_json`. A quantity with no event behind it is stamped `fallback_ts`.
     #[pyo3(signature = (per_message, fallback_ts, max_keys=None))]
     #[allow(clippy::type_complexity)]
     fn drain_json<'py>(
@@ -281,7 +281,7 @@ impl Core {
         let pieces = guarded(py, || {
             let changes = self.inner.drain(max_keys.unwrap_or(usize::MAX));
             let st = self.inner.state();
-            Ok(crate::items::pieces(
+            Ok(crate::wire_json::pieces(
                 &changes,
                 per_message,
                 fallback_ts,

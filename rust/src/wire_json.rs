@@ -1,10 +1,11 @@
-//! Channel-quantity items in their wire JSON, written straight from a drain.
+//! Outbound messages in their wire JSON, written straight from the core.
 //!
-//! A busy flush carries one item per changed stock key and channel; writing them
-//! here costs a fraction of building and encoding an object per item in Python.
-//! The envelope (`channel`, `seq`, `ts`) stays with the publisher, which wraps
-//! these items; the service tests check the whole message against the contract
-//! Structs' own encoding.
+//! A busy flush carries one quantity item per changed stock key and channel, and
+//! one route per committed order line; writing them here costs a fraction of
+//! building and encoding an object for each in Python. For quantities the
+//! envelope (`channel`, `seq`, `ts`) stays with the publisher, which wraps these
+//! items. The service tests check both against the contract Structs' own
+//! encoding (msgspec's: fields in declaration order, compact, UTF-8 unescaped).
 
 use std::io::Write;
 
@@ -80,6 +81,22 @@ fn write_item(out: &mut Vec<u8>, sku: &str, condition: &str, qty: i64, ts: i64) 
     out.extend_from_slice(b"\"}");
 }
 
+/// A `route` message (CONTRACT: `inv.route.<location>`).
+pub fn route(order_id: &str, line_id: &str, sku: &str, qty: i64, location: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    out.extend_from_slice(b"{\"type\":\"route\",\"order_id\":");
+    write_str(&mut out, order_id);
+    out.extend_from_slice(b",\"line_id\":");
+    write_str(&mut out, line_id);
+    out.extend_from_slice(b",\"sku\":");
+    write_str(&mut out, sku);
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, ",\"qty\":{qty},\"location\":");
+    write_str(&mut out, location);
+    out.push(b'}');
+    out
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // A &str always serializes; the fallback keeps the output valid JSON regardless.
     if serde_json::to_writer(&mut *out, s).is_err() {
@@ -90,6 +107,15 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_as_msgspec_writes_it() {
+        let json = route("o-1", "1", "A\"ü", 2, "wh");
+        assert_eq!(
+            String::from_utf8(json).unwrap_or_default(),
+            r#"{"type":"route","order_id":"o-1","line_id":"1","sku":"A\"ü","qty":2,"location":"wh"}"#
+        );
+    }
 
     #[test]
     fn items_grouped_by_channel_in_pieces() {
