@@ -130,3 +130,19 @@ async def test_metrics_endpoint_serves_contract_metrics_after_a_run(
     assert 'invsync_dead_letters_total{reason="bad_input"} 0.0' in text
     assert "invsync_build_info{" in text
     assert 'invsync_reserve_depletion_ratio{tier="1"}' in text
+
+
+async def test_requests_beyond_the_pending_bound_are_refused_at_once_as_overloaded(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invsync.service import reservations
+
+    monkeypatch.setattr(reservations, "MAX_PENDING", 0)  # every request is one too many
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, FakeEngine) as svc:
+        reply = await svc.nc.request("inv.reserve.shopify", reserve_body("r1", 1), timeout=5)
+    assert msgspec.json.decode(reply.data) == {"ok": False, "error": "overloaded, retry"}
+    refused = svc.registry.get_sample_value(
+        "invsync_reservations_total", {"channel": "shopify", "result": "error"}
+    )
+    assert refused == 1
