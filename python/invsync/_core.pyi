@@ -1,11 +1,12 @@
 """The Rust core of invsync (built by maturin). Use `invsync.Engine`, which wraps it.
 
-Times are Unix microseconds (int). Effects come back as plain tuples:
-(duplicate, routes, alerts, backorders, audit, expired) with
-routes (order_id, line_id, sku, qty, location), alerts (kind, sku, channel, detail),
-backorders (order_id, line_id, sku, condition, channel, qty) and audit
-(sku, condition, location, field, before, after). Errors raise the classes of
-`invsync.errors`: BadInputError for bad input (nothing changed), SnapshotError.
+Times are Unix microseconds (int). Effects come back as seven lists, each item
+led by the index of the event it belongs to (0 for calls that do one thing):
+(refused (i, exception), duplicates i, routes (i, location, route message JSON),
+alerts (i, kind, sku, channel, detail), backorders (i, order_id, line_id, sku,
+condition, channel, qty), audit (i, sku, condition, location, field, before,
+after), expired (i, order_id)). Errors raise the classes of `invsync.errors`:
+BadInputError for bad input (nothing changed), SnapshotError.
 """
 
 from collections.abc import Iterable, Sequence
@@ -20,15 +21,6 @@ SNAPSHOT_FORMAT: int
 EVENT_KINDS: tuple[str, ...]
 
 _Effects: TypeAlias = tuple[
-    bool,
-    tuple[tuple[str, str, str, int, str], ...],
-    tuple[tuple[str, str | None, str | None, str], ...],
-    tuple[tuple[str, str, str, str, str, int], ...],
-    tuple[tuple[str, str, str | None, str, int, int], ...],
-    tuple[str, ...],
-]
-
-_BatchEffects: TypeAlias = tuple[
     list[tuple[int, Exception]],
     list[int],
     list[tuple[int, str, bytes]],
@@ -73,7 +65,7 @@ class Core:
         """(sku, condition) of every key from index `start` on."""
     def now(self) -> int | None:
         """The clock: the largest event time applied, or None."""
-    def apply_events(self, events: Sequence[Any], kinds: bytes, ts: list[int]) -> _BatchEffects:
+    def apply_events(self, events: Sequence[Any], kinds: bytes, ts: list[int]) -> _Effects:
         """Applies decoded events in order in one call: `kinds[i]` indexes
         `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing; the
         batch's effects come back as lists tagged with event indices."""

@@ -7,7 +7,7 @@ arithmetic and every decision happens in the core.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -48,13 +48,15 @@ from invsync.timeconv import from_micros, to_micros
 
 EventLike: TypeAlias = InboundEvent | Batch | Mapping[str, Any]
 _EVENT_TYPE: Any = InboundEvent | Batch
+#: What a core call did, as the core returns it (`_core.Core.apply_events`).
 _CoreEffects: TypeAlias = tuple[
-    bool,
-    tuple[tuple[str, str, str, int, str], ...],
-    tuple[tuple[str, str | None, str | None, str], ...],
-    tuple[tuple[str, str, str, str, str, int], ...],
-    tuple[tuple[str, str, str | None, str, int, int], ...],
-    tuple[str, ...],
+    list[tuple[int, Exception]],
+    list[int],
+    list[tuple[int, str, bytes]],
+    list[tuple[int, str, str | None, str | None, str]],
+    list[tuple[int, str, str, str, str, str, int]],
+    list[tuple[int, str, str, str | None, str, int, int]],
+    list[tuple[int, str]],
 ]
 
 
@@ -175,20 +177,11 @@ class Engine:
         # Decoded events (the service's hot path) skip the conversion.
         ev = event if type(event) in _KIND else _to_event(event)
         if type(ev) in _KIND:
-            done = self.apply_all([ev])  # type: ignore[list-item]
-            for _, refusal in done.refused:
-                raise refusal
-            return Effects(
-                duplicate=bool(done.duplicates),
-                routes=[_ROUTE.decode(route) for _, route in done.routes],
-                alerts=done.alerts,
-                backorders=done.backorders,
-                audit=[change for _, change in done.audit],
-                expired=done.expired,
-            )
+            return self._effects(self.apply_all([ev]))  # type: ignore[list-item]
         if isinstance(ev, ReserveRequest):
             reply, raw = self._reserve(ev)
-            fx = Effects() if raw is None else self._effects(raw, ev.ts or datetime.now(UTC))
+            ts = ev.ts or datetime.now(UTC)
+            fx = Effects() if raw is None else self._effects(self._applied(raw, lambda _: ts))
             fx.reply = reply
             return fx
         assert isinstance(ev, Batch)
@@ -201,14 +194,18 @@ class Engine:
         still apply; what the batch did comes back as one set of lists.
         """
         kinds = bytes([_KIND[type(e)] for e in events])
-        refused, duplicates, routes, alerts, backorders, audit, expired = self._core.apply_events(
-            events, kinds, [to_micros(e.ts) for e in events]
-        )
+        raw = self._core.apply_events(events, kinds, [to_micros(e.ts) for e in events])
+        return self._applied(raw, lambda i: events[i].ts)
+
+    @staticmethod
+    def _applied(raw: _CoreEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
+        """The core's effect lists as contract Structs; `ts_of(i)` stamps event i's alerts."""
+        refused, duplicates, routes, alerts, backorders, audit, expired = raw
         return AppliedBatch(
             refused=refused,
             duplicates=duplicates,
             routes=[(location, route) for _, location, route in routes],
-            alerts=[Alert(k, s, ch, d, events[i].ts) for i, k, s, ch, d in alerts],  # type: ignore[arg-type]
+            alerts=[Alert(k, s, ch, d, ts_of(i)) for i, k, s, ch, d in alerts],  # type: ignore[arg-type]
             backorders=[
                 Backorder(o, ln, s, cond, ch, q) for _, o, ln, s, cond, ch, q in backorders
             ],
@@ -239,18 +236,19 @@ class Engine:
                     total.rejected.append(f"events[{i}]: {exc}")
         return total
 
-    def _effects(self, raw: _CoreEffects, ts: datetime) -> Effects:
-        duplicate, routes, alerts, backorders, audit, expired = raw
-        fx = Effects(duplicate=duplicate, expired=list(expired))
-        if routes:
-            fx.routes = [Route(o, ln, s, q, loc) for o, ln, s, q, loc in routes]
-        if alerts:
-            fx.alerts = [Alert(k, s, ch, d, ts) for k, s, ch, d in alerts]  # type: ignore[arg-type]
-        if backorders:
-            fx.backorders = [Backorder(*b) for b in backorders]
-        if audit:
-            fx.audit = [AuditChange(*a) for a in audit]
-        return fx
+    @staticmethod
+    def _effects(done: AppliedBatch) -> Effects:
+        """One call's effects; raises what refused it."""
+        for _, refusal in done.refused:
+            raise refusal
+        return Effects(
+            duplicate=bool(done.duplicates),
+            routes=[_ROUTE.decode(route) for _, route in done.routes],
+            alerts=done.alerts,
+            backorders=done.backorders,
+            audit=[change for _, change in done.audit],
+            expired=done.expired,
+        )
 
     def reserve(self, request: ReserveRequest | Mapping[str, Any]) -> dict[str, Any]:
         """Decides a reservation request; returns the contract reply. Idempotent by request_id.
@@ -280,7 +278,7 @@ class Engine:
 
     def expire(self, now: datetime) -> list[str]:
         """Releases holds whose expires_at ≤ now; returns their order ids."""
-        return list(self._core.expire(to_micros(now))[5])
+        return [order_id for _, order_id in self._core.expire(to_micros(now))[6]]
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -397,7 +395,8 @@ class Engine:
         """Swaps the policy atomically; every key is re-evaluated."""
         raw = self._core.set_policy(policy.tables_json())
         self._adopt(policy)
-        return self._effects(raw, self.now or datetime.now(UTC))
+        ts = self.now or datetime.now(UTC)
+        return self._effects(self._applied(raw, lambda _: ts))
 
     # ---- raw counters (GIL released; safe from many threads) ---------------------------------
 
@@ -431,4 +430,4 @@ class Engine:
     ) -> Effects:
         """A bulk cycle count at one location, as one event."""
         raw = self._core.stock_set_many(event_id, to_micros(ts), idx, location, on_hand)
-        return self._effects(raw, ts)
+        return self._effects(self._applied(raw, lambda _: ts))

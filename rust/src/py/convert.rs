@@ -19,38 +19,13 @@ pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
         .collect()
 }
 
-/// Collections come back as tuples: an empty one is Python's shared empty tuple, so
-/// an event with few effects allocates (and hands the collector) almost nothing.
-pub fn effects<'py>(py: Python<'py>, fx: Effects) -> PyResult<Bound<'py, PyTuple>> {
-    let routes = PyTuple::new(
-        py,
-        fx.routes
-            .into_iter()
-            .map(|r| (r.order_id, r.line_id, r.sku, r.qty, r.location)),
-    )?;
-    let alerts = PyTuple::new(py, alerts(fx.alerts))?;
-    let backorders = PyTuple::new(
-        py,
-        fx.backorders
-            .into_iter()
-            .map(|b| (b.order_id, b.line_id, b.sku, b.condition, b.channel, b.qty)),
-    )?;
-    let audit = PyTuple::new(
-        py,
-        fx.audit
-            .into_iter()
-            .map(|a| (a.sku, a.condition, a.location, a.field, a.before, a.after)),
-    )?;
-    let expired = PyTuple::new(py, fx.expired)?;
-    (fx.duplicate, routes, alerts, backorders, audit, expired).into_pyobject(py)
-}
-
 /// A batch's effects as columns, each item tagged with the index of its event:
 /// (refused (i, exception), duplicates i, routes (i, location, the route message's
 /// JSON), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
 /// line_id, sku, condition, channel, qty), audit (i, sku, condition, location, field,
 /// before, after), expired (i, order_id)). A few flat lists instead of a tuple per
-/// event: a batch of thousands hands Python thousands fewer objects.
+/// event: a batch of thousands hands Python thousands fewer objects. Calls that do one
+/// thing (a reservation, a policy, an expiry) return the same shape, with index 0.
 #[derive(Default)]
 #[allow(clippy::type_complexity)]
 pub struct BatchEffects {
@@ -72,6 +47,13 @@ pub struct BatchEffects {
 }
 
 impl BatchEffects {
+    /// The effects of one call, as index 0.
+    pub fn one(fx: Effects) -> Self {
+        let mut out = Self::default();
+        out.add(0, fx);
+        out
+    }
+
     pub fn add(&mut self, i: usize, fx: Effects) {
         if fx.duplicate {
             self.duplicates.push(i);

@@ -89,7 +89,7 @@ impl Core {
     fn set_policy<'py>(&self, py: Python<'py>, tables_json: &[u8]) -> Fx<'py> {
         let p = policy(py, tables_json)?;
         let fx = guarded(py, || self.inner.set_policy(p))?;
-        convert::effects(py, fx)
+        convert::BatchEffects::one(fx).into_pyobject(py)
     }
 
     fn index(&self, py: Python<'_>, sku: &str, condition: &str) -> PyResult<u32> {
@@ -139,7 +139,7 @@ impl Core {
                 s.stock_set_many(c, keys, location, counts, ts)
             })
         })?;
-        convert::effects(py, fx)
+        convert::BatchEffects::one(fx).into_pyobject(py)
     }
 
     /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
@@ -169,7 +169,7 @@ impl Core {
     }
 
     fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {
-        convert::effects(py, caught(py, || Ok(self.inner.expire(now)))?)
+        convert::BatchEffects::one(caught(py, || Ok(self.inner.expire(now)))?).into_pyobject(py)
     }
 
     /// A reservation request; returns (reply dict, effects or None when there are none).
@@ -201,7 +201,7 @@ impl Core {
             if quiet {
                 None
             } else {
-                Some(convert::effects(py, fx)?)
+                Some(convert::BatchEffects::one(fx).into_pyobject(py)?)
             },
         ))
     }
