@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 import numpy as np
@@ -46,18 +46,12 @@ from invsync.explain import Explanation
 from invsync.policy import Policy
 from invsync.timeconv import from_micros, to_micros
 
+if TYPE_CHECKING:
+    # What a core call did, as the core returns it (declared in _core.pyi only).
+    from invsync._core import _Effects as _CoreEffects
+
 EventLike: TypeAlias = InboundEvent | Batch | Mapping[str, Any]
 _EVENT_TYPE: Any = InboundEvent | Batch
-#: What a core call did, as the core returns it (`_core.Core.apply_events`).
-_CoreEffects: TypeAlias = tuple[
-    list[tuple[int, Exception]],
-    list[int],
-    list[tuple[int, str, bytes]],
-    list[tuple[int, str, str | None, str | None, str]],
-    list[tuple[int, str, str, str, str, str, int]],
-    list[tuple[int, str, str, str | None, str, int, int]],
-    list[tuple[int, str]],
-]
 
 
 class Effects(msgspec.Struct, kw_only=True):
