@@ -25,7 +25,7 @@ from invsync.service.admin import Admin
 from invsync.service.applier import Applier
 from invsync.service.clock import run_clock
 from invsync.service.config import ServiceConfig
-from invsync.service.connection import connect
+from invsync.service.connection import connect, flush_all
 from invsync.service.consumer import LogReader
 from invsync.service.depletion import DepletionSampler
 from invsync.service.feeds import FeedMonitor
@@ -197,7 +197,8 @@ class Service:
                 elif engine.policy.text != file_policy.text:
                     # The file changed while we were down: switch through the log.
                     await admin.submit_policy(file_policy.text, file_policy.source, None)
-                await nc.flush()  # subscriptions registered before anyone is told we serve
+                # Subscriptions registered, opening quantities out, before anyone is told we serve.
+                await flush_all(nc)
                 if ready is not None:
                     ready.set()
                 await loop.run(self.stop_requested)

@@ -69,3 +69,15 @@ async def connect(options: ConnectionOptions) -> Client:
         kwargs["tls"] = context
     await nc.connect(**kwargs)
     return nc
+
+
+async def flush_all(nc: Client) -> None:
+    """Everything handed to the client so far is at the server.
+
+    nats-py's `flush()` writes its PING straight to the socket, ahead of commands
+    still queued for its flusher task, so its PONG alone does not prove that a SUB
+    or PUB made just before has arrived. The queue is written first, then the
+    round trip.
+    """
+    await nc._flush_pending(force_flush=True)
+    await nc.flush()
