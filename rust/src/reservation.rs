@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::hash::{Map, Set};
+use crate::hash::{Map, Set, ShardedMap};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Line {
@@ -153,12 +153,11 @@ pub struct WindowImage<K> {
 
 impl<K: std::hash::Hash + Eq + Clone> From<WindowImage<K>> for Window<K> {
     fn from(w: WindowImage<K>) -> Self {
-        let seen = w.order.iter().cloned().collect();
-        Window {
-            capacity: w.capacity,
-            order: w.order,
-            seen,
+        let mut window = Window::new(w.capacity);
+        for k in w.order {
+            window.insert(k);
         }
+        window
     }
 }
 
@@ -183,11 +182,15 @@ where
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Window<K> {
+    /// Sized for a full window up front (one more while the oldest is evicted): a busy
+    /// engine fills it, and each growth step on the way would rehash it whole.
     pub fn new(capacity: usize) -> Self {
+        // Bounded: a capacity read from a damaged snapshot must not allocate the world.
+        let room = capacity.min(EVENT_WINDOW.max(REQUEST_WINDOW)) + 1;
         Window {
             capacity,
-            order: VecDeque::new(),
-            seen: Set::default(),
+            order: VecDeque::with_capacity(room),
+            seen: Set::with_capacity_and_hasher(room, Default::default()),
         }
     }
 
@@ -225,9 +228,9 @@ pub const REQUEST_WINDOW: usize = 1 << 18;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Registry {
     /// Boxed: a table of pointers rehashes cheaply as holds pile up, where moving
-    /// whole orders on every growth step touched hundreds of megabytes.
-    #[serde(serialize_with = "sorted")]
-    pub orders: Map<CompactString, Box<Order>>,
+    /// whole orders on every growth step touched hundreds of megabytes; sharded, so
+    /// no growth step moves more than a small part of them at once.
+    pub orders: ShardedMap<CompactString, Box<Order>>,
     /// (expires_at µs, order_id) of live holds.
     pub holds: BTreeSet<(i64, CompactString)>,
     #[serde(serialize_with = "sorted")]
@@ -253,7 +256,7 @@ pub struct Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry {
-            orders: Map::default(),
+            orders: ShardedMap::default(),
             holds: BTreeSet::new(),
             // Sized for a full window up front (one more while the oldest is evicted):
             // a busy engine fills it, and growing it step by step rehashes and copies
