@@ -7,6 +7,7 @@ binary, and this module starts it with its own temporary store and stops it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_environment() -> dict[str, str]:
+    """The server's environment: unless GOMAXPROCS is set, half the machine's cores.
+
+    The embedded server shares its machine with the service and its clients. Given
+    every core, Go's scheduler keeps threads spinning for work on all of them and
+    takes cycles the service needs: on 2 cores at 60k events/s that tripled the
+    p99 sync latency and cost a fifth of the server's own CPU.
+    """
+    env = dict(os.environ)
+    env.setdefault("GOMAXPROCS", str(max(1, (os.cpu_count() or 2) // 2)))
+    return env
+
+
 class NatsServer:
     """One nats-server process; use as a context manager or call start()/stop()."""
 
@@ -73,7 +87,10 @@ class NatsServer:
             str(self.store_dir),
         ]
         self._process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=server_environment(),
         )
         self._wait_ready()
         return self
