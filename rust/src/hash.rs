@@ -4,6 +4,7 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub type Map<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
@@ -127,9 +128,27 @@ where
     V: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let plain: Map<K, V> = Map::deserialize(d)?;
+        d.deserialize_map(ShardedVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads a map's entries straight into the shards.
+struct ShardedVisitor<K, V>(std::marker::PhantomData<(K, V)>);
+
+impl<'de, K, V> Visitor<'de> for ShardedVisitor<K, V>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    V: Deserialize<'de>,
+{
+    type Value = ShardedMap<K, V>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
         let mut map = ShardedMap::default();
-        for (k, v) in plain {
+        while let Some((k, v)) = entries.next_entry()? {
             map.insert(k, v);
         }
         Ok(map)
