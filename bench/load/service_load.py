@@ -18,7 +18,10 @@ process and core, as in production), then prints, in one run:
    against one service (the figure is the median round's): a paced producer in
    its own process (paced_producer.py, at a lower priority) stamps each event's
    `ts` with the wall clock; the service's histogram gives `ts` → publish, and a
-   connector subscribed to `inv.qty.amazon` measures receipt − `source_ts`;
+   connector subscribed to `inv.qty.amazon` measures receipt − `source_ts`.
+   Each round also reports the share of a core the service, nats-server and the
+   producer used. One more round runs at `--headroom-rate` (30,000 events/s), a
+   rate this machine carries with cores to spare, against a fresh service;
 4. reservation request/reply p50/p99 with 64 concurrent clients, beside a
    trivial NATS responder (another process answering at once) in the same
    run, and the single-client round trip;
@@ -348,6 +351,13 @@ class Latency(NamedTuple):
     service_p99: float
     connector_p50: float  # event ts → receipt by a subscriber of inv.qty.amazon
     connector_p99: float
+    cpu: dict[str, float]  # share of a core per process while the producer sent
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 PRODUCER = Path(__file__).with_name("paced_producer.py")
@@ -377,45 +387,80 @@ def paced_round(url: str, rate: float, seconds: float, first: int) -> dict[str, 
 
 
 async def latency(
-    nc: Client, url: str, tmp: Path, policy: Path, rate: float, seconds: float, start: int
+    nc: Client,
+    url: str,
+    server_pid: int,
+    tmp: Path,
+    policy: Path,
+    rate: float,
+    rounds: int,
+    seconds: float,
+    start: int,
 ) -> list[Latency]:
-    """LATENCY_ROUNDS rounds against one service; the service's figures per round are
-    the difference of its latency histogram across the round."""
+    """`rounds` rounds against one service; the service's figures per round are the
+    difference of its latency histogram across the round."""
     port = free_port()
     service = start_service(
         url,
-        tmp / "latency",
+        tmp / f"latency-{rate:.0f}",
         policy,
         "--snapshot-events",
         "100000000",
         "--metrics-port",
         str(port),
     )
-    rounds: list[Latency] = []
+    results: list[Latency] = []
     try:
         await wait_serving(nc)
         await asyncio.sleep(0.5)
         first = start
-        for _ in range(LATENCY_ROUNDS):
+        for _ in range(rounds):
             # The replay at start republishes old events: only what follows counts.
             before = dict(await asyncio.to_thread(service_latency_buckets, port))
+            began = time.perf_counter()
+            cpu_before = {"service": cpu_seconds(service.pid), "server": cpu_seconds(server_pid)}
             seen = await asyncio.to_thread(paced_round, url, rate, seconds, first)
+            elapsed = time.perf_counter() - began
+            cpu = {
+                name: (cpu_seconds(pid) - cpu_before[name]) / elapsed
+                for name, pid in (("service", service.pid), ("server", server_pid))
+            }
+            cpu["producer"] = seen["cpu"]
             after = await asyncio.to_thread(service_latency_buckets, port)
             buckets = [(bound, count - before.get(bound, 0.0)) for bound, count in after]
             sent = int(seen["sent"])
             first += sent
-            rounds.append(
+            results.append(
                 Latency(
                     sent,
                     histogram_quantile(buckets, 0.5),
                     histogram_quantile(buckets, 0.99),
                     seen["connector_p50"],
                     seen["connector_p99"],
+                    cpu,
                 )
             )
     finally:
         stop_service(service)
-    return rounds
+    return results
+
+
+def print_latency(rate: float, results: list[Latency]) -> None:
+    for i, lat in enumerate(results, 1):
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in lat.cpu.items())
+        print(
+            f"sync latency at {rate:,.0f} events/s, round {i} ({lat.sent} events): "
+            f"service (ts → publish) p50 {lat.service_p50 * 1000:.2f} ms, "
+            f"p99 {lat.service_p99 * 1000:.2f} ms; "
+            f"connector (ts → receipt) p50 {lat.connector_p50 * 1000:.2f} ms, "
+            f"p99 {lat.connector_p99 * 1000:.2f} ms; CPU (of one core, sent-time average, "
+            f"the round's 1 s tail not counted) {shares}"
+        )
+    p99s = sorted(lat.service_p99 for lat in results)
+    print(
+        f"sync latency p99 at {rate:,.0f} events/s, median of {len(results)} rounds: "
+        f"{p99s[len(p99s) // 2] * 1000:.2f} ms"
+    )
 
 
 def start_responder(url: str) -> subprocess.Popen[bytes]:
@@ -573,20 +618,36 @@ async def main(args: argparse.Namespace) -> None:
             f"service sustained, order.placed 1 per message: {rate:,.0f} events/s "
             f"({rate / raw:.0%} of ceiling)"
         )
-        rounds = await latency(
-            nc, server.url, tmp, policy, rate / 2, args.seconds, start=args.events
+        server_pid = server.pid
+        assert server_pid is not None
+        half = rate / 2
+        print_latency(
+            half,
+            await latency(
+                nc,
+                server.url,
+                server_pid,
+                tmp,
+                policy,
+                half,
+                LATENCY_ROUNDS,
+                args.seconds,
+                start=args.events,
+            ),
         )
-        for i, lat in enumerate(rounds, 1):
-            print(
-                f"sync latency at {rate / 2:,.0f} events/s, round {i} ({lat.sent} events): "
-                f"service (ts → publish) p50 {lat.service_p50 * 1000:.2f} ms, "
-                f"p99 {lat.service_p99 * 1000:.2f} ms; "
-                f"connector (ts → receipt) p50 {lat.connector_p50 * 1000:.2f} ms, "
-                f"p99 {lat.connector_p99 * 1000:.2f} ms"
-            )
-        p99s = sorted(lat.service_p99 for lat in rounds)
-        print(
-            f"sync latency p99, median of {len(rounds)} rounds: {p99s[len(p99s) // 2] * 1000:.2f} ms"
+        print_latency(
+            args.headroom_rate,
+            await latency(
+                nc,
+                server.url,
+                server_pid,
+                tmp,
+                policy,
+                args.headroom_rate,
+                1,
+                args.seconds,
+                start=args.events + 10**7,
+            ),
         )
         t50, t99 = await trivial_responder(nc, server.url, 64, args.seconds)
         print(
@@ -620,4 +681,10 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--recovery-events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--headroom-rate",
+        type=float,
+        default=30_000,
+        help="events/s of one more latency round, at a rate this machine carries with room",
+    )
     asyncio.run(main(parser.parse_args()))

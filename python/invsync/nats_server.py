@@ -69,6 +69,10 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
     def start(self) -> Self:
         # max_payload is only settable in a config file; bulk `batch` events need room.
         self.store_dir.mkdir(parents=True, exist_ok=True)
