@@ -7,8 +7,9 @@ Run by service_load.py in its own process:
 Sends `order.placed` events at RATE per second for SECONDS, each stamped with the
 wall clock as it is sent (one burst per millisecond, written in one piece), and
 subscribes to `inv.qty.amazon` as a channel connector would, measuring receipt −
-`source_ts` per item. Prints one JSON line: events sent, the connector's
-p50/p99 in seconds, and the share of a core this process used while sending.
+`source_ts` per item. Prints `sending` and `sent` around the paced part, then
+one JSON line: events sent, the connector's p50/p99 in seconds, and the share
+of a core this process used while sending.
 
 It runs apart from the harness, at a lower priority (the harness starts it with
 `nice`), because on a small machine it shares the cores with nats-server and the
@@ -60,6 +61,7 @@ async def run(url: str, rate: float, seconds: float, first: int) -> dict[str, fl
     per_tick = max(1, int(rate / 1000))  # one burst per millisecond
     batch = PublishBatch(nc)
     n = first
+    print("sending", flush=True)
     began = time.perf_counter()
     cpu_began = time.process_time()
     while time.perf_counter() - began < seconds:
@@ -72,6 +74,7 @@ async def run(url: str, rate: float, seconds: float, first: int) -> dict[str, fl
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
     await nc.flush()
     cpu = (time.process_time() - cpu_began) / (time.perf_counter() - began)
+    print("sent", flush=True)
     await asyncio.sleep(1.0)  # the last events' quantities
     await sub.unsubscribe()
     await nc.close()

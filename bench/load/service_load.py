@@ -364,26 +364,29 @@ PRODUCER = Path(__file__).with_name("paced_producer.py")
 PRODUCER_NICE = 10
 
 
-def paced_round(url: str, rate: float, seconds: float, first: int) -> dict[str, float]:
-    """One round of paced_producer.py in its own process, at a lower priority."""
-    done = subprocess.run(
-        [
-            "nice",
-            "-n",
-            str(PRODUCER_NICE),
-            sys.executable,
-            str(PRODUCER),
-            url,
-            str(rate),
-            str(seconds),
-            str(first),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: dict[str, float] = msgspec.json.decode(done.stdout.splitlines()[-1])
-    return result
+def paced_round(
+    url: str, rate: float, seconds: float, first: int, watched: dict[str, int]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One round of paced_producer.py in its own process, at a lower priority; with
+    the share of a core each `watched` process used while the producer was sending."""
+    command = ["nice", "-n", str(PRODUCER_NICE), sys.executable, str(PRODUCER), url]
+    command += [str(rate), str(seconds), str(first)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as producer:
+        assert producer.stdout is not None
+        lines = iter(producer.stdout)
+        if next(lines).strip() != "sending":
+            raise RuntimeError("paced producer did not start")
+        began = time.perf_counter()
+        before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        if next(lines).strip() != "sent":
+            raise RuntimeError("paced producer did not finish")
+        elapsed = time.perf_counter() - began
+        cpu = {name: (cpu_seconds(pid) - before[name]) / elapsed for name, pid in watched.items()}
+        result: dict[str, float] = msgspec.json.decode(next(lines))
+    if producer.returncode != 0:
+        raise RuntimeError(f"paced producer exited with {producer.returncode}")
+    cpu["producer"] = result["cpu"]
+    return result, cpu
 
 
 async def latency(
@@ -417,15 +420,8 @@ async def latency(
         for _ in range(rounds):
             # The replay at start republishes old events: only what follows counts.
             before = dict(await asyncio.to_thread(service_latency_buckets, port))
-            began = time.perf_counter()
-            cpu_before = {"service": cpu_seconds(service.pid), "server": cpu_seconds(server_pid)}
-            seen = await asyncio.to_thread(paced_round, url, rate, seconds, first)
-            elapsed = time.perf_counter() - began
-            cpu = {
-                name: (cpu_seconds(pid) - cpu_before[name]) / elapsed
-                for name, pid in (("service", service.pid), ("server", server_pid))
-            }
-            cpu["producer"] = seen["cpu"]
+            watched = {"service": service.pid, "server": server_pid}
+            seen, cpu = await asyncio.to_thread(paced_round, url, rate, seconds, first, watched)
             after = await asyncio.to_thread(service_latency_buckets, port)
             buckets = [(bound, count - before.get(bound, 0.0)) for bound, count in after]
             sent = int(seen["sent"])
@@ -453,8 +449,7 @@ def print_latency(rate: float, results: list[Latency]) -> None:
             f"service (ts → publish) p50 {lat.service_p50 * 1000:.2f} ms, "
             f"p99 {lat.service_p99 * 1000:.2f} ms; "
             f"connector (ts → receipt) p50 {lat.connector_p50 * 1000:.2f} ms, "
-            f"p99 {lat.connector_p99 * 1000:.2f} ms; CPU (of one core, sent-time average, "
-            f"the round's 1 s tail not counted) {shares}"
+            f"p99 {lat.connector_p99 * 1000:.2f} ms; share of a core while sending: {shares}"
         )
     p99s = sorted(lat.service_p99 for lat in results)
     print(
