@@ -8,6 +8,7 @@ Each ratio is taken against a baseline measured in the same run.
 - `engine.reserve` one dict request at a time                              [≥ 300 k/s]
 - shown-quantity recompute, 100,000 dirty SKUs × 8 channels                [≥ 20 M cells/s]
 - memory, 1,000,000 SKUs × 8 channels loaded                               [< 400 MB RSS]
+- the slowest of 200-order `apply_all` batches while 1,000,000 orders open  [no stall]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gc
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from conftest import CHANNELS, stocked_engine
+
+from invsync.events import OrderLine, OrderPlaced
 
 PLENTY = 10**12
 SKUS = 100_000
@@ -119,6 +123,43 @@ def test_shown_recompute(benchmark: Any) -> None:
     changed = benchmark.pedantic(engine.drain_arrays, setup=dirty_everything, rounds=20)
     assert len(changed[0]) >= SKUS  # at least one channel moved per key
     benchmark.extra_info["cells_per_second"] = SKUS * len(CHANNELS) / benchmark.stats.stats.mean
+
+
+def test_open_orders_growing_to_a_million(benchmark: Any) -> None:
+    """`apply_all` of 200 one-line `order.placed` at a time until 1,000,000 orders are
+    open: the slowest batch shows any stop while the registry grows."""
+    engine, _ = stocked_engine(10_000, PLENTY)
+    ts = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    batches = [
+        [
+            OrderPlaced(
+                event_id=f"e{n}",
+                ts=ts,
+                order_id=f"o{n}",
+                channel=CHANNELS[n % 8],
+                lines=[OrderLine(line_id="1", sku=f"SKU-{n % 10_000}", qty=1)],
+            )
+            for n in range(start, start + 200)
+        ]
+        for start in range(0, 1_000_000, 200)
+    ]
+    gc.collect()
+    gc.freeze()
+    took: list[float] = []
+
+    def apply_them() -> None:
+        for batch in batches:
+            began = time.perf_counter()
+            engine.apply_all(batch)
+            took.append(time.perf_counter() - began)
+
+    benchmark.pedantic(apply_them, rounds=1, iterations=1)
+    gc.unfreeze()
+    assert engine.reserved("SKU-1") == 100
+    ms = sorted(t * 1000 for t in took)
+    benchmark.extra_info["median_batch_ms"] = ms[len(ms) // 2]
+    benchmark.extra_info["slowest_batch_ms"] = ms[-1]
+    print(f"200-order batches: median {ms[len(ms) // 2]:.2f} ms, slowest {ms[-1]:.2f} ms")
 
 
 def test_memory_million_skus() -> None:
