@@ -17,6 +17,10 @@ import numpy.typing as npt
 
 __version__: str
 SNAPSHOT_FORMAT: int
+#: How long a hold lives when a reservation request does not say.
+DEFAULT_HOLD_SECONDS: int
+#: The longest hold a reservation request may ask for (30 days).
+MAX_HOLD_SECONDS: int
 #: Contract `type` of each event kind `Core.apply_events` takes, by kind number.
 EVENT_KINDS: tuple[str, ...]
 
@@ -42,7 +46,16 @@ class _Line(Protocol):
     @property
     def qty(self) -> int: ...
 
-__all__ = ["EVENT_KINDS", "SNAPSHOT_FORMAT", "Core", "FrameSplitter", "LogMessage", "__version__"]
+__all__ = [
+    "DEFAULT_HOLD_SECONDS",
+    "EVENT_KINDS",
+    "MAX_HOLD_SECONDS",
+    "SNAPSHOT_FORMAT",
+    "Core",
+    "FrameSplitter",
+    "LogMessage",
+    "__version__",
+]
 
 @final
 class Core:
@@ -92,6 +105,13 @@ class Core:
         """A tier-aware hold, all lines or none; the same request_id gets the same reply.
 
         Returns the contract reply dict and the effects (None when there are none)."""
+    def reserve_plain(
+        self, request: dict[str, Any]
+    ) -> tuple[dict[str, Any], _Effects | None] | None:
+        """`reserve` for a request dict of exact str/int/list/dict values that meets
+        every constraint of the contract's request, `ts` given as
+        `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`; None for any other dict, which the
+        caller decodes in full and passes to `reserve`."""
     def ats(self, idx: int) -> int:
         """Available to sell of a key (0 for an unknown index)."""
     def shown(self, idx: int, channel: int) -> int:

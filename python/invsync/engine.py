@@ -251,6 +251,11 @@ class Engine:
         before it enters the log, so replays decide the same way).
         """
         req = request
+        if type(req) is dict:
+            # The plain shape callers build is read by the core as it is.
+            done = self._core.reserve_plain(req)
+            if done is not None:
+                return done[0]
         # `dict` first: it is what callers pass, and it spares the slower ABC check.
         if isinstance(req, (dict, Mapping)):
             try:

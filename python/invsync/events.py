@@ -14,12 +14,11 @@ from typing import Annotated, Final, Literal, TypeAlias, cast
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from invsync._core import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
 from invsync.errors import BadInputError
 
 I64_MAX: Final = 2**63 - 1
 I64_MIN: Final = -(2**63)
-MAX_HOLD_SECONDS: Final = 30 * 24 * 3600
-DEFAULT_HOLD_SECONDS: Final = 900
 
 Qty = Annotated[int, Meta(ge=0, le=I64_MAX, description="Units, an integer >= 0 (64-bit).")]
 PositiveQty = Annotated[int, Meta(ge=1, le=I64_MAX, description="Units, an integer >= 1.")]

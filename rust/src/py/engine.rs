@@ -11,6 +11,7 @@ use smallvec::SmallVec;
 
 use super::convert;
 use super::errors::{caught, guarded, IntoPy};
+use super::plain;
 use crate::core::Core as Inner;
 use crate::error::CoreError;
 use crate::policy::Policy;
@@ -25,7 +26,7 @@ type Fx<'py> = PyResult<Bound<'py, PyTuple>>;
 /// An order line as Python passes it: borrowed strings, no copies.
 pub type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
 /// Orders have a handful of lines: up to four stay on the stack.
-type Lines<T> = SmallVec<[T; 4]>;
+pub(super) type Lines<T> = SmallVec<[T; 4]>;
 
 /// Reads order lines straight from the decoded Structs (`line_id`, `sku`, `condition`,
 /// `qty` attributes), so the hot path builds no intermediate tuples in Python.
@@ -48,6 +49,51 @@ pub(super) fn borrowed(lines: &[LineArg]) -> Lines<LineIn<'_>> {
         .iter()
         .map(|(l, s, c, q)| (&**l, &**s, &**c, *q))
         .collect()
+}
+
+/// A reservation's contract reply, and its effects (None when there are none).
+type Reply<'py> = (Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>);
+type Decided<'py> = PyResult<Reply<'py>>;
+
+/// A reservation request as the core reads it, from a decoded Struct or a plain dict.
+pub struct Request {
+    pub request_id: PyBackedStr,
+    pub order_id: PyBackedStr,
+    pub channel: PyBackedStr,
+    pub lines: Lines<LineArg>,
+    pub hold_seconds: i64,
+    pub ts: i64,
+}
+
+impl Core {
+    /// Decides a request read by either entry point.
+    fn decide<'py>(&self, py: Python<'py>, r: Request) -> Decided<'py> {
+        let lines = borrowed(&r.lines);
+        let (decision, fx) = caught(py, || {
+            self.inner.reserve(
+                &r.request_id,
+                &r.order_id,
+                &r.channel,
+                &lines,
+                r.hold_seconds,
+                r.ts,
+            )
+        })?;
+        let reply = convert::reply(py, &r.order_id, &r.lines, &decision)?;
+        let quiet = fx
+            == Effects {
+                duplicate: fx.duplicate,
+                ..Default::default()
+            };
+        Ok((
+            reply,
+            if quiet {
+                None
+            } else {
+                Some(convert::BatchEffects::one(fx).into_pyobject(py)?)
+            },
+        ))
+    }
 }
 
 fn policy(py: Python<'_>, tables_json: &[u8]) -> PyResult<Policy> {
@@ -177,33 +223,39 @@ impl Core {
     fn reserve<'py>(
         &self,
         py: Python<'py>,
-        request_id: &str,
+        request_id: PyBackedStr,
         ts: i64,
         order_id: PyBackedStr,
-        channel: &str,
+        channel: PyBackedStr,
         lines: &Bound<'py, PyAny>,
         hold_seconds: i64,
-    ) -> PyResult<(Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>)> {
-        let args = line_args(py, lines)?;
-        let lines = borrowed(&args);
-        let (decision, fx) = caught(py, || {
-            self.inner
-                .reserve(request_id, &order_id, channel, &lines, hold_seconds, ts)
-        })?;
-        let reply = convert::reply(py, &order_id, &args, &decision)?;
-        let quiet = fx
-            == Effects {
-                duplicate: fx.duplicate,
-                ..Default::default()
-            };
-        Ok((
-            reply,
-            if quiet {
-                None
-            } else {
-                Some(convert::BatchEffects::one(fx).into_pyobject(py)?)
+    ) -> Decided<'py> {
+        let lines = line_args(py, lines)?;
+        self.decide(
+            py,
+            Request {
+                request_id,
+                order_id,
+                channel,
+                lines,
+                hold_seconds,
+                ts,
             },
-        ))
+        )
+    }
+
+    /// `reserve` for a request dict in the plain shape (see `plain::request`), read
+    /// here without a decoded Struct; None for any other dict, which the caller
+    /// decodes in full and passes to `reserve`.
+    fn reserve_plain<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyDict>,
+    ) -> PyResult<Option<Reply<'py>>> {
+        match plain::request(request)? {
+            Some(r) => Ok(Some(self.decide(py, r)?)),
+            None => Ok(None),
+        }
     }
 
     fn ats(&self, idx: u32) -> i64 {

@@ -5,6 +5,7 @@ mod engine;
 mod errors;
 mod events;
 mod frames;
+mod plain;
 
 use pyo3::prelude::*;
 
@@ -15,6 +16,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<frames::LogMessage>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SNAPSHOT_FORMAT", crate::snapshot::FORMAT_VERSION)?;
+    m.add("DEFAULT_HOLD_SECONDS", plain::DEFAULT_HOLD_SECONDS)?;
+    m.add("MAX_HOLD_SECONDS", plain::MAX_HOLD_SECONDS)?;
     m.add(
         "EVENT_KINDS",
         pyo3::types::PyTuple::new(m.py(), events::KINDS)?,
