@@ -48,7 +48,13 @@ def run(args: argparse.Namespace) -> int:
     from invsync.errors import PolicyError
     from invsync.flashsale.report import render, shown_over_time, summarize
     from invsync.flashsale.scenario import ScenarioConfig, generate
-    from invsync.flashsale.session import PolicyFacts, RunError, run_embedded_sale
+    from invsync.flashsale.session import (
+        Interrupted,
+        PolicyFacts,
+        RunError,
+        run_embedded_sale,
+        until_interrupted,
+    )
     from invsync.policy import Policy
 
     policy_path = args.policy or example_policy()
@@ -85,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         f"{args.hot_stock} units each, a promotion on {scenario.config.spike_channel}"
     )
     try:
-        outcome = anyio.run(lambda: run_embedded_sale(policy_path, policy, scenario))
-    except KeyboardInterrupt:
+        outcome = anyio.run(
+            until_interrupted, lambda: run_embedded_sale(policy_path, policy, scenario)
+        )
+    except (Interrupted, KeyboardInterrupt):
         print("invsync demo: interrupted; everything it started is stopped")
         return 130
     except RunError as exc:

@@ -80,7 +80,14 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
     from invsync.flashsale.progress import ProgressLine
     from invsync.flashsale.report import render, summarize, write_report
     from invsync.flashsale.scenario import Mix, ScenarioConfig, generate
-    from invsync.flashsale.session import PolicyFacts, RunError, run_embedded_sale, run_sale
+    from invsync.flashsale.session import (
+        Interrupted,
+        PolicyFacts,
+        RunError,
+        run_embedded_sale,
+        run_sale,
+        until_interrupted,
+    )
     from invsync.policy import Policy
 
     try:
@@ -115,15 +122,17 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
     try:
         if args.embedded:
             outcome = anyio.run(
-                lambda: run_embedded_sale(policy_path, policy, scenario, progress=progress.update)
+                until_interrupted,
+                lambda: run_embedded_sale(policy_path, policy, scenario, progress=progress.update),
             )
         else:
             outcome = anyio.run(
+                until_interrupted,
                 lambda: run_sale(
                     args.nats, policy, scenario, prefix=args.prefix, progress=progress.update
-                )
+                ),
             )
-    except KeyboardInterrupt:
+    except (Interrupted, KeyboardInterrupt):
         print("invsync loadtest: interrupted")
         return 130
     except RunError as exc:

@@ -6,8 +6,9 @@ expire, ask the service for its final numbers and judge them.
 from __future__ import annotations
 
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -112,6 +113,43 @@ class PolicyFacts:
 
 class RunError(Exception):
     """The run could not start: no NATS server, or no service answering on it."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped the run; everything it started has been stopped."""
+
+
+async def until_interrupted(run: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """`run()`, or Interrupted once Ctrl-C arrives and `run`'s own clean-up is done.
+
+    Ctrl-C is taken here as a signal rather than left to the event loop, which
+    turns it into a cancellation of the whole run: a clean-up path that absorbs
+    that cancellation makes an interrupted run look finished.
+    """
+    outcome: list[Outcome] = []
+    failed: list[Exception] = []
+    interrupted = False
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                async for _ in signals:
+                    interrupted = True
+                    group.cancel_scope.cancel()
+                    return
+
+        group.start_soon(watch)
+        try:
+            outcome.append(await run())
+        except Exception as exc:  # noqa: BLE001 (raised as itself below, not in a group)
+            failed.append(exc)
+        group.cancel_scope.cancel()
+    if failed:
+        raise failed[0]
+    if interrupted or not outcome:
+        raise Interrupted
+    return outcome[0]
 
 
 @dataclass(frozen=True)
