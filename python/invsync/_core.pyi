@@ -32,6 +32,7 @@ _Effects: TypeAlias = tuple[
     list[tuple[int, str, str, str, str, str, int]],
     list[tuple[int, str, str, str | None, str, int, int]],
     list[tuple[int, str]],
+    bytes,
 ]
 
 class _Line(Protocol):
@@ -78,10 +79,13 @@ class Core:
         """(sku, condition) of every key from index `start` on."""
     def now(self) -> int | None:
         """The clock: the largest event time applied, or None."""
-    def apply_events(self, events: Sequence[Any], kinds: bytes, ts: list[int]) -> _Effects:
+    def apply_events(
+        self, events: Sequence[Any], kinds: bytes, ts: list[int], route_prefix: str | None = None
+    ) -> _Effects:
         """Applies decoded events in order in one call: `kinds[i]` indexes
         `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing; the
-        batch's effects come back as lists tagged with event indices."""
+        batch's effects come back as lists tagged with event indices. With
+        `route_prefix`, routes to plain-token locations come as `PUB` frames."""
     def stock_set_many(
         self,
         event_id: str,

@@ -90,6 +90,9 @@ class AppliedBatch(msgspec.Struct, kw_only=True):
     duplicates: list[int]
     #: (location, the route message's JSON) per committed line, ready to publish
     routes: list[tuple[str, bytes]]
+    #: with `route_prefix`: the routes as NATS `PUB <route_prefix><location>` frames,
+    #: in order (a location id that is not a plain subject token stays in `routes`)
+    route_frames: bytes = b""
     alerts: list[Alert]
     backorders: list[Backorder]
     #: (event index, change): the audit trail per event
@@ -181,20 +184,27 @@ class Engine:
         assert isinstance(ev, Batch)
         return self._apply_batch(ev)
 
-    def apply_all(self, events: list[AppliedEvent]) -> AppliedBatch:
+    def apply_all(
+        self, events: list[AppliedEvent], route_prefix: str | None = None
+    ) -> AppliedBatch:
         """Applies decoded events in order in one core call, for high-rate callers.
 
         A refused event (BadInputError for bad input) changes nothing and the rest
-        still apply; what the batch did comes back as one set of lists.
+        still apply; what the batch did comes back as one set of lists. A publisher
+        that writes NATS frames itself passes `route_prefix` (`"inv.route."`) and
+        gets the routes as ready `PUB` frames: one per committed line is too many
+        to hand over as Python objects at log rates.
         """
         kinds = bytes([_KIND[type(e)] for e in events])
-        raw = self._core.apply_events(events, kinds, [to_micros(e.ts) for e in events])
+        raw = self._core.apply_events(
+            events, kinds, [to_micros(e.ts) for e in events], route_prefix
+        )
         return self._applied(raw, lambda i: events[i].ts)
 
     @staticmethod
     def _applied(raw: _CoreEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
         """The core's effect lists as contract Structs; `ts_of(i)` stamps event i's alerts."""
-        refused, duplicates, routes, alerts, backorders, audit, expired = raw
+        refused, duplicates, routes, alerts, backorders, audit, expired, route_frames = raw
         return AppliedBatch(
             refused=refused,
             duplicates=duplicates,
@@ -208,6 +218,7 @@ class Engine:
                 for i, s, cond, loc, f, was, now in audit
             ],
             expired=[order_id for _, order_id in expired],
+            route_frames=route_frames,
         )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:

@@ -1,9 +1,12 @@
-//! NATS protocol frames: a read buffer cut into complete frames.
+//! NATS protocol frames: a read buffer cut into complete frames, and `PUB` frames
+//! written for many small messages at once.
 //!
 //! The service reads its log as one busy subscription. Cutting the client's read
 //! buffer here lets that subscription's messages skip the client's per-message
 //! parsing and dispatch, while every other frame (pings, other subscriptions'
-//! messages, errors) still goes to the client whole and in order.
+//! messages, errors) still goes to the client whole and in order. The other way,
+//! one route message per committed order line is written here as a `PUB` frame,
+//! so the client is handed a batch's routes as one piece.
 
 /// One complete frame at the front of a buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,6 +30,24 @@ pub struct Delivered<'a> {
 }
 
 const CRLF: usize = 2;
+
+/// Whether `token` can end a subject in a `PUB` line as it is: printable ASCII, no
+/// space. Anything else is left to the client, which checks subjects its own way.
+pub fn plain_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Appends `PUB <prefix><token> <len>\r\n<payload>\r\n`.
+pub fn write_pub(out: &mut Vec<u8>, prefix: &str, token: &str, payload: &[u8]) {
+    out.extend_from_slice(b"PUB ");
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(token.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
 
 /// The frame starting at `buf[0]` and its length, or `None` while it is incomplete.
 pub fn next_frame(buf: &[u8]) -> Option<(Frame<'_>, usize)> {
@@ -157,6 +178,21 @@ pub fn header_pairs(block: &[u8]) -> Vec<(&[u8], &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_a_pub_frame_the_splitter_reads_back_as_its_parts() {
+        let mut out = Vec::new();
+        write_pub(&mut out, "inv.route.", "wh-1", b"{\"qty\":2}");
+        assert_eq!(out, b"PUB inv.route.wh-1 9\r\n{\"qty\":2}\r\n");
+    }
+
+    #[test]
+    fn only_plain_tokens_are_written_as_they_are() {
+        assert!(plain_token("wh-1") && plain_token("3PL_east"));
+        for odd in ["", "wh 1", "wh\t1", "lager-ü", "wh\u{a0}1", "wh\r\n"] {
+            assert!(!plain_token(odd), "{odd:?}");
+        }
+    }
 
     fn msg(frame: Option<(Frame<'_>, usize)>) -> (Delivered<'_>, usize) {
         match frame {

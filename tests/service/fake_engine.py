@@ -114,7 +114,8 @@ class FakeEngine:
         self.state.seen.append(event.event_id)
         return effects
 
-    def apply_all(self, events: list[Any]) -> AppliedBatch:
+    def apply_all(self, events: list[Any], route_prefix: str | None = None) -> AppliedBatch:
+        # Routes always come as a list here, which a publisher takes as well as frames.
         done = AppliedBatch(
             refused=[], duplicates=[], routes=[], alerts=[], backorders=[], audit=[], expired=[]
         )

@@ -76,3 +76,36 @@ def test_route_messages_are_byte_for_byte_msgspec_encodings() -> None:
         )
     )
     assert done.routes == [("wh", encode_json(Route("ö-1", "l\t1", sku, 2, "wh")))]
+
+
+def test_routes_as_frames_are_what_publishing_them_one_by_one_writes() -> None:
+    """With a route prefix, plain-token locations' routes come as PUB frames; a
+    location id that could not stand in a PUB line as it is stays in `routes`."""
+    policy = POLICY + '[[locations]]\nid = "east wh"\nkind = "3pl"\n'
+    orders = [
+        {
+            "type": "order.placed",
+            "event_id": f"o{n}",
+            "order_id": f"o-{n}",
+            "channel": "shopify",
+            "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
+        }
+        for n, sku in enumerate(["A", "É", "A", "far"])
+    ]
+    stock = [
+        {"type": "stock.set", "event_id": f"s-{sku}", "sku": sku, "location": loc, "on_hand": 5}
+        for sku, loc in (("A", "wh"), ("É", "wh"), ("far", "east wh"))
+    ]
+    listed, framed = Engine(Policy.from_toml(policy)), Engine(Policy.from_toml(policy))
+    listed.apply_all(decoded(*stock))
+    framed.apply_all(decoded(*stock))
+    as_list = listed.apply_all(decoded(*orders))
+    as_frames = framed.apply_all(decoded(*orders), route_prefix="inv.route.")
+    assert as_list.route_frames == b""
+    expected = b"".join(
+        b"PUB inv.route.%s %d\r\n%s\r\n" % (location.encode(), len(route), route)
+        for location, route in as_list.routes
+        if location == "wh"
+    )
+    assert as_frames.route_frames == expected and expected.count(b"PUB ") == 3
+    assert as_frames.routes == [r for r in as_list.routes if r[0] == "east wh"]

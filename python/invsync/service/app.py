@@ -154,9 +154,16 @@ class Service:
         metrics = self.metrics
         metrics.declare_channels(engine.policy.channels, engine.policy.tiers)
         outbox = Outbox()
-        applier = Applier(engine, self.subjects, metrics, outbox, audit=config.publish_audit)
         publisher = Publisher(
             nc, self.subjects, metrics, outbox, snapshot.channel_seqs if snapshot else None
+        )
+        applier = Applier(
+            engine,
+            self.subjects,
+            metrics,
+            outbox,
+            audit=config.publish_audit,
+            route_frames=publisher.takes_frames,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)

@@ -64,11 +64,14 @@ class Applier:
         outbox: Outbox,
         *,
         audit: bool = True,
+        route_frames: bool = False,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.outbox = outbox
         self.audit = audit
+        # With a publisher that writes frames, routes come from the engine as PUB frames.
+        self._route_prefix = f"{subjects.prefix}.route." if route_frames else None
         self._producer_prefixes = (f"{subjects.prefix}.stock.", f"{subjects.prefix}.order.")
         self._reserve_prefix = subjects.reserve_log_prefix
         self._clock = subjects.clock_log
@@ -135,7 +138,7 @@ class Applier:
         if not events:
             return
         try:
-            done = self.engine.apply_all(events)
+            done = self.engine.apply_all(events, self._route_prefix)
         except Exception as exc:  # the loop must outlive any engine bug
             if len(events) == 1:
                 log.exception("engine failed on %s event %s", subjects[0], events[0].event_id)
@@ -162,6 +165,8 @@ class Applier:
     def _collect(self, events: list[AppliedEvent], done: AppliedBatch) -> None:
         outbox = self.outbox
         outbox.routes += done.routes
+        if done.route_frames:
+            outbox.route_frames.append(done.route_frames)
         outbox.alerts += done.alerts
         for backorder in done.backorders:
             self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)

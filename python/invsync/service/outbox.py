@@ -27,6 +27,8 @@ def dead_letter(subject: str, payload: bytes, error: str) -> DeadLetter:
 class Outbox:
     # (location, encoded route message), as the engine writes them.
     routes: list[tuple[str, bytes]] = field(default_factory=list)
+    # Routes the engine wrote as NATS PUB frames (see Engine.apply_all).
+    route_frames: list[bytes] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     audit: list[AuditRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
@@ -35,6 +37,9 @@ class Outbox:
 
     def take(self) -> Outbox:
         """Hand over everything collected so far and start empty."""
-        taken = Outbox(self.routes, self.alerts, self.audit, self.dead_letters, self.replies)
-        self.routes, self.alerts, self.audit, self.dead_letters, self.replies = [], [], [], [], []
+        taken = Outbox(
+            self.routes, self.route_frames, self.alerts, self.audit, self.dead_letters, self.replies
+        )
+        self.routes, self.route_frames, self.alerts = [], [], []
+        self.audit, self.dead_letters, self.replies = [], [], []
         return taken

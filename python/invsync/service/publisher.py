@@ -52,6 +52,11 @@ class Publisher:
         self._batch = PublishBatch(nc)
         self._qty_subjects: dict[str, str] = {}
 
+    @property
+    def takes_frames(self) -> bool:
+        """Whether routes may come as PUB frames (`Engine.apply_all(route_prefix=...)`)."""
+        return self._batch.takes_frames
+
     async def flush(self, engine: Engine) -> int:
         """Publish everything pending, as one write; returns the number of quantity items."""
         batch = self._batch
@@ -60,6 +65,8 @@ class Publisher:
         pending.alerts.extend(engine.drain_alerts())
         add = batch.add
         subjects = self.subjects
+        for frames in pending.route_frames:
+            batch.add_frames(frames)
         for location, route in pending.routes:
             add(subjects.route(location), route)
         for alert in pending.alerts:

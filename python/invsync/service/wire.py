@@ -39,6 +39,17 @@ class PublishBatch:
     def __len__(self) -> int:
         return len(self._commands) + len(self._slow)
 
+    @property
+    def takes_frames(self) -> bool:
+        """Whether `add_frames` is possible: the client's private write path is there."""
+        return self._raw
+
+    def add_frames(self, frames: bytes) -> None:
+        """PUB frames written elsewhere (the core writes a batch's routes), in order."""
+        if not self._raw or self._slow:
+            raise RuntimeError("PUB frames need the client's raw write path")
+        self._commands.append(frames)
+
     def add(self, subject: str, payload: bytes) -> None:
         if not self._raw or len(payload) > self._nc.max_payload or self._slow:
             self._slow.append((subject, payload))

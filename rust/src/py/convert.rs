@@ -23,9 +23,11 @@ pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
 /// (refused (i, exception), duplicates i, routes (i, location, the route message's
 /// JSON), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
 /// line_id, sku, condition, channel, qty), audit (i, sku, condition, location, field,
-/// before, after), expired (i, order_id)). A few flat lists instead of a tuple per
-/// event: a batch of thousands hands Python thousands fewer objects. Calls that do one
-/// thing (a reservation, a policy, an expiry) return the same shape, with index 0.
+/// before, after), expired (i, order_id), route frames). A few flat lists instead of a
+/// tuple per event: a batch of thousands hands Python thousands fewer objects. Calls
+/// that do one thing (a reservation, a policy, an expiry) return the same shape, with
+/// index 0. With a route subject prefix (`with_route_frames`), routes to a location
+/// whose id is a plain subject token come as one run of `PUB` frames instead.
 #[derive(Default)]
 #[allow(clippy::type_complexity)]
 pub struct BatchEffects {
@@ -44,9 +46,19 @@ pub struct BatchEffects {
         i64,
     )>,
     expired: Vec<(usize, String)>,
+    route_prefix: Option<String>,
+    route_frames: Vec<u8>,
 }
 
 impl BatchEffects {
+    /// Effects whose routes are written as `PUB <prefix><location>` frames.
+    pub fn with_route_frames(prefix: Option<String>) -> Self {
+        BatchEffects {
+            route_prefix: prefix,
+            ..Self::default()
+        }
+    }
+
     /// The effects of one call, as index 0.
     pub fn one(fx: Effects) -> Self {
         let mut out = Self::default();
@@ -58,10 +70,15 @@ impl BatchEffects {
         if fx.duplicate {
             self.duplicates.push(i);
         }
-        self.routes.extend(fx.routes.into_iter().map(|r| {
+        for r in fx.routes {
             let json = crate::wire_json::route(&r.order_id, &r.line_id, &r.sku, r.qty, &r.location);
-            (i, r.location, json)
-        }));
+            match &self.route_prefix {
+                Some(prefix) if crate::frames::plain_token(&r.location) => {
+                    crate::frames::write_pub(&mut self.route_frames, prefix, &r.location, &json);
+                }
+                _ => self.routes.push((i, r.location, json)),
+            }
+        }
         self.alerts.extend(
             fx.alerts
                 .into_iter()
@@ -107,6 +124,7 @@ impl BatchEffects {
             self.backorders,
             self.audit,
             self.expired,
+            PyBytes::new(py, &self.route_frames),
         )
             .into_pyobject(py)
     }

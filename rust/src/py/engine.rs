@@ -191,20 +191,23 @@ impl Core {
     /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
     /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. A refused event changes
     /// nothing and the others still apply. Returns what the whole batch did as
-    /// columns (see `convert::BatchEffects`), items tagged with their event's index.
+    /// columns (see `convert::BatchEffects`), items tagged with their event's index;
+    /// with `route_prefix`, routes as `PUB <route_prefix><location>` frames.
+    #[pyo3(signature = (events, kinds, ts, route_prefix=None))]
     fn apply_events<'py>(
         &self,
         py: Python<'py>,
         events: &Bound<'py, PyList>,
         kinds: &[u8],
         ts: Vec<i64>,
+        route_prefix: Option<String>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         if kinds.len() != events.len() || ts.len() != events.len() {
             return Err(PyValueError::new_err(
                 "events, kinds and ts must have the same length",
             ));
         }
-        let mut out = convert::BatchEffects::default();
+        let mut out = convert::BatchEffects::with_route_frames(route_prefix);
         for (i, ((event, &kind), &micros)) in events.iter().zip(kinds).zip(&ts).enumerate() {
             match super::events::apply(&self.inner, py, kind, &event, micros) {
                 Ok(fx) => out.add(i, fx),
