@@ -21,6 +21,7 @@ import msgspec
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
 from invsync import Engine, Policy
@@ -147,6 +148,12 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
     granted = dict.fromkeys(HOLD_SKUS, 0)
     nc = await nats.connect(nats_server.url)
     js = nc.jetstream()
+    seen_seqs: list[tuple[str, int]] = []
+
+    async def on_quantities(msg: Msg) -> None:
+        seen_seqs.append((msg.subject, msgspec.json.decode(msg.data)["seq"]))
+
+    await nc.subscribe("inv.qty.>", cb=on_quantities)
     service = start_service(nats_server.url, tmp_path)
     try:
         await wait_serving(nc)
@@ -230,6 +237,10 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
     for sku in ORDER_SKUS:
         counts = live.explain(sku).to_dict()
         assert counts["reserved"] + counts["backordered"] == producer.ordered[sku], sku
+    # No quantity message number was used twice, crashes or not: after each
+    # restart every channel's seq went on above anything sent before.
+    assert len(seen_seqs) > 100
+    assert len(set(seen_seqs)) == len(seen_seqs)
     # Holds live an hour: each one answered ok is still reserved (plus any whose
     # answer was lost in a crash after they were logged).
     assert sum(granted.values()) > 0

@@ -155,7 +155,13 @@ class Service:
         metrics.declare_channels(engine.policy.channels, engine.policy.tiers)
         outbox = Outbox()
         publisher = Publisher(
-            nc, self.subjects, metrics, outbox, snapshot.channel_seqs if snapshot else None
+            nc,
+            self.subjects,
+            metrics,
+            outbox,
+            snapshot.channel_seqs if snapshot else None,
+            ceilings=await store.load_ceilings(),
+            save_ceilings=store.save_ceilings,
         )
         applier = Applier(
             engine,

@@ -136,9 +136,10 @@ class ConsumeLoop:
             await self._step(TAIL_FLUSH_S if self._dirty else self._flush_interval)
 
     async def finish(self) -> None:
-        """After the last batch: everything out, state saved."""
+        """After the last batch: everything out, state saved, the seq lease returned."""
         await self.publisher.flush(self.engine)
         await self.snapshot()
+        await self.publisher.retire_lease()
 
     async def snapshot(self) -> None:
         sequence = self.applied_sequence

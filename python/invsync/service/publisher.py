@@ -8,12 +8,15 @@ see the quantities it caused. A flush is one write to the client (wire.py).
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from invsync.events import ChannelQuantities, encode_json
 from invsync.service.metrics import Metrics
@@ -24,15 +27,29 @@ from invsync.service.wire import PublishBatch
 if TYPE_CHECKING:
     from invsync.engine import Engine
 
+log = logging.getLogger("invsync.service")
+
 # ~60 bytes per item: a few hundred KB per message, well under the 1 MB default limit.
 MAX_ITEMS_PER_MESSAGE = 5000
 # Up to this many items a piece's latencies are observed item by item (numpy's
 # per-call cost is larger than the work for a quiet flush's few items).
 SMALL_PIECE = 32
+# How far past the current `seq` a saved ceiling reaches: one durable write per
+# this many messages on a channel, and at most this big a jump after a crash.
+SEQ_LEASE = 100_000
+
+SaveCeilings = Callable[[dict[str, int]], Awaitable[None]]
 
 
 class Publisher:
-    """Owns the per-channel `seq` counters, which snapshots persist."""
+    """Owns the per-channel `seq` counters, which snapshots persist.
+
+    A `seq` is never used twice, also across a crash: before a channel's `seq`
+    passes its saved ceiling, a new ceiling `SEQ_LEASE` further on is saved
+    (`save_ceilings`), and a restart starts above the saved ceilings. After a
+    crash a connector sees `seq` jump forward; after a clean stop, whose final
+    ceilings are the final `seq`s, it sees none.
+    """
 
     def __init__(
         self,
@@ -41,12 +58,21 @@ class Publisher:
         metrics: Metrics,
         outbox: Outbox,
         channel_seqs: dict[str, int] | None = None,
+        *,
+        ceilings: dict[str, int] | None = None,
+        save_ceilings: SaveCeilings | None = None,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
         self.metrics = metrics
         self.outbox = outbox
-        self.channel_seqs: dict[str, int] = dict(channel_seqs or {})
+        self._ceilings = dict(ceilings or {})
+        self._save_ceilings = save_ceilings
+        seqs = dict(channel_seqs or {})
+        self.channel_seqs: dict[str, int] = {
+            channel: max(seqs.get(channel, 0), self._ceilings.get(channel, 0))
+            for channel in seqs.keys() | self._ceilings.keys()
+        }
         # Stock keys whose quantities went out, for the reserve-depletion sampler.
         self.touched: set[int] = set()
         self._batch = PublishBatch(nc)
@@ -77,8 +103,27 @@ class Publisher:
             add(subjects.dlq, encode_json(dead))
         for inbox, body in pending.replies:
             add(inbox, body)
+        if any(seq > self._ceilings.get(ch, 0) for ch, seq in self.channel_seqs.items()):
+            await self._lease({ch: seq + SEQ_LEASE for ch, seq in self.channel_seqs.items()})
         await batch.send()
         return sent
+
+    async def retire_lease(self) -> None:
+        """On a clean stop: the ceilings become the final `seq`s, so a restart goes on
+        without a jump."""
+        await self._lease(dict(self.channel_seqs))
+
+    async def _lease(self, ceilings: dict[str, int]) -> None:
+        if self._save_ceilings is None:
+            return
+        try:
+            await self._save_ceilings(ceilings)
+        except (OSError, NatsError) as exc:
+            # Quantities still go out: a stale quantity on a channel costs more
+            # than a `seq` that a crash right now might repeat.
+            log.error("seq ceilings not saved (%r): a crash now may repeat a seq", exc)
+            return
+        self._ceilings = ceilings
 
     def _publish_quantities(self, engine: Engine, batch: PublishBatch) -> int:
         # A quantity with no event behind it (a policy's opening quantities) is as of now.

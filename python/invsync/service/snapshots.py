@@ -4,6 +4,10 @@ A snapshot is the engine's bytes plus what the engine does not know: the stream
 sequence it reflects, the per-channel `seq` of `inv.qty.*` and the active policy
 text. It is written whole or not at all (temp file + rename) and checksummed, so
 a crash mid-write or a corrupt file is skipped in favour of an older one.
+
+Beside the snapshots, the store keeps the `seq` ceilings: per channel, a `seq`
+no message has gone past. A restart after a crash starts above them, so no
+`seq` a connector has seen is used again for another message.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from nats.js.object_store import ObjectStore
 log = logging.getLogger("invsync.service")
 
 MAGIC = b"INVSNAP1"
+CEILINGS_MAGIC = b"INVSEQC1"
+CEILINGS_NAME = "seq-ceilings.bin"
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,20 +42,40 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:
-    body = msgspec.msgpack.encode(snapshot)
-    return MAGIC + zlib.crc32(body).to_bytes(4, "big") + body
+    return _sealed(MAGIC, msgspec.msgpack.encode(snapshot))
 
 
 def decode_snapshot(data: bytes) -> Snapshot:
     """The snapshot in `data`; ValueError when it is truncated, corrupt or foreign."""
-    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 4:
-        raise ValueError("not an invsync snapshot")
-    checksum = int.from_bytes(data[len(MAGIC) : len(MAGIC) + 4], "big")
-    body = memoryview(data)[len(MAGIC) + 4 :]  # engine state runs to 100 MB: no copy
+    try:
+        return msgspec.msgpack.decode(_unsealed(MAGIC, data), type=Snapshot)
+    except msgspec.DecodeError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def _sealed(magic: bytes, body: bytes) -> bytes:
+    return magic + zlib.crc32(body).to_bytes(4, "big") + body
+
+
+def _unsealed(magic: bytes, data: bytes) -> memoryview:
+    """The checksummed body; ValueError when truncated, corrupt or foreign."""
+    if not data.startswith(magic) or len(data) < len(magic) + 4:
+        raise ValueError("not an invsync file")
+    checksum = int.from_bytes(data[len(magic) : len(magic) + 4], "big")
+    body = memoryview(data)[len(magic) + 4 :]  # engine state runs to 100 MB: no copy
     if zlib.crc32(body) != checksum:
         raise ValueError("checksum mismatch")
+    return body
+
+
+def encode_ceilings(ceilings: dict[str, int]) -> bytes:
+    return _sealed(CEILINGS_MAGIC, msgspec.msgpack.encode(ceilings))
+
+
+def decode_ceilings(data: bytes) -> dict[str, int]:
+    """The ceilings in `data`; ValueError when they cannot be trusted."""
     try:
-        return msgspec.msgpack.decode(body, type=Snapshot)
+        return msgspec.msgpack.decode(_unsealed(CEILINGS_MAGIC, data), type=dict[str, int])
     except msgspec.DecodeError as exc:
         raise ValueError(str(exc)) from exc
 
@@ -64,6 +90,12 @@ class SnapshotStore(Protocol):
 
     async def load_newest(self) -> Snapshot | None: ...
 
+    async def save_ceilings(self, ceilings: dict[str, int]) -> None: ...
+
+    async def load_ceilings(self) -> dict[str, int]:
+        """The last saved `seq` ceilings; empty when there are none to trust."""
+        ...
+
 
 class DirectorySnapshotStore:
     """Snapshots as files in a directory, newest few kept."""
@@ -76,14 +108,18 @@ class DirectorySnapshotStore:
     def _names(self) -> list[Path]:
         return sorted(self.directory.glob("snapshot-*.bin"), reverse=True)
 
-    def _write(self, snapshot: Snapshot) -> None:
-        final = self.directory / snapshot_name(snapshot.stream_sequence)
+    def _write_whole(self, name: str, data: bytes) -> None:
+        """`data` as `name`, whole or not at all, on disk before this returns."""
+        final = self.directory / name
         tmp = final.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            f.write(encode_snapshot(snapshot))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
+
+    def _write(self, snapshot: Snapshot) -> None:
+        self._write_whole(snapshot_name(snapshot.stream_sequence), encode_snapshot(snapshot))
         for old in self._names()[self.keep :]:
             old.unlink(missing_ok=True)
 
@@ -101,6 +137,18 @@ class DirectorySnapshotStore:
 
     async def load_newest(self) -> Snapshot | None:
         return await anyio.to_thread.run_sync(self._read_newest)
+
+    async def save_ceilings(self, ceilings: dict[str, int]) -> None:
+        await anyio.to_thread.run_sync(self._write_whole, CEILINGS_NAME, encode_ceilings(ceilings))
+
+    async def load_ceilings(self) -> dict[str, int]:
+        try:
+            return decode_ceilings((self.directory / CEILINGS_NAME).read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring %s: %s", CEILINGS_NAME, exc)
+            return {}
 
 
 class ObjectStoreSnapshotStore:
@@ -125,7 +173,22 @@ class ObjectStoreSnapshotStore:
             infos = await store.list()
         except NotFoundError:
             return []
-        return sorted((i.name for i in infos if i.name and not i.deleted), reverse=True)
+        names = (i.name for i in infos if i.name and not i.deleted)
+        return sorted((n for n in names if n.startswith("snapshot-")), reverse=True)
+
+    async def save_ceilings(self, ceilings: dict[str, int]) -> None:
+        store = await self._open()
+        await store.put(CEILINGS_NAME, encode_ceilings(ceilings))
+
+    async def load_ceilings(self) -> dict[str, int]:
+        store = await self._open()
+        try:
+            return decode_ceilings((await store.get(CEILINGS_NAME)).data or b"")
+        except NotFoundError:
+            return {}
+        except ValueError as exc:
+            log.warning("ignoring %s: %s", CEILINGS_NAME, exc)
+            return {}
 
     async def save(self, snapshot: Snapshot) -> None:
         store = await self._open()
