@@ -635,35 +635,15 @@ async def main(args: argparse.Namespace) -> None:
         )
         server_pid = server.pid
         assert server_pid is not None
-        half = rate / 2
-        print_latency(
-            half,
-            await latency(
-                nc,
-                server.url,
-                server_pid,
-                tmp,
-                policy,
-                half,
-                LATENCY_ROUNDS,
-                args.seconds,
-                start=args.events,
-            ),
-        )
-        print_latency(
-            args.headroom_rate,
-            await latency(
-                nc,
-                server.url,
-                server_pid,
-                tmp,
-                policy,
-                args.headroom_rate,
-                1,
-                args.seconds,
-                start=args.events + 10**7,
-            ),
-        )
+        # Half the sustained rate (the target's), then a rate this machine carries with room.
+        for paced, rounds_run, first in (
+            (rate / 2, LATENCY_ROUNDS, args.events),
+            (args.headroom_rate, 1, args.events + 10**7),
+        ):
+            results = await latency(
+                nc, server.url, server_pid, tmp, policy, paced, rounds_run, args.seconds, first
+            )
+            print_latency(paced, results)
         t50, t99 = await trivial_responder(nc, server.url, 64, args.seconds)
         print(
             f"trivial NATS responder, 64 clients: p50 {t50 * 1000:.2f} ms, p99 {t99 * 1000:.2f} ms"

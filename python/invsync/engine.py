@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, get_args
 
 import msgspec
 import numpy as np
@@ -111,25 +111,6 @@ def _to_event(event: EventLike) -> InboundEvent | Batch:
     return event
 
 
-#: Events the core applies itself, by the kind number it knows each by.
-_KIND: dict[type, int] = {
-    cls: _core.EVENT_KINDS.index(str(cls.__struct_config__.tag))
-    for cls in (
-        StockSet,
-        StockAdjust,
-        StockReceived,
-        StockReleased,
-        StockDamaged,
-        StockInbound,
-        StockTransfer,
-        OrderPlaced,
-        OrderCancelled,
-        OrderShipped,
-        OrderFulfillmentFailed,
-        OrderReturned,
-        ClockTick,
-    )
-}
 #: An event `apply_all` takes: any inbound event but a reservation request or a batch.
 AppliedEvent: TypeAlias = (
     StockSet
@@ -146,6 +127,10 @@ AppliedEvent: TypeAlias = (
     | OrderReturned
     | ClockTick
 )
+#: Those events by the kind number the core knows each by.
+_KIND: dict[type, int] = {
+    cls: _core.EVENT_KINDS.index(str(cls.__struct_config__.tag)) for cls in get_args(AppliedEvent)
+}
 
 
 class Engine:
