@@ -287,7 +287,15 @@ class Route(Struct, frozen=True, tag_field="type", tag="route"):
     location: LocationId
 
 
-AlertKind: TypeAlias = Literal["oversell", "feed_stale", "pause", "reserve_low", "duplicate"]
+AlertKind: TypeAlias = Literal[
+    "oversell",
+    "feed_stale",
+    "pause",
+    "reserve_low",
+    "duplicate",
+    "clock_skew",
+    "dedupe_window_short",
+]
 
 
 class Alert(Struct, frozen=True, tag_field="type", tag="alert"):

@@ -51,11 +51,23 @@ class _Table(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     """Base of every table in the file: a misspelt key fails loudly instead of being ignored."""
 
 
+Seconds = Annotated[int, Meta(ge=0, le=10 * 365 * 86_400)]
+
+
 class Defaults(_Table, frozen=True):
-    """Values every SKU gets unless its class or its own table says otherwise."""
+    """Values every SKU gets unless its class or its own table says otherwise, and how
+    the log's producers are treated (clock skew, re-sends, events that arrive early)."""
 
     safety: Count = 0
     non_inventory_qty: Count = 999
+    #: a producer `ts` further ahead of the log's clock is taken as clock + this
+    max_clock_skew_s: Seconds = 300
+    #: how long (log time) an applied event_id is remembered against re-sends
+    dedupe_horizon_s: Seconds = 86_400
+    #: at most this many remembered event ids (about 40 bytes each), whatever the horizon
+    dedupe_max_ids: Annotated[int, Meta(ge=1, le=2**40)] = 2**22
+    #: how long an order event waits for the order.placed it names (log time)
+    park_window_s: Seconds = 3_600
 
 
 class TierSpec(_Table, frozen=True):
@@ -376,7 +388,14 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
     protect = [0] * max_tier
     for tier in doc.tiers:
         protect[tier.tier - 1] = tier.protect
+    defaults = doc.defaults
     return {
+        "log": {
+            "max_clock_skew_s": defaults.max_clock_skew_s,
+            "dedupe_horizon_s": defaults.dedupe_horizon_s,
+            "dedupe_max_ids": defaults.dedupe_max_ids,
+            "park_window_s": defaults.park_window_s,
+        },
         "safety": doc.defaults.safety,
         "non_inventory_qty": doc.defaults.non_inventory_qty,
         "protect": protect,

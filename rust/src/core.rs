@@ -11,6 +11,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::policy::{Kind, Policy};
 use crate::reservation::Decision;
 use crate::snapshot;
+use crate::timefmt;
 use crate::state::{Effects, LineIn, Persisted, State};
 
 pub struct Core {
@@ -66,23 +67,42 @@ impl Core {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs one event: skipped as duplicate when its id was applied, recorded only if it succeeds.
+    /// Runs one producer event: skipped as duplicate when its id was applied within the
+    /// dedupe horizon (with an alert when its content differs), recorded only if it
+    /// succeeds. `op` gets the event's time as the core uses it: bounded, and no further
+    /// ahead of the log's clock than the policy's `max_clock_skew_s`. Producer events
+    /// never move the clock; only ticks do.
     pub fn event(
         &self,
         event_id: &str,
+        fingerprint: u64,
         ts: i64,
-        op: impl FnOnce(&mut State, &Counters) -> CoreResult<Effects>,
+        op: impl FnOnce(&mut State, &Counters, i64) -> CoreResult<Effects>,
     ) -> CoreResult<Effects> {
+        timefmt::check_time("ts", ts)?;
         let mut st = self.state();
-        if st.registry.applied(event_id) {
-            return Ok(Effects {
-                duplicate: true,
-                ..Default::default()
-            });
+        if let Some(fx) = st.duplicate(event_id, fingerprint) {
+            return Ok(fx);
         }
-        let mut fx = op(&mut st, &self.counters)?;
-        st.registry.remember_event(event_id);
+        let mut skew = Effects::default();
+        let ts = st.producer_time(ts, &mut skew);
+        let mut fx = op(&mut st, &self.counters, ts)?;
+        fx.alerts.append(&mut skew.alerts);
+        st.remember_event(event_id, fingerprint, ts, &mut fx);
+        Ok(fx)
+    }
+
+    /// A clock tick from the service's log: the one way time moves. Releases holds that
+    /// expired by `ts`, commits preorders whose date has come, forgets old event ids.
+    pub fn tick(&self, event_id: &str, ts: i64) -> CoreResult<Effects> {
+        timefmt::check_time("ts", ts)?;
+        let mut st = self.state();
+        if let Some(fx) = st.duplicate(event_id, 0) {
+            return Ok(fx);
+        }
+        let mut fx = st.expire(&self.counters, ts);
         st.advance(&self.counters, ts, &mut fx);
+        st.remember_event(event_id, 0, ts, &mut fx);
         Ok(fx)
     }
 
@@ -100,7 +120,10 @@ impl Core {
         hold_seconds: i64,
         ts: i64,
     ) -> CoreResult<(Decision, Effects)> {
+        timefmt::check_time("ts", ts)?;
         let mut st = self.state();
+        let mut skew = Effects::default();
+        let ts = st.producer_time(ts, &mut skew);
         let (reply, mut fx) = st.reserve(
             &self.counters,
             request_id,
@@ -110,15 +133,17 @@ impl Core {
             hold_seconds,
             ts,
         )?;
-        st.advance(&self.counters, ts, &mut fx);
+        fx.alerts.append(&mut skew.alerts);
         Ok((reply, fx))
     }
 
-    pub fn expire(&self, now: i64) -> Effects {
+    /// Moves the clock to `now` as a tick would (for embedding callers without a log).
+    pub fn expire(&self, now: i64) -> CoreResult<Effects> {
+        timefmt::check_time("now", now)?;
         let mut st = self.state();
         let mut fx = st.expire(&self.counters, now);
         st.advance(&self.counters, now, &mut fx);
-        fx
+        Ok(fx)
     }
 
     pub fn set_policy(&self, policy: Policy) -> CoreResult<Effects> {
@@ -212,15 +237,15 @@ impl Core {
                 .map(|c| c.id.clone())
                 .collect(),
         };
-        snapshot::encode(&p)
+        snapshot::encode(&p, &st.log_image())
     }
 
     /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
     /// matched by id, so a reload between snapshot and restart is fine).
     pub fn restore(policy: Policy, data: &[u8]) -> CoreResult<Core> {
-        let p = snapshot::decode(data)?;
+        let (p, log) = snapshot::decode(data)?;
         let core = Core::new(policy);
-        core.state().load(&core.counters, p)?;
+        core.state().load(&core.counters, p, log)?;
         Ok(core)
     }
 }

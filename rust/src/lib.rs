@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod core;
 pub mod counters;
+pub mod dedupe;
 pub mod error;
 pub mod frames;
 pub mod hash;

@@ -54,8 +54,35 @@ pub struct SkuRule {
     pub components: Vec<(String, i64)>,
 }
 
+/// How the core treats what producers stamp and re-send (policy `[defaults]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogRules {
+    /// How far a producer's `ts` may run ahead of the log's clock before it is clamped.
+    pub max_clock_skew_s: i64,
+    /// How long (log time) an applied event id is remembered against re-sends.
+    pub dedupe_horizon_s: i64,
+    /// At most this many remembered event ids, whatever the horizon (memory bound).
+    pub dedupe_max_ids: i64,
+    /// How long an order event waits for the `order.placed` it names (log time).
+    pub park_window_s: i64,
+}
+
+impl Default for LogRules {
+    fn default() -> Self {
+        LogRules {
+            max_clock_skew_s: 300,
+            dedupe_horizon_s: 86_400,
+            dedupe_max_ids: 1 << 22,
+            park_window_s: 3_600,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Tables {
+    #[serde(default)]
+    pub log: LogRules,
     pub safety: i64,
     pub non_inventory_qty: i64,
     pub protect: Vec<i64>,

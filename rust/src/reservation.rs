@@ -7,6 +7,7 @@ use smallvec::SmallVec;
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::hash::{Map, Set, ShardedMap};
+use crate::dedupe::{EventWindow, Seen};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Line {
@@ -220,9 +221,9 @@ pub fn stable_hash(s: &str) -> u64 {
     })
 }
 
-/// How many recent event ids the core remembers (JetStream's own window catches quick
-/// redeliveries; this catches late ones). Bounded, so snapshots stay small.
+/// How many closed orders the core remembers, so a late duplicate cannot reopen one.
 pub const EVENT_WINDOW: usize = 1 << 18;
+
 pub const REQUEST_WINDOW: usize = 1 << 18;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -239,7 +240,7 @@ pub struct Registry {
     pub replies: Map<u64, Decision>,
     /// The order requests were first decided in, oldest first (the map is the set).
     pub reply_order: VecDeque<u64>,
-    pub events: Window<u64>,
+    pub events: EventWindow,
     /// Orders fully shipped, cancelled or released: a late duplicate must not reopen them.
     pub closed_orders: Window<u64>,
     /// Shipped lines of closed orders, by stable hash of order id, for returns.
@@ -263,7 +264,7 @@ impl Default for Registry {
             // the whole window each time.
             replies: Map::with_capacity_and_hasher(REQUEST_WINDOW + 1, Default::default()),
             reply_order: VecDeque::with_capacity(REQUEST_WINDOW + 1),
-            events: Window::new(EVENT_WINDOW),
+            events: EventWindow::new(i64::MAX, usize::MAX),
             closed_orders: Window::new(EVENT_WINDOW),
             shipped: Map::default(),
             shipped_order: VecDeque::new(),
@@ -274,13 +275,15 @@ impl Default for Registry {
 }
 
 impl Registry {
-    pub fn applied(&self, event_id: &str) -> bool {
-        self.events.contains(&stable_hash(event_id))
+    /// Whether an event id was applied within the dedupe horizon, and with what content.
+    pub fn applied(&self, event_id: &str, fingerprint: u64) -> Seen {
+        self.events.seen(stable_hash(event_id), fingerprint)
     }
 
-    /// Records an event id as applied.
-    pub fn remember_event(&mut self, event_id: &str) {
-        self.events.insert(stable_hash(event_id));
+    /// Records an event id as applied at log time `now`; true when the id cap, not the
+    /// horizon, made room (the window is shorter than configured).
+    pub fn remember_event(&mut self, event_id: &str, fingerprint: u64, now: i64) -> bool {
+        self.events.insert(stable_hash(event_id), fingerprint, now)
     }
 
     pub fn decision(&self, request_id: &str) -> Option<&Decision> {

@@ -1,17 +1,20 @@
 //! Snapshots: a versioned, checksummed image of the state that a restore can trust.
 //!
 //! Layout: magic `INVSYNC\0`, format version (u32 LE), payload length (u64 LE),
-//! CRC-32 of the payload (u32 LE), payload (bincode of [`Persisted`]).
+//! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
+//! on) of [`LogImage`]. A format 1 snapshot restores with an empty `LogImage`.
 
 use crate::error::{CoreError, CoreResult};
-use crate::state::Persisted;
+use crate::state::{LogImage, Persisted};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this build restores.
+const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
-pub fn encode(p: &Persisted) -> CoreResult<Vec<u8>> {
-    let payload = bincode::serialize(p).map_err(|e| CoreError::Snapshot(e.to_string()))?;
+pub fn encode(p: &Persisted, log: &LogImage) -> CoreResult<Vec<u8>> {
+    let payload = bincode::serialize(&(p, log)).map_err(|e| CoreError::Snapshot(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -27,16 +30,16 @@ fn field<const N: usize>(data: &[u8], at: usize) -> CoreResult<[u8; N]> {
         .ok_or_else(|| CoreError::Snapshot("truncated header".into()))
 }
 
-pub fn decode(data: &[u8]) -> CoreResult<Persisted> {
+pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage)> {
     if data.get(..8) != Some(MAGIC.as_slice()) {
         return Err(CoreError::Snapshot(
             "not an invsync snapshot (bad magic)".into(),
         ));
     }
     let version = u32::from_le_bytes(field(data, 8)?);
-    if version != FORMAT_VERSION {
+    if !(OLDEST_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(CoreError::Snapshot(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
+            "format version {version}, this build reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
         )));
     }
     let len = u64::from_le_bytes(field(data, 12)?);
@@ -53,7 +56,12 @@ pub fn decode(data: &[u8]) -> CoreResult<Persisted> {
             "checksum mismatch: the snapshot is corrupt".into(),
         ));
     }
-    bincode::deserialize(payload).map_err(|e| CoreError::Snapshot(format!("undecodable: {e}")))
+    let undecodable = |e: bincode::Error| CoreError::Snapshot(format!("undecodable: {e}"));
+    if version == 1 {
+        let p = bincode::deserialize(payload).map_err(undecodable)?;
+        return Ok((p, LogImage::default()));
+    }
+    bincode::deserialize(payload).map_err(undecodable)
 }
 
 #[cfg(test)]
@@ -62,11 +70,28 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_refused() {
-        let mut data = encode(&Persisted::default()).unwrap();
+        let mut data = encode(&Persisted::default(), &LogImage::default()).unwrap();
         let last = data.len() - 1;
         data[last] ^= 1;
         assert!(matches!(decode(&data), Err(CoreError::Snapshot(_))));
         assert!(decode(b"junk").is_err());
         assert!(decode(&data[..10]).is_err());
+    }
+
+    #[test]
+    fn a_format_1_snapshot_restores_without_its_log_image() {
+        let p = Persisted {
+            now: 42,
+            ..Default::default()
+        };
+        let payload = bincode::serialize(&p).unwrap();
+        let mut data = MAGIC.to_vec();
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        let (back, log) = decode(&data).unwrap();
+        assert_eq!(back.now, 42);
+        assert!(log.event_stamps.times.is_empty());
     }
 }

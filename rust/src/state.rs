@@ -13,10 +13,14 @@ use crate::counters::{Counters, RawMode, Take};
 use crate::error::{add, mul, CoreError, CoreResult};
 use crate::ledger::{self, shift, LocStock, Stock, STOCK_FIELDS};
 use crate::policy::{Kind, Policy};
+use crate::dedupe::{Seen, Stamps};
 use crate::reservation::{Decision, Line, LineRef, Order, Registry, REASONS};
+use crate::timefmt;
 
 pub const NO_TIME: i64 = i64::MIN;
 const MICROS: i64 = 1_000_000;
+/// Alerts about the log itself (clock skew, a short dedupe window) at most this often.
+const LOG_ALERT_EVERY: i64 = 60 * MICROS;
 
 /// What the policy says about one key, derived again on every policy change.
 #[derive(Clone, Debug, Default)]
@@ -163,6 +167,13 @@ pub struct Persisted {
     pub channel_ids: Vec<String>,
 }
 
+/// What snapshot format 2 adds after format 1's [`Persisted`] image.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LogImage {
+    /// Log time and content fingerprint of each remembered event id, in window order.
+    pub event_stamps: Stamps,
+}
+
 pub struct State {
     pub policy: Policy,
     pub keys: Vec<KeyState>,
@@ -183,6 +194,9 @@ pub struct State {
     pub last_shown: Vec<i32>,
     /// `pause` and `reserve_low` alerts found by drains, until taken.
     pub pending_alerts: Vec<AlertOut>,
+    /// Log time of the last `clock_skew` and `dedupe_window_short` alerts.
+    skew_alerted: i64,
+    dedupe_alerted: i64,
 }
 
 impl State {
@@ -201,10 +215,91 @@ impl State {
             pending_preorders: BTreeSet::new(),
             last_shown: vec![],
             pending_alerts: vec![],
+            skew_alerted: NO_TIME,
+            dedupe_alerted: NO_TIME,
         };
         s.condition("new");
         s.adopt_policy(c);
         s
+    }
+
+    // ---- the log's clock and event ids ---------------------------------------------------
+
+    /// What a re-sent event does: nothing, plus a `duplicate` alert when its content
+    /// differs from what was applied under its id. None when the id is new.
+    pub fn duplicate(&self, event_id: &str, fingerprint: u64) -> Option<Effects> {
+        let seen = self.registry.applied(event_id, fingerprint);
+        if seen == Seen::New {
+            return None;
+        }
+        let mut fx = Effects {
+            duplicate: true,
+            ..Default::default()
+        };
+        if seen == Seen::Different {
+            fx.alerts.push(AlertOut {
+                kind: "duplicate",
+                sku: None,
+                channel: None,
+                detail: format!(
+                    "event {event_id:?} was applied before with other content; \
+                     this one changed nothing (a producer reusing event ids?)"
+                ),
+            });
+        }
+        Some(fx)
+    }
+
+    /// A producer's time as the core uses it: at most `max_clock_skew_s` ahead of the
+    /// log's clock. A producer's clock is data; an event stamped years ahead must not
+    /// pin its keys' `source_ts` or hold stock until then.
+    pub fn producer_time(&mut self, ts: i64, fx: &mut Effects) -> i64 {
+        if self.now == NO_TIME {
+            return ts;
+        }
+        let skew = self.policy.tables.log.max_clock_skew_s;
+        let limit = self.now.saturating_add(skew.saturating_mul(MICROS));
+        if ts <= limit {
+            return ts;
+        }
+        if self.now.saturating_sub(self.skew_alerted) >= LOG_ALERT_EVERY {
+            self.skew_alerted = self.now;
+            fx.alerts.push(AlertOut {
+                kind: "clock_skew",
+                sku: None,
+                channel: None,
+                detail: format!(
+                    "a producer stamped {}, {} s ahead of the log's clock {} \
+                     (max_clock_skew_s {skew}); taken as {}",
+                    timefmt::rfc3339(ts),
+                    (ts - self.now) / MICROS,
+                    timefmt::rfc3339(self.now),
+                    timefmt::rfc3339(limit),
+                ),
+            });
+        }
+        limit
+    }
+
+    /// Records an applied event id at log time (the event's own time before the first
+    /// tick); alerts when the id cap forgets ids younger than the dedupe horizon.
+    pub fn remember_event(&mut self, event_id: &str, fingerprint: u64, ts: i64, fx: &mut Effects) {
+        let at = if self.now == NO_TIME { ts } else { self.now };
+        let cut_short = self.registry.remember_event(event_id, fingerprint, at);
+        if cut_short && at.saturating_sub(self.dedupe_alerted) >= LOG_ALERT_EVERY {
+            self.dedupe_alerted = at;
+            let log = self.policy.tables.log;
+            fx.alerts.push(AlertOut {
+                kind: "dedupe_window_short",
+                sku: None,
+                channel: None,
+                detail: format!(
+                    "more than dedupe_max_ids {} event ids within dedupe_horizon_s {}: \
+                     the oldest are forgotten early, so a late re-send of one would apply again",
+                    log.dedupe_max_ids, log.dedupe_horizon_s
+                ),
+            });
+        }
     }
 
     // ---- keys -------------------------------------------------------------------------
@@ -319,6 +414,11 @@ impl State {
     /// Re-derives everything the policy decides, for every key (start, reload, restore).
     fn adopt_policy(&mut self, c: &Counters) {
         c.set_protect(&self.policy.tables.protect);
+        let log = self.policy.tables.log;
+        self.registry.events.set_limits(
+            log.dedupe_horizon_s.saturating_mul(MICROS),
+            usize::try_from(log.dedupe_max_ids).unwrap_or(usize::MAX),
+        );
         self.pending_preorders.clear();
         self.links.clear();
         self.preorder_rules.clear();
@@ -358,6 +458,13 @@ impl State {
         }
     }
 
+    /// The parts of the state format 2 snapshots add.
+    pub fn log_image(&self) -> LogImage {
+        LogImage {
+            event_stamps: self.registry.events.stamps(),
+        }
+    }
+
     /// Swaps in a new policy: location and channel references are carried over by id.
     pub fn set_policy(&mut self, c: &Counters, policy: Policy) -> CoreResult<Effects> {
         let loc_map = self.remap(&self.location_ids(), &policy.location_index, "location")?;
@@ -391,7 +498,7 @@ impl State {
     }
 
     /// Loads a decoded snapshot into this (fresh) state, then re-derives the policy parts.
-    pub fn load(&mut self, c: &Counters, p: Persisted) -> CoreResult<()> {
+    pub fn load(&mut self, c: &Counters, p: Persisted, log: LogImage) -> CoreResult<()> {
         let consistent = p.keys.len() == p.avail.len()
             && p.conditions.first().map(String::as_str) == Some("new")
             && p.keys
@@ -440,6 +547,7 @@ impl State {
         }
         self.now = p.now;
         self.adopt_policy(c);
+        self.registry.events.restamp(&log.event_stamps, self.now);
         let mut fx = Effects::default();
         for idx in 0..self.keys.len() as u32 {
             self.recount(c, idx, &mut fx);
@@ -1082,6 +1190,43 @@ impl State {
         Ok(())
     }
 
+    /// Refuses lines whose units could overflow a count: a bundle's parts (qty × units per
+    /// bundle) and, for a sale (`may_backorder`), each key's backorders and preorders if
+    /// every unit of it ended up there. Checked before anything moves, so such an event
+    /// is refused whole instead of saturating a count that a later cancel would drive
+    /// below zero.
+    fn check_room(
+        &self,
+        lines: impl Iterator<Item = (usize, u32, i64)>,
+        may_backorder: bool,
+    ) -> CoreResult<()> {
+        let overflow = |n: usize| CoreError::bad(format!("lines[{n}].qty"), "quantity overflows 64 bits");
+        let mut per_key: SmallVec<[(u32, i64); 4]> = SmallVec::new();
+        for (n, idx, qty) in lines {
+            for (_, m) in self.parts(idx) {
+                qty.checked_mul(m).ok_or_else(|| overflow(n))?;
+            }
+            let total = match per_key.iter_mut().find(|(k, _)| *k == idx) {
+                Some((_, total)) => {
+                    *total = total.checked_add(qty).ok_or_else(|| overflow(n))?;
+                    *total
+                }
+                None => {
+                    per_key.push((idx, qty));
+                    qty
+                }
+            };
+            let key = &self.keys[idx as usize];
+            if may_backorder
+                && (key.backordered.checked_add(total).is_none()
+                    || key.preordered.checked_add(total).is_none())
+            {
+                return Err(overflow(n));
+            }
+        }
+        Ok(())
+    }
+
     /// A marketplace sale: converts a live hold, commits the rest at floor 0, backorders
     /// what stock cannot cover, routes every committed unit.
     pub fn order_placed(
@@ -1115,6 +1260,10 @@ impl State {
             unknown.push(!self.is_known(sku, cond));
             keys.push(self.intern(c, sku, cond)?);
         }
+        self.check_room(
+            keys.iter().zip(lines).enumerate().map(|(n, (&k, l))| (n, k, l.3)),
+            true,
+        )?;
         let hold = self.registry.orders.remove(order_id);
         if let Some(h) = &hold {
             if let Some(exp) = h.hold_expires {
@@ -1448,7 +1597,16 @@ impl State {
                 .map(|l| (l.key, l.shipped, l.returned))
         });
         let idx = match known {
-            Some((key, shipped, returned)) if &*self.keys[key as usize].sku == sku => {
+            Some((key, _, _)) if &*self.keys[key as usize].sku != sku => {
+                return Err(CoreError::bad(
+                    "sku",
+                    format!(
+                        "line {line_id:?} of order {order_id:?} sold {:?}, not {sku:?}",
+                        self.keys[key as usize].sku
+                    ),
+                ));
+            }
+            Some((key, shipped, returned)) => {
                 if returned.saturating_add(qty) > shipped {
                     return Err(CoreError::bad(
                         "qty",
@@ -1460,8 +1618,16 @@ impl State {
                 }
                 key
             }
+            None if self.registry.orders.contains_key(order_id)
+                || self.registry.was_closed(order_id) =>
+            {
+                return Err(CoreError::bad(
+                    "line_id",
+                    format!("order {order_id:?} shipped no line {line_id:?}"),
+                ));
+            }
             // A return of an order shipped before this ledger knew it: only the stock moves.
-            _ => self.intern(c, sku, "new")?,
+            None => self.intern(c, sku, "new")?,
         };
         let units: Vec<(u32, i64)> = self
             .parts(idx)
@@ -1557,6 +1723,8 @@ impl State {
                 }
             }
         }
+        let known = keys.iter().zip(lines).enumerate();
+        self.check_room(known.filter_map(|(n, (k, l))| k.map(|k| (n, k, l.3))), false)?;
         let mut taken: SmallVec<[(usize, u32, i64, bool); 4]> = SmallVec::new();
         let mut pre_taken: Map<u32, i64> = Map::default();
         if reasons.iter().all(|r| r.is_none()) {
@@ -1676,6 +1844,7 @@ impl State {
             return;
         }
         self.now = ts;
+        self.registry.events.expire(ts);
         while let Some(&(from, idx)) = self.pending_preorders.first() {
             if from > ts {
                 break;

@@ -1,5 +1,25 @@
 //! RFC 3339 text for Unix-microsecond times (UTC) and back, without a date library.
 
+use crate::error::{CoreError, CoreResult};
+
+/// The earliest time the core holds: 1970-01-01T00:00:00Z.
+pub const TIME_MIN: i64 = 0;
+/// The first time the core does not hold: 9999-01-01T00:00:00Z. A year short of what
+/// an RFC 3339 year can say, so every time derived from one it holds (a hold's expiry,
+/// a time plus the allowed clock skew) is still a valid RFC 3339 and Python time.
+pub const TIME_END: i64 = 253_370_764_800 * 1_000_000;
+
+/// Refuses a time outside [`TIME_MIN`, `TIME_END`) as bad input in `field`.
+pub fn check_time(field: &str, micros: i64) -> CoreResult<()> {
+    if (TIME_MIN..TIME_END).contains(&micros) {
+        return Ok(());
+    }
+    Err(CoreError::bad(
+        field,
+        "time must be from 1970-01-01T00:00:00Z up to, not including, 9999-01-01T00:00:00Z (UTC)",
+    ))
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -155,7 +175,16 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_rfc3339, rfc3339};
+    use super::{check_time, parse_rfc3339, rfc3339, TIME_END};
+
+    #[test]
+    fn times_the_core_cannot_hold_are_bad_input() {
+        assert_eq!(rfc3339(TIME_END), "9999-01-01T00:00:00Z");
+        assert!(check_time("ts", TIME_END - 1).is_ok());
+        assert!(check_time("ts", TIME_END).is_err());
+        assert!(check_time("ts", -1).is_err());
+        assert!(check_time("ts", 0).is_ok());
+    }
 
     #[test]
     fn reads_what_it_writes() {

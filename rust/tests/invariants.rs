@@ -40,7 +40,7 @@ fn line<'a>(id: &'a str, sku: &'a str, qty: i64) -> (&'a str, &'a str, &'a str, 
 }
 
 fn stock(core: &Core, sku: &str, loc: &str, n: i64, id: &str) {
-    core.event(id, MICROS, |s, c| {
+    core.event(id, 1, MICROS, |s, c, _| {
         let k = s.intern(c, sku, "new")?;
         s.stock_at(c, k, StockMove::Set, loc, n, MICROS)
     })
@@ -117,7 +117,7 @@ fn a_backorder_is_filled_first_when_stock_arrives() {
     let core = Core::new(policy());
     stock(&core, "B", "wh", 2, "e1");
     let fx = core
-        .event("e2", 2 * MICROS, |s, c| {
+        .event("e2", 1, 2 * MICROS, |s, c, _| {
             s.order_placed(c, "o1", "amazon", &[line("1", "B", 5)], 2 * MICROS)
         })
         .expect("order");
@@ -137,7 +137,7 @@ fn a_duplicate_event_changes_nothing() {
     let core = Core::new(policy());
     stock(&core, "B", "wh", 10, "e1");
     let place = |core: &Core| {
-        core.event("e2", MICROS, |s, c| {
+        core.event("e2", 1, MICROS, |s, c, _| {
             s.order_placed(c, "o1", "amazon", &[line("1", "B", 4)], MICROS)
         })
         .expect("order")
@@ -153,14 +153,14 @@ fn bad_input_changes_nothing() {
     stock(&core, "B", "wh", 10, "e1");
     let before = core.snapshot().expect("snapshot");
     let err = core
-        .event("e2", MICROS, |s, c| {
+        .event("e2", 1, MICROS, |s, c, _| {
             let k = s.intern(c, "B", "new")?;
             s.stock_transfer(c, k, "wh", "ds", 11, MICROS)
         })
         .expect_err("more than on hand");
     assert!(err.to_string().contains("qty"));
     assert!(core
-        .event("e3", MICROS, |s, c| s
+        .event("e3", 1, MICROS, |s, c, _| s
             .order_cancelled(c, "nope", None, MICROS))
         .is_err());
     assert_eq!(core.snapshot().expect("snapshot"), before);
@@ -183,9 +183,9 @@ fn holds_expire_on_the_clock() {
         .reserve("r1", "o1", "shopify", &[line("1", "B", 4)], 60, MICROS)
         .expect("reserve");
     assert_eq!(reply.expires_at(), Some(61 * MICROS));
-    assert!(core.expire(60 * MICROS).expired.is_empty());
+    assert!(core.expire(60 * MICROS).expect("a valid time").expired.is_empty());
     assert_eq!(ats(&core, "B"), 6);
-    assert_eq!(core.expire(61 * MICROS).expired, vec!["o1".to_string()]);
+    assert_eq!(core.expire(61 * MICROS).expect("a valid time").expired, vec!["o1".to_string()]);
     assert_eq!(ats(&core, "B"), 10);
 }
 
@@ -194,7 +194,7 @@ fn snapshot_restore_gives_the_same_state() {
     let core = Core::new(policy());
     stock(&core, "A", "wh", 40, "e1");
     stock(&core, "B", "wh", 7, "e2");
-    core.event("e3", MICROS, |s, c| {
+    core.event("e3", 1, MICROS, |s, c, _| {
         s.order_placed(c, "o1", "amazon", &[line("1", "B", 9)], MICROS)
     })
     .expect("order");

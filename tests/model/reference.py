@@ -221,7 +221,8 @@ class ReferenceModel:
             if handler is None:
                 raise RejectedEvent("type")
             handler(event)
-            self._advance_clock(ts)
+            if event.get("type") == "clock.tick":
+                self._advance_clock(ts)
             self._fill_backorders()
             self.state.seen_event_ids.add(event_id)
         except BaseException:
@@ -423,8 +424,16 @@ class ReferenceModel:
                 del self.state.holds[order_id]
 
     def _advance_clock(self, ts: datetime) -> None:
+        """Only the service's ticks move the clock; a producer's `ts` is data."""
         if self.state.clock is None or ts > self.state.clock:
             self.state.clock = ts
+
+    def _producer_time(self, ts: datetime) -> datetime:
+        """A producer's time no further ahead of the clock than `max_clock_skew_s`."""
+        if self.state.clock is None:
+            return ts
+        skew = timedelta(seconds=self.defaults.get("max_clock_skew_s", 300))
+        return min(ts, self.state.clock + skew)
 
     def _fill_backorders(self) -> None:
         """Arriving stock goes to backorders first, oldest first, at floor 0."""
@@ -439,7 +448,7 @@ class ReferenceModel:
         self.state.backorder_queue = remaining
 
     def _reserve(self, request: Event) -> dict[str, Any]:
-        ts = parse_ts(request.get("ts"))
+        ts = self._producer_time(parse_ts(request.get("ts")))
         order_id = _text(request, "order_id")
         channel = self._channel(request)
         tier = self.tier(channel)
@@ -461,7 +470,6 @@ class ReferenceModel:
         expires_at = ts + timedelta(seconds=hold_seconds)
         if ok:
             self.state.holds[order_id] = Hold(channel=channel, lines=held, expires_at=expires_at)
-        self._advance_clock(ts)
         for answer in answers:
             answer["granted"] = ok
         return {

@@ -13,6 +13,7 @@ use super::convert;
 use super::errors::{caught, guarded, IntoPy};
 use super::plain;
 use crate::core::Core as Inner;
+use crate::dedupe::Fingerprint;
 use crate::error::CoreError;
 use crate::policy::Policy;
 use crate::state::{Effects, LineIn};
@@ -181,7 +182,11 @@ impl Core {
     ) -> Fx<'py> {
         let (keys, counts) = (slice(&idx, "idx")?, slice(&on_hand, "on_hand")?);
         let fx = guarded(py, || {
-            self.inner.event(event_id, ts, |s, c| {
+            let fp = keys.iter().zip(counts).fold(
+                Fingerprint::new(u8::MAX).text(location),
+                |fp, (&k, &n)| fp.int(i64::from(k)).int(n),
+            );
+            self.inner.event(event_id, fp.finish(), ts, |s, c, ts| {
                 s.stock_set_many(c, keys, location, counts, ts)
             })
         })?;
@@ -218,7 +223,7 @@ impl Core {
     }
 
     fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {
-        convert::BatchEffects::one(caught(py, || Ok(self.inner.expire(now)))?).into_pyobject(py)
+        convert::BatchEffects::one(caught(py, || self.inner.expire(now))?).into_pyobject(py)
     }
 
     /// A reservation request; returns (reply dict, effects or None when there are none).

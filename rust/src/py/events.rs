@@ -9,6 +9,7 @@ use pyo3::types::PyString;
 use super::engine::{borrowed, line_args};
 use super::errors::caught;
 use crate::core::Core;
+use crate::dedupe::Fingerprint;
 use crate::error::CoreError;
 use crate::state::{Effects, StockMove};
 
@@ -47,6 +48,7 @@ pub fn apply(
 ) -> PyResult<Effects> {
     let id = text(ev, intern!(py, "event_id"))?;
     let tag = KINDS.get(usize::from(kind)).copied().unwrap_or_default();
+    let fp = Fingerprint::new(kind);
     match tag {
         "stock.set" | "stock.adjust" | "stock.received" | "stock.released" | "stock.damaged"
         | "stock.inbound" => {
@@ -59,9 +61,10 @@ pub fn apply(
             let condition = text(ev, intern!(py, "condition"))?;
             let location = text(ev, intern!(py, "location"))?;
             let qty = int(ev, qty_field)?;
+            let fp = fp.text(&sku).text(&condition).text(&location).int(qty);
             caught(py, || {
                 let mv = StockMove::parse(tag)?;
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     let k = s.intern(c, &sku, &condition)?;
                     s.stock_at(c, k, mv, &location, qty, ts)
                 })
@@ -73,8 +76,9 @@ pub fn apply(
             let from = text(ev, intern!(py, "from_location"))?;
             let to = text(ev, intern!(py, "to_location"))?;
             let qty = int(ev, intern!(py, "qty"))?;
+            let fp = fp.text(&sku).text(&condition).text(&from).text(&to).int(qty);
             caught(py, || {
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     let k = s.intern(c, &sku, &condition)?;
                     s.stock_transfer(c, k, &from, &to, qty, ts)
                 })
@@ -85,8 +89,11 @@ pub fn apply(
             let channel = text(ev, intern!(py, "channel"))?;
             let lines = line_args(py, &ev.getattr(intern!(py, "lines"))?)?;
             let lines = borrowed(&lines);
+            let fp = lines.iter().fold(fp.text(&order_id).text(&channel), |fp, l| {
+                fp.text(l.0).text(l.1).text(l.2).int(l.3)
+            });
             caught(py, || {
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     s.order_placed(c, &order_id, &channel, &lines, ts)
                 })
             })
@@ -94,8 +101,12 @@ pub fn apply(
         "order.cancelled" => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_ids: Option<Vec<String>> = ev.getattr(intern!(py, "line_ids"))?.extract()?;
+            let fp = line_ids
+                .iter()
+                .flatten()
+                .fold(fp.text(&order_id).int(line_ids.is_some().into()), |fp, l| fp.text(l));
             caught(py, || {
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     s.order_cancelled(c, &order_id, line_ids.as_deref(), ts)
                 })
             })
@@ -111,16 +122,22 @@ pub fn apply(
                     text(&line, intern!(py, "location"))?.to_string(),
                 ));
             }
+            let fp = lines.iter().fold(fp.text(&order_id), |fp, l| {
+                fp.text(&l.0).int(l.1).text(&l.2)
+            });
             caught(py, || {
-                core.event(&id, ts, |s, c| s.order_shipped(c, &order_id, &lines, ts))
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
+                    s.order_shipped(c, &order_id, &lines, ts)
+                })
             })
         }
         "order.fulfillment_failed" => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_id = text(ev, intern!(py, "line_id"))?;
             let disposition = text(ev, intern!(py, "disposition"))?;
+            let fp = fp.text(&order_id).text(&line_id).text(&disposition);
             caught(py, || {
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     s.order_fulfillment_failed(c, &order_id, &line_id, &disposition, ts)
                 })
             })
@@ -132,8 +149,15 @@ pub fn apply(
             let location = text(ev, intern!(py, "location"))?;
             let qty = int(ev, intern!(py, "qty"))?;
             let disposition = text(ev, intern!(py, "disposition"))?;
+            let fp = fp
+                .text(&order_id)
+                .text(&line_id)
+                .text(&sku)
+                .text(&location)
+                .int(qty)
+                .text(&disposition);
             caught(py, || {
-                core.event(&id, ts, |s, c| {
+                core.event(&id, fp.finish(), ts, |s, c, ts| {
                     s.order_returned(
                         c,
                         &order_id,
@@ -147,7 +171,7 @@ pub fn apply(
                 })
             })
         }
-        "clock.tick" => caught(py, || core.event(&id, ts, |s, c| Ok(s.expire(c, ts)))),
+        "clock.tick" => caught(py, || core.tick(&id, ts)),
         _ => caught(py, || {
             Err(CoreError::bad("kind", format!("unknown event kind {kind}")))
         }),
