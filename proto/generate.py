@@ -441,7 +441,7 @@ def stale_files(directory: Path = PROTO_DIR) -> list[str]:
 
 
 def installed_copy_is_stale() -> bool:
-    """True when invsync is installed as a copy (not editable) of an older events.py."""
+    """True when invsync is installed as a copy (not editable) of another events.py."""
     installed = Path(events.__file__).resolve()
     if installed == SOURCE_EVENTS or not SOURCE_EVENTS.exists():
         return False
@@ -454,8 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if installed_copy_is_stale():
         print(
-            f"the installed invsync ({events.__file__}) is older than {SOURCE_EVENTS}:"
-            ' run pip install -e . (or pip install ".[test]") first',
+            f"the installed invsync ({events.__file__}) differs from {SOURCE_EVENTS}:"
+            ' install this tree first (pip install -e . or pip install ".[test]")',
             file=sys.stderr,
         )
         return 2
