@@ -125,3 +125,13 @@ async def test_messages_stay_within_the_servers_limit_when_the_file_is_far_bigge
         last = good_skus()[-1]
         await wait_on_hand(svc, f"S{last:05d}", counted(last))
         assert await on_hand(svc, "S00000") == counted(0)
+
+
+async def test_without_the_service_stream_nothing_is_sent_and_the_fix_is_named(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(count_line(1)) + "\n", encoding="utf-8")
+    code, _, err = await publish(nats_server.url, path, "--prefix", "shop")
+    assert code == 2
+    assert "shop.stock.>" in err and "invsync serve" in err and "--prefix shop" in err

@@ -111,27 +111,18 @@ def _check_line(
     raws = [body] if inner is None else inner
     for index, (result, raw) in enumerate(zip(results, raws, strict=True), start=1):
         where = "" if inner is None else f"event {index} of the batch: "
-        problem = _problem(result)
-        if problem is not None:
-            yield BadLine(number, where + problem)
-            continue
-        assert not isinstance(result, DecodeError | ReserveRequest | ClockTick)
-        subject, token = router.subject(result)
-        if _NOT_IN_A_TOKEN.search(token) or not token:
-            problem = f"{token!r} cannot be a NATS subject token (no spaces, '.', '*' or '>')"
-            yield BadLine(number, where + problem)
-        elif _NOT_IN_A_HEADER.search(result.event_id):
-            yield BadLine(number, where + "event_id has a control character")
+        if isinstance(result, DecodeError):
+            yield BadLine(number, f"{where}{result.reason}: {result.error}")
+        elif isinstance(result, ReserveRequest | ClockTick):
+            # Only the service appends these, to its own log subjects.
+            tag = type(result).__struct_config__.tag
+            yield BadLine(number, f"{where}type {tag!r} is not accepted from producers")
         else:
-            yield Outgoing(number, subject, result.event_id, result.ts, raw, end)
-
-
-def _problem(result: object) -> str | None:
-    """Why the service would dead-letter this decoded result, or None."""
-    if isinstance(result, DecodeError):
-        return f"{result.reason}: {result.error}"
-    if isinstance(result, ReserveRequest | ClockTick):
-        # Only the service appends these, to its own log subjects.
-        tag = type(result).__struct_config__.tag
-        return f"type {tag!r} is not accepted from producers"
-    return None
+            subject, token = router.subject(result)
+            if not token or _NOT_IN_A_TOKEN.search(token):
+                problem = f"{token!r} cannot be a NATS subject token (no spaces, '.', '*' or '>')"
+                yield BadLine(number, where + problem)
+            elif _NOT_IN_A_HEADER.search(result.event_id):
+                yield BadLine(number, f"{where}event_id has a control character")
+            else:
+                yield Outgoing(number, subject, result.event_id, result.ts, raw, end)

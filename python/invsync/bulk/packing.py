@@ -25,7 +25,9 @@ MSG_ID_HEADER: Final = "Nats-Msg-Id"
 # server counts headers against max_payload, the stream against max_msg_size.
 HEADER_BYTES: Final = 64
 _DIGEST_HEX: Final = 32
-_LONGEST_TS: Final = datetime(9999, 12, 31, 23, 59, 59, 999999, timezone(-timedelta(hours=23.99)))
+_LONGEST_TS: Final = datetime(
+    9999, 12, 31, 23, 59, 59, 999999, timezone(-timedelta(hours=23, minutes=59))
+)
 _BATCH_ID_LENGTH: Final = len("batch-") + _DIGEST_HEX
 # A batch of no events with the longest id and time: what every batch adds to its events.
 BATCH_OVERHEAD: Final = (

@@ -47,20 +47,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     import anyio
 
     from invsync.bulk.sender import PublishError
 
     if not args.file.is_file():
-        print(f"invsync publish: {args.file}: no such file")
+        print(f"invsync publish: {args.file}: no such file", file=sys.stderr)
         return 2
     if args.batch_events < 1 or args.window < 1:
-        print("invsync publish: --batch-events and --window must be at least 1")
+        print("invsync publish: --batch-events and --window must be at least 1", file=sys.stderr)
         return 2
     try:
         bad = anyio.run(_publish, args)
     except PublishError as exc:
-        print(f"invsync publish: {args.file}: {exc}")
+        print(f"invsync publish: {args.file}: {exc}", file=sys.stderr)
         return 2
     return 1 if bad else 0
 
