@@ -21,7 +21,10 @@ from typing import Any, get_args
 
 import msgspec
 
-from invsync import events
+try:
+    from invsync import events
+except ImportError as exc:  # a clone that was never installed
+    raise SystemExit(f"{exc}: install this tree first (pip install -e .)") from exc
 
 PROTO_DIR = Path(__file__).resolve().parent
 # The Structs are read from the installed package: an editable install is this tree,
