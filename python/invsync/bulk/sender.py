@@ -48,6 +48,8 @@ async def message_limit(nc: Client, subjects: Subjects) -> int:
             f"no JetStream stream stores {subjects.stock}: start `invsync serve`"
             f" (with --prefix {subjects.prefix}) on this server first"
         ) from exc
+    except NatsError as exc:  # no JetStream on the server, or no permission for its API
+        raise PublishError(f"cannot read the stream that stores {subjects.stock}: {exc!r}") from exc
     stream_max = info.config.max_msg_size or -1
     return nc.max_payload if stream_max < 0 else min(nc.max_payload, stream_max)
 
