@@ -11,6 +11,7 @@ so CI catches a contract change that was not regenerated.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 import sys
@@ -18,12 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-PROTO_DIR = Path(__file__).resolve().parent
-# Generate from this working tree's Structs, not from whatever copy is installed.
-sys.path.insert(0, str(PROTO_DIR.parent / "python"))
-
 import msgspec
-from invsync import events
+
+try:
+    from invsync import events
+except ImportError as exc:  # a clone that was never installed
+    raise SystemExit(f"{exc}: install this tree first (pip install -e .)") from exc
+
+PROTO_DIR = Path(__file__).resolve().parent
+# The Structs are read from the installed package: an editable install is this tree,
+# a plain one a copy of it, which `main` checks is current before writing anything.
+SOURCE_EVENTS = PROTO_DIR.parent / "python" / "invsync" / "events.py"
 
 SCHEMA_FILE = "events.schema.json"
 ASYNCAPI_FILE = "asyncapi.yaml"
@@ -118,11 +124,26 @@ SKU_EXPLANATION = {
 }
 
 
+def _clean_descriptions(node: Any) -> None:
+    """Docstrings as `inspect.cleandoc` leaves them, whichever way msgspec or Python
+    indented them (msgspec 0.23 and Python 3.13 dedent, earlier ones do not)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "description" and isinstance(value, str):
+                node[key] = inspect.cleandoc(value)
+            else:
+                _clean_descriptions(value)
+    elif isinstance(node, list):
+        for item in node:
+            _clean_descriptions(item)
+
+
 def _components(ref_template: str) -> dict[str, Any]:
     """Schemas of every message, plus the inbound union that a batch's items follow."""
     (union, *_), components = msgspec.json.schema_components(
         [events.InboundEvent, *MESSAGES], ref_template=ref_template
     )
+    _clean_descriptions(components)
     components[INBOUND_UNION] = {
         "description": "Any event the log carries; producers send only stock and order events.",
         **union,
@@ -156,7 +177,7 @@ def _message(name: str, doc: str | None, *, inbound: bool = False) -> dict[str, 
     message: dict[str, Any] = {
         "name": name,
         "title": name,
-        "summary": (doc or name).strip().splitlines()[0],
+        "summary": inspect.cleandoc(doc or name).splitlines()[0],
         "contentType": "application/json",
         "payload": {"$ref": f"#/components/schemas/{name}"},
     }
@@ -422,10 +443,25 @@ def stale_files(directory: Path = PROTO_DIR) -> list[str]:
     return stale
 
 
+def installed_copy_is_stale() -> bool:
+    """True when invsync is installed as a copy (not editable) of another events.py."""
+    installed = Path(events.__file__).resolve()
+    if installed == SOURCE_EVENTS or not SOURCE_EVENTS.exists():
+        return False
+    return installed.read_bytes() != SOURCE_EVENTS.read_bytes()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the files are stale")
     args = parser.parse_args(argv)
+    if installed_copy_is_stale():
+        print(
+            f"the installed invsync ({events.__file__}) differs from {SOURCE_EVENTS}:"
+            ' install this tree first (pip install -e . or pip install ".[test]")',
+            file=sys.stderr,
+        )
+        return 2
     if args.check:
         stale = stale_files()
         for name in stale:

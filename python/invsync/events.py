@@ -473,9 +473,81 @@ def _is_utf8(data: bytes | msgspec.Raw) -> bool:
     return True
 
 
+# MessagePack type bytes above 0xBF: what the item is, and how many bytes follow the
+# type byte (for "skip", the whole item; otherwise the big-endian size or count).
+_MsgpackKind: TypeAlias = Literal["skip", "str", "bin", "ext", "array", "map"]
+_MSGPACK_HEADS: Final[dict[int, tuple[_MsgpackKind, int]]] = {
+    0xC0: ("skip", 0), 0xC2: ("skip", 0), 0xC3: ("skip", 0),  # nil, false, true
+    0xC4: ("bin", 1), 0xC5: ("bin", 2), 0xC6: ("bin", 4),
+    0xC7: ("ext", 1), 0xC8: ("ext", 2), 0xC9: ("ext", 4),
+    0xCA: ("skip", 4), 0xCB: ("skip", 8),  # floats
+    0xCC: ("skip", 1), 0xCD: ("skip", 2), 0xCE: ("skip", 4), 0xCF: ("skip", 8),
+    0xD0: ("skip", 1), 0xD1: ("skip", 2), 0xD2: ("skip", 4), 0xD3: ("skip", 8),
+    0xD4: ("skip", 2), 0xD5: ("skip", 3), 0xD6: ("skip", 5), 0xD7: ("skip", 9),
+    0xD8: ("skip", 17),  # fixext: type byte + data
+    0xD9: ("str", 1), 0xDA: ("str", 2), 0xDB: ("str", 4),
+    0xDC: ("array", 2), 0xDD: ("array", 4), 0xDE: ("map", 2), 0xDF: ("map", 4),
+}  # fmt: skip
+
+
+def _msgpack_strings_are_utf8(data: bytes) -> bool:
+    """False when a MessagePack string (a key or a value, at any depth) is not UTF-8.
+
+    Walks the bytes, so the answer does not depend on how a library words its error.
+    The walk stops at the first structural fault: bytes past it are malformed, not
+    mis-encoded. Each item takes at least one byte, so the walk ends within `data`.
+    """
+    pos, pending, end = 0, 1, len(data)
+    while pending and pos < end:
+        pending -= 1
+        head = data[pos]
+        pos += 1
+        if head <= 0x7F or head >= 0xE0:  # fixint
+            continue
+        if head <= 0x8F:  # fixmap
+            pending += 2 * (head & 0x0F)
+            continue
+        if head <= 0x9F:  # fixarray
+            pending += head & 0x0F
+            continue
+        if head <= 0xBF:  # fixstr
+            kind, size = "str", head & 0x1F
+        elif head in _MSGPACK_HEADS:
+            kind, width = _MSGPACK_HEADS[head]
+            if kind == "skip":
+                pos += width
+                continue
+            size = int.from_bytes(data[pos : pos + width])
+            pos += width
+        else:  # 0xC1, never used
+            return True
+        if kind == "array":
+            pending += size
+        elif kind == "map":
+            pending += 2 * size
+        elif kind != "str":  # bin and ext carry bytes, not text
+            pos += size + (kind == "ext")
+        else:
+            text = data[pos : pos + size]
+            if len(text) < size:  # cut short: malformed, not mis-encoded
+                return True
+            if not _is_utf8(text):
+                return False
+            pos += size
+    return True
+
+
+def _is_text_valid(data: bytes, *, msgpack: bool) -> bool:
+    return _msgpack_strings_are_utf8(data) if msgpack else _is_utf8(data)
+
+
 def _failure(data: bytes, exc: Exception, *, msgpack: bool, inner: bool) -> DecodeError:
-    """Labels a failed decode with a bounded reason for metrics and dead letters."""
-    if isinstance(exc, UnicodeDecodeError) or (not msgpack and not _is_utf8(data)):
+    """Labels a failed decode with a bounded reason for metrics and dead letters.
+
+    The reason comes from the bytes themselves and the exception's type, never from
+    its message, whose wording changes between msgspec releases.
+    """
+    if isinstance(exc, UnicodeDecodeError) or not _is_text_valid(data, msgpack=msgpack):
         return DecodeError(reason="encoding", error=f"invalid UTF-8: {exc}", raw=data)
     if not isinstance(exc, msgspec.ValidationError):
         return DecodeError(reason="malformed", error=str(exc), raw=data)

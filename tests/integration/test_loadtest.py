@@ -19,7 +19,7 @@ from invsync.flashsale.checker import (
     reserved_beyond_stock,
 )
 from invsync.flashsale.observe import DepletionRecorder, FeedRecorder, depletion, tier_layers
-from invsync.flashsale.progress import ProgressLine, render
+from invsync.flashsale.progress import ProgressLine, render_sale
 from invsync.flashsale.report import backorder_table, depletion_table, shown_over_time
 from invsync.flashsale.scenario import Mix, ScenarioConfig, generate
 from invsync.flashsale.session import LOADTEST_POLICY, Outcome, embedded_service
@@ -164,11 +164,11 @@ def test_opening_stock_sets_shown_quantities_but_not_latency() -> None:
 
 def test_progress_line_is_silent_when_not_a_terminal() -> None:
     stream = io.StringIO()
-    line = ProgressLine(stream, duration_s=10)
-    line.update(5.0, 1000, 200.0, 3.5)
+    line = ProgressLine(stream)
+    line.show(render_sale(5.0, 10.0, 1000, 200.0, 3.5))
     line.close()
     assert stream.getvalue() == ""
-    text = render(5.0, 10.0, 1000, 200.0, 3.5)
+    text = render_sale(5.0, 10.0, 1000, 200.0, 3.5)
     assert "5.0/10s" in text and "1,000" in text and "200/s" in text and "3.5 ms" in text
 
 

@@ -174,8 +174,9 @@ def set_path(body: dict[str, Any], path: tuple[str | int, ...], value: object) -
     target[path[-1]] = value
 
 
-def json_path(path: tuple[str | int, ...]) -> str:
-    return "$" + "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in path)
+def names(error: DecodeError, *fields: str) -> bool:
+    """The refusal names the fields; the words around them are msgspec's and may change."""
+    return all(field in error.error for field in fields)
 
 
 @pytest.mark.parametrize("event_type", sorted(SAMPLES))
@@ -203,7 +204,7 @@ def test_missing_required_field_is_invalid_and_named(event_type: str, field: str
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
     assert error.reason == "invalid"
-    assert error.error == f"Object missing required field `{field}`"
+    assert names(error, field)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +219,7 @@ def test_wrong_type_is_invalid_and_names_the_field(event_type: str, field: str) 
         assert error.reason == "unknown_type"
     else:
         assert error.reason == "invalid"
-        assert error.error.endswith(f"at `$.{field}`")
+        assert names(error, field)
 
 
 @pytest.mark.parametrize(("event_type", "path"), QUANTITIES)
@@ -231,7 +232,7 @@ def test_quantity_out_of_range_is_invalid_and_named(
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
     assert error.reason == "invalid"
-    assert error.error.endswith(f"at `{json_path(path)}`")
+    assert names(error, *(step for step in path if isinstance(step, str)))
 
 
 def test_quantity_at_the_64_bit_limit_is_accepted() -> None:
@@ -244,7 +245,7 @@ def test_quantity_at_the_64_bit_limit_is_accepted() -> None:
 def test_delta_beyond_64_bits_is_invalid(delta: int) -> None:
     error = only(decode_events(json.dumps(message("stock.adjust", delta=delta)).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error.endswith("at `$.delta`")
+    assert (error.reason, names(error, "delta")) == ("invalid", True)
 
 
 def test_quantity_beyond_signed_64_bits_in_msgpack_is_invalid() -> None:
@@ -252,7 +253,7 @@ def test_quantity_beyond_signed_64_bits_in_msgpack_is_invalid() -> None:
         decode_events(encode_msgpack(message("stock.set", on_hand=2**64 - 1)), msgpack=True)
     )
     assert isinstance(error, DecodeError)
-    assert (error.reason, error.error.endswith("at `$.on_hand`")) == ("invalid", True)
+    assert (error.reason, names(error, "on_hand")) == ("invalid", True)
 
 
 def test_reserve_line_of_zero_units_is_invalid() -> None:
@@ -260,27 +261,27 @@ def test_reserve_line_of_zero_units_is_invalid() -> None:
     body["lines"][0]["qty"] = 0
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error == "Expected `int` >= 1 - at `$.lines[0].qty`"
+    assert (error.reason, names(error, "lines", "qty")) == ("invalid", True)
 
 
 @pytest.mark.parametrize("event_type", ["order.placed", "order.shipped", "reserve"])
 def test_order_without_lines_is_invalid(event_type: str) -> None:
     error = only(decode_events(json.dumps(message(event_type, lines=[])).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error.endswith("at `$.lines`")
+    assert (error.reason, names(error, "lines")) == ("invalid", True)
 
 
 def test_empty_event_id_is_invalid() -> None:
     error = only(decode_events(json.dumps(message("clock.tick", event_id="")).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error == "Expected `str` of length >= 1 - at `$.event_id`"
+    assert (error.reason, names(error, "event_id")) == ("invalid", True)
 
 
 def test_unknown_disposition_is_invalid() -> None:
     body = message("order.returned", disposition="shred")
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error == "Invalid enum value 'shred' - at `$.disposition`"
+    assert (error.reason, names(error, "shred", "disposition")) == ("invalid", True)
 
 
 @pytest.mark.parametrize("field", ["ts", "eta"])
@@ -288,7 +289,7 @@ def test_naive_time_is_refused(field: str) -> None:
     body = message("stock.inbound", **{field: "2026-11-23T10:00:00"})
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error == f"Expected `datetime` with a timezone component - at `$.{field}`"
+    assert (error.reason, names(error, field)) == ("invalid", True)
 
 
 def test_unknown_fields_are_ignored() -> None:
@@ -361,6 +362,52 @@ def test_invalid_utf8_in_msgpack_string_is_labelled_encoding() -> None:
     assert error.reason == "encoding"
 
 
+def msgpack_with(body: dict[str, Any], good: bytes, bad: bytes) -> bytes:
+    data = encode_msgpack(body)
+    assert data.count(good) == 1
+    return data.replace(good, bad)
+
+
+LONG = "Q" * 40  # a str8 in MessagePack, not a fixstr
+
+
+@pytest.mark.parametrize(
+    ("body", "good", "bad"),
+    [
+        (message("stock.set", sku=LONG), LONG.encode(), LONG[:-1].encode() + b"\xff"),
+        (message("order.cancelled", line_ids=["1", "X"]), b"\xa1X", b"\xa1\xff"),
+        (
+            message("order.placed", lines=[{"line_id": "1", "sku": "X", "qty": 1}]),
+            b"\xa1X",
+            b"\xa1\xff",
+        ),
+        (message("stock.set", on_hand="X"), b"\xa1X", b"\xa1\xff"),
+    ],
+    ids=["str8", "in-a-list", "in-a-line", "wrong-type-field"],
+)
+def test_invalid_utf8_anywhere_a_msgpack_decode_fails_is_labelled_encoding(
+    body: dict[str, Any], good: bytes, bad: bytes
+) -> None:
+    data = msgpack_with(body, good, bad)
+    error = only(decode_events(data, msgpack=True))
+    assert isinstance(error, DecodeError)
+    assert error.reason == "encoding"
+
+
+def test_msgpack_binary_with_non_utf8_bytes_is_invalid_not_encoding() -> None:
+    data = msgpack_with(message("stock.set", sku=b"X"), b"\xc4\x01X", b"\xc4\x01\xff")
+    error = only(decode_events(data, msgpack=True))
+    assert isinstance(error, DecodeError)
+    assert error.reason == "invalid"
+
+
+def test_msgpack_string_cut_short_is_malformed() -> None:
+    data = encode_msgpack(message("stock.set", sku=LONG))
+    error = only(decode_events(data[: data.index(LONG.encode()) + 5], msgpack=True))
+    assert isinstance(error, DecodeError)
+    assert error.reason == "malformed"
+
+
 def batch(*events: object) -> dict[str, Any]:
     return {"type": "batch", "event_id": "b-1", "ts": TS, "events": list(events)}
 
@@ -379,7 +426,7 @@ def test_bad_inner_event_fails_alone_and_keeps_its_place(msgpack: bool) -> None:
     first, error, last = decode_events(data, msgpack=msgpack)
     assert (first, last) == (EXPECTED["stock.set"], EXPECTED["clock.tick"])
     assert isinstance(error, DecodeError)
-    assert (error.reason, error.error) == ("invalid", "Expected `int` >= 0 - at `$.qty`")
+    assert (error.reason, names(error, "qty")) == ("invalid", True)
     assert error.raw == (encode_msgpack(bad) if msgpack else json.dumps(bad).encode())
 
 
@@ -387,6 +434,13 @@ def test_inner_event_with_invalid_utf8_fails_alone() -> None:
     body = batch(message("stock.set", sku="X"), message("clock.tick"))
     data = json.dumps(body).encode().replace(b'"X"', b'"\xff"')
     error, tick = decode_events(data)
+    assert isinstance(error, DecodeError)
+    assert (error.reason, tick) == ("encoding", EXPECTED["clock.tick"])
+
+
+def test_msgpack_inner_event_with_invalid_utf8_fails_alone() -> None:
+    body = batch(message("stock.set", sku="X"), message("clock.tick"))
+    error, tick = decode_events(msgpack_with(body, b"\xa1X", b"\xa1\xff"), msgpack=True)
     assert isinstance(error, DecodeError)
     assert (error.reason, tick) == ("encoding", EXPECTED["clock.tick"])
 
@@ -412,7 +466,7 @@ def test_batch_without_event_id_is_invalid_as_a_whole() -> None:
     del body["event_id"]
     error = only(decode_events(json.dumps(body).encode()))
     assert isinstance(error, DecodeError)
-    assert error.error == "Object missing required field `event_id`"
+    assert (error.reason, names(error, "event_id")) == ("invalid", True)
 
 
 def test_empty_batch_yields_nothing() -> None:
@@ -449,21 +503,21 @@ def test_decode_reserve_reads_msgpack() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "error"),
+    ("data", "fields"),
     [
-        (b"{", "Input data was truncated"),
-        (b'{"type": "order.placed"}', "Invalid value 'order.placed' - at `$.type`"),
-        (
-            json.dumps(message("reserve", hold_seconds=-1)).encode(),
-            "Expected `int` >= 0 - at `$.hold_seconds`",
-        ),
-        (b'{"request_id": "\xff"}', "invalid UTF-8"),
+        (b"{", ()),
+        (b'{"type": "order.placed"}', ("order.placed", "type")),
+        (json.dumps(message("reserve", hold_seconds=-1)).encode(), ("hold_seconds",)),
+        (b'{"request_id": "\xff"}', ("UTF-8",)),
     ],
 )
-def test_decode_reserve_refuses_bad_requests_with_the_reason(data: bytes, error: str) -> None:
+def test_decode_reserve_refuses_bad_requests_with_the_reason(
+    data: bytes, fields: tuple[str, ...]
+) -> None:
     with pytest.raises(BadInputError) as caught:
         decode_reserve(data)
-    assert str(caught.value) == error
+    assert str(caught.value)
+    assert all(field in str(caught.value) for field in fields)
 
 
 def test_reply_to_a_malformed_request_carries_only_ok_and_error() -> None:

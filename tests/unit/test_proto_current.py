@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,40 @@ generate = load_generator()
 def test_proto_files_match_the_event_structs() -> None:
     stale = generate.stale_files()
     assert stale == [], f"stale: {stale}; run python proto/generate.py"
+
+
+def copy_of_the_tree(tmp_path: Path) -> Path:
+    """proto/ beside the Python sources without a built extension, as in a clone
+    that was installed with `pip install .` rather than `pip install -e .`."""
+    shutil.copytree(PROTO_DIR, tmp_path / "proto")
+    package = PROTO_DIR.parent / "python" / "invsync"
+    ignore = shutil.ignore_patterns("*.so", "*.pyd", "__pycache__")
+    shutil.copytree(package, tmp_path / "python" / "invsync", ignore=ignore)
+    return tmp_path
+
+
+def run_generator(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, str(tree / "proto" / "generate.py"), *args]
+    return subprocess.run(
+        command, check=False, cwd=tree, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_generator_runs_where_the_source_tree_has_no_built_extension(tmp_path: Path) -> None:
+    result = run_generator(copy_of_the_tree(tmp_path), "--check")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_generator_refuses_an_installed_copy_older_than_the_sources(tmp_path: Path) -> None:
+    tree = copy_of_the_tree(tmp_path)
+    events = tree / "python" / "invsync" / "events.py"
+    events.write_text(events.read_text() + "\n# edited after installing\n")
+    result = run_generator(tree)
+    assert result.returncode == 2
+    assert "pip install" in result.stderr
+    assert (tree / "proto" / generate.SCHEMA_FILE).read_bytes() == (
+        PROTO_DIR / generate.SCHEMA_FILE
+    ).read_bytes()
 
 
 def test_stale_check_notices_an_edited_file(tmp_path: Path) -> None:

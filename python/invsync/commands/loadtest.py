@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
     import anyio
 
     from invsync.errors import PolicyError
-    from invsync.flashsale.progress import ProgressLine
+    from invsync.flashsale.progress import ProgressLine, render_sale
     from invsync.flashsale.report import render, summarize, write_report
     from invsync.flashsale.scenario import Mix, ScenarioConfig, generate
     from invsync.flashsale.session import (
@@ -118,18 +118,22 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
         print(f"invsync loadtest: {exc}")
         return 2
 
-    progress = ProgressLine(sys.stderr, args.duration)
+    line = ProgressLine(sys.stderr)
+
+    def progress(elapsed_s: float, sent: int, rate: float, p99_ms: float | None) -> None:
+        line.show(render_sale(elapsed_s, args.duration, sent, rate, p99_ms))
+
     try:
         if args.embedded:
             outcome = anyio.run(
                 until_interrupted,
-                lambda: run_embedded_sale(policy_path, policy, scenario, progress=progress.update),
+                lambda: run_embedded_sale(policy_path, policy, scenario, progress=progress),
             )
         else:
             outcome = anyio.run(
                 until_interrupted,
                 lambda: run_sale(
-                    args.nats, policy, scenario, prefix=args.prefix, progress=progress.update
+                    args.nats, policy, scenario, prefix=args.prefix, progress=progress
                 ),
             )
     except (Interrupted, KeyboardInterrupt):
@@ -139,7 +143,7 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
         print(f"invsync loadtest: {exc}")
         return 2
     finally:
-        progress.close()
+        line.close()
     summary = summarize(
         scenario, outcome.stats, outcome.feed, outcome.reserve, outcome.verdict, outcome.expected
     )

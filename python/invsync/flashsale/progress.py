@@ -1,5 +1,6 @@
 """A live one-line progress bar for a terminal; silent when output is not a TTY,
-so logs and CI output stay clean.
+so logs and CI output stay clean. `invsync loadtest` and `invsync publish` both
+draw theirs with it.
 """
 
 from __future__ import annotations
@@ -9,16 +10,20 @@ from typing import TextIO
 BAR_WIDTH = 24
 
 
-def render(
+def bar(share: float) -> str:
+    """`[######------]` for a share of the work done, clamped to 0..1."""
+    filled = round(min(1.0, max(0.0, share)) * BAR_WIDTH)
+    return "[" + "#" * filled + "-" * (BAR_WIDTH - filled) + "]"
+
+
+def render_sale(
     elapsed_s: float, duration_s: float, sent: int, rate: float, p99_ms: float | None
 ) -> str:
-    """The bar's text: how far along, events sent, rate achieved, sync p99 so far."""
-    share = min(1.0, max(0.0, elapsed_s / duration_s)) if duration_s > 0 else 1.0
-    filled = round(share * BAR_WIDTH)
-    bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+    """The load test's bar: how far along, events sent, rate achieved, sync p99 so far."""
+    share = elapsed_s / duration_s if duration_s > 0 else 1.0
     p99 = "-" if p99_ms is None else f"{p99_ms:.1f} ms"
     return (
-        f"[{bar}] {elapsed_s:5.1f}/{duration_s:.0f}s  sent {sent:>8,}  "
+        f"{bar(share)} {elapsed_s:5.1f}/{duration_s:.0f}s  sent {sent:>8,}  "
         f"{rate:>8,.0f}/s  sync p99 {p99}"
     )
 
@@ -26,16 +31,14 @@ def render(
 class ProgressLine:
     """Rewrites one terminal line in place; does nothing unless `stream` is a TTY."""
 
-    def __init__(self, stream: TextIO, duration_s: float) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._duration_s = duration_s
         self._live = stream.isatty()
         self._width = 0
 
-    def update(self, elapsed_s: float, sent: int, rate: float, p99_ms: float | None) -> None:
+    def show(self, text: str) -> None:
         if not self._live:
             return
-        text = render(elapsed_s, self._duration_s, sent, rate, p99_ms)
         padding = " " * max(0, self._width - len(text))
         self._width = len(text)
         self._stream.write(f"\r{text}{padding}")

@@ -18,6 +18,8 @@ class ConnectionOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     reconnect_wait_s: float = 0.5
+    # The service retries forever; a one-shot command gives up and says so.
+    reconnect_attempts: int = -1
 
 
 @dataclass(frozen=True)

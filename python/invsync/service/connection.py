@@ -28,7 +28,8 @@ def tls_context(options: ConnectionOptions) -> ssl.SSLContext | None:
 
 
 async def connect(options: ConnectionOptions) -> Client:
-    """Connect; after a drop nats-py retries forever, reconnect_wait_s apart."""
+    """Connect; after a drop nats-py retries `reconnect_attempts` times (-1: forever),
+    reconnect_wait_s apart."""
     attempts = 0
     nc = Client()
     fastlane.install(nc)  # before connecting: the parser is the client's from the start
@@ -52,7 +53,7 @@ async def connect(options: ConnectionOptions) -> Client:
     kwargs: dict[str, Any] = {
         "servers": [options.url],
         "name": options.name,
-        "max_reconnect_attempts": -1,
+        "max_reconnect_attempts": options.reconnect_attempts,
         "reconnect_time_wait": options.reconnect_wait_s,
         "disconnected_cb": disconnected,
         "reconnected_cb": reconnected,

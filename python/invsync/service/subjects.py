@@ -23,6 +23,14 @@ class Subjects:
     def log(self) -> str:
         return f"{self.prefix}.log.>"
 
+    def stock_at(self, location: str) -> str:
+        """Where producers send stock events of one location."""
+        return f"{self.prefix}.stock.{location}"
+
+    def order_on(self, channel: str) -> str:
+        """Where producers send order events of one channel."""
+        return f"{self.prefix}.order.{channel}"
+
     @property
     def stream_subjects(self) -> list[str]:
         return [self.stock, self.order, self.log]
