@@ -287,7 +287,15 @@ class Route(Struct, frozen=True, tag_field="type", tag="route"):
     location: LocationId
 
 
-AlertKind: TypeAlias = Literal["oversell", "feed_stale", "pause", "reserve_low", "duplicate"]
+AlertKind: TypeAlias = Literal[
+    "oversell",
+    "feed_stale",
+    "pause",
+    "reserve_low",
+    "duplicate",
+    "log_entry_refused",
+    "internal_error",
+]
 
 
 class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
@@ -323,7 +331,8 @@ class AuditChange(Struct, frozen=True):
 
 
 class AuditRecord(Struct, frozen=True, tag_field="type", tag="audit"):
-    """Everything one applied event changed, with who and why."""
+    """Everything one applied event changed, with who and why; or why a log entry was
+    refused and skipped, changing nothing."""
 
     event_id: EventId
     event_type: Annotated[str, Meta(description="The `type` of the applied event.")]
@@ -331,6 +340,14 @@ class AuditRecord(Struct, frozen=True, tag_field="type", tag="audit"):
     actor: str | None
     reason: str | None
     ts: Timestamp
+    refused: Annotated[
+        str | None,
+        Meta(
+            description="Why the entry was refused and skipped (`changes` is then empty); "
+            "null when it was applied. A log entry without an event id is named "
+            "`<subject>@<stream sequence>`."
+        ),
+    ] = None
 
 
 class DeadLetter(Struct, frozen=True, tag_field="type", tag="dead_letter"):
