@@ -106,7 +106,7 @@ class Applier:
                 run = []
             try:
                 self._apply_log_entry(msg, counts)
-            except Exception as exc:  # a bug: this entry is skipped, the loop goes on
+            except Exception as exc:  # noqa: BLE001 (a bug: skipped, logged by _internal)
                 self._answer_error(_reply_inbox(msg), "internal error")
                 self._internal("log", msg.subject, msg.data, _entry_name(msg), "log", exc)
         if run:
@@ -134,7 +134,7 @@ class Applier:
         skipped (events already applied come back as duplicates and change nothing)."""
         try:
             self._apply_producer_messages(msgs, counts)
-        except Exception as exc:  # a bug, not the input: the engine's refusals never raise
+        except Exception as exc:  # noqa: BLE001 (a bug: refusals never raise)
             if len(msgs) > 1:
                 for msg in msgs:
                     self._apply_producer_run([msg], counts)
@@ -178,7 +178,12 @@ class Applier:
             if len(events) == 1:
                 event = events[0]
                 self._internal(
-                    "events", subjects[0], encode_json(event), event.event_id, _TAGS[type(event)], exc
+                    "events",
+                    subjects[0],
+                    encode_json(event),
+                    event.event_id,
+                    _TAGS[type(event)],
+                    exc,
                 )
                 return
             log.exception("engine failed on a batch of %d events: applying one by one", len(events))
@@ -242,7 +247,7 @@ class Applier:
                 subject, encode_json(request), request.request_id, "reserve", str(exc), "bad_input"
             )
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (a bug: _internal logs the traceback)
             self._answer_error(inbox, "internal error")
             self._internal("log", subject, encode_json(request), request.request_id, "reserve", exc)
             return
