@@ -193,9 +193,6 @@ impl Policy {
         for (i, parts) in flat {
             tables.skus[i].components = parts;
         }
-        if tables.tiers.is_empty() {
-            tables.tiers = (1..=tables.protect.len() as i64).collect();
-        }
         let location_index = tables
             .locations
             .iter()
@@ -464,15 +461,20 @@ fn bundle_order(skus: &[SkuRule], index: &Map<String, usize>) -> Result<Vec<usiz
     Ok(order)
 }
 
-/// Each bundle's stock parts: nested bundles are expanded into the units they are made
-/// of (a kit of two kits of A is 2 × A), so every bundle is one level deep. Refuses a
-/// nesting deeper than [`MAX_BUNDLE_DEPTH`] and quantities that overflow 64 bits.
+/// A bundle's stock parts: (component SKU, units per bundle).
+type Parts = Vec<(String, i64)>;
+
+/// Each bundle's stock parts by SKU position: nested bundles are expanded into the
+/// units they are made of (a kit of two kits of A is 2 × A), so every bundle is one
+/// level deep. `order` has each bundle after those it contains. Refuses a nesting
+/// deeper than [`MAX_BUNDLE_DEPTH`] and quantities that overflow 64 bits.
 fn flatten(
     skus: &[SkuRule],
     index: &Map<String, usize>,
     order: &[usize],
-) -> Result<Vec<(usize, Vec<(String, i64)>)>, Refusal> {
-    let mut flat: Map<usize, (Vec<(String, i64)>, usize)> = Map::default();
+) -> Result<Map<usize, Parts>, Refusal> {
+    // bundle position → (its parts, its levels of nesting)
+    let mut flat: Map<usize, (Parts, usize)> = Map::default();
     for &bundle in order {
         let refuse = |message: String| {
             Refusal::at(&[Key("skus"), Index(bundle), Key("components")], message)
@@ -483,7 +485,7 @@ fn flatten(
                 skus[bundle].id
             ))
         };
-        let mut parts: Vec<(String, i64)> = vec![];
+        let mut parts: Parts = vec![];
         let mut depth = 1;
         for (component, qty) in &skus[bundle].components {
             let inner = index.get(component).and_then(|i| flat.get(i));
@@ -514,4 +516,97 @@ fn flatten(
         flat.insert(bundle, (parts, depth));
     }
     Ok(flat.into_iter().map(|(i, (parts, _))| (i, parts)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(tiers: usize, skus: &str) -> Tables {
+        let protect = vec!["0"; tiers].join(",");
+        let json = format!(
+            r#"{{"safety": 0, "non_inventory_qty": 0, "protect": [{protect}], "locations": [],
+            "channels": [{{"id": "c", "tier": 1, "conditions": ["new"]}}],
+            "profiles": [[{{"share": 1.0, "cap": null, "buffer": 0, "pause_below": 0}}]],
+            "skus": [{skus}]}}"#
+        );
+        parse(json.as_bytes()).expect("test tables")
+    }
+
+    fn sku(id: &str, components: &[(&str, i64)]) -> String {
+        let kind = if components.is_empty() {
+            "standard"
+        } else {
+            "bundle"
+        };
+        let parts: Vec<String> = components
+            .iter()
+            .map(|(c, q)| format!(r#"["{c}", {q}]"#))
+            .collect();
+        format!(
+            r#"{{"id": "{id}", "profile": 0, "safety": 0, "kind": "{kind}", "sellable_from": null,
+            "preorder_limit": 0, "components": [{}]}}"#,
+            parts.join(",")
+        )
+    }
+
+    /// K1 holds `qty` of K2, ... K<depth> holds `qty` of B.
+    fn chain(depth: usize, qty: i64) -> String {
+        let mut skus = vec![sku("B", &[])];
+        for level in 1..=depth {
+            let inner = if level < depth {
+                format!("K{}", level + 1)
+            } else {
+                "B".into()
+            };
+            skus.push(sku(&format!("K{level}"), &[(&inner, qty)]));
+        }
+        skus.join(",")
+    }
+
+    fn refusal(t: Tables) -> String {
+        Policy::build(t).err().expect("a refusal").to_string()
+    }
+
+    #[test]
+    fn nested_bundles_become_units_of_their_leaves() {
+        let skus = [
+            sku("A", &[]),
+            sku("B", &[]),
+            sku("KIT", &[("A", 1), ("B", 2)]),
+            sku("BOX", &[("KIT", 2), ("A", 1)]),
+        ];
+        let p = Policy::build(tables(1, &skus.join(","))).expect("a good policy");
+        let parts = &p.rule("BOX").expect("BOX").components;
+        assert_eq!(parts, &[("A".to_string(), 3), ("B".to_string(), 4)]);
+    }
+
+    #[test]
+    fn a_cycle_is_named_in_full_at_its_first_bundle() {
+        let skus = [sku("X", &[("Y", 1)]), sku("Y", &[("X", 1)])].join(",");
+        assert_eq!(
+            refusal(tables(1, &skus)),
+            "skus[0].components: bundle cycle: X -> Y -> X"
+        );
+    }
+
+    #[test]
+    fn sixteen_levels_of_bundles_build_and_seventeen_do_not() {
+        assert!(Policy::build(tables(1, &chain(MAX_BUNDLE_DEPTH, 1))).is_ok());
+        let deep = refusal(tables(1, &chain(MAX_BUNDLE_DEPTH + 1, 1)));
+        assert!(deep.starts_with("skus[1].components: bundle 'K1' nests 17 levels"));
+    }
+
+    #[test]
+    fn quantities_that_overflow_are_refused_not_wrapped() {
+        assert!(Policy::build(tables(1, &chain(1, i64::MAX))).is_ok());
+        let big = refusal(tables(1, &chain(2, 1 << 32)));
+        assert!(big.contains("overflow 64 bits"), "{big}");
+    }
+
+    #[test]
+    fn a_tier_beyond_the_counters_is_refused_at_its_entry() {
+        assert!(Policy::build(tables(MAX_TIERS, "")).is_ok());
+        assert!(refusal(tables(MAX_TIERS + 1, "")).starts_with("tiers[16].tier: tier 17 outside"));
+    }
 }
