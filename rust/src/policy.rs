@@ -565,7 +565,7 @@ mod tests {
     }
 
     fn refusal(t: Tables) -> String {
-        Policy::build(t).err().expect("a refusal").to_string()
+        Policy::build(t).expect_err("a refusal").to_string()
     }
 
     #[test]
