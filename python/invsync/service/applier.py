@@ -282,6 +282,7 @@ class Applier:
             raise
         except (InvsyncError, UnicodeDecodeError) as exc:
             # Refused by the file's judge or, against the state it meets, by the core.
+            log.error("policy %s skipped where it sits in the log: %s", source, exc)
             self._answer_error(inbox, str(exc))
             self._skip(msg.subject, msg.data, _entry_name(msg), "policy", str(exc), "invalid")
             return
@@ -306,7 +307,6 @@ class Applier:
     ) -> None:
         """A log entry left out: a dead letter keeps it, an alert and an audit record say why."""
         now = datetime.now(UTC)
-        log.warning("log entry %s (%s on %s) skipped: %s", entry_id, entry_type, subject, error)
         self._dead_letter(subject, payload, dead_letter_reason, error)
         self.outbox.alerts.append(
             Alert(alert, None, None, f"{entry_type} {entry_id} on {subject} skipped: {error}", now)
