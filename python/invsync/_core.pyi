@@ -23,6 +23,17 @@ DEFAULT_HOLD_SECONDS: int
 MAX_HOLD_SECONDS: int
 #: Contract `type` of each event kind `Core.apply_events` takes, by kind number.
 EVENT_KINDS: tuple[str, ...]
+#: The most tiers, channels and levels of nested bundles a policy may have.
+MAX_TIERS: int
+MAX_CHANNELS: int
+MAX_BUNDLE_DEPTH: int
+
+#: Why the core refuses a policy: the path to the entry and field at fault, and why.
+_PolicyRefusal: TypeAlias = tuple[tuple[str | int, ...], str]
+
+def check_policy(tables_json: bytes) -> _PolicyRefusal | None:
+    """None when the resolved tables would load into a `Core`, else the refusal;
+    InvsyncError when they are not even the tables' shape."""
 
 _Effects: TypeAlias = tuple[
     list[tuple[int, Exception]],
@@ -50,12 +61,16 @@ class _Line(Protocol):
 __all__ = [
     "DEFAULT_HOLD_SECONDS",
     "EVENT_KINDS",
+    "MAX_BUNDLE_DEPTH",
+    "MAX_CHANNELS",
     "MAX_HOLD_SECONDS",
+    "MAX_TIERS",
     "SNAPSHOT_FORMAT",
     "Core",
     "FrameSplitter",
     "LogMessage",
     "__version__",
+    "check_policy",
 ]
 
 @final
@@ -69,6 +84,9 @@ class Core:
         """A core from `snapshot()` bytes, adopting the given policy; SnapshotError if corrupt."""
     def set_policy(self, tables_json: bytes) -> _Effects:
         """Swaps the policy; locations and channels carry over by id."""
+    def check_policy_against_state(self, tables_json: bytes) -> _PolicyRefusal | None:
+        """What `set_policy` would refuse now (`check_policy`, then a location that still
+        holds stock or a channel with open orders dropped), without changing anything."""
     def index(self, sku: str, condition: str) -> int:
         """Interns a stock key and returns its dense uint32 index."""
     def lookup(self, sku: str, condition: str) -> int | None:

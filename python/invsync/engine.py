@@ -386,6 +386,13 @@ class Engine:
         """An engine from a snapshot; SnapshotError when it is corrupt or foreign."""
         return cls(policy, _core_obj=_core.Core.restore(policy.tables_json(), data))
 
+    def check_policy(self, policy: Policy) -> None:
+        """Raises PolicyError, naming the reason, when `set_policy` would refuse `policy`
+        now: what a reload checks before it is appended to the log."""
+        refusal = self._core.check_policy_against_state(policy.tables_json())
+        if refusal is not None:
+            raise policy.error_at(*refusal)
+
     def set_policy(self, policy: Policy) -> Effects:
         """Swaps the policy atomically; every key is re-evaluated."""
         raw = self._core.set_policy(policy.tables_json())

@@ -11,6 +11,10 @@ class BadInputError(InvsyncError, ValueError):
     """An event or request that must be dead-lettered; the message names the field."""
 
 
+class CoreBugError(InvsyncError):
+    """A bug in the core (a panic it caught): never the caller's input."""
+
+
 class SnapshotError(InvsyncError):
     """A snapshot that is corrupt, truncated or from another format version."""
 

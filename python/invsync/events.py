@@ -295,6 +295,8 @@ AlertKind: TypeAlias = Literal[
     "duplicate",
     "clock_skew",
     "dedupe_window_short",
+    "log_entry_refused",
+    "internal_error",
 ]
 
 
@@ -331,7 +333,8 @@ class AuditChange(Struct, frozen=True):
 
 
 class AuditRecord(Struct, frozen=True, tag_field="type", tag="audit"):
-    """Everything one applied event changed, with who and why."""
+    """Everything one applied event changed, with who and why; or why a log entry was
+    refused and skipped, changing nothing."""
 
     event_id: EventId
     event_type: Annotated[str, Meta(description="The `type` of the applied event.")]
@@ -339,6 +342,14 @@ class AuditRecord(Struct, frozen=True, tag_field="type", tag="audit"):
     actor: str | None
     reason: str | None
     ts: Timestamp
+    refused: Annotated[
+        str | None,
+        Meta(
+            description="Why the entry was refused and skipped (`changes` is then empty); "
+            "null when it was applied. A log entry without an event id is named "
+            "`<subject>@<stream sequence>`."
+        ),
+    ] = None
 
 
 class DeadLetter(Struct, frozen=True, tag_field="type", tag="dead_letter"):

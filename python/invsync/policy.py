@@ -2,6 +2,14 @@
 
 Everything is checked once, at load, so a running service never meets a half-valid policy:
 each refusal is a `PolicyError` naming the file, the line and the field to fix.
+
+Two judges, each of what only it can see, never the same rule twice. This module judges
+the file as written: TOML syntax, unknown keys, each value's type and range, and the
+names that live only in the file (SKU classes, the channel keys of override tables). The
+core judges the policy as a whole, on the resolved tables (`_core.check_policy`): limits
+(tiers, channels, locations), uniqueness, tier and component references, the bundle graph
+and its quantities. The core runs the same check whenever it loads tables, so `invsync
+check`, a load, a reload and a restart accept and refuse the same files.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import bisect
 import re
 import tomllib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from os import PathLike
 from pathlib import Path
@@ -18,6 +26,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 import msgspec
 from msgspec import Meta, Struct
 
+from invsync import _core
 from invsync.errors import PolicyError
 
 __all__ = [
@@ -41,6 +50,7 @@ _MICROSECOND: Final = timedelta(microseconds=1)
 
 Count = Annotated[int, Meta(ge=0, le=_I64_MAX)]
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+# A tier number as the core stores it (one byte); which tiers may be used is the core's rule.
 Tier = Annotated[int, Meta(ge=1, le=255)]
 Id = Annotated[str, Meta(min_length=1)]
 LocationKind = Literal["warehouse", "store", "dropship", "3pl"]
@@ -171,13 +181,17 @@ class Policy:
             raise _syntax_error(exc, text, source) from None
         try:
             document = msgspec.convert(raw, PolicyFile)
-            _validate(document)
+            _check_file_names(document)
+            policy = cls(document, text, source)
+            refusal = _core.check_policy(policy.tables_json())
         except msgspec.ValidationError as exc:
             path, message = _msgspec_path(str(exc), raw)
             raise _policy_error(source, text, raw, path, message) from None
-        except _Refusal as refusal:
-            raise _policy_error(source, text, raw, refusal.path, refusal.message) from None
-        return cls(document, text, source)
+        except _Refusal as refused:
+            raise _policy_error(source, text, raw, refused.path, refused.message) from None
+        if refusal is not None:
+            raise _policy_error(source, text, raw, *refusal)
+        return policy
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> Policy:
@@ -235,6 +249,11 @@ class Policy:
         """The resolved tables (SKU > class > channel/defaults) as JSON for the core."""
         return self._tables
 
+    def error_at(self, path: FieldPath, message: str) -> PolicyError:
+        """A refusal of this policy found later (e.g. against the live state), pointing
+        at the line of `path` in its text."""
+        return _policy_error(self._source, self._text, tomllib.loads(self._text), path, message)
+
 
 # --- validation ----------------------------------------------------------------------------
 
@@ -250,51 +269,24 @@ class _Refusal(Exception):
         self.message = message
 
 
-def _validate(doc: PolicyFile) -> None:
-    """The rules a schema cannot express: references, uniqueness, bundle shape."""
-    if not doc.channels:
-        raise _Refusal(("channels",), "no [[channels]]: a policy needs at least one channel")
-    _refuse_duplicates("tiers", "tier", [tier.tier for tier in doc.tiers])
-    _refuse_duplicates("locations", "id", [location.id for location in doc.locations])
-    _refuse_duplicates("channels", "id", [channel.id for channel in doc.channels])
-    _refuse_duplicates("classes", "id", [cls.id for cls in doc.classes])
-    _refuse_duplicates("skus", "id", [sku.id for sku in doc.skus])
-
-    tiers = sorted(tier.tier for tier in doc.tiers)
-    for index, channel in enumerate(doc.channels):
-        if channel.tier not in tiers:
+def _check_file_names(doc: PolicyFile) -> None:
+    """The names only the file has: the core sees resolved tables, without class names or
+    override tables, so these references are checked here."""
+    first_index: dict[str, int] = {}
+    for index, cls in enumerate(doc.classes):
+        if cls.id in first_index:
             raise _Refusal(
-                ("channels", index, "tier"),
-                f"unknown tier {channel.tier} (declared tiers: {tiers})",
+                ("classes", index, "id"),
+                f"duplicate id {cls.id!r} (first in classes[{first_index[cls.id]}])",
             )
+        first_index[cls.id] = index
     channels = {channel.id for channel in doc.channels}
     for index, cls in enumerate(doc.classes):
         _refuse_unknown_channels(("classes", index), cls.channels, channels)
-
-    classes = {cls.id for cls in doc.classes}
-    skus = {sku.id for sku in doc.skus}
     for index, sku in enumerate(doc.skus):
-        if sku.class_ is not None and sku.class_ not in classes:
+        if sku.class_ is not None and sku.class_ not in first_index:
             raise _Refusal(("skus", index, "class"), f"unknown class {sku.class_!r}")
         _refuse_unknown_channels(("skus", index), sku.channels, channels)
-        _check_components(index, sku, skus)
-
-    bundles = {sku.id: [c.sku for c in sku.components] for sku in doc.skus if sku.components}
-    cycle = _find_bundle_cycle(bundles)
-    if cycle is not None:
-        first = next(index for index, sku in enumerate(doc.skus) if sku.id == cycle[0])
-        raise _Refusal(("skus", first, "components"), "bundle cycle: " + " -> ".join(cycle))
-
-
-def _refuse_duplicates(section: str, key: str, values: Sequence[object]) -> None:
-    first_index: dict[object, int] = {}
-    for index, value in enumerate(values):
-        if value in first_index:
-            raise _Refusal(
-                (section, index, key),
-                f"duplicate {key} {value!r} (first in {section}[{first_index[value]}])",
-            )
-        first_index[value] = index
 
 
 def _refuse_unknown_channels(
@@ -303,49 +295,6 @@ def _refuse_unknown_channels(
     for name in overrides:
         if name not in channels:
             raise _Refusal((*path, "channels", name), f"unknown channel {name!r}")
-
-
-def _check_components(index: int, sku: SkuSpec, known: set[str]) -> None:
-    path: FieldPath = ("skus", index, "components")
-    if sku.kind != "bundle":
-        if sku.components:
-            raise _Refusal(path, f"components on a {sku.kind!r} SKU; only bundles have them")
-        return
-    if not sku.components:
-        raise _Refusal(path, "a bundle needs at least one component")
-    seen: set[str] = set()
-    for position, component in enumerate(sku.components):
-        if component.sku not in known:
-            raise _Refusal((*path, position, "sku"), f"unknown component SKU {component.sku!r}")
-        if component.sku in seen:
-            raise _Refusal((*path, position, "sku"), f"component {component.sku!r} listed twice")
-        seen.add(component.sku)
-
-
-def _find_bundle_cycle(graph: Mapping[str, Sequence[str]]) -> list[str] | None:
-    """A cycle in the bundle graph as `[a, b, ..., a]`, or None (iterative: chains may be long)."""
-    done: set[str] = set()
-    for root in graph:
-        if root in done:
-            continue
-        trail = [root]
-        on_trail = {root}
-        stack: list[Iterator[str]] = [iter(graph[root])]
-        while stack:
-            for child in stack[-1]:
-                if child in on_trail:
-                    return [*trail[trail.index(child) :], child]
-                if child not in done and graph.get(child):
-                    trail.append(child)
-                    on_trail.add(child)
-                    stack.append(iter(graph[child]))
-                    break
-            else:
-                stack.pop()
-                node = trail.pop()
-                on_trail.discard(node)
-                done.add(node)
-    return None
 
 
 # --- resolution ----------------------------------------------------------------------------
@@ -399,6 +348,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
         "safety": doc.defaults.safety,
         "non_inventory_qty": doc.defaults.non_inventory_qty,
         "protect": protect,
+        "tiers": [tier.tier for tier in doc.tiers],
         "locations": [msgspec.structs.asdict(location) for location in doc.locations],
         "channels": [
             {"id": c.id, "tier": c.tier, "conditions": list(c.conditions)} for c in doc.channels

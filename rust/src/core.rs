@@ -150,6 +150,11 @@ impl Core {
         self.state().set_policy(&self.counters, policy)
     }
 
+    /// Whether `set_policy` would take `policy` now; changes nothing.
+    pub fn check_policy(&self, policy: &Policy) -> Result<(), crate::policy::Refusal> {
+        self.state().check_policy(policy)
+    }
+
     pub fn drain(&self, max_keys: usize) -> Changes {
         let mut out = Changes::default();
         self.state().drain(&self.counters, max_keys, &mut out);

@@ -12,8 +12,8 @@ use smallvec::{smallvec, SmallVec};
 use crate::counters::{Counters, RawMode, Take};
 use crate::error::{add, mul, CoreError, CoreResult};
 use crate::ledger::{self, shift, LocStock, Stock, STOCK_FIELDS};
-use crate::policy::{Kind, Policy};
 use crate::dedupe::{Seen, Stamps};
+use crate::policy::{Kind, Part, Policy, Refusal};
 use crate::reservation::{Decision, Line, LineRef, Order, Registry, REASONS};
 use crate::timefmt;
 
@@ -467,8 +467,7 @@ impl State {
 
     /// Swaps in a new policy: location and channel references are carried over by id.
     pub fn set_policy(&mut self, c: &Counters, policy: Policy) -> CoreResult<Effects> {
-        let loc_map = self.remap(&self.location_ids(), &policy.location_index, "location")?;
-        let ch_map = self.remap(&self.channel_ids(), &policy.channel_index, "channel")?;
+        let (loc_map, ch_map) = self.policy_remaps(&policy)?;
         let mut keys = self.keys.clone();
         for k in &mut keys {
             for l in &mut k.stock.locs {
@@ -573,8 +572,27 @@ impl State {
             .collect()
     }
 
+    /// What `set_policy` checks against the live state, without changing anything: a
+    /// reload is refused here before it is appended to the log.
+    pub fn check_policy(&self, policy: &Policy) -> Result<(), Refusal> {
+        self.policy_remaps(policy).map(|_| ())
+    }
+
+    /// (location, channel) old index → new index; refuses dropping an id still in use.
+    fn policy_remaps(&self, policy: &Policy) -> Result<(Vec<u16>, Vec<u16>), Refusal> {
+        Ok((
+            self.remap(&self.location_ids(), &policy.location_index, "location")?,
+            self.remap(&self.channel_ids(), &policy.channel_index, "channel")?,
+        ))
+    }
+
     /// Old index → new index by id; refuses a policy that drops an id still in use.
-    fn remap(&self, old: &[String], new: &Map<String, u16>, what: &str) -> CoreResult<Vec<u16>> {
+    fn remap(
+        &self,
+        old: &[String],
+        new: &Map<String, u16>,
+        what: &str,
+    ) -> Result<Vec<u16>, Refusal> {
         let used = |i: u16| match what {
             "location" => self.keys.iter().any(|k| {
                 k.stock.get(i).is_some_and(|l| {
@@ -588,9 +606,14 @@ impl State {
             .map(|(i, id)| match new.get(id) {
                 Some(&n) => Ok(n),
                 None if !used(i as u16) => Ok(u16::MAX),
-                None => Err(CoreError::Policy(format!(
-                    "{what} {id:?} is still in use and missing from the new policy"
-                ))),
+                None => Err(Refusal::at(
+                    &[Part::Key(if what == "location" {
+                        "locations"
+                    } else {
+                        "channels"
+                    })],
+                    format!("{what} {id:?} is still in use and missing from the new policy"),
+                )),
             })
             .collect()
     }

@@ -51,3 +51,31 @@ async def test_good_policy_changes_shown_quantities_and_bad_one_changes_nothing(
         c for c in msgspec.json.decode(explained.data)["channels"] if c["channel"] == "shopify"
     ]
     assert shopify[0]["shown"] == 150
+
+
+async def test_reload_that_drops_a_stocked_location_is_refused_with_the_reason(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """It used to be appended, refused by the core when applied, and stop the service
+    on that entry, live and on every restart."""
+    config = service_config(nats_server, tmp_path)
+    text = EXAMPLE_POLICY.read_text()
+    renamed = text.replace('"wh-3"', '"wh-9"')
+    async with running_service(config) as svc:
+        qty = Collector()
+        await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        js = svc.nc.jetstream()
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
+        )
+        await qty.wait_for(lambda _: shown(qty, "A") == [200])
+        refused = await svc.nc.request("inv.admin.policy", renamed.encode(), timeout=5)
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "s2", sku="Q", location="wh-3", on_hand=5)
+        )
+        await qty.wait_for(lambda _: shown(qty, "Q") != [])  # still serving
+        logged = await js.stream_info("INVSYNC")
+    reply = msgspec.json.decode(refused.data)
+    assert reply["ok"] is False
+    assert 'location "wh-3" is still in use' in reply["error"]
+    assert logged.state.messages == 2  # the two stock events; the policy never entered the log

@@ -67,6 +67,10 @@ async def test_sighup_reloads_a_good_policy_keeps_the_old_on_a_bad_one_and_sigte
         policy.write_text(text.replace("share = 0.8", "share = 1.8"))
         service.send_signal(signal.SIGHUP)
         await wait_for_log(log, "policy reload refused")
+        # wh-3 holds stock: a file without it is refused against the state, saying why.
+        policy.write_text(text.replace('"wh-3"', '"wh-9"'))
+        service.send_signal(signal.SIGHUP)
+        await wait_for_log(log, 'location "wh-3" is still in use')
         policy.write_text(text.replace("cap = 200", "cap = 120", 1))
         assert await shown_to_shopify(nc, "A") == 200  # the bad one changed nothing
         service.send_signal(signal.SIGHUP)

@@ -197,6 +197,9 @@ class FakeEngine:
                 )
         return pieces
 
+    def check_policy(self, policy: Policy) -> None:
+        """This stand-in keeps no per-location state a policy could strand."""
+
     def set_policy(self, policy: Policy) -> Effects:
         self.policy = policy
         return Effects()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -11,7 +12,7 @@ import nats.errors
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.fake_engine import FakeEngine
+from tests.service.fake_engine import Effects, FakeEngine
 from tests.service.harness import Collector, event, running_service, service_config
 
 pytestmark = pytest.mark.anyio
@@ -241,3 +242,44 @@ async def test_msgpack_events_are_read_when_the_content_type_header_says_so(
         )
         await qty.wait_for(lambda m: len(m) == 1)
     assert qty.messages[0][1]["items"][0]["qty"] == 8
+
+
+async def test_unexpected_engine_exceptions_are_counted_alerted_and_never_stop_the_loop(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """A bug in the engine on a service log entry (here a policy switch) or while
+    publishing is skipped, alerted and counted; the service keeps serving."""
+
+    class Buggy(FakeEngine):
+        def set_policy(self, policy: object) -> Effects:
+            raise RuntimeError("engine bug")
+
+        def drain_json(self, *args: Any, **kwargs: Any) -> Any:
+            if self.state.on_hand.get("BUG"):
+                self.state.on_hand.pop("BUG")
+                raise RuntimeError("engine bug while publishing")
+            return super().drain_json(*args, **kwargs)
+
+    config = service_config(nats_server, tmp_path)
+    async with running_service(config, Buggy) as svc:
+        alerts, qty = Collector(), Collector()
+        await svc.nc.subscribe("inv.alert.internal_error", cb=alerts.on_msg)
+        await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        policy = config.policy_path.read_text().replace("cap = 200", "cap = 150", 1)
+        reply = await svc.nc.request("inv.admin.policy", policy.encode(), timeout=5)
+        js = svc.nc.jetstream()
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "e1", sku="BUG", location="wh-3", on_hand=1)
+        )
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "e2", sku="OK", location="wh-3", on_hand=2)
+        )
+        await qty.wait_for(lambda m: any(i["sku"] == "OK" for _, q in m for i in q["items"]))
+        await alerts.wait_for(lambda m: len(m) == 1)
+        counted = {
+            stage: svc.registry.get_sample_value("invsync_internal_errors_total", {"stage": stage})
+            for stage in ("log", "flush")
+        }
+    assert msgspec.json.decode(reply.data) == {"ok": False, "error": "internal error"}
+    assert "engine bug" in alerts.messages[0][1]["detail"]
+    assert counted == {"log": 1, "flush": 1}

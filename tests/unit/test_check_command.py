@@ -24,3 +24,15 @@ def test_check_names_file_line_and_field_of_a_bad_policy(
     assert main(["check", "--policy", str(bad)]) == 1
     err = capsys.readouterr().err
     assert f'{bad}:7: channels["amazon"].share' in err
+
+
+def test_check_refuses_a_seventeenth_tier_with_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The core keeps 16 tiers: check must refuse what a running service could not load."""
+    tiers = "".join(f"[[tiers]]\ntier = {tier}\n\n" for tier in range(1, 18))
+    policy = tmp_path / "tiers.toml"
+    policy.write_text(tiers + '[[channels]]\nid = "amazon"\ntier = 17\n')
+    assert main(["check", "--policy", str(policy)]) == 1
+    line = tiers.splitlines().index("tier = 17") + 1
+    assert f"{policy}:{line}: tiers[16].tier: " in capsys.readouterr().err

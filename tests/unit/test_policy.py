@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from invsync.engine import Engine
 from invsync.errors import InvsyncError, PolicyError
 from invsync.policy import Policy
 
@@ -466,3 +467,72 @@ def test_toml_syntax_error_keeps_the_parser_line() -> None:
     assert error.field == "syntax"
     assert error.line == last_line_with(text, "id = ")
     assert error.source == "seller.toml"
+
+
+# --- the core's limits: what a running core refuses, the file refuses too -----------------
+
+
+def _tiers(count: int) -> str:
+    return "".join(f"[[tiers]]\ntier = {tier}\n" for tier in range(1, count + 1))
+
+
+def _chain(depth: int, qty: int = 1) -> str:
+    """Bundle K1 holds K2 ... holds K<depth>, which holds the plain SKU B."""
+    text = '[[skus]]\nid = "B"\n'
+    for level in range(1, depth + 1):
+        inner = f"K{level + 1}" if level < depth else "B"
+        text += (
+            f'[[skus]]\nid = "K{level}"\nkind = "bundle"\n'
+            f'components = [{{ sku = "{inner}", qty = {qty} }}]\n'
+        )
+    return text
+
+
+def test_sixteen_tiers_load_and_a_seventeenth_is_refused_at_its_line() -> None:
+    assert Policy.from_toml(_tiers(16) + '[[channels]]\nid = "c"\ntier = 16\n').tiers[-1] == 16
+    text = _tiers(17) + '[[channels]]\nid = "c"\ntier = 1\n'
+    error = refusal(text)
+    assert error.field == "tiers[16].tier"
+    assert error.line == last_line_with(text, "tier = 17")
+    assert "at most 16 tiers" in error.message
+
+
+def test_a_channel_on_an_undeclared_tier_beyond_the_limit_is_refused() -> None:
+    text = _tiers(1) + '[[channels]]\nid = "c"\ntier = 17\n'
+    error = refusal(text)
+    assert (error.field, error.line) == ('channels["c"].tier', last_line_with(text, "tier = 17"))
+
+
+def test_sixty_five_channels_are_refused_at_the_sixty_fifth() -> None:
+    channels = "".join(f'[[channels]]\nid = "c{i}"\ntier = 1\n' for i in range(65))
+    assert len(Policy.from_toml(_tiers(1) + channels.rsplit("[[channels]]", 1)[0]).channels) == 64
+    error = refusal(_tiers(1) + channels)
+    assert error.field == 'channels["c64"]'
+    assert error.line == last_line_with(_tiers(1) + channels, "[[channels]]")
+    assert "at most 64" in error.message
+
+
+def test_bundles_nest_sixteen_levels_and_no_deeper() -> None:
+    Engine(Policy.from_toml(BASE + _chain(16)))
+    text = BASE + _chain(17)
+    error = refusal(text)
+    assert error.field == 'skus["K1"].components'
+    assert "nests 17 levels deep" in error.message
+
+
+def test_bundle_quantities_that_overflow_64_bits_are_refused() -> None:
+    Engine(Policy.from_toml(BASE + _chain(1, qty=2**63 - 1)))
+    text = BASE + _chain(2, qty=2**32)
+    error = refusal(text)
+    assert error.field == 'skus["K1"].components'
+    assert "overflow" in error.message
+
+
+def test_a_component_listed_twice_is_refused() -> None:
+    text = BASE + (
+        '[[skus]]\nid = "B"\n[[skus]]\nid = "K"\nkind = "bundle"\n'
+        'components = [{ sku = "B", qty = 1 }, { sku = "B", qty = 2 }]\n'
+    )
+    error = refusal(text)
+    assert error.field == 'skus["K"].components["B"].sku'
+    assert "listed twice" in error.message

@@ -1,8 +1,10 @@
 """Operator requests: policy reload (`{p}.admin.policy`, SIGHUP) and `{p}.query.sku`.
 
-A reload is validated here and refused with the PolicyError text when bad;
-a good policy is appended to `{p}.log.policy` and applied in log order, so a
-replay switches policy at the same point the live run did.
+A reload is judged here, as a file and against the live state (a location
+that still holds stock, a channel with open orders), and refused with the
+reason; a good policy is appended to `{p}.log.policy` and applied in log order,
+so a replay switches policy at the same point the live run did. The state may
+still change before it is applied: the applier then skips it the same way.
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ class Admin:
         self._subs = []
 
     async def submit_policy(self, text: str, source: str, reply_to: str | None) -> str | None:
-        """Validate and append a policy; returns the refusal text, or None when appended."""
+        """Judge and append a policy; returns the refusal text, or None when appended."""
         try:
-            Policy.from_toml(text, source)
+            self.engine.check_policy(Policy.from_toml(text, source))
         except PolicyError as exc:
             return str(exc)
         headers = {POLICY_SOURCE_HEADER: source}

@@ -19,7 +19,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, start_http_server
 
-from invsync.errors import SnapshotError
+from invsync.errors import PolicyError, SnapshotError
 from invsync.policy import Policy
 from invsync.service.admin import Admin
 from invsync.service.applier import Applier
@@ -72,7 +72,7 @@ async def restore(
                 time.perf_counter() - started,
             )
             return engine, snapshot
-        except (SnapshotError, ValueError) as exc:
+        except (SnapshotError, PolicyError, ValueError) as exc:
             log.warning(
                 "snapshot at %d unusable, replaying from the start: %s",
                 snapshot.stream_sequence,
@@ -209,7 +209,9 @@ class Service:
                     await admin.reload_file(config.policy_path)
                 elif engine.policy.text != file_policy.text:
                     # The file changed while we were down: switch through the log.
-                    await admin.submit_policy(file_policy.text, file_policy.source, None)
+                    refusal = await admin.submit_policy(file_policy.text, file_policy.source, None)
+                    if refusal is not None:
+                        log.error("policy file not applied, the old one runs: %s", refusal)
                 # Subscriptions registered, opening quantities out, before anyone is told we serve.
                 await flush_all(nc)
                 if ready is not None:

@@ -4,8 +4,14 @@ Producer events (`{p}.stock.>`, `{p}.order.>`) are decoded as a batch and each
 event is applied on its own, so one bad event is dead-lettered alone. The
 service's own log entries (`{p}.log.>`: reservations, clock ticks, policy
 reloads) are applied where they sit in the stream, which is what makes a replay
-decide exactly as the live run did. Nothing a producer sends stops the loop:
-bad input and engine exceptions alike become dead letters.
+decide exactly as the live run did.
+
+No log entry stops the loop, live or on replay. An entry the core refuses (an
+event, a reservation, a policy, whatever the cause) is skipped with a dead
+letter, an alert `log_entry_refused` and an audit record saying why; replay
+meets the same entry in the same state and skips it again. An unexpected
+exception is a bug: the entry is skipped the same way, alerted as
+`internal_error` and counted in `invsync_internal_errors_total{stage}`.
 """
 
 from __future__ import annotations
@@ -13,15 +19,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from invsync.errors import BadInputError, PolicyError
+from invsync.errors import BadInputError, CoreBugError, InvsyncError
 from invsync.events import (
     INBOUND_TYPES,
+    Alert,
+    AlertKind,
     AuditRecord,
     ClockTick,
     DecodeError,
@@ -51,6 +60,11 @@ _GROUP_DECODER = msgspec.json.Decoder(ReservationGroup)
 
 def _reply_inbox(msg: LogEntry) -> str | None:
     return msg.headers.get(REPLY_HEADER) if msg.headers is not None else None
+
+
+def _entry_name(msg: LogEntry) -> str:
+    """A log entry without an event id of its own, named by where it sits in the stream."""
+    return f"{msg.subject}@{msg.stream_seq}"
 
 
 class Applier:
@@ -84,28 +98,49 @@ class Applier:
         producer_prefixes = self._producer_prefixes
         run: list[LogEntry] = []  # producer messages, applied together in one core call
         for msg in msgs:
-            subject = msg.subject
-            if subject.startswith(producer_prefixes):
+            if msg.subject.startswith(producer_prefixes):
                 run.append(msg)
                 continue
             if run:
-                self._apply_producer_messages(run, counts)
+                self._apply_producer_run(run, counts)
                 run = []
-            if subject.startswith(self._reserve_prefix):
-                self._apply_reserve(msg)
-                counts["reserve"] = counts.get("reserve", 0) + 1
-            elif subject == self._clock:
-                self._apply_tick(msg, counts)
-            elif subject == self._policy:
-                self._apply_policy(msg)
-                counts["policy"] = counts.get("policy", 0) + 1
-            else:
-                self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
+            try:
+                self._apply_log_entry(msg, counts)
+            except Exception as exc:  # noqa: BLE001 (a bug: skipped, logged by _internal)
+                self._answer_error(_reply_inbox(msg), "internal error")
+                self._internal("log", msg.subject, msg.data, _entry_name(msg), "log", exc)
         if run:
-            self._apply_producer_messages(run, counts)
+            self._apply_producer_run(run, counts)
         self.metrics.apply_batch.observe(time.perf_counter() - started)
         for event_type, count in counts.items():
             self.metrics.events.labels(event_type).inc(count)
+
+    def _apply_log_entry(self, msg: LogEntry, counts: dict[str, int]) -> None:
+        """One of the service's own entries: a reservation group, a tick or a policy."""
+        subject = msg.subject
+        if subject.startswith(self._reserve_prefix):
+            self._apply_reserve(msg)
+            counts["reserve"] = counts.get("reserve", 0) + 1
+        elif subject == self._clock:
+            self._apply_tick(msg, counts)
+        elif subject == self._policy:
+            self._apply_policy(msg)
+            counts["policy"] = counts.get("policy", 0) + 1
+        else:
+            self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
+
+    def _apply_producer_run(self, msgs: list[LogEntry], counts: dict[str, int]) -> None:
+        """Producer messages together; after a bug, one at a time so only the culprit is
+        skipped (events already applied come back as duplicates and change nothing)."""
+        try:
+            self._apply_producer_messages(msgs, counts)
+        except Exception as exc:  # noqa: BLE001 (a bug: refusals never raise)
+            if len(msgs) > 1:
+                for msg in msgs:
+                    self._apply_producer_run([msg], counts)
+                return
+            msg = msgs[0]
+            self._internal("events", msg.subject, msg.data, _entry_name(msg), "message", exc)
 
     def _apply_producer_messages(self, msgs: list[LogEntry], counts: dict[str, int]) -> None:
         """Decodes each message; applies every good event of them in one engine call."""
@@ -141,8 +176,15 @@ class Applier:
             done = self.engine.apply_all(events, self._route_prefix)
         except Exception as exc:  # the loop must outlive any engine bug
             if len(events) == 1:
-                log.exception("engine failed on %s event %s", subjects[0], events[0].event_id)
-                self._dead_letter(subjects[0], encode_json(events[0]), "internal", repr(exc))
+                event = events[0]
+                self._internal(
+                    "events",
+                    subjects[0],
+                    encode_json(event),
+                    event.event_id,
+                    _TAGS[type(event)],
+                    exc,
+                )
                 return
             log.exception("engine failed on a batch of %d events: applying one by one", len(events))
             for subject, event in zip(subjects, events, strict=True):
@@ -152,11 +194,11 @@ class Applier:
         for i, refusal in done.refused:
             event = events[i]
             applied[type(event)] -= 1
+            payload, tag = encode_json(event), _TAGS[type(event)]
             if isinstance(refusal, BadInputError):
-                self._dead_letter(subjects[i], encode_json(event), "bad_input", str(refusal))
+                self._skip(subjects[i], payload, event.event_id, tag, str(refusal), "bad_input")
             else:
-                log.error("engine failed on %s event %s: %r", subjects[i], event.event_id, refusal)
-                self._dead_letter(subjects[i], encode_json(event), "internal", repr(refusal))
+                self._internal("events", subjects[i], payload, event.event_id, tag, refusal)
         for kind, count in applied.items():
             tag = _TAGS[kind]
             counts[tag] = counts.get(tag, 0) + count
@@ -190,7 +232,7 @@ class Applier:
         try:
             group = _GROUP_DECODER.decode(msg.data)
         except msgspec.DecodeError as exc:
-            self._dead_letter(msg.subject, msg.data, "invalid", str(exc))
+            self._skip(msg.subject, msg.data, _entry_name(msg), "reserve", str(exc), "invalid")
             return
         for entry in group.requests:
             self._decide(msg.subject, entry)
@@ -201,12 +243,13 @@ class Applier:
             reply = self.engine.reserve(request)
         except BadInputError as exc:
             self._answer_error(inbox, str(exc))
-            self._dead_letter(subject, encode_json(request), "bad_input", str(exc))
+            self._skip(
+                subject, encode_json(request), request.request_id, "reserve", str(exc), "bad_input"
+            )
             return
-        except Exception as exc:
-            log.exception("engine failed on reservation in %s", subject)
+        except Exception as exc:  # noqa: BLE001 (a bug: _internal logs the traceback)
             self._answer_error(inbox, "internal error")
-            self._dead_letter(subject, encode_json(request), "internal", repr(exc))
+            self._internal("log", subject, encode_json(request), request.request_id, "reserve", exc)
             return
         result = "granted" if reply["ok"] else "refused"
         self.metrics.reservations.labels(request.channel, result).inc()
@@ -219,7 +262,14 @@ class Applier:
             if isinstance(event, ClockTick):
                 ticks.append(event)
             else:
-                self._dead_letter(msg.subject, msg.data, "invalid", "expected a clock.tick")
+                self._skip(
+                    msg.subject,
+                    msg.data,
+                    _entry_name(msg),
+                    "clock.tick",
+                    "expected a clock.tick",
+                    "invalid",
+                )
         self._apply_events([msg.subject] * len(ticks), ticks, counts)
 
     def _apply_policy(self, msg: LogEntry) -> None:
@@ -228,9 +278,13 @@ class Applier:
         try:
             policy = Policy.from_toml(msg.data.decode("utf-8"), source)
             effects = self.engine.set_policy(policy)
-        except (PolicyError, UnicodeDecodeError) as exc:
+        except CoreBugError:
+            raise
+        except (InvsyncError, UnicodeDecodeError) as exc:
+            # Refused by the file's judge or, against the state it meets, by the core.
+            log.error("policy %s skipped where it sits in the log: %s", source, exc)
             self._answer_error(inbox, str(exc))
-            self._dead_letter(msg.subject, msg.data, "invalid", str(exc))
+            self._skip(msg.subject, msg.data, _entry_name(msg), "policy", str(exc), "invalid")
             return
         log.info("policy %s applied", source)
         self.outbox.alerts.extend(effects.alerts)
@@ -240,6 +294,49 @@ class Applier:
     def _answer_error(self, inbox: str | None, error: str) -> None:
         if inbox:
             self.outbox.replies.append((inbox, encode_json({"ok": False, "error": error})))
+
+    def _skip(
+        self,
+        subject: str,
+        payload: bytes,
+        entry_id: str,
+        entry_type: str,
+        error: str,
+        dead_letter_reason: str,
+        alert: AlertKind = "log_entry_refused",
+    ) -> None:
+        """A log entry left out: a dead letter keeps it, an alert and an audit record say why."""
+        now = datetime.now(UTC)
+        self._dead_letter(subject, payload, dead_letter_reason, error)
+        self.outbox.alerts.append(
+            Alert(alert, None, None, f"{entry_type} {entry_id} on {subject} skipped: {error}", now)
+        )
+        if self.audit:
+            self.outbox.audit.append(
+                AuditRecord(
+                    event_id=entry_id,
+                    event_type=entry_type,
+                    changes=[],
+                    actor=None,
+                    reason=None,
+                    ts=now,
+                    refused=error,
+                )
+            )
+
+    def _internal(
+        self,
+        stage: str,
+        subject: str,
+        payload: bytes,
+        entry_id: str,
+        entry_type: str,
+        exc: BaseException,
+    ) -> None:
+        """An unexpected exception (a bug): logged with its traceback, counted, skipped."""
+        log.error("internal error on %s %s", subject, entry_id, exc_info=exc)
+        self.metrics.internal_errors.labels(stage).inc()
+        self._skip(subject, payload, entry_id, entry_type, repr(exc), "internal", "internal_error")
 
     def _dead_letter(self, subject: str, payload: bytes, reason: str, error: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()

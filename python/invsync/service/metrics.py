@@ -60,6 +60,9 @@ DEAD_LETTER_REASONS = (
     "bad_request",
 )
 RESERVATION_RESULTS = ("granted", "refused", "error")
+# Where the consume loop caught an unexpected exception: applying producer events,
+# applying the service's own log entries, publishing.
+INTERNAL_ERROR_STAGES = ("events", "log", "flush")
 
 
 def _version() -> str:
@@ -179,8 +182,16 @@ class Metrics:
         self.stream_sequence = Gauge(
             "invsync_stream_sequence", "Last stream sequence applied", registry=r
         )
+        self.internal_errors = Counter(
+            "invsync_internal_errors_total",
+            "Unexpected exceptions caught by the consume loop (bugs; each is also alerted)",
+            ["stage"],
+            registry=r,
+        )
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason)
+        for stage in INTERNAL_ERROR_STAGES:
+            self.internal_errors.labels(stage)
 
     def declare_channels(self, channels: Iterable[str], tiers: Iterable[int]) -> None:
         """Create the per-channel and per-tier series at 0 so dashboards see them at once."""

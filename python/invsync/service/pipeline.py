@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import anyio
+from nats.errors import Error as NatsError
 
 from invsync.service.applier import Applier
 from invsync.service.config import ServiceConfig
@@ -91,7 +92,13 @@ class ConsumeLoop:
             await self._flush(now)
 
     async def _flush(self, now: float) -> None:
-        await self.publisher.flush(self.engine)
+        try:
+            await self.publisher.flush(self.engine)
+        except NatsError:
+            raise  # the connection's trouble, not a bug: the service restarts on it
+        except Exception:  # a bug: what this flush held is lost, the loop goes on
+            log.exception("publishing failed")
+            self.applier.metrics.internal_errors.labels("flush").inc()
         self._dirty = False
         self._last_flush = now
         behind = self.applied_sequence - self._snapshot_sequence

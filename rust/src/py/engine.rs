@@ -6,7 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use smallvec::SmallVec;
 
 use super::convert;
@@ -15,7 +15,7 @@ use super::plain;
 use crate::core::Core as Inner;
 use crate::dedupe::Fingerprint;
 use crate::error::CoreError;
-use crate::policy::Policy;
+use crate::policy::{parse, Part, Policy, Refusal};
 use crate::state::{Effects, LineIn};
 
 #[pyclass(frozen, module = "invsync._core")]
@@ -101,6 +101,36 @@ fn policy(py: Python<'_>, tables_json: &[u8]) -> PyResult<Policy> {
     Policy::from_json(tables_json).py_err(py)
 }
 
+/// A refusal as Python reads it: the path into the file (names and positions) and why.
+pub type RefusalTuple<'py> = (Bound<'py, PyTuple>, String);
+
+fn refusal<'py>(py: Python<'py>, r: Refusal) -> PyResult<RefusalTuple<'py>> {
+    let parts: Vec<Bound<'py, PyAny>> = r
+        .path
+        .iter()
+        .map(|part| match part {
+            Part::Key(k) => PyString::new(py, k).into_any(),
+            Part::Index(i) => PyInt::new(py, *i).into_any(),
+        })
+        .collect();
+    Ok((PyTuple::new(py, parts)?, r.message))
+}
+
+/// Judges resolved policy tables the way loading them into a `Core` does: None when
+/// they would load, else (path, message) naming the entry and field at fault. Tables
+/// that are not even the right shape raise `InvsyncError`.
+#[pyfunction]
+pub fn check_policy<'py>(
+    py: Python<'py>,
+    tables_json: &[u8],
+) -> PyResult<Option<RefusalTuple<'py>>> {
+    let tables = parse(tables_json).py_err(py)?;
+    match Policy::build(tables) {
+        Ok(_) => Ok(None),
+        Err(r) => refusal(py, r).map(Some),
+    }
+}
+
 /// Borrows a contiguous numpy array; a strided view is refused instead of copied.
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()
@@ -137,6 +167,21 @@ impl Core {
         let p = policy(py, tables_json)?;
         let fx = guarded(py, || self.inner.set_policy(p))?;
         convert::BatchEffects::one(fx).into_pyobject(py)
+    }
+
+    /// `check_policy`, then what a reload checks against the live state (a location
+    /// that still holds stock, a channel with open orders). Changes nothing.
+    fn check_policy_against_state<'py>(
+        &self,
+        py: Python<'py>,
+        tables_json: &[u8],
+    ) -> PyResult<Option<RefusalTuple<'py>>> {
+        let tables = parse(tables_json).py_err(py)?;
+        let checked = Policy::build(tables).and_then(|p| self.inner.check_policy(&p));
+        match checked {
+            Ok(()) => Ok(None),
+            Err(r) => refusal(py, r).map(Some),
+        }
     }
 
     fn index(&self, py: Python<'_>, sku: &str, condition: &str) -> PyResult<u32> {

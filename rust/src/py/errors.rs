@@ -17,7 +17,8 @@ fn class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
 pub fn to_py(py: Python<'_>, e: CoreError) -> PyErr {
     let name = match &e {
         CoreError::BadInput { .. } => "BadInputError",
-        CoreError::Policy(_) | CoreError::Internal(_) => "InvsyncError",
+        CoreError::Policy(_) => "InvsyncError",
+        CoreError::Internal(_) => "CoreBugError",
         CoreError::Snapshot(_) => "SnapshotError",
     };
     match class(py, name) {

@@ -14,6 +14,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Core>()?;
     m.add_class::<frames::FrameSplitter>()?;
     m.add_class::<frames::LogMessage>()?;
+    m.add_function(wrap_pyfunction!(engine::check_policy, m)?)?;
+    m.add("MAX_TIERS", crate::counters::MAX_TIERS)?;
+    m.add("MAX_CHANNELS", crate::policy::MAX_CHANNELS)?;
+    m.add("MAX_BUNDLE_DEPTH", crate::policy::MAX_BUNDLE_DEPTH)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SNAPSHOT_FORMAT", crate::snapshot::FORMAT_VERSION)?;
     m.add("DEFAULT_HOLD_SECONDS", plain::DEFAULT_HOLD_SECONDS)?;
