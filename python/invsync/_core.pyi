@@ -44,6 +44,7 @@ _Effects: TypeAlias = tuple[
     list[tuple[int, str, str, str | None, str, int, int]],
     list[tuple[int, str]],
     bytes,
+    list[tuple[int, str, bytes, str, str]],
 ]
 
 class _Line(Protocol):

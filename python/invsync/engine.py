@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, get_args
 
 import msgspec
 import numpy as np
@@ -54,6 +54,17 @@ EventLike: TypeAlias = InboundEvent | Batch | Mapping[str, Any]
 _EVENT_TYPE: Any = InboundEvent | Batch
 
 
+class DeadLetterOut(NamedTuple):
+    """An order event that waited for its order (`order.placed` from another producer)
+    and was refused after all: the order never came within the park window
+    (`order_missing`), or it refused the event (`bad_input`)."""
+
+    event_id: str
+    event_json: bytes
+    reason: str
+    error: str
+
+
 class Effects(msgspec.Struct, kw_only=True):
     """What applying events did, for the service to publish."""
 
@@ -68,6 +79,8 @@ class Effects(msgspec.Struct, kw_only=True):
     reply: dict[str, Any] | None = None
     #: inner events of a batch refused as bad input, as "index: reason"
     rejected: list[str] = msgspec.field(default_factory=list)
+    #: order events that waited for their order and were then refused
+    dead_letters: list[DeadLetterOut] = msgspec.field(default_factory=list)
 
     def merge(self, other: Effects) -> None:
         self.routes += other.routes
@@ -76,6 +89,7 @@ class Effects(msgspec.Struct, kw_only=True):
         self.audit += other.audit
         self.expired += other.expired
         self.rejected += other.rejected
+        self.dead_letters += other.dead_letters
 
 
 _ROUTE = msgspec.json.Decoder(Route)
@@ -99,6 +113,8 @@ class AppliedBatch(msgspec.Struct, kw_only=True):
     audit: list[tuple[int, AuditChange]]
     #: order ids whose holds expired
     expired: list[str]
+    #: order events set aside for an order that did not come (or that refused them)
+    dead_letters: list[DeadLetterOut] = msgspec.field(default_factory=list)
 
 
 def _to_event(event: EventLike) -> InboundEvent | Batch:
@@ -189,7 +205,7 @@ class Engine:
     @staticmethod
     def _applied(raw: _CoreEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
         """The core's effect lists as contract Structs; `ts_of(i)` stamps event i's alerts."""
-        refused, duplicates, routes, alerts, backorders, audit, expired, route_frames = raw
+        refused, duplicates, routes, alerts, backorders, audit, expired, route_frames, dead = raw
         return AppliedBatch(
             refused=refused,
             duplicates=duplicates,
@@ -204,6 +220,7 @@ class Engine:
             ],
             expired=[order_id for _, order_id in expired],
             route_frames=route_frames,
+            dead_letters=[DeadLetterOut(*d[1:]) for d in dead],
         )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:
@@ -238,6 +255,7 @@ class Engine:
             backorders=done.backorders,
             audit=[change for _, change in done.audit],
             expired=done.expired,
+            dead_letters=done.dead_letters,
         )
 
     def reserve(self, request: ReserveRequest | Mapping[str, Any]) -> dict[str, Any]:

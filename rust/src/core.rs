@@ -11,8 +11,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::policy::{Kind, Policy};
 use crate::reservation::Decision;
 use crate::snapshot;
-use crate::timefmt;
 use crate::state::{Effects, LineIn, Persisted, State};
+use crate::timefmt;
 
 pub struct Core {
     pub counters: Counters,
@@ -102,6 +102,7 @@ impl Core {
         }
         let mut fx = st.expire(&self.counters, ts);
         st.advance(&self.counters, ts, &mut fx);
+        st.expire_parked(&mut fx);
         st.remember_event(event_id, 0, ts, &mut fx);
         Ok(fx)
     }

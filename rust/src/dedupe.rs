@@ -36,15 +36,15 @@ impl Fingerprint {
     }
 
     fn bytes(self, data: &[u8]) -> Self {
-        Fingerprint(
-            data.iter()
-                .fold(self.0, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)),
-        )
+        Fingerprint(data.iter().fold(self.0, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }))
     }
 
     /// A text field, length first, so ("ab", "c") and ("a", "bc") differ.
     pub fn text(self, s: &str) -> Self {
-        self.bytes(&(s.len() as u64).to_le_bytes()).bytes(s.as_bytes())
+        self.bytes(&(s.len() as u64).to_le_bytes())
+            .bytes(s.as_bytes())
     }
 
     pub fn int(self, n: i64) -> Self {
@@ -171,15 +171,19 @@ impl EventWindow {
     pub fn stamps(&self) -> Stamps {
         Stamps {
             times: self.order.iter().map(|&(t, _)| t).collect(),
-            fingerprints: self.order.iter().map(|&(_, id)| self.content[&id]).collect(),
+            fingerprints: self
+                .order
+                .iter()
+                .map(|&(_, id)| self.content[&id])
+                .collect(),
         }
     }
 
     /// Puts back the times and fingerprints a snapshot kept beside the ids; a snapshot
     /// without them (an older format) stamps every id `now`, so it lives one more horizon.
     pub fn restamp(&mut self, stamps: &Stamps, now: i64) {
-        let whole = stamps.times.len() == self.order.len()
-            && stamps.fingerprints.len() == self.order.len();
+        let whole =
+            stamps.times.len() == self.order.len() && stamps.fingerprints.len() == self.order.len();
         for (i, entry) in self.order.iter_mut().enumerate() {
             entry.0 = if whole { stamps.times[i] } else { now };
             if whole {

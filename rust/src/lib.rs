@@ -10,6 +10,7 @@ pub mod frames;
 pub mod hash;
 pub mod keys;
 pub mod ledger;
+pub mod parking;
 pub mod policy;
 pub mod reservation;
 pub mod snapshot;

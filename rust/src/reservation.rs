@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeSet, VecDeque};
 
-use crate::hash::{Map, Set, ShardedMap};
 use crate::dedupe::{EventWindow, Seen};
+use crate::hash::{Map, Set, ShardedMap};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Line {

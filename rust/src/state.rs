@@ -10,9 +10,10 @@ use compact_str::CompactString;
 use smallvec::{smallvec, SmallVec};
 
 use crate::counters::{Counters, RawMode, Take};
+use crate::dedupe::{Seen, Stamps};
 use crate::error::{add, mul, CoreError, CoreResult};
 use crate::ledger::{self, shift, LocStock, Stock, STOCK_FIELDS};
-use crate::dedupe::{Seen, Stamps};
+use crate::parking::{Parked, Parking, Waiting};
 use crate::policy::{Kind, Part, Policy, Refusal};
 use crate::reservation::{Decision, Line, LineRef, Order, Registry, REASONS};
 use crate::timefmt;
@@ -101,6 +102,30 @@ pub struct Effects {
     pub audit: Vec<AuditOut>,
     /// Order ids whose holds expired.
     pub expired: Vec<String>,
+    /// Events set aside earlier that are now refused, for the dead-letter subject.
+    pub dead: Vec<DeadOut>,
+}
+
+impl Effects {
+    /// Adds what another step of the same event did.
+    pub fn absorb(&mut self, other: Effects) {
+        self.routes.extend(other.routes);
+        self.alerts.extend(other.alerts);
+        self.backorders.extend(other.backorders);
+        self.audit.extend(other.audit);
+        self.expired.extend(other.expired);
+        self.dead.extend(other.dead);
+    }
+}
+
+/// An event the core set aside earlier and now refuses: its contract JSON, the dead
+/// letter reason (`bad_input`, `order_missing`) and the error in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadOut {
+    pub event_id: String,
+    pub event_json: String,
+    pub reason: &'static str,
+    pub error: String,
 }
 
 /// An order line as it arrives: (line_id, sku, condition, qty).
@@ -172,6 +197,8 @@ pub struct Persisted {
 pub struct LogImage {
     /// Log time and content fingerprint of each remembered event id, in window order.
     pub event_stamps: Stamps,
+    /// Order events waiting for their order, oldest first.
+    pub parked: Vec<Parked>,
 }
 
 pub struct State {
@@ -197,6 +224,8 @@ pub struct State {
     /// Log time of the last `clock_skew` and `dedupe_window_short` alerts.
     skew_alerted: i64,
     dedupe_alerted: i64,
+    /// Order events that arrived before their order.
+    pub parking: Parking,
 }
 
 impl State {
@@ -217,6 +246,7 @@ impl State {
             pending_alerts: vec![],
             skew_alerted: NO_TIME,
             dedupe_alerted: NO_TIME,
+            parking: Parking::default(),
         };
         s.condition("new");
         s.adopt_policy(c);
@@ -462,6 +492,7 @@ impl State {
     pub fn log_image(&self) -> LogImage {
         LogImage {
             event_stamps: self.registry.events.stamps(),
+            parked: self.parking.image(),
         }
     }
 
@@ -547,6 +578,7 @@ impl State {
         self.now = p.now;
         self.adopt_policy(c);
         self.registry.events.restamp(&log.event_stamps, self.now);
+        self.parking = Parking::from_image(log.parked);
         let mut fx = Effects::default();
         for idx in 0..self.keys.len() as u32 {
             self.recount(c, idx, &mut fx);
@@ -1223,7 +1255,8 @@ impl State {
         lines: impl Iterator<Item = (usize, u32, i64)>,
         may_backorder: bool,
     ) -> CoreResult<()> {
-        let overflow = |n: usize| CoreError::bad(format!("lines[{n}].qty"), "quantity overflows 64 bits");
+        let overflow =
+            |n: usize| CoreError::bad(format!("lines[{n}].qty"), "quantity overflows 64 bits");
         let mut per_key: SmallVec<[(u32, i64); 4]> = SmallVec::new();
         for (n, idx, qty) in lines {
             for (_, m) in self.parts(idx) {
@@ -1284,7 +1317,10 @@ impl State {
             keys.push(self.intern(c, sku, cond)?);
         }
         self.check_room(
-            keys.iter().zip(lines).enumerate().map(|(n, (&k, l))| (n, k, l.3)),
+            keys.iter()
+                .zip(lines)
+                .enumerate()
+                .map(|(n, (&k, l))| (n, k, l.3)),
             true,
         )?;
         let hold = self.registry.orders.remove(order_id);
@@ -1350,8 +1386,93 @@ impl State {
             self.touch(idx, ts);
             self.settle_line(c, order_id, i, idx, ch, &mut fx);
         }
+        self.unpark(c, order_id, &mut fx);
         self.close_if_done(order_id);
         Ok(fx)
+    }
+
+    // ---- order events that arrived before their order ---------------------------------
+
+    /// Whether the log has seen this order (live, or closed within the window).
+    pub fn order_known(&self, order_id: &str) -> bool {
+        self.registry.orders.contains_key(order_id) || self.registry.was_closed(order_id)
+    }
+
+    /// Sets aside an event for an order not seen yet, until its `order.placed` arrives or
+    /// `park_window_s` passes. Refused when parking is off (window 0) or full.
+    pub fn park(
+        &mut self,
+        event_id: &str,
+        order_id: &str,
+        ts: i64,
+        waiting: Waiting,
+    ) -> CoreResult<Effects> {
+        let window = self.policy.tables.log.park_window_s;
+        if window == 0 || self.parking.is_full() {
+            let why = if window == 0 {
+                "park_window_s is 0".to_string()
+            } else {
+                format!(
+                    "{} events already wait for their orders",
+                    self.parking.len()
+                )
+            };
+            return Err(CoreError::bad(
+                "order_id",
+                format!("unknown or closed order {order_id:?}, and it cannot wait: {why}"),
+            ));
+        }
+        self.parking.park(Parked {
+            event_id: event_id.to_string(),
+            order_id: order_id.to_string(),
+            ts,
+            since: if self.now == NO_TIME { ts } else { self.now },
+            waiting,
+        });
+        Ok(Effects::default())
+    }
+
+    /// Applies the events that waited for `order_id`, in the order they arrived; one the
+    /// order now refuses is dead-lettered with the reason.
+    fn unpark(&mut self, c: &Counters, order_id: &str, fx: &mut Effects) {
+        for p in self.parking.take(order_id) {
+            let done = match &p.waiting {
+                Waiting::Shipped(lines) => self.order_shipped(c, order_id, lines, p.ts),
+                Waiting::Cancelled(line_ids) => {
+                    self.order_cancelled(c, order_id, line_ids.as_deref(), p.ts)
+                }
+                Waiting::FulfillmentFailed {
+                    line_id,
+                    disposition,
+                } => self.order_fulfillment_failed(c, order_id, line_id, disposition, p.ts),
+            };
+            match done {
+                Ok(more) => fx.absorb(more),
+                Err(refusal) => fx.dead.push(DeadOut {
+                    event_json: p.contract_json(),
+                    event_id: p.event_id,
+                    reason: "bad_input",
+                    error: refusal.to_string(),
+                }),
+            }
+        }
+    }
+
+    /// Dead-letters the events whose order did not arrive within `park_window_s`.
+    pub fn expire_parked(&mut self, fx: &mut Effects) {
+        let window = self.policy.tables.log.park_window_s;
+        let before = self.now.saturating_sub(window.saturating_mul(MICROS));
+        for p in self.parking.expire(before) {
+            fx.dead.push(DeadOut {
+                event_json: p.contract_json(),
+                error: format!(
+                    "order {:?} did not arrive within park_window_s {window}",
+                    p.order_id
+                ),
+                event_id: p.event_id,
+                reason: "order_missing",
+            });
+        }
     }
 
     /// Makes a committed line's holdings equal its quantity: give back any excess hold,
@@ -1747,7 +1868,10 @@ impl State {
             }
         }
         let known = keys.iter().zip(lines).enumerate();
-        self.check_room(known.filter_map(|(n, (k, l))| k.map(|k| (n, k, l.3))), false)?;
+        self.check_room(
+            known.filter_map(|(n, (k, l))| k.map(|k| (n, k, l.3))),
+            false,
+        )?;
         let mut taken: SmallVec<[(usize, u32, i64, bool); 4]> = SmallVec::new();
         let mut pre_taken: Map<u32, i64> = Map::default();
         if reasons.iter().all(|r| r.is_none()) {

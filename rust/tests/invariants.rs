@@ -183,9 +183,16 @@ fn holds_expire_on_the_clock() {
         .reserve("r1", "o1", "shopify", &[line("1", "B", 4)], 60, MICROS)
         .expect("reserve");
     assert_eq!(reply.expires_at(), Some(61 * MICROS));
-    assert!(core.expire(60 * MICROS).expect("a valid time").expired.is_empty());
+    assert!(core
+        .expire(60 * MICROS)
+        .expect("a valid time")
+        .expired
+        .is_empty());
     assert_eq!(ats(&core, "B"), 6);
-    assert_eq!(core.expire(61 * MICROS).expect("a valid time").expired, vec!["o1".to_string()]);
+    assert_eq!(
+        core.expire(61 * MICROS).expect("a valid time").expired,
+        vec!["o1".to_string()]
+    );
     assert_eq!(ats(&core, "B"), 10);
 }
 

@@ -87,6 +87,9 @@ class Applier:
         # With a publisher that writes frames, routes come from the engine as PUB frames.
         self._route_prefix = f"{subjects.prefix}.route." if route_frames else None
         self._producer_prefixes = (f"{subjects.prefix}.stock.", f"{subjects.prefix}.order.")
+        # Where an order event that waited for its order is dead-lettered: the engine
+        # keeps the event, not its subject, and order subjects carry nothing it needs.
+        self._parked_subject = f"{subjects.prefix}.order.parked"
         self._reserve_prefix = subjects.reserve_log_prefix
         self._clock = subjects.clock_log
         self._policy = subjects.policy_log
@@ -210,6 +213,8 @@ class Applier:
         if done.route_frames:
             outbox.route_frames.append(done.route_frames)
         outbox.alerts += done.alerts
+        for dead in done.dead_letters:
+            self._dead_letter(self._parked_subject, dead.event_json, dead.reason, dead.error)
         for backorder in done.backorders:
             self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)
         if not self.audit:

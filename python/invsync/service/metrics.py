@@ -48,7 +48,8 @@ APPLY_BATCH_BUCKETS = (
     0.05,
     0.1,
 )
-# The decoder's reasons, then the engine's refusal, an engine bug, a bad request/reply call.
+# The decoder's reasons, then the engine's refusal, an engine bug, a bad request/reply call,
+# an order event whose order did not arrive within the policy's park window.
 DEAD_LETTER_REASONS = (
     "malformed",
     "invalid",
@@ -58,6 +59,7 @@ DEAD_LETTER_REASONS = (
     "bad_input",
     "internal",
     "bad_request",
+    "order_missing",
 )
 RESERVATION_RESULTS = ("granted", "refused", "error")
 # Where the consume loop caught an unexpected exception: applying producer events,

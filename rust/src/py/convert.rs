@@ -23,7 +23,8 @@ pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
 /// (refused (i, exception), duplicates i, routes (i, location, the route message's
 /// JSON), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
 /// line_id, sku, condition, channel, qty), audit (i, sku, condition, location, field,
-/// before, after), expired (i, order_id), route frames). A few flat lists instead of a
+/// before, after), expired (i, order_id), route frames, dead letters (i, event_id,
+/// the event's JSON, reason, error) of events the core had set aside). A few flat lists instead of a
 /// tuple per event: a batch of thousands hands Python thousands fewer objects. Calls
 /// that do one thing (a reservation, a policy, an expiry) return the same shape, with
 /// index 0. With a route subject prefix (`with_route_frames`), routes to a location
@@ -46,6 +47,7 @@ pub struct BatchEffects {
         i64,
     )>,
     expired: Vec<(usize, String)>,
+    dead: Vec<(usize, String, Vec<u8>, &'static str, String)>,
     route_prefix: Option<String>,
     route_frames: Vec<u8>,
 }
@@ -107,6 +109,11 @@ impl BatchEffects {
             )
         }));
         self.expired.extend(fx.expired.into_iter().map(|o| (i, o)));
+        self.dead.extend(
+            fx.dead
+                .into_iter()
+                .map(|d| (i, d.event_id, d.event_json.into_bytes(), d.reason, d.error)),
+        );
     }
 
     pub fn into_pyobject(self, py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
@@ -115,6 +122,12 @@ impl BatchEffects {
             self.routes
                 .iter()
                 .map(|(i, location, json)| (*i, location, PyBytes::new(py, json))),
+        )?;
+        let dead = PyList::new(
+            py,
+            self.dead.iter().map(|(i, event_id, json, reason, error)| {
+                (*i, event_id, PyBytes::new(py, json), *reason, error)
+            }),
         )?;
         (
             self.refused,
@@ -125,6 +138,7 @@ impl BatchEffects {
             self.audit,
             self.expired,
             PyBytes::new(py, &self.route_frames),
+            dead,
         )
             .into_pyobject(py)
     }

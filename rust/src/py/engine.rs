@@ -227,10 +227,12 @@ impl Core {
     ) -> Fx<'py> {
         let (keys, counts) = (slice(&idx, "idx")?, slice(&on_hand, "on_hand")?);
         let fx = guarded(py, || {
-            let fp = keys.iter().zip(counts).fold(
-                Fingerprint::new(u8::MAX).text(location),
-                |fp, (&k, &n)| fp.int(i64::from(k)).int(n),
-            );
+            let fp = keys
+                .iter()
+                .zip(counts)
+                .fold(Fingerprint::new(u8::MAX).text(location), |fp, (&k, &n)| {
+                    fp.int(i64::from(k)).int(n)
+                });
             self.inner.event(event_id, fp.finish(), ts, |s, c, ts| {
                 s.stock_set_many(c, keys, location, counts, ts)
             })

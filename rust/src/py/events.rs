@@ -11,6 +11,7 @@ use super::errors::caught;
 use crate::core::Core;
 use crate::dedupe::Fingerprint;
 use crate::error::CoreError;
+use crate::parking::Waiting;
 use crate::state::{Effects, StockMove};
 
 /// Contract `type` of each event kind, in the order of the kind numbers callers pass.
@@ -76,7 +77,12 @@ pub fn apply(
             let from = text(ev, intern!(py, "from_location"))?;
             let to = text(ev, intern!(py, "to_location"))?;
             let qty = int(ev, intern!(py, "qty"))?;
-            let fp = fp.text(&sku).text(&condition).text(&from).text(&to).int(qty);
+            let fp = fp
+                .text(&sku)
+                .text(&condition)
+                .text(&from)
+                .text(&to)
+                .int(qty);
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
                     let k = s.intern(c, &sku, &condition)?;
@@ -89,9 +95,11 @@ pub fn apply(
             let channel = text(ev, intern!(py, "channel"))?;
             let lines = line_args(py, &ev.getattr(intern!(py, "lines"))?)?;
             let lines = borrowed(&lines);
-            let fp = lines.iter().fold(fp.text(&order_id).text(&channel), |fp, l| {
-                fp.text(l.0).text(l.1).text(l.2).int(l.3)
-            });
+            let fp = lines
+                .iter()
+                .fold(fp.text(&order_id).text(&channel), |fp, l| {
+                    fp.text(l.0).text(l.1).text(l.2).int(l.3)
+                });
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
                     s.order_placed(c, &order_id, &channel, &lines, ts)
@@ -101,12 +109,15 @@ pub fn apply(
         "order.cancelled" => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_ids: Option<Vec<String>> = ev.getattr(intern!(py, "line_ids"))?.extract()?;
-            let fp = line_ids
-                .iter()
-                .flatten()
-                .fold(fp.text(&order_id).int(line_ids.is_some().into()), |fp, l| fp.text(l));
+            let fp = line_ids.iter().flatten().fold(
+                fp.text(&order_id).int(line_ids.is_some().into()),
+                |fp, l| fp.text(l),
+            );
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
+                    if !s.order_known(&order_id) {
+                        return s.park(&id, &order_id, ts, Waiting::Cancelled(line_ids));
+                    }
                     s.order_cancelled(c, &order_id, line_ids.as_deref(), ts)
                 })
             })
@@ -127,6 +138,9 @@ pub fn apply(
             });
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
+                    if !s.order_known(&order_id) {
+                        return s.park(&id, &order_id, ts, Waiting::Shipped(lines));
+                    }
                     s.order_shipped(c, &order_id, &lines, ts)
                 })
             })
@@ -138,6 +152,13 @@ pub fn apply(
             let fp = fp.text(&order_id).text(&line_id).text(&disposition);
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
+                    if !s.order_known(&order_id) {
+                        let waiting = Waiting::FulfillmentFailed {
+                            line_id: line_id.to_string(),
+                            disposition: disposition.to_string(),
+                        };
+                        return s.park(&id, &order_id, ts, waiting);
+                    }
                     s.order_fulfillment_failed(c, &order_id, &line_id, &disposition, ts)
                 })
             })
