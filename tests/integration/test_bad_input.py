@@ -18,6 +18,9 @@ from tests.service.harness import TS, Collector, event, running_service, service
 pytestmark = pytest.mark.anyio
 
 
+LATE = "9999-12-31T23:59:59-23:59"
+
+
 def stock_set(event_id: str, sku: str, on_hand: object) -> bytes:
     return event("stock.set", event_id, sku=sku, location="wh-3", on_hand=on_hand)
 
@@ -31,6 +34,8 @@ BAD_MESSAGES: list[tuple[bytes, str]] = [
     (b'{"type": "stock.set", "event_id": "b5", "sku": "\xc3\x28"}', "encoding"),
     (b'{"type": "stock.set", "event_id": "' + b"x" * 2_000_000, "malformed"),
     (event("stock.adjust", "b6", sku="A", location="wh-3", delta=-5, reason="x"), "bad_input"),
+    # Valid RFC 3339 whose UTC instant is in the year 10000: once, it stopped the service.
+    (stock_set("b7", "A", 5).replace(TS.encode(), LATE.encode()), "bad_input"),
 ]
 
 
@@ -63,6 +68,28 @@ async def test_each_kind_of_bad_input_is_dead_lettered_and_counted(
     assert len(dlq.messages) == len(BAD_MESSAGES)
     # Only the good event put stock on a channel (a refused one changed nothing).
     assert len([i for _, m in qty.messages for i in m["items"] if i["qty"] > 0]) == 1
+
+
+async def test_a_reservation_stamped_beyond_what_the_core_holds_is_refused_and_served_on(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    request = {
+        "type": "reserve",
+        "request_id": "r-late",
+        "order_id": "h-late",
+        "channel": "shopify",
+        "ts": LATE,
+        "lines": [{"line_id": "1", "sku": "A", "qty": 1}],
+    }
+    async with running_service(config) as svc:
+        await svc.nc.jetstream().publish("inv.stock.wh-3", stock_set("s1", "A", 1000))
+        late = await svc.nc.request("inv.reserve.shopify", msgspec.json.encode(request), timeout=10)
+        request.update(request_id="r-now", order_id="h-now", ts=TS)
+        now = await svc.nc.request("inv.reserve.shopify", msgspec.json.encode(request), timeout=10)
+    refused = msgspec.json.decode(late.data)
+    assert refused["ok"] is False and "ts" in refused["error"]
+    assert msgspec.json.decode(now.data)["ok"] is True
 
 
 async def test_order_for_unknown_sku_is_backordered_and_alerted_not_dropped(

@@ -129,6 +129,15 @@ class Service:
     async def _run(self, ready: anyio.Event | None) -> None:
         config = self.config
         file_policy = Policy.load(config.policy_path)
+        horizon = file_policy.document.defaults.dedupe_horizon_s
+        if horizon < config.duplicate_window_s:
+            log.warning(
+                "%s: dedupe_horizon_s %d is shorter than the stream's duplicate window "
+                "(%.0f s): an event re-sent in between would apply twice",
+                config.policy_path,
+                horizon,
+                config.duplicate_window_s,
+            )
         nc = await connect(config.connection)
         try:
             js = nc.jetstream()
