@@ -287,7 +287,9 @@ class Route(Struct, frozen=True, tag_field="type", tag="route"):
     location: LocationId
 
 
-AlertKind: TypeAlias = Literal["oversell", "feed_stale", "pause", "reserve_low", "duplicate"]
+AlertKind: TypeAlias = Literal[
+    "oversell", "feed_stale", "pause", "reserve_low", "duplicate", "sold_out_discontinued"
+]
 
 
 class Alert(Struct, frozen=True, tag_field="type", tag="alert"):

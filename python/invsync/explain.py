@@ -80,8 +80,6 @@ class Explanation:
         shown, rule = ch["shown"], ch["rule"]
         if rule == "non_inventory":
             return f"{shown} = non-inventory quantity"
-        if rule == "discontinued":
-            return "0 = discontinued"
         if rule == "condition":
             return f"0 = condition {self._core['condition']} not sold here"
         if rule == "paused":

@@ -17,6 +17,15 @@ pub enum Kind {
     Bundle,
 }
 
+impl Kind {
+    /// Whether `sellable_from` holds this kind back (CONTRACT section 4): every kind
+    /// with stock that may sell ahead of it, up to `preorder_limit`. A discontinued SKU
+    /// never sells against inbound, and a non-inventory one has no stock to hold.
+    pub fn honours_hold_date(self) -> bool {
+        matches!(self, Kind::Standard | Kind::Preorder | Kind::Bundle)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Location {
     pub id: String,
