@@ -101,15 +101,26 @@ class AppliedBatch(msgspec.Struct, kw_only=True):
     expired: list[str]
 
 
+#: Each event Struct by its `type`. A dict converts to its own Struct in about 0.5 µs;
+#: converting to the whole union re-reads the union on every call (about 25 µs).
+_BY_TYPE: dict[str, Any] = {str(cls.__struct_config__.tag): cls for cls in get_args(_EVENT_TYPE)}
+
+
 def _to_event(event: EventLike) -> InboundEvent | Batch:
     if isinstance(event, Mapping):
+        kind = event.get("type")
+        # An unknown or missing `type` goes to the union, which says what is wrong.
+        target = _BY_TYPE.get(kind, _EVENT_TYPE) if isinstance(kind, str) else _EVENT_TYPE
         try:
-            converted: InboundEvent | Batch = msgspec.convert(event, _EVENT_TYPE)
+            converted: InboundEvent | Batch = msgspec.convert(event, target)
             return converted
         except msgspec.ValidationError as exc:
             raise BadInputError(str(exc)) from None
     return event
 
+
+#: The most events `apply_many` hands the core in one call (bounds the Structs it holds).
+_RUN = 4096
 
 #: An event `apply_all` takes: any inbound event but a reservation request or a batch.
 AppliedEvent: TypeAlias = (
@@ -180,9 +191,18 @@ class Engine:
         gets the routes as ready `PUB` frames: one per committed line is too many
         to hand over as Python objects at log rates.
         """
+        return self._apply_events(events, route_prefix)
+
+    def _apply_events(
+        self,
+        events: list[AppliedEvent],
+        route_prefix: str | None = None,
+        stop_at_refusal: bool = False,
+    ) -> AppliedBatch:
+        """`apply_all`; with `stop_at_refusal`, nothing after a refused event applies."""
         kinds = bytes([_KIND[type(e)] for e in events])
         raw = self._core.apply_events(
-            events, kinds, [to_micros(e.ts) for e in events], route_prefix
+            events, kinds, [to_micros(e.ts) for e in events], route_prefix, stop_at_refusal
         )
         return self._applied(raw, lambda i: events[i].ts)
 
@@ -207,11 +227,38 @@ class Engine:
         )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:
-        """Applies events in order and merges their effects; stops at the first bad one."""
+        """Applies events in order and merges their effects; stops at the first bad one.
+
+        The first bad event raises BadInputError and changes nothing; the events
+        before it stay applied, those after it are not applied. Consecutive stock and
+        order events go to the core in one call each (up to `_RUN` at a time), as
+        `apply_all` takes them: one call per event cost ten times as much.
+        """
         total = Effects()
+        run: list[AppliedEvent] = []
         for event in events:
-            total.merge(self.apply(event))
+            try:
+                ev = event if type(event) in _KIND else _to_event(event)
+            except BadInputError:
+                self._apply_run(run, total)  # an earlier bad event is the first one
+                raise
+            if type(ev) in _KIND:
+                run.append(ev)  # type: ignore[arg-type]
+                if len(run) < _RUN:
+                    continue
+            self._apply_run(run, total)
+            if type(ev) not in _KIND:
+                total.merge(self.apply(ev))
+        self._apply_run(run, total)
         return total
+
+    def _apply_run(self, run: list[AppliedEvent], total: Effects) -> None:
+        """Applies `run` up to its first refused event, merges its effects into `total`
+        and empties it; raises the refusal."""
+        if run:
+            done = self._apply_events(run, stop_at_refusal=True)
+            run.clear()
+            total.merge(self._effects(done))
 
     def _apply_batch(self, batch: Batch) -> Effects:
         total = Effects()
@@ -360,9 +407,10 @@ class Engine:
         return out
 
     def drain_alerts(self) -> list[Alert]:
-        """`pause` and `reserve_low` alerts raised by drains since the last call: a
+        """Alerts raised by drains since the last call: `pause` and `reserve_low` when a
         channel's shown quantity fell to 0 by the low-stock pause, or because only units
-        protected for higher tiers remain."""
+        protected for higher tiers remain; `sold_out_discontinued` when a discontinued
+        SKU's ATS fell to 0, so its listings can be ended."""
         now = self.now or datetime.now(UTC)
         return [Alert(k, s, ch, d, now) for k, s, ch, d in self._core.take_alerts()]  # type: ignore[arg-type]
 
