@@ -87,7 +87,8 @@ class Explanation:
         if rule == "preorder":
             c = self._core
             left = f"preorder_limit {c['preorder_limit']} {_MINUS} preordered {c['preordered']}"
-            return f"{shown} = " + (left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})")
+            held = left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})"
+            return f"{shown} = {held} (before sellable_from)"
         expr = self._pool_expr(ch)
         if ch["share"] < 1:
             expr = f"floor({ch['share']:g} × ({expr}))"

@@ -222,3 +222,11 @@ def test_explain_gives_a_discontinued_sku_the_standard_formula() -> None:
     engine = stocked()
     channels = engine.explain("LAST").to_dict()["channels"]
     assert {c["channel"]: c["shown"] for c in channels} == {"shopify": 3, "amazon": 3}
+
+
+def test_explain_says_a_held_sku_sells_its_preorder_limit_before_its_date() -> None:
+    engine = stocked()
+    channels = engine.explain("HELD").to_dict()["channels"]
+    reasons = {c["channel"]: c["reason"] for c in channels}
+    assert "sellable_from" in reasons["shopify"] and "preorder_limit 0" in reasons["shopify"]
+    assert "min(cap 3" in reasons["amazon"]
