@@ -190,6 +190,21 @@ impl Policy {
         self.sku_rules.get(sku).map(|&i| &self.tables.skus[i])
     }
 
+    /// The hold date of a SKU: its own `sellable_from`; for a bundle, the latest of its
+    /// own and its components' (it sells their stock, so it waits for every one).
+    pub fn hold_date(&self, rule: &SkuRule) -> Option<i64> {
+        let own = |r: &SkuRule| r.sellable_from.filter(|_| r.kind.honours_hold_date());
+        if rule.kind != Kind::Bundle {
+            return own(rule);
+        }
+        // Components are leaves: nested bundles were flattened at load.
+        rule.components
+            .iter()
+            .filter_map(|(c, _)| self.rule(c).and_then(own))
+            .chain(own(rule))
+            .max()
+    }
+
     pub fn channel_count(&self) -> usize {
         self.tables.channels.len()
     }

@@ -168,7 +168,7 @@ pub struct State {
     pub keys: Vec<KeyState>,
     pub info: Vec<KeyInfo>,
     links: Map<u32, Links>,
-    /// (sellable_from, preorder_limit) of keys with a hold date, and of every preorder key.
+    /// (hold date, preorder_limit) of keys with a hold date, and of every preorder key.
     preorder_rules: Map<u32, (Option<i64>, i64)>,
     pub conditions: Vec<String>,
     condition_index: Map<String, u16>,
@@ -304,10 +304,9 @@ impl State {
             info.profile = r.profile;
             info.safety = r.safety;
             info.kind = r.kind;
-            if r.kind == Kind::Preorder || (r.kind.honours_hold_date() && r.sellable_from.is_some())
-            {
-                self.preorder_rules
-                    .insert(idx, (r.sellable_from, r.preorder_limit));
+            let from = self.policy.hold_date(r);
+            if r.kind == Kind::Preorder || from.is_some() {
+                self.preorder_rules.insert(idx, (from, r.preorder_limit));
             }
         }
         for (ci, ch) in t.channels.iter().enumerate() {

@@ -53,6 +53,15 @@ components = [{ sku = "CUP", qty = 2 }]
 sellable_from = "2026-12-01T00:00:00Z"
 
 [[skus]]
+id = "SAUCER"
+sellable_from = "2026-12-01T00:00:00Z"
+
+[[skus]]
+id = "TEA-SET"
+kind = "bundle"
+components = [{ sku = "CUP", qty = 1 }, { sku = "SAUCER", qty = 1 }]
+
+[[skus]]
 id = "LAST"
 kind = "discontinued"
 
@@ -152,6 +161,19 @@ def test_a_bundle_before_its_hold_date_is_shown_nothing_of_its_components() -> N
     assert engine.shown("CUP", "shopify") == 10
     engine.apply(event("clock.tick", ts=AFTER_THE_DATE))
     assert engine.shown("HELD-SET", "shopify") == 5
+
+
+def test_a_bundle_waits_for_the_hold_date_of_its_components() -> None:
+    engine = stocked()
+    engine.apply(stock("SAUCER", 4))
+    assert engine.ats("TEA-SET") == 4
+    assert engine.shown("TEA-SET", "shopify") == 0
+    assert refusal(engine.reserve(reserve("o-1", "TEA-SET", 1))) == "insufficient"
+    engine.apply(order("o-2", "TEA-SET", 1))
+    assert engine.reserved("SAUCER") == 0  # sold before the date: no saucer taken
+    engine.apply(event("clock.tick", ts=AFTER_THE_DATE))
+    assert engine.reserved("SAUCER") == 1  # the order is committed from stock now
+    assert engine.shown("TEA-SET", "shopify") == 3
 
 
 def test_the_raw_counters_refuse_a_held_sku_until_its_date() -> None:
