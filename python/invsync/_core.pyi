@@ -99,12 +99,18 @@ class Core:
     def now(self) -> int | None:
         """The clock: the largest event time applied, or None."""
     def apply_events(
-        self, events: Sequence[Any], kinds: bytes, ts: list[int], route_prefix: str | None = None
+        self,
+        events: Sequence[Any],
+        kinds: bytes,
+        ts: list[int],
+        route_prefix: str | None = None,
+        stop_at_refusal: bool = False,
     ) -> _Effects:
         """Applies decoded events in order in one call: `kinds[i]` indexes
-        `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing; the
-        batch's effects come back as lists tagged with event indices. With
-        `route_prefix`, routes to plain-token locations come as `PUB` frames."""
+        `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing (with
+        `stop_at_refusal`, nor does any after it); the batch's effects come back as
+        lists tagged with event indices. With `route_prefix`, routes to plain-token
+        locations come as `PUB` frames."""
     def stock_set_many(
         self,
         event_id: str,
@@ -158,8 +164,8 @@ class Core:
         """Changed shown quantities as wire JSON items per channel, in pieces of at
         most `per_message`: (channel index, items joined by commas, keys, source µs)."""
     def take_alerts(self) -> list[tuple[str, str | None, str | None, str]]:
-        """`pause` and `reserve_low` alerts raised by drains since the last call, as
-        (kind, sku, channel, detail)."""
+        """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
+        since the last call, as (kind, sku, channel, detail)."""
     def explain(self, idx: int) -> bytes:
         """JSON of every number behind a key's shown quantities."""
     def snapshot(self) -> bytes:

@@ -7,6 +7,7 @@ arithmetic and every decision happens in the core.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, get_args
@@ -117,15 +118,47 @@ class AppliedBatch(msgspec.Struct, kw_only=True):
     dead_letters: list[DeadLetterOut] = msgspec.field(default_factory=list)
 
 
+#: Each event Struct by its `type`. A dict converts to its own Struct in about 0.5 µs;
+#: converting to the whole union re-reads the union on every call (about 25 µs).
+_BY_TYPE: dict[str, Any] = {str(cls.__struct_config__.tag): cls for cls in get_args(_EVENT_TYPE)}
+
+
+_EVENT_LIST: Any = list[_EVENT_TYPE]
+
+
+def _decoded(chunk: list[EventLike]) -> tuple[list[InboundEvent | Batch], BadInputError | None]:
+    """The events of `chunk` decoded, up to the first one that is bad input, and why
+    that one is bad (None when all are good)."""
+    if all(type(event) is dict for event in chunk):
+        try:
+            # One conversion of the whole list costs half of one per dict.
+            return msgspec.convert(chunk, _EVENT_LIST), None
+        except msgspec.ValidationError:
+            pass  # one of them is bad: find which, below
+    good: list[InboundEvent | Batch] = []
+    for event in chunk:
+        try:
+            good.append(_to_event(event))
+        except BadInputError as exc:
+            return good, exc
+    return good, None
+
+
 def _to_event(event: EventLike) -> InboundEvent | Batch:
     if isinstance(event, Mapping):
+        kind = event.get("type")
+        # An unknown or missing `type` goes to the union, which says what is wrong.
+        target = _BY_TYPE.get(kind, _EVENT_TYPE) if isinstance(kind, str) else _EVENT_TYPE
         try:
-            converted: InboundEvent | Batch = msgspec.convert(event, _EVENT_TYPE)
+            converted: InboundEvent | Batch = msgspec.convert(event, target)
             return converted
         except msgspec.ValidationError as exc:
             raise BadInputError(str(exc)) from None
     return event
 
+
+#: The most events `apply_many` converts at a time (bounds the Structs it holds).
+_RUN = 4096
 
 #: An event `apply_all` takes: any inbound event but a reservation request or a batch.
 AppliedEvent: TypeAlias = (
@@ -196,9 +229,18 @@ class Engine:
         gets the routes as ready `PUB` frames: one per committed line is too many
         to hand over as Python objects at log rates.
         """
+        return self._apply_events(events, route_prefix)
+
+    def _apply_events(
+        self,
+        events: list[AppliedEvent],
+        route_prefix: str | None = None,
+        stop_at_refusal: bool = False,
+    ) -> AppliedBatch:
+        """`apply_all`; with `stop_at_refusal`, nothing after a refused event applies."""
         kinds = bytes([_KIND[type(e)] for e in events])
         raw = self._core.apply_events(
-            events, kinds, [to_micros(e.ts) for e in events], route_prefix
+            events, kinds, [to_micros(e.ts) for e in events], route_prefix, stop_at_refusal
         )
         return self._applied(raw, lambda i: events[i].ts)
 
@@ -224,11 +266,36 @@ class Engine:
         )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:
-        """Applies events in order and merges their effects; stops at the first bad one."""
+        """Applies events in order and merges their effects; stops at the first bad one.
+
+        The first bad event raises BadInputError and changes nothing; the events
+        before it stay applied, those after it are not applied. Dicts are converted
+        `_RUN` at a time and consecutive stock, order and clock events go to the core
+        in one call, as `apply_all` takes them: one call per event cost ten times as much.
+        """
         total = Effects()
-        for event in events:
-            total.merge(self.apply(event))
+        rest = iter(events)
+        while chunk := list(itertools.islice(rest, _RUN)):
+            decoded, bad = _decoded(chunk)
+            run: list[AppliedEvent] = []
+            for ev in decoded:
+                if type(ev) in _KIND:
+                    run.append(ev)  # type: ignore[arg-type]
+                else:
+                    self._apply_run(run, total)
+                    total.merge(self.apply(ev))
+            self._apply_run(run, total)
+            if bad is not None:
+                raise bad
         return total
+
+    def _apply_run(self, run: list[AppliedEvent], total: Effects) -> None:
+        """Applies `run` up to its first refused event, merges its effects into `total`
+        and empties it; raises the refusal."""
+        if run:
+            done = self._apply_events(run, stop_at_refusal=True)
+            run.clear()
+            total.merge(self._effects(done))
 
     def _apply_batch(self, batch: Batch) -> Effects:
         total = Effects()
@@ -378,9 +445,10 @@ class Engine:
         return out
 
     def drain_alerts(self) -> list[Alert]:
-        """`pause` and `reserve_low` alerts raised by drains since the last call: a
+        """Alerts raised by drains since the last call: `pause` and `reserve_low` when a
         channel's shown quantity fell to 0 by the low-stock pause, or because only units
-        protected for higher tiers remain."""
+        protected for higher tiers remain; `sold_out_discontinued` when a discontinued
+        SKU's ATS fell to 0, so its listings can be ended."""
         now = self.now or datetime.now(UTC)
         return [Alert(k, s, ch, d, now) for k, s, ch, d in self._core.take_alerts()]  # type: ignore[arg-type]
 

@@ -297,6 +297,7 @@ AlertKind: TypeAlias = Literal[
     "dedupe_window_short",
     "log_entry_refused",
     "internal_error",
+    "sold_out_discontinued",
 ]
 
 

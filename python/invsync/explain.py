@@ -80,8 +80,6 @@ class Explanation:
         shown, rule = ch["shown"], ch["rule"]
         if rule == "non_inventory":
             return f"{shown} = non-inventory quantity"
-        if rule == "discontinued":
-            return "0 = discontinued"
         if rule == "condition":
             return f"0 = condition {self._core['condition']} not sold here"
         if rule == "paused":
@@ -89,7 +87,8 @@ class Explanation:
         if rule == "preorder":
             c = self._core
             left = f"preorder_limit {c['preorder_limit']} {_MINUS} preordered {c['preordered']}"
-            return f"{shown} = " + (left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})")
+            held = left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})"
+            return f"{shown} = {held} (before sellable_from)"
         expr = self._pool_expr(ch)
         if ch["share"] < 1:
             expr = f"floor({ch['share']:g} × ({expr}))"

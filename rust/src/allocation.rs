@@ -46,15 +46,15 @@ impl State {
         let info = &self.info[idx as usize];
         let rule = &self.policy.tables.profiles[info.profile as usize][ch];
         let decided = |rule: &'static str, qty: i64| Shown { qty, rule, pool: 0 };
+        // A channel that does not sell the condition is shown 0 even before a hold date,
+        // as a reservation there is refused.
         if info.kind == Kind::NonInventory {
             decided("non_inventory", self.policy.tables.non_inventory_qty)
-        } else if info.kind == Kind::Discontinued {
-            decided("discontinued", 0)
+        } else if info.channel_mask & (1 << ch) == 0 {
+            decided("condition", 0)
         } else if self.in_preorder(idx) {
             let left = (self.preorder_limit(idx) - self.keys[idx as usize].preordered).max(0);
             decided("preorder", rule.cap.map_or(left, |cap| left.min(cap)))
-        } else if info.channel_mask & (1 << ch) == 0 {
-            decided("condition", 0)
         } else if self.ats(c, idx) < rule.pause_below {
             decided("paused", 0)
         } else {
@@ -126,6 +126,32 @@ impl State {
         })
     }
 
+    /// `sold_out_discontinued` when a discontinued key this state last saw in stock is at
+    /// ATS 0, so its listings can be ended; once per fall to 0.
+    fn watch_discontinued(&mut self, c: &Counters, idx: u32) {
+        if self.info[idx as usize].kind != Kind::Discontinued {
+            if !self.discontinued_in_stock.is_empty() {
+                self.discontinued_in_stock.remove(&idx);
+            }
+            return;
+        }
+        if self.ats(c, idx) > 0 {
+            self.discontinued_in_stock.insert(idx);
+        } else if self.discontinued_in_stock.remove(&idx) {
+            let key = &self.keys[idx as usize];
+            let condition = &self.conditions[key.condition as usize];
+            self.pending_alerts.push(AlertOut {
+                kind: "sold_out_discontinued",
+                sku: Some(key.sku.to_string()),
+                channel: None,
+                detail: format!(
+                    "discontinued SKU {} ({condition}) is sold out: ATS 0; end its listings",
+                    key.sku
+                ),
+            });
+        }
+    }
+
     /// Recomputes up to `max_keys` dirty keys (and the bundles over them) for every
     /// channel and appends each shown quantity that changed; keys beyond the limit
     /// stay dirty for the next call, so a million-key change drains in bounded memory.
@@ -149,6 +175,7 @@ impl State {
         }
         let nch = self.policy.channel_count();
         for idx in dirty {
+            self.watch_discontinued(c, idx);
             for ch in 0..nch {
                 let shown = self.shown_rule(c, idx, ch);
                 let q = shown.qty;

@@ -42,6 +42,13 @@ impl Kind {
             Kind::Bundle => "bundle",
         }
     }
+
+    /// Whether `sellable_from` holds this kind back (CONTRACT section 4): every kind
+    /// with stock that may sell ahead of it, up to `preorder_limit`. A discontinued SKU
+    /// never sells against inbound, and a non-inventory one has no stock to hold.
+    pub fn honours_hold_date(self) -> bool {
+        matches!(self, Kind::Standard | Kind::Preorder | Kind::Bundle)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -257,6 +264,21 @@ impl Policy {
 
     pub fn rule(&self, sku: &str) -> Option<&SkuRule> {
         self.sku_rules.get(sku).map(|&i| &self.tables.skus[i])
+    }
+
+    /// The hold date of a SKU: its own `sellable_from`; for a bundle, the latest of its
+    /// own and its components' (it sells their stock, so it waits for every one).
+    pub fn hold_date(&self, rule: &SkuRule) -> Option<i64> {
+        let own = |r: &SkuRule| r.sellable_from.filter(|_| r.kind.honours_hold_date());
+        if rule.kind != Kind::Bundle {
+            return own(rule);
+        }
+        // Components are leaves: nested bundles were flattened at load.
+        rule.components
+            .iter()
+            .filter_map(|(c, _)| self.rule(c).and_then(own))
+            .chain(own(rule))
+            .max()
     }
 
     pub fn channel_count(&self) -> usize {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-use crate::hash::Map;
+use crate::hash::{Map, Set};
 use crate::keys::KeyIndex;
 use compact_str::CompactString;
 use smallvec::{smallvec, SmallVec};
@@ -206,26 +206,38 @@ pub struct State {
     pub keys: Vec<KeyState>,
     pub info: Vec<KeyInfo>,
     links: Map<u32, Links>,
-    /// (sellable_from, preorder_limit) of preorder keys.
+    /// (hold date, preorder_limit) of keys with a hold date, and of every preorder key.
     preorder_rules: Map<u32, (Option<i64>, i64)>,
     pub conditions: Vec<String>,
     condition_index: Map<String, u16>,
     index: KeyIndex,
     pub registry: Registry,
     pub now: i64,
-    /// (sellable_from, key) of preorder keys whose date has not passed.
+    /// (sellable_from, key) of keys whose hold date has not passed.
     pending_preorders: BTreeSet<(i64, u32)>,
     /// Last shown quantity per key × channel, saturated to 32 bits (no channel lists
     /// two billion units; halving this table saves 32 MB at a million keys × 8 channels);
     /// −1 = never published.
     pub last_shown: Vec<i32>,
-    /// `pause` and `reserve_low` alerts found by drains, until taken.
+    /// `pause`, `reserve_low` and `sold_out_discontinued` alerts found by drains, until taken.
     pub pending_alerts: Vec<AlertOut>,
     /// Log time of the last `clock_skew` and `dedupe_window_short` alerts.
     skew_alerted: i64,
     dedupe_alerted: i64,
     /// Order events that arrived before their order.
     pub parking: Parking,
+    /// Discontinued keys a drain last saw with ATS above 0: the next drain that sees
+    /// one at 0 raises `sold_out_discontinued`, once per fall to 0.
+    pub discontinued_in_stock: Set<u32>,
+}
+
+/// What the raw counter path may do with a key of `kind`, `held` before its hold date.
+fn raw_mode(kind: Kind, held: bool) -> RawMode {
+    match kind {
+        Kind::Standard | Kind::Discontinued if !held => RawMode::Counted,
+        Kind::NonInventory => RawMode::Unlimited,
+        _ => RawMode::Refused,
+    }
 }
 
 impl State {
@@ -247,6 +259,7 @@ impl State {
             skew_alerted: NO_TIME,
             dedupe_alerted: NO_TIME,
             parking: Parking::default(),
+            discontinued_in_stock: Set::default(),
         };
         s.condition("new");
         s.adopt_policy(c);
@@ -416,9 +429,9 @@ impl State {
             info.profile = r.profile;
             info.safety = r.safety;
             info.kind = r.kind;
-            if r.kind == Kind::Preorder {
-                self.preorder_rules
-                    .insert(idx, (r.sellable_from, r.preorder_limit));
+            let from = self.policy.hold_date(r);
+            if r.kind == Kind::Preorder || from.is_some() {
+                self.preorder_rules.insert(idx, (from, r.preorder_limit));
             }
         }
         for (ci, ch) in t.channels.iter().enumerate() {
@@ -426,18 +439,15 @@ impl State {
                 info.channel_mask |= 1 << ci;
             }
         }
-        let mode = match info.kind {
-            Kind::Standard => RawMode::Counted,
-            Kind::NonInventory => RawMode::Unlimited,
-            _ => RawMode::Refused,
-        };
-        c.set_key_policy(idx, info.safety, mode);
         let from = self.preorder_rules.get(&idx).and_then(|r| r.0);
-        if let Some(from) = from.filter(|_| info.kind == Kind::Preorder) {
-            if self.now < from {
+        let held = match from.filter(|_| info.kind.honours_hold_date()) {
+            Some(from) if self.now < from => {
                 self.pending_preorders.insert((from, idx));
+                true
             }
-        }
+            _ => false,
+        };
+        c.set_key_policy(idx, info.safety, raw_mode(info.kind, held));
         self.info[idx as usize] = info;
     }
 
@@ -717,9 +727,10 @@ impl State {
         }
     }
 
+    /// Whether the key is before its hold date: it sells only against `preorder_limit`.
     pub fn in_preorder(&self, idx: u32) -> bool {
         let info = &self.info[idx as usize];
-        info.kind == Kind::Preorder
+        info.kind.honours_hold_date()
             && self
                 .preorder_rules
                 .get(&idx)
@@ -1857,7 +1868,7 @@ impl State {
             };
             keys[n] = Some(idx);
             let info = &self.info[idx as usize];
-            if info.kind == Kind::Discontinued || info.channel_mask & (1 << ch) == 0 {
+            if info.channel_mask & (1 << ch) == 0 {
                 reasons[n] = Some("paused");
             } else if info.kind != Kind::NonInventory && !self.in_preorder(idx) {
                 let pause_below =
@@ -1985,7 +1996,8 @@ impl State {
         fx
     }
 
-    /// Moves the clock forward; preorders whose date has come are committed from stock.
+    /// Moves the clock forward; keys whose hold date has come sell from stock, and their
+    /// preorders are committed from it.
     pub fn advance(&mut self, c: &Counters, ts: i64, fx: &mut Effects) {
         if ts <= self.now {
             return;
@@ -1997,6 +2009,8 @@ impl State {
                 break;
             }
             self.pending_preorders.pop_first();
+            let info = &self.info[idx as usize];
+            c.set_key_policy(idx, info.safety, raw_mode(info.kind, false));
             let refs = self.registry.preorders.remove(&idx).unwrap_or_default();
             for r in refs {
                 let Some(line) = self

@@ -4,16 +4,19 @@ It is the oracle the property tests compare the engine against, so it is written
 read, not to be fast: every event is applied to a deep copy of the state, which is kept
 only when the event is valid, and every derived number is recomputed from scratch.
 
-Covered: standard and discontinued SKUs, conditions, safety (SKU > class > defaults),
+Covered: standard and discontinued SKUs (a discontinued one sells until zero, like a
+standard one), conditions, safety (SKU > class > defaults),
 tiers with nested protection, channel share/cap/buffer/pause_below/conditions,
 locations with `online`, `count_pct` and `release_gate`, holds with expiry on
 `clock.tick`, orders with conversion of holds, floor-0 commits, backorders filled
 oldest first, shipping, cancelling and returns. A reservation line is refused as `paused` where
-the channel is shown 0 for a reason other than stock: discontinued, a condition the
-channel does not sell, or ATS below its `pause_below`.
+the channel is shown 0 for a reason other than stock: a condition the channel does not
+sell, or ATS below its `pause_below`. A standard SKU before its hold date
+(`sellable_from`) sells only its `preorder_limit`: shown what is left of it within
+cap, reserved and ordered against it, never from stock.
 
-Left out on purpose (they have their own example tests): bundles, preorders,
-non-inventory SKUs, routing and failed fulfilment.
+Left out on purpose (they have their own example tests): bundles, preorder SKUs, the
+moment a hold date passes, non-inventory SKUs, routing and failed fulfilment.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class OrderLine:
     channel: str
     reserved: int
     backordered: int = 0
+    #: units sold against the preorder limit before the SKU's hold date
+    preordered: int = 0
     shipped: int = 0
     returned: int = 0
 
@@ -127,6 +132,22 @@ class ReferenceModel:
     def kind(self, sku: str) -> str:
         return str(self.skus.get(sku, {}).get("kind", "standard"))
 
+    def held(self, sku: str) -> bool:
+        """Before its hold date: a SKU with stock sells only its preorder limit."""
+        spec = self.skus.get(sku, {})
+        since = spec.get("sellable_from")
+        if since is None or self.kind(sku) not in ("standard", "preorder", "bundle"):
+            return False
+        since = since if isinstance(since, datetime) else parse_ts(since)
+        return self.state.clock is None or self.state.clock < since
+
+    def preorder_room(self, sku: str, condition: str = "new") -> int:
+        """Units of the preorder limit not yet sold (of a held SKU)."""
+        limit = int(self.skus.get(sku, {}).get("preorder_limit", 0))
+        return limit - sum(
+            line.preordered for line in self._open_lines() if line.key == (sku, condition)
+        )
+
     def safety(self, sku: str) -> int:
         for source in (self.skus.get(sku, {}), self._sku_class(sku), self.defaults):
             if "safety" in source:
@@ -187,21 +208,24 @@ class ReferenceModel:
         return max(0, self.ats(sku, condition) - self.protected_above(tier))
 
     def is_paused(self, key: Key, channel: str) -> bool:
-        """Shown 0 and refused reservations: discontinued, a condition the channel does not
-        sell, or ATS below the channel's low-stock throttle."""
+        """Shown 0 and refused reservations: a condition the channel does not sell, or
+        (past any hold date) ATS below the channel's low-stock throttle."""
         sku, condition = key
-        return (
-            self.kind(sku) == "discontinued"
-            or condition not in self.channel_field(sku, channel, "conditions", ["new"])
-            or self.ats(sku, condition) < self.channel_field(sku, channel, "pause_below", 0)
+        if condition not in self.channel_field(sku, channel, "conditions", ["new"]):
+            return True
+        return not self.held(sku) and self.ats(sku, condition) < self.channel_field(
+            sku, channel, "pause_below", 0
         )
 
     def shown(self, sku: str, channel: str, condition: str = "new") -> int:
         if self.is_paused((sku, condition), channel):
             return 0
+        cap = self.channel_field(sku, channel, "cap", None)
+        if self.held(sku):
+            room = max(0, self.preorder_room(sku, condition))
+            return room if cap is None else min(room, int(cap))
         share = self.channel_field(sku, channel, "share", 1.0)
         buffer = self.channel_field(sku, channel, "buffer", 0)
-        cap = self.channel_field(sku, channel, "cap", None)
         pool = self.pool(sku, self.tier(channel), condition)
         quantity = max(0, math.floor(float(share) * pool) - int(buffer))
         return quantity if cap is None else min(quantity, int(cap))
@@ -342,6 +366,10 @@ class ReferenceModel:
         self.state.orders[order_id] = committed
         for line_id, key, qty in lines:
             held = self._take_hold_line(unconverted, line_id, key)
+            if self.held(key[0]):
+                # Sold against the preorder limit, over it if need be (alerted).
+                committed[line_id] = OrderLine(key=key, channel=channel, reserved=0, preordered=qty)
+                continue
             converted = min(qty, held)
             line = committed[line_id] = OrderLine(key=key, channel=channel, reserved=converted)
             rest = qty - converted
@@ -457,15 +485,25 @@ class ReferenceModel:
         answers = []
         for line_id, key, qty in self._order_lines(request):
             reason = None
+            before_date = self.held(key[0])
             if self.is_paused(key, channel):
                 reason = "paused"
+            elif before_date:
+                taken = sum(line.preordered for line in held.values() if line.key == key)
+                if qty > self.preorder_room(*key) - taken:
+                    reason = "insufficient"
             else:
                 taken = sum(line.reserved for line in held.values() if line.key == key)
                 if self.avail(*key) - taken - qty < self.floor(key[0], tier):
                     reason = "insufficient"
             sku, _ = key
             answers.append({"line_id": line_id, "sku": sku, "qty": qty, "reason": reason})
-            held[line_id] = OrderLine(key=key, channel=channel, reserved=qty)
+            held[line_id] = OrderLine(
+                key=key,
+                channel=channel,
+                reserved=0 if before_date else qty,
+                preordered=qty if before_date else 0,
+            )
         ok = all(answer["reason"] is None for answer in answers)
         expires_at = ts + timedelta(seconds=hold_seconds)
         if ok:

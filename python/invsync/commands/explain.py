@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from invsync.engine import Engine
 
 HELP = "explain every number behind a SKU's channel quantities"
 
@@ -25,26 +28,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON form only")
 
 
+#: The most events a replay hands the core in one call (bounds what it holds).
+_CHUNK = 4096
+
+
 def _replay(args: argparse.Namespace) -> dict[str, Any]:
     from invsync.engine import Engine
-    from invsync.errors import BadInputError
-    from invsync.events import DecodeError, decode_events
     from invsync.policy import Policy
 
     engine = Engine(Policy.load(args.policy))
     if args.events:
-        with args.events.open("rb") as lines:
-            for number, line in enumerate(lines, 1):
-                if not line.strip():
-                    continue
-                for event in decode_events(line):
-                    try:
-                        if isinstance(event, DecodeError):
-                            raise BadInputError(event.error)
-                        engine.apply(event)
-                    except BadInputError as exc:
-                        print(f"{args.events}:{number}: skipped: {exc}", file=sys.stderr)
+        _replay_file(engine, args.events)
     return engine.explain(args.sku, args.condition).to_dict()
+
+
+def _replay_file(engine: Engine, path: Path) -> None:
+    """Applies a JSON-lines event file in order; a bad event is reported and skipped.
+
+    Stock, order and clock events go to the core a chunk at a time (`apply_all`): a
+    day's file applied one event per call took ten times as long.
+    """
+    from typing import get_args
+
+    from invsync.engine import AppliedEvent
+    from invsync.errors import BadInputError
+    from invsync.events import DecodeError, decode_events
+
+    applied = get_args(AppliedEvent)
+    pending: list[tuple[int, AppliedEvent]] = []  # (line number, event)
+
+    def skipped(number: int, why: object) -> None:
+        print(f"{path}:{number}: skipped: {why}", file=sys.stderr)
+
+    def flush() -> None:
+        if not pending:
+            return
+        done = engine.apply_all([event for _, event in pending])
+        for index, refusal in done.refused:
+            if not isinstance(refusal, BadInputError):
+                raise refusal
+            skipped(pending[index][0], refusal)
+        pending.clear()
+
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            for event in decode_events(line):
+                if isinstance(event, applied):
+                    pending.append((number, event))
+                    if len(pending) >= _CHUNK:
+                        flush()
+                    continue
+                flush()  # what came before applies first, and is reported first
+                if isinstance(event, DecodeError):
+                    skipped(number, event.error)
+                    continue
+                try:
+                    engine.apply(event)
+                except BadInputError as exc:
+                    skipped(number, exc)
+    flush()
 
 
 def _ask(args: argparse.Namespace) -> dict[str, Any]:

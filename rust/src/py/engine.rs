@@ -242,10 +242,11 @@ impl Core {
 
     /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
     /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. A refused event changes
-    /// nothing and the others still apply. Returns what the whole batch did as
-    /// columns (see `convert::BatchEffects`), items tagged with their event's index;
-    /// with `route_prefix`, routes as `PUB <route_prefix><location>` frames.
-    #[pyo3(signature = (events, kinds, ts, route_prefix=None))]
+    /// nothing and the others still apply, or, with `stop_at_refusal`, none after it
+    /// is applied. Returns what the whole batch did as columns (see
+    /// `convert::BatchEffects`), items tagged with their event's index; with
+    /// `route_prefix`, routes as `PUB <route_prefix><location>` frames.
+    #[pyo3(signature = (events, kinds, ts, route_prefix=None, stop_at_refusal=false))]
     fn apply_events<'py>(
         &self,
         py: Python<'py>,
@@ -253,6 +254,7 @@ impl Core {
         kinds: &[u8],
         ts: Vec<i64>,
         route_prefix: Option<String>,
+        stop_at_refusal: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
         if kinds.len() != events.len() || ts.len() != events.len() {
             return Err(PyValueError::new_err(
@@ -263,7 +265,12 @@ impl Core {
         for (i, ((event, &kind), &micros)) in events.iter().zip(kinds).zip(&ts).enumerate() {
             match super::events::apply(&self.inner, py, kind, &event, micros) {
                 Ok(fx) => out.add(i, fx),
-                Err(refused) => out.refused.push((i, refused.into_value(py).into_any())),
+                Err(refused) => {
+                    out.refused.push((i, refused.into_value(py).into_any()));
+                    if stop_at_refusal {
+                        break;
+                    }
+                }
             }
         }
         out.into_pyobject(py)

@@ -3,15 +3,19 @@
 //! `engine.reserve` one request at a time spent a third of its time turning the
 //! request dict into a validated Struct and its `ts` into microseconds. A dict of
 //! exact `str`, `int`, `list` and `dict` values that already satisfies every
-//! constraint of the contract's `reserve` request is read here instead. Anything
-//! else (another type, a value out of range, an unknown key, a missing or
-//! unusual `ts`) is not judged here: `request` returns None and the caller
-//! decodes the dict in full, so every error and every odd-but-valid input reads
-//! exactly as before. A property test holds the two paths to the same answers.
+//! constraint of the contract's `reserve` request is read here instead, the
+//! contract's own example included (`"type": "reserve"`, `hold_seconds`, no `ts`:
+//! a request without `ts`, or with `ts` None, is stamped with the wall clock, as
+//! the full path stamps it). Anything else (another type, a value out of range,
+//! an unknown key, an unusual `ts`) is not judged here: `request` returns None
+//! and the caller decodes the dict in full, so every error and every odd-but-valid
+//! input reads exactly as before. A property test holds the two paths to the same
+//! answers.
 
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyInt, PyList, PyString};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::engine::{LineArg, Lines, Request};
 use crate::timefmt::parse_rfc3339;
@@ -20,6 +24,13 @@ use crate::timefmt::parse_rfc3339;
 pub const DEFAULT_HOLD_SECONDS: i64 = 900;
 /// The longest hold a request may ask for: 30 days.
 pub const MAX_HOLD_SECONDS: i64 = 30 * 24 * 3600;
+
+/// The wall clock in Unix µs, the stamp of a request that has no `ts`; None for a
+/// clock outside what µs since 1970 can hold (the full path then decides).
+fn wall_clock_micros() -> Option<i64> {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_micros()).ok()
+}
 
 /// A non-empty exact `str` (no subclass; valid UTF-8).
 fn text(v: &Bound<'_, PyAny>) -> Option<PyBackedStr> {
@@ -88,6 +99,7 @@ pub fn request(d: &Bound<'_, PyDict>) -> PyResult<Option<Request>> {
             Some("hold_seconds") => hold_seconds
                 .insert(int_in(&v, 0, MAX_HOLD_SECONDS))
                 .is_some(),
+            Some("ts") if v.is_none() => true,
             Some("ts") => ts
                 .insert(text(&v).and_then(|t| parse_rfc3339(t.as_bytes())))
                 .is_some(),
@@ -102,7 +114,7 @@ pub fn request(d: &Bound<'_, PyDict>) -> PyResult<Option<Request>> {
         order_id.flatten(),
         channel.flatten(),
         read_lines.flatten(),
-        ts.flatten(),
+        ts.unwrap_or_else(wall_clock_micros),
     );
     Ok(match fields {
         (Some(request_id), Some(order_id), Some(channel), Some(lines), Some(ts)) => Some(Request {
