@@ -73,7 +73,7 @@ class Defaults(_Table, frozen=True):
     #: a producer `ts` further ahead of the log's clock is taken as clock + this
     max_clock_skew_s: Seconds = 300
     #: how long (log time) an applied event_id is remembered against re-sends
-    dedupe_horizon_s: Seconds = 86_400
+    dedupe_horizon_s: Seconds = 3_600
     #: at most this many remembered event ids (about 40 bytes each), whatever the horizon
     dedupe_max_ids: Annotated[int, Meta(ge=1, le=2**40)] = 2**22
     #: how long an order event waits for the order.placed it names (log time)

@@ -106,7 +106,7 @@ impl Default for LogRules {
     fn default() -> Self {
         LogRules {
             max_clock_skew_s: 300,
-            dedupe_horizon_s: 86_400,
+            dedupe_horizon_s: 3_600,
             dedupe_max_ids: 1 << 22,
             park_window_s: 3_600,
         }
