@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-COMMANDS = ("demo", "serve", "explain", "check", "loadtest")
+COMMANDS = ("demo", "serve", "explain", "check", "loadtest", "auth")
 
 
 class _Command(Protocol):

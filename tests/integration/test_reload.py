@@ -30,7 +30,7 @@ async def test_good_policy_changes_shown_quantities_and_bad_one_changes_nothing(
     text = EXAMPLE_POLICY.read_text()
     assert "cap = 200" in text
     lower_cap = text.replace("cap = 200", "cap = 150", 1)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
         await svc.nc.jetstream().publish(

@@ -1,4 +1,9 @@
-"""Running the service in-process against the test's nats-server, and talking to it."""
+"""Running the service in-process against the test's nats-server, and talking to it.
+
+The server runs with the shipped permissions: the service connects as the
+`service` user, the test talks as TEST_CLIENT, a user holding every client role
+(producer, connector, observer, admin) but not the service's.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +22,30 @@ from prometheus_client import CollectorRegistry
 
 from invsync.nats_server import NatsServer
 from invsync.service.app import run_service
-from invsync.service.config import ConnectionOptions, ServiceConfig
+from invsync.service.config import ServiceConfig
+from invsync.service.connection import client_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 TS = "2026-11-23T10:00:00Z"
+TEST_CLIENT = "tester"
+TEST_USERS = {TEST_CLIENT: ("producer", "connector", "observer", "admin")}
+
+
+async def connect_test_client(server: NatsServer) -> Client:
+    return await nats.connect(**client_kwargs(server.client(TEST_CLIENT)))
+
+
+def cli_connection(server: NatsServer, user: str) -> list[str]:
+    """The `invsync` command-line options that connect as `user`."""
+    seed = server.client(user).nkeys_seed
+    return ["--nats", server.url, "--nkey", str(seed)]
 
 
 def service_config(server: NatsServer, state_dir: Path | None, **overrides: Any) -> ServiceConfig:
     config = ServiceConfig(
         policy_path=EXAMPLE_POLICY,
-        connection=ConnectionOptions(url=server.url),
+        connection=server.client("service"),
         state_dir=state_dir,
         metrics_port=None,
         flush_ms=2.0,
@@ -49,11 +67,13 @@ class Running:
 
 
 @asynccontextmanager
-async def running_service(config: ServiceConfig, engine_type: Any = None) -> AsyncIterator[Running]:
+async def running_service(
+    server: NatsServer, config: ServiceConfig, engine_type: Any = None
+) -> AsyncIterator[Running]:
     """The service started and caught up; stopped gracefully (snapshot written) on exit."""
     registry = CollectorRegistry()
     ready, stop = anyio.Event(), anyio.Event()
-    nc = await nats.connect(config.connection.url)
+    nc = await connect_test_client(server)
     try:
         async with anyio.create_task_group() as tg:
 

@@ -191,10 +191,10 @@ class Service:
         metrics_server = None
         if config.metrics_port is not None:
             metrics_server, _ = start_http_server(
-                config.metrics_port, addr="0.0.0.0", registry=metrics.registry
+                config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
             )
         admin = self._admin = Admin(nc, js, self.subjects, engine)
-        gateway = ReservationGateway(nc, js, self.subjects, metrics)
+        gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
         feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         try:

@@ -1,7 +1,10 @@
 """Every Prometheus metric the service exports, built from one registry.
 
 Tests pass a fresh `CollectorRegistry` and read values with `get_sample_value`.
-Labels are bounded dimensions only (channel, tier, type, reason), never a SKU.
+Labels are bounded dimensions only (channel, tier, type, reason), never a SKU,
+and never a client's string unchecked: a channel named by a request that the
+policy does not know is counted as UNKNOWN_CHANNEL, one series however many
+made-up names arrive.
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ DEAD_LETTER_REASONS = (
     "bad_request",
 )
 RESERVATION_RESULTS = ("granted", "refused", "error")
+# The channel label of requests on a channel the policy does not know; the
+# parentheses keep it apart from any real channel id.
+UNKNOWN_CHANNEL = "(unknown)"
 
 
 def _version() -> str:
@@ -181,6 +187,7 @@ class Metrics:
         )
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason)
+        self.reservations.labels(UNKNOWN_CHANNEL, "error")
 
     def declare_channels(self, channels: Iterable[str], tiers: Iterable[int]) -> None:
         """Create the per-channel and per-tier series at 0 so dashboards see them at once."""

@@ -79,5 +79,7 @@ class Subjects:
 # Header on log entries that are answered after they are applied (reservations,
 # policy reloads): the requester's reply inbox.
 REPLY_HEADER = "Invsync-Reply-To"
+# The answer to a request or ack on a channel the policy does not know.
+UNKNOWN_CHANNEL_ERROR = "unknown channel"
 CONTENT_TYPE_HEADER = "Content-Type"
 MSGPACK = "application/msgpack"
