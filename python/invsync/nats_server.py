@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from invsync.security.natsconf import User, authorization, load_or_mint, render, write_seeds
+from invsync.security.natsconf import User, accounts, load_or_mint, render, write_seeds
 from invsync.security.roles import ROLE_NAMES, inbox_prefix
 from invsync.service.config import ConnectionOptions
 
@@ -120,7 +120,7 @@ class NatsServer:
             load_or_mint(seeds_dir / f"{name}.nk", name, held) for name, held in self.users.items()
         ]
         self._seeds = write_seeds(users, seeds_dir)
-        config.write_text(render({"max_payload": MAX_PAYLOAD, **authorization(users)}))
+        config.write_text(render({"max_payload": MAX_PAYLOAD, **accounts(users)}))
         return config
 
     def start(self) -> Self:

@@ -17,13 +17,16 @@ import anyio
 import msgspec
 import nats
 import nats.errors
+import nkeys
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from invsync.nats_server import NatsServer
+from invsync.security.roles import ADMIN_ACCOUNT
 from invsync.service.connection import client_kwargs
 from invsync.service.metrics import UNKNOWN_CHANNEL
+from invsync.service.subjects import REQUESTED_BY_HEADER
 from tests.service.harness import (
     EXAMPLE_POLICY,
     Running,
@@ -196,8 +199,12 @@ async def test_a_connector_cannot_publish_events(nats_server: NatsServer, tmp_pa
     assert after == before
 
 
-def series_count(svc: Running) -> int:
-    return sum(len(family.samples) for family in svc.registry.collect())
+def series(svc: Running) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in svc.registry.collect()
+        for sample in family.samples
+    }
 
 
 async def test_reservations_on_made_up_channels_add_no_metric_series(
@@ -208,7 +215,11 @@ async def test_reservations_on_made_up_channels_add_no_metric_series(
         running_service(nats_server, config) as svc,
         connected_as(nats_server, "producer") as (producer, _),
     ):
-        before = series_count(svc)
+        # The service's own first clock tick adds its event series: wait for it first.
+        with anyio.fail_after(10):
+            while not svc.registry.get_sample_value("invsync_events_total", {"type": "clock.tick"}):
+                await anyio.sleep(0.05)
+        before = series(svc)
         answers: list[Any] = []
         with anyio.fail_after(120):
             for start in range(0, MADE_UP_CHANNELS, 500):
@@ -221,7 +232,7 @@ async def test_reservations_on_made_up_channels_add_no_metric_series(
                             answers.append(msgspec.json.decode(reply.data))
 
                         tg.start_soon(ask)
-        after = series_count(svc)
+        after = series(svc)
         counted = svc.registry.get_sample_value(
             "invsync_reservations_total", {"channel": UNKNOWN_CHANNEL, "result": "error"}
         )
@@ -242,3 +253,19 @@ async def test_an_ack_on_a_made_up_channel_is_answered_unknown(
         ack = msgspec.json.encode({"seq": 1, "ok": True})
         reply = await connector.request("inv.ack.fake", ack, timeout=5)
     assert msgspec.json.decode(reply.data) == {"ok": False, "error": "unknown channel"}
+
+
+async def test_a_policy_reload_is_logged_with_the_admin_who_asked(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    seed = nats_server.client("admin").nkeys_seed
+    assert seed is not None
+    admin_key = nkeys.from_seed(bytearray(seed.read_bytes().strip())).public_key.decode()
+    smaller_cap = EXAMPLE_POLICY.read_text().replace("cap = 200", "cap = 120", 1)
+    async with running_service(nats_server, config) as svc:
+        reply = await svc.admin.request("inv.admin.policy", smaller_cap.encode(), timeout=5)
+        assert msgspec.json.decode(reply.data)["ok"] is True
+        logged = await svc.admin.jetstream().get_last_msg("INVSYNC", "inv.log.policy")
+    requested_by = (logged.headers or {})[REQUESTED_BY_HEADER]
+    assert admin_key in requested_by and ADMIN_ACCOUNT in requested_by

@@ -37,10 +37,10 @@ async def test_good_policy_changes_shown_quantities_and_bad_one_changes_nothing(
             "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
         )
         await qty.wait_for(lambda _: shown(qty, "A") == [200])
-        bad = await svc.nc.request(
+        bad = await svc.admin.request(
             "inv.admin.policy", text.replace("share = 0.8", "share = 1.8").encode(), timeout=5
         )
-        good = await svc.nc.request("inv.admin.policy", lower_cap.encode(), timeout=5)
+        good = await svc.admin.request("inv.admin.policy", lower_cap.encode(), timeout=5)
         await qty.wait_for(lambda _: shown(qty, "A") == [200, 150])
         explained = await svc.nc.request("inv.query.sku", b'{"sku": "A"}', timeout=5)
     refusal = msgspec.json.decode(bad.data)

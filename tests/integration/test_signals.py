@@ -13,7 +13,7 @@ import nats
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.harness import EXAMPLE_POLICY, cli_connection, connect_test_client, event
+from tests.service.harness import EXAMPLE_POLICY, cli_connection, connect_as, event
 
 pytestmark = pytest.mark.anyio
 
@@ -57,7 +57,7 @@ async def test_sighup_reloads_a_good_policy_keeps_the_old_on_a_bad_one_and_sigte
     policy.write_text(text)
     log = tmp_path / "serve.log"
     service = launch(nats_server, policy, tmp_path / "state", log)
-    nc = await connect_test_client(nats_server)
+    nc = await connect_as(nats_server)
     try:
         await wait_until_shown(nc, "A", 0)  # serving: the stream exists
         await nc.jetstream().publish(

@@ -1,8 +1,9 @@
 """Running the service in-process against the test's nats-server, and talking to it.
 
 The server runs with the shipped permissions: the service connects as the
-`service` user, the test talks as TEST_CLIENT, a user holding every client role
-(producer, connector, observer, admin) but not the service's.
+`service` user; the test talks as TEST_CLIENT, a user holding the client roles
+of the data account (producer, connector, observer), and as `admin` (in its own
+account) for policy reloads.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 TS = "2026-11-23T10:00:00Z"
 TEST_CLIENT = "tester"
-TEST_USERS = {TEST_CLIENT: ("producer", "connector", "observer", "admin")}
+TEST_USERS = {TEST_CLIENT: ("producer", "connector", "observer")}
 
 
-async def connect_test_client(server: NatsServer) -> Client:
-    return await nats.connect(**client_kwargs(server.client(TEST_CLIENT)))
+async def connect_as(server: NatsServer, user: str = TEST_CLIENT) -> Client:
+    return await nats.connect(**client_kwargs(server.client(user)))
 
 
 def cli_connection(server: NatsServer, user: str) -> list[str]:
@@ -56,6 +57,7 @@ def service_config(server: NatsServer, state_dir: Path | None, **overrides: Any)
 @dataclass
 class Running:
     nc: Client
+    admin: Client
     registry: CollectorRegistry
     stop: anyio.Event
 
@@ -73,7 +75,8 @@ async def running_service(
     """The service started and caught up; stopped gracefully (snapshot written) on exit."""
     registry = CollectorRegistry()
     ready, stop = anyio.Event(), anyio.Event()
-    nc = await connect_test_client(server)
+    nc = await connect_as(server)
+    admin = await connect_as(server, "admin")
     try:
         async with anyio.create_task_group() as tg:
 
@@ -85,10 +88,11 @@ async def running_service(
             tg.start_soon(serve)
             with anyio.fail_after(10):
                 await ready.wait()
-            yield Running(nc, registry, stop)
+            yield Running(nc, admin, registry, stop)
             stop.set()
     finally:
         await nc.close()
+        await admin.close()
 
 
 class Collector:

@@ -12,7 +12,14 @@ import pytest
 
 from invsync.nats_server import NatsServer
 from tests.service.fake_engine import FakeEngine
-from tests.service.harness import TEST_USERS, Collector, event, running_service, service_config
+from tests.service.harness import (
+    TEST_USERS,
+    Collector,
+    connect_as,
+    event,
+    running_service,
+    service_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -213,8 +220,11 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
         )
         await qty.wait_for(lambda m: len(m) == 1)
     async with running_service(nats_server, config, FakeEngine) as svc:
-        store = await svc.nc.jetstream().object_store("INVSYNC_SNAPSHOTS")
+        # The bucket is the service's own: read it as the service.
+        service = await connect_as(nats_server, "service")
+        store = await service.jetstream().object_store("INVSYNC_SNAPSHOTS")
         names = [info.name for info in await store.list()]
+        await service.close()
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         await svc.nc.jetstream().publish(

@@ -80,8 +80,8 @@ async def test_policy_reload_good_is_applied_in_log_order_and_bad_is_refused(
     config = service_config(nats_server, tmp_path)
     good = EXAMPLE_POLICY.read_text() + '\n[[channels]]\nid = "etsy"\ntier = 3\n'
     async with running_service(nats_server, config, FakeEngine) as svc:
-        refused = await svc.nc.request("inv.admin.policy", b"[[channels]]\nid = 1\n", timeout=5)
-        accepted = await svc.nc.request("inv.admin.policy", good.encode(), timeout=5)
+        refused = await svc.admin.request("inv.admin.policy", b"[[channels]]\nid = 1\n", timeout=5)
+        accepted = await svc.admin.request("inv.admin.policy", good.encode(), timeout=5)
         qty = Collector()
         await svc.nc.subscribe("inv.qty.etsy", cb=qty.on_msg)
         await svc.nc.jetstream().publish(

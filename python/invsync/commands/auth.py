@@ -7,6 +7,8 @@ from pathlib import Path
 
 HELP = "mint NATS users (nkeys) for the invsync roles and write the server's permission config"
 AUTH_CONF = "invsync-auth.conf"
+# NAME=public key lines, for `kubectl create secret generic --from-env-file`.
+PUBLIC_KEYS = "public-keys.env"
 
 
 def _user(text: str) -> tuple[str, tuple[str, ...]]:
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from invsync.security.natsconf import authorization, load_or_mint, render, write_seeds
+    from invsync.security.natsconf import accounts, load_or_mint, render, write_seeds
     from invsync.security.reference import role_table
     from invsync.security.roles import ROLE_NAMES
 
@@ -54,8 +56,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     seeds = write_seeds(users, args.out)
     conf = args.out / AUTH_CONF
-    conf.write_text(render(authorization(users, args.prefix, args.stream)))
+    conf.write_text(render(accounts(users, args.prefix, args.stream)))
+    (args.out / PUBLIC_KEYS).write_text("".join(f"{u.name}={u.public_key}\n" for u in users))
     for user in users:
         print(f"{user.name:<12} {'+'.join(user.roles):<28} {user.public_key}  {seeds[user.name]}")
     print(f"wrote {conf}: add `include {AUTH_CONF}` to nats-server.conf (same directory)")
+    print(f"wrote {args.out / PUBLIC_KEYS}: the public keys, for a Kubernetes Secret")
     return 0

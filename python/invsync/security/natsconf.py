@@ -2,7 +2,9 @@
 
 A user is a name, the roles it holds and an nkey pair. The seed is what the
 client keeps secret (`--nkey FILE`); the server config holds only the public key
-and the permissions of the user's roles. Each top-level block is written as
+and the permissions of the user's roles, in its roles' account: the data
+account exports the admin subjects to the admin account only, which imports
+them sharing the requester's identity. Each top-level block is written as
 `key: <JSON>`, which nats-server reads as its own configuration syntax (also
 from an `include`d file), so no hand-made quoting is involved.
 """
@@ -18,7 +20,13 @@ from typing import Any
 
 import nkeys
 
-from invsync.security.roles import Role, permissions, roles
+from invsync.security.roles import (
+    ADMIN_ACCOUNT,
+    DATA_ACCOUNT,
+    Role,
+    permissions,
+    roles,
+)
 
 
 @dataclass(frozen=True)
@@ -32,10 +40,13 @@ class User:
 
 
 def _check_roles(name: str, held: Sequence[str]) -> None:
-    unknown = [r for r in held if r not in roles()]
+    table = roles()
+    unknown = [r for r in held if r not in table]
     if unknown or not held:
-        known = ", ".join(roles())
+        known = ", ".join(table)
         raise ValueError(f"user {name}: give one or more roles of {known} (not {unknown})")
+    if len({table[r].account for r in held}) > 1:
+        raise ValueError(f"user {name}: admin cannot be combined with other roles (own account)")
 
 
 def mint_user(name: str, held: Sequence[str]) -> User:
@@ -57,19 +68,38 @@ def load_or_mint(seed_file: Path, name: str, held: Sequence[str]) -> User:
 
 
 def user_entry(user: User, table: Mapping[str, Role]) -> dict[str, Any]:
-    """The user's entry in the server's `authorization.users` list."""
+    """The user's entry in its account's `users` list."""
     return {
         "nkey": user.public_key,
         "permissions": permissions(tuple(table[r] for r in user.roles)),
     }
 
 
-def authorization(
-    users: Sequence[User], prefix: str = "inv", stream: str = "INVSYNC"
-) -> dict[str, Any]:
-    """The `authorization` block: every user by public key, with its roles' permissions."""
+def accounts(users: Sequence[User], prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Any]:
+    """The `accounts` block: the data account (JetStream) and the admin account, each
+    with its users by public key, and the admin subjects exported from one to the other."""
     table = roles(prefix, stream)
-    return {"authorization": {"users": [user_entry(u, table) for u in users]}}
+
+    def members(account: str) -> list[dict[str, Any]]:
+        return [user_entry(u, table) for u in users if table[u.roles[0]].account == account]
+
+    admin_subjects = table["admin"].publish
+    return {
+        "accounts": {
+            DATA_ACCOUNT: {
+                "jetstream": "enabled",
+                "users": members(DATA_ACCOUNT),
+                "exports": [{"service": s, "accounts": [ADMIN_ACCOUNT]} for s in admin_subjects],
+            },
+            ADMIN_ACCOUNT: {
+                "users": members(ADMIN_ACCOUNT),
+                "imports": [
+                    {"service": {"account": DATA_ACCOUNT, "subject": s}, "share": True}
+                    for s in admin_subjects
+                ],
+            },
+        }
+    }
 
 
 def write_seeds(users: Sequence[User], directory: Path) -> dict[str, Path]:

@@ -7,9 +7,16 @@ several roles gets the union. Nothing is denied explicitly, so what a role does
 not list it may not do: only `service` publishes under `<prefix>.log.>`, only
 `admin` reloads the policy or purges or deletes the stream.
 
+`admin` users live in an account of their own, ADMIN_ACCOUNT, which imports
+exactly the admin subjects from the data account as services. A request that
+crosses accounts carries the requester's identity in a `Nats-Request-Info`
+header set by the server, so the service can record who reloaded the policy;
+within one account NATS says nothing about the publisher.
+
 Replies travel on inboxes: each role subscribes only under its own
 `_INBOX.<role>.>`, so no client reads another role's replies. The service
-publishes to `_INBOX.>` because it answers reservations after they are in the
+publishes to `_INBOX.>` (and `_R_.>`, where the server maps replies to imported
+requests) because it answers reservations and reloads after they are in the
 log, possibly after a restart, when NATS's per-connection `allow_responses`
 bookkeeping no longer knows the requester.
 """
@@ -19,17 +26,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROLE_NAMES = ("producer", "connector", "service", "admin", "observer")
+DATA_ACCOUNT = "INVSYNC"
+ADMIN_ACCOUNT = "INVSYNC_ADMIN"
 JS_API = "$JS.API"
 
 
 @dataclass(frozen=True)
 class Role:
-    """One role: who holds it, and the subjects it may publish to and subscribe to."""
+    """One role: who holds it, the subjects it may publish to and subscribe to,
+    and the NATS account its users are in."""
 
     name: str
     holder: str
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    account: str = DATA_ACCOUNT
 
 
 def inbox_prefix(role: str) -> str:
@@ -60,9 +71,8 @@ def _own_stream(stream: str) -> tuple[str, ...]:
     )
 
 
-def _whole_stream(stream: str) -> tuple[str, ...]:
-    """Every JetStream API call on one stream and its consumers, purge and delete
-    included, and reading it through consumers (acks, flow control)."""
+def _stream_api(stream: str) -> tuple[str, ...]:
+    """Every JetStream API request on one stream and its consumers, purge and delete included."""
     return (
         f"{JS_API}.STREAM.*.{stream}",
         f"{JS_API}.STREAM.MSG.*.{stream}",
@@ -70,15 +80,20 @@ def _whole_stream(stream: str) -> tuple[str, ...]:
         f"{JS_API}.CONSUMER.*.{stream}.>",
         f"{JS_API}.DIRECT.GET.{stream}",
         f"{JS_API}.DIRECT.GET.{stream}.>",
-        f"$JS.FC.{stream}.>",
-        f"$JS.ACK.{stream}.>",
     )
 
 
 def _object_store(bucket: str) -> tuple[str, ...]:
-    """An object store bucket, wholly: its backing stream, chunks and metadata (listing
-    it looks its stream up by subject, hence STREAM.NAMES)."""
-    return (*_whole_stream(f"OBJ_{bucket}"), f"{JS_API}.STREAM.NAMES", f"$O.{bucket}.>")
+    """An object store bucket, wholly: its stream's API, reading it through consumers,
+    chunks and metadata (listing it looks its stream up by subject, hence STREAM.NAMES)."""
+    stream = f"OBJ_{bucket}"
+    return (
+        *_stream_api(stream),
+        f"$JS.FC.{stream}.>",
+        f"$JS.ACK.{stream}.>",
+        f"{JS_API}.STREAM.NAMES",
+        f"$O.{bucket}.>",
+    )
 
 
 def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
@@ -105,6 +120,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.log.>",
                 *feeds,
                 "_INBOX.>",
+                "_R_.>",  # replies to requests imported from the admin account
                 *_stream_reads(stream),
                 *_own_stream(stream),
                 *_object_store(snapshot_bucket(stream)),
@@ -119,15 +135,16 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
         ),
         Role(
             "admin",
-            "an operator: policy reloads, and managing the stream and the snapshot bucket",
+            "an operator: policy reloads, and managing the stream and the snapshot bucket "
+            f"(from the {ADMIN_ACCOUNT} account)",
             publish=(
                 f"{p}.admin.policy",
                 f"{JS_API}.INFO",
-                f"{JS_API}.STREAM.LIST",
-                *_whole_stream(stream),
-                *_object_store(snapshot_bucket(stream)),
+                *_stream_api(stream),
+                *_stream_api(f"OBJ_{snapshot_bucket(stream)}"),
             ),
             subscribe=(f"{inbox_prefix('admin')}.>",),
+            account=ADMIN_ACCOUNT,
         ),
         Role(
             "observer",

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from invsync.errors import SnapshotError
 from invsync.policy import Policy
-from invsync.service.admin import Admin
+from invsync.service.admin import AT_START, Admin
 from invsync.service.applier import Applier
 from invsync.service.clock import run_clock
 from invsync.service.config import ServiceConfig
@@ -209,7 +209,7 @@ class Service:
                     await admin.reload_file(config.policy_path)
                 elif engine.policy.text != file_policy.text:
                     # The file changed while we were down: switch through the log.
-                    await admin.submit_policy(file_policy.text, file_policy.source, None)
+                    await admin.submit_policy(file_policy.text, file_policy.source, None, AT_START)
                 # Subscriptions registered, opening quantities out, before anyone is told we serve.
                 await flush_all(nc)
                 if ready is not None:

@@ -79,6 +79,8 @@ class Subjects:
 # Header on log entries that are answered after they are applied (reservations,
 # policy reloads): the requester's reply inbox.
 REPLY_HEADER = "Invsync-Reply-To"
+# Header on a logged policy: who asked for it, as NATS identified them (admin.py).
+REQUESTED_BY_HEADER = "Invsync-Requested-By"
 # The answer to a request or ack on a channel the policy does not know.
 UNKNOWN_CHANNEL_ERROR = "unknown channel"
 CONTENT_TYPE_HEADER = "Content-Type"
