@@ -8,6 +8,7 @@ service's state as it was.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,9 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from invsync.nats_server import NatsServer
+from invsync.cli import main
+from invsync.commands.auth import AUTH_CONF
+from invsync.nats_server import NatsServer, find_binary, free_port
 from invsync.security.roles import ADMIN_ACCOUNT
 from invsync.service.connection import client_kwargs
 from invsync.service.metrics import UNKNOWN_CHANNEL
@@ -269,3 +272,43 @@ async def test_a_policy_reload_is_logged_with_the_admin_who_asked(
         logged = await svc.admin.jetstream().get_last_msg("INVSYNC", "inv.log.policy")
     requested_by = (logged.headers or {})[REQUESTED_BY_HEADER]
     assert admin_key in requested_by and ADMIN_ACCOUNT in requested_by
+
+
+def start_nats(conf: Path, store: Path) -> subprocess.Popen[bytes]:
+    command = [str(find_binary()), "--config", str(conf), "--jetstream", "--store_dir", str(store)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def test_a_server_including_what_invsync_auth_writes_enforces_the_roles(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "secrets"
+    assert main(["auth", "--out", str(secrets)]) == 0
+    port = free_port()
+    conf = secrets / "nats-server.conf"
+    conf.write_text(f"include {AUTH_CONF}\nlisten: 127.0.0.1:{port}\n")
+    server = start_nats(conf, tmp_path / "js")
+    try:
+        refusals = Refusals()
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    producer = await nats.connect(
+                        f"nats://127.0.0.1:{port}",
+                        nkeys_seed=str(secrets / "producer.nk"),
+                        inbox_prefix="_INBOX.producer",
+                        error_cb=refusals.on_error,
+                        max_reconnect_attempts=0,
+                    )
+                    break
+                except (OSError, nats.errors.NoServersError):
+                    await anyio.sleep(0.05)
+        await producer.publish("inv.stock.wh-3", STOCK)
+        await producer.publish("inv.log.clock", STOCK)
+        await refusals.wait_for_violation("inv.log.clock")
+        await producer.flush()
+        assert not any("inv.stock" in str(e).lower() for e in refusals.errors)
+        await producer.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

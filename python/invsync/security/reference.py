@@ -13,15 +13,22 @@ def _subjects(subjects: tuple[str, ...]) -> str:
 
 
 def _row(role: Role) -> str:
-    return f"| `{role.name}` | {role.holder} | {_subjects(role.publish)} | {_subjects(role.subscribe)} |"
+    cells = (
+        f"`{role.name}`",
+        role.holder,
+        f"`{role.account}`",
+        _subjects(role.publish),
+        _subjects(role.subscribe),
+    )
+    return "| " + " | ".join(cells) + " |"
 
 
 def role_table(prefix: str = "inv", stream: str = "INVSYNC") -> str:
     """The table between its markers, for prefix `inv` and stream `INVSYNC` by default."""
     lines = [
         TABLE_BEGIN,
-        "| role | held by | may publish to | may subscribe to |",
-        "| --- | --- | --- | --- |",
+        "| role | held by | account | may publish to | may subscribe to |",
+        "| --- | --- | --- | --- | --- |",
         *(_row(role) for role in roles(prefix, stream).values()),
         TABLE_END,
     ]
