@@ -32,6 +32,7 @@ from invsync.service.metrics import UNKNOWN_CHANNEL
 from invsync.service.subjects import REQUESTED_BY_HEADER
 from tests.service.harness import (
     EXAMPLE_POLICY,
+    Collector,
     Running,
     event,
     running_service,
@@ -312,3 +313,27 @@ async def test_a_server_including_what_invsync_auth_writes_enforces_the_roles(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+async def test_a_reply_subject_cannot_make_the_service_publish_on_a_feed(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = service_config(nats_server, tmp_path)
+    feed, dlq = Collector(), Collector()
+    async with (
+        running_service(nats_server, config) as svc,
+        connected_as(nats_server, "producer") as (producer, _),
+    ):
+        await svc.nc.subscribe("inv.qty.shopify", cb=feed.on_msg)
+        await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
+        await svc.nc.flush()
+        # A producer may not publish on the feed; it names the feed as its reply.
+        await producer.publish(
+            "inv.reserve.shopify", reserve("r1", "shopify", 1), reply="inv.qty.shopify"
+        )
+        await producer.publish("inv.query.sku", b'{"sku": "A"}', reply="inv.qty.shopify")
+        await dlq.wait_for(lambda m: len(m) == 1)
+        await applied_after(svc, "later")
+        await svc.nc.flush()
+    assert all("seq" in body for _, body in feed.messages)  # channel quantities only
+    assert dlq.messages[0][1]["subject"] == "inv.reserve.shopify"

@@ -27,7 +27,7 @@ from invsync.errors import InvsyncError, PolicyError
 from invsync.events import SkuQuery, encode_json
 from invsync.policy import Policy
 from invsync.service.applier import POLICY_SOURCE_HEADER
-from invsync.service.subjects import REPLY_HEADER, REQUESTED_BY_HEADER, Subjects
+from invsync.service.subjects import REPLY_HEADER, REQUESTED_BY_HEADER, Subjects, reply_inbox
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -115,18 +115,18 @@ class Admin:
             log.error("policy reload refused: %s", refusal)
 
     async def _on_policy(self, msg: Msg) -> None:
-        who = requester(msg)
+        who, reply = requester(msg), reply_inbox(msg.reply)
         try:
             text = msg.data.decode("utf-8")
         except UnicodeDecodeError:
             refusal: str | None = "policy is not UTF-8 text"
         else:
-            refusal = await self.submit_policy(text, self.subjects.admin_policy, msg.reply, who)
+            refusal = await self.submit_policy(text, self.subjects.admin_policy, reply, who)
         if refusal is None:
             return
         log.warning("policy reload requested by %s refused: %s", who, refusal)
-        if msg.reply:
-            await self.nc.publish(msg.reply, encode_json({"ok": False, "error": refusal}))
+        if reply:
+            await self.nc.publish(reply, encode_json({"ok": False, "error": refusal}))
 
     async def _on_query(self, msg: Msg) -> None:
         try:
@@ -134,5 +134,6 @@ class Admin:
             body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
         except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
             body = encode_json({"ok": False, "error": str(exc)})
-        if msg.reply:
-            await self.nc.publish(msg.reply, body)
+        reply = reply_inbox(msg.reply)
+        if reply:
+            await self.nc.publish(reply, body)

@@ -22,7 +22,7 @@ from nats.aio.subscription import Subscription
 from invsync.events import Alert, ChannelAck, encode_json
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
-from invsync.service.subjects import UNKNOWN_CHANNEL_ERROR, Subjects
+from invsync.service.subjects import UNKNOWN_CHANNEL_ERROR, Subjects, reply_inbox
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -59,9 +59,10 @@ class FeedMonitor:
         channel = msg.subject.rsplit(".", 1)[-1]
         if channel not in self.engine.policy.channels:
             # Kept out of last_good_ack, which would grow by every made-up name.
-            if msg.reply:
+            reply = reply_inbox(msg.reply)
+            if reply:
                 await self.nc.publish(
-                    msg.reply, encode_json({"ok": False, "error": UNKNOWN_CHANNEL_ERROR})
+                    reply, encode_json({"ok": False, "error": UNKNOWN_CHANNEL_ERROR})
                 )
             return
         try:

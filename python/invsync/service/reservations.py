@@ -42,6 +42,7 @@ from invsync.service.subjects import (
     MSGPACK,
     UNKNOWN_CHANNEL_ERROR,
     Subjects,
+    reply_inbox,
 )
 from invsync.service.wire import PublishBatch
 
@@ -56,6 +57,7 @@ MAX_GROUP = 256
 # at once with OVERLOADED (bounded memory, and the client knows to retry).
 MAX_PENDING = 4096
 OVERLOADED = "overloaded, retry"
+NOT_AN_INBOX = "reply subject is not an inbox"
 
 
 class ReservationGateway:
@@ -113,6 +115,9 @@ class ReservationGateway:
             self.metrics.reservations.labels(UNKNOWN_CHANNEL, "error").inc()
             self._refuse(msg, UNKNOWN_CHANNEL_ERROR, dead_letter_it=False)
             return
+        if msg.reply and reply_inbox(msg.reply) is None:
+            self._refuse(msg, NOT_AN_INBOX)  # dead-lettered, and not answered there
+            return
         if self._queued >= MAX_PENDING:
             self.metrics.reservations.labels(channel, "error").inc()
             self._refuse(msg, OVERLOADED, dead_letter_it=False)
@@ -164,8 +169,9 @@ class ReservationGateway:
 
     def _refuse(self, msg: LogEntry, error: str, *, dead_letter_it: bool = True) -> None:
         """Answer at once (with the next send) so no client waits for a time-out."""
-        if msg.reply:
-            self._refusals.add(msg.reply, encode_json({"ok": False, "error": error}))
+        reply = reply_inbox(msg.reply)
+        if reply:
+            self._refusals.add(reply, encode_json({"ok": False, "error": error}))
         if dead_letter_it:
             self.metrics.dead_letters.labels("bad_request").inc()
             dead = dead_letter(msg.subject, msg.data, error)
