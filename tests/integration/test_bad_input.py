@@ -47,7 +47,7 @@ async def test_each_kind_of_bad_input_is_dead_lettered_and_counted(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         dlq, qty = Collector(), Collector()
         await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
@@ -82,7 +82,7 @@ async def test_a_reservation_stamped_beyond_what_the_core_holds_is_refused_and_s
         "ts": LATE,
         "lines": [{"line_id": "1", "sku": "A", "qty": 1}],
     }
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         await svc.nc.jetstream().publish("inv.stock.wh-3", stock_set("s1", "A", 1000))
         late = await svc.nc.request("inv.reserve.shopify", msgspec.json.encode(request), timeout=10)
         request.update(request_id="r-now", order_id="h-now", ts=TS)
@@ -96,7 +96,7 @@ async def test_order_for_unknown_sku_is_backordered_and_alerted_not_dropped(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         alerts = Collector()
         await svc.nc.subscribe("inv.alert.>", cb=alerts.on_msg)
         lines = [{"line_id": "1", "sku": "NEVER-HEARD-OF", "qty": 2}]
@@ -114,7 +114,7 @@ async def test_ten_thousand_line_order_is_applied_whole(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         routes = Collector()
         await svc.nc.subscribe("inv.route.>", cb=routes.on_msg)
         js = svc.nc.jetstream()
@@ -162,7 +162,7 @@ async def test_fuzzed_bytes_and_near_valid_events_never_stop_the_service(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         js = svc.nc.jetstream()
         sent: list[bytes] = []
 

@@ -32,7 +32,7 @@ from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.snapshots import DirectorySnapshotStore
 from invsync.service.subjects import Subjects
-from tests.service.harness import EXAMPLE_POLICY, TS
+from tests.service.harness import EXAMPLE_POLICY, TS, cli_connection, connect_as
 
 pytestmark = pytest.mark.anyio
 
@@ -93,14 +93,13 @@ class Producer:
         return sent
 
 
-def start_service(url: str, state: Path) -> subprocess.Popen[bytes]:
+def start_service(server: NatsServer, state: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
         "-m",
         "invsync.cli",
         "serve",
-        "--nats",
-        url,
+        *cli_connection(server, "service"),
         "--policy",
         str(EXAMPLE_POLICY),
         "--state",
@@ -146,7 +145,7 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
     kill_at = sorted(rng.sample(range(5_000, EVENTS - 5_000), 2))
     producer = Producer(seed=11)
     granted = dict.fromkeys(HOLD_SKUS, 0)
-    nc = await nats.connect(nats_server.url)
+    nc = await connect_as(nats_server)
     js = nc.jetstream()
     seen_seqs: list[tuple[str, int]] = []
 
@@ -154,7 +153,7 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
         seen_seqs.append((msg.subject, msgspec.json.decode(msg.data)["seq"]))
 
     await nc.subscribe("inv.qty.>", cb=on_quantities)
-    service = start_service(nats_server.url, tmp_path)
+    service = start_service(nats_server, tmp_path)
     try:
         await wait_serving(nc)
         done = anyio.Event()
@@ -196,7 +195,7 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
                         await nc.flush()
                         service.send_signal(signal.SIGKILL)
                         service.wait()
-                        service = start_service(nats_server.url, tmp_path)
+                        service = start_service(nats_server, tmp_path)
                         await wait_serving(nc)
                 await nc.flush()
                 done.set()
@@ -224,7 +223,12 @@ async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(
         snapshot = await DirectorySnapshotStore(tmp_path, keep=3).load_newest()
         assert snapshot is not None
         live = Engine.restore(policy, snapshot.engine)
-        replayed = await replay_stream(js, policy)
+        # Reading the log is the service's right: the replay reads it as the service.
+        reader = await connect_as(nats_server, "service")
+        try:
+            replayed = await replay_stream(reader.jetstream(), policy)
+        finally:
+            await reader.close()
     finally:
         if service.poll() is None:
             service.kill()

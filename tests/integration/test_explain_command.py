@@ -10,7 +10,13 @@ import anyio
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.harness import EXAMPLE_POLICY, event, running_service, service_config
+from tests.service.harness import (
+    EXAMPLE_POLICY,
+    cli_connection,
+    event,
+    running_service,
+    service_config,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.nats]
 
@@ -19,7 +25,7 @@ async def test_explain_over_nats_prints_the_numbers_of_the_running_service(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         js = svc.nc.jetstream()
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=1000)
@@ -32,8 +38,7 @@ async def test_explain_over_nats_prints_the_numbers_of_the_running_service(
             "A",
             "--policy",
             str(EXAMPLE_POLICY),
-            "--nats",
-            nats_server.url,
+            *cli_connection(nats_server, "observer"),
         ]
         with anyio.fail_after(30):
             while True:

@@ -342,6 +342,7 @@ def test_checker_fails_a_run_where_the_service_saw_an_order_it_was_not_sent(
 
     from invsync.flashsale.session import run_sale
     from invsync.policy import Policy
+    from invsync.service.connection import client_kwargs
 
     policy_path = tmp_path / "policy.toml"
     policy_path.write_text(LOADTEST_POLICY)
@@ -358,13 +359,13 @@ def test_checker_fails_a_run_where_the_service_saw_an_order_it_was_not_sent(
     }
 
     async def sale_after_a_rogue_order() -> Outcome:
-        async with embedded_service(policy_path) as url:
-            producer = await nats.connect(url)
+        async with embedded_service(policy_path) as driver:
+            producer = await nats.connect(**client_kwargs(driver))
             await producer.publish(
                 "inv.order.amazon", json.dumps(rogue).encode(), headers={"Nats-Msg-Id": "rogue-1"}
             )
             await producer.drain()
-            return await run_sale(url, policy, sale)
+            return await run_sale(driver, policy, sale)
 
     verdict = anyio.run(sale_after_a_rogue_order).verdict
     assert not verdict.ok

@@ -48,7 +48,7 @@ async def test_metrics_after_orders_reservations_and_bad_input(
 ) -> None:
     port = free_port()
     config = service_config(nats_server, tmp_path, metrics_port=port)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.amazon", cb=qty.on_msg)
         js = svc.nc.jetstream()

@@ -14,7 +14,15 @@ import msgspec
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.harness import TS, Running, event, running_service, service_config
+from tests.service.harness import (
+    TEST_CLIENT,
+    TS,
+    Running,
+    cli_connection,
+    event,
+    running_service,
+    service_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -51,8 +59,10 @@ def write_cycle_count(path: Path, padding: str = "") -> Path:
     return path
 
 
-async def publish(url: str, path: Path, *extra: str) -> tuple[int, str, str]:
-    command = [sys.executable, "-m", "invsync.cli", "publish", "--nats", url, str(path), *extra]
+async def publish(server: NatsServer, path: Path, *extra: str) -> tuple[int, str, str]:
+    """`invsync publish` as a producer would run it, with the test client's credentials."""
+    connection = cli_connection(server, TEST_CLIENT)
+    command = [sys.executable, "-m", "invsync.cli", "publish", *connection, str(path), *extra]
     with anyio.fail_after(60):
         done = await anyio.run_process(command, check=False)
     return done.returncode, done.stdout.decode(), done.stderr.decode()
@@ -84,8 +94,8 @@ async def test_a_cycle_count_over_a_mebibyte_arrives_whole_and_once(
 ) -> None:
     path = write_cycle_count(tmp_path / "cycle-count.jsonl")
     assert path.stat().st_size > 2 * 1024 * 1024
-    async with running_service(service_config(nats_server, tmp_path / "state")) as svc:
-        code, out, err = await publish(nats_server.url, path)
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "state")) as svc:
+        code, out, err = await publish(nats_server, path)
         assert code == 1, (out, err)
         for number, reason in BAD_LINES.items():
             assert f"{path}:{number}: {reason}" in err
@@ -102,7 +112,7 @@ async def test_a_cycle_count_over_a_mebibyte_arrives_whole_and_once(
         stored = await stock_messages(svc)
         recount = event("stock.set", "recount-8", sku="S00008", location="wh-3", on_hand=999)
         await js.publish("inv.stock.wh-3", recount, headers={"Nats-Msg-Id": "recount-8"})
-        code, out, err = await publish(nats_server.url, path)
+        code, out, err = await publish(nats_server, path)
         assert code == 1, (out, err)
         assert " 0 stored" in out
         assert await stock_messages(svc) == stored + 1
@@ -118,8 +128,8 @@ async def test_messages_stay_within_the_servers_limit_when_the_file_is_far_bigge
     # ~12 MiB of events with no cap on events per message: only the size limit splits it.
     path = write_cycle_count(tmp_path / "padded.jsonl", padding="x" * 600)
     assert path.stat().st_size > 10 * 1024 * 1024
-    async with running_service(service_config(nats_server, tmp_path / "state")) as svc:
-        code, out, err = await publish(nats_server.url, path, "--batch-events", str(SKUS))
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "state")) as svc:
+        code, out, err = await publish(nats_server, path, "--batch-events", str(SKUS))
         assert code == 1, (out, err)
         assert f"{len(good_skus()):,} events in 2 messages" in out
         last = good_skus()[-1]
@@ -132,6 +142,6 @@ async def test_without_the_service_stream_nothing_is_sent_and_the_fix_is_named(
 ) -> None:
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(count_line(1)) + "\n", encoding="utf-8")
-    code, _, err = await publish(nats_server.url, path, "--prefix", "shop")
+    code, _, err = await publish(nats_server, path, "--prefix", "shop")
     assert code == 2
     assert "shop.stock.>" in err and "invsync serve" in err and "--prefix shop" in err

@@ -15,13 +15,12 @@ from typing import Any
 
 import anyio
 import msgspec
-import nats
 import pytest
 from nats.aio.client import Client
 
 from invsync.nats_server import NatsServer
 from tests.integration.test_crash import start_service, wait_serving
-from tests.service.harness import EXAMPLE_POLICY, TS, Collector, event
+from tests.service.harness import EXAMPLE_POLICY, TS, Collector, connect_as, event
 
 pytestmark = pytest.mark.anyio
 
@@ -57,13 +56,16 @@ def reservation_group(channel: str, sku: str) -> bytes:
 async def test_refused_entries_are_skipped_alerted_and_replayed_the_same_after_kill_9(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    js = nc.jetstream()
+    # Entries on the log subjects can only come from the service's own credentials:
+    # here they stand for an older version's writes or an operator's hand edit.
+    nc = await connect_as(nats_server)
+    writer = await connect_as(nats_server, "service")
+    js, log = nc.jetstream(), writer.jetstream()
     alerts, dead, audit = Collector(), Collector(), Collector()
     await nc.subscribe("inv.alert.log_entry_refused", cb=alerts.on_msg)
     await nc.subscribe("inv.dlq", cb=dead.on_msg)
     await nc.subscribe("inv.audit", cb=audit.on_msg)
-    service = start_service(nats_server.url, tmp_path)
+    service = start_service(nats_server, tmp_path)
     try:
         await wait_serving(nc)
         await js.publish(
@@ -82,7 +84,7 @@ async def test_refused_entries_are_skipped_alerted_and_replayed_the_same_after_k
             ("inv.log.reserve.shopify", b'{"type": "reserve.group", "requests": []}'),
         ]
         for subject, body in refused:
-            await js.publish(subject, body)
+            await (log if subject.startswith("inv.log.") else js).publish(subject, body)
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "good-2", sku="B", location="wh-3", on_hand=50)
         )
@@ -93,7 +95,7 @@ async def test_refused_entries_are_skipped_alerted_and_replayed_the_same_after_k
 
         service.send_signal(signal.SIGKILL)
         service.wait()
-        service = start_service(nats_server.url, tmp_path)
+        service = start_service(nats_server, tmp_path)
         await wait_serving(nc)
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "good-3", sku="C", location="wh-3", on_hand=7)
@@ -105,6 +107,7 @@ async def test_refused_entries_are_skipped_alerted_and_replayed_the_same_after_k
             service.kill()
             service.wait()
         await nc.close()
+        await writer.close()
 
     assert a["on_hand"] == 1000  # the stray stock.set of 1 never applied
     assert [loc["location"] for loc in a["locations"]] == ["wh-3"]  # the old policy runs

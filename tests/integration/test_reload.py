@@ -30,17 +30,17 @@ async def test_good_policy_changes_shown_quantities_and_bad_one_changes_nothing(
     text = EXAMPLE_POLICY.read_text()
     assert "cap = 200" in text
     lower_cap = text.replace("cap = 200", "cap = 150", 1)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
         await svc.nc.jetstream().publish(
             "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
         )
         await qty.wait_for(lambda _: shown(qty, "A") == [200])
-        bad = await svc.nc.request(
+        bad = await svc.admin.request(
             "inv.admin.policy", text.replace("share = 0.8", "share = 1.8").encode(), timeout=5
         )
-        good = await svc.nc.request("inv.admin.policy", lower_cap.encode(), timeout=5)
+        good = await svc.admin.request("inv.admin.policy", lower_cap.encode(), timeout=5)
         await qty.wait_for(lambda _: shown(qty, "A") == [200, 150])
         explained = await svc.nc.request("inv.query.sku", b'{"sku": "A"}', timeout=5)
     refusal = msgspec.json.decode(bad.data)
@@ -61,7 +61,7 @@ async def test_reload_that_drops_a_stocked_location_is_refused_with_the_reason(
     config = service_config(nats_server, tmp_path)
     text = EXAMPLE_POLICY.read_text()
     renamed = text.replace('"wh-3"', '"wh-9"')
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
         js = svc.nc.jetstream()
@@ -69,7 +69,7 @@ async def test_reload_that_drops_a_stocked_location_is_refused_with_the_reason(
             "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
         )
         await qty.wait_for(lambda _: shown(qty, "A") == [200])
-        refused = await svc.nc.request("inv.admin.policy", renamed.encode(), timeout=5)
+        refused = await svc.admin.request("inv.admin.policy", renamed.encode(), timeout=5)
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "s2", sku="Q", location="wh-3", on_hand=5)
         )

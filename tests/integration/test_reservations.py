@@ -37,7 +37,7 @@ async def test_sixteen_clients_get_exactly_the_last_hundred_units(
     config = service_config(nats_server, tmp_path)
     replies: dict[str, Any] = {}
     repeats: dict[str, Any] = {}
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         # The example policy keeps 5 units of safety: 105 on hand leave 100 to sell.
         await svc.nc.jetstream().publish(
             "inv.stock.wh-3", event("stock.set", "s1", sku="R", location="wh-3", on_hand=105)

@@ -13,13 +13,13 @@ import nats
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.harness import EXAMPLE_POLICY, event
+from tests.service.harness import EXAMPLE_POLICY, cli_connection, connect_as, event
 
 pytestmark = pytest.mark.anyio
 
 
-def launch(url: str, policy: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "invsync.cli", "serve", "--nats", url]
+def launch(server: NatsServer, policy: Path, state: Path, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "invsync.cli", "serve", *cli_connection(server, "service")]
     options = ["--policy", str(policy), "--state", str(state), "--metrics-port", "0"]
     with log.open("wb") as stderr:
         return subprocess.Popen([*command, *options, "--log-level", "WARNING"], stderr=stderr)
@@ -56,8 +56,8 @@ async def test_sighup_reloads_a_good_policy_keeps_the_old_on_a_bad_one_and_sigte
     text = EXAMPLE_POLICY.read_text()
     policy.write_text(text)
     log = tmp_path / "serve.log"
-    service = launch(nats_server.url, policy, tmp_path / "state", log)
-    nc = await nats.connect(nats_server.url)
+    service = launch(nats_server, policy, tmp_path / "state", log)
+    nc = await connect_as(nats_server)
     try:
         await wait_until_shown(nc, "A", 0)  # serving: the stream exists
         await nc.jetstream().publish(

@@ -44,7 +44,7 @@ async def test_first_example_shows_amazon_300_and_shopify_200(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         seen = await subscribe(svc, ["amazon", "shopify"])
         js = svc.nc.jetstream()
         last = 0
@@ -72,7 +72,7 @@ async def test_second_example_three_orders_leave_every_channel_seven(
     policy = tmp_path / "second.toml"
     policy.write_text(SECOND_EXAMPLE_POLICY)
     config = service_config(nats_server, tmp_path / "state", policy_path=policy)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         seen = await subscribe(svc, SECOND_EXAMPLE_CHANNELS)
         js = svc.nc.jetstream()
         await js.publish(
@@ -91,7 +91,7 @@ async def test_second_example_offline_store_stock_is_not_offered(
     policy = tmp_path / "second.toml"
     policy.write_text(SECOND_EXAMPLE_POLICY)
     config = service_config(nats_server, tmp_path / "state", policy_path=policy)
-    async with running_service(config) as svc:
+    async with running_service(nats_server, config) as svc:
         seen = await subscribe(svc, SECOND_EXAMPLE_CHANNELS)
         stock = [("wh-3", 4), ("dropship-vendor", 3), ("third-party", 2), ("retail-01", 5)]
         batch = {

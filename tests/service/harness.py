@@ -1,4 +1,10 @@
-"""Running the service in-process against the test's nats-server, and talking to it."""
+"""Running the service in-process against the test's nats-server, and talking to it.
+
+The server runs with the shipped permissions: the service connects as the
+`service` user; the test talks as TEST_CLIENT, a user holding the client roles
+of the data account (producer, connector, observer), and as `admin` (in its own
+account) for policy reloads.
+"""
 
 from __future__ import annotations
 
@@ -17,17 +23,30 @@ from prometheus_client import CollectorRegistry
 
 from invsync.nats_server import NatsServer
 from invsync.service.app import run_service
-from invsync.service.config import ConnectionOptions, ServiceConfig
+from invsync.service.config import ServiceConfig
+from invsync.service.connection import client_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 TS = "2026-11-23T10:00:00Z"
+TEST_CLIENT = "tester"
+TEST_USERS = {TEST_CLIENT: ("producer", "connector", "observer")}
+
+
+async def connect_as(server: NatsServer, user: str = TEST_CLIENT) -> Client:
+    return await nats.connect(**client_kwargs(server.client(user)))
+
+
+def cli_connection(server: NatsServer, user: str) -> list[str]:
+    """The `invsync` command-line options that connect as `user`."""
+    seed = server.client(user).nkeys_seed
+    return ["--nats", server.url, "--nkey", str(seed)]
 
 
 def service_config(server: NatsServer, state_dir: Path | None, **overrides: Any) -> ServiceConfig:
     config = ServiceConfig(
         policy_path=EXAMPLE_POLICY,
-        connection=ConnectionOptions(url=server.url),
+        connection=server.client("service"),
         state_dir=state_dir,
         metrics_port=None,
         flush_ms=2.0,
@@ -38,6 +57,7 @@ def service_config(server: NatsServer, state_dir: Path | None, **overrides: Any)
 @dataclass
 class Running:
     nc: Client
+    admin: Client
     registry: CollectorRegistry
     stop: anyio.Event
 
@@ -49,11 +69,14 @@ class Running:
 
 
 @asynccontextmanager
-async def running_service(config: ServiceConfig, engine_type: Any = None) -> AsyncIterator[Running]:
+async def running_service(
+    server: NatsServer, config: ServiceConfig, engine_type: Any = None
+) -> AsyncIterator[Running]:
     """The service started and caught up; stopped gracefully (snapshot written) on exit."""
     registry = CollectorRegistry()
     ready, stop = anyio.Event(), anyio.Event()
-    nc = await nats.connect(config.connection.url)
+    nc = await connect_as(server)
+    admin = await connect_as(server, "admin")
     try:
         async with anyio.create_task_group() as tg:
 
@@ -65,10 +88,11 @@ async def running_service(config: ServiceConfig, engine_type: Any = None) -> Asy
             tg.start_soon(serve)
             with anyio.fail_after(10):
                 await ready.wait()
-            yield Running(nc, registry, stop)
+            yield Running(nc, admin, registry, stop)
             stop.set()
     finally:
         await nc.close()
+        await admin.close()
 
 
 class Collector:

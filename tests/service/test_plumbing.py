@@ -13,7 +13,14 @@ import pytest
 
 from invsync.nats_server import NatsServer
 from tests.service.fake_engine import Effects, FakeEngine
-from tests.service.harness import Collector, event, running_service, service_config
+from tests.service.harness import (
+    TEST_USERS,
+    Collector,
+    connect_as,
+    event,
+    running_service,
+    service_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -22,7 +29,7 @@ async def test_stock_events_become_channel_quantities_with_increasing_seq(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.amazon", cb=qty.on_msg)
         js = svc.nc.jetstream()
@@ -53,7 +60,7 @@ async def test_duplicate_event_id_is_dropped_by_the_stream(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         js = svc.nc.jetstream()
         body = event("stock.adjust", "same", sku="A", location="wh-3", delta=5, reason="count")
         first = await js.publish("inv.stock.wh-3", body, headers={"Nats-Msg-Id": "same"})
@@ -66,7 +73,7 @@ async def test_bad_input_goes_to_the_dlq_and_the_service_keeps_serving(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         dlq, qty = Collector(), Collector()
         await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
@@ -102,7 +109,7 @@ async def test_engine_exception_is_dead_lettered_as_internal(
             self.fail_on_sku = "BUG"
 
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, Buggy) as svc:
+    async with running_service(nats_server, config, Buggy) as svc:
         dlq, qty = Collector(), Collector()
         await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
@@ -143,7 +150,7 @@ async def test_restart_resumes_from_snapshot_and_continues_channel_seq(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         await svc.nc.jetstream().publish(
@@ -151,7 +158,7 @@ async def test_restart_resumes_from_snapshot_and_continues_channel_seq(
         )
         await qty.wait_for(lambda m: len(m) == 1)
     assert len(list(tmp_path.glob("snapshot-*.bin"))) == 1
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         js = svc.nc.jetstream()
@@ -170,11 +177,11 @@ async def test_restart_resumes_from_snapshot_and_continues_channel_seq(
 
 async def test_service_resumes_after_the_nats_server_restarts(tmp_path: Path) -> None:
     store = tmp_path / "jetstream"
-    first = NatsServer(store_dir=store).start()
-    second = NatsServer(port=first.port, store_dir=store)
+    first = NatsServer(store_dir=store, users=TEST_USERS).start()
+    second = NatsServer(port=first.port, store_dir=store, users=TEST_USERS)
     config = service_config(first, tmp_path / "state")
     try:
-        async with running_service(config, FakeEngine) as svc:
+        async with running_service(first, config, FakeEngine) as svc:
             qty = Collector()
             await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
             js = svc.nc.jetstream()
@@ -206,16 +213,19 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, None)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         await svc.nc.jetstream().publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
         )
         await qty.wait_for(lambda m: len(m) == 1)
-    async with running_service(config, FakeEngine) as svc:
-        store = await svc.nc.jetstream().object_store("INVSYNC_SNAPSHOTS")
+    async with running_service(nats_server, config, FakeEngine) as svc:
+        # The bucket is the service's own: read it as the service.
+        service = await connect_as(nats_server, "service")
+        store = await service.jetstream().object_store("INVSYNC_SNAPSHOTS")
         names = [info.name for info in await store.list()]
+        await service.close()
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         await svc.nc.jetstream().publish(
@@ -231,7 +241,7 @@ async def test_msgpack_events_are_read_when_the_content_type_header_says_so(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
         body = msgspec.msgpack.encode(
@@ -261,12 +271,12 @@ async def test_unexpected_engine_exceptions_are_counted_alerted_and_never_stop_t
             return super().drain_json(*args, **kwargs)
 
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, Buggy) as svc:
+    async with running_service(nats_server, config, Buggy) as svc:
         alerts, qty = Collector(), Collector()
         await svc.nc.subscribe("inv.alert.internal_error", cb=alerts.on_msg)
         await svc.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
         policy = config.policy_path.read_text().replace("cap = 200", "cap = 150", 1)
-        reply = await svc.nc.request("inv.admin.policy", policy.encode(), timeout=5)
+        reply = await svc.admin.request("inv.admin.policy", policy.encode(), timeout=5)
         js = svc.nc.jetstream()
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="BUG", location="wh-3", on_hand=1)

@@ -33,7 +33,7 @@ async def test_reservation_is_logged_before_it_is_answered(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         js = svc.nc.jetstream()
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
@@ -58,7 +58,7 @@ async def test_malformed_reservation_is_answered_at_once_and_dead_lettered(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         dlq = Collector()
         await svc.nc.subscribe("inv.dlq", cb=dlq.on_msg)
         bad_json = await svc.nc.request("inv.reserve.shopify", b"{", timeout=5)
@@ -79,9 +79,9 @@ async def test_policy_reload_good_is_applied_in_log_order_and_bad_is_refused(
 ) -> None:
     config = service_config(nats_server, tmp_path)
     good = EXAMPLE_POLICY.read_text() + '\n[[channels]]\nid = "etsy"\ntier = 3\n'
-    async with running_service(config, FakeEngine) as svc:
-        refused = await svc.nc.request("inv.admin.policy", b"[[channels]]\nid = 1\n", timeout=5)
-        accepted = await svc.nc.request("inv.admin.policy", good.encode(), timeout=5)
+    async with running_service(nats_server, config, FakeEngine) as svc:
+        refused = await svc.admin.request("inv.admin.policy", b"[[channels]]\nid = 1\n", timeout=5)
+        accepted = await svc.admin.request("inv.admin.policy", good.encode(), timeout=5)
         qty = Collector()
         await svc.nc.subscribe("inv.qty.etsy", cb=qty.on_msg)
         await svc.nc.jetstream().publish(
@@ -100,7 +100,7 @@ async def test_metrics_endpoint_serves_contract_metrics_after_a_run(
 ) -> None:
     port = free_port()
     config = service_config(nats_server, tmp_path, metrics_port=port)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.amazon", cb=qty.on_msg)
         js = svc.nc.jetstream()
@@ -139,7 +139,7 @@ async def test_requests_beyond_the_pending_bound_are_refused_at_once_as_overload
 
     monkeypatch.setattr(reservations, "MAX_PENDING", 0)  # every request is one too many
     config = service_config(nats_server, tmp_path)
-    async with running_service(config, FakeEngine) as svc:
+    async with running_service(nats_server, config, FakeEngine) as svc:
         reply = await svc.nc.request("inv.reserve.shopify", reserve_body("r1", 1), timeout=5)
     assert msgspec.json.decode(reply.data) == {"ok": False, "error": "overloaded, retry"}
     refused = svc.registry.get_sample_value(

@@ -21,6 +21,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from invsync.commands import serve
+from invsync.security.natsconf import User, accounts
+from invsync.security.roles import ROLE_NAMES
 from invsync.service.metrics import Metrics
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: k8s manifests not checked")
@@ -28,6 +30,7 @@ yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: k8s manifest
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 HELM_VALUES = K8S / "nats" / "values.yaml"
+HELM_TLS_VALUES = K8S / "nats" / "values-tls.yaml"
 DASHBOARD = K8S / "base" / "dashboards" / "invsync.json"
 METRIC = re.compile(r"\binvsync_[a-z0-9_]+\b")
 
@@ -111,7 +114,7 @@ def test_there_are_manifests_to_check() -> None:
 def test_every_yaml_document_is_a_kubernetes_object(path: Path) -> None:
     docs = documents(path)
     assert docs, f"{path} holds no YAML document"
-    if path == HELM_VALUES:
+    if path.parent == K8S / "nats":
         return  # chart values, not an object; checked below
     for doc in docs:
         for key in ("apiVersion", "kind", "metadata"):
@@ -126,6 +129,41 @@ def test_nats_values_ask_for_a_three_node_jetstream_cluster_on_pvcs() -> None:
     store = config["jetstream"]["fileStore"]
     assert config["jetstream"]["enabled"] and store["enabled"] and store["pvc"]["enabled"]
     assert values["container"]["merge"]["resources"]["requests"]
+
+
+def test_nats_values_hold_the_accounts_and_permissions_of_the_role_table() -> None:
+    (values,) = documents(HELM_VALUES)
+    variables = {role: f"INVSYNC_NKEY_{role.upper()}" for role in ROLE_NAMES}
+    # One user per role, its public key filled in by the chart from the env.
+    users = [User(role, (role,), f"<< ${variables[role]} >>") for role in ROLE_NAMES]
+    assert values["config"]["merge"]["accounts"] == accounts(users)["accounts"]
+    env = values["container"]["env"]
+    for variable in variables.values():
+        # The key comes from a Secret, never written into the values.
+        assert env[variable]["valueFrom"]["secretKeyRef"]["name"] == "invsync-nats-users"
+
+
+def test_prod_nats_values_turn_on_client_tls_from_a_secret() -> None:
+    (values,) = documents(HELM_TLS_VALUES)
+    tls = values["config"]["nats"]["tls"]
+    assert tls["enabled"] is True and tls["secretName"]
+
+
+def test_allocator_connects_as_the_service_user_from_a_secret() -> None:
+    pod = the("StatefulSet")["spec"]["template"]["spec"]
+    container = allocator()
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    assert parsed.metrics_addr == "0.0.0.0"  # the probes and Prometheus come from outside
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (ensure,) = pod["initContainers"]
+    ensure_env = {e["name"]: e["value"] for e in ensure["env"] if "value" in e}
+    for seed, mounts in (
+        (parsed.nkey, container["volumeMounts"]),
+        (Path(ensure_env["INVSYNC_NATS_NKEY"]), ensure["volumeMounts"]),
+    ):
+        (mount,) = [m for m in mounts if seed.is_relative_to(m["mountPath"])]
+        assert volumes[mount["name"]]["secret"]["secretName"] == "invsync-nats-service"
 
 
 def test_alerts_and_dashboard_query_only_metrics_the_service_exports() -> None:
@@ -229,8 +267,7 @@ def test_policy_in_the_configmap_is_the_example_policy() -> None:
     assert shipped == (ROOT / "examples" / "policy.toml").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
-def test_kustomize_builds(target: str) -> None:
+def kustomize(target: str) -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         pytest.skip("kubectl not installed: kustomize build not checked")
@@ -242,5 +279,28 @@ def test_kustomize_builds(target: str) -> None:
         check=False,
     )
     assert built.returncode == 0, built.stderr
-    kinds = [d["kind"] for d in yaml.safe_load_all(built.stdout) if d]
+    return [d for d in yaml.safe_load_all(built.stdout) if d]
+
+
+@pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
+def test_kustomize_builds(target: str) -> None:
+    kinds = [d["kind"] for d in kustomize(target)]
     assert "StatefulSet" in kinds and kinds.count("ConfigMap") == 3
+
+
+def test_prod_connects_to_nats_over_tls_checking_the_ca_from_a_secret() -> None:
+    (statefulset,) = [d for d in kustomize("overlays/prod") if d["kind"] == "StatefulSet"]
+    pod = statefulset["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (container,) = [c for c in pod["containers"] if c["name"] == "invsync"]
+    (ensure,) = pod["initContainers"]
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    ensure_env = {e["name"]: e["value"] for e in ensure["env"] if "value" in e}
+    assert parsed.nats.startswith("tls://") and ensure_env["INVSYNC_NATS_URL"].startswith("tls://")
+    for ca, mounts in (
+        (parsed.tls_ca, container["volumeMounts"]),
+        (Path(ensure_env["INVSYNC_NATS_TLS_CA"]), ensure["volumeMounts"]),
+    ):
+        (mount,) = [m for m in mounts if ca.is_relative_to(m["mountPath"])]
+        assert "secret" in volumes[mount["name"]]

@@ -11,7 +11,8 @@ subjects or limits: the service adds any subjects it is missing itself.
 Environment: INVSYNC_NATS_URL, INVSYNC_PREFIX, INVSYNC_STREAM,
 INVSYNC_STREAM_REPLICAS (default 3), and optionally INVSYNC_NATS_CREDS,
 INVSYNC_NATS_NKEY, INVSYNC_NATS_TLS_CA, INVSYNC_NATS_TLS_CERT, INVSYNC_NATS_TLS_KEY
-(the same files `invsync serve` takes as --creds, --nkey, --tls-*).
+(the same files `invsync serve` takes as --creds, --nkey, --tls-*). It connects
+as the `service` role, whose replies arrive under that role's inbox prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from invsync.security.roles import inbox_prefix
 from invsync.service.config import ConnectionOptions, ServiceConfig
 from invsync.service.connection import connect
 from invsync.service.stream import stream_config
@@ -43,6 +45,7 @@ async def ensure(url: str, prefix: str, stream: str, replicas: int) -> str:
         tls_ca=_path("INVSYNC_NATS_TLS_CA"),
         tls_cert=_path("INVSYNC_NATS_TLS_CERT"),
         tls_key=_path("INVSYNC_NATS_TLS_KEY"),
+        inbox_prefix=inbox_prefix("service"),
     )
     nc = await connect(options)
     try:

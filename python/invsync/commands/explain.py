@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from invsync.engine import Engine
 
+from invsync.commands.credentials import add_credential_arguments, connection_options
+
 HELP = "explain every number behind a SKU's channel quantities"
 
 
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--nats", help="ask the running service at this NATS URL instead")
     parser.add_argument("--prefix", default="inv", help="subject prefix (with --nats)")
     parser.add_argument("--json", action="store_true", help="print the JSON form only")
+    add_credential_arguments(parser, "observer")
 
 
 #: The most events a replay hands the core in one call (bounds what it holds).
@@ -98,9 +101,13 @@ def _ask(args: argparse.Namespace) -> dict[str, Any]:
 
     from invsync.errors import BadInputError
     from invsync.events import SkuQuery, encode_json
+    from invsync.service.connection import client_kwargs
 
     async def query() -> dict[str, Any]:
-        nc = await nats.connect(args.nats, connect_timeout=5, max_reconnect_attempts=0)
+        options = connection_options(args, args.nats, "invsync-explain")
+        nc = await nats.connect(
+            **client_kwargs(options), connect_timeout=5, max_reconnect_attempts=0
+        )
         try:
             msg = await nc.request(
                 f"{args.prefix}.query.sku", encode_json(SkuQuery(args.sku, args.condition)), 5

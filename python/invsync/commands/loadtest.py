@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from invsync.commands.credentials import add_credential_arguments, connection_options
+
 HELP = "flash-sale load test: throughput, sync latency, reservations, oversells, checked"
 
 
@@ -53,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary.json and a PNG here"
     )
+    # With --nats, the user needs the producer and observer roles (docs/security.md).
+    add_credential_arguments(parser, "producer")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,7 +137,11 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
             outcome = anyio.run(
                 until_interrupted,
                 lambda: run_sale(
-                    args.nats, policy, scenario, prefix=args.prefix, progress=progress
+                    connection_options(args, args.nats, "invsync-loadtest"),
+                    policy,
+                    scenario,
+                    prefix=args.prefix,
+                    progress=progress,
                 ),
             )
     except (Interrupted, KeyboardInterrupt):

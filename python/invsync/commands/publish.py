@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
+
+from invsync.commands.credentials import add_credential_arguments, connection_options
 
 HELP = "publish a JSON-lines file of stock and order events (a WMS export, an OMS backlog)"
 
@@ -39,11 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_ACK_TIMEOUT_S,
         help="seconds to wait for JetStream to acknowledge a message",
     )
-    parser.add_argument("--creds", type=Path, help="NATS credentials file")
-    parser.add_argument("--nkey", type=Path, help="NATS nkey seed file")
-    parser.add_argument("--tls-ca", type=Path, help="CA bundle for the NATS TLS connection")
-    parser.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
-    parser.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
+    add_credential_arguments(parser, "producer")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,20 +77,13 @@ async def _publish(args: argparse.Namespace) -> int:
     from invsync.bulk.packing import pack
     from invsync.bulk.sender import PublishError, Sender, message_limit
     from invsync.flashsale.progress import ProgressLine, bar
-    from invsync.service.config import ConnectionOptions
     from invsync.service.connection import connect
     from invsync.service.subjects import Subjects
 
     path: Path = args.file
     subjects = Subjects(args.prefix)
-    options = ConnectionOptions(
-        url=args.nats,
-        name="invsync-publish",
-        creds=args.creds,
-        nkeys_seed=args.nkey,
-        tls_ca=args.tls_ca,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
+    options = dataclasses.replace(
+        connection_options(args, args.nats, "invsync-publish"),
         reconnect_attempts=RECONNECT_ATTEMPTS,
     )
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from invsync.commands.credentials import add_credential_arguments, connection_options
+
 HELP = "run the service: events in from JetStream, channel quantities out"
 
 
@@ -13,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", type=Path, required=True, help="policy TOML file")
     parser.add_argument(
         "--metrics-port", type=int, default=9464, help="Prometheus /metrics port (0 = off)"
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        default="127.0.0.1",
+        help="address /metrics listens on (default %(default)s: this host only; "
+        "0.0.0.0 for every interface, e.g. in a pod)",
     )
     parser.add_argument(
         "--state",
@@ -38,12 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="snapshot at least this often while events arrive",
     )
     parser.add_argument("--no-audit", action="store_true", help="do not publish the audit trail")
-    parser.add_argument("--creds", type=Path, help="NATS credentials file")
-    parser.add_argument("--nkey", type=Path, help="NATS nkey seed file")
-    parser.add_argument("--tls-ca", type=Path, help="CA bundle for the NATS TLS connection")
-    parser.add_argument("--tls-cert", type=Path, help="client certificate (mutual TLS)")
-    parser.add_argument("--tls-key", type=Path, help="client key (mutual TLS)")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    add_credential_arguments(parser, "service")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,25 +57,19 @@ def run(args: argparse.Namespace) -> int:
 
     from invsync.errors import PolicyError
     from invsync.service.app import run_service
-    from invsync.service.config import ConnectionOptions, ServiceConfig
+    from invsync.service.config import ServiceConfig
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     config = ServiceConfig(
         policy_path=args.policy,
-        connection=ConnectionOptions(
-            url=args.nats,
-            creds=args.creds,
-            nkeys_seed=args.nkey,
-            tls_ca=args.tls_ca,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-        ),
+        connection=connection_options(args, args.nats, "invsync"),
         prefix=args.prefix,
         stream=args.stream,
         state_dir=args.state,
         metrics_port=args.metrics_port or None,
+        metrics_addr=args.metrics_addr,
         flush_ms=args.flush_ms,
         fetch_batch=args.fetch_batch,
         snapshot_every_events=args.snapshot_events,

@@ -22,11 +22,15 @@ from invsync.flashsale.driver import Driver, DriveStats, Progress
 from invsync.flashsale.observe import DepletionRecorder, FeedRecorder
 from invsync.flashsale.scenario import Scenario
 from invsync.policy import Policy
+from invsync.service.config import ConnectionOptions
 
 SERVICE_READY_TIMEOUT_S = 20.0
 CONNECT_TIMEOUT_S = 2.0
 CONNECT_ATTEMPTS = 3
 CONNECT_RETRY_S = 0.3
+# The run drives the sale as a producer and watches the channel feeds as an observer.
+DRIVER_USER = "loadtest"
+DRIVER_ROLES = ("producer", "observer")
 log = logging.getLogger("invsync.flashsale")
 
 # The policy `invsync loadtest --embedded` runs when given none: the usual
@@ -170,21 +174,22 @@ async def _log_nats_error(exc: Exception) -> None:
 
 
 @asynccontextmanager
-async def embedded_service(policy_path: Path) -> AsyncIterator[str]:
-    """nats-server on a free loopback port plus the service in this process; yields the URL.
+async def embedded_service(policy_path: Path) -> AsyncIterator[ConnectionOptions]:
+    """nats-server on a free loopback port plus the service in this process; yields how
+    the driver connects (its own user, minted at start).
 
     Both are stopped on the way out, also when the run is cancelled (Ctrl-C).
     """
     from invsync.nats_server import NatsServer
     from invsync.service.app import run_service
-    from invsync.service.config import ConnectionOptions, ServiceConfig
+    from invsync.service.config import ServiceConfig
 
     # The service's own notices (connects, snapshots) would break up the run's output.
     logging.getLogger("invsync.service").setLevel(logging.ERROR)
-    with NatsServer() as server:
+    with NatsServer(users={DRIVER_USER: DRIVER_ROLES}) as server:
         config = ServiceConfig(
             policy_path=policy_path,
-            connection=ConnectionOptions(url=server.url, name="invsync-embedded"),
+            connection=server.client("service", name="invsync-embedded"),
             metrics_port=None,
         )
         ready, stop = anyio.Event(), anyio.Event()
@@ -193,23 +198,24 @@ async def embedded_service(policy_path: Path) -> AsyncIterator[str]:
             with anyio.fail_after(SERVICE_READY_TIMEOUT_S):
                 await ready.wait()
             try:
-                yield server.url
+                yield server.client(DRIVER_USER, name="invsync-loadtest")
             finally:
                 stop.set()
 
 
 async def run_sale(
-    url: str,
+    connection: ConnectionOptions,
     policy: Policy,
     scenario: Scenario,
     *,
     prefix: str = "inv",
     progress: Progress | None = None,
 ) -> Outcome:
-    """Drive `scenario` against the service at `url` and judge the result."""
+    """Drive `scenario` against the service behind `connection` and judge the result."""
     import nats
 
     from invsync.engine import Engine
+    from invsync.service.connection import client_kwargs
 
     facts = PolicyFacts.of(policy)
     checker = Checker(Engine(policy))
@@ -217,8 +223,7 @@ async def run_sale(
     reserve = DepletionRecorder(protect=facts.protect)
     try:
         nc = await nats.connect(
-            url,
-            name="invsync-loadtest",
+            **client_kwargs(connection),
             pending_size=64 * 1024 * 1024,
             error_cb=_log_nats_error,
             connect_timeout=CONNECT_TIMEOUT_S,
@@ -226,7 +231,7 @@ async def run_sale(
             reconnect_time_wait=CONNECT_RETRY_S,
         )
     except (OSError, NatsError) as exc:
-        raise RunError(f"cannot connect to NATS at {url}: {exc!r}") from None
+        raise RunError(f"cannot connect to NATS at {connection.url}: {exc!r}") from None
     try:
         driver = Driver(nc, scenario, checker, feed, reserve, prefix=prefix)
         await driver.watch_feeds()
@@ -234,7 +239,7 @@ async def run_sale(
             await driver.setup()
         except TimeoutError:
             raise RunError(
-                f"no service took the opening stock at {url} (prefix {prefix!r})"
+                f"no service took the opening stock at {connection.url} (prefix {prefix!r})"
             ) from None
         feed.origin = time.time()
         stats = await driver.sale(progress)
@@ -251,5 +256,5 @@ async def run_embedded_sale(
     policy_path: Path, policy: Policy, scenario: Scenario, *, progress: Progress | None = None
 ) -> Outcome:
     """`run_sale` against a nats-server and service started (and stopped) here."""
-    async with embedded_service(policy_path) as url:
-        return await run_sale(url, policy, scenario, progress=progress)
+    async with embedded_service(policy_path) as connection:
+        return await run_sale(connection, policy, scenario, progress=progress)

@@ -5,6 +5,11 @@ that still holds stock, a channel with open orders), and refused with the
 reason; a good policy is appended to `{p}.log.policy` and applied in log order,
 so a replay switches policy at the same point the live run did. The state may
 still change before it is applied: the applier then skips it the same way.
+The logged entry names who asked (REQUESTED_BY_HEADER): for a request over NATS,
+the identity nats-server put in `Nats-Request-Info`, which it does (and
+overwrites any forged one) for requests imported from another account, as the
+shipped permissions import them from the admin account. Within one account NATS
+does not identify a publisher, and the entry says so.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from invsync.errors import InvsyncError, PolicyError
 from invsync.events import SkuQuery, encode_json
 from invsync.policy import Policy
 from invsync.service.applier import POLICY_SOURCE_HEADER
-from invsync.service.subjects import REPLY_HEADER, Subjects
+from invsync.service.subjects import REPLY_HEADER, REQUESTED_BY_HEADER, Subjects, reply_inbox
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -32,6 +37,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("invsync.service")
 
 _QUERY = msgspec.json.Decoder(SkuQuery)
+NATS_REQUEST_INFO = "Nats-Request-Info"
+UNIDENTIFIED = "unidentified (no Nats-Request-Info: a client of the service's own account)"
+ON_SIGHUP = "SIGHUP"
+AT_START = "start-up (the policy file changed while the service was down)"
+
+
+class RequestInfo(msgspec.Struct):
+    """The fields of nats-server's `Nats-Request-Info` header that name the requester."""
+
+    acc: str = ""
+    user: str = ""
+    name: str = ""
+
+
+_REQUEST_INFO = msgspec.json.Decoder(RequestInfo)
+
+
+def requester(msg: Msg) -> str:
+    """Who sent `msg`, as the server identified them, for the audit record."""
+    info = (msg.headers or {}).get(NATS_REQUEST_INFO)
+    if info is None:
+        return UNIDENTIFIED
+    try:
+        who = _REQUEST_INFO.decode(info)
+    except msgspec.DecodeError:
+        return UNIDENTIFIED
+    named = f" (connection {who.name!r})" if who.name else ""
+    return f"user {who.user} of account {who.acc}{named}"
 
 
 class Admin:
@@ -55,13 +88,15 @@ class Admin:
             await sub.unsubscribe()
         self._subs = []
 
-    async def submit_policy(self, text: str, source: str, reply_to: str | None) -> str | None:
+    async def submit_policy(
+        self, text: str, source: str, reply_to: str | None, requested_by: str
+    ) -> str | None:
         """Judge and append a policy; returns the refusal text, or None when appended."""
         try:
             self.engine.check_policy(Policy.from_toml(text, source))
         except PolicyError as exc:
             return str(exc)
-        headers = {POLICY_SOURCE_HEADER: source}
+        headers = {POLICY_SOURCE_HEADER: source, REQUESTED_BY_HEADER: requested_by}
         if reply_to:
             headers[REPLY_HEADER] = reply_to
         try:
@@ -77,19 +112,23 @@ class Admin:
         except OSError as exc:
             log.error("policy reload refused: %s", exc)
             return
-        refusal = await self.submit_policy(text, str(path), None)
+        refusal = await self.submit_policy(text, str(path), None, ON_SIGHUP)
         if refusal is not None:
             log.error("policy reload refused: %s", refusal)
 
     async def _on_policy(self, msg: Msg) -> None:
+        who, reply = requester(msg), reply_inbox(msg.reply)
         try:
             text = msg.data.decode("utf-8")
         except UnicodeDecodeError:
             refusal: str | None = "policy is not UTF-8 text"
         else:
-            refusal = await self.submit_policy(text, self.subjects.admin_policy, msg.reply)
-        if refusal is not None and msg.reply:
-            await self.nc.publish(msg.reply, encode_json({"ok": False, "error": refusal}))
+            refusal = await self.submit_policy(text, self.subjects.admin_policy, reply, who)
+        if refusal is None:
+            return
+        log.warning("policy reload requested by %s refused: %s", who, refusal)
+        if reply:
+            await self.nc.publish(reply, encode_json({"ok": False, "error": refusal}))
 
     async def _on_query(self, msg: Msg) -> None:
         try:
@@ -97,5 +136,6 @@ class Admin:
             body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
         except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
             body = encode_json({"ok": False, "error": str(exc)})
-        if msg.reply:
-            await self.nc.publish(msg.reply, body)
+        reply = reply_inbox(msg.reply)
+        if reply:
+            await self.nc.publish(reply, body)

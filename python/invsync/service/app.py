@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from invsync.errors import PolicyError, SnapshotError
 from invsync.policy import Policy
-from invsync.service.admin import Admin
+from invsync.service.admin import AT_START, Admin
 from invsync.service.applier import Applier
 from invsync.service.clock import run_clock
 from invsync.service.config import ServiceConfig
@@ -200,10 +200,10 @@ class Service:
         metrics_server = None
         if config.metrics_port is not None:
             metrics_server, _ = start_http_server(
-                config.metrics_port, addr="0.0.0.0", registry=metrics.registry
+                config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
             )
         admin = self._admin = Admin(nc, js, self.subjects, engine)
-        gateway = ReservationGateway(nc, js, self.subjects, metrics)
+        gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
         feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         try:
@@ -218,7 +218,9 @@ class Service:
                     await admin.reload_file(config.policy_path)
                 elif engine.policy.text != file_policy.text:
                     # The file changed while we were down: switch through the log.
-                    refusal = await admin.submit_policy(file_policy.text, file_policy.source, None)
+                    refusal = await admin.submit_policy(
+                        file_policy.text, file_policy.source, None, AT_START
+                    )
                     if refusal is not None:
                         log.error("policy file not applied, the old one runs: %s", refusal)
                 # Subscriptions registered, opening quantities out, before anyone is told we serve.

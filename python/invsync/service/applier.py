@@ -44,7 +44,13 @@ from invsync.policy import Policy
 from invsync.service.consumer import LogEntry
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox, dead_letter
-from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, REPLY_HEADER, Subjects
+from invsync.service.subjects import (
+    CONTENT_TYPE_HEADER,
+    MSGPACK,
+    REPLY_HEADER,
+    REQUESTED_BY_HEADER,
+    Subjects,
+)
 
 if TYPE_CHECKING:
     from invsync.engine import AppliedBatch, AppliedEvent, Engine
@@ -291,7 +297,8 @@ class Applier:
             self._answer_error(inbox, str(exc))
             self._skip(msg.subject, msg.data, _entry_name(msg), "policy", str(exc), "invalid")
             return
-        log.info("policy %s applied", source)
+        requested_by = (msg.headers or {}).get(REQUESTED_BY_HEADER, "not recorded")
+        log.info("policy %s applied, requested by %s", source, requested_by)
         self.outbox.alerts.extend(effects.alerts)
         if inbox:
             self.outbox.replies.append((inbox, encode_json({"ok": True, "source": source})))

@@ -17,6 +17,9 @@ class ConnectionOptions:
     tls_ca: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Where this client's replies arrive; with the shipped permissions a client
+    # may only subscribe under its role's prefix (invsync.security.roles).
+    inbox_prefix: str = "_INBOX"
     reconnect_wait_s: float = 0.5
     # The service retries forever; a one-shot command gives up and says so.
     reconnect_attempts: int = -1
@@ -33,6 +36,7 @@ class ServiceConfig:
     duplicate_window_s: float = 120.0
     state_dir: Path | None = None
     metrics_port: int | None = 9464
+    metrics_addr: str = "127.0.0.1"
     flush_ms: float = 5.0
     # Bigger fetches read faster, but what is requested and not yet read piles up
     # in the server; past its max_pending (64 MB) it drops us as a slow consumer.

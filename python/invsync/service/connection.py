@@ -27,6 +27,27 @@ def tls_context(options: ConnectionOptions) -> ssl.SSLContext | None:
     return context
 
 
+def client_kwargs(options: ConnectionOptions) -> dict[str, Any]:
+    """nats-py `connect()` arguments for who and where: URL, name, credentials, TLS, inboxes.
+
+    Every invsync client (service, load test, explain, tests) connects with these,
+    so a credential option works the same everywhere.
+    """
+    kwargs: dict[str, Any] = {
+        "servers": [options.url],
+        "name": options.name,
+        "inbox_prefix": options.inbox_prefix,
+    }
+    if options.creds is not None:
+        kwargs["user_credentials"] = str(options.creds)
+    if options.nkeys_seed is not None:
+        kwargs["nkeys_seed"] = str(options.nkeys_seed)
+    context = tls_context(options)
+    if context is not None:
+        kwargs["tls"] = context
+    return kwargs
+
+
 async def connect(options: ConnectionOptions) -> Client:
     """Connect; after a drop nats-py retries `reconnect_attempts` times (-1: forever),
     reconnect_wait_s apart."""
@@ -51,8 +72,7 @@ async def connect(options: ConnectionOptions) -> Client:
         log.warning("nats error: %s", exc)
 
     kwargs: dict[str, Any] = {
-        "servers": [options.url],
-        "name": options.name,
+        **client_kwargs(options),
         "max_reconnect_attempts": options.reconnect_attempts,
         "reconnect_time_wait": options.reconnect_wait_s,
         "disconnected_cb": disconnected,
@@ -61,13 +81,6 @@ async def connect(options: ConnectionOptions) -> Client:
         "pending_size": 64 * 1024 * 1024,
         "flusher_queue_size": 4096,
     }
-    if options.creds is not None:
-        kwargs["user_credentials"] = str(options.creds)
-    if options.nkeys_seed is not None:
-        kwargs["nkeys_seed"] = str(options.nkeys_seed)
-    context = tls_context(options)
-    if context is not None:
-        kwargs["tls"] = context
     await nc.connect(**kwargs)
     return nc
 

@@ -19,10 +19,10 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from invsync.events import Alert, ChannelAck
+from invsync.events import Alert, ChannelAck, encode_json
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
-from invsync.service.subjects import Subjects
+from invsync.service.subjects import UNKNOWN_CHANNEL_ERROR, Subjects, reply_inbox
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -57,6 +57,14 @@ class FeedMonitor:
 
     async def _on_ack(self, msg: Msg) -> None:
         channel = msg.subject.rsplit(".", 1)[-1]
+        if channel not in self.engine.policy.channels:
+            # Kept out of last_good_ack, which would grow by every made-up name.
+            reply = reply_inbox(msg.reply)
+            if reply:
+                await self.nc.publish(
+                    reply, encode_json({"ok": False, "error": UNKNOWN_CHANNEL_ERROR})
+                )
+            return
         try:
             ack = _ACK.decode(msg.data)
         except msgspec.DecodeError:

@@ -1,7 +1,10 @@
 """Every Prometheus metric the service exports, built from one registry.
 
 Tests pass a fresh `CollectorRegistry` and read values with `get_sample_value`.
-Labels are bounded dimensions only (channel, tier, type, reason), never a SKU.
+Labels are bounded dimensions only (channel, tier, type, reason), never a SKU,
+and never a client's string unchecked: a channel named by a request that the
+policy does not know is counted as UNKNOWN_CHANNEL, one series however many
+made-up names arrive.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ RESERVATION_RESULTS = ("granted", "refused", "error")
 # Where the consume loop caught an unexpected exception: applying producer events,
 # applying the service's own log entries, publishing.
 INTERNAL_ERROR_STAGES = ("events", "log", "flush")
+# The channel label of requests on a channel the policy does not know; the
+# parentheses keep it apart from any real channel id.
+UNKNOWN_CHANNEL = "(unknown)"
 
 
 def _version() -> str:
@@ -194,6 +200,7 @@ class Metrics:
             self.dead_letters.labels(reason)
         for stage in INTERNAL_ERROR_STAGES:
             self.internal_errors.labels(stage)
+        self.reservations.labels(UNKNOWN_CHANNEL, "error")
 
     def declare_channels(self, channels: Iterable[str], tiers: Iterable[int]) -> None:
         """Create the per-channel and per-tier series at 0 so dashboards see them at once."""

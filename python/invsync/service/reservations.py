@@ -1,6 +1,8 @@
 """The reservation gateway: request/reply on `{p}.reserve.<channel>`.
 
-A request is validated here, stamped with `ts` when absent, and appended to
+A request on a channel the policy does not know is answered "unknown channel"
+at once and counted under UNKNOWN_CHANNEL, before anything else is looked at.
+Any other request is validated here, stamped with `ts` when absent, and appended to
 `{p}.log.reserve.<channel>` with the requester's inbox. The applier decides it in
 log order and answers that inbox, so a reservation is in the durable log before
 anyone is told it was granted. Nats-Msg-Id is deliberately not set: the engine
@@ -17,7 +19,7 @@ has one, so taking a request in is a decode and a list append.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from datetime import UTC, datetime
 
 import anyio
@@ -33,9 +35,15 @@ from invsync.errors import BadInputError
 from invsync.events import LoggedReservation, ReservationGroup, decode_reserve, encode_json
 from invsync.service.consumer import LogEntry, PlainEntry
 from invsync.service.fastlane import lane
-from invsync.service.metrics import Metrics
+from invsync.service.metrics import UNKNOWN_CHANNEL, Metrics
 from invsync.service.outbox import dead_letter
-from invsync.service.subjects import CONTENT_TYPE_HEADER, MSGPACK, Subjects
+from invsync.service.subjects import (
+    CONTENT_TYPE_HEADER,
+    MSGPACK,
+    UNKNOWN_CHANNEL_ERROR,
+    Subjects,
+    reply_inbox,
+)
 from invsync.service.wire import PublishBatch
 
 log = logging.getLogger("invsync.service")
@@ -49,16 +57,24 @@ MAX_GROUP = 256
 # at once with OVERLOADED (bounded memory, and the client knows to retry).
 MAX_PENDING = 4096
 OVERLOADED = "overloaded, retry"
+NOT_AN_INBOX = "reply subject is not an inbox"
 
 
 class ReservationGateway:
     def __init__(
-        self, nc: Client, js: JetStreamContext, subjects: Subjects, metrics: Metrics
+        self,
+        nc: Client,
+        js: JetStreamContext,
+        subjects: Subjects,
+        metrics: Metrics,
+        channels: Callable[[], Container[str]],
     ) -> None:
+        """`channels()` gives the channels of the policy in force (it changes on reload)."""
         self.nc = nc
         self.js = js
         self.subjects = subjects
         self.metrics = metrics
+        self.channels = channels
         self._appends = anyio.Semaphore(MAX_APPENDS_IN_FLIGHT)
         self._pending: dict[str, list[LoggedReservation]] = {}
         self._queued = 0  # taken in, not yet appended
@@ -95,6 +111,13 @@ class ReservationGateway:
     def _accept(self, msg: LogEntry) -> None:
         """Validates and queues one request; a malformed one is refused (and answered)."""
         channel = msg.subject.rsplit(".", 1)[-1]
+        if channel not in self.channels():
+            self.metrics.reservations.labels(UNKNOWN_CHANNEL, "error").inc()
+            self._refuse(msg, UNKNOWN_CHANNEL_ERROR, dead_letter_it=False)
+            return
+        if msg.reply and reply_inbox(msg.reply) is None:
+            self._refuse(msg, NOT_AN_INBOX)  # dead-lettered, and not answered there
+            return
         if self._queued >= MAX_PENDING:
             self.metrics.reservations.labels(channel, "error").inc()
             self._refuse(msg, OVERLOADED, dead_letter_it=False)
@@ -146,8 +169,9 @@ class ReservationGateway:
 
     def _refuse(self, msg: LogEntry, error: str, *, dead_letter_it: bool = True) -> None:
         """Answer at once (with the next send) so no client waits for a time-out."""
-        if msg.reply:
-            self._refusals.add(msg.reply, encode_json({"ok": False, "error": error}))
+        reply = reply_inbox(msg.reply)
+        if reply:
+            self._refusals.add(reply, encode_json({"ok": False, "error": error}))
         if dead_letter_it:
             self.metrics.dead_letters.labels("bad_request").inc()
             dead = dead_letter(msg.subject, msg.data, error)

@@ -84,8 +84,23 @@ class Subjects:
         return f"{self.prefix}.ack.*"
 
 
+# Where answers may go: client inboxes, and the server's mapped replies of
+# requests imported from another account. The service may publish on the log
+# and the feeds; a request's reply subject must not make it do so.
+REPLY_PREFIXES = ("_INBOX.", "_R_.")
+
+
+def reply_inbox(reply: str | None) -> str | None:
+    """`reply` when it is an inbox the service may answer, else None."""
+    return reply if reply and reply.startswith(REPLY_PREFIXES) else None
+
+
 # Header on log entries that are answered after they are applied (reservations,
 # policy reloads): the requester's reply inbox.
 REPLY_HEADER = "Invsync-Reply-To"
+# Header on a logged policy: who asked for it, as NATS identified them (admin.py).
+REQUESTED_BY_HEADER = "Invsync-Requested-By"
+# The answer to a request or ack on a channel the policy does not know.
+UNKNOWN_CHANNEL_ERROR = "unknown channel"
 CONTENT_TYPE_HEADER = "Content-Type"
 MSGPACK = "application/msgpack"
