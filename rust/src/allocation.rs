@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use crate::counters::Counters;
+use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
-use crate::state::{AlertOut, State};
+use crate::state::State;
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]

@@ -17,7 +17,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyInt, PyList, PyString};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::engine::{LineArg, Lines, Request};
+use super::args::{LineArg, Lines, Request};
 use crate::timefmt::parse_rfc3339;
 
 /// How long a hold lives when the request does not say.

@@ -1,0 +1,93 @@
+//! Order events that arrive before their order: set aside until `order.placed`
+//! arrives (then applied in arrival order) or `park_window_s` passes (then
+//! dead-lettered).
+
+use super::{State, MICROS, NO_TIME};
+use crate::counters::Counters;
+use crate::effects::{DeadOut, Effects};
+use crate::error::{CoreError, CoreResult};
+use crate::parking::{Parked, Waiting};
+
+impl State {
+    /// Whether the log has seen this order (live, or closed within the window).
+    pub fn order_known(&self, order_id: &str) -> bool {
+        self.registry.orders.contains_key(order_id) || self.registry.was_closed(order_id)
+    }
+
+    /// Sets aside an event for an order not seen yet, until its `order.placed` arrives or
+    /// `park_window_s` passes. Refused when parking is off (window 0) or full.
+    pub fn park(
+        &mut self,
+        event_id: &str,
+        order_id: &str,
+        ts: i64,
+        waiting: Waiting,
+    ) -> CoreResult<Effects> {
+        let window = self.policy.tables.log.park_window_s;
+        if window == 0 || self.parking.is_full() {
+            let why = if window == 0 {
+                "park_window_s is 0".to_string()
+            } else {
+                format!(
+                    "{} events already wait for their orders",
+                    self.parking.len()
+                )
+            };
+            return Err(CoreError::bad(
+                "order_id",
+                format!("unknown or closed order {order_id:?}, and it cannot wait: {why}"),
+            ));
+        }
+        self.parking.park(Parked {
+            event_id: event_id.to_string(),
+            order_id: order_id.to_string(),
+            ts,
+            since: if self.now == NO_TIME { ts } else { self.now },
+            waiting,
+        });
+        Ok(Effects::default())
+    }
+
+    /// Applies the events that waited for `order_id`, in the order they arrived; one the
+    /// order now refuses is dead-lettered with the reason.
+    pub(super) fn unpark(&mut self, c: &Counters, order_id: &str, fx: &mut Effects) {
+        for p in self.parking.take(order_id) {
+            let done = match &p.waiting {
+                Waiting::Shipped(lines) => self.order_shipped(c, order_id, lines, p.ts),
+                Waiting::Cancelled(line_ids) => {
+                    self.order_cancelled(c, order_id, line_ids.as_deref(), p.ts)
+                }
+                Waiting::FulfillmentFailed {
+                    line_id,
+                    disposition,
+                } => self.order_fulfillment_failed(c, order_id, line_id, disposition, p.ts),
+            };
+            match done {
+                Ok(more) => fx.absorb(more),
+                Err(refusal) => fx.dead.push(DeadOut {
+                    event_json: p.contract_json(),
+                    event_id: p.event_id,
+                    reason: "bad_input",
+                    error: refusal.to_string(),
+                }),
+            }
+        }
+    }
+
+    /// Dead-letters the events whose order did not arrive within `park_window_s`.
+    pub fn expire_parked(&mut self, fx: &mut Effects) {
+        let window = self.policy.tables.log.park_window_s;
+        let before = self.now.saturating_sub(window.saturating_mul(MICROS));
+        for p in self.parking.expire(before) {
+            fx.dead.push(DeadOut {
+                event_json: p.contract_json(),
+                error: format!(
+                    "order {:?} did not arrive within park_window_s {window}",
+                    p.order_id
+                ),
+                event_id: p.event_id,
+                reason: "order_missing",
+            });
+        }
+    }
+}
