@@ -251,3 +251,68 @@ impl State {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, policy, World, LOCATIONS, MICROS};
+    use super::super::StockMove;
+    use crate::core::Core;
+
+    #[test]
+    fn a_policy_dropping_a_location_with_stock_is_refused_and_changes_nothing() {
+        let mut w = World::new();
+        w.stock("A", "east", 4);
+        w.place("o1", &[line("1", "A", 1)]).expect("o1");
+        let before = w.image();
+        let without_east = policy(&["wh"]);
+        let refusal = w
+            .state
+            .check_policy(&without_east)
+            .expect_err("east holds stock");
+        assert!(refusal.message.contains("\"east\""), "{}", refusal.message);
+        assert!(w.state.set_policy(&w.c, without_east).is_err());
+        assert_eq!(w.image(), before);
+        assert_eq!(w.state.policy.tables.locations.len(), 2);
+    }
+
+    #[test]
+    fn a_reload_carries_stock_and_routes_over_by_location_id() {
+        let mut w = World::new();
+        w.stock("A", "east", 4);
+        w.place("o1", &[line("1", "A", 1)]).expect("o1");
+        w.state
+            .set_policy(&w.c, policy(&["east", "spare", "wh"]))
+            .expect("reordered locations");
+        assert_eq!((w.on_hand("A", "east"), w.on_hand("A", "wh")), (4, 0));
+        let east = w.state.policy.location_index["east"];
+        assert_eq!(w.state.registry.orders["o1"].lines[0].routes[0].1, east);
+        // An empty location may go.
+        w.state
+            .set_policy(&w.c, policy(&["east"]))
+            .expect("wh and spare are empty");
+        assert_eq!(w.on_hand("A", "east"), 4);
+    }
+
+    #[test]
+    fn a_snapshot_restores_by_location_id() {
+        let core = Core::new(policy(&LOCATIONS));
+        core.event("e1", 1, MICROS, |s, c, ts| {
+            let k = s.intern(c, "A", "new")?;
+            s.stock_at(c, k, StockMove::Set, "east", 7, ts)
+        })
+        .expect("stock.set");
+        let data = core.snapshot().expect("snapshot");
+        let back = Core::restore(policy(&["east", "wh"]), &data).expect("restore");
+        let k = back.intern("A", "new").expect("known");
+        let a = back.explain(k).expect("explained");
+        assert_eq!(a.on_hand, 7);
+        assert!(a
+            .locations
+            .iter()
+            .any(|l| l.location == "east" && l.on_hand == 7));
+        assert!(
+            Core::restore(policy(&["wh"]), &data).is_err(),
+            "east holds stock"
+        );
+    }
+}

@@ -234,3 +234,62 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World, MICROS, PRE_FROM};
+    use crate::reservation::Decision;
+
+    fn hold(w: &mut World, id: &str, lines: &[crate::state::LineIn], seconds: i64) -> Decision {
+        let (decision, _) = w
+            .state
+            .reserve(&w.c, id, id, "shop", lines, seconds, MICROS)
+            .expect("reserve");
+        decision
+    }
+
+    #[test]
+    fn expiry_releases_the_units_at_the_tick() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        assert!(matches!(
+            hold(&mut w, "h1", &[line("1", "A", 2)], 60),
+            Decision::Held(_)
+        ));
+        assert_eq!(w.avail("A"), 3);
+        let early = w.state.expire(&w.c, 60 * MICROS);
+        assert!(early.expired.is_empty(), "expires at 61 s, not before");
+        assert_eq!(w.avail("A"), 3);
+        let due = w.state.expire(&w.c, 61 * MICROS);
+        assert_eq!(due.expired, ["h1"]);
+        assert_eq!(w.avail("A"), 5);
+        assert!(!w.state.order_known("h1") || w.state.registry.was_closed("h1"));
+    }
+
+    #[test]
+    fn a_hold_takes_all_lines_or_none() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        w.stock("B", "wh", 1);
+        let before = w.image();
+        let decision = hold(&mut w, "h1", &[line("1", "A", 2), line("2", "B", 2)], 60);
+        assert!(matches!(decision, Decision::Refused(_)));
+        assert_eq!(w.avail("A"), 5, "A was given back when B was short");
+        assert_eq!(w.image(), before);
+    }
+
+    #[test]
+    fn the_hold_date_turns_preorders_into_reserved_stock() {
+        let mut w = World::new();
+        w.stock("PRE", "wh", 10);
+        w.place("o1", &[line("1", "PRE", 3)]).expect("o1");
+        let k = w.key("PRE");
+        assert_eq!(w.state.keys[k as usize].preordered, 3);
+        assert_eq!(w.avail("PRE"), 10, "preorders do not touch stock");
+        let mut fx = crate::effects::Effects::default();
+        w.state.advance(&w.c, PRE_FROM, &mut fx);
+        assert_eq!(w.state.keys[k as usize].preordered, 0);
+        assert_eq!(w.avail("PRE"), 7);
+        assert_eq!(fx.routes.iter().map(|r| r.qty).sum::<i64>(), 3);
+    }
+}

@@ -186,3 +186,36 @@ impl State {
         self.preorder_rules.get(&idx).map_or(0, |r| r.1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::World;
+
+    #[test]
+    fn a_key_is_interned_once_per_sku_and_condition() {
+        let mut w = World::new();
+        let a = w.key("A");
+        assert_eq!(w.key("A"), a);
+        let used = w.state.intern(&w.c, "A", "used").expect("used A");
+        assert_ne!(used, a);
+        assert_eq!(w.state.lookup("A", "used"), Some(used));
+        assert!(w.state.intern(&w.c, "", "new").is_err());
+        assert!(w.state.intern(&w.c, "A", "").is_err());
+    }
+
+    #[test]
+    fn a_bundle_is_linked_to_its_components_in_its_condition() {
+        let mut w = World::new();
+        let kit = w.state.intern(&w.c, "KIT", "used").expect("kit");
+        let a = w
+            .state
+            .lookup("A", "used")
+            .expect("component interned with it");
+        let b = w
+            .state
+            .lookup("B", "used")
+            .expect("component interned with it");
+        assert_eq!(w.state.components(kit), [(a, 1), (b, 2)]);
+        assert_eq!(w.state.bundles_of(b), [kit]);
+    }
+}

@@ -291,3 +291,38 @@ impl State {
                 .is_some_and(|f| self.now < f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{World, MICROS};
+    use crate::effects::Effects;
+
+    #[test]
+    fn a_producer_clock_far_ahead_is_clamped_and_alerted_once_a_minute() {
+        let mut w = World::new();
+        let skew = w.state.policy.tables.log.max_clock_skew_s;
+        let limit = w.state.now + skew * MICROS;
+        let mut fx = Effects::default();
+        assert_eq!(w.state.producer_time(limit, &mut fx), limit);
+        assert!(fx.alerts.is_empty());
+        assert_eq!(w.state.producer_time(limit + 3600 * MICROS, &mut fx), limit);
+        assert_eq!(w.state.producer_time(limit + 7200 * MICROS, &mut fx), limit);
+        let kinds: Vec<_> = fx.alerts.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["clock_skew"]);
+    }
+
+    #[test]
+    fn a_resent_event_id_is_a_duplicate_and_alerts_when_its_content_differs() {
+        let mut w = World::new();
+        assert!(w.state.duplicate("e1", 7).is_none());
+        w.state
+            .remember_event("e1", 7, MICROS, &mut Effects::default());
+        let same = w.state.duplicate("e1", 7).expect("seen");
+        assert!(same.duplicate && same.alerts.is_empty());
+        let other = w.state.duplicate("e1", 8).expect("seen");
+        assert_eq!(
+            other.alerts.iter().map(|a| a.kind).collect::<Vec<_>>(),
+            ["duplicate"]
+        );
+    }
+}

@@ -431,3 +431,84 @@ impl State {
         Ok(fx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World, MICROS};
+
+    fn shipped_world() -> World {
+        let mut w = World::new();
+        w.stock("A", "wh", 10);
+        w.place("o1", &[line("1", "A", 3)]).expect("o1");
+        w.ship("o1", "1", 2, "wh");
+        w
+    }
+
+    fn give_back(w: &mut World, sku: &str, qty: i64) -> crate::error::CoreResult<()> {
+        w.state
+            .order_returned(&w.c, "o1", "1", sku, "wh", qty, "restock", 2 * MICROS)
+            .map(|_| ())
+    }
+
+    #[test]
+    fn a_return_must_name_the_sku_its_line_sold() {
+        let mut w = shipped_world();
+        w.stock("B", "wh", 0);
+        let before = w.image();
+        assert!(give_back(&mut w, "B", 1).is_err());
+        assert_eq!(w.image(), before);
+    }
+
+    #[test]
+    fn a_return_stays_within_shipped_minus_returned() {
+        let mut w = shipped_world();
+        give_back(&mut w, "A", 1).expect("first unit back");
+        assert_eq!(w.on_hand("A", "wh"), 9);
+        let before = w.image();
+        assert!(give_back(&mut w, "A", 2).is_err(), "2 shipped, 1 returned");
+        assert_eq!(w.image(), before);
+        give_back(&mut w, "A", 1).expect("the second unit");
+        assert_eq!(w.on_hand("A", "wh"), 10);
+    }
+
+    #[test]
+    fn a_shipment_beyond_the_reserved_units_changes_nothing() {
+        let mut w = World::new();
+        w.stock("A", "wh", 10);
+        w.place("o1", &[line("1", "A", 2)]).expect("o1");
+        let before = w.image();
+        let lines = [("1".to_string(), 3, "wh".to_string())];
+        assert!(w.state.order_shipped(&w.c, "o1", &lines, MICROS).is_err());
+        assert_eq!(w.image(), before);
+    }
+
+    #[test]
+    fn a_cancelled_line_gives_its_units_back() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        w.place("o1", &[line("1", "A", 2), line("2", "A", 1)])
+            .expect("o1");
+        assert_eq!(w.avail("A"), 2);
+        let one = ["1".to_string()];
+        w.state
+            .order_cancelled(&w.c, "o1", Some(&one), MICROS)
+            .expect("cancel line 1");
+        assert_eq!(w.avail("A"), 4);
+        assert!(w.state.order_known("o1"));
+        w.state
+            .order_cancelled(&w.c, "o1", None, MICROS)
+            .expect("cancel the rest");
+        assert_eq!(w.avail("A"), 5);
+        assert!(!w.state.registry.orders.contains_key("o1"), "closed");
+    }
+
+    #[test]
+    fn an_order_placed_twice_counts_once() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        w.place("o1", &[line("1", "A", 2)]).expect("o1");
+        let fx = w.place("o1", &[line("1", "A", 2)]).expect("again");
+        assert!(fx.duplicate);
+        assert_eq!(w.avail("A"), 3);
+    }
+}

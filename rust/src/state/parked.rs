@@ -91,3 +91,43 @@ impl State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World, MICROS};
+    use crate::parking::Waiting;
+
+    #[test]
+    fn an_event_before_its_order_applies_when_the_order_arrives() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        assert!(!w.state.order_known("o1"));
+        w.state
+            .park("e-cancel", "o1", MICROS, Waiting::Cancelled(None))
+            .expect("parked");
+        w.place("o1", &[line("1", "A", 2)]).expect("o1");
+        assert_eq!(w.avail("A"), 5, "the waiting cancel released the order");
+        assert!(!w.state.registry.orders.contains_key("o1"));
+    }
+
+    #[test]
+    fn an_event_whose_order_never_comes_is_dead_lettered() {
+        let mut w = World::new();
+        w.state
+            .park("e-cancel", "o9", MICROS, Waiting::Cancelled(None))
+            .expect("parked");
+        let window = w.state.policy.tables.log.park_window_s;
+        let mut fx = crate::effects::Effects::default();
+        w.state.now = MICROS + window * MICROS;
+        w.state.expire_parked(&mut fx);
+        assert!(fx.dead.is_empty(), "still within park_window_s");
+        w.state.now += 1;
+        w.state.expire_parked(&mut fx);
+        let dead: Vec<_> = fx
+            .dead
+            .iter()
+            .map(|d| (d.event_id.as_str(), d.reason))
+            .collect();
+        assert_eq!(dead, [("e-cancel", "order_missing")]);
+    }
+}

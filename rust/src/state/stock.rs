@@ -231,3 +231,66 @@ impl State {
         Ok(fx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{World, MICROS};
+    use super::StockMove;
+
+    #[test]
+    fn a_move_below_zero_changes_nothing() {
+        let mut w = World::new();
+        w.stock("A", "wh", 3);
+        let k = w.key("A");
+        let before = w.image();
+        let moved = w.state.stock_transfer(&w.c, k, "wh", "east", 4, 2 * MICROS);
+        assert!(moved.is_err(), "only 3 on hand at wh");
+        let damaged = w
+            .state
+            .stock_at(&w.c, k, StockMove::Damaged, "wh", 4, 2 * MICROS);
+        assert!(damaged.is_err());
+        assert_eq!(w.image(), before);
+    }
+
+    #[test]
+    fn a_transfer_moves_on_hand_and_audits_both_ends() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        let k = w.key("A");
+        let fx = w
+            .state
+            .stock_transfer(&w.c, k, "wh", "east", 2, 2 * MICROS)
+            .expect("transfer");
+        assert_eq!((w.on_hand("A", "wh"), w.on_hand("A", "east")), (3, 2));
+        let changes: Vec<_> = fx
+            .audit
+            .iter()
+            .map(|a| (a.field, a.location.as_deref(), a.before, a.after))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("on_hand", Some("wh"), 5, 3),
+                ("on_hand", Some("east"), 0, 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_received_unit_is_no_longer_inbound() {
+        let mut w = World::new();
+        let k = w.key("A");
+        for (mv, qty) in [(StockMove::Inbound, 5), (StockMove::Received, 3)] {
+            w.state
+                .stock_at(&w.c, k, mv, "wh", qty, MICROS)
+                .expect("stock move");
+        }
+        let l = w.state.keys[k as usize]
+            .stock
+            .get(0)
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!((l.inbound, l.on_hand), (2, 3));
+        assert_eq!(w.avail("A"), 3);
+    }
+}

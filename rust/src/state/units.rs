@@ -396,3 +396,71 @@ impl State {
         self.mark_bundles(c, idx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World};
+
+    #[test]
+    fn a_bundle_take_is_all_parts_or_none() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        w.stock("B", "wh", 3);
+        let kit = w.key("KIT");
+        // Two kits need 2 A and 4 B: B is one short, so neither part moves.
+        assert!(!w.state.take_tier(&w.c, kit, 2, 1));
+        assert_eq!((w.avail("A"), w.avail("B")), (5, 3));
+        assert!(w.state.take_tier(&w.c, kit, 1, 1));
+        assert_eq!((w.avail("A"), w.avail("B")), (4, 1));
+    }
+
+    #[test]
+    fn a_post_sale_take_covers_whole_bundles_only() {
+        let mut w = World::new();
+        w.stock("A", "wh", 5);
+        w.stock("B", "wh", 5);
+        let kit = w.key("KIT");
+        assert_eq!(w.state.take_up_to(&w.c, kit, 4), 2, "5 B make 2 kits");
+        assert_eq!((w.avail("A"), w.avail("B")), (3, 1));
+    }
+
+    #[test]
+    fn new_stock_fills_the_oldest_backorder_first() {
+        let mut w = World::new();
+        w.stock("A", "wh", 1);
+        w.place("o1", &[line("1", "A", 2)]).expect("o1");
+        w.place("o2", &[line("1", "A", 1)]).expect("o2");
+        let k = w.key("A");
+        assert_eq!(w.state.keys[k as usize].backordered, 2);
+        let fx = w
+            .state
+            .stock_at(&w.c, k, super::super::StockMove::Set, "wh", 2, 1);
+        let routed: Vec<_> = fx
+            .expect("stock.set")
+            .routes
+            .iter()
+            .map(|r| (r.order_id.clone(), r.qty))
+            .collect();
+        assert_eq!(routed, [("o1".to_string(), 1)]);
+        assert_eq!(w.state.keys[k as usize].backordered, 1);
+        let o2 = &w.state.registry.orders["o2"].lines[0];
+        assert_eq!((o2.reserved, o2.backordered), (0, 1));
+    }
+
+    #[test]
+    fn releasing_a_line_gives_back_its_units_and_routes() {
+        let mut w = World::new();
+        w.stock("A", "wh", 4);
+        w.place("o1", &[line("1", "A", 3)]).expect("o1");
+        assert_eq!(w.avail("A"), 1);
+        let mut fx = crate::effects::Effects::default();
+        w.state.release_line(&w.c, "o1", 0, &mut fx);
+        assert_eq!(w.avail("A"), 4);
+        let k = w.key("A");
+        assert_eq!(
+            w.state.keys[k as usize].stock.get(0).map(|l| l.routed),
+            Some(0)
+        );
+        assert!(w.state.line_mut("o1", 0).is_some_and(|l| l.closed));
+    }
+}
