@@ -8,8 +8,8 @@ use crate::counters::Counters;
 use crate::error::{CoreError, CoreResult};
 use crate::policy::Kind;
 
-/// Bundle links of a key, kept aside: most keys have none, and a million keys each
-/// carrying two empty vectors would cost 48 MB.
+/// Bundle links of a key, kept aside: most keys have none, and two empty vectors on
+/// every key would cost more memory than the rest of the key's state.
 #[derive(Clone, Debug, Default)]
 pub struct Links {
     /// (component key, units per bundle) of a bundle.

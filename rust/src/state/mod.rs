@@ -101,8 +101,7 @@ pub struct State {
     /// (sellable_from, key) of keys whose hold date has not passed.
     pending_preorders: BTreeSet<(i64, u32)>,
     /// Last shown quantity per key × channel, saturated to 32 bits (no channel lists
-    /// two billion units; halving this table saves 32 MB at a million keys × 8 channels);
-    /// −1 = never published.
+    /// two billion units, and this is the largest table per key); −1 = never published.
     pub last_shown: Vec<i32>,
     /// `pause`, `reserve_low` and `sold_out_discontinued` alerts found by drains, until taken.
     pub pending_alerts: Vec<AlertOut>,
