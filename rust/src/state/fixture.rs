@@ -1,5 +1,5 @@
-//! A small world for the state machine's unit tests: two warehouses, a dropship
-//! vendor, two channels, a bundle and a preorder.
+//! A small world for the state machine's unit tests: two warehouses, two channels of
+//! different tiers, two standard SKUs, a bundle of them and a preorder.
 
 use super::{LineIn, State};
 use crate::counters::Counters;
@@ -11,7 +11,7 @@ pub const MICROS: i64 = 1_000_000;
 /// The preorder SKU `PRE` sells from stock from this time on.
 pub const PRE_FROM: i64 = 1_000 * MICROS;
 
-/// The policy every test starts from, with `extra_skus` appended to its SKU list.
+/// The policy every test starts from, with these online warehouses in priority order.
 pub fn policy(locations: &[&str]) -> Policy {
     let locations: Vec<String> = locations
         .iter()

@@ -182,6 +182,12 @@ impl State {
             .push(bundle);
     }
 
+    pub(super) fn mark_bundles(&self, c: &Counters, idx: u32) {
+        for &b in self.bundles_of(idx) {
+            c.mark_dirty(b);
+        }
+    }
+
     pub fn preorder_limit(&self, idx: u32) -> i64 {
         self.preorder_rules.get(&idx).map_or(0, |r| r.1)
     }

@@ -2,10 +2,13 @@
 //! Every operation validates first and mutates after, so bad input changes nothing.
 //!
 //! This file holds the state itself, its snapshot image, the log's clock and event ids,
-//! and the quantities read from it. The rules live by concept, each in its own file:
-//! the key table (`keys`), policy adoption (`adopt`), stock moves (`stock`), taking and
-//! giving back units (`units`), orders and returns (`orders`), order events that
-//! arrived before their order (`parked`), and holds with the preorder clock (`holds`).
+//! the quantities read from it, and the checks every order line passes. The rules live
+//! by concept, one file each, and each calls only those before it in this list:
+//! `keys` (the key table, bundle links), `units` (taking and giving back units,
+//! routing, backorders), `stock` (stock moves), `parked` (order events that arrived
+//! before their order), `orders` (placed, cancelled, shipped, failed, returned),
+//! `holds` (reservations, expiry, the preorder clock), `adopt` (a policy reload or a
+//! snapshot restore).
 
 mod adopt;
 mod holds;
@@ -27,6 +30,7 @@ use std::collections::BTreeSet;
 use crate::counters::{Counters, RawMode};
 use crate::dedupe::{Seen, Stamps};
 use crate::effects::{AlertOut, Effects};
+use crate::error::{CoreError, CoreResult};
 use crate::hash::{Map, Set};
 use crate::ledger::Stock;
 use crate::parking::{Parked, Parking};
@@ -288,6 +292,36 @@ impl State {
                 .get(&idx)
                 .and_then(|r| r.0)
                 .is_some_and(|f| self.now < f)
+    }
+
+    // ---- what every order and hold checks before anything moves ------------------------
+
+    fn channel(&self, id: &str) -> CoreResult<u16> {
+        self.policy
+            .channel_index
+            .get(id)
+            .copied()
+            .ok_or_else(|| CoreError::bad("channel", format!("unknown channel {id:?}")))
+    }
+
+    /// At least one line, line ids unique, no negative quantity.
+    fn check_lines(lines: &[LineIn]) -> CoreResult<()> {
+        if lines.is_empty() {
+            return Err(CoreError::bad("lines", "an order needs at least one line"));
+        }
+        for (i, (line_id, _, _, qty)) in lines.iter().enumerate() {
+            // Orders have a handful of lines: a pairwise check beats building a set.
+            if lines[..i].iter().any(|l| l.0 == *line_id) {
+                return Err(CoreError::bad(
+                    format!("lines[{i}].line_id"),
+                    format!("duplicate line_id {line_id:?}"),
+                ));
+            }
+            if *qty < 0 {
+                return Err(CoreError::bad(format!("lines[{i}].qty"), "must be ≥ 0"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,15 +1,17 @@
-//! Orders: a sale placed, cancelled, shipped, failed in fulfillment, returned; and
-//! closing an order once none of its lines holds anything.
+//! Orders: a sale placed (and the events that waited for it applied), cancelled,
+//! shipped, failed in fulfillment, returned; and closing an order once none of its
+//! lines holds anything.
 
 use compact_str::CompactString;
 use smallvec::SmallVec;
 
 use super::{LineIn, State};
 use crate::counters::Counters;
-use crate::effects::{AlertOut, AuditOut, Effects};
+use crate::effects::{AlertOut, AuditOut, DeadOut, Effects};
 use crate::error::{add, mul, CoreError, CoreResult};
 use crate::hash::Map;
 use crate::ledger::{shift, StockField};
+use crate::parking::Waiting;
 use crate::reservation::{Line, Order};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,33 +33,6 @@ impl Disposition {
 }
 
 impl State {
-    pub(super) fn channel(&self, id: &str) -> CoreResult<u16> {
-        self.policy
-            .channel_index
-            .get(id)
-            .copied()
-            .ok_or_else(|| CoreError::bad("channel", format!("unknown channel {id:?}")))
-    }
-
-    pub(super) fn check_lines(lines: &[LineIn]) -> CoreResult<()> {
-        if lines.is_empty() {
-            return Err(CoreError::bad("lines", "an order needs at least one line"));
-        }
-        for (i, (line_id, _, _, qty)) in lines.iter().enumerate() {
-            // Orders have a handful of lines: a pairwise check beats building a set.
-            if lines[..i].iter().any(|l| l.0 == *line_id) {
-                return Err(CoreError::bad(
-                    format!("lines[{i}].line_id"),
-                    format!("duplicate line_id {line_id:?}"),
-                ));
-            }
-            if *qty < 0 {
-                return Err(CoreError::bad(format!("lines[{i}].qty"), "must be ≥ 0"));
-            }
-        }
-        Ok(())
-    }
-
     /// A marketplace sale: converts a live hold, commits the rest at floor 0, backorders
     /// what stock cannot cover, routes every committed unit.
     pub fn order_placed(
@@ -164,6 +139,32 @@ impl State {
         self.unpark(c, order_id, &mut fx);
         self.close_if_done(order_id);
         Ok(fx)
+    }
+
+    /// Applies the events that waited for `order_id`, in the order they arrived; one the
+    /// order now refuses is dead-lettered with the reason.
+    fn unpark(&mut self, c: &Counters, order_id: &str, fx: &mut Effects) {
+        for p in self.parking.take(order_id) {
+            let done = match &p.waiting {
+                Waiting::Shipped(lines) => self.order_shipped(c, order_id, lines, p.ts),
+                Waiting::Cancelled(line_ids) => {
+                    self.order_cancelled(c, order_id, line_ids.as_deref(), p.ts)
+                }
+                Waiting::FulfillmentFailed {
+                    line_id,
+                    disposition,
+                } => self.order_fulfillment_failed(c, order_id, line_id, disposition, p.ts),
+            };
+            match done {
+                Ok(more) => fx.absorb(more),
+                Err(refusal) => fx.dead.push(DeadOut {
+                    event_json: p.contract_json(),
+                    event_id: p.event_id,
+                    reason: "bad_input",
+                    error: refusal.to_string(),
+                }),
+            }
+        }
     }
 
     pub(super) fn close_if_done(&mut self, order_id: &str) {

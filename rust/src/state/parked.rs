@@ -1,9 +1,8 @@
 //! Order events that arrive before their order: set aside until `order.placed`
-//! arrives (then applied in arrival order) or `park_window_s` passes (then
-//! dead-lettered).
+//! arrives (`orders` then applies them in arrival order) or `park_window_s` passes
+//! (then dead-lettered).
 
 use super::{State, MICROS, NO_TIME};
-use crate::counters::Counters;
 use crate::effects::{DeadOut, Effects};
 use crate::error::{CoreError, CoreResult};
 use crate::parking::{Parked, Waiting};
@@ -46,32 +45,6 @@ impl State {
             waiting,
         });
         Ok(Effects::default())
-    }
-
-    /// Applies the events that waited for `order_id`, in the order they arrived; one the
-    /// order now refuses is dead-lettered with the reason.
-    pub(super) fn unpark(&mut self, c: &Counters, order_id: &str, fx: &mut Effects) {
-        for p in self.parking.take(order_id) {
-            let done = match &p.waiting {
-                Waiting::Shipped(lines) => self.order_shipped(c, order_id, lines, p.ts),
-                Waiting::Cancelled(line_ids) => {
-                    self.order_cancelled(c, order_id, line_ids.as_deref(), p.ts)
-                }
-                Waiting::FulfillmentFailed {
-                    line_id,
-                    disposition,
-                } => self.order_fulfillment_failed(c, order_id, line_id, disposition, p.ts),
-            };
-            match done {
-                Ok(more) => fx.absorb(more),
-                Err(refusal) => fx.dead.push(DeadOut {
-                    event_json: p.contract_json(),
-                    event_id: p.event_id,
-                    reason: "bad_input",
-                    error: refusal.to_string(),
-                }),
-            }
-        }
     }
 
     /// Dead-letters the events whose order did not arrive within `park_window_s`.

@@ -127,12 +127,6 @@ impl State {
         }
     }
 
-    pub(super) fn mark_bundles(&self, c: &Counters, idx: u32) {
-        for &b in self.bundles_of(idx) {
-            c.mark_dirty(b);
-        }
-    }
-
     /// A stock event at one location (`qty` is the signed `delta` for an adjustment).
     pub fn stock_at(
         &mut self,
