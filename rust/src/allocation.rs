@@ -3,8 +3,9 @@
 use serde::Serialize;
 
 use crate::counters::Counters;
+use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
-use crate::state::{AlertOut, State};
+use crate::state::State;
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -12,7 +13,7 @@ pub struct ShownWhy {
     pub channel: String,
     pub tier: u8,
     pub shown: i64,
-    pub rule: &'static str,
+    pub rule: ShownRule,
     pub pool: i64,
     pub protect_above: i64,
     pub share: f64,
@@ -31,11 +32,28 @@ fn clamp_shown(rule: &ChannelRule, pool: i64) -> i64 {
     rule.cap.map_or(v, |cap| v.min(cap))
 }
 
+/// Which branch of the shown-quantity formula decided; named in explanations as on the
+/// wire (`non_inventory`, `condition`, `preorder`, `paused`, `formula`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShownRule {
+    /// A non-inventory key: always `non_inventory_qty`.
+    NonInventory,
+    /// The channel does not sell the key's condition.
+    Condition,
+    /// Before the hold date: what is left of the preorder limit.
+    Preorder,
+    /// ATS below the channel's `pause_below`.
+    Paused,
+    /// The tier pool through share, buffer and cap.
+    Formula,
+}
+
 /// Which branch of the shown-quantity formula decided, and its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shown {
     pub qty: i64,
-    pub rule: &'static str,
+    pub rule: ShownRule,
     /// The tier pool, where the formula branch used it.
     pub pool: i64,
 }
@@ -45,23 +63,29 @@ impl State {
     pub fn shown_rule(&self, c: &Counters, idx: u32, ch: usize) -> Shown {
         let info = &self.info[idx as usize];
         let rule = &self.policy.tables.profiles[info.profile as usize][ch];
-        let decided = |rule: &'static str, qty: i64| Shown { qty, rule, pool: 0 };
+        let decided = |rule: ShownRule, qty: i64| Shown { qty, rule, pool: 0 };
         // A channel that does not sell the condition is shown 0 even before a hold date,
         // as a reservation there is refused.
         if info.kind == Kind::NonInventory {
-            decided("non_inventory", self.policy.tables.non_inventory_qty)
+            decided(
+                ShownRule::NonInventory,
+                self.policy.tables.non_inventory_qty,
+            )
         } else if info.channel_mask & (1 << ch) == 0 {
-            decided("condition", 0)
+            decided(ShownRule::Condition, 0)
         } else if self.in_preorder(idx) {
             let left = (self.preorder_limit(idx) - self.keys[idx as usize].preordered).max(0);
-            decided("preorder", rule.cap.map_or(left, |cap| left.min(cap)))
+            decided(
+                ShownRule::Preorder,
+                rule.cap.map_or(left, |cap| left.min(cap)),
+            )
         } else if self.ats(c, idx) < rule.pause_below {
-            decided("paused", 0)
+            decided(ShownRule::Paused, 0)
         } else {
             let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
             Shown {
                 qty: clamp_shown(rule, pool),
-                rule: "formula",
+                rule: ShownRule::Formula,
                 pool,
             }
         }
@@ -98,28 +122,30 @@ impl State {
         c: &Counters,
         idx: u32,
         ch: usize,
-        rule: &'static str,
+        rule: ShownRule,
     ) -> Option<AlertOut> {
         let ats = self.ats(c, idx);
         let channel = &self.policy.tables.channels[ch];
-        let detail = match rule {
-            "paused" => {
+        let (kind, detail) = match rule {
+            ShownRule::Paused => {
                 let info = &self.info[idx as usize];
                 let below = self.policy.tables.profiles[info.profile as usize][ch].pause_below;
-                format!("ATS {ats} < pause_below {below}: shown 0 until stock returns")
+                (
+                    "pause",
+                    format!("ATS {ats} < pause_below {below}: shown 0 until stock returns"),
+                )
             }
-            "formula" if ats > 0 => format!(
-                "the remaining {ats} units are protected for tiers above {}: shown 0",
-                channel.tier
+            ShownRule::Formula if ats > 0 => (
+                "reserve_low",
+                format!(
+                    "the remaining {ats} units are protected for tiers above {}: shown 0",
+                    channel.tier
+                ),
             ),
             _ => return None,
         };
         Some(AlertOut {
-            kind: if rule == "paused" {
-                "pause"
-            } else {
-                "reserve_low"
-            },
+            kind,
             sku: Some(self.keys[idx as usize].sku.to_string()),
             channel: Some(channel.id.clone()),
             detail,
@@ -222,5 +248,28 @@ mod tests {
         assert_eq!(clamp_shown(&r, 101), 40); // floor(50.5) − 3 = 47 → cap 40
         assert_eq!(clamp_shown(&r, 20), 7);
         assert_eq!(clamp_shown(&r, 4), 0);
+    }
+
+    #[test]
+    fn explanations_name_the_rule_as_on_the_wire() {
+        let names = [
+            ShownRule::NonInventory,
+            ShownRule::Condition,
+            ShownRule::Preorder,
+            ShownRule::Paused,
+            ShownRule::Formula,
+        ]
+        .map(|r| serde_json::to_string(&r).unwrap_or_default());
+        assert_eq!(
+            names,
+            [
+                "non_inventory",
+                "condition",
+                "preorder",
+                "paused",
+                "formula"
+            ]
+            .map(|n| format!("{n:?}"))
+        );
     }
 }

@@ -7,11 +7,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::allocation::{Changes, ShownWhy};
 use crate::counters::Counters;
+use crate::effects::{AlertOut, Effects};
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{Kind, Policy};
 use crate::reservation::Decision;
 use crate::snapshot;
-use crate::state::{Effects, LineIn, Persisted, State};
+use crate::state::{LineIn, Persisted, State};
 use crate::timefmt;
 
 pub struct Core {
@@ -163,7 +164,7 @@ impl Core {
     }
 
     /// `pause` and `reserve_low` alerts raised by drains since the last call.
-    pub fn take_alerts(&self) -> Vec<crate::state::AlertOut> {
+    pub fn take_alerts(&self) -> Vec<AlertOut> {
         std::mem::take(&mut self.state().pending_alerts)
     }
 

@@ -17,9 +17,9 @@ const SHARDS: usize = 64;
 /// [`SHARDS`] tables by key hash, and each table grows on its own.
 ///
 /// A single table doubles by rehashing every entry at once; at a million open
-/// orders that took 40 ms, enough to back a flash sale's events up behind it
-/// for a tenth of a second. Here one growth step moves a 64th of the entries
-/// (well under a millisecond), and the steps fall on different events.
+/// orders that stalls the events queued behind it (bench/RESULTS.md has the
+/// figures). Here one growth step moves a 64th of the entries, and the steps fall
+/// on different events.
 ///
 /// Serialized as one map in key order, so snapshots are reproducible and read
 /// the same as a plain map's.

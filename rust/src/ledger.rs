@@ -18,17 +18,41 @@ pub struct LocStock {
     pub routed: i64,
 }
 
-/// The state fields a stock event can touch, for audit records.
-pub const STOCK_FIELDS: [&str; 4] = ["on_hand", "quarantined", "damaged", "inbound"];
+/// The counts a stock event can touch, named in audit records as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StockField {
+    OnHand,
+    Quarantined,
+    Damaged,
+    Inbound,
+}
+
+impl StockField {
+    pub const ALL: [StockField; 4] = [
+        StockField::OnHand,
+        StockField::Quarantined,
+        StockField::Damaged,
+        StockField::Inbound,
+    ];
+
+    /// The field's name in an audit record.
+    pub fn name(self) -> &'static str {
+        match self {
+            StockField::OnHand => "on_hand",
+            StockField::Quarantined => "quarantined",
+            StockField::Damaged => "damaged",
+            StockField::Inbound => "inbound",
+        }
+    }
+}
 
 impl LocStock {
-    pub fn field(&self, name: &str) -> i64 {
-        match name {
-            "on_hand" => self.on_hand,
-            "quarantined" => self.quarantined,
-            "damaged" => self.damaged,
-            "inbound" => self.inbound,
-            _ => self.routed,
+    pub fn count(&self, field: StockField) -> i64 {
+        match field {
+            StockField::OnHand => self.on_hand,
+            StockField::Quarantined => self.quarantined,
+            StockField::Damaged => self.damaged,
+            StockField::Inbound => self.inbound,
         }
     }
 }

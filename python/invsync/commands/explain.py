@@ -48,8 +48,8 @@ def _replay(args: argparse.Namespace) -> dict[str, Any]:
 def _replay_file(engine: Engine, path: Path) -> None:
     """Applies a JSON-lines event file in order; a bad event is reported and skipped.
 
-    Stock, order and clock events go to the core a chunk at a time (`apply_all`): a
-    day's file applied one event per call took ten times as long.
+    Stock, order and clock events go to the core a chunk at a time (`apply_all`):
+    one event per call is many times slower on a day's file.
     """
     from typing import get_args
 

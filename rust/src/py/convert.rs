@@ -5,14 +5,14 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::engine::LineArg;
+use super::args::LineArg;
+use crate::effects::{AlertOut, Effects};
 use crate::reservation::Decision;
-use crate::state::Effects;
 use crate::timefmt::rfc3339;
 
 pub type AlertT = (&'static str, Option<String>, Option<String>, String);
 
-pub fn alerts(alerts: Vec<crate::state::AlertOut>) -> Vec<AlertT> {
+pub fn alerts(alerts: Vec<AlertOut>) -> Vec<AlertT> {
     alerts
         .into_iter()
         .map(|a| (a.kind, a.sku, a.channel, a.detail))

@@ -3,20 +3,19 @@
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
-use smallvec::SmallVec;
 
+use super::args::{borrowed, line_args, Request};
 use super::convert;
 use super::errors::{caught, guarded, IntoPy};
 use super::plain;
 use crate::core::Core as Inner;
 use crate::dedupe::Fingerprint;
+use crate::effects::Effects;
 use crate::error::CoreError;
 use crate::policy::{parse, Part, Policy, Refusal};
-use crate::state::{Effects, LineIn};
 
 #[pyclass(frozen, module = "invsync._core")]
 pub struct Core {
@@ -24,47 +23,9 @@ pub struct Core {
 }
 
 type Fx<'py> = PyResult<Bound<'py, PyTuple>>;
-/// An order line as Python passes it: borrowed strings, no copies.
-pub type LineArg = (PyBackedStr, PyBackedStr, PyBackedStr, i64);
-/// Orders have a handful of lines: up to four stay on the stack.
-pub(super) type Lines<T> = SmallVec<[T; 4]>;
-
-/// Reads order lines straight from the decoded Structs (`line_id`, `sku`, `condition`,
-/// `qty` attributes), so the hot path builds no intermediate tuples in Python.
-pub(super) fn line_args(py: Python<'_>, lines: &Bound<'_, PyAny>) -> PyResult<Lines<LineArg>> {
-    let mut out = Lines::new();
-    for line in lines.try_iter()? {
-        let line = line?;
-        out.push((
-            line.getattr(intern!(py, "line_id"))?.extract()?,
-            line.getattr(intern!(py, "sku"))?.extract()?,
-            line.getattr(intern!(py, "condition"))?.extract()?,
-            line.getattr(intern!(py, "qty"))?.extract()?,
-        ));
-    }
-    Ok(out)
-}
-
-pub(super) fn borrowed(lines: &[LineArg]) -> Lines<LineIn<'_>> {
-    lines
-        .iter()
-        .map(|(l, s, c, q)| (&**l, &**s, &**c, *q))
-        .collect()
-}
-
 /// A reservation's contract reply, and its effects (None when there are none).
 type Reply<'py> = (Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>);
 type Decided<'py> = PyResult<Reply<'py>>;
-
-/// A reservation request as the core reads it, from a decoded Struct or a plain dict.
-pub struct Request {
-    pub request_id: PyBackedStr,
-    pub order_id: PyBackedStr,
-    pub channel: PyBackedStr,
-    pub lines: Lines<LineArg>,
-    pub hold_seconds: i64,
-    pub ts: i64,
-}
 
 impl Core {
     /// Decides a request read by either entry point.

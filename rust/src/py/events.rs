@@ -6,13 +6,14 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 use pyo3::types::PyString;
 
-use super::engine::{borrowed, line_args};
+use super::args::{borrowed, line_args};
 use super::errors::caught;
 use crate::core::Core;
 use crate::dedupe::Fingerprint;
+use crate::effects::Effects;
 use crate::error::CoreError;
 use crate::parking::Waiting;
-use crate::state::{Effects, StockMove};
+use crate::state::StockMove;
 
 /// Contract `type` of each event kind, in the order of the kind numbers callers pass.
 pub const KINDS: [&str; 13] = [

@@ -1,5 +1,6 @@
 //! All pyo3 glue: the `invsync._core` module, its engine class and the log frame splitter.
 
+mod args;
 mod convert;
 mod engine;
 mod errors;

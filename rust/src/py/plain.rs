@@ -1,12 +1,12 @@
 //! Reservation requests in the plain shape callers build, read straight from the dict.
 //!
-//! `engine.reserve` one request at a time spent a third of its time turning the
-//! request dict into a validated Struct and its `ts` into microseconds. A dict of
-//! exact `str`, `int`, `list` and `dict` values that already satisfies every
-//! constraint of the contract's `reserve` request is read here instead, the
-//! contract's own example included (`"type": "reserve"`, `hold_seconds`, no `ts`:
-//! a request without `ts`, or with `ts` None, is stamped with the wall clock, as
-//! the full path stamps it). Anything else (another type, a value out of range,
+//! `engine.reserve` one request at a time spent much of its time turning the
+//! request dict into a validated Struct and its `ts` into microseconds (figures in
+//! bench/RESULTS.md). A dict of exact `str`, `int`, `list` and `dict` values that
+//! already satisfies every constraint of the contract's `reserve` request is read
+//! here instead, the contract's own example included (`"type": "reserve"`,
+//! `hold_seconds`, no `ts`: a request without `ts`, or with `ts` None, is stamped
+//! with the wall clock, as the full path stamps it). Anything else (another type, a value out of range,
 //! an unknown key, an unusual `ts`) is not judged here: `request` returns None
 //! and the caller decodes the dict in full, so every error and every odd-but-valid
 //! input reads exactly as before. A property test holds the two paths to the same
@@ -17,7 +17,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyInt, PyList, PyString};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::engine::{LineArg, Lines, Request};
+use super::args::{LineArg, Lines, Request};
 use crate::timefmt::parse_rfc3339;
 
 /// How long a hold lives when the request does not say.
