@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import time
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 import anyio
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from invsync.errors import PolicyError, SnapshotError
 from invsync.policy import Policy
+from invsync.service import natsclient
 from invsync.service.admin import AT_START, Admin
 from invsync.service.applier import Applier
 from invsync.service.clock import run_clock
@@ -137,6 +139,15 @@ class Service:
                 config.policy_path,
                 horizon,
                 config.duplicate_window_s,
+            )
+        missing = natsclient.missing_internals()
+        if missing:
+            log.warning(
+                "nats-py %s lacks %s (checked with nats-py%s): the fast lane and one-write "
+                "publishes are off, the service runs slower",
+                version("nats-py"),
+                ", ".join(missing),
+                natsclient.TESTED_WITH,
             )
         nc = await connect(config.connection)
         try:

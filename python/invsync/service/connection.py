@@ -8,7 +8,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
-from invsync.service import fastlane
+from invsync.service import fastlane, natsclient
 from invsync.service.config import ConnectionOptions
 
 log = logging.getLogger("invsync.service")
@@ -86,12 +86,7 @@ async def connect(options: ConnectionOptions) -> Client:
 
 
 async def flush_all(nc: Client) -> None:
-    """Everything handed to the client so far is at the server.
-
-    nats-py's `flush()` writes its PING straight to the socket, ahead of commands
-    still queued for its flusher task, so its PONG alone does not prove that a SUB
-    or PUB made just before has arrived. The queue is written first, then the
-    round trip.
-    """
-    await nc._flush_pending(force_flush=True)
+    """Everything handed to the client so far is at the server: its pending queue is
+    written first, then the round trip."""
+    await natsclient.write_pending(nc)
     await nc.flush()

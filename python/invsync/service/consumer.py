@@ -36,6 +36,7 @@ from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from invsync.service import natsclient
 from invsync.service.fastlane import lane
 from invsync.service.subjects import Subjects
 
@@ -108,7 +109,7 @@ class LogReader:
 
     def __init__(self, js: JetStreamContext, stream: str, subjects: Subjects) -> None:
         self._js = js
-        self._nc: Client = js._nc
+        self._nc: Client = natsclient.jetstream_client(js)
         self._stream = stream
         self._subjects = subjects
         self._sub: Subscription | None = None
@@ -159,7 +160,7 @@ class LogReader:
         )
         fast = lane(self._nc)
         if fast is not None:
-            fast.route(self._sub._id, self._on_messages)
+            fast.route(natsclient.subscription_id(self._sub), self._on_messages)
         config = ConsumerConfig(
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
@@ -300,7 +301,7 @@ class LogReader:
         consumer, self._consumer = self._consumer, None
         fast = lane(self._nc)
         if fast is not None and sub is not None:
-            fast.unroute(sub._id)
+            fast.unroute(natsclient.subscription_id(sub))
         if sub is not None:
             await sub.unsubscribe()
         if consumer is not None and self._nc.is_connected:

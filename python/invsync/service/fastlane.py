@@ -11,8 +11,8 @@ whole and in order, so the rest of the client behaves exactly as before. A
 routed subscription stays a nats-py subscription (re-subscribed on reconnect,
 unsubscribed as usual); only its deliveries take the lane.
 
-This relies on nats-py's `Client._ps` parser attribute (present since 2.0); on a
-client without it, `lane(nc)` is None and the reader uses a plain subscription.
+The parser is a private member of nats-py's client (`natsclient`): on a client
+without it, `lane(nc)` is None and the reader uses a plain subscription.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from nats.protocol.parser import AWAITING_CONTROL_LINE, Parser
 
 from invsync._core import FrameSplitter, LogMessage
+from invsync.service import natsclient
 
 OnMessages = Callable[[list[LogMessage], list[LogMessage]], None]
 
@@ -76,10 +77,10 @@ class LaneParser(Parser):
 
 def install(nc: Client) -> None:
     """Give a client that is not connected yet the lane-capable parser."""
-    if type(getattr(nc, "_ps", None)) is Parser:
-        nc._ps = LaneParser(nc)
+    if type(natsclient.parser(nc)) is Parser:
+        natsclient.set_parser(nc, LaneParser(nc))
 
 
 def lane(nc: Client) -> LaneParser | None:
-    parser = getattr(nc, "_ps", None)
-    return parser if isinstance(parser, LaneParser) else None
+    found = natsclient.parser(nc)
+    return found if isinstance(found, LaneParser) else None

@@ -33,6 +33,7 @@ from nats.js import JetStreamContext
 
 from invsync.errors import BadInputError
 from invsync.events import LoggedReservation, ReservationGroup, decode_reserve, encode_json
+from invsync.service import natsclient
 from invsync.service.consumer import LogEntry, PlainEntry
 from invsync.service.fastlane import lane
 from invsync.service.metrics import UNKNOWN_CHANNEL, Metrics
@@ -93,13 +94,13 @@ class ReservationGateway:
         )
         fast = lane(self.nc)
         if fast is not None:
-            fast.route(self._sub._id, self._on_requests)
+            fast.route(natsclient.subscription_id(self._sub), self._on_requests)
 
     async def stop(self) -> None:
         if self._sub is not None:
             fast = lane(self.nc)
             if fast is not None:
-                fast.unroute(self._sub._id)
+                fast.unroute(natsclient.subscription_id(self._sub))
             await self._sub.unsubscribe()
             self._sub = None
 

@@ -8,10 +8,9 @@ in one piece, which then writes them exactly as it would its own. The messages,
 their subjects and their order on the wire are the same as publishing them one
 by one; only the client's per-call work is saved.
 
-This uses two private methods of nats-py's Client (`_send_command`,
-`_flush_pending`, present since 2.0). Where they are missing, or for a payload
-over the server's limit (so the client raises as it always did), each message
-goes through `Client.publish`.
+The raw write is a private path of nats-py's client (`natsclient`). Where it is
+missing, or for a payload over the server's limit (so the client raises as it
+always did), each message goes through `Client.publish`.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import re
 
 from nats.aio.client import Client
 from nats.errors import BadSubjectError, ConnectionClosedError, ConnectionDrainingError
+
+from invsync.service import natsclient
 
 # What would break the PUB command line (nats-py rejects the same on publish).
 _BAD_SUBJECT = re.compile(r"[\s]")
@@ -30,7 +31,7 @@ class PublishBatch:
 
     def __init__(self, nc: Client) -> None:
         self._nc = nc
-        self._raw = hasattr(nc, "_send_command") and hasattr(nc, "_flush_pending")
+        self._raw = natsclient.can_write_raw(nc)
         self._commands: list[bytes] = []
         self._slow: list[tuple[str, bytes]] = []
         # Subjects repeat (a channel, a location): checked and encoded once.
@@ -73,7 +74,6 @@ class PublishBatch:
                 raise ConnectionClosedError
             if nc.is_draining_pubs:
                 raise ConnectionDrainingError
-            await nc._send_command(b"".join(commands))
-            await nc._flush_pending()
+            await natsclient.write_raw(nc, b"".join(commands))
         for subject, payload in slow:
             await nc.publish(subject, payload)
