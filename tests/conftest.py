@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from invsync.nats_server import NatsServer
-from tests.service.harness import TEST_USERS
+from tests.users import TEST_USERS
 
 
 @pytest.fixture

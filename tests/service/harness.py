@@ -25,12 +25,11 @@ from invsync.nats_server import NatsServer
 from invsync.service.app import run_service
 from invsync.service.config import ServiceConfig
 from invsync.service.connection import client_kwargs
+from tests.users import TEST_CLIENT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_POLICY = ROOT / "examples" / "policy.toml"
 TS = "2026-11-23T10:00:00Z"
-TEST_CLIENT = "tester"
-TEST_USERS = {TEST_CLIENT: ("producer", "connector", "observer")}
 
 
 async def connect_as(server: NatsServer, user: str = TEST_CLIENT) -> Client:

@@ -14,13 +14,13 @@ import pytest
 from invsync.nats_server import NatsServer
 from tests.service.fake_engine import Effects, FakeEngine
 from tests.service.harness import (
-    TEST_USERS,
     Collector,
     connect_as,
     event,
     running_service,
     service_config,
 )
+from tests.users import TEST_USERS
 
 pytestmark = pytest.mark.anyio
 

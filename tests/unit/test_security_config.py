@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from invsync.cli import main
+from invsync.commands import explain, loadtest, serve
+from invsync.commands.credentials import connection_options
 from invsync.security.natsconf import User, accounts, load_or_mint, mint_user
 from invsync.security.reference import role_table
 from invsync.security.roles import ADMIN_ACCOUNT, DATA_ACCOUNT, ROLE_NAMES, roles
+from invsync.service.config import ServiceConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,3 +106,29 @@ def test_the_users_entry_holds_the_public_key_only() -> None:
     assert user.seed is not None
     rendered = str(accounts([User(user.name, user.roles, user.public_key, user.seed)]))
     assert user.public_key in rendered and user.seed.decode() not in rendered
+
+
+def test_metrics_listen_on_loopback_unless_told_otherwise() -> None:
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    assert parser.parse_args(["--policy", "p.toml"]).metrics_addr == "127.0.0.1"
+    assert ServiceConfig(policy_path=Path("p.toml")).metrics_addr == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "role"),
+    [
+        (serve, [], "service"),
+        (explain, ["SKU"], "observer"),
+        (loadtest, ["--embedded"], "producer"),
+    ],
+)
+def test_each_client_command_takes_the_credential_options_with_its_roles_inbox(
+    command: ModuleType, argv: list[str], role: str
+) -> None:
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    args = parser.parse_args([*argv, "--policy", "p.toml", "--nkey", "me.nk"])
+    options = connection_options(args, "nats://127.0.0.1:4222", "x")
+    assert options.nkeys_seed == Path("me.nk")
+    assert options.inbox_prefix == f"_INBOX.{role}"
