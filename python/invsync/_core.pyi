@@ -96,8 +96,11 @@ class Core:
         """How many stock keys exist."""
     def key_names(self, start: int) -> list[tuple[str, str]]:
         """(sku, condition) of every key from index `start` on."""
+    def newest_time(self) -> int | None:
+        """The newest time an applied entry carried (a producer's as clamped, a tick's),
+        or None: what a quantity no event stands behind is stamped with."""
     def now(self) -> int | None:
-        """The clock: the largest event time applied, or None."""
+        """The log's clock: the newest tick's time (only ticks move it), or None."""
     def apply_events(
         self,
         events: Sequence[Any],

@@ -368,7 +368,15 @@ class Engine:
 
     @property
     def now(self) -> datetime | None:
+        """The log's clock: only ticks (and `expire`) move it."""
         micros = self._core.now()
+        return None if micros is None else from_micros(micros)
+
+    @property
+    def newest_event_time(self) -> datetime | None:
+        """The newest time an applied event or tick carried: a quantity no event stands
+        behind (a bundle moved by its parts) is stamped with it as its `source_ts`."""
+        micros = self._core.newest_time()
         return None if micros is None else from_micros(micros)
 
     def _key(self, sku: str, condition: str) -> int | None:
@@ -436,7 +444,7 @@ class Engine:
         chans, keys, qtys, stamps = self._core.drain(max_keys)
         out: dict[str, list[QtyItem]] = {}
         names = self._policy.channels
-        fallback = self._core.now() or 0
+        fallback = self._core.newest_time() or 0
         for ch, idx, qty, ts in zip(chans.tolist(), keys.tolist(), qtys.tolist(), stamps.tolist()):
             sku, cond = self.key_name(idx)
             out.setdefault(names[ch], []).append(

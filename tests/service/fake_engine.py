@@ -162,6 +162,10 @@ class FakeEngine:
     def now(self) -> datetime | None:
         return None
 
+    @property
+    def newest_event_time(self) -> datetime | None:
+        return None
+
     def key_name(self, index: int) -> tuple[str, str]:
         return self._keys[index], "new"
 

@@ -156,6 +156,16 @@ def test_a_reservation_stamped_far_ahead_holds_for_its_hold_from_the_clock_plus_
     assert engine.ats("A") == 10, "the hold expires on the log's clock, not in 2099"
 
 
+def test_a_bundle_moved_by_its_parts_is_stamped_with_the_newest_event_not_the_tick() -> None:
+    kit = POLICY + '[[skus]]\nid = "KIT"\nkind = "bundle"\ncomponents = [{ sku = "A", qty = 2 }]\n'
+    engine = Engine(Policy.from_toml(kit))
+    engine.apply(tick(0))
+    engine.drain_changes()
+    engine.apply(event("stock.set", ts=at(0.5), sku="A", location="wh", on_hand=10))
+    stamps = {item.sku: item.source_ts for item in engine.drain_changes()["shopify"]}
+    assert stamps == {"A": START + timedelta(seconds=0.5), "KIT": START + timedelta(seconds=0.5)}
+
+
 def test_only_ticks_move_the_clock(engine: Engine) -> None:
     engine.apply(event("stock.set", ts=at(120), sku="A", location="wh", on_hand=9))
     assert engine.now == START

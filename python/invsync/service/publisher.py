@@ -127,7 +127,9 @@ class Publisher:
 
     def _publish_quantities(self, engine: Engine, batch: PublishBatch) -> int:
         # A quantity with no event behind it (a policy's opening quantities) is as of now.
-        pieces = engine.drain_json(MAX_ITEMS_PER_MESSAGE, engine.now or datetime.now(UTC))
+        pieces = engine.drain_json(
+            MAX_ITEMS_PER_MESSAGE, engine.newest_event_time or datetime.now(UTC)
+        )
         if not pieces:
             return 0
         published_us = time.time() * 1e6

@@ -177,6 +177,11 @@ impl Core {
         (now != crate::state::NO_TIME).then_some(now)
     }
 
+    fn newest_time(&self) -> Option<i64> {
+        let newest = self.inner.state().newest;
+        (newest != crate::state::NO_TIME).then_some(newest)
+    }
+
     fn stock_set_many<'py>(
         &self,
         py: Python<'py>,

@@ -155,6 +155,7 @@ impl State {
             c.set_avail(i as u32, p.avail[i]);
         }
         self.now = p.now;
+        self.newest = p.now;
         self.adopt_policy(c);
         self.registry.events.restamp(&log.event_stamps, self.now);
         self.parking = Parking::from_image(log.parked);

@@ -195,6 +195,7 @@ impl State {
             return;
         }
         self.now = ts;
+        self.newest = self.newest.max(ts);
         self.registry.events.expire(ts);
         while let Some(&(from, idx)) = self.pending_preorders.first() {
             if from > ts {

@@ -102,6 +102,10 @@ pub struct State {
     index: KeyIndex,
     pub registry: Registry,
     pub now: i64,
+    /// The newest time an applied entry carried (a producer's as clamped, a tick's): a
+    /// quantity no event stands behind (a bundle moved by its parts, say) is stamped
+    /// with it, so its sync latency counts from the newest change, not the last tick.
+    pub newest: i64,
     /// (sellable_from, key) of keys whose hold date has not passed.
     pending_preorders: BTreeSet<(i64, u32)>,
     /// Last shown quantity per key × channel, saturated to 32 bits (no channel lists
@@ -141,6 +145,7 @@ impl State {
             index: KeyIndex::default(),
             registry: Registry::default(),
             now: NO_TIME,
+            newest: NO_TIME,
             pending_preorders: BTreeSet::new(),
             last_shown: vec![],
             pending_alerts: vec![],
@@ -185,6 +190,12 @@ impl State {
     /// log's clock. A producer's clock is data; an event stamped years ahead must not
     /// pin its keys' `source_ts` or hold stock until then.
     pub fn producer_time(&mut self, ts: i64, fx: &mut Effects) -> i64 {
+        let taken = self.clamp_producer_time(ts, fx);
+        self.newest = self.newest.max(taken);
+        taken
+    }
+
+    fn clamp_producer_time(&mut self, ts: i64, fx: &mut Effects) -> i64 {
         if self.now == NO_TIME {
             return ts;
         }
