@@ -102,10 +102,17 @@ SKU_EXPLANATION = {
         "inbound": {"type": "integer"},
         "quarantined": {"type": "integer"},
         "locations": {
-            "type": "object",
-            "additionalProperties": {
+            "type": "array",
+            "items": {
                 "type": "object",
-                "properties": {"on_hand": {"type": "integer"}, "online": {"type": "boolean"}},
+                "properties": {
+                    "location": {"type": "string"},
+                    "on_hand": {"type": "integer"},
+                    "counted": {"type": "integer", "description": "On hand × count_pct."},
+                    "online": {"type": "boolean"},
+                    "quarantined": {"type": "integer"},
+                    "inbound": {"type": "integer"},
+                },
             },
         },
         "channels": {
