@@ -176,9 +176,9 @@ class Core:
         in pieces of at most `per_message`: (channel index, items joined by commas, keys,
         source µs). A quantity with no event behind it is stamped `fallback_ts`. At most
         `max_keys` keys are recomputed per call; the rest stay dirty."""
-    def take_alerts(self) -> list[tuple[str, str | None, str | None, str]]:
+    def take_alerts(self) -> BatchEffects:
         """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
-        since the last call, as (kind, sku, channel, detail)."""
+        since the last call, as the `alerts` of a `BatchEffects` (index 0)."""
     def explain(self, idx: int) -> bytes:
         """JSON of every number behind a key's shown quantities."""
     def snapshot(self) -> bytes:

@@ -434,7 +434,7 @@ class Engine:
         protected for higher tiers remain; `sold_out_discontinued` when a discontinued
         SKU's ATS fell to 0, so its listings can be ended."""
         now = self.now or datetime.now(UTC)
-        return [Alert(k, s, ch, d, now) for k, s, ch, d in self._core.take_alerts()]  # type: ignore[arg-type]
+        return self._applied(self._core.take_alerts(), lambda _: now).alerts
 
     def set_channel_stale(self, channel: str, stale: bool) -> None:
         """Marks a channel's connector feed stale (no good ack within stale_after_s).

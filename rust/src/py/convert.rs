@@ -10,15 +10,6 @@ use crate::effects::{AlertOut, AuditOut, BackorderOut, DeadOut, Effects};
 use crate::reservation::Decision;
 use crate::timefmt::rfc3339;
 
-pub type AlertT = (&'static str, Option<String>, Option<String>, String);
-
-pub fn alerts(alerts: Vec<AlertOut>) -> Vec<AlertT> {
-    alerts
-        .into_iter()
-        .map(|a| (a.kind, a.sku, a.channel, a.detail))
-        .collect()
-}
-
 /// What a core call did, as columns: a few flat lists instead of an object per event,
 /// so a batch of thousands hands Python thousands fewer objects. Items that belong to
 /// an event lead with its index (0 for calls that do one thing: a reservation, a

@@ -373,10 +373,14 @@ impl Core {
             .collect())
     }
 
-    /// `pause` and `reserve_low` alerts raised by drains since the last call, as
-    /// (kind, sku, channel, detail).
-    fn take_alerts(&self) -> Vec<convert::AlertT> {
-        convert::alerts(self.inner.take_alerts())
+    /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since
+    /// the last call, as the `alerts` of a `BatchEffects` (index 0).
+    fn take_alerts<'py>(&self, py: Python<'py>) -> Fx<'py> {
+        let fx = Effects {
+            alerts: self.inner.take_alerts(),
+            ..Effects::default()
+        };
+        convert::Collected::one(fx).into_py(py)
     }
 
     fn explain<'py>(&self, py: Python<'py>, idx: u32) -> PyResult<Bound<'py, PyBytes>> {
