@@ -44,7 +44,7 @@ def stocked_engine(
         ts=datetime(2026, 11, 23, tzinfo=UTC),
     )
     if drain:
-        engine.drain_arrays()
+        engine.drain_json(5000, datetime(2026, 11, 23, tzinfo=UTC))
     return engine, idx
 
 

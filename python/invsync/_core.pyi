@@ -1,12 +1,9 @@
 """The Rust core of invsync (built by maturin). Use `invsync.Engine`, which wraps it.
 
-Times are Unix microseconds (int). Effects come back as seven lists, each item
-led by the index of the event it belongs to (0 for calls that do one thing):
-(refused (i, exception), duplicates i, routes (i, location, route message JSON),
-alerts (i, kind, sku, channel, detail), backorders (i, order_id, line_id, sku,
-condition, channel, qty), audit (i, sku, condition, location, field, before,
-after), expired (i, order_id)). Errors raise the classes of `invsync.errors`:
-BadInputError for bad input (nothing changed), SnapshotError.
+Times are Unix microseconds (int). What a call did comes back as a `BatchEffects`:
+named lists, items that belong to an event led by its index (0 for calls that do one
+thing). Errors raise the classes of `invsync.errors`: BadInputError for bad input
+(nothing changed), SnapshotError.
 """
 
 from collections.abc import Iterable, Sequence
@@ -35,17 +32,39 @@ def check_policy(tables_json: bytes) -> _PolicyRefusal | None:
     """None when the resolved tables would load into a `Core`, else the refusal;
     InvsyncError when they are not even the tables' shape."""
 
-_Effects: TypeAlias = tuple[
-    list[tuple[int, Exception]],
-    list[int],
-    list[tuple[int, str, bytes]],
-    list[tuple[int, str, str | None, str | None, str]],
-    list[tuple[int, str, str, str, str, str, int]],
-    list[tuple[int, str, str, str | None, str, int, int]],
-    list[tuple[int, str]],
-    bytes,
-    list[tuple[int, str, bytes, str, str]],
-]
+@final
+class BatchEffects:
+    """What a core call did, as columns: a few flat lists instead of an object per event.
+    Records list the fields of the contract Struct they become in its order."""
+
+    @property
+    def refused(self) -> list[tuple[int, Exception]]:
+        """(event index, the exception that refused it)."""
+    @property
+    def duplicates(self) -> list[int]:
+        """Indices of events applied before, which changed nothing."""
+    @property
+    def routes(self) -> list[tuple[str, bytes]]:
+        """(location, the route message's JSON) per committed line."""
+    @property
+    def route_frames(self) -> bytes:
+        """With a route prefix: routes to plain-token locations as `PUB` frames."""
+    @property
+    def alerts(self) -> list[tuple[int, str, str | None, str | None, str]]:
+        """(event index, kind, sku, channel, detail)."""
+    @property
+    def backorders(self) -> list[tuple[str, str, str, str, str, int]]:
+        """(order_id, line_id, sku, condition, channel, qty)."""
+    @property
+    def audit(self) -> list[tuple[int, str, str, str | None, str, int, int]]:
+        """(event index, sku, condition, location, field, before, after)."""
+    @property
+    def expired(self) -> list[str]:
+        """Order ids whose holds expired."""
+    @property
+    def dead_letters(self) -> list[tuple[str, bytes, str, str]]:
+        """(event_id, the event's JSON, reason, error) of events the core had set aside
+        and now refuses."""
 
 class _Line(Protocol):
     """An order or reservation line as decoded (`OrderLine`, `ReserveLine`)."""
@@ -67,6 +86,7 @@ __all__ = [
     "MAX_HOLD_SECONDS",
     "MAX_TIERS",
     "SNAPSHOT_FORMAT",
+    "BatchEffects",
     "Core",
     "FrameSplitter",
     "LogMessage",
@@ -83,7 +103,7 @@ class Core:
     @staticmethod
     def restore(tables_json: bytes, data: bytes) -> Core:
         """A core from `snapshot()` bytes, adopting the given policy; SnapshotError if corrupt."""
-    def set_policy(self, tables_json: bytes) -> _Effects:
+    def set_policy(self, tables_json: bytes) -> BatchEffects:
         """Swaps the policy; locations and channels carry over by id."""
     def check_policy_against_state(self, tables_json: bytes) -> _PolicyRefusal | None:
         """What `set_policy` would refuse now (`check_policy`, then a location that still
@@ -108,11 +128,11 @@ class Core:
         ts: list[int],
         route_prefix: str | None = None,
         stop_at_refusal: bool = False,
-    ) -> _Effects:
+    ) -> BatchEffects:
         """Applies decoded events in order in one call: `kinds[i]` indexes
         `EVENT_KINDS`, `ts[i]` is Unix µs. A refused event changes nothing (with
         `stop_at_refusal`, nor does any after it); the batch's effects come back as
-        lists tagged with event indices. With `route_prefix`, routes to plain-token
+        one `BatchEffects`. With `route_prefix`, routes to plain-token
         locations come as `PUB` frames."""
     def stock_set_many(
         self,
@@ -121,9 +141,9 @@ class Core:
         idx: npt.NDArray[np.uint32],
         location: str,
         on_hand: npt.NDArray[np.int64],
-    ) -> _Effects:
+    ) -> BatchEffects:
         """Many `stock.set` at one location as one event (a cycle count); GIL released."""
-    def expire(self, now: int) -> _Effects:
+    def expire(self, now: int) -> BatchEffects:
         """Releases holds whose expiry ≤ now."""
     def reserve(
         self,
@@ -133,13 +153,13 @@ class Core:
         channel: str,
         lines: Iterable[_Line],
         hold_seconds: int,
-    ) -> tuple[dict[str, Any], _Effects | None]:
+    ) -> tuple[dict[str, Any], BatchEffects | None]:
         """A tier-aware hold, all lines or none; the same request_id gets the same reply.
 
         Returns the contract reply dict and the effects (None when there are none)."""
     def reserve_plain(
         self, request: dict[str, Any]
-    ) -> tuple[dict[str, Any], _Effects | None] | None:
+    ) -> tuple[dict[str, Any], BatchEffects | None] | None:
         """`reserve` for a request dict of exact str/int/list/dict values that meets
         every constraint of the contract's request, `ts` given as
         `YYYY-MM-DDTHH:MM:SS[.ffffff](Z|±HH:MM)`; None for any other dict, which the
@@ -148,27 +168,20 @@ class Core:
         """Available to sell of a key (0 for an unknown index)."""
     def shown(self, idx: int, channel: int) -> int:
         """The shown quantity of a key on the channel with that index."""
-    def holdings(self, idx: int) -> tuple[int, int]:
-        """(reserved, backordered) of a key."""
-    def drain(
-        self, max_keys: int | None = None
-    ) -> tuple[
-        npt.NDArray[np.uint16],
-        npt.NDArray[np.uint32],
-        npt.NDArray[np.int64],
-        npt.NDArray[np.int64],
-    ]:
-        """Changed shown quantities since the last drain: channel, key, qty, source µs.
-
-        At most `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def reserved(self, idx: int) -> int:
+        """Units held for reservations and open orders of a key (0 for an unknown index)."""
+    def backordered(self, idx: int) -> int:
+        """Units of a key ordered without stock to take (0 for an unknown index)."""
     def drain_json(
         self, per_message: int, fallback_ts: int, max_keys: int | None = None
     ) -> list[tuple[int, bytes, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
-        """Changed shown quantities as wire JSON items per channel, in pieces of at
-        most `per_message`: (channel index, items joined by commas, keys, source µs)."""
-    def take_alerts(self) -> list[tuple[str, str | None, str | None, str]]:
+        """Changed shown quantities since the last drain as wire JSON items per channel,
+        in pieces of at most `per_message`: (channel index, items joined by commas, keys,
+        source µs). A quantity with no event behind it is stamped `fallback_ts`. At most
+        `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def take_alerts(self) -> BatchEffects:
         """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
-        since the last call, as (kind, sku, channel, detail)."""
+        since the last call, as the `alerts` of a `BatchEffects` (index 0)."""
     def explain(self, idx: int) -> bytes:
         """JSON of every number behind a key's shown quantities."""
     def snapshot(self) -> bytes:

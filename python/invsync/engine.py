@@ -1,16 +1,20 @@
 """The in-process allocator: contract events in, effects and shown quantities out.
 
 A thin layer over the Rust core: it decodes (msgspec), turns strings and times into
-the core's arguments, and wraps the core's plain tuples in contract Structs. All
-arithmetic and every decision happens in the core.
+the core's arguments, and turns what a core call did (`_core.BatchEffects`) into
+contract Structs, in one place (`_applied`). Every stock, order and clock event goes
+through `apply_all`, and every shown quantity through `drain_json`, the calls the
+service makes; the other methods are conveniences over those two. All arithmetic and
+every decision happens in the core.
 """
 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias, get_args
+from typing import Any, NamedTuple, TypeAlias, get_args
 
 import msgspec
 import numpy as np
@@ -46,10 +50,6 @@ from invsync.events import (
 from invsync.explain import Explanation
 from invsync.policy import Policy
 from invsync.timeconv import from_micros, to_micros
-
-if TYPE_CHECKING:
-    # What a core call did, as the core returns it (declared in _core.pyi only).
-    from invsync._core import _Effects as _CoreEffects
 
 EventLike: TypeAlias = InboundEvent | Batch | Mapping[str, Any]
 _EVENT_TYPE: Any = InboundEvent | Batch
@@ -94,6 +94,7 @@ class Effects(msgspec.Struct, kw_only=True):
 
 
 _ROUTE = msgspec.json.Decoder(Route)
+_QTY_ITEMS = msgspec.json.Decoder(list[QtyItem])
 
 
 class AppliedBatch(msgspec.Struct, kw_only=True):
@@ -176,10 +177,9 @@ AppliedEvent: TypeAlias = (
     | OrderReturned
     | ClockTick
 )
-#: Those events by the kind number the core knows each by.
-_KIND: dict[type, int] = {
-    cls: _core.EVENT_KINDS.index(str(cls.__struct_config__.tag)) for cls in get_args(AppliedEvent)
-}
+#: Those events by the kind number the core knows each by: the core's own list of kinds
+#: (`_core.EVENT_KINDS`), each with its Struct.
+_KIND: dict[type, int] = {_BY_TYPE[tag]: n for n, tag in enumerate(_core.EVENT_KINDS)}
 
 
 class Engine:
@@ -245,24 +245,22 @@ class Engine:
         return self._applied(raw, lambda i: events[i].ts)
 
     @staticmethod
-    def _applied(raw: _CoreEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
-        """The core's effect lists as contract Structs; `ts_of(i)` stamps event i's alerts."""
-        refused, duplicates, routes, alerts, backorders, audit, expired, route_frames, dead = raw
+    def _applied(raw: _core.BatchEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
+        """What a core call did, as contract Structs; `ts_of(i)` stamps event i's alerts.
+        The core's records list each Struct's fields in declaration order (`_core.pyi`)."""
         return AppliedBatch(
-            refused=refused,
-            duplicates=duplicates,
-            routes=[(location, route) for _, location, route in routes],
-            alerts=[Alert(k, s, ch, d, ts_of(i)) for i, k, s, ch, d in alerts],  # type: ignore[arg-type]
-            backorders=[
-                Backorder(o, ln, s, cond, ch, q) for _, o, ln, s, cond, ch, q in backorders
-            ],
+            refused=raw.refused,
+            duplicates=raw.duplicates,
+            routes=raw.routes,
+            alerts=[Alert(k, s, ch, d, ts_of(i)) for i, k, s, ch, d in raw.alerts],  # type: ignore[arg-type]
+            backorders=[Backorder(*fields) for fields in raw.backorders],
             audit=[
                 (i, AuditChange(s, cond, loc, f, was, now))
-                for i, s, cond, loc, f, was, now in audit
+                for i, s, cond, loc, f, was, now in raw.audit
             ],
-            expired=[order_id for _, order_id in expired],
-            route_frames=route_frames,
-            dead_letters=[DeadLetterOut(*d[1:]) for d in dead],
+            expired=raw.expired,
+            route_frames=raw.route_frames,
+            dead_letters=[DeadLetterOut._make(fields) for fields in raw.dead_letters],
         )
 
     def apply_many(self, events: Iterable[EventLike]) -> Effects:
@@ -345,7 +343,7 @@ class Engine:
                 raise BadInputError(str(exc)) from None
         return self._reserve(req)[0]
 
-    def _reserve(self, req: ReserveRequest) -> tuple[dict[str, Any], _CoreEffects | None]:
+    def _reserve(self, req: ReserveRequest) -> tuple[dict[str, Any], _core.BatchEffects | None]:
         ts = req.ts if req.ts is not None else datetime.now(UTC)
         return self._core.reserve(
             req.request_id,
@@ -358,7 +356,7 @@ class Engine:
 
     def expire(self, now: datetime) -> list[str]:
         """Releases holds whose expires_at ≤ now; returns their order ids."""
-        return [order_id for _, order_id in self._core.expire(to_micros(now))[6]]
+        return self._core.expire(to_micros(now)).expired
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -395,11 +393,11 @@ class Engine:
 
     def reserved(self, sku: str, condition: str = "new") -> int:
         idx = self._key(sku, condition)
-        return 0 if idx is None else self._core.holdings(idx)[0]
+        return 0 if idx is None else self._core.reserved(idx)
 
     def backordered(self, sku: str, condition: str = "new") -> int:
         idx = self._key(sku, condition)
-        return 0 if idx is None else self._core.holdings(idx)[1]
+        return 0 if idx is None else self._core.backordered(idx)
 
     def explain(self, sku: str, condition: str = "new") -> Explanation:
         idx = self._key(sku, condition)
@@ -413,17 +411,6 @@ class Engine:
             self._names += self._core.key_names(len(self._names))
         return self._names[idx]
 
-    def drain_arrays(
-        self, max_keys: int | None = None
-    ) -> tuple[
-        npt.NDArray[np.uint16], npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64]
-    ]:
-        """Changed shown quantities as aligned arrays: channel index, key, qty, source µs.
-
-        At most `max_keys` keys are recomputed; the rest stay dirty for the next call.
-        """
-        return self._core.drain(max_keys)
-
     def drain_json(
         self, per_message: int, fallback: datetime, max_keys: int | None = None
     ) -> list[tuple[str, bytes, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
@@ -436,20 +423,17 @@ class Engine:
         return [(names[ch], items, keys, stamps) for ch, items, keys, stamps in pieces]
 
     def drain_changes(self, max_keys: int | None = None) -> dict[str, list[QtyItem]]:
-        """Per channel, the keys whose shown quantity changed since the last drain.
+        """Per channel, the keys whose shown quantity changed since the last drain: what
+        `drain_json` publishes, decoded. A quantity with no event behind it is as of the
+        engine's clock.
 
         With `max_keys`, at most that many keys are recomputed and the rest stay dirty,
         so a bulk change is published in bounded pieces.
         """
-        chans, keys, qtys, stamps = self._core.drain(max_keys)
         out: dict[str, list[QtyItem]] = {}
-        names = self._policy.channels
-        fallback = self._core.newest_time() or 0
-        for ch, idx, qty, ts in zip(chans.tolist(), keys.tolist(), qtys.tolist(), stamps.tolist()):
-            sku, cond = self.key_name(idx)
-            out.setdefault(names[ch], []).append(
-                QtyItem(sku, cond, qty, from_micros(ts or fallback))
-            )
+        fallback = self.newest_event_time or from_micros(0)
+        for channel, items, _, _ in self.drain_json(sys.maxsize, fallback, max_keys):
+            out.setdefault(channel, []).extend(_QTY_ITEMS.decode(b"[" + items + b"]"))
         return out
 
     def drain_alerts(self) -> list[Alert]:
@@ -458,7 +442,7 @@ class Engine:
         protected for higher tiers remain; `sold_out_discontinued` when a discontinued
         SKU's ATS fell to 0, so its listings can be ended."""
         now = self.now or datetime.now(UTC)
-        return [Alert(k, s, ch, d, now) for k, s, ch, d in self._core.take_alerts()]  # type: ignore[arg-type]
+        return self._applied(self._core.take_alerts(), lambda _: now).alerts
 
     def set_channel_stale(self, channel: str, stale: bool) -> None:
         """Marks a channel's connector feed stale (no good ack within stale_after_s).

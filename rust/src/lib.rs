@@ -7,6 +7,7 @@ pub mod counters;
 pub mod dedupe;
 pub mod effects;
 pub mod error;
+pub mod event_kind;
 pub mod frames;
 pub mod hash;
 pub mod ledger;

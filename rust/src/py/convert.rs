@@ -1,61 +1,38 @@
-//! Rust results as plain Python tuples and lists (the Python side wraps them in Structs).
+//! Rust results as Python objects: what a call did (`BatchEffects`) and reservation replies.
 
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::args::LineArg;
-use crate::effects::{AlertOut, Effects};
+use crate::effects::{AlertOut, AuditOut, BackorderOut, DeadOut, Effects};
 use crate::reservation::Decision;
 use crate::timefmt::rfc3339;
 
-pub type AlertT = (&'static str, Option<String>, Option<String>, String);
-
-pub fn alerts(alerts: Vec<AlertOut>) -> Vec<AlertT> {
-    alerts
-        .into_iter()
-        .map(|a| (a.kind, a.sku, a.channel, a.detail))
-        .collect()
-}
-
-/// A batch's effects as columns, each item tagged with the index of its event:
-/// (refused (i, exception), duplicates i, routes (i, location, the route message's
-/// JSON), alerts (i, kind, sku, channel, detail), backorders (i, order_id,
-/// line_id, sku, condition, channel, qty), audit (i, sku, condition, location, field,
-/// before, after), expired (i, order_id), route frames, dead letters (i, event_id,
-/// the event's JSON, reason, error) of events the core had set aside). A few flat lists instead of a
-/// tuple per event: a batch of thousands hands Python thousands fewer objects. Calls
-/// that do one thing (a reservation, a policy, an expiry) return the same shape, with
-/// index 0. With a route subject prefix (`with_route_frames`), routes to a location
-/// whose id is a plain subject token come as one run of `PUB` frames instead.
+/// What a core call did, as columns: a few flat lists instead of an object per event,
+/// so a batch of thousands hands Python thousands fewer objects. Items that belong to
+/// an event lead with its index (0 for calls that do one thing: a reservation, a
+/// policy, an expiry). With a route subject prefix (`with_route_frames`), routes to a
+/// location whose id is a plain subject token come as one run of `PUB` frames instead.
 #[derive(Default)]
-#[allow(clippy::type_complexity)]
-pub struct BatchEffects {
-    pub refused: Vec<(usize, Py<PyAny>)>,
+pub struct Collected {
+    refused: Vec<(usize, Py<PyAny>)>,
     duplicates: Vec<usize>,
-    routes: Vec<(usize, String, Vec<u8>)>,
-    alerts: Vec<(usize, &'static str, Option<String>, Option<String>, String)>,
-    backorders: Vec<(usize, String, String, String, String, String, i64)>,
-    audit: Vec<(
-        usize,
-        String,
-        String,
-        Option<String>,
-        &'static str,
-        i64,
-        i64,
-    )>,
-    expired: Vec<(usize, String)>,
-    dead: Vec<(usize, String, Vec<u8>, &'static str, String)>,
+    routes: Vec<(String, Vec<u8>)>,
+    alerts: Vec<(usize, AlertOut)>,
+    backorders: Vec<BackorderOut>,
+    audit: Vec<(usize, AuditOut)>,
+    expired: Vec<String>,
+    dead: Vec<DeadOut>,
     route_prefix: Option<String>,
     route_frames: Vec<u8>,
 }
 
-impl BatchEffects {
+impl Collected {
     /// Effects whose routes are written as `PUB <prefix><location>` frames.
     pub fn with_route_frames(prefix: Option<String>) -> Self {
-        BatchEffects {
+        Collected {
             route_prefix: prefix,
             ..Self::default()
         }
@@ -68,6 +45,10 @@ impl BatchEffects {
         out
     }
 
+    pub fn refuse(&mut self, i: usize, refusal: Py<PyAny>) {
+        self.refused.push((i, refusal));
+    }
+
     pub fn add(&mut self, i: usize, fx: Effects) {
         if fx.duplicate {
             self.duplicates.push(i);
@@ -78,26 +59,30 @@ impl BatchEffects {
                 Some(prefix) if crate::frames::plain_token(&r.location) => {
                     crate::frames::write_pub(&mut self.route_frames, prefix, &r.location, &json);
                 }
-                _ => self.routes.push((i, r.location, json)),
+                _ => self.routes.push((r.location, json)),
             }
         }
-        self.alerts.extend(
-            fx.alerts
-                .into_iter()
-                .map(|a| (i, a.kind, a.sku, a.channel, a.detail)),
-        );
-        self.backorders.extend(fx.backorders.into_iter().map(|b| {
-            (
-                i,
-                b.order_id,
-                b.line_id,
-                b.sku,
-                b.condition,
-                b.channel,
-                b.qty,
-            )
-        }));
-        self.audit.extend(fx.audit.into_iter().map(|a| {
+        self.alerts.extend(fx.alerts.into_iter().map(|a| (i, a)));
+        self.backorders.extend(fx.backorders);
+        self.audit.extend(fx.audit.into_iter().map(|a| (i, a)));
+        self.expired.extend(fx.expired);
+        self.dead.extend(fx.dead);
+    }
+
+    pub fn into_py(self, py: Python<'_>) -> PyResult<Bound<'_, BatchEffects>> {
+        let routes = self
+            .routes
+            .iter()
+            .map(|(location, json)| (location, PyBytes::new(py, json)));
+        let alerts = self
+            .alerts
+            .into_iter()
+            .map(|(i, a)| (i, a.kind, a.sku, a.channel, a.detail));
+        let backorders = self
+            .backorders
+            .into_iter()
+            .map(|b| (b.order_id, b.line_id, b.sku, b.condition, b.channel, b.qty));
+        let audit = self.audit.into_iter().map(|(i, a)| {
             (
                 i,
                 a.sku,
@@ -107,41 +92,54 @@ impl BatchEffects {
                 a.before,
                 a.after,
             )
-        }));
-        self.expired.extend(fx.expired.into_iter().map(|o| (i, o)));
-        self.dead.extend(
-            fx.dead
-                .into_iter()
-                .map(|d| (i, d.event_id, d.event_json.into_bytes(), d.reason, d.error)),
-        );
-    }
-
-    pub fn into_pyobject(self, py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
-        let routes = PyList::new(
+        });
+        let dead = self.dead.iter().map(|d| {
+            (
+                &d.event_id,
+                PyBytes::new(py, d.event_json.as_bytes()),
+                d.reason,
+                &d.error,
+            )
+        });
+        Bound::new(
             py,
-            self.routes
-                .iter()
-                .map(|(i, location, json)| (*i, location, PyBytes::new(py, json))),
-        )?;
-        let dead = PyList::new(
-            py,
-            self.dead.iter().map(|(i, event_id, json, reason, error)| {
-                (*i, event_id, PyBytes::new(py, json), *reason, error)
-            }),
-        )?;
-        (
-            self.refused,
-            self.duplicates,
-            routes,
-            self.alerts,
-            self.backorders,
-            self.audit,
-            self.expired,
-            PyBytes::new(py, &self.route_frames),
-            dead,
+            BatchEffects {
+                refused: PyList::new(py, self.refused)?.unbind(),
+                duplicates: PyList::new(py, self.duplicates)?.unbind(),
+                routes: PyList::new(py, routes)?.unbind(),
+                route_frames: PyBytes::new(py, &self.route_frames).unbind(),
+                alerts: PyList::new(py, alerts)?.unbind(),
+                backorders: PyList::new(py, backorders)?.unbind(),
+                audit: PyList::new(py, audit)?.unbind(),
+                expired: PyList::new(py, self.expired)?.unbind(),
+                dead_letters: PyList::new(py, dead)?.unbind(),
+            },
         )
-            .into_pyobject(py)
     }
+}
+
+/// What a core call did, by name (see `_core.pyi` for each field's items). The engine
+/// turns it into contract Structs once, in `Engine.apply_all`'s `AppliedBatch`.
+#[pyclass(frozen, get_all, module = "invsync._core")]
+pub struct BatchEffects {
+    /// (event index, the exception that refused it)
+    refused: Py<PyList>,
+    /// indices of events applied before, which changed nothing
+    duplicates: Py<PyList>,
+    /// (location, the route message's JSON)
+    routes: Py<PyList>,
+    /// routes as `PUB` frames, with a route prefix
+    route_frames: Py<PyBytes>,
+    /// (event index, kind, sku, channel, detail)
+    alerts: Py<PyList>,
+    /// (order_id, line_id, sku, condition, channel, qty)
+    backorders: Py<PyList>,
+    /// (event index, sku, condition, location, field, before, after)
+    audit: Py<PyList>,
+    /// order ids whose holds expired
+    expired: Py<PyList>,
+    /// (event_id, the event's JSON, reason, error) of events the core had set aside
+    dead_letters: Py<PyList>,
 }
 
 /// The contract reply dict, built from the request's own lines and the decision. The

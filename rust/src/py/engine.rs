@@ -22,9 +22,12 @@ pub struct Core {
     inner: Inner,
 }
 
-type Fx<'py> = PyResult<Bound<'py, PyTuple>>;
+type Fx<'py> = PyResult<Bound<'py, convert::BatchEffects>>;
 /// A reservation's contract reply, and its effects (None when there are none).
-type Reply<'py> = (Bound<'py, PyDict>, Option<Bound<'py, PyTuple>>);
+type Reply<'py> = (
+    Bound<'py, PyDict>,
+    Option<Bound<'py, convert::BatchEffects>>,
+);
 type Decided<'py> = PyResult<Reply<'py>>;
 
 impl Core {
@@ -52,7 +55,7 @@ impl Core {
             if quiet {
                 None
             } else {
-                Some(convert::BatchEffects::one(fx).into_pyobject(py)?)
+                Some(convert::Collected::one(fx).into_py(py)?)
             },
         ))
     }
@@ -127,7 +130,7 @@ impl Core {
     fn set_policy<'py>(&self, py: Python<'py>, tables_json: &[u8]) -> Fx<'py> {
         let p = policy(py, tables_json)?;
         let fx = guarded(py, || self.inner.set_policy(p))?;
-        convert::BatchEffects::one(fx).into_pyobject(py)
+        convert::Collected::one(fx).into_py(py)
     }
 
     /// `check_policy`, then what a reload checks against the live state (a location
@@ -203,15 +206,15 @@ impl Core {
                 s.stock_set_many(c, keys, location, counts, ts)
             })
         })?;
-        convert::BatchEffects::one(fx).into_pyobject(py)
+        convert::Collected::one(fx).into_py(py)
     }
 
-    /// Applies decoded contract events in order, in one call: `kinds[i]` indexes
-    /// `EVENT_KINDS`, `ts[i]` is the event's time in Unix µs. A refused event changes
-    /// nothing and the others still apply, or, with `stop_at_refusal`, none after it
-    /// is applied. Returns what the whole batch did as columns (see
-    /// `convert::BatchEffects`), items tagged with their event's index; with
-    /// `route_prefix`, routes as `PUB <route_prefix><location>` frames.
+    /// Applies decoded contract events in order, in one call: `kinds[i]` is an
+    /// `EventKind` number (its index in `EVENT_KINDS`), `ts[i]` the event's time in
+    /// Unix µs. A refused event changes nothing and the others still apply, or, with
+    /// `stop_at_refusal`, none after it is applied. Returns what the whole batch did as
+    /// one `convert::BatchEffects`; with `route_prefix`, routes as
+    /// `PUB <route_prefix><location>` frames.
     #[pyo3(signature = (events, kinds, ts, route_prefix=None, stop_at_refusal=false))]
     fn apply_events<'py>(
         &self,
@@ -221,29 +224,29 @@ impl Core {
         ts: Vec<i64>,
         route_prefix: Option<String>,
         stop_at_refusal: bool,
-    ) -> PyResult<Bound<'py, PyTuple>> {
+    ) -> Fx<'py> {
         if kinds.len() != events.len() || ts.len() != events.len() {
             return Err(PyValueError::new_err(
                 "events, kinds and ts must have the same length",
             ));
         }
-        let mut out = convert::BatchEffects::with_route_frames(route_prefix);
+        let mut out = convert::Collected::with_route_frames(route_prefix);
         for (i, ((event, &kind), &micros)) in events.iter().zip(kinds).zip(&ts).enumerate() {
             match super::events::apply(&self.inner, py, kind, &event, micros) {
                 Ok(fx) => out.add(i, fx),
                 Err(refused) => {
-                    out.refused.push((i, refused.into_value(py).into_any()));
+                    out.refuse(i, refused.into_value(py).into_any());
                     if stop_at_refusal {
                         break;
                     }
                 }
             }
         }
-        out.into_pyobject(py)
+        out.into_py(py)
     }
 
     fn expire<'py>(&self, py: Python<'py>, now: i64) -> Fx<'py> {
-        convert::BatchEffects::one(caught(py, || self.inner.expire(now))?).into_pyobject(py)
+        convert::Collected::one(caught(py, || self.inner.expire(now))?).into_py(py)
     }
 
     /// A reservation request; returns (reply dict, effects or None when there are none).
@@ -306,37 +309,23 @@ impl Core {
         Ok(st.shown(&self.inner.counters, idx, channel))
     }
 
-    /// (reserved, backordered) of a key.
-    fn holdings(&self, idx: u32) -> (i64, i64) {
+    /// Units held for reservations and open orders of a key (0 for an unknown index).
+    fn reserved(&self, idx: u32) -> i64 {
         let st = self.inner.state();
-        match st.keys.get(idx as usize) {
-            Some(k) => (st.reserved(&self.inner.counters, idx), k.backordered),
-            None => (0, 0),
+        if (idx as usize) < st.keys.len() {
+            st.reserved(&self.inner.counters, idx)
+        } else {
+            0
         }
     }
 
-    /// Shown quantities that changed since the last drain, as four aligned arrays:
-    /// channel index (u16), key index (u32), quantity (i64), source ts in µs (i64).
-    /// At most `max_keys` keys are recomputed per call; the rest stay dirty.
-    #[pyo3(signature = (max_keys=None))]
-    #[allow(clippy::type_complexity)]
-    fn drain<'py>(
-        &self,
-        py: Python<'py>,
-        max_keys: Option<usize>,
-    ) -> PyResult<(
-        Bound<'py, PyArray1<u16>>,
-        Bound<'py, PyArray1<u32>>,
-        Bound<'py, PyArray1<i64>>,
-        Bound<'py, PyArray1<i64>>,
-    )> {
-        let c = guarded(py, || Ok(self.inner.drain(max_keys.unwrap_or(usize::MAX))))?;
-        Ok((
-            c.channel.into_pyarray(py),
-            c.key.into_pyarray(py),
-            c.qty.into_pyarray(py),
-            c.source_ts.into_pyarray(py),
-        ))
+    /// Units of a key ordered without stock to take (0 for an unknown index).
+    fn backordered(&self, idx: u32) -> i64 {
+        self.inner
+            .state()
+            .keys
+            .get(idx as usize)
+            .map_or(0, |k| k.backordered)
     }
 
     /// Changed shown quantities as wire JSON items, per channel in pieces of at most
@@ -389,10 +378,14 @@ impl Core {
             .collect())
     }
 
-    /// `pause` and `reserve_low` alerts raised by drains since the last call, as
-    /// (kind, sku, channel, detail).
-    fn take_alerts(&self) -> Vec<convert::AlertT> {
-        convert::alerts(self.inner.take_alerts())
+    /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since
+    /// the last call, as the `alerts` of a `BatchEffects` (index 0).
+    fn take_alerts<'py>(&self, py: Python<'py>) -> Fx<'py> {
+        let fx = Effects {
+            alerts: self.inner.take_alerts(),
+            ..Effects::default()
+        };
+        convert::Collected::one(fx).into_py(py)
     }
 
     fn explain<'py>(&self, py: Python<'py>, idx: u32) -> PyResult<Bound<'py, PyBytes>> {

@@ -12,25 +12,9 @@ use crate::core::Core;
 use crate::dedupe::Fingerprint;
 use crate::effects::Effects;
 use crate::error::CoreError;
+use crate::event_kind::EventKind;
 use crate::parking::Waiting;
 use crate::state::StockMove;
-
-/// Contract `type` of each event kind, in the order of the kind numbers callers pass.
-pub const KINDS: [&str; 13] = [
-    "stock.set",
-    "stock.adjust",
-    "stock.received",
-    "stock.released",
-    "stock.damaged",
-    "stock.inbound",
-    "stock.transfer",
-    "order.placed",
-    "order.cancelled",
-    "order.shipped",
-    "order.fulfillment_failed",
-    "order.returned",
-    "clock.tick",
-];
 
 fn text(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<PyBackedStr> {
     ev.getattr(name)?.extract()
@@ -40,7 +24,7 @@ fn int(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
     ev.getattr(name)?.extract()
 }
 
-/// Applies one event of `kind` (an index into [`KINDS`]) stamped `ts` (Unix µs).
+/// Applies one event of `kind` (an [`EventKind`] number) stamped `ts` (Unix µs).
 pub fn apply(
     core: &Core,
     py: Python<'_>,
@@ -49,30 +33,20 @@ pub fn apply(
     ts: i64,
 ) -> PyResult<Effects> {
     let id = text(ev, intern!(py, "event_id"))?;
-    let tag = KINDS.get(usize::from(kind)).copied().unwrap_or_default();
-    let fp = Fingerprint::new(kind);
-    match tag {
-        "stock.set" | "stock.adjust" | "stock.received" | "stock.released" | "stock.damaged"
-        | "stock.inbound" => {
-            let qty_field = match tag {
-                "stock.set" => intern!(py, "on_hand"),
-                "stock.adjust" => intern!(py, "delta"),
-                _ => intern!(py, "qty"),
-            };
-            let sku = text(ev, intern!(py, "sku"))?;
-            let condition = text(ev, intern!(py, "condition"))?;
-            let location = text(ev, intern!(py, "location"))?;
-            let qty = int(ev, qty_field)?;
-            let fp = fp.text(&sku).text(&condition).text(&location).int(qty);
-            caught(py, || {
-                let mv = StockMove::parse(tag)?;
-                core.event(&id, fp.finish(), ts, |s, c, ts| {
-                    let k = s.intern(c, &sku, &condition)?;
-                    s.stock_at(c, k, mv, &location, qty, ts)
-                })
-            })
-        }
-        "stock.transfer" => {
+    let Some(kind) = EventKind::from_number(kind) else {
+        return caught(py, || {
+            Err(CoreError::bad("kind", format!("unknown event kind {kind}")))
+        });
+    };
+    let fp = Fingerprint::new(kind as u8);
+    match kind {
+        EventKind::StockSet => stock(core, py, ev, &id, fp, StockMove::Set, ts),
+        EventKind::StockAdjust => stock(core, py, ev, &id, fp, StockMove::Adjust, ts),
+        EventKind::StockReceived => stock(core, py, ev, &id, fp, StockMove::Received, ts),
+        EventKind::StockReleased => stock(core, py, ev, &id, fp, StockMove::Released, ts),
+        EventKind::StockDamaged => stock(core, py, ev, &id, fp, StockMove::Damaged, ts),
+        EventKind::StockInbound => stock(core, py, ev, &id, fp, StockMove::Inbound, ts),
+        EventKind::StockTransfer => {
             let sku = text(ev, intern!(py, "sku"))?;
             let condition = text(ev, intern!(py, "condition"))?;
             let from = text(ev, intern!(py, "from_location"))?;
@@ -91,7 +65,7 @@ pub fn apply(
                 })
             })
         }
-        "order.placed" => {
+        EventKind::OrderPlaced => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let channel = text(ev, intern!(py, "channel"))?;
             let lines = line_args(py, &ev.getattr(intern!(py, "lines"))?)?;
@@ -107,7 +81,7 @@ pub fn apply(
                 })
             })
         }
-        "order.cancelled" => {
+        EventKind::OrderCancelled => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_ids: Option<Vec<String>> = ev.getattr(intern!(py, "line_ids"))?.extract()?;
             let fp = line_ids.iter().flatten().fold(
@@ -123,7 +97,7 @@ pub fn apply(
                 })
             })
         }
-        "order.shipped" => {
+        EventKind::OrderShipped => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let mut lines = Vec::new();
             for line in ev.getattr(intern!(py, "lines"))?.try_iter()? {
@@ -146,7 +120,7 @@ pub fn apply(
                 })
             })
         }
-        "order.fulfillment_failed" => {
+        EventKind::OrderFulfillmentFailed => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_id = text(ev, intern!(py, "line_id"))?;
             let disposition = text(ev, intern!(py, "disposition"))?;
@@ -164,7 +138,7 @@ pub fn apply(
                 })
             })
         }
-        "order.returned" => {
+        EventKind::OrderReturned => {
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_id = text(ev, intern!(py, "line_id"))?;
             let sku = text(ev, intern!(py, "sku"))?;
@@ -193,9 +167,35 @@ pub fn apply(
                 })
             })
         }
-        "clock.tick" => caught(py, || core.tick(&id, ts)),
-        _ => caught(py, || {
-            Err(CoreError::bad("kind", format!("unknown event kind {kind}")))
-        }),
+        EventKind::ClockTick => caught(py, || core.tick(&id, ts)),
     }
+}
+
+/// A stock event at one location; `stock.set` carries `on_hand`, `stock.adjust` a
+/// `delta`, the others a `qty`.
+fn stock(
+    core: &Core,
+    py: Python<'_>,
+    ev: &Bound<'_, PyAny>,
+    id: &str,
+    fp: Fingerprint,
+    mv: StockMove,
+    ts: i64,
+) -> PyResult<Effects> {
+    let qty_field = match mv {
+        StockMove::Set => intern!(py, "on_hand"),
+        StockMove::Adjust => intern!(py, "delta"),
+        _ => intern!(py, "qty"),
+    };
+    let sku = text(ev, intern!(py, "sku"))?;
+    let condition = text(ev, intern!(py, "condition"))?;
+    let location = text(ev, intern!(py, "location"))?;
+    let qty = int(ev, qty_field)?;
+    let fp = fp.text(&sku).text(&condition).text(&location).int(qty);
+    caught(py, || {
+        core.event(id, fp.finish(), ts, |s, c, ts| {
+            let k = s.intern(c, &sku, &condition)?;
+            s.stock_at(c, k, mv, &location, qty, ts)
+        })
+    })
 }

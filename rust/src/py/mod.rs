@@ -13,6 +13,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Core>()?;
+    m.add_class::<convert::BatchEffects>()?;
     m.add_class::<frames::FrameSplitter>()?;
     m.add_class::<frames::LogMessage>()?;
     m.add_function(wrap_pyfunction!(engine::check_policy, m)?)?;
@@ -23,9 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SNAPSHOT_FORMAT", crate::snapshot::FORMAT_VERSION)?;
     m.add("DEFAULT_HOLD_SECONDS", plain::DEFAULT_HOLD_SECONDS)?;
     m.add("MAX_HOLD_SECONDS", plain::MAX_HOLD_SECONDS)?;
-    m.add(
-        "EVENT_KINDS",
-        pyo3::types::PyTuple::new(m.py(), events::KINDS)?,
-    )?;
+    let kinds = crate::event_kind::EventKind::ALL.iter().map(|k| k.tag());
+    m.add("EVENT_KINDS", pyo3::types::PyTuple::new(m.py(), kinds)?)?;
     Ok(())
 }

@@ -18,26 +18,6 @@ pub enum StockMove {
     Inbound,
 }
 
-impl StockMove {
-    /// From the contract's event `type`.
-    pub fn parse(kind: &str) -> CoreResult<Self> {
-        Ok(match kind {
-            "stock.set" => StockMove::Set,
-            "stock.adjust" => StockMove::Adjust,
-            "stock.received" => StockMove::Received,
-            "stock.released" => StockMove::Released,
-            "stock.damaged" => StockMove::Damaged,
-            "stock.inbound" => StockMove::Inbound,
-            _ => {
-                return Err(CoreError::bad(
-                    "type",
-                    format!("not a stock event: {kind:?}"),
-                ))
-            }
-        })
-    }
-}
-
 impl State {
     pub(super) fn location(&self, field: &str, id: &str) -> CoreResult<u16> {
         self.policy
