@@ -290,12 +290,19 @@ async def reader_rate(url: str, total: int) -> float:
 
 
 async def sustained(
-    nc: Client, url: str, tmp: Path, policy: Path, total: int, run: int = 0
+    nc: Client,
+    url: str,
+    tmp: Path,
+    policy: Path,
+    total: int,
+    run: int = 0,
+    credentials: tuple[str, ...] = (),
 ) -> float:
     """Service on the preloaded stream: first quantities out → marker's quantities out.
 
     Each `run` replays the whole stream into a fresh state directory; its marker
-    goes at the end of the stream as it is then."""
+    goes at the end of the stream as it is then. `credentials` are the service's
+    connection options on a server that runs with permissions."""
     first: list[float] = []
     marker_seen = asyncio.Event()
     sku = f"MARKER-{run}"
@@ -318,7 +325,9 @@ async def sustained(
         }
     )
     await nc.jetstream().publish("inv.stock.wh-1", marker)
-    service = start_service(url, tmp / f"sustained-{run}", policy, "--snapshot-events", "100000000")
+    service = start_service(
+        url, tmp / f"sustained-{run}", policy, "--snapshot-events", "100000000", *credentials
+    )
     try:
         await asyncio.wait_for(marker_seen.wait(), timeout=600)
         rate = total / (time.perf_counter() - first[0])
