@@ -33,7 +33,7 @@ SOURCE_EVENTS = PROTO_DIR.parent / "python" / "invsync" / "events.py"
 
 SCHEMA_FILE = "events.schema.json"
 ASYNCAPI_FILE = "asyncapi.yaml"
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"
 
 STOCK: list[type[msgspec.Struct]] = [
     events.StockSet,
@@ -66,6 +66,8 @@ MESSAGES: list[type[msgspec.Struct]] = [
     events.AuditRecord,
     events.ChannelAck,
     events.SkuQuery,
+    events.ChannelQuery,
+    events.ChannelPage,
 ]
 INBOUND_UNION = "InboundEvent"
 
@@ -300,9 +302,22 @@ _CHANNELS: dict[str, dict[str, Any]] = {
     "querySkuReply": _channel(
         None, "The requester's NATS inbox (a dynamic address).", ["SkuExplanation"]
     ),
+    "queryChannel": _channel(
+        "{prefix}.query.channel",
+        "Every quantity last published on a channel, in pages, as of a `seq` (request/reply):"
+        " a connector's resync point on start and after a gap in `seq`.",
+        ["ChannelQuery"],
+        prefix=PREFIX_PARAMETER,
+    ),
+    "queryChannelReply": _channel(
+        None,
+        "The requester's NATS inbox (a dynamic address); a bad query is answered"
+        " `{ok: false, error}`.",
+        ["ChannelPage"],
+    ),
     "ack": _channel(
         "{prefix}.ack.{channel}",
-        "Connectors acknowledge each quantities message they applied.",
+        "Connectors acknowledge each quantities message once the platform accepted it.",
         ["ChannelAck"],
         prefix=PREFIX_PARAMETER,
         channel=CHANNEL_PARAMETER,
@@ -333,6 +348,13 @@ _OPERATIONS = {
     "publishAudit": _operation("send", "audit", ["AuditRecord"], "Record an applied change."),
     "querySku": _operation(
         "receive", "querySku", ["SkuQuery"], "Explain a SKU's numbers.", "querySkuReply"
+    ),
+    "queryChannel": _operation(
+        "receive",
+        "queryChannel",
+        ["ChannelQuery"],
+        "Page through what a channel was last told to show.",
+        "queryChannelReply",
     ),
     "receiveAcks": _operation("receive", "ack", ["ChannelAck"], "Track channel feed freshness."),
 }

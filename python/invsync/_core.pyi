@@ -179,6 +179,13 @@ class Core:
         in pieces of at most `per_message`: (channel index, items joined by commas, keys,
         source µs). A quantity with no event behind it is stamped `fallback_ts`. At most
         `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def published_page(
+        self, channel: int, start: int, limit: int
+    ) -> tuple[list[tuple[str, str, int]], int | None]:
+        """At most `limit` (sku, condition, qty) of what was last published on a channel,
+        keys in index order from `start` on, and the key the next page starts at (None
+        on the last page). Never-published keys, and keys at 0 that the channel does not
+        sell, are left out."""
     def take_alerts(self) -> BatchEffects:
         """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
         since the last call, as the `alerts` of a `BatchEffects` (index 0)."""

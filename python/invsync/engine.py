@@ -192,6 +192,9 @@ class Engine:
         self._stale: set[str] = set()
         self._protect: tuple[int, ...] = ()
         self._channel_index: dict[str, int] = {}
+        # A policy change forgets what was published until the next full drain
+        # republishes every quantity (see `republishing`).
+        self._republish_pending = False
         self._adopt(policy)
 
     def _adopt(self, policy: Policy) -> None:
@@ -420,7 +423,26 @@ class Engine:
         """
         names = self._policy.channels
         pieces = self._core.drain_json(per_message, to_micros(fallback), max_keys)
+        if max_keys is None:
+            self._republish_pending = False
         return [(names[ch], items, keys, stamps) for ch, items, keys, stamps in pieces]
+
+    @property
+    def republishing(self) -> bool:
+        """Whether a policy change is applied but its quantities not yet drained: until
+        then `published_page` shows only what was published since the change."""
+        return self._republish_pending
+
+    def published_page(
+        self, channel: str, start: int, limit: int
+    ) -> tuple[list[tuple[str, str, int]], int | None]:
+        """What was last published on `channel`, one page: at most `limit`
+        (sku, condition, qty) from stock key `start` on, in key order, and the key the
+        next page starts at (None on the last page). A key no page names shows 0."""
+        ch = self._channel_index.get(channel)
+        if ch is None:
+            raise BadInputError(f"channel: unknown channel {channel!r}")
+        return self._core.published_page(ch, start, limit)
 
     def drain_changes(self, max_keys: int | None = None) -> dict[str, list[QtyItem]]:
         """Per channel, the keys whose shown quantity changed since the last drain: what
@@ -475,6 +497,7 @@ class Engine:
         """Swaps the policy atomically; every key is re-evaluated."""
         raw = self._core.set_policy(policy.tables_json())
         self._adopt(policy)
+        self._republish_pending = True
         ts = self.now or datetime.now(UTC)
         return self._effects(self._applied(raw, lambda _: ts))
 

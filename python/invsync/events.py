@@ -388,11 +388,57 @@ class ReserveReply(Struct, frozen=True, omit_defaults=True):
 
 
 class ChannelAck(Struct, frozen=True, omit_defaults=True):
-    """A connector's acknowledgement of one {prefix}.qty.<channel> message."""
+    """A connector's acknowledgement of one {prefix}.qty.<channel> message, sent once the
+    platform has accepted what it asked for. The v1.1 fields are optional, so a
+    connector that sends only `seq`, `ok` and `error` still acknowledges."""
 
     seq: Qty
     ok: bool
     error: str | None = None
+    accepted_ts: Annotated[
+        Timestamp | None,
+        Meta(description="When the platform accepted the change; the feed age counts from it."),
+    ] = None
+    items_ok: Annotated[Qty | None, Meta(description="Items the platform applied.")] = None
+    items_failed: Annotated[Qty | None, Meta(description="Items the platform refused.")] = None
+
+
+PAGE_LIMIT_DEFAULT: Final = 1_000
+PAGE_LIMIT_MAX: Final = 10_000
+
+
+class ChannelQuery(Struct, frozen=True):
+    """Asks {prefix}.query.channel for one page of what a channel shows."""
+
+    channel: ChannelId
+    after: Annotated[
+        str | None, Meta(description="The `next` of the previous page; absent for the first.")
+    ] = None
+    limit: Annotated[int, Meta(ge=1, le=PAGE_LIMIT_MAX, description="Items per page at most.")] = (
+        PAGE_LIMIT_DEFAULT
+    )
+
+
+class ShownItem(Struct, frozen=True, gc=False):
+    """The quantity a channel was last sent for one stock key."""
+
+    sku: Sku
+    condition: Condition
+    qty: Qty
+
+
+class ChannelPage(Struct, frozen=True):
+    """One page of {prefix}.query.channel: every quantity last published on a channel
+    as of `seq`. A connector resyncs by taking the first page's `seq`, paging through
+    with `after` = `next` until `next` is null, then applying the `channel.quantities`
+    messages with a greater `seq` in order. A listing no page names shows 0."""
+
+    channel: ChannelId
+    seq: Annotated[Qty, Meta(description="The channel's last published `seq` when answered.")]
+    items: list[ShownItem]
+    next: Annotated[
+        str | None, Meta(description="Opaque cursor of the next page; null on the last.")
+    ]
 
 
 class SkuQuery(Struct, frozen=True):

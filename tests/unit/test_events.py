@@ -556,3 +556,18 @@ def test_published_messages_carry_their_type() -> None:
 def test_channel_ack_decodes_without_an_error() -> None:
     ack = msgspec.json.decode(b'{"seq": 3, "ok": true, "latency_ms": 4}', type=ChannelAck)
     assert ack == ChannelAck(seq=3, ok=True, error=None)
+
+
+def test_channel_ack_takes_the_v1_1_fields_and_refuses_negative_counts() -> None:
+    body = (
+        b'{"seq": 3, "ok": true, "accepted_ts": "2026-11-23T10:00:00Z",'
+        b' "items_ok": 2, "items_failed": 0}'
+    )
+    ack = msgspec.json.decode(body, type=ChannelAck)
+    assert (ack.accepted_ts, ack.items_ok, ack.items_failed) == (TS_VALUE, 2, 0)
+    for bad in (
+        b'{"seq": 3, "ok": true, "items_failed": -1}',
+        b'{"seq": 3, "ok": true, "accepted_ts": "2026-11-23T10:00:00"}',  # no time zone
+    ):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.json.decode(bad, type=ChannelAck)

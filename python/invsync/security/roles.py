@@ -118,7 +118,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
         Role(
             "connector",
             "a sales channel's connector: reads its quantities, acknowledges them, queries",
-            publish=(f"{p}.ack.*", f"{p}.query.sku"),
+            publish=(f"{p}.ack.*", f"{p}.query.sku", f"{p}.query.channel"),
             subscribe=(f"{p}.qty.>", f"{inbox_prefix('connector')}.>"),
         ),
         Role(
@@ -136,6 +136,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
             subscribe=(
                 f"{p}.reserve.*",
                 f"{p}.query.sku",
+                f"{p}.query.channel",
                 f"{p}.admin.policy",
                 f"{p}.ack.*",
                 f"{inbox_prefix('service')}.>",
@@ -157,7 +158,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
         Role(
             "observer",
             "dashboards and reports: reads every output and the stream's state, writes nothing",
-            publish=(f"{p}.query.sku", *_stream_reads(stream)),
+            publish=(f"{p}.query.sku", f"{p}.query.channel", *_stream_reads(stream)),
             subscribe=(*feeds, f"{inbox_prefix('observer')}.>"),
         ),
     )

@@ -25,6 +25,7 @@ from invsync.policy import Policy
 from invsync.service import natsclient
 from invsync.service.admin import AT_START, Admin
 from invsync.service.applier import Applier
+from invsync.service.channel_query import ChannelQueryServer
 from invsync.service.clock import run_clock
 from invsync.service.config import ServiceConfig
 from invsync.service.connection import connect, flush_all
@@ -216,10 +217,12 @@ class Service:
         admin = self._admin = Admin(nc, js, self.subjects, engine)
         gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
         feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox)
+        channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         try:
             async with anyio.create_task_group() as tg:
                 await admin.start()
+                await channel_query.start()
                 await gateway.start(tg)
                 await feeds.start()
                 tg.start_soon(run_clock, js, self.subjects, config.tick_s)
@@ -241,6 +244,7 @@ class Service:
                 await loop.run(self.stop_requested)
                 await gateway.stop()
                 await admin.stop()
+                await channel_query.stop()
                 await feeds.stop()
                 tg.cancel_scope.cancel()
             await loop.finish()

@@ -3,12 +3,15 @@
 Connectors acknowledge `{p}.qty.<channel>` messages on `{p}.ack.<channel>`. A
 channel with no good ack for its `stale_after_s` is marked stale in the engine
 (it is then shown 0 where ATS is under its `pause_below`) and alerted once;
-a good ack clears it.
+a good ack clears it. The feed's age counts from the platform's acceptance
+(`accepted_ts`) when the ack says when that was, else from the ack's arrival; the
+items an ack reports applied or refused are counted per channel.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -30,6 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("invsync.service")
 
 _ACK = msgspec.json.Decoder(ChannelAck)
+
+
+def accepted_at(ack: ChannelAck, received: float) -> float:
+    """When the platform accepted what `ack` acknowledges, on the monotonic clock of
+    `received` (the ack's arrival): its `accepted_ts` when given, else the arrival. A
+    connector's clock ahead of ours cannot make a feed look fresher than the arrival."""
+    if ack.accepted_ts is None:
+        return received
+    behind = (datetime.now(UTC) - ack.accepted_ts).total_seconds()
+    return received - max(behind, 0.0)
 
 
 class FeedMonitor:
@@ -70,10 +83,22 @@ class FeedMonitor:
         except msgspec.DecodeError:
             log.warning("malformed ack on %s", msg.subject)
             return
+        self.acknowledged(channel, ack, time.monotonic())
+
+    def acknowledged(self, channel: str, ack: ChannelAck, received: float) -> None:
+        """Count an ack of a policy channel that arrived at monotonic time `received`;
+        a good one makes the feed fresh as of the platform's acceptance. An ack for an
+        older message, arriving late, never makes the feed older."""
         if ack.ok:
-            self.last_good_ack[channel] = time.monotonic()
+            # A channel a reload added has no entry yet.
+            since = self.last_good_ack.get(channel, -math.inf)
+            self.last_good_ack[channel] = max(since, accepted_at(ack, received))
         else:
             log.warning("channel %s refused seq %d: %s", channel, ack.seq, ack.error)
+        if ack.items_ok:
+            self.metrics.ack_items.labels(channel, "ok").inc(ack.items_ok)
+        if ack.items_failed:
+            self.metrics.ack_items.labels(channel, "failed").inc(ack.items_failed)
 
     def check(self, now: float) -> None:
         """Update feed ages and flip staleness where the threshold was crossed."""

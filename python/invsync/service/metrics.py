@@ -65,6 +65,7 @@ DEAD_LETTER_REASONS = (
     "order_missing",
 )
 RESERVATION_RESULTS = ("granted", "refused", "error")
+ACK_ITEM_RESULTS = ("ok", "failed")
 # Where the consume loop caught an unexpected exception: applying producer events,
 # applying the service's own log entries, publishing.
 INTERNAL_ERROR_STAGES = ("events", "log", "flush")
@@ -181,6 +182,12 @@ class Metrics:
             ["channel"],
             registry=r,
         )
+        self.ack_items = Counter(
+            "invsync_channel_ack_items_total",
+            "Items connectors reported the platform applied (ok) or refused (failed)",
+            ["channel", "result"],
+            registry=r,
+        )
         self.apply_batch = Histogram(
             "invsync_apply_batch_seconds",
             "Engine time per fetched batch",
@@ -208,6 +215,8 @@ class Metrics:
             self.sync_latency.declare(channel)
             self.oversold.labels(channel)
             self.feed_age.labels(channel)
+            for outcome in ACK_ITEM_RESULTS:
+                self.ack_items.labels(channel, outcome)
             for result in RESERVATION_RESULTS:
                 self.reservations.labels(channel, result)
         for tier in tiers:

@@ -126,6 +126,8 @@ class Publisher:
         self._ceilings = ceilings
 
     def _publish_quantities(self, engine: Engine, batch: PublishBatch) -> int:
+        # No await from the drain to the last `seq` bump: a channel query (channel_query.py)
+        # reads the published quantities and `channel_seqs` as of one moment.
         # A quantity with no event behind it (a policy's opening quantities) is as of now.
         pieces = engine.drain_json(
             MAX_ITEMS_PER_MESSAGE, engine.newest_event_time or datetime.now(UTC)

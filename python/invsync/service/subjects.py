@@ -76,6 +76,10 @@ class Subjects:
         return f"{self.prefix}.query.sku"
 
     @property
+    def query_channel(self) -> str:
+        return f"{self.prefix}.query.channel"
+
+    @property
     def admin_policy(self) -> str:
         return f"{self.prefix}.admin.policy"
 

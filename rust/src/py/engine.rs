@@ -378,6 +378,35 @@ impl Core {
             .collect())
     }
 
+    /// One page of channel `channel`'s last published quantities from key `start` on:
+    /// ([(sku, condition, qty)], the key the next page starts at or None), see
+    /// `State::published_page`.
+    #[allow(clippy::type_complexity)]
+    fn published_page(
+        &self,
+        py: Python<'_>,
+        channel: usize,
+        start: u32,
+        limit: usize,
+    ) -> PyResult<(Vec<(String, String, i64)>, Option<u32>)> {
+        let st = self.inner.state();
+        let page = caught(py, || st.published_page(channel, start, limit))?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|(key, qty)| {
+                let k = &st.keys[key as usize];
+                let condition = st.conditions.get(k.condition as usize);
+                (
+                    k.sku.to_string(),
+                    condition.map_or_else(String::new, Clone::clone),
+                    qty,
+                )
+            })
+            .collect();
+        Ok((items, page.next))
+    }
+
     /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since
     /// the last call, as the `alerts` of a `BatchEffects` (index 0).
     fn take_alerts<'py>(&self, py: Python<'py>) -> Fx<'py> {

@@ -66,6 +66,15 @@ pub struct KeyState {
     pub source_ts: i64,
 }
 
+/// A page of one channel's last published quantities (`State::published_page`).
+#[derive(Debug, Default, PartialEq)]
+pub struct PublishedPage {
+    /// (key, quantity) in key order.
+    pub items: Vec<(u32, i64)>,
+    /// Where the next page starts; None when this page is the last.
+    pub next: Option<u32>,
+}
+
 /// An order line as it arrives: (line_id, sku, condition, qty).
 pub type LineIn<'a> = (&'a str, &'a str, &'a str, i64);
 
@@ -305,6 +314,40 @@ impl State {
                 .is_some_and(|f| self.now < f)
     }
 
+    /// Whether a resync of channel `ch` lists key `idx`, and at what quantity: what was
+    /// last published there, for a key the channel sells or one shown above 0 anyway (a
+    /// non-inventory SKU). A key never published, or at 0 on a channel that does not sell
+    /// its condition, is left out: a connector shows 0 for a listing no page names.
+    fn published(&self, idx: usize, ch: usize) -> Option<i64> {
+        let shown = self.last_shown[idx * self.policy.channel_count() + ch];
+        let sold_here = self.info[idx].channel_mask & (1 << ch) != 0;
+        (shown > 0 || (shown == 0 && sold_here)).then_some(i64::from(shown))
+    }
+
+    /// One page of channel `ch`'s last published quantities, keys in index order from
+    /// `start` on: at most `limit` (key, qty), and the key the next page starts at (None
+    /// on the last page). Key indices never change, so a cursor stays valid while the
+    /// quantities behind it move on.
+    pub fn published_page(&self, ch: usize, start: u32, limit: usize) -> CoreResult<PublishedPage> {
+        if ch >= self.policy.channel_count() {
+            return Err(CoreError::bad("channel", "unknown channel index"));
+        }
+        let mut page = PublishedPage::default();
+        for idx in (start as usize)..self.keys.len() {
+            let Some(qty) = self.published(idx, ch) else {
+                continue;
+            };
+            // `idx` < keys.len(), which `intern` keeps within u32.
+            let key = idx as u32;
+            if page.items.len() == limit {
+                page.next = Some(key);
+                break;
+            }
+            page.items.push((key, qty));
+        }
+        Ok(page)
+    }
+
     // ---- what every order and hold checks before anything moves ------------------------
 
     fn channel(&self, id: &str) -> CoreResult<u16> {
@@ -368,5 +411,66 @@ mod tests {
             other.alerts.iter().map(|a| a.kind).collect::<Vec<_>>(),
             ["duplicate"]
         );
+    }
+
+    #[test]
+    fn a_channel_pages_through_what_was_last_published_in_key_order() {
+        use crate::allocation::Changes;
+        let mut w = World::new();
+        for (sku, n) in [("A", 50), ("B", 0), ("C", 70), ("D", 20)] {
+            w.stock(sku, "wh", n);
+        }
+        let used = w.state.intern(&w.c, "E", "used").expect("key");
+        w.state
+            .stock_at(&w.c, used, crate::state::StockMove::Set, "wh", 4, MICROS)
+            .expect("stock.set");
+        w.state.drain(&w.c, usize::MAX, &mut Changes::default());
+        // F appears after the drain: a page shows what went out, not what is pending.
+        let unpublished = w.key("F");
+        w.state
+            .stock_at(
+                &w.c,
+                unpublished,
+                crate::state::StockMove::Set,
+                "wh",
+                9,
+                MICROS,
+            )
+            .expect("stock.set");
+        let shop = w.state.policy.channel_index["shop"] as usize;
+        let mut start = 0;
+        let mut seen = vec![];
+        let mut pages = 0;
+        loop {
+            let page = w.state.published_page(shop, start, 2).expect("page");
+            assert!(page.items.len() <= 2);
+            seen.extend(
+                page.items
+                    .iter()
+                    .map(|&(k, q)| (w.state.keys[k as usize].sku.to_string(), q)),
+            );
+            pages += 1;
+            match page.next {
+                Some(next) => start = next,
+                None => break,
+            }
+        }
+        let sku = |s: &str| w.state.lookup(s, "new").expect("key");
+        let mut want: Vec<(String, i64)> = w
+            .state
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.condition == 0 && k.sku.as_ref() != "F")
+            .map(|(i, k)| (k.sku.to_string(), w.state.shown(&w.c, i as u32, shop)))
+            .collect();
+        assert!(want.iter().any(|&(_, q)| q > 0));
+        want.sort_by_key(|(s, _)| sku(s));
+        assert_eq!(
+            seen, want,
+            "every published key the channel sells, F not yet, E never"
+        );
+        assert_eq!(pages, want.len().div_ceil(2), "no empty last page");
+        assert!(w.state.published_page(9, 0, 2).is_err());
     }
 }
