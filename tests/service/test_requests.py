@@ -107,6 +107,8 @@ async def test_metrics_endpoint_serves_contract_metrics_after_a_run(
         await js.publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=1)
         )
+        # One quantity message per event: applied in one batch, the two would be coalesced.
+        await qty.wait_for(lambda m: len(m) == 1)
         await js.publish(
             "inv.order.amazon",
             event(
