@@ -9,18 +9,8 @@ import pytest
 
 from invsync import BadInputError, Engine, Policy
 from invsync.engine import Effects
-
-POLICY = """
-[[tiers]]
-tier = 1
-[[locations]]
-id = "wh"
-kind = "warehouse"
-[[channels]]
-id = "shopify"
-tier = 1
-"""
-TS = "2026-11-23T10:00:00Z"
+from tests.small_policy import ONE_WAREHOUSE_POLICY as POLICY
+from tests.small_policy import TS
 
 
 def stock(event_id: str, sku: str, on_hand: int, location: str = "wh") -> dict[str, Any]:

@@ -9,17 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-POLICY = """
-[[tiers]]
-tier = 1
-[[locations]]
-id = "wh"
-kind = "warehouse"
-[[channels]]
-id = "shopify"
-tier = 1
-"""
-TS = "2026-11-23T10:00:00Z"
+from tests.small_policy import ONE_WAREHOUSE_POLICY as POLICY
+from tests.small_policy import TS
 
 
 def line(kind: str, event_id: str, **fields: Any) -> str:
