@@ -85,11 +85,10 @@ impl Core {
         if let Some(fx) = st.duplicate(event_id, fingerprint) {
             return Ok(fx);
         }
-        let mut skew = Effects::default();
-        let ts = st.producer_time(ts, &mut skew);
-        let mut fx = op(&mut st, &self.counters, ts)?;
-        fx.alerts.append(&mut skew.alerts);
-        st.remember_event(event_id, fingerprint, ts, &mut fx);
+        let taken = st.producer_time(ts);
+        let mut fx = op(&mut st, &self.counters, taken)?;
+        st.took_producer_time(ts, taken, &mut fx);
+        st.remember_event(event_id, fingerprint, taken, &mut fx);
         Ok(fx)
     }
 
@@ -124,8 +123,7 @@ impl Core {
     ) -> CoreResult<(Decision, Effects)> {
         timefmt::check_time("ts", ts)?;
         let mut st = self.state();
-        let mut skew = Effects::default();
-        let ts = st.producer_time(ts, &mut skew);
+        let taken = st.producer_time(ts);
         let (reply, mut fx) = st.reserve(
             &self.counters,
             request_id,
@@ -133,9 +131,9 @@ impl Core {
             channel,
             lines,
             hold_seconds,
-            ts,
+            taken,
         )?;
-        fx.alerts.append(&mut skew.alerts);
+        st.took_producer_time(ts, taken, &mut fx);
         Ok((reply, fx))
     }
 

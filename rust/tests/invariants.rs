@@ -218,3 +218,32 @@ fn snapshot_restore_gives_the_same_state() {
     corrupt[n] ^= 0xff;
     assert!(Core::restore(policy(), &corrupt).is_err());
 }
+
+#[test]
+fn a_refused_event_far_ahead_changes_no_clock_state_and_the_next_one_alerts() {
+    let core = Core::new(policy());
+    core.tick("t1", MICROS).expect("tick");
+    let far = MICROS + 3600 * MICROS;
+    let refused = core.event("bad", 1, far, |s, c, ts| {
+        let k = s.intern(c, "B", "new")?;
+        s.stock_at(c, k, StockMove::Set, "nowhere", 1, ts)
+    });
+    assert!(refused.is_err());
+    assert_eq!(
+        core.state().newest,
+        MICROS,
+        "a refused event is not the newest applied"
+    );
+    let fx = core
+        .event("good", 2, far, |s, c, ts| {
+            let k = s.intern(c, "B", "new")?;
+            s.stock_at(c, k, StockMove::Set, "wh", 1, ts)
+        })
+        .expect("applies");
+    let kinds: Vec<_> = fx.alerts.iter().map(|a| a.kind).collect();
+    assert_eq!(
+        kinds,
+        ["clock_skew"],
+        "the refused event did not use up the alert"
+    );
+}

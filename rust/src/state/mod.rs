@@ -198,38 +198,37 @@ impl State {
     /// A producer's time as the core uses it: at most `max_clock_skew_s` ahead of the
     /// log's clock. A producer's clock is data; an event stamped years ahead must not
     /// pin its keys' `source_ts` or hold stock until then.
-    pub fn producer_time(&mut self, ts: i64, fx: &mut Effects) -> i64 {
-        let taken = self.clamp_producer_time(ts, fx);
-        self.newest = self.newest.max(taken);
-        taken
-    }
-
-    fn clamp_producer_time(&mut self, ts: i64, fx: &mut Effects) -> i64 {
+    pub fn producer_time(&self, ts: i64) -> i64 {
         if self.now == NO_TIME {
             return ts;
         }
         let skew = self.policy.tables.log.max_clock_skew_s;
-        let limit = self.now.saturating_add(skew.saturating_mul(MICROS));
-        if ts <= limit {
-            return ts;
+        ts.min(self.now.saturating_add(skew.saturating_mul(MICROS)))
+    }
+
+    /// After a producer's entry applied: `taken` (its time as `producer_time` gave it)
+    /// becomes the newest applied time, and a clamped `sent` time is alerted, at most
+    /// once a minute. Called only on success, so a refused entry changes neither.
+    pub fn took_producer_time(&mut self, sent: i64, taken: i64, fx: &mut Effects) {
+        self.newest = self.newest.max(taken);
+        if sent == taken || self.now.saturating_sub(self.skew_alerted) < LOG_ALERT_EVERY {
+            return;
         }
-        if self.now.saturating_sub(self.skew_alerted) >= LOG_ALERT_EVERY {
-            self.skew_alerted = self.now;
-            fx.alerts.push(AlertOut {
-                kind: "clock_skew",
-                sku: None,
-                channel: None,
-                detail: format!(
-                    "a producer stamped {}, {} s ahead of the log's clock {} \
-                     (max_clock_skew_s {skew}); taken as {}",
-                    timefmt::rfc3339(ts),
-                    (ts - self.now) / MICROS,
-                    timefmt::rfc3339(self.now),
-                    timefmt::rfc3339(limit),
-                ),
-            });
-        }
-        limit
+        self.skew_alerted = self.now;
+        fx.alerts.push(AlertOut {
+            kind: "clock_skew",
+            sku: None,
+            channel: None,
+            detail: format!(
+                "a producer stamped {}, {} s ahead of the log's clock {} \
+                 (max_clock_skew_s {}); taken as {}",
+                timefmt::rfc3339(sent),
+                (sent - self.now) / MICROS,
+                timefmt::rfc3339(self.now),
+                self.policy.tables.log.max_clock_skew_s,
+                timefmt::rfc3339(taken),
+            ),
+        });
     }
 
     /// Records an applied event id at log time (the event's own time before the first
@@ -390,10 +389,11 @@ mod tests {
         let skew = w.state.policy.tables.log.max_clock_skew_s;
         let limit = w.state.now + skew * MICROS;
         let mut fx = Effects::default();
-        assert_eq!(w.state.producer_time(limit, &mut fx), limit);
-        assert!(fx.alerts.is_empty());
-        assert_eq!(w.state.producer_time(limit + 3600 * MICROS, &mut fx), limit);
-        assert_eq!(w.state.producer_time(limit + 7200 * MICROS, &mut fx), limit);
+        for sent in [limit, limit + 3600 * MICROS, limit + 7200 * MICROS] {
+            let taken = w.state.producer_time(sent);
+            assert_eq!(taken, limit);
+            w.state.took_producer_time(sent, taken, &mut fx);
+        }
         let kinds: Vec<_> = fx.alerts.iter().map(|a| a.kind).collect();
         assert_eq!(kinds, ["clock_skew"]);
     }
