@@ -1,0 +1,1 @@
+"""One profile per marketplace, each behind the `Profile` protocol of `base`."""

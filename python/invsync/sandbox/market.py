@@ -1,0 +1,72 @@
+"""One marketplace's listings and request counters, shared by its routes, the sale
+endpoint and `GET /sandbox/state`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Counters:
+    """Requests a platform served: every request, those throttled (429 or the
+    platform's throttle reply) and those refused (bad auth, shape, batch, quantity)."""
+
+    requests: int = 0
+    throttled: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class SandboxListing:
+    """A listing as the marketplace holds it: `key` is the platform's id for it (what
+    `POST /sandbox/sale` names), `sku`/`condition` the seller's stock key it maps to."""
+
+    key: str
+    sku: str
+    condition: str
+    ids: dict[str, str]
+    qty: int = 0
+    sold: int = 0
+    updates: int = 0
+
+
+@dataclass
+class Market:
+    """One platform's marketplace on the sandbox, selling for one policy channel."""
+
+    platform: str
+    channel: str
+    listings: dict[str, SandboxListing] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+
+
+class Bucket:
+    """A token bucket as platforms enforce one: `capacity` tokens, refilled at `rate`
+    per second. `take(cost)` spends and returns True, or returns False (throttled)."""
+
+    def __init__(
+        self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._level = capacity
+        self._at = clock()
+
+    def available(self) -> float:
+        now = self._clock()
+        self._level = min(self.capacity, self._level + (now - self._at) * self.rate)
+        self._at = now
+        return self._level
+
+    def take(self, cost: float) -> bool:
+        if self.available() < cost:
+            return False
+        self._level -= cost
+        return True
+
+    def wait_s(self, cost: float) -> float:
+        """Seconds until `cost` tokens are there (for a Retry-After)."""
+        return max(0.0, (cost - self.available()) / self.rate)

@@ -1,0 +1,1 @@
+"""One emulated marketplace per module, each a `SandboxPlatform` (see `base`)."""
