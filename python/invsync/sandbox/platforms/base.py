@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market
 
 
@@ -26,3 +28,24 @@ class SandboxPlatform(Protocol):
         """Platform-specific state for `GET /sandbox/state` beside the listings and
         counters (e.g. eBay revisions used today, Amazon feeds in progress)."""
         ...
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """Knobs a rehearsal or a test may turn; None keeps the platform's documented value.
+    `token_ttl_s` is the lifetime of the access tokens the sandbox hands out (short, to
+    exercise refresh); `order_delay_s` the time from a sale to its `order.placed`;
+    `job_delay_s` how long an asynchronous feed takes to process."""
+
+    token_ttl_s: float = 3600.0
+    order_delay_s: float | None = None
+    job_delay_s: float | None = None
+
+
+class SandboxFactory(Protocol):
+    """Builds one emulated platform for `market`, accepting exactly the credentials the
+    channels file names for that channel (the same ones `invsync connect` sends)."""
+
+    def __call__(
+        self, market: Market, credentials: Mapping[str, Secret], settings: SandboxSettings
+    ) -> SandboxPlatform: ...
