@@ -53,20 +53,34 @@ class Served:
 
 
 @asynccontextmanager
-async def served_amazon(
-    settings: SandboxSettings | None = None, clock: ManualClock | None = None
-) -> AsyncIterator[Served]:
-    """The emulated account on 127.0.0.1, port chosen by the system."""
-    sandbox = AmazonSandbox(
-        amazon_market(), CREDENTIALS, settings or SandboxSettings(), clock or time.monotonic
-    )
-    app = web.Application()
-    app.add_routes(sandbox.routes())
+async def served_app(app: web.Application, port: int = 0) -> AsyncIterator[str]:
+    """`app` on 127.0.0.1 at `port` (0: one the system chooses); yields its base URL."""
     runner = web.AppRunner(app)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield Served(sandbox, f"http://127.0.0.1:{port}")
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+def emulated_amazon(
+    settings: SandboxSettings | None = None, clock: ManualClock | None = None
+) -> AmazonSandbox:
+    return AmazonSandbox(
+        amazon_market(), CREDENTIALS, settings or SandboxSettings(), clock or time.monotonic
+    )
+
+
+@asynccontextmanager
+async def served_amazon(
+    settings: SandboxSettings | None = None,
+    clock: ManualClock | None = None,
+    port: int = 0,
+) -> AsyncIterator[Served]:
+    """The emulated account alone on an application of its own."""
+    sandbox = emulated_amazon(settings, clock)
+    app = web.Application()
+    app.add_routes(sandbox.routes())
+    async with served_app(app, port) as url:
+        yield Served(sandbox, url)

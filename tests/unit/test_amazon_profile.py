@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
 
+from invsync.gateway.platforms import amazon as amazon_profile
 from invsync.gateway.platforms.amazon import PROFILE
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -34,7 +36,9 @@ from tests.amazon_market import (
     SKUS,
     ManualClock,
     Served,
+    emulated_amazon,
     served_amazon,
+    served_app,
 )
 
 pytestmark = pytest.mark.anyio
@@ -154,6 +158,27 @@ async def test_an_unreachable_amazon_is_transient(http: aiohttp.ClientSession) -
         await patch.send(http, [change(SKUS[0], 1)])
 
 
+@pytest.mark.parametrize("fault", ["503", "time-out"])
+async def test_a_5xx_or_a_time_out_is_transient(
+    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    monkeypatch.setattr(amazon_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
+
+    async def faulty(request: web.Request) -> web.Response:
+        if fault == "time-out":
+            await anyio.sleep(1)
+        body = az.error_list("ServiceUnavailable", "Service temporarily unavailable.")
+        return web.json_response(body, status=503)
+
+    token_route = [r for r in emulated_amazon().routes() if r.path == az.TOKEN_PATH]
+    app = web.Application()
+    app.add_routes([*token_route, web.patch(az.LISTINGS_ITEM_PATH, faulty)])
+    async with served_app(app) as url:
+        patch, _ = lanes(PROFILE(settings(url)))
+        with pytest.raises(TransientError):
+            await patch.send(http, [change(SKUS[0], 1)])
+
+
 async def wait_for(lane: Lane, http: aiohttp.ClientSession, job: str) -> Reply:
     with anyio.fail_after(5):
         while (reply := await lane.poll(http, job)) is None:
@@ -195,6 +220,21 @@ async def test_a_cancelled_feed_sends_every_item_again(
     outcomes = (await wait_for(feed, http, queued.job)).outcomes
     assert [(o.applied, o.retry) for o in outcomes] == [(False, True), (False, True)]
     assert served.sandbox.market.listings[SKUS[1]].qty == 0
+
+
+async def test_a_feed_lost_in_a_sandbox_restart_sends_every_item_again(
+    http: aiohttp.ClientSession,
+) -> None:
+    settings_before = SandboxSettings(job_delay_s=60)
+    async with served_amazon(settings_before) as before:
+        _, feed = lanes(PROFILE(settings(before.url)))
+        sent = await feed.send(http, [change(SKUS[0], 4)])
+        port = int(before.url.rsplit(":", 1)[1])
+    assert sent.job is not None
+    async with served_amazon(port=port) as after:
+        outcomes = (await wait_for(feed, http, sent.job)).outcomes
+        assert [(o.applied, o.retry) for o in outcomes] == [(False, True)]
+        assert after.sandbox.market.listings[SKUS[0]].qty == 0
 
 
 def test_a_channel_without_seller_id_is_refused_by_name() -> None:

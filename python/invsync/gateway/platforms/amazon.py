@@ -7,6 +7,12 @@ answers 403 `Unauthorized`. Amazon's "ACCEPTED" means queued for processing; a 2
 also carry `status: INVALID` with the issues that refused it. The feed lane's reply is a
 feed id; `poll` reads the processing report and maps its issues to items by
 `messageId`. Facts and their sources: `invsync.marketplaces.amazon`.
+
+Channel options (strings): `seller_id` and `marketplace_id` (required); `product_type`
+(default "PRODUCT"); `patch_op` "merge" (default: sets the quantity and keeps the lead
+time and restock date) or "replace"; `feed_processing_s`, how long a feed usually takes
+(default 300); `token_url` (default: Login with Amazon's, or `<base_url>/auth/o2/token`
+when `base_url` is set). Overrides: `rate` and `burst` of the patch lane.
 """
 
 from __future__ import annotations
@@ -266,12 +272,16 @@ class FeedLane:
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         """None while the feed is queued or processing, or while getFeed is throttled or
-        unreachable; every item retried when the feed ended FATAL or CANCELLED."""
+        unreachable; every item retried when the feed ended FATAL or CANCELLED, or when
+        Amazon no longer knows it."""
         count = self._jobs[job]
         account = self._account
         try:
             response = await account.call(http, "GET", az.FEED_PATH.format(feed_id=job))
-            feed = _expect(response, 200, "getFeed", ("processingStatus",))
+            if response.status == 404:
+                feed: Mapping[str, Any] = {"processingStatus": "unknown to Amazon"}
+            else:
+                feed = _expect(response, 200, "getFeed", ("processingStatus",))
             status = feed["processingStatus"]
             if status in az.FEED_PENDING:
                 return None
