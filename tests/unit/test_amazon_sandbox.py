@@ -306,12 +306,14 @@ async def test_a_feed_applies_after_its_delay_and_reports_each_refused_message(
 
 
 async def test_a_sixth_feed_within_five_minutes_is_429(
-    served: Served, http: aiohttp.ClientSession
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     access = await access_token(http, served.url)
     statuses = [(await submit_feed(http, served, access, feed({SKUS[0]: n})))[0] for n in range(6)]
     assert statuses == [202] * 5 + [429]
     assert served.sandbox.market.counters.throttled == 1
+    clock.now += az.FEED_WINDOW_S / az.FEED_SUBMISSIONS  # one submission's worth
+    assert (await submit_feed(http, served, access, feed({SKUS[0]: 7})))[0] == 202
 
 
 async def test_a_feed_document_that_is_not_a_listings_feed_ends_fatal(

@@ -63,17 +63,24 @@ FEED_TYPE: Final = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE: Final = "application/json; charset=UTF-8"
 FEED_VERSION: Final = "2.0"
 FEED_MAX_MESSAGES: Final = 25_000
-FEED_SUBMISSIONS: Final = 5.0  # createFeed of a JSON_LISTINGS_FEED, per window
+FEED_SUBMISSIONS: Final = 5.0  # createFeed of a JSON_LISTINGS_FEED, per window [CL]
 FEED_WINDOW_S: Final = 300.0
 FEED_OPERATION: Final = "PATCH"
 # Feeds are queued and processed in turn; Amazon documents no figure. Minutes are
 # typical for a small feed (inference), hours under load (selling-partner-api-models
 # issue 2633).
 FEED_PROCESSING_S: Final = 300.0
-# Usage plans of the feed calls around createFeed [FD]: (rate per second, burst).
+# Usage plans of the Feeds API operations [FD]: (rate per second, burst). createFeed's
+# own plan applies to every feed type besides the JSON_LISTINGS_FEED limit above, so a
+# sustained feed rate is the lower of the two (inference; the x-amzn-RateLimit-Limit
+# header says which plan Amazon applied).
+CREATE_FEED_PLAN: Final = (0.0083, 15.0)
 CREATE_DOCUMENT_PLAN: Final = (0.5, 15.0)
 GET_FEED_PLAN: Final = (2.0, 15.0)
+CANCEL_FEED_PLAN: Final = (2.0, 15.0)
 GET_DOCUMENT_PLAN: Final = (0.0222, 10.0)
+FEED_RATE: Final = min(CREATE_FEED_PLAN[0], FEED_SUBMISSIONS / FEED_WINDOW_S)
+FEED_BURST: Final = min(CREATE_FEED_PLAN[1], FEED_SUBMISSIONS)
 FEED_DONE: Final = "DONE"
 FEED_FAILED: Final = ("FATAL", "CANCELLED")
 FEED_PENDING: Final = ("IN_QUEUE", "IN_PROGRESS")

@@ -370,8 +370,8 @@ class AmazonProfile:
             batch=1,
         )
         feed_limits = LaneLimits(
-            rate=az.FEED_SUBMISSIONS / az.FEED_WINDOW_S,
-            burst=az.FEED_SUBMISSIONS,
+            rate=az.FEED_RATE,
+            burst=az.FEED_BURST,
             batch=az.FEED_MAX_MESSAGES,
             processing_s=processing_s,
         )

@@ -196,9 +196,11 @@ class AmazonSandbox:
         self._clock = clock
         self._tokens: dict[str, float] = {}
         self._patch_budget = Bucket(az.PATCH_RATE, az.PATCH_BURST, clock)
-        self._feed_budget = Bucket(
+        self._create_feed_budget = Bucket(*az.CREATE_FEED_PLAN, clock)
+        self._listings_feed_budget = Bucket(
             az.FEED_SUBMISSIONS / az.FEED_WINDOW_S, az.FEED_SUBMISSIONS, clock
         )
+        self._cancel_feed_budget = Bucket(*az.CANCEL_FEED_PLAN, clock)
         self._document_budget = Bucket(*az.CREATE_DOCUMENT_PLAN, clock)
         self._get_feed_budget = Bucket(*az.GET_FEED_PLAN, clock)
         self._get_document_budget = Bucket(*az.GET_DOCUMENT_PLAN, clock)
@@ -250,8 +252,9 @@ class AmazonSandbox:
 
     # The selling partner API's gate: token, then usage plan
 
-    def _gate(self, request: web.Request, budget: Bucket) -> web.Response | None:
-        """The refusal for this request's token or budget, or None to serve it."""
+    def _gate(self, request: web.Request, *budgets: Bucket) -> web.Response | None:
+        """The refusal for this request's token or budgets (the operation's usage plan
+        first), or None to serve it."""
         self.market.counters.requests += 1
         token = request.headers.get(az.ACCESS_TOKEN_HEADER, "")
         expires_at = self._tokens.get(token)
@@ -263,14 +266,16 @@ class AmazonSandbox:
                 else "The access token you provided has expired."
             )
             return _error(403, az.UNAUTHORIZED, "Access to requested resource is denied.", details)
-        if not budget.take(1.0):
+        if any(budget.available() < 1.0 for budget in budgets):
             self.market.counters.throttled += 1
             return _error(
                 429,
                 az.QUOTA_EXCEEDED,
                 "You exceeded your quota for the requested resource.",
-                **{az.RATE_LIMIT_HEADER: f"{budget.rate:g}"},
+                **{az.RATE_LIMIT_HEADER: f"{budgets[0].rate:g}"},
             )
+        for budget in budgets:
+            budget.take(1.0)
         return None
 
     def _reply(self, body: Mapping[str, Any], budget: Bucket, status: int = 200) -> web.Response:
@@ -372,7 +377,7 @@ class AmazonSandbox:
         return self._reply(reply, self._get_document_budget)
 
     async def _create_feed(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._feed_budget)
+        refusal = self._gate(request, self._create_feed_budget, self._listings_feed_budget)
         if refusal is not None:
             return refusal
         try:
@@ -390,7 +395,7 @@ class AmazonSandbox:
         if document is None or document.content is None:
             return self._invalid_input("inputFeedDocumentId names no uploaded document")
         feed = self._queue_feed(str(body["inputFeedDocumentId"]))
-        return self._reply({"feedId": feed.feed_id}, self._feed_budget, status=202)
+        return self._reply({"feedId": feed.feed_id}, self._create_feed_budget, status=202)
 
     def _queue_feed(self, document_id: str) -> _Feed:
         """Feeds are processed in turn: this one starts when the one before it ends."""
@@ -430,7 +435,7 @@ class AmazonSandbox:
         return self._reply(reply, self._get_feed_budget)
 
     async def _cancel_feed(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._get_feed_budget)
+        refusal = self._gate(request, self._cancel_feed_budget)
         if refusal is not None:
             return refusal
         feed = self._feeds.get(request.match_info["feed_id"])
@@ -439,20 +444,23 @@ class AmazonSandbox:
         feed.status = "CANCELLED"
         if feed.timer is not None:
             feed.timer.cancel()
-        return self._reply({}, self._get_feed_budget)
+        return self._reply({}, self._cancel_feed_budget)
 
     def _process(self, feed: _Feed) -> None:
         """Apply a feed's messages and write its processing report ([LF] report v2)."""
         content = self._documents[feed.document_id].content or b""
+        seller_id = ""
         try:
-            issues, accepted, processed = self._apply_feed(json.loads(content))
+            document = json.loads(content)
+            issues, accepted, processed = self._apply_feed(document)
+            seller_id = str(document["header"].get("sellerId", ""))
             feed.status = az.FEED_DONE
         except (ValueError, _Unparsable) as exc:
             issues = [{"severity": az.SEVERITY_ERROR, "code": "FATAL", "message": str(exc)}]
             accepted = processed = 0
             feed.status = "FATAL"
         report = {
-            "header": {"sellerId": "", "version": az.FEED_VERSION, "feedId": feed.feed_id},
+            "header": {"sellerId": seller_id, "version": az.FEED_VERSION, "feedId": feed.feed_id},
             "issues": issues,
             "summary": {
                 "errors": sum(1 for i in issues if i["severity"] == az.SEVERITY_ERROR),
