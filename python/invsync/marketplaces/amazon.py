@@ -70,17 +70,20 @@ FEED_OPERATION: Final = "PATCH"
 # typical for a small feed (inference), hours under load (selling-partner-api-models
 # issue 2633).
 FEED_PROCESSING_S: Final = 300.0
-# Usage plans of the Feeds API operations [FD]: (rate per second, burst). createFeed's
+# Usage plans by operation [LI] [FD]: (rate per second, burst). createFeed's
 # own plan applies to every feed type besides the JSON_LISTINGS_FEED limit above, so a
 # sustained feed rate is the lower of the two (inference; the x-amzn-RateLimit-Limit
 # header says which plan Amazon applied).
-CREATE_FEED_PLAN: Final = (0.0083, 15.0)
-CREATE_DOCUMENT_PLAN: Final = (0.5, 15.0)
-GET_FEED_PLAN: Final = (2.0, 15.0)
-CANCEL_FEED_PLAN: Final = (2.0, 15.0)
-GET_DOCUMENT_PLAN: Final = (0.0222, 10.0)
-FEED_RATE: Final = min(CREATE_FEED_PLAN[0], FEED_SUBMISSIONS / FEED_WINDOW_S)
-FEED_BURST: Final = min(CREATE_FEED_PLAN[1], FEED_SUBMISSIONS)
+USAGE_PLANS: Final[Mapping[str, tuple[float, float]]] = {
+    "patchListingsItem": (PATCH_RATE, PATCH_BURST),
+    "createFeedDocument": (0.5, 15.0),
+    "createFeed": (0.0083, 15.0),
+    "getFeed": (2.0, 15.0),
+    "cancelFeed": (2.0, 15.0),
+    "getFeedDocument": (0.0222, 10.0),
+}
+FEED_RATE: Final = min(USAGE_PLANS["createFeed"][0], FEED_SUBMISSIONS / FEED_WINDOW_S)
+FEED_BURST: Final = min(USAGE_PLANS["createFeed"][1], FEED_SUBMISSIONS)
 FEED_DONE: Final = "DONE"
 FEED_FAILED: Final = ("FATAL", "CANCELLED")
 FEED_PENDING: Final = ("IN_QUEUE", "IN_PROGRESS")

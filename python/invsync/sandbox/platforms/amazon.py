@@ -195,15 +195,14 @@ class AmazonSandbox:
         )
         self._clock = clock
         self._tokens: dict[str, float] = {}
-        self._patch_budget = Bucket(az.PATCH_RATE, az.PATCH_BURST, clock)
-        self._create_feed_budget = Bucket(*az.CREATE_FEED_PLAN, clock)
-        self._listings_feed_budget = Bucket(
+        self._plans = {
+            operation: Bucket(rate, burst, clock)
+            for operation, (rate, burst) in az.USAGE_PLANS.items()
+        }
+        # Beside createFeed's own plan: 5 JSON_LISTINGS_FEED per 5 minutes.
+        self._listings_feeds = Bucket(
             az.FEED_SUBMISSIONS / az.FEED_WINDOW_S, az.FEED_SUBMISSIONS, clock
         )
-        self._cancel_feed_budget = Bucket(*az.CANCEL_FEED_PLAN, clock)
-        self._document_budget = Bucket(*az.CREATE_DOCUMENT_PLAN, clock)
-        self._get_feed_budget = Bucket(*az.GET_FEED_PLAN, clock)
-        self._get_document_budget = Bucket(*az.GET_DOCUMENT_PLAN, clock)
         self._documents: dict[str, _Document] = {}
         self._feeds: dict[str, _Feed] = {}
 
@@ -229,14 +228,18 @@ class AmazonSandbox:
         self.market.counters.requests += 1
         form = await request.post()
         if form.get("grant_type") != "refresh_token":
-            return self._oauth_refusal(400, "unsupported_grant_type", "grant_type")
+            return self._oauth_refusal(
+                400, "unsupported_grant_type", "The grant type is not supported."
+            )
         if (form.get("client_id"), form.get("client_secret")) != (
             self._credentials["client_id"],
             self._credentials["client_secret"],
         ):
-            return self._oauth_refusal(401, "invalid_client", "Client authentication failed")
+            return self._oauth_refusal(401, "invalid_client", "Client authentication failed.")
         if form.get("refresh_token") != self._credentials["refresh_token"]:
-            return self._oauth_refusal(400, "invalid_grant", "refresh_token")
+            return self._oauth_refusal(
+                400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
+            )
         token = "Atza|" + secrets.token_urlsafe(24)
         self._tokens[token] = self._clock() + self._token_ttl_s
         ttl = self._token_ttl_s
@@ -247,14 +250,13 @@ class AmazonSandbox:
 
     def _oauth_refusal(self, status: int, error: str, description: str) -> web.Response:
         self.market.counters.rejected += 1
-        body = {"error": error, "error_description": f"The request has an invalid {description}"}
+        body = {"error": error, "error_description": description}
         return web.json_response(body, status=status)
 
     # The selling partner API's gate: token, then usage plan
 
-    def _gate(self, request: web.Request, *budgets: Bucket) -> web.Response | None:
-        """The refusal for this request's token or budgets (the operation's usage plan
-        first), or None to serve it."""
+    def _gate(self, request: web.Request, operation: str) -> web.Response | None:
+        """The refusal for this request's token or usage plan, or None to serve it."""
         self.market.counters.requests += 1
         token = request.headers.get(az.ACCESS_TOKEN_HEADER, "")
         expires_at = self._tokens.get(token)
@@ -266,22 +268,26 @@ class AmazonSandbox:
                 else "The access token you provided has expired."
             )
             return _error(403, az.UNAUTHORIZED, "Access to requested resource is denied.", details)
+        budgets = [self._plans[operation]]
+        if operation == "createFeed":
+            budgets.append(self._listings_feeds)
         if any(budget.available() < 1.0 for budget in budgets):
             self.market.counters.throttled += 1
             return _error(
                 429,
                 az.QUOTA_EXCEEDED,
                 "You exceeded your quota for the requested resource.",
-                **{az.RATE_LIMIT_HEADER: f"{budgets[0].rate:g}"},
+                **self._plan_header(operation),
             )
         for budget in budgets:
             budget.take(1.0)
         return None
 
-    def _reply(self, body: Mapping[str, Any], budget: Bucket, status: int = 200) -> web.Response:
-        return web.json_response(
-            dict(body), status=status, headers={az.RATE_LIMIT_HEADER: f"{budget.rate:g}"}
-        )
+    def _plan_header(self, operation: str) -> dict[str, str]:
+        return {az.RATE_LIMIT_HEADER: f"{self._plans[operation].rate:g}"}
+
+    def _reply(self, body: Mapping[str, Any], operation: str, status: int = 200) -> web.Response:
+        return web.json_response(dict(body), status=status, headers=self._plan_header(operation))
 
     def _invalid_input(self, details: str) -> web.Response:
         self.market.counters.rejected += 1
@@ -290,7 +296,7 @@ class AmazonSandbox:
     # patchListingsItem
 
     async def _patch_listings_item(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._patch_budget)
+        refusal = self._gate(request, "patchListingsItem")
         if refusal is not None:
             return refusal
         if not request.query.get("marketplaceIds"):
@@ -318,12 +324,12 @@ class AmazonSandbox:
             "submissionId": uuid.uuid4().hex,
             "issues": issues,
         }
-        return self._reply(body, self._patch_budget)
+        return self._reply(body, "patchListingsItem")
 
     # Feeds API
 
     async def _create_feed_document(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._document_budget)
+        refusal = self._gate(request, "createFeedDocument")
         if refusal is not None:
             return refusal
         try:
@@ -337,7 +343,7 @@ class AmazonSandbox:
         document = _Document(content_type, secrets.token_hex(16))
         self._documents[document_id] = document
         reply = {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
-        return self._reply(reply, self._document_budget, status=201)
+        return self._reply(reply, "createFeedDocument", status=201)
 
     def _document_url(self, request: web.Request, document_id: str) -> str:
         signature = self._documents[document_id].signature
@@ -366,7 +372,7 @@ class AmazonSandbox:
         return document
 
     async def _get_feed_document(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._get_document_budget)
+        refusal = self._gate(request, "getFeedDocument")
         if refusal is not None:
             return refusal
         document_id = request.match_info["document_id"]
@@ -374,10 +380,10 @@ class AmazonSandbox:
             self.market.counters.rejected += 1
             return _error(404, az.NOT_FOUND, f"Feed document {document_id} not found.")
         reply = {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
-        return self._reply(reply, self._get_document_budget)
+        return self._reply(reply, "getFeedDocument")
 
     async def _create_feed(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._create_feed_budget, self._listings_feed_budget)
+        refusal = self._gate(request, "createFeed")
         if refusal is not None:
             return refusal
         try:
@@ -395,7 +401,7 @@ class AmazonSandbox:
         if document is None or document.content is None:
             return self._invalid_input("inputFeedDocumentId names no uploaded document")
         feed = self._queue_feed(str(body["inputFeedDocumentId"]))
-        return self._reply({"feedId": feed.feed_id}, self._create_feed_budget, status=202)
+        return self._reply({"feedId": feed.feed_id}, "createFeed", status=202)
 
     def _queue_feed(self, document_id: str) -> _Feed:
         """Feeds are processed in turn: this one starts when the one before it ends."""
@@ -415,7 +421,7 @@ class AmazonSandbox:
         return feed
 
     async def _get_feed(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._get_feed_budget)
+        refusal = self._gate(request, "getFeed")
         if refusal is not None:
             return refusal
         feed = self._feeds.get(request.match_info["feed_id"])
@@ -432,10 +438,10 @@ class AmazonSandbox:
         }
         if feed.result_document_id is not None:
             reply["resultFeedDocumentId"] = feed.result_document_id
-        return self._reply(reply, self._get_feed_budget)
+        return self._reply(reply, "getFeed")
 
     async def _cancel_feed(self, request: web.Request) -> web.Response:
-        refusal = self._gate(request, self._cancel_feed_budget)
+        refusal = self._gate(request, "cancelFeed")
         if refusal is not None:
             return refusal
         feed = self._feeds.get(request.match_info["feed_id"])
@@ -444,7 +450,7 @@ class AmazonSandbox:
         feed.status = "CANCELLED"
         if feed.timer is not None:
             feed.timer.cancel()
-        return self._reply({}, self._cancel_feed_budget)
+        return self._reply({}, "cancelFeed")
 
     def _process(self, feed: _Feed) -> None:
         """Apply a feed's messages and write its processing report ([LF] report v2)."""
