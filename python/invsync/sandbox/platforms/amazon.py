@@ -517,6 +517,11 @@ class AmazonSandbox:
     def _apply_message(self, message: object) -> list[dict[str, Any]]:
         if not isinstance(message, Mapping) or message.get("operationType") != az.FEED_OPERATION:
             return [_issue(az.INVALID_INPUT, "this sandbox takes PATCH messages", "operationType")]
+        message_id = message.get("messageId")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id < 1:
+            return [
+                _issue(az.INVALID_INPUT, "messageId must be a whole number from 1", "messageId")
+            ]
         try:
             patches = read_patches(message)
         except _Unparsable as exc:
