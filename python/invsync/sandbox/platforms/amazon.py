@@ -188,7 +188,7 @@ class AmazonSandbox:
         self.order_delay_s = (
             az.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
         )
-        self._credentials = {name: credentials[name].reveal() for name in az.CREDENTIALS}
+        self._credentials = {name: credentials[name] for name in az.CREDENTIALS}
         self._token_ttl_s = settings.token_ttl_s
         self._feed_delay_s = (
             az.FEED_PROCESSING_S if settings.job_delay_s is None else settings.job_delay_s
@@ -231,12 +231,9 @@ class AmazonSandbox:
             return self._oauth_refusal(
                 400, "unsupported_grant_type", "The grant type is not supported."
             )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            self._credentials["client_id"],
-            self._credentials["client_secret"],
-        ):
+        if not (self._matches(form, "client_id") and self._matches(form, "client_secret")):
             return self._oauth_refusal(401, "invalid_client", "Client authentication failed.")
-        if form.get("refresh_token") != self._credentials["refresh_token"]:
+        if not self._matches(form, "refresh_token"):
             return self._oauth_refusal(
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
@@ -247,6 +244,9 @@ class AmazonSandbox:
         return web.json_response(
             {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
         )
+
+    def _matches(self, form: Mapping[str, object], name: str) -> bool:
+        return form.get(name) == self._credentials[name].reveal()
 
     def _oauth_refusal(self, status: int, error: str, description: str) -> web.Response:
         self.market.counters.rejected += 1
