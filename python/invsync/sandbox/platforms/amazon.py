@@ -3,8 +3,9 @@ JSON_LISTINGS_FEED processed after a delay, each as strict as Amazon documents i
 
 What it refuses, and how (facts and sources in `invsync.marketplaces.amazon`):
 - a missing, unknown or expired `x-amz-access-token`: 403 `Unauthorized`;
-- more than the usage plan (patch 5/s burst 5; 5 JSON_LISTINGS_FEED per 5 minutes):
-  429 `QuotaExceeded` with `x-amzn-RateLimit-Limit`;
+- more than an operation's usage plan (patch 5/s burst 5, each Feeds API call's own)
+  or than 5 JSON_LISTINGS_FEED per 5 minutes: 429 `QuotaExceeded` with
+  `x-amzn-RateLimit-Limit`;
 - a body that cannot be parsed (no `productType`, no `patches`, an unknown op):
   400 `InvalidInput`;
 - an attribute Amazon would not accept (a `fulfillment_availability` entry without
