@@ -3,6 +3,7 @@ sandbox would let a broken profile pass."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -274,8 +275,9 @@ async def processing_report(
     located = await get_json(
         http, served.url + az.FEED_DOCUMENT_PATH.format(document_id=document_id), access
     )
+    assert located["compressionAlgorithm"] == az.GZIP
     async with http.get(located["url"]) as resp:
-        return json.loads(await resp.read())
+        return json.loads(gzip.decompress(await resp.read()))
 
 
 def feed(quantities: dict[str, int]) -> bytes:

@@ -16,13 +16,14 @@ What it refuses, and how (facts and sources in `invsync.marketplaces.amazon`):
   unknown SKU silently, issue 4402; here both name it, in the reply or the report).
 
 Feeds are processed one after another, each taking `job_delay_s`; a feed still
-IN_QUEUE can be cancelled. The presigned upload and download URLs are served at
+IN_QUEUE can be cancelled; processing reports are served gzipped. The presigned upload and download URLs are served at
 `/amazon-documents/<id>` on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import secrets
@@ -53,6 +54,7 @@ class _Document:
     content_type: str
     signature: str
     content: bytes | None = None
+    gzipped: bool = False
 
 
 @dataclass
@@ -381,6 +383,8 @@ class AmazonSandbox:
             self.market.counters.rejected += 1
             return _error(404, az.NOT_FOUND, f"Feed document {document_id} not found.")
         reply = {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+        if self._documents[document_id].gzipped:
+            reply["compressionAlgorithm"] = az.GZIP
         return self._reply(reply, "getFeedDocument")
 
     async def _create_feed(self, request: web.Request) -> web.Response:
@@ -478,8 +482,9 @@ class AmazonSandbox:
             },
         }
         result_id = str(uuid.uuid4())
+        content = gzip.compress(json.dumps(report).encode())
         self._documents[result_id] = _Document(
-            "application/json", secrets.token_hex(16), json.dumps(report).encode()
+            "application/json", secrets.token_hex(16), content, gzipped=True
         )
         feed.result_document_id = result_id
 
