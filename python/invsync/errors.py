@@ -19,8 +19,9 @@ class SnapshotError(InvsyncError):
     """A snapshot that is corrupt, truncated or from another format version."""
 
 
-class PolicyError(InvsyncError):
-    """A policy refused at load, pointing at the file, line and field to fix."""
+class ConfigError(InvsyncError):
+    """A file a person wrote, refused at load, pointing at the file, line and field (or
+    column) to fix. Line 0: the file as a whole (unreadable, or no position known)."""
 
     def __init__(self, source: str, line: int, field: str, message: str) -> None:
         super().__init__(source, line, field, message)
@@ -31,3 +32,15 @@ class PolicyError(InvsyncError):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.field}: {self.message}"
+
+
+class PolicyError(ConfigError):
+    """A policy refused at load."""
+
+
+class ChannelsError(ConfigError):
+    """A channels file (`invsync connect --channels`) refused at load."""
+
+
+class ListingError(ConfigError):
+    """A listing map entry refused: a CSV row (field = its column) or a KV entry."""
