@@ -4,14 +4,13 @@ sandbox's eBay routes served on a loopback port."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
-from invsync.sandbox.platforms.ebay import EbaySandbox
 
 REFRESH_TOKEN = "rt-8f3a-do-not-print"
 CLIENT_ID = "invsync-test-PRD-1234"
@@ -51,10 +50,11 @@ class FakeClock:
 
 
 @asynccontextmanager
-async def serving(platform: EbaySandbox) -> AsyncIterator[str]:
-    """The platform's routes on 127.0.0.1, port 0; yields the base URL."""
+async def serving(routes: Iterable[web.RouteDef]) -> AsyncIterator[str]:
+    """`routes` (an emulated platform's, or a test's own) on 127.0.0.1, port 0; yields
+    the base URL."""
     app = web.Application()
-    app.add_routes(platform.routes())
+    app.add_routes(routes)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

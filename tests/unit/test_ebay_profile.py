@@ -5,12 +5,15 @@ before it runs out and when eBay refuses it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
 import anyio
+import msgspec
 import pytest
+from aiohttp import web
 
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -22,6 +25,7 @@ from invsync.gateway.platforms.base import (
     Profile,
     ProfileSettings,
     Throttled,
+    TransientError,
 )
 from invsync.gateway.platforms.ebay import PROFILE, BulkUpdateLane, read_outcomes, retry_after_s
 from invsync.gateway.secrets import Secret
@@ -85,7 +89,7 @@ async def world() -> AsyncIterator[World]:
         bucket=Bucket(rate=1.0, capacity=1000.0, clock=clock),
         clock=clock,
     )
-    async with serving(sandbox) as url, aiohttp.ClientSession() as http:
+    async with serving(sandbox.routes()) as url, aiohttp.ClientSession() as http:
         profile = PROFILE(settings(url))
         yield World(profile, profile.lanes[0], sandbox, clock, http, url)
 
@@ -140,7 +144,7 @@ async def test_a_token_is_refreshed_before_it_runs_out() -> None:
         SandboxSettings(token_ttl_s=61.0),  # one second more than the refresh margin
         clock=clock,
     )
-    async with serving(sandbox) as url, aiohttp.ClientSession() as http:
+    async with serving(sandbox.routes()) as url, aiohttp.ClientSession() as http:
         lane = PROFILE(settings(url)).lanes[0]
         await lane.send(http, [change(0, 1)])
         await anyio.sleep(1.2)
@@ -168,7 +172,7 @@ async def test_a_429_is_throttled_with_ebays_reason() -> None:
         bucket=Bucket(rate=1.0, capacity=1.0, clock=clock),
         clock=clock,
     )
-    async with serving(sandbox) as url, aiohttp.ClientSession() as http:
+    async with serving(sandbox.routes()) as url, aiohttp.ClientSession() as http:
         lane = PROFILE(settings(url)).lanes[0]
         await lane.send(http, [change(0, 1)])
         with pytest.raises(Throttled, match="^2001: Too many requests"):
@@ -200,6 +204,45 @@ async def test_refused_credentials_are_an_auth_error_naming_sources_not_values(
     for secret in (REFRESH_TOKEN, CLIENT_SECRET, "PRD-wrong-secret", "rt-revoked-by-seller"):
         assert secret not in message
     assert world.market.listings["SKU-0"].updates == 0
+
+
+@asynccontextmanager
+async def scripted_ebay(status: int, body: bytes) -> AsyncIterator[str]:
+    """An eBay that hands out a token and answers every update with `status`, `body`."""
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t-1", "expires_in": 7200})
+
+    async def update(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    routes = [web.post(ebay.TOKEN_PATH, token), web.post(ebay.BULK_UPDATE_PATH, update)]
+    async with serving(routes) as url:
+        yield url
+
+
+def ebay_errors(error_id: int, message: str) -> bytes:
+    return msgspec.json.encode(ebay.ErrorResponse([ebay.ErrorDetail(error_id, message=message)]))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "raised", "reason"),
+    [
+        (403, ebay_errors(1100, "Access denied"), AuthError, "1100: Access denied"),
+        (500, ebay_errors(25001, "A system error has occurred."), TransientError, "25001: "),
+        (503, b"<html>busy</html>", TransientError, "HTTP 503"),
+        (404, b"", BatchRefused, "HTTP 404"),
+        (200, b"{}", TransientError, "BulkPriceQuantityResponse"),
+    ],
+    ids=["403-scope", "500", "503-not-json", "404", "200-not-a-reply"],
+)
+async def test_whole_request_failures_are_classed_for_the_scheduler(
+    status: int, body: bytes, raised: type[Exception], reason: str
+) -> None:
+    async with scripted_ebay(status, body) as url, aiohttp.ClientSession() as http:
+        lane = PROFILE(settings(url)).lanes[0]
+        with pytest.raises(raised, match=reason):
+            await lane.send(http, [change(0, 1)])
 
 
 # -- building the profile -------------------------------------------------------
@@ -242,7 +285,7 @@ def test_a_missing_credential_is_named() -> None:
 # -- reading replies ----------------------------------------------------------------
 
 
-def response(status: int, sku: str, offer: str | None = None) -> ebay.PriceQuantityResponse:
+def response(status: int, sku: str | None, offer: str | None = None) -> ebay.PriceQuantityResponse:
     errors = None
     if status != 200:
         errors = [ebay.ErrorDetail(ebay.ERROR_SYSTEM, message="A system error has occurred.")]
@@ -264,6 +307,11 @@ def test_a_per_item_system_error_is_retried_and_a_missing_item_too() -> None:
         applied=False, retry=True, reason="25001: A system error has occurred."
     )
     assert (outcomes[2].applied, outcomes[2].retry) == (False, True)
+
+
+def test_a_response_naming_only_the_offer_counts_for_its_change() -> None:
+    reply = ebay.BulkPriceQuantityResponse([response(200, "SKU-0"), response(500, None, "OFF-0")])
+    assert read_outcomes([change(0, 3)], reply)[0].retry
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:

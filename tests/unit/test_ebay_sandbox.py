@@ -95,7 +95,7 @@ async def open_seller(clock: FakeClock, day: Day, bucket: Bucket) -> AsyncIterat
         clock=clock,
         today=day,
     )
-    async with serving(platform) as url, aiohttp.ClientSession() as http:
+    async with serving(platform.routes()) as url, aiohttp.ClientSession() as http:
         yield Seller(url, http, platform)
 
 

@@ -66,13 +66,14 @@ def build_request(changes: Sequence[Change]) -> ebay.BulkPriceQuantity:
 def read_outcomes(
     changes: Sequence[Change], reply: ebay.BulkPriceQuantityResponse
 ) -> list[Outcome]:
-    """One outcome per change from the per-item and per-offer responses. A change
+    """One outcome per change, from the responses naming its SKU or its offer. A change
     eBay's reply does not mention is retried: nothing says it was applied."""
-    by_sku: dict[str, list[ebay.PriceQuantityResponse]] = {}
-    for response in reply.responses:
-        if response.sku is not None:
-            by_sku.setdefault(response.sku, []).append(response)
-    return [_outcome(change, by_sku.get(change.listing.ids["ebay_sku"], [])) for change in changes]
+    outcomes = []
+    for change in changes:
+        sku, offer = change.listing.ids["ebay_sku"], change.listing.ids["offer_id"]
+        mine = [r for r in reply.responses if r.sku == sku or r.offer_id == offer]
+        outcomes.append(_outcome(change, mine))
+    return outcomes
 
 
 def _outcome(change: Change, responses: list[ebay.PriceQuantityResponse]) -> Outcome:
@@ -126,10 +127,11 @@ class BulkUpdateLane:
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         body = _ENCODER.encode(build_request(changes))
         status, payload, retry_after = await self._post(http, body)
-        if status == 401:
+        if status in (401, 403):
             raise AuthError(
-                "eBay refused a freshly refreshed access token "
-                f"({error_reason(payload, status)}); check the channel's credentials"
+                f"eBay refused the access token ({error_reason(payload, status)}) even after "
+                "a refresh, or it lacks the sell.inventory scope; check the channel's "
+                "credentials"
             )
         if status == 429:
             raise Throttled(error_reason(payload, status), BudgetReport(retry_after_s=retry_after))
