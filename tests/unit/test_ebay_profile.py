@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from invsync.gateway.platforms import ebay as ebay_profile
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -245,6 +246,27 @@ async def test_whole_request_failures_are_classed_for_the_scheduler(
             await lane.send(http, [change(0, 1)])
 
 
+async def test_a_time_out_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t-1", "expires_in": 7200})
+
+    async def stall(request: web.Request) -> web.Response:
+        await anyio.sleep(1)
+        return web.json_response({"responses": []})
+
+    monkeypatch.setattr(ebay_profile, "REQUEST_TIMEOUT_S", 0.1)
+    routes = [web.post(ebay.TOKEN_PATH, token), web.post(ebay.BULK_UPDATE_PATH, stall)]
+    async with serving(routes) as url, aiohttp.ClientSession() as http:
+        with pytest.raises(TransientError, match="unreachable"):
+            await PROFILE(settings(url)).lanes[0].send(http, [change(0, 1)])
+
+
+async def test_an_unreachable_ebay_is_transient() -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(TransientError):
+            await PROFILE(settings("http://127.0.0.1:1")).lanes[0].send(http, [change(0, 1)])
+
+
 # -- building the profile -------------------------------------------------------
 
 
@@ -320,3 +342,4 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert retry_after_s("Sat, 05 Dec 2026 12:00:30 GMT", now) == 30.0
     assert retry_after_s(None, now) is None
     assert retry_after_s("soon", now) is None
+    assert retry_after_s("inf", now) is None
