@@ -103,6 +103,7 @@ async def test_a_valid_set_applies_and_reports_the_cost_budget() -> None:
         body = await s.set([qty(0, 7, 0), qty(1, 3, None)])
         assert user_errors(body) == []
         assert (s.shown(0), s.shown(1)) == (7, 3)
+        assert body["extensions"]["cost"]["requestedQueryCost"] == doc.SET_QUANTITIES_COST
         status = body["extensions"]["cost"]["throttleStatus"]
         assert status["maximumAvailable"] == 1000
         assert status["restoreRate"] == 100
