@@ -81,13 +81,13 @@ async def test_a_push_sets_the_store_and_reports_its_budget() -> None:
 
 async def test_a_throttled_request_says_how_long_to_wait_and_at_what_rate() -> None:
     async with rig() as r:
-        r.store.bucket = Bucket(rate=2.0, capacity=15.0)
+        r.store.bucket = Bucket(rate=2.0, capacity=15.0, clock=lambda: 0.0)  # no refill
         await r.lane.send(r.http, [Change(listing(0), 1, None, NOW)])
         with pytest.raises(Throttled) as caught:
             await r.lane.send(r.http, [Change(listing(0), 2, None, NOW)])
         budget = caught.value.budget
         assert (budget.rate, budget.capacity) == (2.0, 15.0)
-        assert budget.retry_after_s is not None and 2.0 < budget.retry_after_s <= 5.5
+        assert budget.retry_after_s == (11 - 4) / 2.0  # the 11-point mutation, 4 points left
         assert r.shown(0) == 1
         assert r.store.market.counters.throttled == 1
 

@@ -17,7 +17,7 @@ from invsync.gateway.platforms.base import Listing
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopify as doc
 from invsync.sandbox.app import Sandbox, Storefront, serving
-from invsync.sandbox.market import Market
+from invsync.sandbox.market import Bucket, Market
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.shopify import SANDBOX, ShopifySandbox
@@ -266,18 +266,29 @@ async def test_a_quantity_the_store_cannot_take_is_a_user_error_on_its_field(
 
 async def test_a_burst_over_the_cost_budget_is_throttled_and_counted() -> None:
     async with store() as s:
-        throttled = []
-        for n in range(120):  # 120 x 11 points > the 1,000-point bucket
-            body = await s.set([qty(0, n % 5, None)], key=f"k-{n}")
-            if "THROTTLED" in codes(body):
-                throttled.append(body)
-        assert throttled
+        s.emulation.bucket = Bucket(100.0, 1000.0, clock=lambda: 0.0)  # no refill meanwhile
+        replies = [await s.set([qty(0, n % 5, None)], key=f"k-{n}") for n in range(100)]
+        throttled = [r for r in replies if "THROTTLED" in codes(r)]
+        fits = 1000 // doc.SET_QUANTITIES_COST
+        assert len(throttled) == 100 - fits
+        assert all("THROTTLED" not in codes(r) for r in replies[:fits])
         assert s.emulation.market.counters.throttled == len(throttled)
         reply = throttled[0]
         assert reply["errors"][0]["message"] == "Throttled"
         assert reply["extensions"]["cost"]["actualQueryCost"] is None
         status = reply["extensions"]["cost"]["throttleStatus"]
-        assert status["currentlyAvailable"] < reply["extensions"]["cost"]["requestedQueryCost"]
+        assert status["currentlyAvailable"] == 1000 - fits * doc.SET_QUANTITIES_COST
+
+
+async def test_a_query_dearer_than_the_whole_bucket_is_refused_not_throttled() -> None:
+    async with store() as s:
+        count = 1000 // (3 * doc.OBJECT_COST) + 1
+        variables = {
+            k: v for n in range(count) for k, v in ((f"i{n}", item(0)), (f"l{n}", LOCATION))
+        }
+        _, body = await s.post({"query": doc.read_levels(count), "variables": variables})
+        assert codes(body) == [doc.MAX_COST_EXCEEDED]
+        assert s.emulation.market.counters.throttled == 0
 
 
 async def test_the_level_query_reads_what_the_store_shows() -> None:

@@ -117,6 +117,8 @@ DEFAULT_PLAN: Final = "standard"
 
 # Top-level error codes (errors[].extensions.code).
 THROTTLED: Final = "THROTTLED"
+# A single query may not cost more than the bucket holds.
+MAX_COST_EXCEEDED: Final = "MAX_COST_EXCEEDED"
 # The code name for an over-long input array is not in the pages read (inference).
 MAX_INPUT_SIZE_EXCEEDED: Final = "MAX_INPUT_SIZE_EXCEEDED"
 

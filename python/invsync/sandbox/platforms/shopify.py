@@ -330,6 +330,23 @@ class ShopifySandbox:
         except _Refused as refused:
             self.market.counters.rejected += 1
             return self._reply({"errors": refused.errors}, 0, None)
+        if cost > self.bucket.capacity:
+            self.market.counters.rejected += 1
+            return self._reply(
+                {
+                    "errors": [
+                        _error(
+                            f"Query cost is {cost}, which exceeds the single query max cost "
+                            f"limit ({self.bucket.capacity:g}).",
+                            doc.MAX_COST_EXCEEDED,
+                            cost=cost,
+                            maxCost=self.bucket.capacity,
+                        )
+                    ]
+                },
+                cost,
+                None,
+            )
         if not self.bucket.take(cost):
             self.market.counters.throttled += 1
             return self._reply(
@@ -449,33 +466,19 @@ class ShopifySandbox:
                 )
             )
         fingerprint = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()
-        if key in self._answers:
-            seen, answer = self._answers[key]
-            if seen == fingerprint:
-                return {
-                    field.response_key: _render(
-                        answer, field.selections, "InventorySetQuantitiesPayload"
-                    )
-                }
-            mismatch = self._payload(
-                [
-                    (
-                        doc.IDEMPOTENCY_KEY_PARAMETER_MISMATCH,
-                        ["idempotent", "key"],
-                        "The idempotency key was already used with other parameters",
-                    )
-                ],
-                None,
+        if key not in self._answers:
+            self._answers[key] = (fingerprint, self._set_quantities(given))
+            while len(self._answers) > IDEMPOTENCY_KEYS_KEPT:
+                self._answers.popitem(last=False)
+            answer = self._answers[key][1]
+        elif self._answers[key][0] == fingerprint:
+            answer = self._answers[key][1]  # a resend: the first answer, nothing applied again
+        else:
+            self.market.counters.rejected += 1
+            mismatch = "The idempotency key was already used with other parameters"
+            answer = self._payload(
+                [(doc.IDEMPOTENCY_KEY_PARAMETER_MISMATCH, ["idempotent", "key"], mismatch)], None
             )
-            return {
-                field.response_key: _render(
-                    mismatch, field.selections, "InventorySetQuantitiesPayload"
-                )
-            }
-        answer = self._set_quantities(given)
-        self._answers[key] = (fingerprint, answer)
-        while len(self._answers) > IDEMPOTENCY_KEYS_KEPT:
-            self._answers.popitem(last=False)
         return {
             field.response_key: _render(answer, field.selections, "InventorySetQuantitiesPayload")
         }
