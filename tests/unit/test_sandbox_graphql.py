@@ -10,6 +10,7 @@ from invsync.sandbox.graphql import (
     MISSING,
     EnumValue,
     GraphQLSyntaxError,
+    Value,
     Variable,
     parse,
     resolve,
@@ -55,7 +56,7 @@ def test_aliases_comments_escapes_and_inline_objects() -> None:
 
 
 def test_resolve_tells_an_absent_variable_from_an_explicit_null() -> None:
-    value = {"x": Variable("given"), "y": Variable("absent")}
+    value: Value = {"x": Variable("given"), "y": Variable("absent")}
     assert resolve(value, {"given": None}) == {"x": None, "y": MISSING}
 
 
