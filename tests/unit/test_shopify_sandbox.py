@@ -264,6 +264,21 @@ async def test_a_quantity_the_store_cannot_take_is_a_user_error_on_its_field(
         assert user_errors(body) == [(code, ["input", "quantities", "0", where])]
 
 
+async def test_an_item_elsewhere_or_sent_twice_is_refused_on_its_field() -> None:
+    async with store() as s:
+        s.emulation.market.listings[item(1)].ids["location_id"] = "gid://shopify/Location/2"
+        body = await s.set([qty(0, 1, None), qty(0, 2, None), qty(1, 1, None)])
+        assert user_errors(body) == [
+            (doc.NO_DUPLICATE_PAIR, ["input", "quantities", "1"]),
+            (doc.ITEM_NOT_STOCKED_AT_LOCATION, ["input", "quantities", "2", "locationId"]),
+        ]
+        body = await s.set([qty(0, 1, None)], key="k-2", name="on_hand")
+        assert user_errors(body) == [(doc.INVALID_NAME, ["input", "name"])]
+        body = await s.set([qty(0, 1, None)], key="k-3", reason="because")
+        assert user_errors(body) == [(doc.INVALID_REASON, ["input", "reason"])]
+        assert s.shown(0) == 0
+
+
 async def test_a_burst_over_the_cost_budget_is_throttled_and_counted() -> None:
     async with store() as s:
         s.emulation.bucket = Bucket(100.0, 1000.0, clock=lambda: 0.0)  # no refill meanwhile
