@@ -207,7 +207,7 @@ async def test_a_repeated_idempotency_key_answers_without_applying_again() -> No
             "variableMismatch",
         ),
         ('mutation { productDelete(id: "1") { deletedProductId } }', "undefinedField"),
-        ("mutation { __typename }", "BAD_REQUEST"),
+        ('mutation { __typename @idempotent(key: "k") }', "BAD_REQUEST"),
     ],
 )
 async def test_operations_outside_the_schema_get_graphql_errors(query: str, code: str) -> None:
