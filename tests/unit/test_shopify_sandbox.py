@@ -296,6 +296,18 @@ async def test_a_burst_over_the_cost_budget_is_throttled_and_counted() -> None:
         assert status["currentlyAvailable"] == 1000 - fits * doc.SET_QUANTITIES_COST
 
 
+def test_the_store_budget_follows_the_channel_plan() -> None:
+    market = Market("shopify", "web", options={"plan": "plus"})
+    plus = ShopifySandbox(market, {"access_token": Secret("$T", TOKEN)}, SandboxSettings())
+    assert (plus.bucket.rate, plus.bucket.capacity) == (1000.0, 10_000.0)
+    with pytest.raises(ValueError, match="plan"):
+        ShopifySandbox(
+            Market("shopify", "web", options={"plan": "gold"}),
+            {"access_token": Secret("$T", TOKEN)},
+            SandboxSettings(),
+        )
+
+
 async def test_a_query_dearer_than_the_whole_bucket_is_refused_not_throttled() -> None:
     async with store() as s:
         count = 1000 // (3 * doc.OBJECT_COST) + 1

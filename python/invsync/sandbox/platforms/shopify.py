@@ -262,7 +262,13 @@ class ShopifySandbox:
             settings.order_delay_s if settings.order_delay_s is not None else ORDER_DELAY_S
         )
         self._token = credentials[doc.CREDENTIAL]
-        rate = doc.PLAN_RESTORE_RATES[doc.DEFAULT_PLAN]
+        plan = market.options.get("plan", doc.DEFAULT_PLAN)
+        if plan not in doc.PLAN_RESTORE_RATES:
+            raise ValueError(
+                f"shopify channel {market.channel!r}: plan {plan!r} is not one of "
+                f"{', '.join(doc.PLAN_RESTORE_RATES)}"
+            )
+        rate = doc.PLAN_RESTORE_RATES[plan]
         self.bucket = Bucket(rate, rate * doc.BUCKET_SECONDS)
         self._answers: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
 
