@@ -97,6 +97,12 @@ def _kv_reads(bucket: str) -> tuple[str, ...]:
     )
 
 
+def _kv_writes(bucket: str) -> tuple[str, ...]:
+    """Maintaining a KV bucket: create it, look it up, put and delete keys."""
+    stream = f"KV_{bucket}"
+    return (f"{JS_API}.STREAM.CREATE.{stream}", f"{JS_API}.STREAM.INFO.{stream}", f"$KV.{bucket}.>")
+
+
 def listings_bucket(prefix: str) -> str:
     """The JetStream KV bucket of listing maps that connectors may read
     (`listings = "kv:<bucket>"` in the channels file)."""
@@ -123,7 +129,8 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
     table = (
         Role(
             "producer",
-            "OMS, WMS, POS: stock and order events, reservations and queries",
+            "OMS, WMS, POS, catalog: stock and order events, reservations, queries and "
+            "the channels' listing map",
             # Stream reads let `invsync publish` find the stream and its message limit.
             publish=(
                 f"{p}.stock.>",
@@ -132,6 +139,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.query.sku",
                 *_stream_reads(stream),
                 f"{JS_API}.STREAM.NAMES",
+                *_kv_writes(listings_bucket(p)),
             ),
             subscribe=(f"{inbox_prefix('producer')}.>",),
         ),
