@@ -4,6 +4,7 @@ connector per channel, stops cleanly, and a restart converges without any state.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -134,7 +135,7 @@ async def test_every_channel_is_pushed_and_a_restart_converges(
             ready, stop, registry = anyio.Event(), anyio.Event(), CollectorRegistry()
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(
-                    lambda: run_gateway(config, ready=ready, stop=stop, registry=registry)
+                    partial(run_gateway, config, ready=ready, stop=stop, registry=registry)
                 )
                 with anyio.fail_after(10):
                     await ready.wait()
