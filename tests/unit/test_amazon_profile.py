@@ -120,6 +120,15 @@ async def test_refused_credentials_are_an_auth_error_naming_their_source_not_val
     assert not any(value in message for value in (*SECRET_VALUES.values(), "not-the-secret"))
 
 
+async def test_a_seller_that_did_not_authorise_the_app_is_an_auth_error_naming_it(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    patch, _ = lanes(PROFILE(settings(served.url, seller_id="A9OTHERSELLER")))
+    with pytest.raises(AuthError, match="A9OTHERSELLER"):
+        await patch.send(http, [change(SKUS[0], 1)])
+    assert served.sandbox.market.listings[SKUS[0]].qty == 0
+
+
 async def test_an_invalid_submission_inside_a_200_is_refused_with_amazons_issue(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
@@ -255,3 +264,17 @@ def test_the_feed_lane_takes_a_backlog_the_patch_lane_could_not_clear_in_time() 
     assert (feed.limits.batch, feed.limits.processing_s, feed.asynchronous) == (25_000, 90.0, True)
     # createFeed's own plan (0.0083/s) is tighter than 5 listings feeds per 5 minutes.
     assert (feed.limits.rate, feed.limits.burst) == (0.0083, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token_url"),
+    [
+        ("https://sellingpartnerapi-eu.amazon.com", az.TOKEN_URL),
+        ("https://sellingpartnerapi-fe.amazon.com/", az.TOKEN_URL),
+        ("http://127.0.0.1:8790", "http://127.0.0.1:8790" + az.TOKEN_PATH),
+    ],
+)
+def test_every_amazon_region_takes_its_token_from_login_with_amazon(
+    base_url: str, token_url: str
+) -> None:
+    assert amazon_profile._token_url(base_url.rstrip("/")) == token_url
