@@ -65,8 +65,8 @@ async def oauth_token(
     sources = ", ".join(v.source for v in (*form.values(), *(basic or ())) if isinstance(v, Secret))
     body = {k: v.reveal() if isinstance(v, Secret) else v for k, v in form.items()}
     headers = {"Accept": "application/json"}
-    if basic:
-        headers["Authorization"] = basic_auth(basic[0], basic[1])
+    if basic is not None:
+        headers["Authorization"] = basic_authorization(basic[0], basic[1])
     try:
         async with http.post(
             url,
@@ -94,8 +94,9 @@ async def oauth_token(
     return Secret(f"token from {url}", token), float(lifetime)
 
 
-def basic_auth(user: Secret, password: Secret) -> str:
-    """An HTTP Basic `Authorization` value (RFC 7617), built here because aiohttp
-    deprecates its `BasicAuth` helper and only its newest releases have the successor."""
+def basic_authorization(user: Secret, password: Secret) -> str:
+    """The `Authorization` header value of HTTP Basic auth (RFC 7617), built here
+    because aiohttp deprecates its `auth=` parameter and `encode_basic_auth` is only
+    in its newest releases."""
     pair = f"{user.reveal()}:{password.reveal()}".encode()
     return "Basic " + base64.b64encode(pair).decode("ascii")
