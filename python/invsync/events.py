@@ -298,11 +298,17 @@ AlertKind: TypeAlias = Literal[
     "log_entry_refused",
     "internal_error",
     "sold_out_discontinued",
+    # raised by the channel gateway (`invsync connect`)
+    "channel_error",
+    "mapping_missing",
 ]
 
 
 class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
-    """Something an operator should look at, published on {prefix}.alert.<kind>."""
+    """Something an operator should look at, published on {prefix}.alert.<kind>.
+    The gateway raises `channel_error` (a platform refused a change or the credentials;
+    the detail is the platform's reason) and `mapping_missing` (a quantity for a
+    (sku, condition) the channel's listing map does not name)."""
 
     kind: AlertKind
     sku: Sku | None

@@ -100,6 +100,8 @@ def read_levels(count: int) -> str:
 # Query cost: Shopify's documented weights.
 MUTATION_COST: Final = 10
 OBJECT_COST: Final = 1
+# SET_QUANTITIES: the mutation field plus its userErrors objects.
+SET_QUANTITIES_COST: Final = MUTATION_COST + OBJECT_COST
 
 # Restore rate (points per second) by plan; the bucket holds ten seconds of it (the
 # documented Standard figures are 100/s and 1,000; the other plans' buckets follow
@@ -115,6 +117,8 @@ DEFAULT_PLAN: Final = "standard"
 
 # Top-level error codes (errors[].extensions.code).
 THROTTLED: Final = "THROTTLED"
+# A single query may not cost more than the bucket holds.
+MAX_COST_EXCEEDED: Final = "MAX_COST_EXCEEDED"
 # The code name for an over-long input array is not in the pages read (inference).
 MAX_INPUT_SIZE_EXCEEDED: Final = "MAX_INPUT_SIZE_EXCEEDED"
 

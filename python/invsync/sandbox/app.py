@@ -16,6 +16,7 @@ them all; for the same reason each platform may serve one channel.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -24,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, cast
 
-import anyio
 import msgspec
 from aiohttp import web
 from msgspec import Meta
@@ -230,14 +230,19 @@ async def serving(
         site = web.TCPSite(runner, host, port)
         await site.start()
         bound = int(runner.addresses[0][1])
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sandbox.orders.run)
-            if state_file is not None:
-                tg.start_soon(keep_saved, state_file, sandbox.markets, sandbox.orders)
-            try:
-                yield bound
-            finally:
-                tg.cancel_scope.cancel()
+        # Plain asyncio tasks (aiohttp runs on asyncio anyway), so an exception from
+        # the caller's block comes out as itself, not inside a task group's.
+        background = [asyncio.create_task(sandbox.orders.run())]
+        if state_file is not None:
+            background.append(
+                asyncio.create_task(keep_saved(state_file, sandbox.markets, sandbox.orders))
+            )
+        try:
+            yield bound
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
     finally:
         await runner.cleanup()
         if state_file is not None:

@@ -30,7 +30,7 @@ def storefronts(channels: ChannelsFile, settings: SandboxSettings) -> list[Store
     for channel in channels.channels:
         secrets = channel.secrets(channels.base)
         profile = profile_factory(channel.platform)(channel.settings(secrets))
-        market = Market(channel.platform, channel.id)
+        market = Market(channel.platform, channel.id, options=dict(channel.options))
         emulation = sandbox_factory(channel.platform)(market, secrets, settings)
         front = Storefront(emulation, profile.id_fields, profile.listing_key)
         if channel.listings_bucket is None:

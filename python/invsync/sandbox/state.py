@@ -119,6 +119,8 @@ async def keep_saved(path: Path, markets: Iterable[Market], orders: OrderBook) -
     while True:
         data = msgspec.json.encode(snapshot(markets, orders))
         if data != last:
-            await anyio.to_thread.run_sync(write_atomically, path, data)
+            # Written in the event loop: a small file, and no write can still be under
+            # way when the last save on shutdown replaces it.
+            write_atomically(path, data)
             last = data
         await anyio.sleep(SAVE_EVERY_S)

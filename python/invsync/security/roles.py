@@ -83,6 +83,32 @@ def _stream_api(stream: str) -> tuple[str, ...]:
     )
 
 
+def _kv_reads(bucket: str) -> tuple[str, ...]:
+    """Watching a KV bucket: find its stream, run an ordered consumer on it (created,
+    re-created after a gap, looked at, removed) and answer its flow control."""
+    stream = f"KV_{bucket}"
+    return (
+        f"{JS_API}.STREAM.INFO.{stream}",
+        f"{JS_API}.CONSUMER.CREATE.{stream}",
+        f"{JS_API}.CONSUMER.CREATE.{stream}.>",
+        f"{JS_API}.CONSUMER.INFO.{stream}.*",
+        f"{JS_API}.CONSUMER.DELETE.{stream}.*",
+        f"$JS.FC.{stream}.>",
+    )
+
+
+def _kv_writes(bucket: str) -> tuple[str, ...]:
+    """Maintaining a KV bucket: create it, look it up, put and delete keys."""
+    stream = f"KV_{bucket}"
+    return (f"{JS_API}.STREAM.CREATE.{stream}", f"{JS_API}.STREAM.INFO.{stream}", f"$KV.{bucket}.>")
+
+
+def listings_bucket(prefix: str) -> str:
+    """The JetStream KV bucket of listing maps that connectors may read
+    (`listings = "kv:<bucket>"` in the channels file)."""
+    return f"{prefix}_listings"
+
+
 def _object_store(bucket: str) -> tuple[str, ...]:
     """An object store bucket, wholly: its stream's API, reading it through consumers,
     chunks and metadata (listing it looks its stream up by subject, hence STREAM.NAMES)."""
@@ -103,7 +129,8 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
     table = (
         Role(
             "producer",
-            "OMS, WMS, POS: stock and order events, reservations and queries",
+            "OMS, WMS, POS, catalog: stock and order events, reservations, queries and "
+            "the channels' listing map",
             # Stream reads let `invsync publish` find the stream and its message limit.
             publish=(
                 f"{p}.stock.>",
@@ -112,13 +139,22 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.query.sku",
                 *_stream_reads(stream),
                 f"{JS_API}.STREAM.NAMES",
+                *_kv_writes(listings_bucket(p)),
             ),
             subscribe=(f"{inbox_prefix('producer')}.>",),
         ),
         Role(
             "connector",
-            "a sales channel's connector: reads its quantities, acknowledges them, queries",
-            publish=(f"{p}.ack.*", f"{p}.query.sku", f"{p}.query.channel"),
+            "a sales channel's connector (`invsync connect`): reads its quantities and "
+            "listing map, acknowledges them, raises channel alerts, queries",
+            publish=(
+                f"{p}.ack.*",
+                f"{p}.alert.channel_error",
+                f"{p}.alert.mapping_missing",
+                f"{p}.query.sku",
+                f"{p}.query.channel",
+                *_kv_reads(listings_bucket(p)),
+            ),
             subscribe=(f"{p}.qty.>", f"{inbox_prefix('connector')}.>"),
         ),
         Role(

@@ -87,6 +87,10 @@ class Subjects:
     def acks(self) -> str:
         return f"{self.prefix}.ack.*"
 
+    def ack(self, channel: str) -> str:
+        """Where a connector acknowledges the channel's quantities."""
+        return f"{self.prefix}.ack.{channel}"
+
 
 # Where answers may go: client inboxes, and the server's mapped replies of
 # requests imported from another account. The service may publish on the log

@@ -277,7 +277,7 @@ def build_profile(settings: ProfileSettings) -> ShopifyProfile:
         rate=rate,
         burst=settings.overrides.get("burst", rate * doc.BUCKET_SECONDS),
         batch=batch,
-        cost_per_request=doc.MUTATION_COST,
+        cost_per_request=doc.SET_QUANTITIES_COST,
     )
     version = settings.options.get("api_version", doc.API_VERSION)
     url = base_url.rstrip("/") + doc.graphql_path(version)

@@ -15,6 +15,7 @@ Listings are keyed by their inventory item GID.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -157,80 +158,70 @@ def _coerce(value: Any, type_: str, path: list[str | int]) -> list[tuple[list[st
 def _validate(
     fields: Sequence[Field], parent: str, declared: Mapping[str, str], used: set[str]
 ) -> tuple[list[dict[str, Any]], int]:
-    """Errors of a selection set against the schema, and its requested cost."""
+    """Errors of a selection set against the schema (variables it uses are added to
+    `used`), and its requested cost."""
     errors: list[dict[str, Any]] = []
+
+    def refuse(at: Field, message: str, code: str) -> None:
+        errors.append(
+            _error(message, code) | {"locations": [{"line": at.line, "column": at.column}]}
+        )
+
     cost = 0
     for f in fields:
         if f.name == "__typename":
             continue
         known = _OUTPUT[parent].get(f.name)
-        where = [{"line": f.line, "column": f.column}]
         if known is None:
-            errors.append(
-                _error(f"Field '{f.name}' doesn't exist on type '{parent}'", "undefinedField")
-                | {"locations": where}
-            )
+            refuse(f, f"Field '{f.name}' doesn't exist on type '{parent}'", "undefinedField")
             continue
         type_, params = known
         for arg, value in f.arguments.items():
             if arg not in params:
-                errors.append(
-                    _error(
-                        f"Field '{f.name}' doesn't accept argument '{arg}'", "argumentNotAccepted"
-                    )
-                    | {"locations": where}
+                refuse(
+                    f, f"Field '{f.name}' doesn't accept argument '{arg}'", "argumentNotAccepted"
                 )
                 continue
             for name in variables_used(value):
                 used.add(name)
                 if name not in declared:
-                    errors.append(
-                        _error(
-                            f"Variable ${name} is used by {f.name} but not declared",
-                            "variableNotDefined",
-                        )
-                        | {"locations": where}
+                    refuse(
+                        f,
+                        f"Variable ${name} is used by {f.name} but not declared",
+                        "variableNotDefined",
                     )
                 elif value == Variable(name) and declared[name] != params[arg]:
-                    errors.append(
-                        _error(
-                            f"Type mismatch on variable ${name} and argument {arg} "
-                            f"({declared[name]} / {params[arg]})",
-                            "variableMismatch",
-                        )
-                        | {"locations": where}
+                    refuse(
+                        f,
+                        f"Type mismatch on variable ${name} and argument {arg} "
+                        f"({declared[name]} / {params[arg]})",
+                        "variableMismatch",
                     )
         missing = [a for a, t in params.items() if t.endswith("!") and a not in f.arguments]
         if missing:
-            errors.append(
-                _error(
-                    f"Field '{f.name}' is missing required arguments: {', '.join(missing)}",
-                    "missingRequiredArguments",
-                )
-                | {"locations": where}
+            refuse(
+                f,
+                f"Field '{f.name}' is missing required arguments: {', '.join(missing)}",
+                "missingRequiredArguments",
             )
         named = _named(type_)
-        if named in _OUTPUT:
-            if not f.selections:
-                errors.append(
-                    _error(
-                        f"Field must have selections (field '{f.name}' returns {named})",
-                        "selectionMismatch",
-                    )
-                    | {"locations": where}
-                )
-                continue
-            sub_errors, sub_cost = _validate(f.selections, named, declared, used)
-            errors += sub_errors
-            cost += (doc.MUTATION_COST if parent == "Mutation" else doc.OBJECT_COST) + sub_cost
-        elif f.selections:
-            errors.append(
-                _error(
+        if named not in _OUTPUT:
+            if f.selections:
+                refuse(
+                    f,
                     f"Selections can't be made on scalars (field '{f.name}' returns {named})",
                     "selectionMismatch",
                 )
-                | {"locations": where}
+        elif not f.selections:
+            refuse(
+                f,
+                f"Field must have selections (field '{f.name}' returns {named})",
+                "selectionMismatch",
             )
+        else:
+            sub_errors, sub_cost = _validate(f.selections, named, declared, used)
+            errors.extend(sub_errors)
+            cost += (doc.MUTATION_COST if parent == "Mutation" else doc.OBJECT_COST) + sub_cost
     return errors, cost
 
 
@@ -271,7 +262,13 @@ class ShopifySandbox:
             settings.order_delay_s if settings.order_delay_s is not None else ORDER_DELAY_S
         )
         self._token = credentials[doc.CREDENTIAL]
-        rate = doc.PLAN_RESTORE_RATES[doc.DEFAULT_PLAN]
+        plan = market.options.get("plan", doc.DEFAULT_PLAN)
+        if plan not in doc.PLAN_RESTORE_RATES:
+            raise ValueError(
+                f"shopify channel {market.channel!r}: plan {plan!r} is not one of "
+                f"{', '.join(doc.PLAN_RESTORE_RATES)}"
+            )
+        rate = doc.PLAN_RESTORE_RATES[plan]
         self.bucket = Bucket(rate, rate * doc.BUCKET_SECONDS)
         self._answers: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
 
@@ -307,7 +304,8 @@ class ShopifySandbox:
         if request.match_info["version"] != doc.API_VERSION:
             self.market.counters.rejected += 1
             return web.json_response({"errors": "Not Found"}, status=404)
-        if request.headers.get(doc.ACCESS_TOKEN_HEADER) != self._token.reveal():
+        sent = request.headers.get(doc.ACCESS_TOKEN_HEADER, "").encode()
+        if not hmac.compare_digest(sent, self._token.reveal().encode()):
             self.market.counters.rejected += 1
             return web.json_response(doc.INVALID_TOKEN_BODY, status=401)
         try:
@@ -330,6 +328,23 @@ class ShopifySandbox:
         except _Refused as refused:
             self.market.counters.rejected += 1
             return self._reply({"errors": refused.errors}, 0, None)
+        if cost > self.bucket.capacity:
+            self.market.counters.rejected += 1
+            return self._reply(
+                {
+                    "errors": [
+                        _error(
+                            f"Query cost is {cost}, which exceeds the single query max cost "
+                            f"limit ({self.bucket.capacity:g}).",
+                            doc.MAX_COST_EXCEEDED,
+                            cost=cost,
+                            maxCost=self.bucket.capacity,
+                        )
+                    ]
+                },
+                cost,
+                None,
+            )
         if not self.bucket.take(cost):
             self.market.counters.throttled += 1
             return self._reply(
@@ -382,8 +397,12 @@ class ShopifySandbox:
             for name in operation.variables
             if name not in used
         ]
-        if operation.kind == "mutation" and len(operation.selections) != 1:
-            errors.append(_error("this store takes one mutation field per request", "BAD_REQUEST"))
+        if operation.kind == "mutation" and [f.name for f in operation.selections] != [
+            doc.MUTATION_FIELD
+        ]:
+            errors.append(
+                _error(f"this store takes one {doc.MUTATION_FIELD} per mutation", "BAD_REQUEST")
+            )
         if errors:
             raise _Refused(*errors)
         return operation, cost
@@ -449,33 +468,19 @@ class ShopifySandbox:
                 )
             )
         fingerprint = hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()
-        if key in self._answers:
-            seen, answer = self._answers[key]
-            if seen == fingerprint:
-                return {
-                    field.response_key: _render(
-                        answer, field.selections, "InventorySetQuantitiesPayload"
-                    )
-                }
-            mismatch = self._payload(
-                [
-                    (
-                        doc.IDEMPOTENCY_KEY_PARAMETER_MISMATCH,
-                        ["idempotent", "key"],
-                        "The idempotency key was already used with other parameters",
-                    )
-                ],
-                None,
+        if key not in self._answers:
+            self._answers[key] = (fingerprint, self._set_quantities(given))
+            while len(self._answers) > IDEMPOTENCY_KEYS_KEPT:
+                self._answers.popitem(last=False)
+            answer = self._answers[key][1]
+        elif self._answers[key][0] == fingerprint:
+            answer = self._answers[key][1]  # a resend: the first answer, nothing applied again
+        else:
+            self.market.counters.rejected += 1
+            mismatch = "The idempotency key was already used with other parameters"
+            answer = self._payload(
+                [(doc.IDEMPOTENCY_KEY_PARAMETER_MISMATCH, ["idempotent", "key"], mismatch)], None
             )
-            return {
-                field.response_key: _render(
-                    mismatch, field.selections, "InventorySetQuantitiesPayload"
-                )
-            }
-        answer = self._set_quantities(given)
-        self._answers[key] = (fingerprint, answer)
-        while len(self._answers) > IDEMPOTENCY_KEYS_KEPT:
-            self._answers.popitem(last=False)
         return {
             field.response_key: _render(answer, field.selections, "InventorySetQuantitiesPayload")
         }

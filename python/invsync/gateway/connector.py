@@ -1,0 +1,311 @@
+"""One channel's connector: `{p}.qty.<channel>` in, the platform via the scheduler,
+`{p}.ack.<channel>` and alerts out.
+
+It keeps nothing that `{p}.query.channel` cannot rebuild. On start, and whenever a
+message's `seq` is not the next one, it resyncs: it reads every shown quantity as of
+a `seq` in pages, queues them all (a mapped listing no page names is sent 0: the
+service shows it nothing), and then applies only the messages after that `seq`, in
+order. Each message is acknowledged, in `seq` order, once the platform has accepted
+or refused everything it asked for; a newer quantity for the same listing answers
+for an older one it replaced. A (sku, condition) the listing map does not name is
+alerted as `mapping_missing`, counted as failed in the ack, and pushed as soon as a
+map reload or a KV put names it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+import anyio
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+from invsync.events import (
+    PAGE_LIMIT_MAX,
+    Alert,
+    AlertKind,
+    ChannelAck,
+    ChannelPage,
+    ChannelQuantities,
+    encode_json,
+)
+from invsync.gateway.budget import RevisionBudget
+from invsync.gateway.listings import Key, ListingMap, ListingSource
+from invsync.gateway.metrics import ChannelMetrics
+from invsync.gateway.platforms.base import Listing, Profile
+from invsync.gateway.scheduler import Scheduler, Settled
+from invsync.gateway.secrets import Secret, redact
+from invsync.service.subjects import Subjects
+
+__all__ = ["Connector"]
+
+log = logging.getLogger("invsync.gateway")
+
+QUERY_TIMEOUT_S = 5.0
+RESYNC_RETRY_S = (0.5, 1.0, 2.0, 5.0)
+# How many item errors one ack's `error` quotes; the rest are counted.
+ERRORS_QUOTED = 3
+
+_QUANTITIES = msgspec.json.Decoder(ChannelQuantities)
+_PAGE = msgspec.json.Decoder(ChannelPage)
+
+
+@dataclass(eq=False)
+class _Acknowledgement:
+    """One `seq` waiting for the platform's word on each of its items."""
+
+    seq: int
+    remaining: int
+    ok: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def settle(self, applied: bool, reason: str | None) -> None:
+        self.remaining -= 1
+        if applied:
+            self.ok += 1
+            return
+        self.failed += 1
+        if reason and len(self.errors) < ERRORS_QUOTED and reason not in self.errors:
+            self.errors.append(reason)
+
+    def message(self) -> ChannelAck:
+        error = None
+        if self.failed:
+            error = f"{self.failed} item(s) not applied: " + "; ".join(self.errors)
+        return ChannelAck(
+            seq=self.seq,
+            ok=self.failed == 0,
+            error=error,
+            accepted_ts=datetime.now(UTC),
+            items_ok=self.ok,
+            items_failed=self.failed,
+        )
+
+
+class _ResyncFailed(Exception):
+    """The service did not answer a channel query usefully; tried again later."""
+
+
+class Connector:
+    """Carries one channel's quantities to its platform and acknowledges them."""
+
+    def __init__(
+        self,
+        channel: str,
+        nc: Client,
+        subjects: Subjects,
+        profile: Profile,
+        http: aiohttp.ClientSession,
+        listings: ListingSource,
+        metrics: ChannelMetrics,
+        secrets: Mapping[str, Secret] | None = None,
+        page_limit: int = PAGE_LIMIT_MAX,
+    ) -> None:
+        self.channel = channel
+        self.nc = nc
+        self.subjects = subjects
+        revisions = (
+            None if profile.daily_revisions is None else RevisionBudget(profile.daily_revisions)
+        )
+        self.scheduler = Scheduler(profile, http, metrics, self.alert_listing, revisions=revisions)
+        self.source = listings
+        self.metrics = metrics
+        self.page_limit = page_limit
+        # Scrubbed from every alert: a platform's reason must not carry them on.
+        self._secrets = list((secrets or {}).values())
+        self.map = ListingMap()
+        self.last_seq: int | None = None
+        self.resyncs = 0
+        # The latest quantity per key: what a listing gets when its mapping appears.
+        self._latest: dict[Key, tuple[int, datetime]] = {}
+        self._unmapped: set[Key] = set()
+        self._acks: deque[_Acknowledgement] = deque()
+        self._alerts: list[Alert] = []
+        self._outbox_ready = anyio.Event()
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Until cancelled; reports started once the first resync is queued."""
+        sub = await self.nc.subscribe(self.subjects.qty(self.channel))
+        try:
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(self.source.run, self.map, self._mapping_changed)
+                tasks.start_soon(self.scheduler.run)
+                tasks.start_soon(self._publish)
+                await self._resync()
+                task_status.started()
+                async for msg in sub.messages:
+                    await self._on_message(msg)
+        finally:
+            await sub.unsubscribe()
+
+    # --- quantities in -----------------------------------------------------------------
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            body = _QUANTITIES.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            log.warning("%s: unreadable quantities message skipped: %s", self.channel, exc)
+            return
+        if self.last_seq is not None and body.seq <= self.last_seq:
+            return  # already in the resync it arrived during
+        if self.last_seq is not None and body.seq != self.last_seq + 1:
+            log.warning(
+                "%s: seq %d after %d: resyncing from the service",
+                self.channel,
+                body.seq,
+                self.last_seq,
+            )
+            await self._resync()
+            if body.seq <= (self.last_seq or 0):
+                return
+        self.last_seq = body.seq
+        ack = _Acknowledgement(body.seq, len(body.items))
+        self._acks.append(ack)
+        for item in body.items:
+            self._want(item.sku, item.condition, item.qty, item.source_ts, ack)
+        self._outbox_ready.set()
+
+    def _want(
+        self, sku: str, condition: str, qty: int, source_ts: datetime, ack: _Acknowledgement
+    ) -> None:
+        key = (sku, condition)
+        self._latest[key] = (qty, source_ts)
+        listing = self.map.get(sku, condition)
+        if listing is None:
+            self._missing(key, qty)
+            ack.settle(False, f"no listing mapped for {sku} ({condition})")
+            return
+        self.scheduler.put(listing, qty, source_ts, self._waiter(ack))
+
+    def _waiter(self, ack: _Acknowledgement) -> Settled:
+        def settled(applied: bool, reason: str | None) -> None:
+            ack.settle(applied, reason)
+            self._outbox_ready.set()
+
+        return settled
+
+    def _missing(self, key: Key, qty: int) -> None:
+        if key in self._unmapped:
+            return
+        self._unmapped.add(key)
+        self.metrics.unmapped.set(len(self._unmapped))
+        self._alert(
+            "mapping_missing",
+            key[0],
+            f"{self.channel} has no listing for {key[0]} ({key[1]}); quantity {qty} waits "
+            "for the listing map to name it",
+        )
+
+    def _mapping_changed(self, keys: set[Key]) -> None:
+        """A map reload or KV put named `keys`: send them their latest quantity."""
+        for key in keys:
+            latest = self._latest.get(key)
+            listing = self.map.get(*key)
+            if latest is None or listing is None:
+                continue
+            self.scheduler.put(listing, latest[0], latest[1])
+            self._unmapped.discard(key)
+        self.metrics.unmapped.set(len(self._unmapped))
+
+    # --- resync ------------------------------------------------------------------------
+
+    async def _resync(self) -> None:
+        """Queue every quantity the service shows on the channel, as of a `seq`."""
+        attempt = 0
+        while True:
+            try:
+                seq, items = await self._read_all()
+                break
+            except _ResyncFailed as exc:
+                delay = RESYNC_RETRY_S[min(attempt, len(RESYNC_RETRY_S) - 1)]
+                attempt += 1
+                log.warning("%s: resync failed (%s), again in %.1f s", self.channel, exc, delay)
+                await anyio.sleep(delay)
+        self.resyncs += 1
+        ack = _Acknowledgement(seq, 0)
+        named: set[Key] = set()
+        now = datetime.now(UTC)
+        for sku, condition, qty in items:
+            named.add((sku, condition))
+            ack.remaining += 1
+            self._want(sku, condition, qty, now, ack)
+        for key in self.map.listed():
+            if key not in named:
+                ack.remaining += 1
+                self._want(key[0], key[1], 0, now, ack)
+        self.last_seq = seq
+        if seq > 0:
+            self._acks.append(ack)
+        self._outbox_ready.set()
+        log.info("%s: resynced %d quantities as of seq %d", self.channel, len(items), seq)
+
+    async def _read_all(self) -> tuple[int, list[tuple[str, str, int]]]:
+        items: list[tuple[str, str, int]] = []
+        after: str | None = None
+        seq: int | None = None
+        while True:
+            query: dict[str, object] = {"channel": self.channel, "limit": self.page_limit}
+            if after is not None:
+                query["after"] = after
+            try:
+                reply = await self.nc.request(
+                    self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S
+                )
+            except NatsTimeout:
+                raise _ResyncFailed("no answer from the service") from None
+            try:
+                page = _PAGE.decode(reply.data)
+            except msgspec.DecodeError:
+                raise _ResyncFailed(_refusal(reply.data)) from None
+            if seq is None:
+                seq = page.seq
+            items += [(item.sku, item.condition, item.qty) for item in page.items]
+            if page.next is None:
+                return seq, items
+            after = page.next
+
+    # --- acks and alerts out -----------------------------------------------------------
+
+    async def _publish(self) -> None:
+        """Send alerts as they are raised, and acknowledge finished messages in `seq`
+        order as they finish."""
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready = anyio.Event()
+            alerts, self._alerts = self._alerts, []
+            for alert in alerts:
+                await self.nc.publish(self.subjects.alert(alert.kind), encode_json(alert))
+            while self._acks and self._acks[0].remaining <= 0:
+                ack = self._acks.popleft().message()
+                await self.nc.publish(self.subjects.ack(self.channel), encode_json(ack))
+                self.metrics.ack(ack.ok)
+
+    def alert_listing(self, listing: Listing | None, reason: str) -> None:
+        """The scheduler's alerts: a platform's refusal, credentials, a stuck job."""
+        self._alert("channel_error", listing.sku if listing else None, reason)
+
+    def _alert(self, kind: AlertKind, sku: str | None, detail: str) -> None:
+        detail = redact(detail, self._secrets)
+        alert = Alert(kind=kind, sku=sku, channel=self.channel, detail=detail, ts=datetime.now(UTC))
+        log.warning("%s alert %s: %s", self.channel, kind, detail)
+        self._alerts.append(alert)
+        self._outbox_ready.set()
+
+
+def _refusal(data: bytes) -> str:
+    try:
+        body = msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return "an unreadable answer"
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error) if error else "an answer that is not a page"

@@ -1,0 +1,104 @@
+"""The gateway's Prometheus metrics (CONTRACT 10), one registry per process.
+
+Labels are the channel and a request's result, never a SKU or a listing id. Tests pass
+a fresh `CollectorRegistry` and read values with `get_sample_value`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["RESULTS", "ChannelMetrics", "GatewayMetrics"]
+
+# Event `ts` to the platform's acceptance: a fast Shopify push to a feed that took
+# minutes to process.
+PUSH_LATENCY_BUCKETS: Final = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    900.0,
+)
+# What a request to a platform came to: accepted (`ok`, its items may still be
+# refused one by one), throttled, a transient `error`, `auth_error`, or `refused` whole.
+RESULTS: Final = ("ok", "throttled", "error", "auth_error", "refused")
+
+
+class GatewayMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.push_latency = Histogram(
+            "invsync_channel_push_latency_seconds",
+            "Event ts to the platform accepting the quantity it led to.",
+            ["channel"],
+            buckets=PUSH_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.push_requests = Counter(
+            "invsync_channel_push_requests",
+            "Requests sent to a platform, by result.",
+            ["channel", "result"],
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "invsync_channel_backlog_items",
+            "Listings with a quantity not yet accepted by the platform.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.budget = Gauge(
+            "invsync_channel_budget_remaining",
+            "Cost units left in the per-item lane's budget (requests; Shopify: query cost).",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.unmapped = Gauge(
+            "invsync_channel_unmapped_items",
+            "(sku, condition) pairs with a quantity but no listing in the channel's map.",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.acks = Counter(
+            "invsync_channel_acks",
+            "Acknowledgements sent to the service, by whether every item was applied.",
+            ["channel", "ok"],
+            registry=self.registry,
+        )
+
+    def channel(self, channel: str) -> ChannelMetrics:
+        return ChannelMetrics(self, channel)
+
+
+class ChannelMetrics:
+    """One channel's series, bound once."""
+
+    def __init__(self, metrics: GatewayMetrics, channel: str) -> None:
+        self.channel = channel
+        self._requests = metrics.push_requests
+        self.latency = metrics.push_latency.labels(channel)
+        self.backlog = metrics.backlog.labels(channel)
+        self.budget = metrics.budget.labels(channel)
+        self.unmapped = metrics.unmapped.labels(channel)
+        self._acks = metrics.acks
+        for result in RESULTS:
+            self._requests.labels(channel, result)
+        for ok in ("true", "false"):
+            self._acks.labels(channel, ok)
+
+    def request(self, result: str) -> None:
+        self._requests.labels(self.channel, result).inc()
+
+    def ack(self, ok: bool) -> None:
+        self._acks.labels(self.channel, "true" if ok else "false").inc()

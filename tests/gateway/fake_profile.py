@@ -1,0 +1,101 @@
+"""An in-process platform for the push machinery's tests: no HTTP, a script of what
+to answer, and a record of every request, so a test reads as a story ("429, then
+200"; "refuse this listing")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from invsync.gateway.platforms.base import (
+    BudgetReport,
+    Change,
+    LaneLimits,
+    Listing,
+    Outcome,
+    Reply,
+)
+
+ID_FIELDS = ("item_id",)
+
+
+def listing(sku: str, condition: str = "new") -> Listing:
+    return Listing(sku, condition, {"item_id": f"{sku}-{condition}"})
+
+
+@dataclass
+class FakeLane:
+    """A lane that applies everything unless told otherwise. `failures` are raised one
+    per request before anything is applied; `refuse` maps a listing key to the
+    platform's reason; `retry` keys get a transient per-item outcome once."""
+
+    name: str
+    limits: LaneLimits
+    asynchronous: bool = False
+    shown: dict[str, int] = field(default_factory=dict)
+    requests: list[list[Change]] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)
+    retry: set[str] = field(default_factory=set)
+    budget: BudgetReport = field(default_factory=BudgetReport)
+    jobs: dict[str, list[Outcome]] = field(default_factory=dict)
+    polls_until_done: int = 1
+    _polls: dict[str, int] = field(default_factory=dict)
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        self.requests.append(list(changes))
+        if self.failures:
+            raise self.failures.pop(0)
+        outcomes = [self._apply(change) for change in changes]
+        if self.asynchronous:
+            job = f"job-{len(self.jobs) + 1}"
+            self.jobs[job] = outcomes
+            return Reply([], self.budget, job=job)
+        return Reply(outcomes, self.budget)
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        self._polls[job] = self._polls.get(job, 0) + 1
+        if self._polls[job] < self.polls_until_done:
+            return None
+        return Reply(self.jobs[job])
+
+    def _apply(self, change: Change) -> Outcome:
+        key = change.listing.ids["item_id"]
+        if key in self.refuse:
+            return Outcome(applied=False, reason=self.refuse[key])
+        if key in self.retry:
+            self.retry.discard(key)
+            return Outcome(applied=False, reason="E500: try again", retry=True)
+        self.shown[key] = change.qty
+        return Outcome(applied=True)
+
+    def sent_keys(self) -> list[list[str]]:
+        return [[c.listing.ids["item_id"] for c in request] for request in self.requests]
+
+
+@dataclass
+class FakeProfile:
+    lanes: list[FakeLane]
+    platform: str = "fake"
+    id_fields: tuple[str, ...] = ID_FIELDS
+    daily_revisions: int | None = None
+
+    def listing_key(self, listing: Listing) -> str:
+        return listing.ids["item_id"]
+
+
+def per_item_lane(rate: float = 10.0, burst: float = 10.0, batch: int = 1) -> FakeLane:
+    return FakeLane("item", LaneLimits(rate=rate, burst=burst, batch=batch))
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
