@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry
 from invsync.commands import connect, serve
 from invsync.gateway.config import load_channels
 from invsync.gateway.listings import read_listing_csv
+from invsync.gateway.metrics import GatewayMetrics
 from invsync.gateway.platforms import profile_factory
 from invsync.gateway.secrets import Secret
-from invsync.gateway.metrics import GatewayMetrics
 from invsync.security.natsconf import User, accounts
 from invsync.security.roles import ROLE_NAMES
 from invsync.service.metrics import Metrics
