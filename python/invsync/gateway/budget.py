@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from invsync.gateway.platforms.base import BudgetReport, LaneLimits
 
-__all__ = ["LaneBudget", "RevisionBudget"]
+__all__ = ["LaneBudget", "RevisionBudget", "Spent"]
 
 # After a 429 the rate is multiplied by this, down to FLOOR of the ceiling; each
 # accepted request then adds RECOVERY of the ceiling back (additive increase).
@@ -31,13 +32,26 @@ FLOOR = 0.1
 RECOVERY = 0.02
 # A 429 without Retry-After pauses the lane this long, or one token's refill if longer.
 DEFAULT_PAUSE_S = 1.0
+# Spend a little under the platform's rate: its bucket counts from when requests
+# arrive, ours from when they leave, and network jitter bunches arrivals up. The
+# margin this leaves builds up request by request, so a backlog never meets a 429.
+HEADROOM = 0.98
 # Refills are computed in floating point: a shortfall this small is rounding, not debt.
 _EPSILON = 1e-9
 
 
+@dataclass(frozen=True)
+class Spent:
+    """When a request was charged, and whether the bucket was full just before."""
+
+    at: float
+    from_full: bool
+
+
 class LaneBudget:
     """A token bucket of `capacity` cost units refilled at `rate` per second, where
-    `rate` is the platform's rate (`ceiling`) times a factor that 429s lower."""
+    `rate` is the platform's rate (`ceiling`) times a factor that 429s lower, less the
+    headroom."""
 
     def __init__(self, limits: LaneLimits, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -51,7 +65,7 @@ class LaneBudget:
 
     @property
     def rate(self) -> float:
-        return self.ceiling * self.factor
+        return self.ceiling * self.factor * HEADROOM
 
     def available(self) -> float:
         """Cost units the bucket holds now (negative after an overdraft)."""
@@ -68,13 +82,23 @@ class LaneBudget:
         refill = missing / self.rate if missing > _EPSILON else 0.0
         return max(pause, refill)
 
-    def spend(self, cost: float) -> None:
-        """Charge a request as it is sent."""
+    def spend(self, cost: float) -> Spent:
+        """Charge a request as it is sent; hand what this returns to `accepted`."""
         self._leak()
+        full = self._tokens >= self.capacity - _EPSILON
         self._tokens -= cost
+        return Spent(self._clock(), full)
 
-    def accepted(self, report: BudgetReport) -> None:
-        """A reply came back (not throttled): adopt what it says, recover a little."""
+    def accepted(self, report: BudgetReport, spent: Spent | None = None) -> None:
+        """A reply came back (not throttled): adopt what it says, recover a little.
+
+        A request sent from a full bucket is charged again for its time on the way:
+        the platform's bucket stayed full, earning nothing, until the request arrived,
+        while ours refilled from the send (the first request after a pause, which
+        also waits for a token refresh, would otherwise make the next ones a 429)."""
+        self._leak()
+        if spent is not None and spent.from_full:
+            self._tokens -= (self._clock() - spent.at) * self.rate
         self.factor = min(1.0, self.factor + RECOVERY)
         self._adopt(report)
 

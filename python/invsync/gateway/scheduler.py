@@ -37,7 +37,7 @@ import aiohttp
 import anyio
 import anyio.abc
 
-from invsync.gateway.budget import LaneBudget, RevisionBudget
+from invsync.gateway.budget import LaneBudget, RevisionBudget, Spent
 from invsync.gateway.metrics import ChannelMetrics
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -118,10 +118,12 @@ class _Item:
 
 @dataclass(eq=False)
 class Batch:
-    """Items handed to one lane for one request (or one asynchronous job)."""
+    """Items handed to one lane for one request (or one asynchronous job), and what
+    the request cost the lane's budget."""
 
     lane: int
     items: list[_Item]
+    spent: Spent
 
     def changes(self, known: dict[str, int]) -> list[Change]:
         return [
@@ -253,12 +255,12 @@ class PushQueue:
                 heapq.heappush(self._heaps[rank], (arrival, key))
         if not chosen:
             return None
-        self.budgets[lane].spend(limits.cost(len(chosen)))
+        spent = self.budgets[lane].spend(limits.cost(len(chosen)))
         for item in chosen:
             del self._pending[item.key]
             self._in_flight[item.key] = item
         self.sending[lane] += 1
-        return Batch(lane, chosen)
+        return Batch(lane, chosen, spent)
 
     def _revision_allows(self, item: _Item) -> bool:
         if self.revisions is None:
@@ -411,7 +413,7 @@ class Scheduler:
             self.metrics.request("refused")
         else:
             self._auth_failures = 0
-            budget.accepted(reply.budget)
+            budget.accepted(reply.budget, batch.spent)
             self.metrics.request("ok")
             if reply.job is not None:
                 self._spawn_poll(batch, reply.job)
