@@ -70,7 +70,11 @@ async def until(predicate: Any, timeout_s: float = 10.0) -> None:
 
 @asynccontextmanager
 async def connector(
-    server: NatsServer, profile: FakeProfile, source: ListingSource | None, tmp_path: Path
+    server: NatsServer,
+    profile: FakeProfile,
+    source: ListingSource | None,
+    tmp_path: Path,
+    tail_check_s: float = 30.0,
 ) -> AsyncIterator[tuple[Connector, CollectorRegistry]]:
     nc = await nats.connect(**client_kwargs(server.client("connector")))
     registry = CollectorRegistry()
@@ -88,6 +92,7 @@ async def connector(
                 source,
                 metrics,
                 secrets={"refresh_token": Secret("$AMZ_REFRESH", SECRET)},
+                tail_check_s=tail_check_s,
             )
             await tasks.start(conn.run)
             yield conn, registry
@@ -240,4 +245,22 @@ async def test_a_kv_put_maps_a_listing_without_a_restart(
                 await until(lambda: lane.shown.get("K2-new") == expected)
         finally:
             await nc.close()
+        svc.stop.set()
+
+
+async def test_a_lost_last_message_is_found_by_the_tail_check(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    (tmp_path / "amazon.csv").write_text(csv_text("T1"), encoding="utf-8")
+    lane = per_item_lane(rate=100, burst=100)
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "state")) as svc:
+        t1 = await stock(svc, "T1", 100, "t1")
+        async with connector(nats_server, FakeProfile([lane]), None, tmp_path, 0.1) as (conn, _):
+            await until(lambda: lane.shown.get("T1-new") == t1)
+            # The last message never arrived, and no other follows it.
+            assert conn.last_seq is not None
+            conn.last_seq -= 1
+            lane.shown["T1-new"] = -1
+            await until(lambda: conn.resyncs == 2)
+            await until(lambda: lane.shown.get("T1-new") == t1)
         svc.stop.set()

@@ -5,7 +5,9 @@ It keeps nothing that `{p}.query.channel` cannot rebuild. On start, and whenever
 message's `seq` is not the next one, it resyncs: it reads every shown quantity as of
 a `seq` in pages, queues them all (a mapped listing no page names is sent 0: the
 service shows it nothing), and then applies only the messages after that `seq`, in
-order. Each message is acknowledged, in `seq` order, once the platform has accepted
+order. A message lost after the last one seen is found by asking the service now
+and then which `seq` it is at. Each message is acknowledged, in `seq` order, once the
+platform has accepted
 or refused everything it asked for; a newer quantity for the same listing answers
 for an older one it replaced. A (sku, condition) the listing map does not name is
 alerted as `mapping_missing`, counted as failed in the ack, and pushed as soon as a
@@ -15,6 +17,7 @@ map reload or a KV put names it.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from datetime import UTC, datetime
 import aiohttp
 import anyio
 import msgspec
+from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -49,6 +53,10 @@ __all__ = ["Connector"]
 log = logging.getLogger("invsync.gateway")
 
 QUERY_TIMEOUT_S = 5.0
+# How often the service is asked which `seq` it is at, and how long a message it
+# announces may take to arrive before it counts as lost.
+TAIL_CHECK_S = 30.0
+TAIL_GRACE_S = 2.0
 RESYNC_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 # How many item errors one ack's `error` quotes; the rest are counted.
 ERRORS_QUOTED = 3
@@ -108,6 +116,7 @@ class Connector:
         metrics: ChannelMetrics,
         secrets: Mapping[str, Secret] | None = None,
         page_limit: int = PAGE_LIMIT_MAX,
+        tail_check_s: float = TAIL_CHECK_S,
     ) -> None:
         self.channel = channel
         self.nc = nc
@@ -119,6 +128,7 @@ class Connector:
         self.source = listings
         self.metrics = metrics
         self.page_limit = page_limit
+        self.tail_check_s = tail_check_s
         # Scrubbed from every alert: a platform's reason must not carry them on.
         self._secrets = list((secrets or {}).values())
         self.map = ListingMap()
@@ -135,7 +145,14 @@ class Connector:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Until cancelled; reports started once the first resync is queued."""
-        sub = await self.nc.subscribe(self.subjects.qty(self.channel))
+        # Messages, and the `seq` a tail check found the service at, in one queue:
+        # the consumer is the only place that applies messages or resyncs.
+        send, receive = anyio.create_memory_object_stream[Msg | int](math.inf)
+
+        async def queued(msg: Msg) -> None:
+            send.send_nowait(msg)
+
+        sub = await self.nc.subscribe(self.subjects.qty(self.channel), cb=queued)
         try:
             async with anyio.create_task_group() as tasks:
                 await tasks.start(self.source.run, self.map, self._mapping_changed)
@@ -143,10 +160,23 @@ class Connector:
                 tasks.start_soon(self._publish)
                 await self._resync()
                 task_status.started()
-                async for msg in sub.messages:
-                    await self._on_message(msg)
+                tasks.start_soon(self._check_tail, send)
+                async for msg in receive:
+                    if isinstance(msg, int):
+                        if self.last_seq is not None and msg > self.last_seq:
+                            log.warning(
+                                "%s: the service is at seq %d, we saw %d: resyncing",
+                                self.channel,
+                                msg,
+                                self.last_seq,
+                            )
+                            await self._resync()
+                    else:
+                        await self._on_message(msg)
         finally:
             await sub.unsubscribe()
+            send.close()
+            receive.close()
 
     # --- quantities in -----------------------------------------------------------------
 
@@ -249,30 +279,54 @@ class Connector:
         self._outbox_ready.set()
         log.info("%s: resynced %d quantities as of seq %d", self.channel, len(items), seq)
 
+    async def _check_tail(self, found: MemoryObjectSendStream[Msg | int]) -> None:
+        """A message lost after the last one we saw shows no gap until the next one,
+        which on a quiet channel may be hours away: ask the service now and then
+        which `seq` it is at. A `seq` ahead of ours that no message brings within a
+        grace period means a lost message: the consumer resyncs."""
+        while True:
+            await anyio.sleep(self.tail_check_s)
+            try:
+                seq = await self._service_seq()
+            except _ResyncFailed as exc:
+                log.info("%s: tail check skipped: %s", self.channel, exc)
+                continue
+            if self.last_seq is None or seq <= self.last_seq:
+                continue
+            await anyio.sleep(TAIL_GRACE_S)  # the message may just be on its way
+            if seq > (self.last_seq or 0):
+                found.send_nowait(seq)
+
+    async def _service_seq(self) -> int:
+        return (await self._page(None, limit=1)).seq
+
     async def _read_all(self) -> tuple[int, list[tuple[str, str, int]]]:
         items: list[tuple[str, str, int]] = []
         after: str | None = None
         seq: int | None = None
         while True:
-            query: dict[str, object] = {"channel": self.channel, "limit": self.page_limit}
-            if after is not None:
-                query["after"] = after
-            try:
-                reply = await self.nc.request(
-                    self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S
-                )
-            except NatsTimeout:
-                raise _ResyncFailed("no answer from the service") from None
-            try:
-                page = _PAGE.decode(reply.data)
-            except msgspec.DecodeError:
-                raise _ResyncFailed(_refusal(reply.data)) from None
+            page = await self._page(after, self.page_limit)
             if seq is None:
                 seq = page.seq
             items += [(item.sku, item.condition, item.qty) for item in page.items]
             if page.next is None:
                 return seq, items
             after = page.next
+
+    async def _page(self, after: str | None, limit: int) -> ChannelPage:
+        query: dict[str, object] = {"channel": self.channel, "limit": limit}
+        if after is not None:
+            query["after"] = after
+        try:
+            reply = await self.nc.request(
+                self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S
+            )
+        except NatsTimeout:
+            raise _ResyncFailed("no answer from the service") from None
+        try:
+            return _PAGE.decode(reply.data)
+        except msgspec.DecodeError:
+            raise _ResyncFailed(_refusal(reply.data)) from None
 
     # --- acks and alerts out -----------------------------------------------------------
 
