@@ -17,7 +17,6 @@ map reload or a KV put names it.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +56,9 @@ QUERY_TIMEOUT_S = 5.0
 # announces may take to arrive before it counts as lost.
 TAIL_CHECK_S = 30.0
 TAIL_GRACE_S = 2.0
+# Messages waiting for the consumer (during a long resync) at most; past it one is
+# dropped, which the next shows as a gap.
+QUEUE_MAX = 100_000
 RESYNC_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 # How many item errors one ack's `error` quotes; the rest are counted.
 ERRORS_QUOTED = 3
@@ -147,10 +149,14 @@ class Connector:
         """Until cancelled; reports started once the first resync is queued."""
         # Messages, and the `seq` a tail check found the service at, in one queue:
         # the consumer is the only place that applies messages or resyncs.
-        send, receive = anyio.create_memory_object_stream[Msg | int](math.inf)
+        send, receive = anyio.create_memory_object_stream[Msg | int](QUEUE_MAX)
 
         async def queued(msg: Msg) -> None:
-            send.send_nowait(msg)
+            try:
+                send.send_nowait(msg)
+            except anyio.WouldBlock:
+                # Dropped: the next message shows the gap and a resync covers it.
+                log.warning("%s: %d messages waiting, one dropped", self.channel, QUEUE_MAX)
 
         sub = await self.nc.subscribe(self.subjects.qty(self.channel), cb=queued)
         try:
@@ -295,7 +301,7 @@ class Connector:
                 continue
             await anyio.sleep(TAIL_GRACE_S)  # the message may just be on its way
             if seq > (self.last_seq or 0):
-                found.send_nowait(seq)
+                await found.send(seq)
 
     async def _service_seq(self) -> int:
         return (await self._page(None, limit=1)).seq
