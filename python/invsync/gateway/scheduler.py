@@ -411,6 +411,12 @@ class Scheduler:
             self.queue.refuse(batch, str(exc))
             self.alert(None, f"{self.profile.platform} refused a {lane.name} request: {exc}")
             self.metrics.request("refused")
+        except Exception as exc:
+            # A profile that cannot read a reply (a bug, or the platform changed):
+            # one channel's fault must not stop the others, nor lose the changes.
+            log.exception("%s: %s lane failed unexpectedly", self.metrics.channel, lane.name)
+            self.alert(None, _unexpected(self.profile.platform, lane.name, exc))
+            self._failed(batch, "error", _reason(exc), backoff=True)
         else:
             self._auth_failures = 0
             budget.accepted(reply.budget, batch.spent)
@@ -461,6 +467,10 @@ class Scheduler:
             except (AuthError, BatchRefused) as exc:
                 self.alert(None, f"{self.profile.platform} job {job} unreadable: {exc}")
                 break
+            except Exception as exc:
+                log.exception("%s: polling job %s failed unexpectedly", self.metrics.channel, job)
+                self.alert(None, _unexpected(self.profile.platform, lane.name, exc))
+                break
             if reply is None:
                 continue
             if len(reply.outcomes) == len(batch.items):
@@ -483,3 +493,10 @@ class Scheduler:
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def _unexpected(platform: str, lane: str, exc: Exception) -> str:
+    return (
+        f"{platform} {lane}: the reply could not be read ({type(exc).__name__}); "
+        "the changes are sent again, see the gateway log"
+    )
