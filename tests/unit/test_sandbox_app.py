@@ -224,3 +224,11 @@ async def test_a_restart_keeps_the_listing_files_ids_and_the_saved_quantity(
         listings = (await r.json())["platforms"]["stall"]["listings"]
     assert (listings["a-1"]["sku"], listings["a-1"]["qty"]) == ("A-NEW", 4)
     assert listings["b-2"]["sku"] == "B"
+
+
+async def test_a_state_file_that_cannot_be_written_stops_the_start(tmp_path: Path) -> None:
+    served = False
+    with pytest.raises(OSError):
+        async with sandbox(storefront(), state_file=tmp_path / "missing" / "state.json"):
+            served = True
+    assert not served

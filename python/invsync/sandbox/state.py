@@ -119,6 +119,10 @@ async def keep_saved(path: Path, markets: Iterable[Market], orders: OrderBook) -
         if data != last:
             # Written in the event loop: a small file, and no write can still be under
             # way when the last save on shutdown replaces it.
-            write_atomically(path, data)
-            last = data
+            try:
+                write_atomically(path, data)
+            except OSError as exc:  # a full disk: keep serving, say so, try again
+                log.error("cannot write %s: %s", path, exc.strerror)
+            else:
+                last = data
         await anyio.sleep(SAVE_EVERY_S)
