@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from invsync.events import OrderPlaced
 from invsync.gateway.platforms.base import Listing
 from invsync.sandbox.app import Sandbox, Storefront, sandbox_factory, serving
 from invsync.sandbox.market import Market
-from invsync.sandbox.orders import DeliveryError, OrderBook
+from invsync.sandbox.orders import DeliveryError, OrderBook, new_order
 
 pytestmark = pytest.mark.anyio
 
@@ -152,13 +153,14 @@ async def test_listings_added_over_http_are_keyed_by_the_platform_id() -> None:
         }
         async with http.post(f"{url}/sandbox/listings", json=body) as r:
             assert (await r.json())["listings"] == ["b-9"]
-        bad = {"platform": "stall", "listings": [{"sku": "C", "ids": {}}]}
+        good_then_bad = [{"sku": "D", "ids": {"stall_id": "d-1"}}, {"sku": "C", "ids": {}}]
+        bad = {"platform": "stall", "listings": good_then_bad}
         async with http.post(f"{url}/sandbox/listings", json=bad) as r:
             assert r.status == 400
         async with http.get(f"{url}/sandbox/state") as r:
             listings = (await r.json())["platforms"]["stall"]["listings"]
     assert listings["b-9"]["qty"] == 4
-    assert "C" not in {li["sku"] for li in listings.values()}
+    assert {li["sku"] for li in listings.values()} == {"A", "B"}  # neither C nor D
 
 
 async def test_a_restart_with_a_state_file_keeps_what_the_marketplace_shows(tmp_path: Path) -> None:
@@ -186,3 +188,47 @@ def test_a_platform_the_sandbox_does_not_emulate_is_refused_by_name() -> None:
 def test_two_channels_on_one_platform_are_refused() -> None:
     with pytest.raises(ValueError, match="one channel per platform"):
         Sandbox([storefront(), storefront()], OrderBook(None))
+
+
+async def test_orders_reach_the_oms_in_the_order_they_fall_due() -> None:
+    orders = Orders()
+    book = OrderBook(orders)
+    sold = datetime(2026, 12, 5, tzinfo=UTC)
+    late = book.place(new_order("slow", "A", "new", 1, sold), 0.3)
+    early = book.place(new_order("fast", "B", "new", 1, sold), 0.05)
+    assert [p.order.order_id for p in book.pending] == [early.order.order_id, late.order.order_id]
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(book.run)
+        with anyio.fail_after(3):
+            while len(orders.got) < 2:
+                await anyio.sleep(0.02)
+        tasks.cancel_scope.cancel()
+    assert [channel for channel, _ in orders.got] == ["fast", "slow"]
+    assert book.pending == []
+
+
+async def test_a_restart_keeps_the_listing_files_ids_and_the_saved_quantity(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.json"
+    async with sandbox(storefront(), state_file=state_file) as (http, url):
+        await http.put(f"{url}/stall/a-1", json={"qty": 4})
+        body = {"platform": "stall", "listings": [{"sku": "B", "ids": {"stall_id": "b-2"}}]}
+        await http.post(f"{url}/sandbox/listings", json=body)
+    remapped = storefront()
+    remapped.emulation.market.listings["a-1"].sku = "A-NEW"  # the seller edited the map
+    async with (
+        sandbox(remapped, state_file=state_file) as (http, url),
+        http.get(f"{url}/sandbox/state") as r,
+    ):
+        listings = (await r.json())["platforms"]["stall"]["listings"]
+    assert (listings["a-1"]["sku"], listings["a-1"]["qty"]) == ("A-NEW", 4)
+    assert listings["b-2"]["sku"] == "B"
+
+
+async def test_a_state_file_that_cannot_be_written_stops_the_start(tmp_path: Path) -> None:
+    served = False
+    with pytest.raises(OSError):
+        async with sandbox(storefront(), state_file=tmp_path / "missing" / "state.json"):
+            served = True
+    assert not served

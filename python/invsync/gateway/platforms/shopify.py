@@ -40,6 +40,7 @@ from invsync.gateway.platforms.base import (
     Reply,
     Throttled,
     TransientError,
+    retry_after_s,
 )
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopify as doc
@@ -49,8 +50,9 @@ ID_FIELDS = ("inventory_item_id", "location_id")
 NOT_APPLIED = "not applied: another quantity in the same request was refused"
 
 
-def throttle_report(payload: Mapping[str, Any]) -> BudgetReport:
-    """The budget a reply reports in `extensions.cost.throttleStatus` (empty if absent)."""
+def throttle_report(payload: Mapping[str, Any], throttled: bool = False) -> BudgetReport:
+    """The budget a reply reports in `extensions.cost.throttleStatus` (empty if absent).
+    A throttled reply also says when the refused request's cost will have leaked back."""
     cost = payload.get("extensions", {}).get("cost", {}) if isinstance(payload, dict) else {}
     status = cost.get("throttleStatus") if isinstance(cost, dict) else None
     if not isinstance(status, dict):
@@ -60,7 +62,8 @@ def throttle_report(payload: Mapping[str, Any]) -> BudgetReport:
     requested = cost.get("requestedQueryCost")
     retry_after = None
     if (
-        isinstance(rate, int | float)
+        throttled
+        and isinstance(rate, int | float)
         and rate > 0
         and isinstance(available, int | float)
         and isinstance(requested, int | float)
@@ -193,11 +196,8 @@ class GraphQLLane:
                         f"(HTTP {resp.status})"
                     )
                 if resp.status == 429:
-                    retry = resp.headers.get("Retry-After")
-                    raise Throttled(
-                        "Shopify answered HTTP 429",
-                        BudgetReport(retry_after_s=_seconds(retry)),
-                    )
+                    retry = retry_after_s(resp.headers.get("Retry-After"))
+                    raise Throttled("Shopify answered HTTP 429", BudgetReport(retry_after_s=retry))
                 if resp.status >= 500:
                     raise TransientError(f"Shopify answered HTTP {resp.status}")
                 try:
@@ -217,7 +217,7 @@ class GraphQLLane:
         if errors:
             codes = [(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)]
             if doc.THROTTLED in codes:
-                raise Throttled("Shopify: THROTTLED", throttle_report(payload))
+                raise Throttled("Shopify: THROTTLED", throttle_report(payload, throttled=True))
             raise BatchRefused(
                 "Shopify refused the request: "
                 + "; ".join(_describe(e) for e in errors if isinstance(e, dict))
@@ -228,13 +228,6 @@ class GraphQLLane:
 def _describe(error: Mapping[str, Any]) -> str:
     code = error.get("code") or (error.get("extensions") or {}).get("code") or "ERROR"
     return f"{code}: {error.get('message', '')}"
-
-
-def _seconds(header: str | None) -> float | None:
-    try:
-        return float(header) if header is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass
