@@ -279,3 +279,13 @@ def test_a_request_from_a_partly_spent_bucket_costs_only_itself() -> None:
     clock.advance(0.1)
     budget.accepted(BudgetReport(), second)
     assert budget.available() == pytest.approx(3 + 0.1 * 5 * HEADROOM)
+
+
+def test_a_rate_the_seller_lowered_is_not_raised_by_the_platforms_report() -> None:
+    """Another app shares the account's budget: the platform reports the whole plan."""
+    clock = FakeClock()
+    budget = LaneBudget(LaneLimits(rate=3, burst=3, batch=1), clock)
+    budget.accepted(BudgetReport(rate=5, capacity=5))
+    assert budget.ceiling == 3 and budget.capacity == 3
+    budget.accepted(BudgetReport(rate=2))
+    assert budget.ceiling == 2

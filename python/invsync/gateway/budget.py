@@ -3,10 +3,12 @@ left today.
 
 `LaneBudget` is one weighted token bucket per lane, leaking lazily from a monotonic
 clock (the shape of aiolimiter's and ShopifySharp's buckets). It starts from the
-lane's documented limits, and the platform's own word outranks them: a reply's
-`BudgetReport` (Shopify's throttleStatus, Amazon's `x-amzn-RateLimit-Limit`) corrects
-the local estimate, and a 429 pauses the lane for its `Retry-After` and halves the
-rate, which then recovers a little with every accepted request. The bucket never
+lane's limits (documented, or the seller's lower override), and the platform's own
+word corrects it downwards: a reply's `BudgetReport` (Shopify's throttleStatus,
+Amazon's `x-amzn-RateLimit-Limit`) lowers the rate, the bucket or what is left in it,
+never above the limits (a seller who lowered `rate` shares the budget with another
+app), and a 429 pauses the lane for its `Retry-After` and halves the rate, which then
+recovers a little with every accepted request. The bucket never
 sleeps: it says how long to wait, and the scheduler, the only place that waits, does.
 
 `RevisionBudget` is eBay's cap of revisions per listing per calendar day (UTC),
@@ -55,13 +57,13 @@ class LaneBudget:
 
     def __init__(self, limits: LaneLimits, clock: Callable[[], float]) -> None:
         self._clock = clock
+        self._limits = limits
         self.ceiling = limits.rate
         self.capacity = limits.burst
         self.factor = 1.0
         self._tokens = limits.burst
         self._updated = clock()
         self._paused_until = -math.inf
-        self.throttled_total = 0
 
     @property
     def rate(self) -> float:
@@ -105,7 +107,6 @@ class LaneBudget:
     def throttled(self, report: BudgetReport) -> None:
         """The platform throttled a request: empty the bucket, pause for its
         `Retry-After` (or a default) and halve the rate."""
-        self.throttled_total += 1
         self._adopt(report)
         self.factor = max(FLOOR, self.factor * BACKOFF_FACTOR)
         self._leak()
@@ -118,9 +119,9 @@ class LaneBudget:
     def _adopt(self, report: BudgetReport) -> None:
         self._leak()
         if report.rate is not None and report.rate > 0:
-            self.ceiling = report.rate
+            self.ceiling = min(report.rate, self._limits.rate)
         if report.capacity is not None and report.capacity > 0:
-            self.capacity = report.capacity
+            self.capacity = min(report.capacity, self._limits.burst)
             self._tokens = min(self._tokens, self.capacity)
         if report.available is not None:
             # Requests still in flight are charged here but not yet there: the lower
