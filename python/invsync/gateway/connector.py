@@ -3,9 +3,9 @@
 
 It keeps nothing that `{p}.query.channel` cannot rebuild. On start, and whenever a
 message's `seq` is not the next one, it resyncs: it reads every shown quantity as of
-a `seq` in pages, queues them all (a mapped listing no page names is sent 0: the
-service shows it nothing), and then applies only the messages after that `seq`, in
-order. A message lost after the last one seen is found by asking the service now
+a `seq` in pages, queues each one the platform is not known to show already (a
+mapped listing no page names is sent 0: the service shows it nothing), and then
+applies only the messages after that `seq`, in order. A message lost after the last one seen is found by asking the service now
 and then which `seq` it is at. Each message is acknowledged, in `seq` order, once the
 platform has accepted
 or refused everything it asked for; a newer quantity for the same listing answers
@@ -212,14 +212,27 @@ class Connector:
         self._outbox_ready.set()
 
     def _want(
-        self, sku: str, condition: str, qty: int, source_ts: datetime, ack: _Acknowledgement
+        self,
+        sku: str,
+        condition: str,
+        qty: int,
+        source_ts: datetime,
+        ack: _Acknowledgement,
+        unless_shown: bool = False,
     ) -> None:
+        """Queue `qty` for the (sku, condition)'s listing, answering `ack` when the
+        platform did. `unless_shown` (a resync): not when the platform already accepted
+        exactly that and nothing newer is on its way, which saves the budget, and
+        eBay's revisions, a gap would otherwise spend on every listing."""
         key = (sku, condition)
         self._latest[key] = (qty, source_ts)
         listing = self.map.get(sku, condition)
         if listing is None:
             self._missing(key, qty)
             ack.settle(False, f"no listing mapped for {sku} ({condition})")
+            return
+        if unless_shown and self.scheduler.queue.shows(listing) == qty:
+            ack.settle(True, None)
             return
         self.scheduler.put(listing, qty, source_ts, self._waiter(ack))
 
@@ -274,11 +287,11 @@ class Connector:
         for sku, condition, qty in items:
             named.add((sku, condition))
             ack.remaining += 1
-            self._want(sku, condition, qty, now, ack)
+            self._want(sku, condition, qty, now, ack, unless_shown=True)
         for key in self.map.listed():
             if key not in named:
                 ack.remaining += 1
-                self._want(key[0], key[1], 0, now, ack)
+                self._want(key[0], key[1], 0, now, ack, unless_shown=True)
         self.last_seq = seq
         if seq > 0:
             self._acks.append(ack)

@@ -186,6 +186,14 @@ class PushQueue:
         """Listings with a quantity not yet accepted (queued or in flight)."""
         return len(self._pending) + len(self._in_flight)
 
+    def shows(self, listing: Listing) -> int | None:
+        """What the platform last accepted for `listing` when nothing for it is queued
+        or in flight; None when that is not known."""
+        key = self.profile.listing_key(listing)
+        if key in self._pending or key in self._in_flight:
+            return None
+        return self.known.get(key)
+
     # --- choosing ----------------------------------------------------------------------
 
     def take(self, now: float) -> Batch | float:
