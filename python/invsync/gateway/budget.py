@@ -163,11 +163,6 @@ class RevisionBudget:
         self._roll()
         return self._used.get(listing_key, 0)
 
-    def seconds_to_next_day(self) -> float:
-        now = self._now()
-        midnight = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
-        return 86_400.0 - (now - midnight).total_seconds()
-
     def _roll(self) -> None:
         today = self._now().date()
         if today != self._day:
