@@ -208,3 +208,15 @@ def test_tiktoks_own_api_host_takes_tokens_from_its_auth_host() -> None:
     assert tiktok_profile._token_url(tt.DEFAULT_BASE_URL) == tt.AUTH_URL + tt.REFRESH_PATH
     local = "http://127.0.0.1:8790"
     assert tiktok_profile._token_url(local) == local + tt.REFRESH_PATH
+
+
+async def test_a_sandbox_restart_loses_the_token_and_the_next_push_refreshes_it(
+    http: aiohttp.ClientSession, clock: ManualClock
+) -> None:
+    async with served_tiktok(clock=clock) as before:
+        inventory = lane(before.url)
+        await inventory.send(http, [change(4)])
+        port = int(before.url.rsplit(":", 1)[1])
+    async with served_tiktok(clock=clock, port=port) as after:
+        assert (await inventory.send(http, [change(5)])).outcomes == [Outcome(True, shown=5)]
+        assert after.sandbox.market.listings[SKU].qty == 5

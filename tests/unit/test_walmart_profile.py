@@ -201,3 +201,15 @@ def test_the_feed_lane_takes_a_backlog_within_ten_feeds_an_hour() -> None:
     assert (put.limits.batch, put.limits.rate, put.asynchronous) == (1, wm.PUT_RATE, False)
     assert (feed.limits.batch, feed.limits.processing_s, feed.asynchronous) == (50_000, 90.0, True)
     assert feed.limits.rate * 3600 == pytest.approx(10) and feed.limits.burst == 10
+
+
+async def test_a_sandbox_restart_loses_the_token_and_the_next_put_fetches_one(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with served_walmart() as before:
+        put, _ = lanes(PROFILE(profile_settings(before.url)))
+        await put.send(http, [change(SKUS[0], 4)])
+        port = int(before.url.rsplit(":", 1)[1])
+    async with served_walmart(port=port) as after:
+        assert (await put.send(http, [change(SKUS[0], 5)])).outcomes == [Outcome(True, shown=5)]
+        assert after.sandbox.market.listings[SKUS[0]].qty == 5
