@@ -49,7 +49,9 @@ SERVICE_NAME_HEADER: Final = "WM_SVC.NAME"
 SERVICE_NAME: Final = "Walmart Marketplace"
 CORRELATION_HEADER: Final = "WM_QOS.CORRELATION_ID"
 TOKEN_COUNT_HEADER: Final = "X-Current-Token-Count"  # [THR]
-REPLENISH_HEADER: Final = "X-Next-Replenishment-Time"  # epoch milliseconds [THR]
+# When the window ends [THR]; read as Unix epoch milliseconds, the form Walmart's
+# timestamps take elsewhere (inference: the pages give no format).
+REPLENISH_HEADER: Final = "X-Next-Replenishment-Time"
 
 # PUT /v3/inventory [INV]. Walmart publishes no figure for it [THR]: 200 requests a
 # minute with a burst of 10 is a conservative start (inference); the gateway slows to
