@@ -181,8 +181,8 @@ async def test_a_restart_with_a_state_file_keeps_what_the_marketplace_shows(tmp_
 
 
 def test_a_platform_the_sandbox_does_not_emulate_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="walmart"):
-        sandbox_factory("walmart")
+    with pytest.raises(ValueError, match="etsy"):
+        sandbox_factory("etsy")
 
 
 def test_two_channels_on_one_platform_are_refused() -> None:

@@ -89,11 +89,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    import logging
     import signal
 
     import anyio
 
     from invsync.gateway.config import load_channels
+    from invsync.gateway.secrets import RedactSecrets
     from invsync.sandbox.app import Sandbox, serving
     from invsync.sandbox.channels import storefronts
     from invsync.sandbox.orders import OrderBook, jetstream_sink
@@ -104,7 +106,17 @@ async def _serve(args: argparse.Namespace) -> None:
     settings = SandboxSettings(
         token_ttl_s=args.token_ttl, order_delay_s=args.order_delay, job_delay_s=args.job_delay
     )
-    fronts = storefronts(load_channels(args.channels), settings)
+    channels = load_channels(args.channels)
+    fronts = storefronts(channels, settings)
+    # Every handler of the process: a credential in a request line (TikTok's token
+    # refresh takes them in its query) is logged redacted.
+    redaction = RedactSecrets(
+        secret
+        for channel in channels.channels
+        for secret in channel.secrets(channels.base).values()
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redaction)
     nc = None
     if args.nats is not None:
         nc = await connect(connection_options(args, args.nats, "invsync-sandbox"))

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 
 class CredentialError(Exception):
@@ -84,7 +85,11 @@ class RedactSecrets(logging.Filter):
 
 
 def redact(text: str, secrets: Iterable[Secret]) -> str:
-    """`text` with every secret's value replaced by where the secret came from."""
+    """`text` with every secret's value replaced by where the secret came from, also
+    where it appears percent-encoded: TikTok's token refresh carries the app secret and
+    the refresh token in its query, and an HTTP access log writes the query encoded."""
     for secret in secrets:
-        text = text.replace(secret.reveal(), str(secret))
+        value = secret.reveal()
+        for form in dict.fromkeys((value, quote(value, safe=""), quote_plus(value))):
+            text = text.replace(form, str(secret))
     return text

@@ -57,21 +57,23 @@ async def oauth_token(
     url: str,
     form: Mapping[str, str | Secret],
     basic: tuple[Secret, Secret] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[Secret, float]:
     """POST an OAuth token request and return the access token and its lifetime in
     seconds. `basic` sends the client id and secret as HTTP Basic auth (eBay, Walmart);
-    otherwise they travel in `form` (Amazon LWA). A 400/401 is an AuthError naming the
+    otherwise they travel in `form` (Amazon LWA). `headers` are the platform's own
+    (Walmart's service name and correlation id). A 400/401 is an AuthError naming the
     credentials' sources; a 5xx or a time-out is transient."""
     sources = ", ".join(v.source for v in (*form.values(), *(basic or ())) if isinstance(v, Secret))
     body = {k: v.reveal() if isinstance(v, Secret) else v for k, v in form.items()}
-    headers = {"Accept": "application/json"}
+    sent = {**(headers or {}), "Accept": "application/json"}
     if basic is not None:
-        headers["Authorization"] = basic_authorization(basic[0], basic[1])
+        sent["Authorization"] = basic_authorization(basic[0], basic[1])
     try:
         async with http.post(
             url,
             data=body,
-            headers=headers,
+            headers=sent,
             timeout=aiohttp.ClientTimeout(total=TOKEN_TIMEOUT_S),
         ) as resp:
             if resp.status >= 500 or resp.status == 429:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -49,3 +51,17 @@ class SandboxFactory(Protocol):
     def __call__(
         self, market: Market, credentials: Mapping[str, Secret], settings: SandboxSettings
     ) -> SandboxPlatform: ...
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """Login and password of an HTTP Basic `Authorization` header; empty when absent or
+    malformed, which no configured credential matches."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    login, _, password = decoded.partition(":")
+    return login, password

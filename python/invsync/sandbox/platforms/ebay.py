@@ -11,8 +11,6 @@ come from `invsync.marketplaces.ebay`, the same the gateway profile sends.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import secrets
 import time
@@ -27,7 +25,7 @@ from aiohttp import web
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import ebay
 from invsync.sandbox.market import Bucket, Market, SandboxListing
-from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
+from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
 
 # eBay documents no delay between a sale and the order reaching the seller's systems
 # (inference: seconds); a rehearsal sets its own with `order_delay_s`.
@@ -62,20 +60,6 @@ def _item_error(error_id: int, message: str) -> ebay.ErrorDetail:
     return ebay.ErrorDetail(
         error_id, domain=ebay.DOMAIN_INVENTORY, category=ebay.CATEGORY_REQUEST, message=message
     )
-
-
-def _basic_credentials(authorization: str | None) -> tuple[str, str]:
-    """Login and password of an HTTP Basic `Authorization` header; empty when absent or
-    malformed, which no configured credential matches."""
-    scheme, _, encoded = (authorization or "").partition(" ")
-    if scheme.lower() != "basic":
-        return "", ""
-    try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return "", ""
-    login, _, password = decoded.partition(":")
-    return login, password
 
 
 class _BadRequest(Exception):
@@ -186,7 +170,7 @@ class EbaySandbox:
     def _token_refusal(
         self, authorization: str | None, form: Mapping[str, str | object]
     ) -> web.Response | None:
-        login, password = _basic_credentials(authorization)
+        login, password = basic_credentials(authorization)
         if not (self._matches("client_id", login) and self._matches("client_secret", password)):
             return _oauth_error("invalid_client", "client authentication failed", 401)
         if form.get("grant_type") != "refresh_token":

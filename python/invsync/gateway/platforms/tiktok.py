@@ -1,0 +1,253 @@
+"""TikTok Shop: one lane, Update Inventory, one SKU's warehouse quantity per signed call.
+
+Every call is signed with the app secret (HMAC-SHA256 over the path, the sorted query
+and the body, with a timestamp TikTok accepts for 5 minutes) and carries an access
+token fetched with the refresh token, refreshed ahead of expiry and once more when
+TikTok calls it invalid or expired. A reply with `code: 0` can still hold per-SKU
+failures in `data.errors`: those are refused with TikTok's reason. A refused signature
+means a wrong app secret or a clock more than 5 minutes off: an AuthError saying both.
+
+Each listing is one TikTok SKU (`sku_id`, the listing key) of a product (`product_id`)
+in one warehouse (`warehouse_id`); the call names the product in its path. Batches are
+one listing: the scheduler's batches cross products, and TikTok takes one product per
+call, within a 50 requests per second budget that one SKU per call rarely reaches.
+
+Channel options (strings): `shop_cipher` (required: the shop's cipher from Get
+Authorized Shops), `token_url` (default: TikTok's auth host for TikTok's own API host,
+else `<base_url>/api/v2/token/refresh`, where the sandbox serves it). Overrides: `rate`
+and `burst`. Facts and their sources: `invsync.marketplaces.tiktok`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from invsync.gateway.platforms.base import (
+    AuthError,
+    BatchRefused,
+    BudgetReport,
+    Change,
+    Lane,
+    LaneLimits,
+    Listing,
+    Outcome,
+    ProfileFactory,
+    ProfileSettings,
+    Reply,
+    Throttled,
+    TransientError,
+)
+from invsync.gateway.secrets import Secret
+from invsync.gateway.tokens import RefreshingToken
+from invsync.marketplaces import tiktok as tt
+
+REQUEST_TIMEOUT_S = 30.0
+_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+_TIKTOK_API_HOST_SUFFIX = ".tiktokglobalshop.com"
+_TOKEN_ERRORS = (tt.ACCESS_TOKEN_INVALID, tt.ACCESS_TOKEN_EXPIRED)
+# Requests sent a budget slot apart can reach TikTok bunched (the event loop, connection
+# set-up): this much of TikTok's burst stays unspent so bunching costs no 429. The
+# sustained rate is TikTok's own.
+BURST_HEADROOM = 5.0
+# The Unix time a request is signed at; a function so a test can skew it.
+_now: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    payload: Any
+
+    @property
+    def code(self) -> object:
+        return self.payload.get("code") if isinstance(self.payload, Mapping) else None
+
+
+def _token_url(base_url: str) -> str:
+    """TikTok's auth host for TikTok's API host; a stand-in (the sandbox) serves the
+    refresh endpoint itself."""
+    host = urlsplit(base_url).hostname or ""
+    root = tt.AUTH_URL if host.endswith(_TIKTOK_API_HOST_SUFFIX) else base_url
+    return root + tt.REFRESH_PATH
+
+
+class _Shop:
+    """One authorised shop: the app's key and secret, the shop cipher, the access token."""
+
+    def __init__(self, settings: ProfileSettings) -> None:
+        missing = [name for name in tt.CREDENTIALS if name not in settings.credentials]
+        if missing:
+            raise ValueError(f"channel {settings.channel}: tiktok needs credentials {missing}")
+        self.shop_cipher = settings.options.get("shop_cipher", "")
+        if not self.shop_cipher:
+            raise ValueError(f"channel {settings.channel}: tiktok needs option shop_cipher")
+        self.channel = settings.channel
+        self.base_url = (settings.base_url or tt.DEFAULT_BASE_URL).rstrip("/")
+        self._token_url = settings.options.get("token_url") or _token_url(self.base_url)
+        self._credentials = {name: settings.credentials[name] for name in tt.CREDENTIALS}
+        self.sources = ", ".join(secret.source for secret in self._credentials.values())
+        self.token = RefreshingToken(self._refresh)
+
+    async def _refresh(self, http: aiohttp.ClientSession) -> tuple[Secret, float]:
+        """A new access token and its lifetime in seconds [AUTH]."""
+        params = {name: secret.reveal() for name, secret in self._credentials.items()}
+        params["grant_type"] = "refresh_token"
+        try:
+            async with http.get(self._token_url, params=params, timeout=_TIMEOUT) as resp:
+                if resp.status >= 500 or resp.status == 429:
+                    raise TransientError(f"tiktok token refresh answered HTTP {resp.status}")
+                payload = await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(
+                f"tiktok token refresh unreachable: {type(exc).__name__}"
+            ) from None
+        except ValueError:
+            raise TransientError(
+                "tiktok token refresh answered something other than JSON"
+            ) from None
+        data = payload.get("data") if isinstance(payload, Mapping) else None
+        if not isinstance(data, Mapping) or payload.get("code") != tt.OK:
+            raise AuthError(
+                f"tiktok channel {self.channel}: token refresh refused "
+                f"({tt.reply_reason(payload)}); check the credentials from {self.sources}"
+            )
+        token, expires_at = data.get("access_token"), data.get("access_token_expire_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_at, int | float):
+            raise AuthError("tiktok token refresh reply lacks access_token or its expiry")
+        return Secret(f"token from {self._token_url}", token), float(expires_at) - _now()
+
+    async def update(
+        self, http: aiohttp.ClientSession, path: str, body: Mapping[str, Any]
+    ) -> _Response:
+        """One signed call with a valid access token. Returns replies in TikTok's
+        envelope (with per-request codes); raises AuthError for credentials refused after
+        one refresh or a refused signature, Throttled for 429, TransientError for 5xx and
+        network failures, BatchRefused for anything else."""
+        for _ in range(2):
+            token = await self.token.get(http)
+            response = await self._send(http, path, token, body)
+            if response.code not in _TOKEN_ERRORS:
+                return response
+            self.token.invalidate(token)
+        raise AuthError(
+            f"tiktok channel {self.channel}: a fresh access token was refused "
+            f"({tt.reply_reason(response.payload)}); check that the shop authorised the app, "
+            f"and the credentials from {self.sources}"
+        )
+
+    async def _send(
+        self, http: aiohttp.ClientSession, path: str, token: Secret, body: Mapping[str, Any]
+    ) -> _Response:
+        content = json.dumps(body, separators=(",", ":")).encode()
+        params = {
+            "app_key": self._credentials["app_key"].reveal(),
+            "shop_cipher": self.shop_cipher,
+            "timestamp": str(int(_now())),
+        }
+        params["sign"] = tt.sign(self._credentials["app_secret"].reveal(), path, params, content)
+        headers = {
+            tt.ACCESS_TOKEN_HEADER: token.reveal(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        try:
+            async with http.post(
+                self.base_url + path, params=params, data=content, headers=headers, timeout=_TIMEOUT
+            ) as resp:
+                try:
+                    payload = await resp.json(content_type=None)
+                except ValueError:
+                    payload = None
+                response = _Response(resp.status, payload)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"tiktok POST {path}: {type(exc).__name__}") from None
+        status, reason = response.status, tt.reply_reason(response.payload)
+        if response.code == tt.SIGN_INVALID:
+            raise AuthError(
+                f"tiktok channel {self.channel}: the signature was refused ({reason}); check "
+                f"the app key and secret from {self._credentials['app_key'].source}, "
+                f"{self._credentials['app_secret'].source} and that this host's clock is "
+                f"within {tt.TIMESTAMP_WINDOW_S} s of the real time"
+            )
+        if status == 429:
+            raise Throttled(f"tiktok POST {path}: {reason}", BudgetReport())
+        if status >= 500:
+            raise TransientError(f"tiktok POST {path}: HTTP {status} {reason}")
+        if response.code is None:
+            raise BatchRefused(f"tiktok POST {path}: HTTP {status} {reason}")
+        return response
+
+
+class InventoryLane:
+    """Update Inventory: one SKU's quantity in its warehouse per call."""
+
+    name = "inventory"
+    asynchronous = False
+
+    def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        self._shop = shop
+        self.limits = limits
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        if len(changes) != 1:
+            raise ValueError(f"tiktok's inventory lane takes one listing, not {len(changes)}")
+        change = changes[0]
+        ids = change.listing.ids
+        body = {
+            "skus": [
+                {
+                    "id": ids["sku_id"],
+                    "inventory": [{"warehouse_id": ids["warehouse_id"], "quantity": change.qty}],
+                }
+            ]
+        }
+        path = tt.INVENTORY_PATH.format(product_id=ids["product_id"])
+        response = await self._shop.update(http, path, body)
+        payload = response.payload
+        if response.code != tt.OK:
+            outcome = Outcome(applied=False, reason=tt.reply_reason(payload))
+        else:
+            reason = tt.sku_errors(payload.get("data")).get(ids["sku_id"])
+            outcome = (
+                Outcome(applied=True, shown=change.qty)
+                if reason is None
+                else Outcome(applied=False, reason=reason)
+            )
+        return Reply(outcomes=[outcome])
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        raise NotImplementedError("Update Inventory answers synchronously")
+
+
+class TikTokProfile:
+    """The TikTok Shop profile: one lane, "inventory"."""
+
+    platform = "tiktok"
+    id_fields: tuple[str, ...] = ("product_id", "sku_id", "warehouse_id")
+    daily_revisions: int | None = None
+
+    def __init__(self, settings: ProfileSettings) -> None:
+        overrides = settings.overrides
+        if "daily_revisions" in overrides:
+            raise ValueError(f"channel {settings.channel}: tiktok has no daily revision cap")
+        if overrides.get("batch", 1) != 1:
+            raise ValueError(f"channel {settings.channel}: tiktok's inventory lane takes batch = 1")
+        limits = LaneLimits(
+            rate=overrides.get("rate", tt.RATE),
+            burst=overrides.get("burst", tt.BURST - BURST_HEADROOM),
+            batch=1,
+        )
+        self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)
+
+    def listing_key(self, listing: Listing) -> str:
+        return listing.ids["sku_id"]
+
+
+PROFILE: ProfileFactory = TikTokProfile

@@ -1,0 +1,247 @@
+"""TikTok Shop on loopback: the refresh-token endpoint and Update Inventory, each as
+strict as TikTok documents it.
+
+What it refuses, and how (facts, sources and the sandbox's own codes in
+`invsync.marketplaces.tiktok`):
+- a refresh with another app key, app secret or refresh token than the channel's: code
+  105003 inside the reply;
+- a call whose `sign` is not the HMAC-SHA256 of its path, sorted query and body under the
+  channel's app secret, whose `timestamp` is more than 5 minutes from the sandbox's
+  clock, or with another `app_key`: HTTP 401, code 106001;
+- a missing or unknown `x-tts-access-token`: 401, code 105001; an expired one: 401,
+  code 105002;
+- more than 50 calls a second: 429;
+- another `shop_cipher` than the channel's, a body that is not `{"skus": [{"id",
+  "inventory": [{"warehouse_id"?, "quantity"}]}]}` with 1 to 100 distinct SKUs: 400;
+  a product the shop does not have: 404;
+- per SKU, inside an overall `code: 0` (`data.errors` with `detail.sku_id` and
+  `extra_errors` per warehouse): a SKU not of this product, another warehouse than the
+  SKU's, or a quantity outside 0 to 99,999.
+
+Each listing is one SKU in one warehouse (the listing map's `warehouse_id`), so naming
+it, or leaving it out as TikTok allows for a single warehouse, lists all of the SKU's
+warehouses. Tokens do not survive a sandbox restart.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from invsync.gateway.secrets import Secret
+from invsync.marketplaces import tiktok as tt
+from invsync.sandbox.market import Bucket, Market, SandboxListing
+from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
+
+
+class _Invalid(Exception):
+    """The body is not an inventory update: HTTP 400, invalid params."""
+
+
+class TikTokSandbox:
+    """One authorised shop's TikTok marketplace on the sandbox. `clock` is Unix time:
+    request timestamps and token expiries are compared with it."""
+
+    platform = "tiktok"
+
+    def __init__(
+        self,
+        market: Market,
+        credentials: Mapping[str, Secret],
+        settings: SandboxSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        missing = [name for name in tt.CREDENTIALS if name not in credentials]
+        if missing:
+            raise ValueError(f"tiktok channel {market.channel}: credentials lack {missing}")
+        self.market = market
+        self.order_delay_s = (
+            tt.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
+        )
+        self._credentials = {name: credentials[name].reveal() for name in tt.CREDENTIALS}
+        self._token_ttl_s = settings.token_ttl_s
+        self._clock = clock
+        self._tokens: dict[str, float] = {}
+        self._bucket = Bucket(tt.RATE, tt.BURST, clock)
+
+    def routes(self) -> Iterable[web.RouteDef]:
+        return [
+            web.get(tt.REFRESH_PATH, self._refresh),
+            web.post(tt.INVENTORY_PATH, self._update_inventory),
+        ]
+
+    def state(self) -> Mapping[str, Any]:
+        return {}
+
+    def _reply(self, code: int, message: str, status: int = 200, **data: Any) -> web.Response:
+        if code != tt.OK:
+            self.market.counters.rejected += 1
+        return web.json_response(tt.envelope(code, message, data), status=status)
+
+    async def _refresh(self, request: web.Request) -> web.Response:
+        self.market.counters.requests += 1
+        given = {name: request.query.get(name, "") for name in tt.CREDENTIALS}
+        matches = all(
+            hmac.compare_digest(given[name], value) for name, value in self._credentials.items()
+        )
+        if not matches or request.query.get("grant_type") != "refresh_token":
+            return self._reply(tt.REFRESH_TOKEN_INVALID, "Invalid app or refresh token.")
+        token = "TTP_" + secrets.token_urlsafe(32)
+        expires_at = self._clock() + self._token_ttl_s
+        self._tokens[token] = expires_at
+        return self._reply(
+            tt.OK,
+            "success",
+            access_token=token,
+            access_token_expire_in=int(expires_at),
+            refresh_token=self._credentials["refresh_token"],
+            refresh_token_expire_in=int(self._clock() + 365 * 86400),
+        )
+
+    def _gate(self, request: web.Request, body: bytes) -> web.Response | None:
+        """The refusal for this call's signature, token or budget, or None to serve it."""
+        self.market.counters.requests += 1
+        query = request.query
+        if query.get("app_key") != self._credentials["app_key"]:
+            return self._reply(
+                tt.SIGN_INVALID, "Invalid credentials. The 'app_key' is invalid.", 401
+            )
+        try:
+            stale = abs(self._clock() - int(query.get("timestamp", ""))) > tt.TIMESTAMP_WINDOW_S
+        except ValueError:
+            stale = True
+        expected = tt.sign(self._credentials["app_secret"], request.path, dict(query), body)
+        if stale or not hmac.compare_digest(query.get("sign", ""), expected):
+            return self._reply(
+                tt.SIGN_INVALID, "Invalid credentials. The 'sign' query parameter is invalid.", 401
+            )
+        expires_at = self._tokens.get(request.headers.get(tt.ACCESS_TOKEN_HEADER, ""))
+        if expires_at is None:
+            return self._reply(tt.ACCESS_TOKEN_INVALID, "The access token is invalid.", 401)
+        if self._clock() >= expires_at:
+            return self._reply(tt.ACCESS_TOKEN_EXPIRED, "The access token has expired.", 401)
+        if not self._bucket.take(1.0):
+            self.market.counters.throttled += 1
+            return web.json_response(
+                tt.envelope(tt.TOO_MANY_REQUESTS, "Too many requests."), status=429
+            )
+        own_cipher = self.market.options.get("shop_cipher")
+        if own_cipher and query.get("shop_cipher") != own_cipher:
+            return self._reply(tt.INVALID_PARAMS, "The shop_cipher is invalid.", 400)
+        return None
+
+    async def _update_inventory(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        refusal = self._gate(request, body)
+        if refusal is not None:
+            return refusal
+        try:
+            skus = _skus(body)
+        except _Invalid as exc:
+            return self._reply(tt.INVALID_PARAMS, f"Invalid params: {exc}", 400)
+        product_id = request.match_info["product_id"]
+        product = {
+            li.ids.get("sku_id"): li
+            for li in self.market.listings.values()
+            if li.ids.get("product_id") == product_id
+        }
+        if not product:
+            return self._reply(tt.PRODUCT_NOT_FOUND, f"Product {product_id} not found.", 404)
+        errors = []
+        for entry in skus:
+            sku_id = entry["id"]
+            failures = _sku_failures(product.get(sku_id), entry["inventory"])
+            if failures:
+                self.market.counters.rejected += 1
+                detail = {"sku_id": sku_id, "extra_errors": failures}
+                errors.append(
+                    {
+                        "code": failures[0]["code"],
+                        "message": failures[0]["message"],
+                        "detail": detail,
+                    }
+                )
+                continue
+            listing = product[sku_id]
+            listing.qty = entry["inventory"][0]["quantity"]
+            listing.updates += 1
+        return web.json_response(
+            tt.envelope(tt.OK, "Success", {"errors": errors} if errors else {})
+        )
+
+
+def _skus(body: bytes) -> list[Mapping[str, Any]]:
+    """The SKU entries of an Update Inventory body, or `_Invalid` naming what is wrong."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise _Invalid("the body is not JSON") from None
+    skus = document.get("skus") if isinstance(document, Mapping) else None
+    if not isinstance(skus, list) or not 1 <= len(skus) <= tt.MAX_SKUS:
+        raise _Invalid(f"skus must list 1 to {tt.MAX_SKUS} SKUs")
+    seen: set[str] = set()
+    for entry in skus:
+        sku_id = entry.get("id") if isinstance(entry, Mapping) else None
+        inventory = entry.get("inventory") if isinstance(entry, Mapping) else None
+        if not isinstance(sku_id, str) or not sku_id or sku_id in seen:
+            raise _Invalid("every SKU needs a distinct id")
+        seen.add(sku_id)
+        if not isinstance(inventory, list) or not inventory:
+            raise _Invalid(f"SKU {sku_id} needs its inventory")
+        for stock in inventory:
+            if not isinstance(stock, Mapping) or "quantity" not in stock:
+                raise _Invalid(f"every inventory of SKU {sku_id} needs a quantity")
+            if not isinstance(stock.get("warehouse_id", ""), str):
+                raise _Invalid("warehouse_id is a string")
+    return skus
+
+
+def _sku_failures(listing: SandboxListing | None, inventory: list[Any]) -> list[dict[str, Any]]:
+    """Why TikTok would not update this SKU's warehouses (empty: it would)."""
+    if listing is None:
+        return [
+            {"warehouse_id": "", "code": tt.SKU_NOT_FOUND, "message": "SKU not in this product."}
+        ]
+    own = listing.ids.get("warehouse_id", "")
+    failures = []
+    if len(inventory) != 1:
+        failures.append(
+            {
+                "warehouse_id": "",
+                "code": tt.WAREHOUSE_INVALID,
+                "message": "The SKU has one warehouse.",
+            }
+        )
+    for stock in inventory:
+        warehouse = stock.get("warehouse_id", own)
+        quantity = stock["quantity"]
+        if warehouse != own:
+            failures.append(
+                {
+                    "warehouse_id": warehouse,
+                    "code": tt.WAREHOUSE_INVALID,
+                    "message": "Not a warehouse of this SKU.",
+                }
+            )
+        elif (
+            not isinstance(quantity, int)
+            or isinstance(quantity, bool)
+            or not 0 <= quantity <= tt.MAX_QTY
+        ):
+            failures.append(
+                {
+                    "warehouse_id": warehouse,
+                    "code": tt.QUANTITY_OUT_OF_RANGE,
+                    "message": f"The quantity must be a whole number from 0 to {tt.MAX_QTY}.",
+                }
+            )
+    return failures
+
+
+SANDBOX: SandboxFactory = TikTokSandbox

@@ -1,0 +1,84 @@
+"""A Walmart channel as a seller writes it: one channels file and listing CSV read by both
+the sandbox and the gateway's profile; a backlog pushed by the shared scheduler goes out
+as one inventory feed plus single PUTs (a sell-out never waits for a feed), and Walmart
+ends up showing every latest quantity without a throttled request or an alert. When a
+feed would take longer than the PUT budget, the PUTs carry it all."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from invsync.events import OrderPlaced
+from invsync.gateway.config import load_channels
+from invsync.gateway.listings import read_listing_csv
+from invsync.gateway.platforms import profile_factory
+from invsync.sandbox.app import Sandbox, serving
+from invsync.sandbox.channels import storefronts
+from invsync.sandbox.orders import OrderBook
+from invsync.sandbox.platforms.base import SandboxSettings
+from tests.scheduled import push_all
+from tests.walmart_market import SECRET_VALUES, SHIP_NODE, SOURCES
+
+pytestmark = pytest.mark.anyio
+BACKLOG = 12
+
+
+def write_channel(folder: Path, feed_processing_s: str) -> Path:
+    rows = "".join(f"item-{n},,WM-{n}\n" for n in range(BACKLOG + 1))
+    (folder / "walmart.csv").write_text("sku,condition,walmart_sku\n" + rows, encoding="utf-8")
+    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
+    channels = folder / "channels.toml"
+    channels.write_text(
+        f"""
+[[channels]]
+id = "walmart-us"
+platform = "walmart"
+credentials = {{ client_id_env = "{env["client_id"]}", client_secret_env = "{env["client_secret"]}" }}
+listings = "walmart.csv"
+ship_node = "{SHIP_NODE}"
+feed_processing_s = "{feed_processing_s}"
+""",
+        encoding="utf-8",
+    )
+    return channels
+
+
+async def ignore(channel: str, order: OrderPlaced) -> None:
+    """No OMS in this test."""
+
+
+@pytest.mark.parametrize(
+    ("feed_processing_s", "feeds"),
+    [("0.2", ["PROCESSED"]), ("1800", [])],
+    ids=["feeds faster than PUTs", "PUTs faster than a feed"],
+)
+async def test_a_backlog_from_the_channels_file_lands_without_throttling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_processing_s: str, feeds: list[str]
+) -> None:
+    for name, source in SOURCES.items():
+        monkeypatch.setenv(source.removeprefix("$"), SECRET_VALUES[name])
+    channels = load_channels(write_channel(tmp_path, feed_processing_s))
+    (channel,) = channels.channels
+    box = Sandbox(storefronts(channels, SandboxSettings(job_delay_s=0.1)), OrderBook(ignore))
+    market = box.storefronts["walmart"].emulation.market
+    market.listings["WM-0"].qty = 5  # the one that sells out
+    async with serving(box, port=0) as port, aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{port}"
+        pointed = dataclasses.replace(channel, base_url=url)
+        profile = profile_factory("walmart")(pointed.settings(pointed.secrets(channels.base)))
+        sold_out, *rest = read_listing_csv(channel.listings_path(channels.base), profile.id_fields)
+        pushes = [(sold_out, 5, 0), *((listing, 0, n + 1) for n, listing in enumerate(rest))]
+        settled, alerts = await push_all(profile, http, pushes)
+        async with http.get(url + "/sandbox/state") as resp:
+            state = json.loads(await resp.read())["platforms"]["walmart"]
+    assert settled == [True] * len(pushes) and alerts == []
+    shown = {key: listing["qty"] for key, listing in state["listings"].items()}
+    assert shown == {"WM-0": 0, **{f"WM-{n + 1}": n + 1 for n in range(BACKLOG)}}
+    assert list(state["state"]["feeds"].values()) == feeds
+    assert state["counters"]["throttled"] == 0 and state["counters"]["rejected"] == 0
+    assert not any(value in json.dumps(state) for value in SECRET_VALUES.values())
