@@ -37,7 +37,7 @@ from invsync.sandbox.state import keep_saved, load, restore, save, snapshot
 
 # Every platform the sandbox emulates, by the name the channels file gives it; each is
 # the module invsync.sandbox.platforms.<name> exposing SANDBOX.
-PLATFORMS = ("shopify", "amazon", "ebay")
+PLATFORMS = ("shopify", "amazon", "ebay", "shopee", "lazada")
 
 # The largest quantity a sale or a new listing may carry: beyond any real stock, and
 # far inside every platform's integer range.
