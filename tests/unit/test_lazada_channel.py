@@ -6,6 +6,7 @@ the reason while the rest of its call lands."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,8 +59,9 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
 
 
 async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     for name, source in SOURCES.items():
         monkeypatch.setenv(source.removeprefix("$"), SECRET_VALUES[name])
     channels = load_channels(write_channel(tmp_path))
@@ -103,3 +105,7 @@ async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
     assert shown == {f"LZ-{n}": (0 if n == 2 else n) for n in range(1, BACKLOG + 1)}
     # Three update calls (20 + 20 + 5) and one token refresh; none throttled.
     assert (state["counters"]["requests"], state["counters"]["throttled"]) == (4, 0)
+    # No credential, nor a token the platform handed out, in any log line or alert.
+    handed_out = set(box.storefronts["lazada"].emulation._tokens)  # type: ignore[attr-defined]
+    said = caplog.text + "".join(alerts)
+    assert handed_out and not any(v in said for v in (*SECRET_VALUES.values(), *handed_out))

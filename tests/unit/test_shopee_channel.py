@@ -6,6 +6,7 @@ stock is alerted with Shopee's reason while the rest lands."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,8 +59,9 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
 
 
 async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     for name, source in SOURCES.items():
         monkeypatch.setenv(source.removeprefix("$"), SECRET_VALUES[name])
     channels = load_channels(write_channel(tmp_path))
@@ -103,3 +105,7 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
     assert shown == {f"700:{n}": (0 if n == 1 else n) for n in range(1, MODELS + 1)}
     assert state["counters"]["throttled"] == 0
     assert state["state"] == {"reserved": {"700:1": 3}}
+    # No credential, nor a token the platform handed out, in any log line or alert.
+    handed_out = set(box.storefronts["shopee"].emulation._tokens)  # type: ignore[attr-defined]
+    said = caplog.text + "".join(alerts)
+    assert handed_out and not any(v in said for v in (*SECRET_VALUES.values(), *handed_out))

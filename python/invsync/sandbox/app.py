@@ -27,6 +27,8 @@ from typing import Annotated, cast
 
 import msgspec
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
 from msgspec import Meta
 
 from invsync.gateway.platforms.base import Listing
@@ -213,6 +215,17 @@ class Sandbox:
         )
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Logs each request without its query string: Shopee and Lazada carry the access
+    token and the signature there, as their APIs require, and no credential may reach
+    a log line."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.3fs", request.remote, request.method, request.path, response.status, time
+        )
+
+
 @asynccontextmanager
 async def serving(
     sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8790, state_file: Path | None = None
@@ -224,7 +237,9 @@ async def serving(
         saved = load(state_file)
         if saved is not None:
             restore(saved, {m.channel: m for m in sandbox.markets}, sandbox.orders)
-    runner = web.AppRunner(sandbox.application(), handle_signals=False)
+    runner = web.AppRunner(
+        sandbox.application(), handle_signals=False, access_log_class=PathOnlyAccessLogger
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
