@@ -7,8 +7,9 @@ What it refuses, and how:
   signature not made with the channel's app secret over the path and sorted
   parameters: `IncompleteSignature`;
 - a timestamp more than 7200 s from the sandbox's clock: `InvalidTimestamp`;
-- an unknown or expired access token: `IllegalAccessToken`; a refresh token that is not
-  the channel's nor the latest one handed out: `IllegalRefreshToken`;
+- an unknown or expired access token: `IllegalAccessToken`; a refresh token that is
+  neither the channel's nor one it handed out: `IllegalRefreshToken` (Lazada documents
+  no single use of refresh tokens, unlike Shopee);
 - more than 50 calls a second: `ApiCallLimit`;
 - a payload that is not the single-warehouse XML: `5` (E005 Invalid Request Format);
   more than 50 SKUs: `4171`;
@@ -81,7 +82,7 @@ class LazadaSandbox:
         )
         self._app_secret = credentials["app_secret"].reveal()
         self._authorised_refresh = credentials["refresh_token"].reveal()
-        self._latest_refresh: str | None = None
+        self._issued_refresh: set[str] = set()
         self._token_ttl_s = settings.token_ttl_s
         self._clock = clock
         self._tokens: dict[str, float] = {}
@@ -146,17 +147,19 @@ class LazadaSandbox:
         self.market.counters.requests += 1
         try:
             params = await self._params(request, api=False)
-            if params.get("refresh_token") not in (self._authorised_refresh, self._latest_refresh):
+            used = params.get("refresh_token")
+            if used != self._authorised_refresh and used not in self._issued_refresh:
                 raise _Refused(lz.ILLEGAL_REFRESH_TOKEN, "The refresh token is invalid or expired")
         except _Refused as refused:
             return self._refusal(refused)
         token = secrets.token_hex(20)
         self._tokens[token] = self._clock() + self._token_ttl_s
-        self._latest_refresh = secrets.token_hex(20)
+        refresh = secrets.token_hex(20)
+        self._issued_refresh.add(refresh)
         ttl = self._token_ttl_s
         return _reply(
             access_token=token,
-            refresh_token=self._latest_refresh,
+            refresh_token=refresh,
             expires_in=int(ttl) if float(ttl).is_integer() else ttl,
             refresh_expires_in=30 * 86_400,
             account_platform="seller_center",
