@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from invsync.cli import main
-from invsync.gateway import app
+from invsync.gateway import app, config
 from invsync.gateway.app import GatewayConfig, GatewaySetupError, prepare, run_gateway
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import RedactSecrets, Secret
@@ -65,11 +65,15 @@ def fake_platforms(monkeypatch: pytest.MonkeyPatch) -> dict[str, FakeProfile]:
     return built
 
 
-def test_a_platform_without_a_profile_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_platform_without_a_profile_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every platform the channels file knows has a profile now: add one that has none.
+    monkeypatch.setattr(config, "PLATFORMS", (*config.PLATFORMS, "tradera"))
     path = write_files(tmp_path)
-    lazada = CHANNELS.split("\n\n")[1].replace('platform = "ebay"', 'platform = "lazada"')
-    path.write_text(lazada, encoding="utf-8")
-    with pytest.raises(GatewaySetupError, match="channel ebay: no profile for platform 'lazada'"):
+    tradera = CHANNELS.split("\n\n")[1].replace('platform = "ebay"', 'platform = "tradera"')
+    path.write_text(tradera, encoding="utf-8")
+    with pytest.raises(GatewaySetupError, match="channel ebay: no profile for platform 'tradera'"):
         prepare(GatewayConfig(path))
 
 

@@ -28,6 +28,8 @@ from typing import Annotated, cast
 
 import msgspec
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
 from msgspec import Meta
 
 from invsync.gateway.platforms.base import Listing
@@ -38,7 +40,7 @@ from invsync.sandbox.state import keep_saved, load, restore, save, snapshot
 
 # Every platform the sandbox emulates, by the name the channels file gives it; each is
 # the module invsync.sandbox.platforms.<name> exposing SANDBOX.
-PLATFORMS = ("shopify", "amazon", "walmart", "ebay", "tiktok")
+PLATFORMS = ("shopify", "amazon", "walmart", "ebay", "tiktok", "shopee", "lazada")
 
 # The largest quantity a sale or a new listing may carry: beyond any real stock, and
 # far inside every platform's integer range.
@@ -219,6 +221,17 @@ class Sandbox:
         )
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """Logs each request without its query string: Shopee and Lazada carry the access
+    token and the signature there, as their APIs require, and no credential may reach
+    a log line."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.3fs", request.remote, request.method, request.path, response.status, time
+        )
+
+
 @asynccontextmanager
 async def serving(
     sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8790, state_file: Path | None = None
@@ -240,6 +253,7 @@ async def serving(
         sandbox.application(),
         handle_signals=False,
         access_log=access if access.isEnabledFor(logging.DEBUG) else None,
+        access_log_class=PathOnlyAccessLogger,
     )
     await runner.setup()
     try:

@@ -1,0 +1,267 @@
+"""Lazada (Open Platform): one lane, UpdatePriceQuantity, up to 20 SKUs per call.
+
+Every call is signed with the app secret over the API path and the sorted parameters
+(uppercase hex), its timestamp taken when it is sent. The access token comes from the
+refresh token at Lazada's auth host; a refresh may hand out a new refresh token, and
+the profile keeps the newest in memory. A call that fails for some SKUs answers code
+501 with a `detail` entry per failed SKU (by seller SKU): those are refused with
+Lazada's message, the others were applied. Lazada never lets the quantity go below the
+stock it has locked (withhold + occupy + campaign): such a SKU is refused with that
+reason, so the connector alerts it. Facts and sources: `invsync.marketplaces.lazada`.
+
+Channel options (strings): `app_key` (required); `token_url` (default: Lazada's auth
+host for Lazada's own API hosts, else `<base_url>/rest/auth/token/refresh`, where the
+sandbox serves it). `base_url` is the venture's host, e.g. https://api.lazada.co.th
+(default Singapore's). Overrides: `rate`, `burst`, `batch` (at most 50; default 20,
+Lazada's recommendation).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from invsync.gateway.platforms.base import (
+    AuthError,
+    BatchRefused,
+    BudgetReport,
+    Change,
+    Lane,
+    LaneLimits,
+    Listing,
+    Outcome,
+    ProfileFactory,
+    ProfileSettings,
+    Reply,
+    Throttled,
+    TransientError,
+)
+from invsync.gateway.secrets import Secret
+from invsync.gateway.tokens import RefreshingToken
+from invsync.marketplaces import lazada as lz
+
+REQUEST_TIMEOUT_S = 30.0
+_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+# [UPQ] "please retry in the next second" after a QPS refusal.
+THROTTLE_PAUSE_S = 1.0
+
+
+def _token_url(base_url: str) -> str:
+    """Lazada's auth host serves every venture's tokens; a stand-in (the sandbox) serves
+    them itself."""
+    host = urlsplit(base_url).hostname or ""
+    root = lz.AUTH_BASE_URL if host.startswith("api.lazada.") else base_url
+    return root + lz.REST_PREFIX + lz.REFRESH_PATH
+
+
+def _reason(payload: Mapping[str, Any]) -> str:
+    return f"{payload.get('code', '?')}: {payload.get('message') or ''}".strip()
+
+
+class _Seller:
+    """One authorised seller of one venture: the app that signs, and its tokens."""
+
+    def __init__(self, settings: ProfileSettings, clock: Callable[[], float] = time.time) -> None:
+        missing = [name for name in lz.CREDENTIALS if name not in settings.credentials]
+        if missing:
+            raise ValueError(f"channel {settings.channel}: lazada needs credentials {missing}")
+        app_key = settings.options.get("app_key", "")
+        if not app_key:
+            raise ValueError(f"channel {settings.channel}: lazada needs option app_key")
+        self.channel = settings.channel
+        self.app_key = app_key
+        base_url = (settings.base_url or lz.DEFAULT_BASE_URL).rstrip("/")
+        self.api_root = base_url + lz.REST_PREFIX
+        self.token_url = settings.options.get("token_url") or _token_url(base_url)
+        self.app_secret = settings.credentials["app_secret"]
+        self.refresh_source = settings.credentials["refresh_token"].source
+        self._refresh = settings.credentials["refresh_token"]
+        self._clock = clock
+        self.token = RefreshingToken(self._fetch_token)
+
+    def _signed(self, api_path: str, params: Mapping[str, str]) -> dict[str, str]:
+        every = {
+            **params,
+            "app_key": self.app_key,
+            "timestamp": str(int(self._clock() * 1000)),
+            "sign_method": lz.SIGN_METHOD,
+        }
+        return every | {"sign": lz.sign(self.app_secret.reveal(), api_path, every)}
+
+    async def _fetch_token(self, http: aiohttp.ClientSession) -> tuple[Secret, float]:
+        params = self._signed(lz.REFRESH_PATH, {"refresh_token": self._refresh.reveal()})
+        payload = await self._post(http, self.token_url, params, {})
+        self._raise_for_request(payload, "token refresh")
+        access, refresh = payload.get("access_token"), payload.get("refresh_token")
+        lifetime = payload.get("expires_in")
+        if str(payload.get("code")) != lz.SUCCESS or not isinstance(access, str) or not access:
+            raise AuthError(
+                f"lazada channel {self.channel}: the token refresh was refused "
+                f"({_reason(payload)}); re-authorise the seller and check the refresh_token "
+                f"from {self.refresh_source}"
+            )
+        if isinstance(refresh, str) and refresh:
+            self._refresh = Secret(f"lazada's refresh of {self.refresh_source}", refresh)
+        ttl = float(lifetime) if isinstance(lifetime, int | float) else lz.ACCESS_TOKEN_TTL_S
+        return Secret(f"lazada access token of app {self.app_key}", access), ttl
+
+    async def call(
+        self, http: aiohttp.ClientSession, api_path: str, form: Mapping[str, str]
+    ) -> Mapping[str, Any]:
+        """One signed API call with a valid token: the reply of a call Lazada took (code
+        0 or an item-level 501); raises for whole-request failures, after one token
+        refresh for a refused access token."""
+        for _ in range(2):
+            token = await self.token.get(http)
+            params = self._signed(api_path, {**form, "access_token": token.reveal()})
+            system = {k: v for k, v in params.items() if k not in form}
+            payload = await self._post(http, self.api_root + api_path, system, form)
+            if str(payload.get("code")) == lz.ILLEGAL_ACCESS_TOKEN:
+                self.token.invalidate(token)
+                continue
+            self._raise_for_request(payload, api_path)
+            return payload
+        raise AuthError(
+            f"lazada channel {self.channel}: a fresh access token was refused "
+            f"({_reason(payload)}); check that the seller still authorises app {self.app_key} "
+            f"and the refresh_token from {self.refresh_source}"
+        )
+
+    async def _post(
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        query: Mapping[str, str],
+        form: Mapping[str, str],
+    ) -> Mapping[str, Any]:
+        """POST with the system parameters in the query and the API's in the form, as
+        Lazada's SDKs do."""
+        path = urlsplit(url).path
+        try:
+            async with http.post(url, params=query, data=dict(form), timeout=_TIMEOUT) as resp:
+                if resp.status >= 500:
+                    raise TransientError(f"lazada {path}: HTTP {resp.status}")
+                try:
+                    payload = await resp.json(content_type=None)
+                except ValueError:
+                    payload = None
+                if not isinstance(payload, dict):
+                    raise TransientError(f"lazada {path}: HTTP {resp.status} without a JSON reply")
+                return payload
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"lazada {path}: {type(exc).__name__}") from None
+
+    def _raise_for_request(self, payload: Mapping[str, Any], what: str) -> None:
+        """Raise for a failure of the whole request; return for success or a 501."""
+        code = str(payload.get("code"))
+        reason = f"lazada {what}: {_reason(payload)}"
+        if code in (lz.SUCCESS, lz.UPDATE_FAILED):
+            return
+        if code in lz.THROTTLED:
+            raise Throttled(reason, BudgetReport(retry_after_s=THROTTLE_PAUSE_S))
+        if code in lz.TRANSIENT:
+            raise TransientError(reason)
+        if code == lz.INCOMPLETE_SIGNATURE:
+            raise AuthError(
+                f"{reason}; check the app_secret from {self.app_secret.source} and "
+                f"app_key {self.app_key}"
+            )
+        if code == lz.INVALID_TIMESTAMP:
+            raise AuthError(
+                f"{reason}; Lazada takes a timestamp within {lz.TIMESTAMP_WINDOW_S:g} s of "
+                "UTC: check this host's clock"
+            )
+        if code in (lz.ILLEGAL_ACCESS_TOKEN, lz.ILLEGAL_REFRESH_TOKEN):
+            raise AuthError(f"{reason}; check the refresh_token from {self.refresh_source}")
+        raise BatchRefused(reason)
+
+
+def _outcomes(payload: Mapping[str, Any], changes: Sequence[Change]) -> list[Outcome]:
+    """Code 0: every SKU applied. Code 501: the SKUs its `detail` names are refused with
+    Lazada's message, the others applied; if an entry names no SKU, the SKUs it might
+    concern are sent again rather than guessed applied."""
+    if str(payload.get("code")) == lz.SUCCESS:
+        return [Outcome(applied=True) for _ in changes]
+    failed: dict[str, str] = {}
+    unnamed: list[str] = []
+    detail = payload.get("detail")
+    for entry in detail if isinstance(detail, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        message = f"{entry.get('field') or 'Sku'}: {entry.get('message') or _reason(payload)}"
+        seller_sku = entry.get("seller_sku")
+        if isinstance(seller_sku, str) and seller_sku:
+            failed[seller_sku] = message
+        else:
+            unnamed.append(message)
+    outcomes = []
+    for change in changes:
+        seller_sku = change.listing.ids["seller_sku"]
+        if seller_sku in failed:
+            outcomes.append(Outcome(applied=False, reason=f"lazada: {failed[seller_sku]}"))
+        elif unnamed or not failed:
+            reason = f"lazada: {_reason(payload)} ({'; '.join(unnamed) or 'no detail'})"
+            outcomes.append(Outcome(applied=False, reason=reason, retry=True))
+        else:
+            outcomes.append(Outcome(applied=True))
+    return outcomes
+
+
+class PriceQuantityLane:
+    """UpdatePriceQuantity: the total stock of up to `batch` SKUs per call."""
+
+    name = "price_quantity"
+    asynchronous = False
+
+    def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        self._seller = seller
+        self.limits = limits
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        if not 1 <= len(changes) <= self.limits.batch:
+            raise ValueError(f"lazada takes 1 to {self.limits.batch} SKUs, not {len(changes)}")
+        skus = [
+            (ids["seller_sku"], ids["item_id"], ids["sku_id"], change.qty)
+            for change in changes
+            for ids in (change.listing.ids,)
+        ]
+        form = {"payload": lz.quantity_payload(skus)}
+        payload = await self._seller.call(http, lz.UPDATE_PATH, form)
+        return Reply(outcomes=_outcomes(payload, changes))
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        raise NotImplementedError("UpdatePriceQuantity answers synchronously")
+
+
+class LazadaProfile:
+    """The Lazada profile: one lane, "price_quantity"."""
+
+    platform = lz.PLATFORM
+    id_fields: tuple[str, ...] = lz.ID_FIELDS
+    daily_revisions: int | None = None
+
+    def __init__(self, settings: ProfileSettings) -> None:
+        overrides = settings.overrides
+        if "daily_revisions" in overrides:
+            raise ValueError(f"channel {settings.channel}: lazada has no daily revision cap")
+        batch = overrides.get("batch", lz.RECOMMENDED_SKUS)
+        if not float(batch).is_integer() or not 1 <= batch <= lz.MAX_SKUS:
+            raise ValueError(
+                f"channel {settings.channel}: lazada takes batch 1 to {lz.MAX_SKUS}, not {batch:g}"
+            )
+        limits = LaneLimits(
+            rate=overrides.get("rate", lz.RATE),
+            burst=overrides.get("burst", lz.CLIENT_BURST),
+            batch=int(batch),
+        )
+        self.lanes: Sequence[Lane] = (PriceQuantityLane(_Seller(settings), limits),)
+
+    def listing_key(self, listing: Listing) -> str:
+        return listing.ids["seller_sku"]
+
+
+PROFILE: ProfileFactory = LazadaProfile

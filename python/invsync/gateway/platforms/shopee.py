@@ -1,0 +1,275 @@
+"""Shopee (Open Platform v2): one lane, `v2.product.update_stock`, one model per call.
+
+Every call is signed with the partner key over partner id, path, timestamp, access
+token and shop id; Shopee refuses a timestamp older than five minutes, so each call is
+signed when it is sent. The access token (four hours) comes from the refresh token,
+and every refresh hands out a new refresh token, valid once: the profile keeps the
+newest in memory. Shopee never lets stock go below what a promotion has reserved: such
+an update comes back in `failure_list` and is refused with Shopee's reason, so the
+connector alerts it and the shown quantity there stays what Shopee holds. Facts and
+sources: `invsync.marketplaces.shopee`.
+
+Update_stock takes one item with up to 50 of its models, but the scheduler batches
+across listings, so this lane sends one model per call (batch 1).
+
+Channel options (strings): `partner_id` and `shop_id` (required, numbers),
+`location_id` (only for a shop with several warehouses). Overrides: `rate`, `burst`
+(Shopee publishes no rate; the default is 10 calls a second).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from invsync.gateway.platforms.base import (
+    AuthError,
+    BatchRefused,
+    BudgetReport,
+    Change,
+    Lane,
+    LaneLimits,
+    Listing,
+    Outcome,
+    ProfileFactory,
+    ProfileSettings,
+    Reply,
+    Throttled,
+    TransientError,
+)
+from invsync.gateway.secrets import Secret
+from invsync.gateway.tokens import RefreshingToken
+from invsync.marketplaces import shopee as sp
+
+REQUEST_TIMEOUT_S = 30.0
+_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+
+
+def _number(settings: ProfileSettings, name: str) -> int:
+    value = settings.options.get(name, "")
+    if not value.isdigit():
+        raise ValueError(f"channel {settings.channel}: shopee needs option {name} (a number)")
+    return int(value)
+
+
+def _retry_after(headers: Mapping[str, str]) -> BudgetReport:
+    try:
+        return BudgetReport(retry_after_s=float(headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return BudgetReport()
+
+
+class _Shop:
+    """One authorised shop: its ids, the partner key that signs, and its tokens."""
+
+    def __init__(self, settings: ProfileSettings, clock: Callable[[], float] = time.time) -> None:
+        missing = [name for name in sp.CREDENTIALS if name not in settings.credentials]
+        if missing:
+            raise ValueError(f"channel {settings.channel}: shopee needs credentials {missing}")
+        self.channel = settings.channel
+        self.partner_id = _number(settings, "partner_id")
+        self.shop_id = _number(settings, "shop_id")
+        self.location_id = settings.options.get("location_id", "")
+        self.base_url = (settings.base_url or sp.DEFAULT_BASE_URL).rstrip("/")
+        self.partner_key = settings.credentials["partner_key"]
+        self.refresh_source = settings.credentials["refresh_token"].source
+        # Shopee answers every refresh with a new refresh token and spends the old one.
+        self._refresh = settings.credentials["refresh_token"]
+        self._clock = clock
+        self.token = RefreshingToken(self._fetch_token)
+
+    def _signed(self, path: str, token: Secret | None) -> dict[str, str]:
+        """The common query parameters of one call, signed now."""
+        timestamp = int(self._clock())
+        params = {"partner_id": str(self.partner_id), "timestamp": str(timestamp)}
+        if token is None:
+            base = sp.base_string(self.partner_id, path, timestamp)
+        else:
+            base = sp.base_string(self.partner_id, path, timestamp, token.reveal(), self.shop_id)
+            params |= {"access_token": token.reveal(), "shop_id": str(self.shop_id)}
+        return params | {"sign": sp.sign(self.partner_key.reveal(), base)}
+
+    async def _fetch_token(self, http: aiohttp.ClientSession) -> tuple[Secret, float]:
+        body = {
+            "refresh_token": self._refresh.reveal(),
+            "partner_id": self.partner_id,
+            "shop_id": self.shop_id,
+        }
+        status, payload, budget = await self._post(http, sp.REFRESH_PATH, None, body)
+        self._raise_for_request(status, payload, budget, "RefreshAccessToken")
+        access, refresh = payload.get("access_token"), payload.get("refresh_token")
+        lifetime = payload.get("expire_in")
+        if payload.get("error") or not isinstance(access, str) or not access:
+            raise AuthError(
+                f"shopee channel {self.channel}: the token refresh was refused "
+                f"({_reason(payload)}); re-authorise the shop and check the refresh_token "
+                f"from {self.refresh_source} (each Shopee refresh token works once)"
+            )
+        if isinstance(refresh, str) and refresh:
+            self._refresh = Secret(f"shopee's refresh of {self.refresh_source}", refresh)
+        ttl = float(lifetime) if isinstance(lifetime, int | float) else sp.ACCESS_TOKEN_TTL_S
+        return Secret(f"shopee access token of shop {self.shop_id}", access), ttl
+
+    async def update_stock(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], BudgetReport]:
+        """One signed update_stock call with a valid token: the reply body of an item-level
+        result; raises for whole-request failures (after one token refresh for a refused
+        access token)."""
+        for _ in range(2):
+            token = await self.token.get(http)
+            status, payload, budget = await self._post(http, sp.UPDATE_STOCK_PATH, token, body)
+            if status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH:
+                self.token.invalidate(token)
+                continue
+            self._raise_for_request(status, payload, budget, "update_stock")
+            return payload, budget
+        raise AuthError(
+            f"shopee channel {self.channel}: a fresh access token was refused "
+            f"({_reason(payload)}); check that shop {self.shop_id} still authorises the app "
+            f"and the refresh_token from {self.refresh_source}"
+        )
+
+    async def _post(
+        self, http: aiohttp.ClientSession, path: str, token: Secret | None, body: Mapping[str, Any]
+    ) -> tuple[int, Mapping[str, Any], BudgetReport]:
+        try:
+            async with http.post(
+                self.base_url + path,
+                params=self._signed(path, token),
+                json=dict(body),
+                timeout=_TIMEOUT,
+            ) as resp:
+                try:
+                    payload = await resp.json(content_type=None)
+                except ValueError:
+                    payload = None
+                return (
+                    resp.status,
+                    payload if isinstance(payload, dict) else {},
+                    _retry_after(resp.headers),
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"shopee {path}: {type(exc).__name__}") from None
+
+    def _raise_for_request(
+        self, status: int, payload: Mapping[str, Any], budget: BudgetReport, what: str
+    ) -> None:
+        """Raise for a failure of the whole request; return for an item-level result."""
+        error = payload.get("error")
+        reason = f"shopee {what}: HTTP {status} {_reason(payload)}"
+        if status == 429 or error == sp.ERROR_TOO_MANY_REQUESTS:
+            raise Throttled(reason, budget)
+        if status >= 500 or error in sp.TRANSIENT_ERRORS:
+            raise TransientError(reason)
+        if error == sp.ERROR_SIGN:
+            raise AuthError(
+                f"{reason}; check the partner_key from {self.partner_key.source} and "
+                f"partner_id {self.partner_id}"
+            )
+        if error == sp.ERROR_PARAM and payload.get("message") == sp.INVALID_TIMESTAMP:
+            raise AuthError(
+                f"{reason}; Shopee takes a timestamp within {sp.TIMESTAMP_WINDOW_S:g} s of "
+                "its own clock: check this host's clock"
+            )
+        if status == sp.AUTH_STATUS:
+            raise AuthError(f"{reason}; check the credentials from {self.refresh_source}")
+        if status != 200 and error not in (sp.ERROR_ITEM_NOT_FOUND, sp.ERROR_PARAM):
+            raise BatchRefused(reason)
+
+
+def _reason(payload: Mapping[str, Any]) -> str:
+    """`error: message` of a Shopee reply."""
+    return f"{payload.get('error') or 'no error name'}: {payload.get('message') or ''}".strip()
+
+
+def _outcomes(payload: Mapping[str, Any], models: Sequence[int]) -> list[Outcome]:
+    """Each model's outcome: applied when `success_list` names it, refused with the
+    `failed_reason` of `failure_list`; every model refused with the reply's error when
+    the item itself was refused (unknown item, wrong model)."""
+    error = payload.get("error") or ""
+    response = payload.get("response")
+    if error not in ("", sp.ERROR_UPDATE_STOCK_FAILED) or not isinstance(response, Mapping):
+        reason = _reason(payload) if error else "shopee: a reply without `response`"
+        return [Outcome(applied=False, reason=reason, retry=not error) for _ in models]
+    succeeded = {
+        entry.get("model_id"): entry.get("stock")
+        for entry in response.get("success_list") or []
+        if isinstance(entry, Mapping)
+    }
+    failed = {
+        entry.get("model_id"): entry.get("failed_reason")
+        for entry in response.get("failure_list") or []
+        if isinstance(entry, Mapping)
+    }
+    outcomes = []
+    for model in models:
+        if model in failed:
+            outcomes.append(Outcome(applied=False, reason=f"{sp.PLATFORM}: {failed[model]}"))
+        elif model in succeeded:
+            stock = succeeded[model]
+            outcomes.append(Outcome(applied=True, shown=stock if isinstance(stock, int) else None))
+        else:
+            reason = f"shopee: model {model} is in neither success_list nor failure_list"
+            outcomes.append(Outcome(applied=False, reason=reason, retry=True))
+    return outcomes
+
+
+class UpdateStockLane:
+    """v2.product.update_stock, one model of one item per call."""
+
+    name = "update_stock"
+    asynchronous = False
+
+    def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        self._shop = shop
+        self.limits = limits
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        if len(changes) != 1:
+            raise ValueError(f"shopee update_stock lane takes one model, not {len(changes)}")
+        (change,) = changes
+        try:
+            item = int(change.listing.ids["item_id"])
+            model = int(change.listing.ids["model_id"])
+        except ValueError:
+            reason = f"shopee ids must be numbers: {dict(change.listing.ids)}"
+            return Reply(outcomes=[Outcome(applied=False, reason=reason)])
+        body = sp.stock_request(item, [(model, change.qty)], self._shop.location_id)
+        payload, budget = await self._shop.update_stock(http, body)
+        return Reply(outcomes=_outcomes(payload, [model]), budget=budget)
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        raise NotImplementedError("update_stock answers synchronously")
+
+
+class ShopeeProfile:
+    """The Shopee profile: one lane, "update_stock"."""
+
+    platform = sp.PLATFORM
+    id_fields: tuple[str, ...] = sp.ID_FIELDS
+    daily_revisions: int | None = None
+
+    def __init__(self, settings: ProfileSettings) -> None:
+        overrides = settings.overrides
+        if "daily_revisions" in overrides:
+            raise ValueError(f"channel {settings.channel}: shopee has no daily revision cap")
+        if overrides.get("batch", 1) != 1:
+            raise ValueError(
+                f"channel {settings.channel}: shopee sends one model per call (batch = 1)"
+            )
+        limits = LaneLimits(
+            rate=overrides.get("rate", sp.RATE),
+            burst=overrides.get("burst", sp.CLIENT_BURST),
+            batch=1,
+        )
+        self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)
+
+    def listing_key(self, listing: Listing) -> str:
+        return sp.listing_key(listing.ids["item_id"], listing.ids["model_id"])
+
+
+PROFILE: ProfileFactory = ShopeeProfile

@@ -1,0 +1,123 @@
+"""Shopee Open Platform v2 as far as stock goes: `v2.product.update_stock`, the partner
+signature, the access-token refresh and the error names, read by the gateway profile
+and the sandbox.
+
+Sources (checked 2026-12-05):
+- [US] Shopee's API reference for v2.product.update_stock (open.shopee.com/documents/
+  v2/v2.product.update_stock, as dumped in lazykern/ecommerce-api-docs,
+  data/legacy/output/raw/shopee/apis/product/v2.product.update_stock.json): the common
+  parameters (timestamp "expires in 5 minutes", access token "expires in 4 hours"),
+  one `item_id` per call with a `stock_list` of 1 to 50 models (`model_id` 0 for an
+  item without variants) each carrying `seller_stock` [{`location_id`?, `stock`}], the
+  reply `response.failure_list` [{`model_id`, `failed_reason`}] and `success_list`
+  [{`model_id`, `location_id`, `stock`}], the error names (`error_sign` "Wrong sign.",
+  `error_auth` "Invalid access_token.", `error_param` "Invalid timestamp",
+  `error_item_not_found`, `error_busi_update_stock_failed`, "Can not update item with
+  stock less than reserved stock", ...), and `rate_limit: [0, 0, 0]`: no published rate.
+- [CALLS] Shopee developer guide "API calls" (open.shopee.com/developer-guide/16, same
+  dump, data/processed/shopee/guides/getting-started/api-calls.md): the base string of
+  a Shop API signature is partner_id, API path, timestamp, access_token, shop_id
+  concatenated (the documented example: 2001887, /api/v2/shop/get_shop_info,
+  1655714431, 59777174636562737266615546704c6d, 14701711); of a Public API partner_id,
+  path, timestamp; HMAC-SHA256 keyed with the partner key, lowercase hex; the reply
+  fields `request_id`, `error`, `message`, `warning`, `response`; hosts
+  partner.shopeemobile.com (SG), openplatform.shopee.cn, openplatform.shopee.com.br.
+- [AUTH] Shopee developer guide "Authorization and Authentication" (same dump,
+  authorization-and-authentication.md): RefreshAccessToken `POST
+  /api/v2/auth/access_token/get` (a Public API: signed without token and shop) with the
+  JSON body `refresh_token`, `partner_id`, `shop_id`; the reply `access_token`,
+  `refresh_token` (a new one: "can only be used once"), `expire_in` (seconds);
+  refresh tokens live 30 days, access tokens 4 hours.
+- [BP] data/processed/shopee/guides/api-best-practices/stock-price-management.md: only
+  `seller_stock` can be set; stock must not go below the promotion's reserved stock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from typing import Any, Final
+
+PLATFORM: Final = "shopee"
+DEFAULT_BASE_URL: Final = "https://partner.shopeemobile.com"  # [CALLS]
+UPDATE_STOCK_PATH: Final = "/api/v2/product/update_stock"  # [US]
+REFRESH_PATH: Final = "/api/v2/auth/access_token/get"  # [AUTH]
+CREDENTIALS: Final = ("partner_key", "refresh_token")
+# The listing map's columns: the item and its model (0 for an item without variants).
+ID_FIELDS: Final = ("item_id", "model_id")
+
+TIMESTAMP_WINDOW_S: Final = 300.0  # [US] "Expires in 5 minutes"
+ACCESS_TOKEN_TTL_S: Final = 4 * 3600.0  # [US] [AUTH]
+MAX_MODELS: Final = 50  # [US] stock_list "Length should be between 1 to 50"
+# [US] stock is an int64 bounded per item by v2.product.get_item_limit `stock_limit`;
+# Shopee publishes no single figure. 999,999 is the sandbox's bound (inference).
+MAX_STOCK: Final = 999_999
+# [US] publishes no rate ("rate_limit: [0, 0, 0]"). The sandbox allows ten calls a
+# second per shop, burst ten (inference); the profile keeps one call of headroom below
+# the burst, because a call held up on its way (behind a token refresh) lands when
+# the platform's bucket has sat full and stopped filling. Both overridable.
+RATE: Final = 10.0
+BURST: Final = 10.0
+CLIENT_BURST: Final = BURST - 1
+# From a sale to the order reaching the seller's OMS (push or get_order_list): no
+# documented figure; about a minute (inference).
+ORDER_DELAY_S: Final = 60.0
+
+# Error names and messages [US]. The HTTP statuses are the sandbox's (Shopee documents
+# the names, not the statuses): 403 for signature and token refusals, 400 for
+# malformed requests, 429 for throttling (inference), 200 for item-level results.
+ERROR_SIGN: Final = "error_sign"
+WRONG_SIGN: Final = "Wrong sign."
+ERROR_AUTH: Final = "error_auth"
+INVALID_ACCESS_TOKEN: Final = "Invalid access_token."
+ERROR_PARAM: Final = "error_param"
+INVALID_TIMESTAMP: Final = "Invalid timestamp"
+ERROR_ITEM_NOT_FOUND: Final = "error_item_not_found"
+ITEM_NOT_FOUND: Final = "Item_id is not found."
+WRONG_MODEL: Final = "Wrong model_id."
+ERROR_UPDATE_STOCK_FAILED: Final = "error_busi_update_stock_failed"
+UPDATE_STOCK_FAILED: Final = "Update stock failed, please check failure_list for detailed reason"
+BELOW_RESERVED: Final = "Can not update item with stock less than reserved stock"
+ERROR_TOO_MANY_REQUESTS: Final = "error_too_many_request"  # (inference)
+# Whole-request failures worth retrying [US]: "Something wrong. Please try later.",
+# "Our system is taking some time to respond", "Inner http call failed".
+TRANSIENT_ERRORS: Final = ("error_server", "error_inner", "error_system_busy", "error_network")
+AUTH_STATUS: Final = 403
+
+
+def base_string(
+    partner_id: int | str,
+    path: str,
+    timestamp: int,
+    access_token: str = "",
+    shop_id: int | str = "",
+) -> str:
+    """The signature's base string [CALLS]: partner_id, path, timestamp, and for a Shop
+    API the access token and shop id, concatenated."""
+    return f"{partner_id}{path}{timestamp}{access_token}{shop_id}"
+
+
+def sign(partner_key: str, base: str) -> str:
+    """HMAC-SHA256 of the base string keyed with the partner key, lowercase hex [CALLS]."""
+    return hmac.new(partner_key.encode(), base.encode(), hashlib.sha256).hexdigest()
+
+
+def listing_key(item_id: str, model_id: str) -> str:
+    """How the sandbox and the gateway name one model of one item."""
+    return f"{item_id}:{model_id}"
+
+
+def stock_request(
+    item_id: int, models: Sequence[tuple[int, int]], location_id: str
+) -> dict[str, Any]:
+    """The update_stock body for `(model_id, stock)` pairs of one item [US]; the
+    `location_id` only for a shop with several warehouses."""
+    where = {"location_id": location_id} if location_id else {}
+    return {
+        "item_id": item_id,
+        "stock_list": [
+            {"model_id": model, "seller_stock": [{**where, "stock": stock}]}
+            for model, stock in models
+        ],
+    }
