@@ -19,10 +19,18 @@ from invsync.gateway.platforms.base import (
 )
 
 ID_FIELDS = ("item_id",)
+# The id column a grouping lane batches by, like TikTok's product or Shopee's item.
+PARENT = "parent_id"
 
 
 def listing(sku: str, condition: str = "new") -> Listing:
     return Listing(sku, condition, {"item_id": f"{sku}-{condition}"})
+
+
+def child(sku: str, parent: str) -> Listing:
+    """A listing that is one variant of `parent`: a grouping lane sends it only with its
+    siblings."""
+    return Listing(sku, "new", {"item_id": f"{sku}-new", PARENT: parent})
 
 
 @dataclass
@@ -88,6 +96,11 @@ class FakeProfile:
 
 def per_item_lane(rate: float = 10.0, burst: float = 10.0, batch: int = 1) -> FakeLane:
     return FakeLane("item", LaneLimits(rate=rate, burst=burst, batch=batch))
+
+
+def per_parent_lane(rate: float = 100.0, burst: float = 100.0, batch: int = 10) -> FakeLane:
+    """A lane whose call updates one parent's variants, `batch` at most."""
+    return FakeLane("parent", LaneLimits(rate=rate, burst=burst, batch=batch, group_by=PARENT))
 
 
 class FakeClock:

@@ -9,6 +9,10 @@ clock:
   within a class by arrival; a listing with a request in flight waits for it, so
   compare-and-swap (Shopify's `changeFromQuantity`) always carries what the
   platform last accepted;
+- on a lane whose call updates one parent (`LaneLimits.group_by`: TikTok's product,
+  Shopee's item), a batch is built around the most urgent change and filled with the
+  other changes of its group that can go now, of any class, most urgent first: they
+  cost the call nothing extra;
 - each lane spends its `LaneBudget`; eBay's daily revisions are spent on decreases
   first (`RevisionBudget`);
 - a backlog the per-item lane would need longer than the bulk lane's processing time
@@ -158,6 +162,10 @@ class PushQueue:
         self.known: dict[str, int] = {}
         self._pending: dict[str, _Item] = {}
         self._in_flight: dict[str, _Item] = {}
+        # Per grouping column (`LaneLimits.group_by`), its values' pending listing keys.
+        self._groups: dict[str, dict[str, set[str]]] = {
+            lane.limits.group_by: {} for lane in profile.lanes if lane.limits.group_by
+        }
         self._heaps: tuple[list[tuple[int, str]], ...] = ([], [], [])
         self._arrivals = 0
         self.sending = [0] * len(profile.lanes)
@@ -174,10 +182,11 @@ class PushQueue:
         if item is None:
             self._arrivals += 1
             item = _Item(key, listing, qty, source_ts, self._arrivals, -1)
-            self._pending[key] = item
         else:
+            self._unfile(item)  # the listing map may have moved it to another group
             item.listing, item.qty, item.source_ts = listing, qty, source_ts
             item.attempt, item.not_before = 0, 0.0
+        self._file(item)
         if waiter is not None:
             item.waiters.append(waiter)
         self._rank(item)
@@ -231,8 +240,11 @@ class PushQueue:
         chosen: list[_Item] = []
         held: list[tuple[int, int, str]] = []
         seen: set[str] = set()
+        # A grouping lane takes only the most urgent change from the heaps; its group
+        # fills the rest of the batch.
+        room = 1 if limits.group_by else limits.batch
         for rank, heap in enumerate(self._heaps):
-            while heap and len(chosen) < limits.batch:
+            while heap and len(chosen) < room:
                 arrival, key = heapq.heappop(heap)
                 item = self._pending.get(key)
                 if item is None or item.arrival != arrival or item.urgency != rank or key in seen:
@@ -251,6 +263,8 @@ class PushQueue:
                     skip -= 1
                     continue
                 chosen.append(item)
+        if chosen and limits.group_by:
+            chosen += self._group_mates(chosen[0], limits.group_by, limits.batch - 1, now, exclude)
         if chosen:
             cost = limits.cost(len(chosen))
             wait = self.budgets[lane].wait_s(cost)
@@ -265,10 +279,47 @@ class PushQueue:
             return None
         spent = self.budgets[lane].spend(limits.cost(len(chosen)))
         for item in chosen:
-            del self._pending[item.key]
+            self._unfile(item)
             self._in_flight[item.key] = item
         self.sending[lane] += 1
         return Batch(lane, chosen, spent)
+
+    def _group_mates(
+        self, anchor: _Item, column: str, room: int, now: float, exclude: frozenset[int]
+    ) -> list[_Item]:
+        """Up to `room` other pending changes of `anchor`'s group that can go now, most
+        urgent first (class, then arrival)."""
+        group = anchor.listing.ids.get(column)
+        keys = self._groups[column].get(group, set()) if group is not None else set()
+        mates = [
+            item
+            for item in (self._pending[key] for key in keys if key != anchor.key)
+            if item.urgency not in exclude
+            and item.key not in self._in_flight
+            and item.not_before <= now
+            and self._revision_allows(item)
+        ]
+        mates.sort(key=lambda item: (item.urgency, item.arrival))
+        return mates[:room]
+
+    def _file(self, item: _Item) -> None:
+        """Queue `item` as its listing's pending change, in its groups."""
+        self._pending[item.key] = item
+        for column, groups in self._groups.items():
+            group = item.listing.ids.get(column)
+            if group is not None:
+                groups.setdefault(group, set()).add(item.key)
+
+    def _unfile(self, item: _Item) -> None:
+        """Take `item` out of the pending changes and its groups."""
+        del self._pending[item.key]
+        for column, groups in self._groups.items():
+            group = item.listing.ids.get(column)
+            if group is None or group not in groups:
+                continue
+            groups[group].discard(item.key)
+            if not groups[group]:
+                del groups[group]
 
     def _revision_allows(self, item: _Item) -> bool:
         if self.revisions is None:
@@ -342,7 +393,7 @@ class PushQueue:
             newer.arrival = min(newer.arrival, item.arrival)
             self._rank(newer, force=True)
             return
-        self._pending[item.key] = item
+        self._file(item)
         self._rank(item, force=True)
 
     def _rank(self, item: _Item, force: bool = False) -> None:

@@ -97,7 +97,9 @@ class LaneLimits:
     `cost_per_item` in the same units (Shopify: query cost points; else requests).
     `processing_s` is how long an asynchronous lane's job usually takes to apply: the
     scheduler sends a backlog through such a lane only when the per-item lane would
-    take longer than that to clear it."""
+    take longer than that to clear it. `group_by` names the listing id column every
+    change of one request must share, for a platform whose call updates one parent
+    (TikTok `product_id`, Shopee `item_id`); None: any listings go together."""
 
     rate: float
     burst: float
@@ -105,6 +107,7 @@ class LaneLimits:
     cost_per_request: float = 1.0
     cost_per_item: float = 0.0
     processing_s: float = 0.0
+    group_by: str | None = None
 
     def cost(self, items: int) -> float:
         return self.cost_per_request + self.cost_per_item * items
