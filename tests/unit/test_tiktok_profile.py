@@ -4,6 +4,7 @@ a token expire or is not there."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -83,6 +84,32 @@ async def test_a_signed_push_sets_the_quantity_tiktok_shows(
     reply = await lane(served.url).send(http, [change(tt.MAX_QTY)])
     assert reply.outcomes == [Outcome(applied=True, shown=tt.MAX_QTY)]
     assert served.sandbox.market.listings[SKU].qty == tt.MAX_QTY
+
+
+async def test_one_call_sets_a_products_skus_and_refuses_only_the_one_tiktok_refuses(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    (first, first_warehouse), (second, second_warehouse) = SKUS.items()
+    pushed = [change(5, first, warehouse=first_warehouse)]
+    pushed.append(change(tt.MAX_QTY + 1, second, warehouse=second_warehouse))
+    (applied, refused) = (await lane(served.url).send(http, pushed)).outcomes
+    assert applied == Outcome(applied=True, shown=5)
+    assert (refused.applied, refused.retry) == (False, False)
+    assert refused.reason is not None and refused.reason.startswith(str(tt.QUANTITY_OUT_OF_RANGE))
+    shown = {key: listing.qty for key, listing in served.sandbox.market.listings.items()}
+    assert shown == {first: 5, second: 0}
+    assert served.sandbox.market.counters.requests == 2  # the token refresh, one update
+
+
+def test_the_lane_sends_up_to_100_skus_of_one_product_per_call() -> None:
+    (only,) = PROFILE(profile_settings(None)).lanes
+    assert (only.limits.group_by, only.limits.batch) == ("product_id", tt.MAX_SKUS)
+    settings = profile_settings(None)
+    for batch in (0, 2.5, tt.MAX_SKUS + 1):
+        with pytest.raises(ValueError, match="batch"):
+            PROFILE(dataclasses.replace(settings, overrides={"batch": batch}))
+    (smaller,) = PROFILE(dataclasses.replace(settings, overrides={"batch": 20})).lanes
+    assert smaller.limits.batch == 20
 
 
 async def test_the_token_is_refreshed_when_tiktok_says_it_expired(

@@ -1,4 +1,4 @@
-"""TikTok Shop: one lane, Update Inventory, one SKU's warehouse quantity per signed call.
+"""TikTok Shop: one lane, Update Inventory, one product's SKUs per signed call.
 
 Every call is signed with the app secret (HMAC-SHA256 over the path, the sorted query
 and the body, with a timestamp TikTok accepts for 5 minutes) and carries an access
@@ -8,14 +8,15 @@ failures in `data.errors`: those are refused with TikTok's reason. A refused sig
 means a wrong app secret or a clock more than 5 minutes off: an AuthError saying both.
 
 Each listing is one TikTok SKU (`sku_id`, the listing key) of a product (`product_id`)
-in one warehouse (`warehouse_id`); the call names the product in its path. Batches are
-one listing: the scheduler's batches cross products, and TikTok takes one product per
-call, within a 50 requests per second budget that one SKU per call rarely reaches.
+in one warehouse (`warehouse_id`); the call names the product in its path, so the lane
+groups by `product_id`: each call carries up to 100 of one product's SKUs, within a
+budget of 50 calls a second.
 
 Channel options (strings): `shop_cipher` (required: the shop's cipher from Get
 Authorized Shops), `token_url` (default: TikTok's auth host for TikTok's own API host,
-else `<base_url>/api/v2/token/refresh`, where the sandbox serves it). Overrides: `rate`
-and `burst`. Facts and their sources: `invsync.marketplaces.tiktok`.
+else `<base_url>/api/v2/token/refresh`, where the sandbox serves it). Overrides: `rate`,
+`burst`, `batch` (SKUs per call, 1 to 100). Facts and their sources:
+`invsync.marketplaces.tiktok`.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ class _Shop:
 
 
 class InventoryLane:
-    """Update Inventory: one SKU's quantity in its warehouse per call."""
+    """Update Inventory: one product's SKUs, each in its warehouse, per call."""
 
     name = "inventory"
     asynchronous = False
@@ -196,34 +197,42 @@ class InventoryLane:
         self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"tiktok's inventory lane takes one listing, not {len(changes)}")
-        change = changes[0]
-        ids = change.listing.ids
+        products = {change.listing.ids["product_id"] for change in changes}
+        if len(products) != 1 or len(changes) > self.limits.batch:
+            raise ValueError(
+                f"tiktok's inventory lane takes 1 to {self.limits.batch} SKUs of one product, "
+                f"not {len(changes)} of {len(products)}"
+            )
         body = {
             "skus": [
                 {
-                    "id": ids["sku_id"],
-                    "inventory": [{"warehouse_id": ids["warehouse_id"], "quantity": change.qty}],
+                    "id": change.listing.ids["sku_id"],
+                    "inventory": [
+                        {"warehouse_id": change.listing.ids["warehouse_id"], "quantity": change.qty}
+                    ],
                 }
+                for change in changes
             ]
         }
-        path = tt.INVENTORY_PATH.format(product_id=ids["product_id"])
+        path = tt.INVENTORY_PATH.format(product_id=products.pop())
         response = await self._shop.update(http, path, body)
         payload = response.payload
         if response.code != tt.OK:
-            outcome = Outcome(applied=False, reason=tt.reply_reason(payload))
-        else:
-            reason = tt.sku_errors(payload.get("data")).get(ids["sku_id"])
-            outcome = (
-                Outcome(applied=True, shown=change.qty)
-                if reason is None
-                else Outcome(applied=False, reason=reason)
-            )
-        return Reply(outcomes=[outcome])
+            refused = Outcome(applied=False, reason=tt.reply_reason(payload))
+            return Reply(outcomes=[refused] * len(changes))
+        failed = tt.sku_errors(payload.get("data"))
+        return Reply(outcomes=[_outcome(change, failed) for change in changes])
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         raise NotImplementedError("Update Inventory answers synchronously")
+
+
+def _outcome(change: Change, failed: Mapping[str, str]) -> Outcome:
+    """A SKU's outcome in a `code: 0` reply: refused when `data.errors` names it."""
+    reason = failed.get(change.listing.ids["sku_id"])
+    if reason is None:
+        return Outcome(applied=True, shown=change.qty)
+    return Outcome(applied=False, reason=reason)
 
 
 class TikTokProfile:
@@ -237,12 +246,17 @@ class TikTokProfile:
         overrides = settings.overrides
         if "daily_revisions" in overrides:
             raise ValueError(f"channel {settings.channel}: tiktok has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
-            raise ValueError(f"channel {settings.channel}: tiktok's inventory lane takes batch = 1")
+        batch = overrides.get("batch", tt.MAX_SKUS)
+        if not float(batch).is_integer() or not 1 <= batch <= tt.MAX_SKUS:
+            raise ValueError(
+                f"channel {settings.channel}: tiktok takes batch 1 to {tt.MAX_SKUS} SKUs "
+                f"per product, not {batch:g}"
+            )
         limits = LaneLimits(
             rate=overrides.get("rate", tt.RATE),
             burst=overrides.get("burst", tt.BURST - BURST_HEADROOM),
-            batch=1,
+            batch=int(batch),
+            group_by="product_id",
         )
         self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)
 
