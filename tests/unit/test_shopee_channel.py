@@ -1,7 +1,8 @@
 """A Shopee channel as a seller writes it: one channels file and listing CSV read by the
-sandbox and by the profile, pushed by the shared scheduler: a backlog clears within
-Shopee's budget without a throttled call, and an update below a promotion's reserved
-stock is alerted with Shopee's reason while the rest lands."""
+sandbox and by the profile, pushed by the shared scheduler: a backlog of more items than
+a second's budget of calls clears with one call per item (two for an item of more than
+50 models) without a throttled call, and an update below a promotion's reserved stock is
+alerted with Shopee's reason while the rest of its item lands."""
 
 from __future__ import annotations
 
@@ -31,11 +32,20 @@ from tests.shopee_market import PARTNER_ID, SECRET_VALUES, SHOP_ID, SOURCES
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-MODELS = 24  # more than two seconds of Shopee's default budget
+# Item 700 has more models than a call takes; then more small items than the burst.
+BIG = sp.MAX_MODELS + 10
+SMALL_ITEMS, SMALL = int(sp.BURST) + 10, 3
+MODELS = BIG + SMALL_ITEMS * SMALL
+CALLS = 2 + SMALL_ITEMS
+
+
+def item(n: int) -> int:
+    """The item of the listing map's `n`th model (from 1): 700 first, then 1 to 20."""
+    return 700 if n <= BIG else 1 + n % SMALL_ITEMS
 
 
 def write_channel(folder: Path) -> Path:
-    rows = "".join(f"sku-{n},,700,{n}\n" for n in range(1, MODELS + 1))
+    rows = "".join(f"sku-{n},,{item(n)},{n}\n" for n in range(1, MODELS + 1))
     (folder / "shopee.csv").write_text("sku,condition,item_id,model_id\n" + rows, encoding="utf-8")
     env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
     channels = folder / "channels.toml"
@@ -102,8 +112,9 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
     # Model 1 was asked for 1 while a promotion holds 3: refused, alerted, left at 0.
     assert settled.count(False) == 1 and alerts == [f"shopee: {sp.BELOW_RESERVED}"]
     shown = {key: li["qty"] for key, li in state["listings"].items()}
-    assert shown == {f"700:{n}": (0 if n == 1 else n) for n in range(1, MODELS + 1)}
-    assert state["counters"]["throttled"] == 0
+    assert shown == {f"{item(n)}:{n}": (0 if n == 1 else n) for n in range(1, MODELS + 1)}
+    # The calls and one token refresh; one call had a model refused.
+    assert state["counters"] == {"requests": CALLS + 1, "throttled": 0, "rejected": 1}
     assert state["state"] == {"reserved": {"700:1": 3}}
     # No credential, nor a token the platform handed out, in any log line or alert.
     handed_out = set(box.storefronts["shopee"].emulation._tokens)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ signature or a stale timestamp, fails or is not there."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -122,6 +123,34 @@ async def test_an_update_below_the_promotions_reserved_stock_is_refused_with_sho
     assert served.sandbox.market.listings["800:1"].qty == 7
 
 
+async def test_one_call_sets_an_items_models_and_refuses_only_the_one_below_reserved(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    served.sandbox.reserved["800:1"] = 5
+    reply = await lane(profile_settings(served.url)).send(
+        http, [change("800:1", 4), change("800:2", 6)]
+    )
+    assert reply.outcomes == [
+        Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}"),
+        Outcome(applied=True, shown=6),
+    ]
+    shown = {key: listing.qty for key, listing in served.sandbox.market.listings.items()}
+    assert shown == {"800:1": 0, "800:2": 6, "900:0": 0}
+    assert served.sandbox.market.counters.requests == 2  # the token refresh, one update
+
+
+async def test_a_model_id_that_is_not_a_number_is_refused_alone(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    reply = await lane(profile_settings(served.url)).send(
+        http, [change("800:one", 1), change("800:2", 3)]
+    )
+    refused, applied = reply.outcomes
+    assert (refused.applied, refused.retry) == (False, False)
+    assert refused.reason is not None and "must be numbers" in refused.reason
+    assert applied == Outcome(applied=True, shown=3)
+
+
 @pytest.mark.parametrize("qty", [-1, sp.MAX_STOCK + 1])
 async def test_a_stock_out_of_range_is_refused_not_retried(
     served: Served, http: aiohttp.ClientSession, qty: int
@@ -235,6 +264,13 @@ def test_a_channel_without_shop_id_is_refused_by_name() -> None:
         PROFILE(incomplete)
 
 
-def test_the_lane_sends_one_model_per_call_within_the_default_budget() -> None:
+def test_the_lane_sends_up_to_50_models_of_one_item_per_call_within_the_default_budget() -> None:
     (only,) = PROFILE(profile_settings(None)).lanes
-    assert (only.limits.batch, only.limits.rate, only.limits.burst) == (1, 10.0, 9.0)
+    limits = only.limits
+    assert (limits.group_by, limits.batch, limits.rate, limits.burst) == ("item_id", 50, 10, 9)
+    settings = profile_settings(None)
+    for batch in (0, 2.5, sp.MAX_MODELS + 1):
+        with pytest.raises(ValueError, match="batch"):
+            PROFILE(dataclasses.replace(settings, overrides={"batch": batch}))
+    (smaller,) = PROFILE(dataclasses.replace(settings, overrides={"batch": 10})).lanes
+    assert smaller.limits.batch == 10

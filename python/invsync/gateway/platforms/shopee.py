@@ -1,4 +1,4 @@
-"""Shopee (Open Platform v2): one lane, `v2.product.update_stock`, one model per call.
+"""Shopee (Open Platform v2): one lane, `v2.product.update_stock`, one item's models per call.
 
 Every call is signed with the partner key over partner id, path, timestamp, access
 token and shop id; Shopee refuses a timestamp older than five minutes, so each call is
@@ -9,12 +9,13 @@ an update comes back in `failure_list` and is refused with Shopee's reason, so t
 connector alerts it and the shown quantity there stays what Shopee holds. Facts and
 sources: `invsync.marketplaces.shopee`.
 
-Update_stock takes one item with up to 50 of its models, but the scheduler batches
-across listings, so this lane sends one model per call (batch 1).
+Update_stock takes one item with up to 50 of its models, so the lane groups by
+`item_id`: each call carries up to 50 of one item's models.
 
 Channel options (strings): `partner_id` and `shop_id` (required, numbers),
 `location_id` (only for a shop with several warehouses). Overrides: `rate`, `burst`
-(Shopee publishes no rate; the default is 10 calls a second).
+(Shopee publishes no rate; the default is 10 calls a second), `batch` (models per
+call, 1 to 50).
 """
 
 from __future__ import annotations
@@ -218,8 +219,21 @@ def _outcomes(payload: Mapping[str, Any], models: Sequence[int]) -> list[Outcome
     return outcomes
 
 
+def _id(value: str) -> int | None:
+    """A Shopee id from the listing map: a number, else None."""
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _not_numbers(change: Change) -> Outcome:
+    reason = f"shopee ids must be numbers: {dict(change.listing.ids)}"
+    return Outcome(applied=False, reason=reason)
+
+
 class UpdateStockLane:
-    """v2.product.update_stock, one model of one item per call."""
+    """v2.product.update_stock, models of one item per call."""
 
     name = "update_stock"
     asynchronous = False
@@ -229,18 +243,29 @@ class UpdateStockLane:
         self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"shopee update_stock lane takes one model, not {len(changes)}")
-        (change,) = changes
-        try:
-            item = int(change.listing.ids["item_id"])
-            model = int(change.listing.ids["model_id"])
-        except ValueError:
-            reason = f"shopee ids must be numbers: {dict(change.listing.ids)}"
-            return Reply(outcomes=[Outcome(applied=False, reason=reason)])
-        body = sp.stock_request(item, [(model, change.qty)], self._shop.location_id)
+        items = {change.listing.ids["item_id"] for change in changes}
+        if len(items) != 1 or len(changes) > self.limits.batch:
+            raise ValueError(
+                f"shopee update_stock takes 1 to {self.limits.batch} models of one item, "
+                f"not {len(changes)} of {len(items)}"
+            )
+        item = _id(items.pop())
+        models = [_id(change.listing.ids["model_id"]) for change in changes]
+        sendable = [
+            (model, change.qty)
+            for model, change in zip(models, changes, strict=True)
+            if model is not None
+        ]
+        if item is None or not sendable:
+            return Reply(outcomes=[_not_numbers(change) for change in changes])
+        body = sp.stock_request(item, sendable, self._shop.location_id)
         payload, budget = await self._shop.update_stock(http, body)
-        return Reply(outcomes=_outcomes(payload, [model]), budget=budget)
+        answered = iter(_outcomes(payload, [model for model, _ in sendable]))
+        outcomes = [
+            _not_numbers(change) if model is None else next(answered)
+            for model, change in zip(models, changes, strict=True)
+        ]
+        return Reply(outcomes=outcomes, budget=budget)
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         raise NotImplementedError("update_stock answers synchronously")
@@ -257,14 +282,17 @@ class ShopeeProfile:
         overrides = settings.overrides
         if "daily_revisions" in overrides:
             raise ValueError(f"channel {settings.channel}: shopee has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
+        batch = overrides.get("batch", sp.MAX_MODELS)
+        if not float(batch).is_integer() or not 1 <= batch <= sp.MAX_MODELS:
             raise ValueError(
-                f"channel {settings.channel}: shopee sends one model per call (batch = 1)"
+                f"channel {settings.channel}: shopee takes batch 1 to {sp.MAX_MODELS} models "
+                f"per item, not {batch:g}"
             )
         limits = LaneLimits(
             rate=overrides.get("rate", sp.RATE),
             burst=overrides.get("burst", sp.CLIENT_BURST),
-            batch=1,
+            batch=int(batch),
+            group_by="item_id",
         )
         self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)
 
