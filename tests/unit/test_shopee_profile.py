@@ -110,16 +110,33 @@ async def test_a_shop_with_warehouses_gets_its_location_id(http: aiohttp.ClientS
         ]
 
 
-async def test_an_update_below_the_promotions_reserved_stock_is_refused_with_shopees_reason(
+async def test_an_update_below_the_promotions_reserved_stock_learns_the_reserved_stock(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     served.sandbox.reserved["800:1"] = 5
     push = lane(profile_settings(served.url))
     assert (await push.send(http, [change("800:1", 7)])).outcomes[0].applied
     (outcome,) = (await push.send(http, [change("800:1", 4)])).outcomes
-    assert (outcome.applied, outcome.retry) == (False, False)
-    assert outcome.reason == f"shopee: {sp.BELOW_RESERVED}"
+    assert outcome == Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}", held=5)
     assert served.sandbox.market.listings["800:1"].qty == 7
+
+
+async def test_an_item_without_variants_learns_its_reserved_stock_from_the_item(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    served.sandbox.reserved["900:0"] = 3
+    (outcome,) = (await lane(profile_settings(served.url)).send(http, [change("900:0", 1)])).outcomes
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, 3)
+
+
+async def test_a_refusal_with_no_reserved_stock_above_it_holds_nothing(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    served.sandbox.reserved["800:2"] = 2
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("800:2", sp.MAX_STOCK + 1)])
+    ).outcomes
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, None)
 
 
 @pytest.mark.parametrize("qty", [-1, sp.MAX_STOCK + 1])
