@@ -1,7 +1,8 @@
 """A Shopee channel as a seller writes it: one channels file and listing CSV read by the
 sandbox and by the profile, pushed by the shared scheduler: a backlog clears within
 Shopee's budget without a throttled call, and an update below a promotion's reserved
-stock is alerted with Shopee's reason while the rest lands."""
+stock is sent again at the reserved stock and reported as a hold with Shopee's reason
+while the rest lands."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
     """No OMS in this test: nothing is sold."""
 
 
-async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
+async def test_a_backlog_clears_without_429_and_reserved_stock_becomes_the_floor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -68,6 +69,7 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
     (channel,) = channels.channels
     box = Sandbox(storefronts(channels, SandboxSettings()), OrderBook(ignore))
     alerts: list[str] = []
+    holds: list[tuple[str, int, int, str]] = []
     settled: list[bool] = []
     done = anyio.Event()
 
@@ -88,6 +90,9 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
             http,
             GatewayMetrics(CollectorRegistry()).channel("shopee-sg"),
             lambda listing, reason: alerts.append(reason),
+            report_hold=lambda listing, decided, held, reason: holds.append(
+                (listing.sku, decided, held, reason)
+            ),
         )
         for n, listing in enumerate(listings, start=1):
             scheduler.queue.known[profile.listing_key(listing)] = 0
@@ -99,10 +104,13 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
             tasks.cancel_scope.cancel()
         async with http.get(url + "/sandbox/state") as resp:
             state = (await resp.json())["platforms"]["shopee"]
-    # Model 1 was asked for 1 while a promotion holds 3: refused, alerted, left at 0.
-    assert settled.count(False) == 1 and alerts == [f"shopee: {sp.BELOW_RESERVED}"]
+    # Model 1 was asked for 1 while a promotion holds 3: sent again at 3, which lands.
+    assert settled.count(False) == 0 and alerts == []
+    assert [(decided, held, reason) for _, decided, held, reason in holds] == [
+        (1, 3, f"shopee: {sp.BELOW_RESERVED}")
+    ]
     shown = {key: li["qty"] for key, li in state["listings"].items()}
-    assert shown == {f"700:{n}": (0 if n == 1 else n) for n in range(1, MODELS + 1)}
+    assert shown == {f"700:{n}": (3 if n == 1 else n) for n in range(1, MODELS + 1)}
     assert state["counters"]["throttled"] == 0
     assert state["state"] == {"reserved": {"700:1": 3}}
     # No credential, nor a token the platform handed out, in any log line or alert.

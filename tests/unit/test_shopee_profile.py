@@ -125,7 +125,9 @@ async def test_an_item_without_variants_learns_its_reserved_stock_from_the_item(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     served.sandbox.reserved["900:0"] = 3
-    (outcome,) = (await lane(profile_settings(served.url)).send(http, [change("900:0", 1)])).outcomes
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("900:0", 1)])
+    ).outcomes
     assert (outcome.applied, outcome.retry, outcome.held) == (False, False, 3)
 
 
