@@ -148,7 +148,8 @@ async def test_a_stock_out_of_range_is_refused_not_retried(
     (outcome,) = (
         await lane(profile_settings(served.url)).send(http, [change("900:0", qty)])
     ).outcomes
-    assert (outcome.applied, outcome.retry) == (False, False)
+    # Nothing reserved: a refusal, not a hold (not even one of 0 units).
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, None)
     assert outcome.reason is not None and "stock" in outcome.reason
     assert served.sandbox.market.listings["900:0"].qty == 0
 

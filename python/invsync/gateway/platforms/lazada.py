@@ -261,7 +261,7 @@ class PriceQuantityLane:
         """Refused SKUs may be under locked stock: read what Lazada locks for them
         (GetProductItem, once per item) rather than trust the wording of the refusal,
         and mark those asked for less as `held`. A refusal stands as it is when the
-        read fails or shows no locked stock above the quantity sent."""
+        read fails or shows no locked stock (or none above the quantity sent)."""
         items: dict[str, Mapping[str, Any]] = {}
         for index in refused:
             ids = changes[index].listing.ids
@@ -276,7 +276,7 @@ class PriceQuantityLane:
                 data = reply.get("data")
                 items[ids["item_id"]] = data if isinstance(data, Mapping) else {}
             locked = lz.locked_stock(items[ids["item_id"]], ids["seller_sku"])
-            if locked is not None and locked > changes[index].qty:
+            if locked and locked > changes[index].qty:
                 outcomes[index] = replace(outcomes[index], held=locked)
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:

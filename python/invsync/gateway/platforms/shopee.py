@@ -298,7 +298,7 @@ class UpdateStockLane:
         except (AuthError, BatchRefused, Throttled, TransientError) as exc:
             log.info("shopee %s:%s: reserved stock not read: %s", item, model, exc)
             return refused
-        if reserved is None or reserved <= qty:
+        if not reserved or reserved <= qty:
             return refused
         return replace(refused, held=reserved)
 
