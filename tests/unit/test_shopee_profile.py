@@ -26,6 +26,7 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.platforms.shopee import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
+from invsync.sandbox.platforms import shopee as shopee_sandbox
 from tests.amazon_market import served_app
 from tests.shopee_market import (
     CREDENTIALS,
@@ -258,3 +259,18 @@ def test_a_channel_without_shop_id_is_refused_by_name() -> None:
 def test_the_lane_sends_one_model_per_call_within_the_default_budget() -> None:
     (only,) = PROFILE(profile_settings(None)).lanes
     assert (only.limits.batch, only.limits.rate, only.limits.burst) == (1, 10.0, 9.0)
+
+
+async def test_a_refusal_stands_when_the_reserved_stock_cannot_be_read(
+    served: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.sandbox.reserved["800:1"] = 5
+
+    def busy(item: int) -> list[tuple[int, int, int]]:
+        raise shopee_sandbox._Refused(503, "error_server", "Something wrong. Please try later.")
+
+    monkeypatch.setattr(served.sandbox, "_models", busy)
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("800:1", 4)])
+    ).outcomes
+    assert outcome == Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}")

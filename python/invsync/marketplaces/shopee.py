@@ -31,7 +31,8 @@ Sources (checked 2026-12-05):
 - [BP] data/processed/shopee/guides/api-best-practices/stock-price-management.md: only
   `seller_stock` can be set; stock must not go below the promotion's reserved stock.
 - [ML] Shopee's API reference for v2.product.get_model_list (same dump,
-  .../apis/product/v2.product.get_model_list.json): a Shop API taking `item_id`; the
+  .../apis/product/v2.product.get_model_list.json): a Shop API read with GET ("method"
+  2, where update_stock's is 1, POST) taking `item_id`; the
   reply `response.model` [{`model_id`, `stock_info_v2`: {`summary_info`:
   {`total_reserved_stock` "Stock reserved for promotion", `total_available_stock`},
   `seller_stock` [{`location_id`, `stock`}]}}]; its error list repeats update_stock's

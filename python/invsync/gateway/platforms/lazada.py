@@ -276,7 +276,7 @@ class PriceQuantityLane:
                 data = reply.get("data")
                 items[ids["item_id"]] = data if isinstance(data, Mapping) else {}
             locked = lz.locked_stock(items[ids["item_id"]], ids["seller_sku"])
-            if locked and locked > changes[index].qty:
+            if locked is not None and locked > max(changes[index].qty, 0):
                 outcomes[index] = replace(outcomes[index], held=locked)
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:

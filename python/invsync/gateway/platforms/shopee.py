@@ -127,19 +127,21 @@ class _Shop:
         access token)."""
         return await self._shop_call(http, sp.UPDATE_STOCK_PATH, "update_stock", body=body)
 
-    async def reserved(self, http: aiohttp.ClientSession, item: int, model: int) -> int | None:
-        """The stock a promotion reserves for one model [ML] (for an item without
-        variants, for the item [BI]); None when the reply does not say. Raises like
-        `update_stock`."""
-        if model == sp.NO_VARIANTS:
-            path, query = sp.ITEM_BASE_INFO_PATH, {"item_id_list": str(item)}
-        else:
+    async def stock_of(
+        self, http: aiohttp.ClientSession, item: int, variants: bool
+    ) -> Mapping[str, Any]:
+        """The `response` that tells an item's reserved stock: its models' [ML], or for
+        an item without variants the item's own [BI]; empty when the reply has none.
+        Raises like `update_stock`."""
+        if variants:
             path, query = sp.MODEL_LIST_PATH, {"item_id": str(item)}
+        else:
+            path, query = sp.ITEM_BASE_INFO_PATH, {"item_id_list": str(item)}
         payload, _ = await self._shop_call(http, path, path.rsplit("/", 1)[-1], query=query)
         response = payload.get("response")
         if payload.get("error") or not isinstance(response, Mapping):
-            return None
-        return sp.reserved_stock(response, item, model)
+            return {}
+        return response
 
     async def _shop_call(
         self,
@@ -281,26 +283,36 @@ class UpdateStockLane:
             return Reply(outcomes=[Outcome(applied=False, reason=reason)])
         body = sp.stock_request(item, [(model, change.qty)], self._shop.location_id)
         payload, budget = await self._shop.update_stock(http, body)
-        (outcome,) = _outcomes(payload, [model])
-        if not outcome.applied and not outcome.retry:
-            outcome = await self._held(http, item, model, change.qty, outcome)
-        return Reply(outcomes=[outcome], budget=budget)
+        outcomes = await self._held(http, item, [(model, change.qty)], _outcomes(payload, [model]))
+        return Reply(outcomes=outcomes, budget=budget)
 
     async def _held(
-        self, http: aiohttp.ClientSession, item: int, model: int, qty: int, refused: Outcome
-    ) -> Outcome:
-        """A refused model may be under a promotion: read what Shopee reserves for it
-        rather than trust the wording of the refusal (Shopee words it several ways
-        [ML]). The refusal stands as it is when the read fails or shows no reserved
-        stock above `qty`."""
+        self,
+        http: aiohttp.ClientSession,
+        item: int,
+        models: Sequence[tuple[int, int]],
+        outcomes: Sequence[Outcome],
+    ) -> list[Outcome]:
+        """The outcomes of one update_stock call for `(model_id, stock)` of `item`, each
+        refused model marked `held` with what a promotion reserves for it above the
+        stock sent. Read from Shopee (once per call) rather than trusted to the
+        wording of the refusal, which Shopee words several ways [ML]; a refusal stands
+        as it is when the read fails or shows no such reserved stock."""
+        refused = [not (o.applied or o.retry) for o in outcomes]
+        if not any(refused):
+            return list(outcomes)
+        variants = any(model != sp.NO_VARIANTS for model, _ in models)
         try:
-            reserved = await self._shop.reserved(http, item, model)
+            response = await self._shop.stock_of(http, item, variants)
         except (AuthError, BatchRefused, Throttled, TransientError) as exc:
-            log.info("shopee %s:%s: reserved stock not read: %s", item, model, exc)
-            return refused
-        if not reserved or reserved <= qty:
-            return refused
-        return replace(refused, held=reserved)
+            log.info("shopee item %s: reserved stock not read: %s", item, exc)
+            return list(outcomes)
+        marked = []
+        for (model, stock), outcome, was_refused in zip(models, outcomes, refused, strict=True):
+            reserved = sp.reserved_stock(response, item, model) if was_refused else None
+            held = reserved is not None and reserved > max(stock, 0)
+            marked.append(replace(outcome, held=reserved) if held else outcome)
+        return marked
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         raise NotImplementedError("update_stock answers synchronously")
