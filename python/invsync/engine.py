@@ -190,6 +190,9 @@ class Engine:
         self._core = _core_obj if _core_obj is not None else _core.Core(policy.tables_json())
         self._names: list[tuple[str, str]] = []
         self._stale: set[str] = set()
+        # What marketplaces hold for their promotions, per stock key and channel:
+        # (qty, the platform's reason), as the connectors acknowledged it.
+        self._holds: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
         self._protect: tuple[int, ...] = ()
         self._channel_index: dict[str, int] = {}
         # A policy change forgets what was published until the next full drain
@@ -203,6 +206,12 @@ class Engine:
         self._protect = tuple(tables["protect"])
         self._channel_index = {ch: i for i, ch in enumerate(policy.channels)}
         self._stale &= set(policy.channels)
+        for key in list(self._holds):
+            held = {ch: h for ch, h in self._holds[key].items() if ch in self._channel_index}
+            if held:
+                self._holds[key] = held
+            else:
+                del self._holds[key]
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -406,7 +415,12 @@ class Engine:
         idx = self._key(sku, condition)
         if idx is None:
             raise BadInputError(f"sku: no stock record for {sku!r} ({condition})")
-        return Explanation(self._core.explain(idx), self._protect, frozenset(self._stale))
+        return Explanation(
+            self._core.explain(idx),
+            self._protect,
+            frozenset(self._stale),
+            self._holds.get((sku, condition), {}),
+        )
 
     def key_name(self, idx: int) -> tuple[str, str]:
         """(sku, condition) of a stock-key index."""
@@ -474,6 +488,22 @@ class Engine:
         if channel not in self._channel_index:
             raise BadInputError(f"channel: unknown channel {channel!r}")
         (self._stale.add if stale else self._stale.discard)(channel)
+
+    def set_platform_hold(
+        self, channel: str, sku: str, condition: str, qty: int, reason: str
+    ) -> None:
+        """Records what a channel's marketplace holds of a stock key for its promotions
+        (0: nothing any more), as its connector reported it. Explanations show it: the
+        marketplace shows at least that much whatever invsync decides."""
+        if channel not in self._channel_index:
+            raise BadInputError(f"channel: unknown channel {channel!r}")
+        holds = self._holds.setdefault((sku, condition), {})
+        if qty:
+            holds[channel] = (qty, reason)
+        else:
+            holds.pop(channel, None)
+        if not holds:
+            del self._holds[(sku, condition)]
 
     # ---- state ------------------------------------------------------------------------------
 

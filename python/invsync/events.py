@@ -301,14 +301,17 @@ AlertKind: TypeAlias = Literal[
     # raised by the channel gateway (`invsync connect`)
     "channel_error",
     "mapping_missing",
+    "platform_hold",
 ]
 
 
 class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
     """Something an operator should look at, published on {prefix}.alert.<kind>.
     The gateway raises `channel_error` (a platform refused a change or the credentials;
-    the detail is the platform's reason) and `mapping_missing` (a quantity for a
-    (sku, condition) the channel's listing map does not name)."""
+    the detail is the platform's reason), `mapping_missing` (a quantity for a
+    (sku, condition) the channel's listing map does not name) and `platform_hold` (the
+    marketplace holds more for its promotions than invsync decided, so it is sent and
+    shown that floor; raised when a hold appears, changes or ends)."""
 
     kind: AlertKind
     sku: Sku | None
@@ -393,6 +396,17 @@ class ReserveReply(Struct, frozen=True, omit_defaults=True):
     error: Annotated[str | None, Meta(description="Why a malformed request was refused.")] = None
 
 
+class HeldStock(Struct, frozen=True):
+    """Stock a marketplace holds for one (sku, condition) and will not let a quantity
+    update go below: Shopee's promotion reserved stock, Lazada's locked stock. The
+    marketplace shows at least `qty` whatever invsync decides; 0 ends the hold."""
+
+    sku: Sku
+    condition: Condition
+    qty: Qty
+    reason: Annotated[str, Meta(description="The platform's word for the hold.")]
+
+
 class ChannelAck(Struct, frozen=True, omit_defaults=True):
     """A connector's acknowledgement of one {prefix}.qty.<channel> message, sent once the
     platform has accepted what it asked for. The v1.1 fields are optional, so a
@@ -407,6 +421,13 @@ class ChannelAck(Struct, frozen=True, omit_defaults=True):
     ] = None
     items_ok: Annotated[Qty | None, Meta(description="Items the platform applied.")] = None
     items_failed: Annotated[Qty | None, Meta(description="Items the platform refused.")] = None
+    held: Annotated[
+        list[HeldStock] | None,
+        Meta(
+            description="Platform holds that appeared, changed or ended (qty 0) since the "
+            "connector's previous ack."
+        ),
+    ] = None
 
 
 PAGE_LIMIT_DEFAULT: Final = 1_000

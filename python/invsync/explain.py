@@ -3,7 +3,7 @@ contract JSON and as one line of arithmetic per channel."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -15,11 +15,17 @@ class Explanation:
     """One stock key's numbers; `to_dict()` is the contract JSON, `str()` the text."""
 
     def __init__(
-        self, raw: bytes, protect: Sequence[int], stale: frozenset[str] = frozenset()
+        self,
+        raw: bytes,
+        protect: Sequence[int],
+        stale: frozenset[str] = frozenset(),
+        holds: Mapping[str, tuple[int, str]] | None = None,
     ) -> None:
         self._core: dict[str, Any] = msgspec.json.decode(raw)
         self._protect = tuple(protect)
         self._stale = stale
+        # Per channel: what its marketplace holds for promotions, and its reason.
+        self._holds = dict(holds or {})
 
     def to_dict(self) -> dict[str, Any]:
         c = self._core
@@ -58,9 +64,20 @@ class Explanation:
                     "shown": ch["shown"],
                     "reason": self._reason(ch),
                     "feed_stale": ch["channel"] in self._stale,
+                    **self._hold(ch["channel"], ch["shown"]),
                 }
                 for ch in c["channels"]
             ],
+        }
+
+    def _hold(self, channel: str, shown: int) -> dict[str, Any]:
+        """`platform_hold` of a channel whose marketplace holds stock: the units, the
+        platform's reason and what the marketplace therefore shows."""
+        if channel not in self._holds:
+            return {}
+        qty, reason = self._holds[channel]
+        return {
+            "platform_hold": {"qty": qty, "reason": reason, "marketplace_shows": max(shown, qty)}
         }
 
     def to_json(self) -> bytes:
@@ -133,4 +150,18 @@ def render(d: dict[str, Any]) -> str:
         lines.append(
             f"  {ch['channel']:<{width}}  tier {ch['tier']}  {shown:>5}  = {formula}{stale}"
         )
+        if "platform_hold" in ch:
+            lines.append(f"  {'':<{width}}  {_hold_text(ch)}")
     return "\n".join(lines)
+
+
+def _hold_text(ch: dict[str, Any]) -> str:
+    """What a marketplace's hold does to the number it shows."""
+    hold = ch["platform_hold"]
+    held = f"the platform holds {hold['qty']} for a promotion"
+    if hold["qty"] > ch["shown"]:
+        return (
+            f"{ch['channel']} shows {hold['marketplace_shows']}: {held} "
+            f"(invsync decided {ch['shown']}; {hold['reason']})"
+        )
+    return f"{held}, within what invsync shows ({hold['reason']})"

@@ -37,7 +37,8 @@ def child(sku: str, parent: str) -> Listing:
 class FakeLane:
     """A lane that applies everything unless told otherwise. `failures` are raised one
     per request before anything is applied; `refuse` maps a listing key to the
-    platform's reason; `retry` keys get a transient per-item outcome once."""
+    platform's reason; `retry` keys get a transient per-item outcome once; `held` maps a
+    listing key to stock the platform holds for a promotion, below which it refuses."""
 
     name: str
     limits: LaneLimits
@@ -47,6 +48,7 @@ class FakeLane:
     failures: list[Exception] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     retry: set[str] = field(default_factory=set)
+    held: dict[str, int] = field(default_factory=dict)
     budget: BudgetReport = field(default_factory=BudgetReport)
     jobs: dict[str, list[Outcome]] = field(default_factory=dict)
     polls_until_done: int = 1
@@ -76,6 +78,9 @@ class FakeLane:
         if key in self.retry:
             self.retry.discard(key)
             return Outcome(applied=False, reason="E500: try again", retry=True)
+        floor = self.held.get(key, 0)
+        if change.qty < floor:
+            return Outcome(applied=False, reason=f"E_HOLD: {floor} held", held=floor)
         self.shown[key] = change.qty
         return Outcome(applied=True)
 

@@ -1,7 +1,8 @@
 """A Lazada channel as a seller writes it: one channels file and listing CSV read by the
 sandbox and by the profile, pushed by the shared scheduler: a backlog clears in calls of
-20 SKUs without a throttled call, and an update below the locked stock is alerted with
-the reason while the rest of its call lands."""
+20 SKUs without a throttled call, and an update below the locked stock is sent again at
+the locked stock and reported as a hold with Lazada's reason while the rest of its call
+lands."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
     """No OMS in this test: nothing is sold."""
 
 
-async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
+async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_becomes_the_floor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -68,6 +69,7 @@ async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
     (channel,) = channels.channels
     box = Sandbox(storefronts(channels, SandboxSettings()), OrderBook(ignore))
     alerts: list[str] = []
+    holds: list[tuple[str, int, int, str]] = []
     settled: list[bool] = []
     done = anyio.Event()
 
@@ -88,6 +90,9 @@ async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
             http,
             GatewayMetrics(CollectorRegistry()).channel("lazada-th"),
             lambda listing, reason: alerts.append(reason),
+            report_hold=lambda listing, decided, held, reason: holds.append(
+                (listing.sku, decided, held, reason)
+            ),
         )
         for n, listing in enumerate(listings, start=1):
             scheduler.queue.known[profile.listing_key(listing)] = 0
@@ -99,12 +104,14 @@ async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_is_alerted(
             tasks.cancel_scope.cancel()
         async with http.get(url + "/sandbox/state") as resp:
             state = (await resp.json())["platforms"]["lazada"]
-    # LZ-2 was asked for 2 while Lazada holds 5 locked: refused, alerted, left at 0.
-    assert settled.count(False) == 1 and alerts == [f"lazada: Quantity: {lz.below_locked(5)}"]
+    # LZ-2 was asked for 2 while Lazada holds 5 locked: sent again at 5, which lands.
+    assert settled.count(False) == 0 and alerts == []
+    assert holds == [("sku-2", 2, 5, f"lazada: Quantity: {lz.below_locked(5)}")]
     shown = {key: li["qty"] for key, li in state["listings"].items()}
-    assert shown == {f"LZ-{n}": (0 if n == 2 else n) for n in range(1, BACKLOG + 1)}
-    # Three update calls (20 + 20 + 5) and one token refresh; none throttled.
-    assert (state["counters"]["requests"], state["counters"]["throttled"]) == (4, 0)
+    assert shown == {f"LZ-{n}": (5 if n == 2 else n) for n in range(1, BACKLOG + 1)}
+    # Three update calls (20 + 20 + 5), one GetProductItem, LZ-2 again at 5, and one
+    # token refresh; none throttled.
+    assert (state["counters"]["requests"], state["counters"]["throttled"]) == (6, 0)
     # No credential, nor a token the platform handed out, in any log line or alert.
     handed_out = set(box.storefronts["lazada"].emulation._tokens)  # type: ignore[attr-defined]
     said = caplog.text + "".join(alerts)

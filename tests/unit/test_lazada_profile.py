@@ -98,7 +98,7 @@ async def test_a_push_sets_every_quantity_of_the_call(
     }
 
 
-async def test_an_update_below_the_locked_stock_is_refused_and_the_rest_of_the_call_lands(
+async def test_an_update_below_the_locked_stock_learns_it_and_the_rest_of_the_call_lands(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     served.sandbox.locked["LZ-RED"] = 5
@@ -107,8 +107,9 @@ async def test_an_update_below_the_locked_stock_is_refused_and_the_rest_of_the_c
             http, [change("LZ-RED", 4), change("LZ-BLUE", 9)]
         )
     ).outcomes
-    assert (locked.applied, locked.retry) == (False, False)
-    assert locked.reason == f"lazada: Quantity: {lz.below_locked(5)}"
+    assert locked == Outcome(
+        applied=False, reason=f"lazada: Quantity: {lz.below_locked(5)}", held=5
+    )
     assert other == Outcome(applied=True)
     assert served.sandbox.market.listings["LZ-RED"].qty == 0
     assert served.sandbox.market.listings["LZ-BLUE"].qty == 9
@@ -128,7 +129,8 @@ async def test_an_unknown_sku_or_a_quantity_out_of_range_is_refused_not_retried(
     (outcome,) = (
         await lane(profile_settings(served.url)).send(http, [change(seller_sku, qty)])
     ).outcomes
-    assert (outcome.applied, outcome.retry) == (False, False)
+    # Nothing is locked (and Lazada has no item "1" to read): the refusal stands.
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, None)
     assert outcome.reason is not None and message in outcome.reason
     assert served.sandbox.market.listings["LZ-RED"].qty == 0
 

@@ -115,3 +115,87 @@ async def test_locked_stock_is_set_per_listing_and_shown_in_the_state(
     async with http.post(served.url + LOCKED_PATH, json={"listing": "NOPE", "locked": 2}) as r:
         assert r.status == 404
     assert served.sandbox.state() == {"locked": {"LZ-BLUE": 2}}
+
+
+async def get(
+    http: aiohttp.ClientSession, url: str, api_path: str, clock: FrozenWall, **params: str
+) -> dict[str, Any]:
+    every = {"app_key": APP_KEY, "timestamp": str(int(clock.now * 1000)), "sign_method": "sha256"}
+    every |= params
+    every["sign"] = lz.sign(SECRET_VALUES["app_secret"], api_path, every)
+    async with http.get(url + lz.REST_PREFIX + api_path, params=every) as resp:
+        assert resp.status == 200
+        reply: dict[str, Any] = await resp.json()
+        return reply
+
+
+async def test_get_product_item_tells_each_skus_quantity_and_locked_stock(
+    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+) -> None:
+    served.sandbox.locked["LZ-BLUE"] = 4
+    served.sandbox.market.listings["LZ-BLUE"].qty = 7
+    token = await access(http, served, clock)
+    item, _ = SKUS["LZ-BLUE"]
+    reply = await get(http, served.url, lz.ITEM_PATH, clock, access_token=token, item_id=item)
+    assert reply["code"] == lz.SUCCESS
+    skus = {sku["SellerSku"]: sku for sku in reply["data"]["skus"]}
+    assert set(skus) == {"LZ-RED", "LZ-BLUE"}
+    assert skus["LZ-BLUE"]["quantity"] == 7
+    assert lz.locked_stock(reply["data"], "LZ-BLUE") == 4
+    assert lz.locked_stock(reply["data"], "LZ-RED") == 0
+    assert lz.locked_stock(reply["data"], "LZ-GREEN") is None
+
+
+def test_locked_stock_adds_unpaid_and_unshipped_orders_to_what_campaigns_hold() -> None:
+    # The shape of GetProductItem's documented response sample.
+    data = {
+        "skus": [
+            {
+                "SellerSku": "1pc",
+                "multiWarehouseInventories": [
+                    {"occupyQuantity": 26, "withholdQuantity": 2, "totalQuantity": 1745},
+                    {"occupyQuantity": 1, "withholdQuantity": 0, "totalQuantity": 3},
+                ],
+                "channelInventories": [{"channelName": "c", "sellableQuantity": 200}],
+            }
+        ]
+    }
+    assert lz.locked_stock(data, "1pc") == 229
+
+
+@pytest.mark.parametrize(
+    ("params", "signed_with", "code"),
+    [
+        ({"item_id": SKUS["LZ-RED"][0]}, "another-secret", lz.INCOMPLETE_SIGNATURE),
+        ({}, SECRET_VALUES["app_secret"], lz.INVALID_FORMAT),
+        ({"item_id": "12x"}, SECRET_VALUES["app_secret"], lz.INVALID_FORMAT),
+        ({"item_id": "404"}, SECRET_VALUES["app_secret"], lz.PRODUCT_NOT_FOUND),
+    ],
+)
+async def test_get_product_item_refuses_a_wrong_signature_and_a_bad_or_unknown_item(
+    served: Served,
+    http: aiohttp.ClientSession,
+    clock: FrozenWall,
+    params: dict[str, str],
+    signed_with: str,
+    code: str,
+) -> None:
+    token = await access(http, served, clock)
+    every = {
+        "app_key": APP_KEY,
+        "timestamp": str(int(clock.now * 1000)),
+        "sign_method": "sha256",
+        "access_token": token,
+        **params,
+    }
+    every["sign"] = lz.sign(signed_with, lz.ITEM_PATH, every)
+    async with http.get(served.url + lz.REST_PREFIX + lz.ITEM_PATH, params=every) as resp:
+        reply = await resp.json()
+    assert reply["code"] == code and "data" not in reply
+
+
+async def test_get_product_item_refuses_a_call_without_an_access_token(
+    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+) -> None:
+    reply = await get(http, served.url, lz.ITEM_PATH, clock, item_id=SKUS["LZ-RED"][0])
+    assert reply["code"] == lz.INCOMPLETE_SIGNATURE

@@ -2,7 +2,8 @@
 sandbox and by the profile, pushed by the shared scheduler: a backlog of more items than
 a second's budget of calls clears with one call per item (two for an item of more than
 50 models) without a throttled call, and an update below a promotion's reserved stock is
-alerted with Shopee's reason while the rest of its item lands."""
+sent again at the reserved stock and reported as a hold with Shopee's reason while the
+rest of its item lands."""
 
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
     """No OMS in this test: nothing is sold."""
 
 
-async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
+async def test_a_backlog_clears_without_429_and_reserved_stock_becomes_the_floor(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -78,6 +79,7 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
     (channel,) = channels.channels
     box = Sandbox(storefronts(channels, SandboxSettings()), OrderBook(ignore))
     alerts: list[str] = []
+    holds: list[tuple[str, int, int, str]] = []
     settled: list[bool] = []
     done = anyio.Event()
 
@@ -98,6 +100,9 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
             http,
             GatewayMetrics(CollectorRegistry()).channel("shopee-sg"),
             lambda listing, reason: alerts.append(reason),
+            report_hold=lambda listing, decided, held, reason: holds.append(
+                (listing.sku, decided, held, reason)
+            ),
         )
         for n, listing in enumerate(listings, start=1):
             scheduler.queue.known[profile.listing_key(listing)] = 0
@@ -109,12 +114,16 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_is_alerted(
             tasks.cancel_scope.cancel()
         async with http.get(url + "/sandbox/state") as resp:
             state = (await resp.json())["platforms"]["shopee"]
-    # Model 1 was asked for 1 while a promotion holds 3: refused, alerted, left at 0.
-    assert settled.count(False) == 1 and alerts == [f"shopee: {sp.BELOW_RESERVED}"]
+    # Model 1 was asked for 1 while a promotion holds 3: sent again at 3, which lands.
+    assert settled.count(False) == 0 and alerts == []
+    assert [(decided, held, reason) for _, decided, held, reason in holds] == [
+        (1, 3, f"shopee: {sp.BELOW_RESERVED}")
+    ]
     shown = {key: li["qty"] for key, li in state["listings"].items()}
-    assert shown == {f"{item(n)}:{n}": (0 if n == 1 else n) for n in range(1, MODELS + 1)}
-    # The calls and one token refresh; one call had a model refused.
-    assert state["counters"] == {"requests": CALLS + 1, "throttled": 0, "rejected": 1}
+    assert shown == {f"{item(n)}:{n}": (3 if n == 1 else n) for n in range(1, MODELS + 1)}
+    # The calls, one token refresh, the read of item 700's reserved stock and the call
+    # that sends model 1 again at its floor; one call had a model refused.
+    assert state["counters"] == {"requests": CALLS + 3, "throttled": 0, "rejected": 1}
     assert state["state"] == {"reserved": {"700:1": 3}}
     # No credential, nor a token the platform handed out, in any log line or alert.
     handed_out = set(box.storefronts["shopee"].emulation._tokens)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.platforms.shopee import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
+from invsync.sandbox.platforms import shopee as shopee_sandbox
 from tests.amazon_market import served_app
 from tests.shopee_market import (
     CREDENTIALS,
@@ -111,15 +112,14 @@ async def test_a_shop_with_warehouses_gets_its_location_id(http: aiohttp.ClientS
         ]
 
 
-async def test_an_update_below_the_promotions_reserved_stock_is_refused_with_shopees_reason(
+async def test_an_update_below_the_promotions_reserved_stock_learns_the_reserved_stock(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     served.sandbox.reserved["800:1"] = 5
     push = lane(profile_settings(served.url))
     assert (await push.send(http, [change("800:1", 7)])).outcomes[0].applied
     (outcome,) = (await push.send(http, [change("800:1", 4)])).outcomes
-    assert (outcome.applied, outcome.retry) == (False, False)
-    assert outcome.reason == f"shopee: {sp.BELOW_RESERVED}"
+    assert outcome == Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}", held=5)
     assert served.sandbox.market.listings["800:1"].qty == 7
 
 
@@ -131,12 +131,13 @@ async def test_one_call_sets_an_items_models_and_refuses_only_the_one_below_rese
         http, [change("800:1", 4), change("800:2", 6)]
     )
     assert reply.outcomes == [
-        Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}"),
+        Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}", held=5),
         Outcome(applied=True, shown=6),
     ]
     shown = {key: listing.qty for key, listing in served.sandbox.market.listings.items()}
     assert shown == {"800:1": 0, "800:2": 6, "900:0": 0}
-    assert served.sandbox.market.counters.requests == 2  # the token refresh, one update
+    # the token refresh, one update, one read of the item's reserved stock
+    assert served.sandbox.market.counters.requests == 3
 
 
 async def test_a_model_id_that_is_not_a_number_is_refused_alone(
@@ -151,6 +152,26 @@ async def test_a_model_id_that_is_not_a_number_is_refused_alone(
     assert applied == Outcome(applied=True, shown=3)
 
 
+async def test_an_item_without_variants_learns_its_reserved_stock_from_the_item(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    served.sandbox.reserved["900:0"] = 3
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("900:0", 1)])
+    ).outcomes
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, 3)
+
+
+async def test_a_refusal_with_no_reserved_stock_above_it_holds_nothing(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    served.sandbox.reserved["800:2"] = 2
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("800:2", sp.MAX_STOCK + 1)])
+    ).outcomes
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, None)
+
+
 @pytest.mark.parametrize("qty", [-1, sp.MAX_STOCK + 1])
 async def test_a_stock_out_of_range_is_refused_not_retried(
     served: Served, http: aiohttp.ClientSession, qty: int
@@ -158,7 +179,8 @@ async def test_a_stock_out_of_range_is_refused_not_retried(
     (outcome,) = (
         await lane(profile_settings(served.url)).send(http, [change("900:0", qty)])
     ).outcomes
-    assert (outcome.applied, outcome.retry) == (False, False)
+    # Nothing reserved: a refusal, not a hold (not even one of 0 units).
+    assert (outcome.applied, outcome.retry, outcome.held) == (False, False, None)
     assert outcome.reason is not None and "stock" in outcome.reason
     assert served.sandbox.market.listings["900:0"].qty == 0
 
@@ -274,3 +296,18 @@ def test_the_lane_sends_up_to_50_models_of_one_item_per_call_within_the_default_
             PROFILE(dataclasses.replace(settings, overrides={"batch": batch}))
     (smaller,) = PROFILE(dataclasses.replace(settings, overrides={"batch": 10})).lanes
     assert smaller.limits.batch == 10
+
+
+async def test_a_refusal_stands_when_the_reserved_stock_cannot_be_read(
+    served: Served, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served.sandbox.reserved["800:1"] = 5
+
+    def busy(item: int) -> list[tuple[int, int, int]]:
+        raise shopee_sandbox._Refused(503, "error_server", "Something wrong. Please try later.")
+
+    monkeypatch.setattr(served.sandbox, "_models", busy)
+    (outcome,) = (
+        await lane(profile_settings(served.url)).send(http, [change("800:1", 4)])
+    ).outcomes
+    assert outcome == Outcome(applied=False, reason=f"shopee: {sp.BELOW_RESERVED}")

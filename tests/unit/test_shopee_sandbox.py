@@ -149,3 +149,81 @@ async def test_the_reserved_stock_of_an_unknown_listing_is_404(
 ) -> None:
     async with http.post(served.url + RESERVED_PATH, json={"listing": "1:1", "reserved": 4}) as r:
         assert r.status == 404
+
+
+async def read(
+    http: aiohttp.ClientSession, served: Served, path: str, params: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    async with http.get(served.url + path, params=params) as resp:
+        return resp.status, await resp.json()
+
+
+async def test_get_model_list_tells_each_models_reserved_stock_and_stock(
+    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+) -> None:
+    served.sandbox.reserved["800:2"] = 6
+    served.sandbox.market.listings["800:2"].qty = 9
+    access = await token(http, served, clock)
+    params = signed(sp.MODEL_LIST_PATH, clock.now, access) | {"item_id": "800"}
+    status, reply = await read(http, served, sp.MODEL_LIST_PATH, params)
+    assert (status, reply["error"]) == (200, "")
+    stock = {m["model_id"]: m["stock_info_v2"] for m in reply["response"]["model"]}
+    assert stock == {1: sp.stock_info(0, 0), 2: sp.stock_info(6, 9)}
+    assert sp.reserved_stock(reply["response"], 800, 2) == 6
+    assert sp.reserved_stock(reply["response"], 800, 3) is None
+
+
+async def test_get_item_base_info_tells_an_item_without_variants_its_reserved_stock(
+    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+) -> None:
+    served.sandbox.reserved["900:0"] = 4
+    access = await token(http, served, clock)
+    params = signed(sp.ITEM_BASE_INFO_PATH, clock.now, access) | {"item_id_list": "900,800"}
+    status, reply = await read(http, served, sp.ITEM_BASE_INFO_PATH, params)
+    assert (status, reply["error"]) == (200, "")
+    assert [i["has_model"] for i in reply["response"]["item_list"]] == [False, True]
+    assert sp.reserved_stock(reply["response"], 900, sp.NO_VARIANTS) == 4
+    # An item without variants has no model to list.
+    params = signed(sp.MODEL_LIST_PATH, clock.now, access) | {"item_id": "900"}
+    _, models_of_900 = await read(http, served, sp.MODEL_LIST_PATH, params)
+    assert models_of_900["response"]["model"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "wrong_key", "status", "error"),
+    [
+        ({"item_id": "800"}, True, sp.AUTH_STATUS, sp.ERROR_SIGN),
+        ({}, False, 400, sp.ERROR_PARAM),
+        ({"item_id": "eight"}, False, 400, sp.ERROR_PARAM),
+        ({"item_id": "801"}, False, 400, sp.ERROR_ITEM_NOT_FOUND),
+    ],
+)
+async def test_get_model_list_refuses_a_wrong_signature_and_a_bad_or_unknown_item(
+    served: Served,
+    http: aiohttp.ClientSession,
+    clock: FrozenWall,
+    query: dict[str, str],
+    wrong_key: bool,
+    status: int,
+    error: str,
+) -> None:
+    access = await token(http, served, clock)
+    key = "another-key" if wrong_key else KEY
+    params = signed(sp.MODEL_LIST_PATH, clock.now, access, key=key) | query
+    got, reply = await read(http, served, sp.MODEL_LIST_PATH, params)
+    assert (got, reply["error"]) == (status, error)
+    assert "response" not in reply
+
+
+async def test_the_reads_refuse_an_expired_token_and_more_than_50_items(
+    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+) -> None:
+    access = await token(http, served, clock)
+    many = ",".join(["900"] * (sp.MAX_MODELS + 1))
+    params = signed(sp.ITEM_BASE_INFO_PATH, clock.now, access) | {"item_id_list": many}
+    got, reply = await read(http, served, sp.ITEM_BASE_INFO_PATH, params)
+    assert (got, reply["error"]) == (400, sp.ERROR_PARAM)
+    clock.now += sp.ACCESS_TOKEN_TTL_S + 1
+    params = signed(sp.MODEL_LIST_PATH, clock.now, access) | {"item_id": "800"}
+    got, reply = await read(http, served, sp.MODEL_LIST_PATH, params)
+    assert (got, reply["error"]) == (sp.AUTH_STATUS, sp.ERROR_AUTH)

@@ -11,7 +11,10 @@ platform has accepted
 or refused everything it asked for; a newer quantity for the same listing answers
 for an older one it replaced. A (sku, condition) the listing map does not name is
 alerted as `mapping_missing`, counted as failed in the ack, and pushed as soon as a
-map reload or a KV put names it.
+map reload or a KV put names it. A listing the marketplace holds above the quantity
+asked for (a promotion's reserved or locked stock) is pushed at that floor, counted
+applied, alerted as `platform_hold` when the hold appears, changes or ends, and
+reported to the service in the next ack's `held`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from invsync.events import (
     ChannelAck,
     ChannelPage,
     ChannelQuantities,
+    HeldStock,
     encode_json,
 )
 from invsync.gateway.budget import RevisionBudget
@@ -86,7 +90,7 @@ class _Acknowledgement:
         if reason and len(self.errors) < ERRORS_QUOTED and reason not in self.errors:
             self.errors.append(reason)
 
-    def message(self) -> ChannelAck:
+    def message(self, held: list[HeldStock]) -> ChannelAck:
         error = None
         if self.failed:
             error = f"{self.failed} item(s) not applied: " + "; ".join(self.errors)
@@ -97,6 +101,7 @@ class _Acknowledgement:
             accepted_ts=datetime.now(UTC),
             items_ok=self.ok,
             items_failed=self.failed,
+            held=held or None,
         )
 
 
@@ -126,7 +131,14 @@ class Connector:
         revisions = (
             None if profile.daily_revisions is None else RevisionBudget(profile.daily_revisions)
         )
-        self.scheduler = Scheduler(profile, http, metrics, self.alert_listing, revisions=revisions)
+        self.scheduler = Scheduler(
+            profile,
+            http,
+            metrics,
+            self.alert_listing,
+            revisions=revisions,
+            report_hold=self._hold_changed,
+        )
         self.source = listings
         self.metrics = metrics
         self.page_limit = page_limit
@@ -141,6 +153,8 @@ class Connector:
         self._unmapped: set[Key] = set()
         self._acks: deque[_Acknowledgement] = deque()
         self._alerts: list[Alert] = []
+        # Holds that appeared, changed or ended since the last ack, for the next one.
+        self._held: dict[Key, HeldStock] = {}
         self._outbox_ready = anyio.Event()
 
     async def run(
@@ -359,9 +373,26 @@ class Connector:
             for alert in alerts:
                 await self.nc.publish(self.subjects.alert(alert.kind), encode_json(alert))
             while self._acks and self._acks[0].remaining <= 0:
-                ack = self._acks.popleft().message()
+                held, self._held = list(self._held.values()), {}
+                ack = self._acks.popleft().message(held)
                 await self.nc.publish(self.subjects.ack(self.channel), encode_json(ack))
                 self.metrics.ack(ack.ok)
+
+    def _hold_changed(self, listing: Listing, decided: int, held: int, reason: str) -> None:
+        """The scheduler's word that the marketplace holds `held` of a listing (0: no
+        longer) where invsync decided `decided`."""
+        key = (listing.sku, listing.condition)
+        self._held[key] = HeldStock(listing.sku, listing.condition, held, reason)
+        name = f"{listing.sku} ({listing.condition})"
+        if held:
+            detail = (
+                f"{self.channel} holds {held} of {name} for its promotions and will not go "
+                f"below it; invsync decided {decided}, so {held} is sent and shown "
+                f"({reason})"
+            )
+        else:
+            detail = f"{self.channel} no longer holds stock of {name}; {decided} is shown"
+        self._alert("platform_hold", listing.sku, detail)
 
     def alert_listing(self, listing: Listing | None, reason: str) -> None:
         """The scheduler's alerts: a platform's refusal, credentials, a stuck job."""

@@ -19,11 +19,15 @@ clock:
   to clear goes through the bulk lane (Amazon's JSON_LISTINGS_FEED), except changes
   toward zero, which never wait for a feed;
 - a transient failure comes back after a jittered exponential backoff; a refusal is
-  answered and alerted, never retried blindly.
+  answered and alerted, never retried blindly;
+- a refusal because the platform holds more for its promotions (an outcome with
+  `held` above the quantity sent) is sent again at once with that floor.
 
 `Scheduler` is the only place that waits: it sends what the queue hands out, polls
 asynchronous jobs, and answers the waiters (the connector's acks) with what the
-platform did.
+platform did. It also keeps each listing's platform hold: it reports a hold when it
+appears, changes or ends, and now and then offers the platform the quantity invsync
+decided again, so the end of a promotion is noticed on a quiet listing too.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from invsync.gateway.platforms.base import (
     TransientError,
 )
 
-__all__ = ["Batch", "PushQueue", "Scheduler", "Settled", "backoff_s", "urgency"]
+__all__ = ["Batch", "Hold", "PushQueue", "Scheduler", "Settled", "backoff_s", "urgency"]
 
 log = logging.getLogger("invsync.gateway")
 
@@ -64,6 +68,9 @@ log = logging.getLogger("invsync.gateway")
 Settled = Callable[[bool, str | None], None]
 # Alerts a person must see: the listing (None for a whole-request problem) and why.
 Alert = Callable[[Listing | None, str], None]
+# A platform hold appeared, changed or ended (held 0): the listing, the quantity invsync
+# decided, what the platform holds, and the platform's reason.
+HoldReport = Callable[[Listing, int, int, str], None]
 
 TOWARD_ZERO, DECREASE, INCREASE = 0, 1, 2
 BACKOFF_BASE_S = 0.5
@@ -81,6 +88,9 @@ JOB_PATIENCE = 10
 JOB_PATIENCE_MIN_S = 600.0
 # Nothing to do: look again at least this often (a revision day ending, a pause).
 IDLE_S = 1.0
+# A listing the platform holds above invsync's quantity is offered that quantity again
+# this often: a promotion's end shows no other way on a listing nothing else changes.
+HOLD_RECHECK_S = 300.0
 
 
 def urgency(qty: int, known: int | None) -> int:
@@ -138,11 +148,23 @@ class Batch:
 
 @dataclass(frozen=True)
 class Settlement:
-    """What one reply did: items applied (for latency) and items refused (for alerts)."""
+    """What one reply did: items applied (for latency), items refused (for alerts), and
+    items the platform held above what was sent: (item, quantity sent, held, reason)."""
 
     applied: list[_Item]
     refused: list[tuple[_Item, str]]
     retry_alerts: list[tuple[_Item, str]]
+    held: list[tuple[_Item, int, int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Hold:
+    """What a platform holds for one listing, and what invsync decided for it since."""
+
+    listing: Listing
+    decided: int
+    held: int
+    reason: str
 
 
 class PushQueue:
@@ -348,6 +370,11 @@ class PushQueue:
             if outcome.applied:
                 item.settle(True, None)
                 result.applied.append(item)
+            elif outcome.held is not None and outcome.held > item.qty:
+                reason = outcome.reason or "the platform holds more"
+                result.held.append((item, item.qty, outcome.held, reason))
+                item.qty = outcome.held  # never below what the platform holds
+                self._requeue(item)
             elif not outcome.retry:
                 reason = outcome.reason or "refused without a reason"
                 item.settle(False, reason)
@@ -414,6 +441,8 @@ class Scheduler:
         alert: Alert,
         clock: Callable[[], float] = time.monotonic,
         revisions: RevisionBudget | None = None,
+        report_hold: HoldReport | None = None,
+        hold_recheck_s: float = HOLD_RECHECK_S,
     ) -> None:
         self.profile = profile
         self.http = http
@@ -421,6 +450,11 @@ class Scheduler:
         self.alert = alert
         self.clock = clock
         self.queue = PushQueue(profile, clock, revisions)
+        self.report_hold = report_hold
+        self.hold_recheck_s = hold_recheck_s
+        # Listings whose platform holds stock, by listing key.
+        self.holds: dict[str, Hold] = {}
+        self._next_recheck = clock() + hold_recheck_s
         self._wake = anyio.Event()
         self._auth_failures = 0
         self._tasks: anyio.abc.TaskGroup | None = None
@@ -428,6 +462,9 @@ class Scheduler:
     def put(
         self, listing: Listing, qty: int, source_ts: datetime, waiter: Settled | None = None
     ) -> None:
+        hold = self.holds.get(self.profile.listing_key(listing))
+        if hold is not None:
+            hold.decided = qty
         self.queue.put(listing, qty, source_ts, waiter)
         self._wake.set()
         self.metrics.backlog.set(self.queue.backlog())
@@ -437,6 +474,8 @@ class Scheduler:
             self._tasks = tasks
             while True:
                 self._wake = anyio.Event()
+                if self.clock() >= self._next_recheck:
+                    self._recheck_holds()
                 decision = self.queue.take(self.clock())
                 self.metrics.backlog.set(self.queue.backlog())
                 self.metrics.budget.set(self.queue.budgets[0].available())
@@ -504,7 +543,35 @@ class Scheduler:
             self.alert(item.listing, reason)
         for item, reason in done.retry_alerts:
             self.alert(item.listing, f"not applied after {item.attempt} attempts: {reason}")
+        self._holds_settled(done)
         self.metrics.backlog.set(self.queue.backlog())
+
+    def _holds_settled(self, done: Settlement) -> None:
+        """Keep each listing's hold and report what is new: a hold that appears or
+        changes, and one that ends (the platform took less than it held)."""
+        for item, decided, held, reason in done.held:
+            hold = self.holds.get(item.key)
+            if hold is not None and hold.held == held:
+                hold.decided = decided
+                continue
+            self.holds[item.key] = Hold(item.listing, decided, held, reason)
+            if self.report_hold is not None:
+                self.report_hold(item.listing, decided, held, reason)
+        for item in done.applied:
+            hold = self.holds.get(item.key)
+            if hold is not None and item.qty < hold.held:
+                del self.holds[item.key]
+                if self.report_hold is not None:
+                    self.report_hold(item.listing, item.qty, 0, "the platform took less again")
+
+    def _recheck_holds(self) -> None:
+        """Offer each held listing the quantity invsync decided, when it is below the
+        hold and nothing for the listing is on its way."""
+        self._next_recheck = self.clock() + self.hold_recheck_s
+        now = datetime.now(UTC)
+        for hold in self.holds.values():
+            if hold.decided < hold.held and self.queue.shows(hold.listing) is not None:
+                self.queue.put(hold.listing, hold.decided, now)
 
     def _spawn_poll(self, batch: Batch, job: str) -> None:
         # The job outlives its request: count it as sent, keep its items in flight.

@@ -34,6 +34,18 @@ Sources (checked 2026-12-05):
   be greater than or equal to the inventory locked by the withhold + occupy +
   campaign"; at most 50 SKUs; "Each seller can only call the inventory API 50 times
   per second".
+- [CALC] Lazada best practice "Inventory calculation logic" (same dump, .../
+  product-inventory-management/inventory-calculation-logic.md): `withholdQuantity`
+  (unpaid orders), `occupyQuantity` (paid, not yet ready to ship) and
+  `channelInventories` (stock a campaign locked until it ends) per SKU; "the
+  inventory cannot be less than WithholdQuantity+OccupyQuantity+channelInventories";
+  GetProductItem's `data.skus` [{`SellerSku`, `SkuId`, `multiWarehouseInventories`
+  [{`warehouseCode`, `totalQuantity`, `sellableQuantity`, `withholdQuantity`,
+  `occupyQuantity`}], `channelInventories` [{`channelName`, `startTime`, `endTime`,
+  `sellableQuantity`}]}].
+- [ITEM] API reference GetProductItem (open.lazada.com/apps/doc/api?path=
+  %2Fproduct%2Fitem%2Fget; its response sample in the same dump): `GET
+  /product/item/get` with `item_id` (or `seller_sku`), signed like any call.
 - [AUTH] Lazada "Seller authorization introduction": `/auth/token/refresh` on
   https://auth.lazada.com/rest, signed like any call, with `refresh_token`; the reply
   `access_token`, `refresh_token`, `expires_in`, `refresh_expires_in` (seconds).
@@ -44,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 from xml.sax.saxutils import escape
 
 PLATFORM: Final = "lazada"
@@ -53,6 +65,8 @@ AUTH_BASE_URL: Final = "https://auth.lazada.com"  # [AUTH]
 REST_PREFIX: Final = "/rest"  # every API path is served under it [SIGN]
 UPDATE_PATH: Final = "/product/price_quantity/update"  # [UPQ]
 REFRESH_PATH: Final = "/auth/token/refresh"  # [AUTH]
+ITEM_PATH: Final = "/product/item/get"  # [ITEM]
+DROPSHIPPING: Final = "dropshipping"  # a single-warehouse seller's warehouse [CALC]
 CREDENTIALS: Final = ("app_secret", "refresh_token")
 # The listing map's columns: the seller SKU names the SKU in Lazada's `detail` of a
 # failed item; the item and SKU ids address it in the payload.
@@ -85,6 +99,7 @@ QPS_LIMIT: Final = "901"
 INVALID_FORMAT: Final = "5"
 UPDATE_FAILED: Final = "501"
 TOO_MANY_SKUS: Final = "4171"
+PRODUCT_NOT_FOUND: Final = "208"  # GetProductItem of an unknown item (inference)
 # The codes of a refused timestamp and refresh token are the sandbox's (Lazada
 # documents the window, not the code).
 INVALID_TIMESTAMP: Final = "InvalidTimestamp"
@@ -126,3 +141,57 @@ def quantity_payload(skus: Sequence[tuple[str, str, str, int]]) -> str:
         for seller_sku, item, sku_id, qty in skus
     )
     return f"<Request><Product><Skus>{entries}</Skus></Product></Request>"
+
+
+def item_skus(skus: Sequence[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+    """GetProductItem's `data.skus` for `(seller_sku, sku_id, quantity, locked)` of a
+    single-warehouse seller [CALC]: the locked stock as one campaign's channel
+    inventory, no order holding any."""
+    return [
+        {
+            "SellerSku": seller_sku,
+            "SkuId": int(sku_id) if sku_id.isdigit() else sku_id,
+            "quantity": qty,
+            "multiWarehouseInventories": [
+                {
+                    "warehouseCode": DROPSHIPPING,
+                    "totalQuantity": qty,
+                    "sellableQuantity": qty,
+                    "withholdQuantity": 0,
+                    "occupyQuantity": 0,
+                }
+            ],
+            "channelInventories": (
+                [{"channelName": "campaign", "sellableQuantity": locked}] if locked else []
+            ),
+        }
+        for seller_sku, sku_id, qty, locked in skus
+    ]
+
+
+def locked_stock(data: Mapping[str, Any], seller_sku: str) -> int | None:
+    """What Lazada holds locked for one SKU of a GetProductItem `data` [CALC]: withhold
+    + occupy over its warehouses, plus what campaigns hold; None when the reply does
+    not name the SKU."""
+    skus = data.get("skus")
+    for sku in skus if isinstance(skus, list) else []:
+        if not isinstance(sku, Mapping) or sku.get("SellerSku") != seller_sku:
+            continue
+        warehouses = sku.get("multiWarehouseInventories")
+        campaigns = sku.get("channelInventories")
+        orders = sum(
+            _count(entry, name)
+            for entry in (warehouses if isinstance(warehouses, list) else [])
+            for name in ("withholdQuantity", "occupyQuantity")
+        )
+        held = sum(
+            _count(entry, "sellableQuantity")
+            for entry in (campaigns if isinstance(campaigns, list) else [])
+        )
+        return orders + held
+    return None
+
+
+def _count(entry: object, name: str) -> int:
+    value = entry.get(name) if isinstance(entry, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -30,19 +30,36 @@ Sources (checked 2026-12-05):
   refresh tokens live 30 days, access tokens 4 hours.
 - [BP] data/processed/shopee/guides/api-best-practices/stock-price-management.md: only
   `seller_stock` can be set; stock must not go below the promotion's reserved stock.
+- [ML] Shopee's API reference for v2.product.get_model_list (same dump,
+  .../apis/product/v2.product.get_model_list.json): a Shop API read with GET ("method"
+  2, where update_stock's is 1, POST) taking `item_id`; the
+  reply `response.model` [{`model_id`, `stock_info_v2`: {`summary_info`:
+  {`total_reserved_stock` "Stock reserved for promotion", `total_available_stock`},
+  `seller_stock` [{`location_id`, `stock`}]}}]; its error list repeats update_stock's
+  refusals of stock under the reserved stock ("Can not update item with stock less
+  than reserve stock", "Stock should be larger than reserved stock.", ...).
+- [BI] v2.product.get_item_base_info (same dump, .../v2.product.get_item_base_info.json):
+  `item_id_list` (up to 50); `response.item_list` [{`item_id`, `stock_info_v2`} with the
+  same `summary_info`], the stock of an item without variants, which get_model_list
+  does not list.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 PLATFORM: Final = "shopee"
 DEFAULT_BASE_URL: Final = "https://partner.shopeemobile.com"  # [CALLS]
 UPDATE_STOCK_PATH: Final = "/api/v2/product/update_stock"  # [US]
 REFRESH_PATH: Final = "/api/v2/auth/access_token/get"  # [AUTH]
+# Read with GET and the same signed common parameters [ML] [BI].
+MODEL_LIST_PATH: Final = "/api/v2/product/get_model_list"
+ITEM_BASE_INFO_PATH: Final = "/api/v2/product/get_item_base_info"
+# The model id of an item without variants [US]: its stock is the item's [BI].
+NO_VARIANTS: Final = 0
 CREDENTIALS: Final = ("partner_key", "refresh_token")
 # The listing map's columns: the item and its model (0 for an item without variants).
 ID_FIELDS: Final = ("item_id", "model_id")
@@ -121,3 +138,31 @@ def stock_request(
             for model, stock in models
         ],
     }
+
+
+def stock_info(reserved: int, available: int) -> dict[str, Any]:
+    """`stock_info_v2` of a model or an item [ML] [BI]: what a promotion holds and what
+    can be sold."""
+    return {
+        "summary_info": {"total_reserved_stock": reserved, "total_available_stock": available},
+        "seller_stock": [{"stock": available}],
+    }
+
+
+def reserved_stock(response: Mapping[str, Any], item_id: int, model_id: int) -> int | None:
+    """`total_reserved_stock` of one model in a get_model_list `response` [ML], or of the
+    item in a get_item_base_info `response` for an item without variants [BI]; None
+    when the reply does not say."""
+    if model_id == NO_VARIANTS:
+        entries, key, wanted = response.get("item_list"), "item_id", item_id
+    else:
+        entries, key, wanted = response.get("model"), "model_id", model_id
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping) or entry.get(key) != wanted:
+            continue
+        info = entry.get("stock_info_v2")
+        summary = info.get("summary_info") if isinstance(info, Mapping) else None
+        reserved = summary.get("total_reserved_stock") if isinstance(summary, Mapping) else None
+        if isinstance(reserved, int) and not isinstance(reserved, bool) and reserved >= 0:
+            return reserved
+    return None

@@ -151,6 +151,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.ack.*",
                 f"{p}.alert.channel_error",
                 f"{p}.alert.mapping_missing",
+                f"{p}.alert.platform_hold",
                 f"{p}.query.sku",
                 f"{p}.query.channel",
                 *_kv_reads(listings_bucket(p)),

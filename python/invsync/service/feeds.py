@@ -5,7 +5,9 @@ channel with no good ack for its `stale_after_s` is marked stale in the engine
 (it is then shown 0 where ATS is under its `pause_below`) and alerted once;
 a good ack clears it. The feed's age counts from the platform's acceptance
 (`accepted_ts`) when the ack says when that was, else from the ack's arrival; the
-items an ack reports applied or refused are counted per channel.
+items an ack reports applied or refused are counted per channel. The stock a
+marketplace holds for its promotions, which an ack's `held` reports, is kept in the
+engine per channel and stock key, for `explain`.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class FeedMonitor:
             self.metrics.ack_items.labels(channel, "ok").inc(ack.items_ok)
         if ack.items_failed:
             self.metrics.ack_items.labels(channel, "failed").inc(ack.items_failed)
+        for held in ack.held or ():
+            self.engine.set_platform_hold(channel, held.sku, held.condition, held.qty, held.reason)
 
     def check(self, now: float) -> None:
         """Update feed ages and flip staleness where the threshold was crossed."""

@@ -60,12 +60,17 @@ class Outcome:
     - retry (applied False, retry True): transient for this item (Shopify's
       CHANGE_FROM_QUANTITY_STALE with the quantity it now shows in `shown`, a per-item
       5xx, a job that did not apply it): sent again.
+    - held (applied False, `held` above the quantity sent): the platform refused to go
+      below the stock it holds for its own promotions or orders (Shopee's reserved
+      stock, Lazada's locked stock); `held` is that floor and `reason` the platform's
+      word. The scheduler sends `held` instead and reports the hold.
     """
 
     applied: bool
     reason: str | None = None
     retry: bool = False
     shown: int | None = None
+    held: int | None = None
 
 
 @dataclass(frozen=True)

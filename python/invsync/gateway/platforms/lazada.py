@@ -6,8 +6,9 @@ refresh token at Lazada's auth host; a refresh may hand out a new refresh token,
 the profile keeps the newest in memory. A call that fails for some SKUs answers code
 501 with a `detail` entry per failed SKU (by seller SKU): those are refused with
 Lazada's message, the others were applied. Lazada never lets the quantity go below the
-stock it has locked (withhold + occupy + campaign): such a SKU is refused with that
-reason, so the connector alerts it. Facts and sources: `invsync.marketplaces.lazada`.
+stock it has locked (withhold + occupy + campaign): for a refused SKU the lane reads
+GetProductItem and reports the locked stock as the outcome's `held`, so the scheduler
+sends that floor instead and the hold is alerted and explained. Facts and sources: `invsync.marketplaces.lazada`.
 
 Channel options (strings): `app_key` (required); `token_url` (default: Lazada's auth
 host for Lazada's own API hosts, else `<base_url>/rest/auth/token/refresh`, where the
@@ -18,8 +19,10 @@ Lazada's recommendation).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +46,8 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import lazada as lz
+
+log = logging.getLogger("invsync.gateway")
 
 REQUEST_TIMEOUT_S = 30.0
 _TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
@@ -94,7 +99,7 @@ class _Seller:
 
     async def _fetch_token(self, http: aiohttp.ClientSession) -> tuple[Secret, float]:
         params = self._signed(lz.REFRESH_PATH, {"refresh_token": self._refresh.reveal()})
-        payload = await self._post(http, self.token_url, params, {})
+        payload = await self._send(http, "POST", self.token_url, params, {})
         self._raise_for_request(payload, "token refresh")
         access, refresh = payload.get("access_token"), payload.get("refresh_token")
         lifetime = payload.get("expires_in")
@@ -110,16 +115,23 @@ class _Seller:
         return Secret(f"lazada access token of app {self.app_key}", access), ttl
 
     async def call(
-        self, http: aiohttp.ClientSession, api_path: str, form: Mapping[str, str]
+        self,
+        http: aiohttp.ClientSession,
+        api_path: str,
+        form: Mapping[str, str],
+        method: str = "POST",
     ) -> Mapping[str, Any]:
         """One signed API call with a valid token: the reply of a call Lazada took (code
         0 or an item-level 501); raises for whole-request failures, after one token
-        refresh for a refused access token."""
+        refresh for a refused access token. A GET carries `form` in the query."""
         for _ in range(2):
             token = await self.token.get(http)
             params = self._signed(api_path, {**form, "access_token": token.reveal()})
-            system = {k: v for k, v in params.items() if k not in form}
-            payload = await self._post(http, self.api_root + api_path, system, form)
+            if method == "GET":
+                query, body = params, {}
+            else:
+                query, body = {k: v for k, v in params.items() if k not in form}, dict(form)
+            payload = await self._send(http, method, self.api_root + api_path, query, body)
             if str(payload.get("code")) == lz.ILLEGAL_ACCESS_TOKEN:
                 self.token.invalidate(token)
                 continue
@@ -131,18 +143,20 @@ class _Seller:
             f"and the refresh_token from {self.refresh_source}"
         )
 
-    async def _post(
+    async def _send(
         self,
         http: aiohttp.ClientSession,
+        method: str,
         url: str,
         query: Mapping[str, str],
         form: Mapping[str, str],
     ) -> Mapping[str, Any]:
-        """POST with the system parameters in the query and the API's in the form, as
-        Lazada's SDKs do."""
+        """A POST with the system parameters in the query and the API's in the form, as
+        Lazada's SDKs do, or a GET with them all in the query."""
         path = urlsplit(url).path
+        data = dict(form) if method == "POST" else None
         try:
-            async with http.post(url, params=query, data=dict(form), timeout=_TIMEOUT) as resp:
+            async with http.request(method, url, params=query, data=data, timeout=_TIMEOUT) as resp:
                 if resp.status >= 500:
                     raise TransientError(f"lazada {path}: HTTP {resp.status}")
                 try:
@@ -231,7 +245,39 @@ class PriceQuantityLane:
         ]
         form = {"payload": lz.quantity_payload(skus)}
         payload = await self._seller.call(http, lz.UPDATE_PATH, form)
-        return Reply(outcomes=_outcomes(payload, changes))
+        outcomes = _outcomes(payload, changes)
+        refused = [i for i, o in enumerate(outcomes) if not (o.applied or o.retry)]
+        if refused:
+            await self._held(http, changes, outcomes, refused)
+        return Reply(outcomes=outcomes)
+
+    async def _held(
+        self,
+        http: aiohttp.ClientSession,
+        changes: Sequence[Change],
+        outcomes: list[Outcome],
+        refused: Sequence[int],
+    ) -> None:
+        """Refused SKUs may be under locked stock: read what Lazada locks for them
+        (GetProductItem, once per item) rather than trust the wording of the refusal,
+        and mark those asked for less as `held`. A refusal stands as it is when the
+        read fails or shows no locked stock (or none above the quantity sent)."""
+        items: dict[str, Mapping[str, Any]] = {}
+        for index in refused:
+            ids = changes[index].listing.ids
+            if ids["item_id"] not in items:
+                try:
+                    reply = await self._seller.call(
+                        http, lz.ITEM_PATH, {"item_id": ids["item_id"]}, method="GET"
+                    )
+                except (AuthError, BatchRefused, Throttled, TransientError) as exc:
+                    log.info("lazada item %s: locked stock not read: %s", ids["item_id"], exc)
+                    reply = {}
+                data = reply.get("data")
+                items[ids["item_id"]] = data if isinstance(data, Mapping) else {}
+            locked = lz.locked_stock(items[ids["item_id"]], ids["seller_sku"])
+            if locked is not None and locked > max(changes[index].qty, 0):
+                outcomes[index] = replace(outcomes[index], held=locked)
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         raise NotImplementedError("UpdatePriceQuantity answers synchronously")

@@ -5,8 +5,10 @@ token and shop id; Shopee refuses a timestamp older than five minutes, so each c
 signed when it is sent. The access token (four hours) comes from the refresh token,
 and every refresh hands out a new refresh token, valid once: the profile keeps the
 newest in memory. Shopee never lets stock go below what a promotion has reserved: such
-an update comes back in `failure_list` and is refused with Shopee's reason, so the
-connector alerts it and the shown quantity there stays what Shopee holds. Facts and
+an update comes back in `failure_list`; the lane then reads the reserved stock
+(get_model_list, or get_item_base_info for an item without variants) and reports it
+as the outcome's `held`, so the scheduler sends that floor instead and the hold is
+alerted and explained. Facts and
 sources: `invsync.marketplaces.shopee`.
 
 Update_stock takes one item with up to 50 of its models, so the lane groups by
@@ -20,8 +22,10 @@ call, 1 to 50).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -44,6 +48,8 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import shopee as sp
+
+log = logging.getLogger("invsync.gateway")
 
 REQUEST_TIMEOUT_S = 30.0
 _TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
@@ -99,7 +105,7 @@ class _Shop:
             "partner_id": self.partner_id,
             "shop_id": self.shop_id,
         }
-        status, payload, budget = await self._post(http, sp.REFRESH_PATH, None, body)
+        status, payload, budget = await self._request(http, sp.REFRESH_PATH, None, body)
         self._raise_for_request(status, payload, budget, "RefreshAccessToken")
         access, refresh = payload.get("access_token"), payload.get("refresh_token")
         lifetime = payload.get("expire_in")
@@ -120,13 +126,41 @@ class _Shop:
         """One signed update_stock call with a valid token: the reply body of an item-level
         result; raises for whole-request failures (after one token refresh for a refused
         access token)."""
+        return await self._shop_call(http, sp.UPDATE_STOCK_PATH, "update_stock", body=body)
+
+    async def stock_of(
+        self, http: aiohttp.ClientSession, item: int, variants: bool
+    ) -> Mapping[str, Any]:
+        """The `response` that tells an item's reserved stock: its models' [ML], or for
+        an item without variants the item's own [BI]; empty when the reply has none.
+        Raises like `update_stock`."""
+        if variants:
+            path, query = sp.MODEL_LIST_PATH, {"item_id": str(item)}
+        else:
+            path, query = sp.ITEM_BASE_INFO_PATH, {"item_id_list": str(item)}
+        payload, _ = await self._shop_call(http, path, path.rsplit("/", 1)[-1], query=query)
+        response = payload.get("response")
+        if payload.get("error") or not isinstance(response, Mapping):
+            return {}
+        return response
+
+    async def _shop_call(
+        self,
+        http: aiohttp.ClientSession,
+        path: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        query: Mapping[str, str] | None = None,
+    ) -> tuple[Mapping[str, Any], BudgetReport]:
+        """A signed Shop API call with a valid token: a POST of `body`, or a GET with
+        `query`; one token refresh for a refused access token."""
         for _ in range(2):
             token = await self.token.get(http)
-            status, payload, budget = await self._post(http, sp.UPDATE_STOCK_PATH, token, body)
+            status, payload, budget = await self._request(http, path, token, body, query)
             if status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH:
                 self.token.invalidate(token)
                 continue
-            self._raise_for_request(status, payload, budget, "update_stock")
+            self._raise_for_request(status, payload, budget, what)
             return payload, budget
         raise AuthError(
             f"shopee channel {self.channel}: a fresh access token was refused "
@@ -134,14 +168,23 @@ class _Shop:
             f"and the refresh_token from {self.refresh_source}"
         )
 
-    async def _post(
-        self, http: aiohttp.ClientSession, path: str, token: Secret | None, body: Mapping[str, Any]
+    async def _request(
+        self,
+        http: aiohttp.ClientSession,
+        path: str,
+        token: Secret | None,
+        body: Mapping[str, Any] | None,
+        query: Mapping[str, str] | None = None,
     ) -> tuple[int, Mapping[str, Any], BudgetReport]:
+        """POST `body` as JSON, or GET with `query` when there is no body."""
+        method = "GET" if body is None else "POST"
+        params = {**(query or {}), **self._signed(path, token)}
         try:
-            async with http.post(
+            async with http.request(
+                method,
                 self.base_url + path,
-                params=self._signed(path, token),
-                json=dict(body),
+                params=params,
+                json=None if body is None else dict(body),
                 timeout=_TIMEOUT,
             ) as resp:
                 try:
@@ -260,12 +303,43 @@ class UpdateStockLane:
             return Reply(outcomes=[_not_numbers(change) for change in changes])
         body = sp.stock_request(item, sendable, self._shop.location_id)
         payload, budget = await self._shop.update_stock(http, body)
-        answered = iter(_outcomes(payload, [model for model, _ in sendable]))
+        answered = await self._held(
+            http, item, sendable, _outcomes(payload, [m for m, _ in sendable])
+        )
+        replies = iter(answered)
         outcomes = [
-            _not_numbers(change) if model is None else next(answered)
+            _not_numbers(change) if model is None else next(replies)
             for model, change in zip(models, changes, strict=True)
         ]
         return Reply(outcomes=outcomes, budget=budget)
+
+    async def _held(
+        self,
+        http: aiohttp.ClientSession,
+        item: int,
+        models: Sequence[tuple[int, int]],
+        outcomes: Sequence[Outcome],
+    ) -> list[Outcome]:
+        """The outcomes of one update_stock call for `(model_id, stock)` of `item`, each
+        refused model marked `held` with what a promotion reserves for it above the
+        stock sent. Read from Shopee (once per call) rather than trusted to the
+        wording of the refusal, which Shopee words several ways [ML]; a refusal stands
+        as it is when the read fails or shows no such reserved stock."""
+        refused = [not (o.applied or o.retry) for o in outcomes]
+        if not any(refused):
+            return list(outcomes)
+        variants = any(model != sp.NO_VARIANTS for model, _ in models)
+        try:
+            response = await self._shop.stock_of(http, item, variants)
+        except (AuthError, BatchRefused, Throttled, TransientError) as exc:
+            log.info("shopee item %s: reserved stock not read: %s", item, exc)
+            return list(outcomes)
+        marked = []
+        for (model, stock), outcome, was_refused in zip(models, outcomes, refused, strict=True):
+            reserved = sp.reserved_stock(response, item, model) if was_refused else None
+            held = reserved is not None and reserved > max(stock, 0)
+            marked.append(replace(outcome, held=reserved) if held else outcome)
+        return marked
 
     async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
         raise NotImplementedError("update_stock answers synchronously")

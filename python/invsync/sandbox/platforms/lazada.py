@@ -18,6 +18,11 @@ What it refuses, and how:
   ids differ (`SELLER_SKU_INVALID`), a quantity that is negative, not a whole number
   or above 999,999, or below the stock Lazada has locked.
 
+GetProductItem (`GET /rest/product/item/get`, the same gate; reads do not spend the
+inventory APIs' 50 a second, inference) answers the item's SKUs with their quantity and
+the locked stock as a campaign's `channelInventories`; no `item_id`, or one that is not
+a number: `5`; an item the seller does not have: `208` "Product not found" (inference).
+
 `POST /sandbox/lazada/locked` `{"listing": "<seller_sku>", "locked": n}` sets the stock
 Lazada holds locked for a listing (withhold + occupy + campaign; 0 ends it).
 """
@@ -93,6 +98,7 @@ class LazadaSandbox:
         return [
             web.post(lz.REST_PREFIX + lz.REFRESH_PATH, self._refresh),
             web.post(lz.REST_PREFIX + lz.UPDATE_PATH, self._update),
+            web.get(lz.REST_PREFIX + lz.ITEM_PATH, self._item),
             web.post(LOCKED_PATH, self._set_locked),
         ]
 
@@ -213,6 +219,26 @@ class LazadaSandbox:
         if qty < locked:
             return lz.below_locked(locked)
         return None
+
+    # /product/item/get
+
+    async def _item(self, request: web.Request) -> web.Response:
+        self.market.counters.requests += 1
+        try:
+            params = await self._params(request, api=True)
+            item = params.get("item_id", "")
+            if not item.isdigit():
+                raise _Refused(lz.INVALID_FORMAT, "E005: Invalid Request Format: item_id")
+            skus = [
+                (key, listing.ids.get("sku_id", ""), listing.qty, self.locked.get(key, 0))
+                for key, listing in self.market.listings.items()
+                if listing.ids.get("item_id") == item
+            ]
+            if not skus:
+                raise _Refused(lz.PRODUCT_NOT_FOUND, "Product not found")
+        except _Refused as refused:
+            return self._refusal(refused)
+        return _reply(data={"item_id": int(item), "skus": lz.item_skus(skus)})
 
     # The sandbox's own: stock Lazada holds locked
 

@@ -23,6 +23,13 @@ What it refuses, and how:
   The other models of the call are applied; when none is, the reply's error is
   `error_busi_update_stock_failed`.
 
+Reads (`GET`, the same gate but no budget of update_stock's: Shopee rates each API on
+its own, inference): `v2.product.get_model_list` (`item_id`) lists the item's models
+with the reserved stock and the stock of each; `v2.product.get_item_base_info`
+(`item_id_list`, up to 50) the same for items, of use for an item without variants
+(model 0). A missing or non-numeric id: 400 `error_param`; an unknown item: 400
+`error_item_not_found`.
+
 `POST /sandbox/shopee/reserved` `{"listing": "<item_id>:<model_id>", "reserved": n}`
 sets the stock a promotion holds for a listing (0 ends it).
 """
@@ -102,6 +109,8 @@ class ShopeeSandbox:
         return [
             web.post(sp.REFRESH_PATH, self._refresh),
             web.post(sp.UPDATE_STOCK_PATH, self._update_stock),
+            web.get(sp.MODEL_LIST_PATH, self._model_list),
+            web.get(sp.ITEM_BASE_INFO_PATH, self._item_base_info),
             web.post(RESERVED_PATH, self._set_reserved),
         ]
 
@@ -269,6 +278,55 @@ class ShopeeSandbox:
             return sp.BELOW_RESERVED
         return None
 
+    # v2.product.get_model_list and get_item_base_info
+
+    async def _model_list(self, request: web.Request) -> web.Response:
+        self.market.counters.requests += 1
+        try:
+            self._check(request, shop_api=True)
+            (item,) = _item_ids(request.query.get("item_id", ""), most=1)
+            models = self._models(item)
+        except _Refused as refused:
+            return self._refusal(refused)
+        entries = [
+            {"model_id": model, "stock_info_v2": sp.stock_info(reserved, stock)}
+            for model, reserved, stock in models
+            if model != sp.NO_VARIANTS
+        ]
+        return _reply(response={"tier_variation": [], "model": entries})
+
+    async def _item_base_info(self, request: web.Request) -> web.Response:
+        self.market.counters.requests += 1
+        try:
+            self._check(request, shop_api=True)
+            items = _item_ids(request.query.get("item_id_list", ""), most=sp.MAX_MODELS)
+            listed = [(item, self._models(item)) for item in items]
+        except _Refused as refused:
+            return self._refusal(refused)
+        entries = [
+            {
+                "item_id": item,
+                "has_model": any(model != sp.NO_VARIANTS for model, _, _ in models),
+                "stock_info_v2": sp.stock_info(
+                    sum(reserved for _, reserved, _ in models), sum(stock for _, _, stock in models)
+                ),
+            }
+            for item, models in listed
+        ]
+        return _reply(response={"item_list": entries})
+
+    def _models(self, item: int) -> list[tuple[int, int, int]]:
+        """`(model_id, reserved, stock)` of each model of `item`, or `_Refused`."""
+        prefix = f"{item}:"
+        models = [
+            (int(key.removeprefix(prefix)), self.reserved.get(key, 0), listing.qty)
+            for key, listing in self.market.listings.items()
+            if key.startswith(prefix) and key.removeprefix(prefix).isdigit()
+        ]
+        if not models:
+            raise _Refused(400, sp.ERROR_ITEM_NOT_FOUND, sp.ITEM_NOT_FOUND)
+        return sorted(models)
+
     # The sandbox's own: a promotion's reserved stock
 
     async def _set_reserved(self, request: web.Request) -> web.Response:
@@ -285,6 +343,14 @@ class ShopeeSandbox:
         else:
             self.reserved.pop(body.listing, None)
         return web.json_response({"listing": body.listing, "reserved": body.reserved})
+
+
+def _item_ids(value: str, most: int) -> list[int]:
+    """The item ids of a read's query parameter (comma-separated), or `_Refused`."""
+    ids = value.split(",") if value else []
+    if not ids or len(ids) > most or not all(part.isdigit() for part in ids):
+        raise _Refused(400, sp.ERROR_PARAM, "Wrong parameters, detail: item_id.")
+    return [int(part) for part in ids]
 
 
 SANDBOX: SandboxFactory = ShopeeSandbox
