@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-COMMANDS = ("demo", "serve", "connect", "explain", "check", "loadtest", "publish", "auth")
+COMMANDS = ("demo", "serve", "connect", "explain", "check", "loadtest", "publish", "auth", "sandbox")
 
 
 class _Command(Protocol):

@@ -34,12 +34,15 @@ class SandboxListing:
 
 @dataclass
 class Market:
-    """One platform's marketplace on the sandbox, selling for one policy channel."""
+    """One platform's marketplace on the sandbox, selling for one policy channel.
+    `options` are the channel's platform options from the channels file (e.g. Shopify
+    `plan`), so the emulation serves the account the gateway is configured for."""
 
     platform: str
     channel: str
     listings: dict[str, SandboxListing] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
+    options: dict[str, str] = field(default_factory=dict)
 
 
 class Bucket:

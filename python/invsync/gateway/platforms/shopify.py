@@ -1,0 +1,287 @@
+"""Shopify: absolute `available` quantities through the Admin GraphQL
+`inventorySetQuantities` mutation, 250 per request, within the store's query-cost
+bucket (facts and sources: invsync.marketplaces.shopify).
+
+Every quantity carries `changeFromQuantity`: what invsync last knew the store to show
+(`Change.known`), or null when it does not know. A store that shows something else
+(a sale, an edit in the admin) answers CHANGE_FROM_QUANTITY_STALE; the profile reads
+the quantity the store now shows and returns it with a retry, so the scheduler sends
+invsync's quantity again against the fresh value instead of overwriting blindly.
+
+The mutation is all or nothing: when one quantity is refused, the others were not
+applied either and come back as retries.
+
+Channels file: `base_url` (the store, e.g. "https://example.myshopify.com") or option
+`shop` ("example"), credential `access_token`, options `api_version` (default
+2026-04) and `plan` (standard, advanced, plus, enterprise: the starting budget; the
+replies' throttleStatus corrects it either way).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from invsync.gateway.platforms.base import (
+    AuthError,
+    BatchRefused,
+    BudgetReport,
+    Change,
+    Lane,
+    LaneLimits,
+    Listing,
+    Outcome,
+    ProfileFactory,
+    ProfileSettings,
+    Reply,
+    Throttled,
+    TransientError,
+)
+from invsync.gateway.secrets import Secret
+from invsync.marketplaces import shopify as doc
+
+REQUEST_TIMEOUT_S = 15.0
+ID_FIELDS = ("inventory_item_id", "location_id")
+NOT_APPLIED = "not applied: another quantity in the same request was refused"
+
+
+def throttle_report(payload: Mapping[str, Any]) -> BudgetReport:
+    """The budget a reply reports in `extensions.cost.throttleStatus` (empty if absent)."""
+    cost = payload.get("extensions", {}).get("cost", {}) if isinstance(payload, dict) else {}
+    status = cost.get("throttleStatus") if isinstance(cost, dict) else None
+    if not isinstance(status, dict):
+        return BudgetReport()
+    rate, capacity = status.get("restoreRate"), status.get("maximumAvailable")
+    available = status.get("currentlyAvailable")
+    requested = cost.get("requestedQueryCost")
+    retry_after = None
+    if (
+        isinstance(rate, int | float)
+        and rate > 0
+        and isinstance(available, int | float)
+        and isinstance(requested, int | float)
+        and requested > available
+    ):
+        retry_after = (requested - available) / rate
+    return BudgetReport(
+        retry_after_s=retry_after,
+        rate=float(rate) if isinstance(rate, int | float) else None,
+        capacity=float(capacity) if isinstance(capacity, int | float) else None,
+        available=float(available) if isinstance(available, int | float) else None,
+    )
+
+
+def _quantity_index(field: object) -> int | None:
+    """The quantity a userError's `field` path points at (["input", "quantities", "3",
+    ...] -> 3), or None for an error about the whole input."""
+    if isinstance(field, list) and len(field) >= 3 and field[:2] == ["input", "quantities"]:
+        try:
+            return int(field[2])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+@dataclass
+class GraphQLLane:
+    """The one lane: a GraphQL POST with the store's access token."""
+
+    url: str
+    token: Secret
+    limits: LaneLimits
+    name: str = "graphql"
+    asynchronous: bool = False
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        quantities = [
+            {
+                "inventoryItemId": c.listing.ids["inventory_item_id"],
+                "locationId": c.listing.ids["location_id"],
+                "quantity": c.qty,
+                "changeFromQuantity": c.known,
+            }
+            for c in changes
+        ]
+        variables = {
+            "input": {
+                "name": doc.QUANTITY_NAME,
+                "reason": doc.SYNC_REASON,
+                "quantities": quantities,
+            },
+            # A fresh key per request: the quantities are absolute and guarded by
+            # changeFromQuantity, so a resend after a time-out cannot count twice.
+            "key": str(uuid.uuid4()),
+        }
+        payload = await self._post(http, doc.SET_QUANTITIES, variables)
+        budget = throttle_report(payload)
+        result = (payload.get("data") or {}).get(doc.MUTATION_FIELD)
+        if not isinstance(result, dict):
+            raise BatchRefused(f"Shopify answered without {doc.MUTATION_FIELD} data")
+        errors = result.get("userErrors") or []
+        if not errors:
+            return Reply([Outcome(applied=True, shown=c.qty) for c in changes], budget)
+        per_item: dict[int, dict[str, Any]] = {}
+        for error in errors:
+            index = _quantity_index(error.get("field"))
+            if index is None or not 0 <= index < len(changes):
+                raise BatchRefused(f"Shopify refused the request: {_describe(error)}")
+            per_item.setdefault(index, error)
+        stale = [n for n, e in per_item.items() if e.get("code") == doc.CHANGE_FROM_QUANTITY_STALE]
+        read, budget = await self._read_back(http, [changes[n].listing for n in stale], budget)
+        shown = {stale[p]: qty for p, qty in read.items()}
+        outcomes = []
+        for n in range(len(changes)):
+            error = per_item.get(n)
+            if error is None:
+                outcomes.append(Outcome(applied=False, retry=True, reason=NOT_APPLIED))
+            elif error.get("code") == doc.CHANGE_FROM_QUANTITY_STALE:
+                outcomes.append(
+                    Outcome(applied=False, retry=True, reason=_describe(error), shown=shown.get(n))
+                )
+            else:
+                outcomes.append(Outcome(applied=False, reason=_describe(error)))
+        return Reply(outcomes, budget)
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        raise NotImplementedError("the Shopify lane is synchronous: it never names a job")
+
+    async def _read_back(
+        self, http: aiohttp.ClientSession, listings: Sequence[Listing], budget: BudgetReport
+    ) -> tuple[dict[int, int], BudgetReport]:
+        """What the store now shows for `listings` (by position), best effort: a
+        throttled or failed read leaves them unknown and the retry opts out of the
+        check instead of guessing."""
+        if not listings:
+            return {}, budget
+        variables: dict[str, Any] = {}
+        for n, listing in enumerate(listings):
+            variables[f"i{n}"] = listing.ids["inventory_item_id"]
+            variables[f"l{n}"] = listing.ids["location_id"]
+        try:
+            payload = await self._post(http, doc.read_levels(len(listings)), variables)
+        except (Throttled, TransientError, BatchRefused):
+            return {}, budget
+        data = payload.get("data") or {}
+        shown: dict[int, int] = {}
+        for n in range(len(listings)):
+            level = ((data.get(f"q{n}") or {}).get("inventoryLevel")) or {}
+            for quantity in level.get("quantities") or []:
+                if quantity.get("name") == doc.QUANTITY_NAME and isinstance(
+                    quantity.get("quantity"), int
+                ):
+                    shown[n] = quantity["quantity"]
+        return shown, throttle_report(payload)
+
+    async def _post(
+        self, http: aiohttp.ClientSession, query: str, variables: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """One GraphQL request; whole-request failures become the base exceptions."""
+        try:
+            async with http.post(
+                self.url,
+                json={"query": query, "variables": variables},
+                headers={doc.ACCESS_TOKEN_HEADER: self.token.reveal()},
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+            ) as resp:
+                if resp.status in (401, 403):
+                    raise AuthError(
+                        f"Shopify refused the access token from {self.token.source} "
+                        f"(HTTP {resp.status})"
+                    )
+                if resp.status == 429:
+                    retry = resp.headers.get("Retry-After")
+                    raise Throttled(
+                        "Shopify answered HTTP 429",
+                        BudgetReport(retry_after_s=_seconds(retry)),
+                    )
+                if resp.status >= 500:
+                    raise TransientError(f"Shopify answered HTTP {resp.status}")
+                try:
+                    payload = await resp.json(content_type=None)
+                except ValueError:
+                    raise TransientError(
+                        f"Shopify answered HTTP {resp.status} with something other than JSON"
+                    ) from None
+                if resp.status != 200 or not isinstance(payload, dict):
+                    raise BatchRefused(
+                        f"Shopify refused the request (HTTP {resp.status}): "
+                        f"{payload.get('errors') if isinstance(payload, dict) else payload}"
+                    )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientError(f"Shopify unreachable: {type(exc).__name__}") from None
+        errors = payload.get("errors")
+        if errors:
+            codes = [(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)]
+            if doc.THROTTLED in codes:
+                raise Throttled("Shopify: THROTTLED", throttle_report(payload))
+            raise BatchRefused(
+                "Shopify refused the request: "
+                + "; ".join(_describe(e) for e in errors if isinstance(e, dict))
+            )
+        return payload
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    code = error.get("code") or (error.get("extensions") or {}).get("code") or "ERROR"
+    return f"{code}: {error.get('message', '')}"
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class ShopifyProfile:
+    platform: str
+    lanes: Sequence[Lane]
+    id_fields: tuple[str, ...] = ID_FIELDS
+    daily_revisions: int | None = None
+
+    def listing_key(self, listing: Listing) -> str:
+        return listing.ids["inventory_item_id"]
+
+
+def build_profile(settings: ProfileSettings) -> ShopifyProfile:
+    token = settings.credentials.get(doc.CREDENTIAL)
+    if token is None:
+        raise ValueError(f"channel {settings.channel!r}: shopify needs credential {doc.CREDENTIAL}")
+    base_url = settings.base_url
+    shop = settings.options.get("shop")
+    if base_url is None:
+        if not shop:
+            raise ValueError(
+                f"channel {settings.channel!r}: shopify needs base_url "
+                '(e.g. "https://example.myshopify.com") or option shop'
+            )
+        base_url = f"https://{shop}.myshopify.com"
+    plan = settings.options.get("plan", doc.DEFAULT_PLAN)
+    if plan not in doc.PLAN_RESTORE_RATES:
+        raise ValueError(
+            f"channel {settings.channel!r}: plan {plan!r} is not one of "
+            f"{', '.join(doc.PLAN_RESTORE_RATES)}"
+        )
+    rate = settings.overrides.get("rate", doc.PLAN_RESTORE_RATES[plan])
+    batch = int(settings.overrides.get("batch", doc.MAX_INPUT_ITEMS))
+    if not 1 <= batch <= doc.MAX_INPUT_ITEMS:
+        raise ValueError(
+            f"channel {settings.channel!r}: batch must be 1..{doc.MAX_INPUT_ITEMS} for shopify"
+        )
+    limits = LaneLimits(
+        rate=rate,
+        burst=settings.overrides.get("burst", rate * doc.BUCKET_SECONDS),
+        batch=batch,
+        cost_per_request=doc.SET_QUANTITIES_COST,
+    )
+    version = settings.options.get("api_version", doc.API_VERSION)
+    url = base_url.rstrip("/") + doc.graphql_path(version)
+    return ShopifyProfile("shopify", [GraphQLLane(url, token, limits)])
+
+
+PROFILE: ProfileFactory = build_profile

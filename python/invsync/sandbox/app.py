@@ -1,0 +1,249 @@
+"""The sandbox's one aiohttp application: every platform's routes, plus the three of
+its own that a rehearsal drives it with.
+
+- `POST /sandbox/sale` `{"platform", "listing", "qty"}`: a buyer takes `qty` of what
+  the listing shows (never more: a marketplace does not sell what it does not show);
+  after the platform's order delay the OMS gets the `order.placed`.
+- `GET /sandbox/state`: per platform and listing the quantity it now shows, plus the
+  request counters (`requests`, `throttled`, `rejected`) and the platform's own state.
+- `POST /sandbox/listings` `{"platform", "listings": [{"sku", "condition"?, "ids",
+  "qty"?}]}`: listings a channel gains without a listing file (e.g. a `kv:` map).
+
+Platforms' paths do not collide (Shopify `/admin/api/...`, Amazon `/auth/o2/token`,
+`/listings/...`, `/feeds/...`, eBay `/identity/...`, `/sell/...`), so one port serves
+them all; for the same reason each platform may serve one channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, cast
+
+import msgspec
+from aiohttp import web
+from msgspec import Meta
+
+from invsync.gateway.platforms.base import Listing
+from invsync.sandbox.market import Market, SandboxListing
+from invsync.sandbox.orders import OrderBook, new_order
+from invsync.sandbox.platforms.base import SandboxFactory, SandboxPlatform
+from invsync.sandbox.state import keep_saved, load, restore, save, snapshot
+
+# Every platform the sandbox emulates, by the name the channels file gives it; each is
+# the module invsync.sandbox.platforms.<name> exposing SANDBOX.
+PLATFORMS = ("shopify", "amazon", "ebay")
+
+# The largest quantity a sale or a new listing may carry: beyond any real stock, and
+# far inside every platform's integer range.
+MAX_QTY = 1_000_000_000
+
+
+def sandbox_factory(platform: str) -> SandboxFactory:
+    """The emulation of `platform`, imported by name: a platform listed here whose
+    module is missing fails loudly with the module's name."""
+    if platform not in PLATFORMS:
+        raise ValueError(f"no sandbox for platform {platform!r}; it has {', '.join(PLATFORMS)}")
+    module = importlib.import_module(f"invsync.sandbox.platforms.{platform}")
+    return cast(SandboxFactory, module.SANDBOX)
+
+
+@dataclass(frozen=True)
+class Storefront:
+    """One channel on the sandbox: its emulated platform, and how the platform keys a
+    listing from the seller's listing map (the gateway profile's `id_fields` and
+    `listing_key`, so both sides agree on what `listing` names)."""
+
+    emulation: SandboxPlatform
+    id_fields: tuple[str, ...]
+    listing_key: Callable[[Listing], str]
+
+    def add(self, listing: Listing, qty: int = 0) -> SandboxListing:
+        missing = [f for f in self.id_fields if not listing.ids.get(f)]
+        if missing:
+            raise ValueError(f"listing of sku {listing.sku!r} lacks {', '.join(missing)}")
+        key = self.listing_key(listing)
+        held = SandboxListing(key, listing.sku, listing.condition, dict(listing.ids), qty)
+        self.emulation.market.listings[key] = held
+        return held
+
+
+class SaleRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platform: str
+    listing: str
+    qty: Annotated[int, Meta(ge=1, le=MAX_QTY)]
+
+
+class NewListing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sku: Annotated[str, Meta(min_length=1)]
+    ids: dict[str, str]
+    condition: Annotated[str, Meta(min_length=1)] = "new"
+    qty: Annotated[int, Meta(ge=0, le=MAX_QTY)] = 0
+
+
+class ListingsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platform: str
+    listings: list[NewListing]
+
+
+def _refuse(status: int, error: str) -> web.Response:
+    return web.json_response({"error": error}, status=status)
+
+
+class Sandbox:
+    """The marketplaces of one channels file, and the orders their sales owe the OMS."""
+
+    def __init__(self, storefronts: Sequence[Storefront], orders: OrderBook) -> None:
+        self.storefronts: dict[str, Storefront] = {}
+        for front in storefronts:
+            platform = front.emulation.platform
+            if platform in self.storefronts:
+                other = self.storefronts[platform].emulation.market.channel
+                raise ValueError(
+                    f"channels {other!r} and {front.emulation.market.channel!r} are both on "
+                    f"{platform}: one sandbox serves one channel per platform (their paths "
+                    "would collide); run a second sandbox on another port"
+                )
+            self.storefronts[platform] = front
+        self.orders = orders
+
+    @property
+    def markets(self) -> list[Market]:
+        return [f.emulation.market for f in self.storefronts.values()]
+
+    def application(self) -> web.Application:
+        app = web.Application()
+        for front in self.storefronts.values():
+            app.add_routes(list(front.emulation.routes()))
+        app.add_routes(
+            [
+                web.post("/sandbox/sale", self._sale),
+                web.get("/sandbox/state", self._state),
+                web.post("/sandbox/listings", self._add_listings),
+            ]
+        )
+        return app
+
+    def _storefront(self, platform: str) -> Storefront | None:
+        return self.storefronts.get(platform)
+
+    async def _sale(self, request: web.Request) -> web.Response:
+        try:
+            sale = msgspec.json.decode(await request.read(), type=SaleRequest)
+        except msgspec.DecodeError as exc:
+            return _refuse(400, f"bad sale: {exc}")
+        front = self._storefront(sale.platform)
+        if front is None:
+            return _refuse(404, f"no marketplace for platform {sale.platform!r} on this sandbox")
+        market = front.emulation.market
+        listing = market.listings.get(sale.listing)
+        if listing is None:
+            return _refuse(404, f"{sale.platform} has no listing {sale.listing!r}")
+        if sale.qty > listing.qty:
+            return _refuse(
+                409,
+                f"{sale.platform} shows {listing.qty} of {sale.listing!r}; cannot sell {sale.qty}",
+            )
+        listing.qty -= sale.qty
+        listing.sold += sale.qty
+        order = new_order(
+            market.channel, listing.sku, listing.condition, sale.qty, datetime.now(UTC)
+        )
+        pending = self.orders.place(order, front.emulation.order_delay_s)
+        return web.json_response(
+            {
+                "order_id": order.order_id,
+                "channel": market.channel,
+                "sku": listing.sku,
+                "condition": listing.condition,
+                "qty": sale.qty,
+                "shown": listing.qty,
+                "order_due": datetime.fromtimestamp(pending.due, UTC).isoformat(),
+            }
+        )
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "platforms": {
+                    platform: {
+                        "channel": front.emulation.market.channel,
+                        "listings": {
+                            li.key: {
+                                "sku": li.sku,
+                                "condition": li.condition,
+                                "qty": li.qty,
+                                "sold": li.sold,
+                                "updates": li.updates,
+                            }
+                            for li in front.emulation.market.listings.values()
+                        },
+                        "counters": msgspec.to_builtins(front.emulation.market.counters),
+                        "state": dict(front.emulation.state()),
+                    }
+                    for platform, front in self.storefronts.items()
+                },
+                "orders": {"pending": len(self.orders.pending), "delivered": self.orders.delivered},
+            }
+        )
+
+    async def _add_listings(self, request: web.Request) -> web.Response:
+        try:
+            body = msgspec.json.decode(await request.read(), type=ListingsRequest)
+        except msgspec.DecodeError as exc:
+            return _refuse(400, f"bad listings: {exc}")
+        front = self._storefront(body.platform)
+        if front is None:
+            return _refuse(404, f"no marketplace for platform {body.platform!r} on this sandbox")
+        market = front.emulation.market
+        keys = []
+        try:
+            for new in body.listings:
+                listing = Listing(new.sku, new.condition, new.ids)
+                keys.append(front.add(listing, new.qty).key)
+        except ValueError as exc:
+            return _refuse(400, str(exc))
+        return web.json_response(
+            {"platform": body.platform, "channel": market.channel, "listings": keys}
+        )
+
+
+@asynccontextmanager
+async def serving(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 8790, state_file: Path | None = None
+) -> AsyncIterator[int]:
+    """Serve the sandbox on host:port (0: a free port) and yield the port; deliver
+    orders as they fall due and keep `state_file` current. On exit the listener closes
+    first, then the state is saved a last time, so no accepted change is lost."""
+    if state_file is not None:
+        saved = load(state_file)
+        if saved is not None:
+            restore(saved, {m.channel: m for m in sandbox.markets}, sandbox.orders)
+    runner = web.AppRunner(sandbox.application(), handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = int(runner.addresses[0][1])
+        # Plain asyncio tasks (aiohttp runs on asyncio anyway), so an exception from
+        # the caller's block comes out as itself, not inside a task group's.
+        background = [asyncio.create_task(sandbox.orders.run())]
+        if state_file is not None:
+            background.append(
+                asyncio.create_task(keep_saved(state_file, sandbox.markets, sandbox.orders))
+            )
+        try:
+            yield bound
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+    finally:
+        await runner.cleanup()
+        if state_file is not None:
+            save(state_file, snapshot(sandbox.markets, sandbox.orders))

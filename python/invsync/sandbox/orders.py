@@ -1,0 +1,132 @@
+"""Sales on the sandbox's marketplaces, reaching the seller's OMS after the platform's
+order delay, as `order.placed` on NATS.
+
+A real marketplace tells the seller about a sale some time after it happened; that
+order lag is half of what causes oversells (DESIGN "The loop to the channels"), so
+the sandbox keeps it. Pending orders are plain data with a wall-clock due time, so
+they survive a sandbox restart through the state file.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+
+import anyio
+import msgspec
+from nats.errors import Error as NatsError
+from nats.js.client import JetStreamContext
+
+from invsync.events import OrderLine, OrderPlaced, encode_json
+from invsync.service.subjects import Subjects
+
+log = logging.getLogger("invsync.sandbox")
+
+# After a failed publish (no NATS, no stream yet) the order waits this long and is
+# tried again: a marketplace keeps an order until the seller has it.
+RETRY_AFTER_S = 1.0
+
+OrderSink = Callable[[str, OrderPlaced], Awaitable[None]]
+"""Delivers one order to the OMS: (channel, order). Raises DeliveryError when it was not
+delivered."""
+
+
+class DeliveryError(Exception):
+    """An order did not reach the OMS this time (no NATS, no stream, no ack)."""
+
+
+class PendingOrder(msgspec.Struct, frozen=True):
+    """A sale the OMS has not been told about yet; `due` is a Unix time."""
+
+    order: OrderPlaced
+    due: float
+
+
+def new_order(channel: str, sku: str, condition: str, qty: int, sold_at: datetime) -> OrderPlaced:
+    """The `order.placed` of one sale. `ts` is when the marketplace sold, not when the
+    order is delivered: the service measures order lag from it."""
+    order_id = f"sbx-{channel}-{uuid.uuid4().hex}"
+    return OrderPlaced(
+        event_id=order_id,
+        ts=sold_at,
+        order_id=order_id,
+        channel=channel,
+        lines=[OrderLine(line_id="1", sku=sku, qty=qty, condition=condition)],
+    )
+
+
+class OrderBook:
+    """Orders waiting for their platform's delay, delivered in due order by `run`."""
+
+    def __init__(self, sink: OrderSink | None, clock: Callable[[], float] = time.time) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._pending: list[PendingOrder] = []
+        self._wake = anyio.Event()
+        self.delivered = 0
+
+    def place(self, order: OrderPlaced, delay_s: float) -> PendingOrder:
+        pending = PendingOrder(order, self._clock() + max(0.0, delay_s))
+        self._pending.append(pending)
+        self._wake.set()
+        return pending
+
+    def restore(self, pending: Iterable[PendingOrder]) -> None:
+        self._pending.extend(pending)
+        self._wake.set()
+
+    @property
+    def pending(self) -> list[PendingOrder]:
+        return list(self._pending)
+
+    async def run(self) -> None:
+        """Deliver each order once it is due, until cancelled. Without a sink (no
+        --nats) due orders are logged and dropped from the queue: nobody listens."""
+        while True:
+            now = self._clock()
+            due = [p for p in self._pending if p.due <= now]
+            for pending in sorted(due, key=lambda p: p.due):
+                if await self._deliver(pending):
+                    self._pending.remove(pending)
+            self._wake = anyio.Event()
+            upcoming = min((p.due for p in self._pending), default=now + 3600.0)
+            with anyio.move_on_after(max(0.0, upcoming - self._clock())):
+                await self._wake.wait()
+
+    async def _deliver(self, pending: PendingOrder) -> bool:
+        order = pending.order
+        if self._sink is None:
+            log.info("order %s on %s sold; no NATS to deliver it to", order.order_id, order.channel)
+            return True
+        try:
+            await self._sink(order.channel, order)
+        except DeliveryError as exc:
+            log.warning("order %s not delivered yet: %s", order.order_id, exc)
+            # Not due again until the retry time, so other due orders still go out.
+            self._pending[self._pending.index(pending)] = PendingOrder(
+                order, self._clock() + RETRY_AFTER_S
+            )
+            return False
+        self.delivered += 1
+        return True
+
+
+def jetstream_sink(js: JetStreamContext, subjects: Subjects, timeout_s: float = 5.0) -> OrderSink:
+    """Orders into the service's stream on `<prefix>.order.<channel>`, de-duplicated by
+    `Nats-Msg-Id` = `event_id`, so an order retried after a lost ack counts once."""
+
+    async def publish(channel: str, order: OrderPlaced) -> None:
+        try:
+            await js.publish(
+                subjects.order_on(channel),
+                encode_json(order),
+                timeout=timeout_s,
+                headers={"Nats-Msg-Id": order.event_id},
+            )
+        except (NatsError, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+
+    return publish
