@@ -255,3 +255,17 @@ def test_the_feed_lane_takes_a_backlog_the_patch_lane_could_not_clear_in_time() 
     assert (feed.limits.batch, feed.limits.processing_s, feed.asynchronous) == (25_000, 90.0, True)
     # createFeed's own plan (0.0083/s) is tighter than 5 listings feeds per 5 minutes.
     assert (feed.limits.rate, feed.limits.burst) == (0.0083, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "token_url"),
+    [
+        ("https://sellingpartnerapi-eu.amazon.com", az.TOKEN_URL),
+        ("https://sellingpartnerapi-fe.amazon.com/", az.TOKEN_URL),
+        ("http://127.0.0.1:8790", "http://127.0.0.1:8790" + az.TOKEN_PATH),
+    ],
+)
+def test_every_amazon_region_takes_its_token_from_login_with_amazon(
+    base_url: str, token_url: str
+) -> None:
+    assert amazon_profile._token_url(base_url.rstrip("/")) == token_url

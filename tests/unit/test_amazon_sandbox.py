@@ -262,6 +262,22 @@ async def get_json(http: aiohttp.ClientSession, url: str, access: str) -> Any:
         return await resp.json(content_type=None)
 
 
+async def processing_report(
+    http: aiohttp.ClientSession, served: Served, access: str, feed_id: str
+) -> Any:
+    """The report of a feed once it is DONE: getFeed, getFeedDocument, download."""
+    feed_url = served.url + az.FEED_PATH.format(feed_id=feed_id)
+    with anyio.fail_after(5):
+        while (done := await get_json(http, feed_url, access))["processingStatus"] != "DONE":
+            await anyio.sleep(0.05)
+    document_id = done["resultFeedDocumentId"]
+    located = await get_json(
+        http, served.url + az.FEED_DOCUMENT_PATH.format(document_id=document_id), access
+    )
+    async with http.get(located["url"]) as resp:
+        return json.loads(await resp.read())
+
+
 def feed(quantities: dict[str, int]) -> bytes:
     messages = [
         {
@@ -288,21 +304,26 @@ async def test_a_feed_applies_after_its_delay_and_reports_each_refused_message(
     first = await get_json(http, feed_url, access)
     assert first["processingStatus"] in az.FEED_PENDING
     assert served.sandbox.market.listings[SKUS[0]].qty == 0  # not applied yet
-    with anyio.fail_after(5):
-        while (done := await get_json(http, feed_url, access))["processingStatus"] != "DONE":
-            await anyio.sleep(0.05)
-    located = await get_json(
-        http,
-        served.url + az.FEED_DOCUMENT_PATH.format(document_id=done["resultFeedDocumentId"]),
-        access,
-    )
-    async with http.get(located["url"]) as resp:
-        report = json.loads(await resp.read())
+    report = await processing_report(http, served, access, created["feedId"])
     refused = {(i["messageId"], i["code"]) for i in report["issues"]}
     assert refused == {(2, az.NOT_FOUND), (3, az.ISSUE_INVALID_ATTRIBUTE)}
     assert report["summary"]["messagesAccepted"] == 1
     assert served.sandbox.market.listings[SKUS[0]].qty == 9
     assert served.sandbox.market.listings[SKUS[1]].qty == 0
+
+
+async def test_a_feed_message_without_a_message_id_is_refused_in_the_report(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    access = await access_token(http, served.url)
+    message = {"sku": SKUS[0], "operationType": "PATCH", "productType": "PRODUCT"}
+    document = az.feed_document(
+        SELLER_ID, [{**message, "patches": [az.quantity_patch("merge", 3)]}]
+    )
+    _, created = await submit_feed(http, served, access, json.dumps(document).encode())
+    report = await processing_report(http, served, access, created["feedId"])
+    assert [issue["attributeName"] for issue in report["issues"]] == ["messageId"]
+    assert served.sandbox.market.listings[SKUS[0]].qty == 0
 
 
 async def test_a_sixth_feed_within_five_minutes_is_429(

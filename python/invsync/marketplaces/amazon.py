@@ -20,7 +20,9 @@ Sources (checked 2026-12-05):
   json_listing_feed-now-include-a-json-patch-merge-operation: `merge` updates `quantity`
   alone, but needs the selector `fulfillment_channel_code`.
 - [AUTH] Login with Amazon token endpoint https://api.amazon.com/auth/o2/token (refresh-token
-  grant); SP-API answers a refused access token with HTTP 403 `Unauthorized`
+  grant), the same for every region's SP-API endpoint (sellingpartnerapi-na / -eu / -fe
+  .amazon.com); the access token travels in `x-amz-access-token` (no AWS signature since
+  October 2023). SP-API answers a refused access token with HTTP 403 `Unauthorized`
   (amzn/selling-partner-api-models issues 2333, 4122).
 - [ISS] amzn/selling-partner-api-models issues 4554 and jlevers/selling-partner-api 493: a
   missing `fulfillment_channel_code` is refused as "does not have enough values" inside a 200;
@@ -37,6 +39,8 @@ from urllib.parse import quote
 DEFAULT_BASE_URL: Final = "https://sellingpartnerapi-na.amazon.com"
 TOKEN_URL: Final = "https://api.amazon.com/auth/o2/token"  # [AUTH]
 TOKEN_PATH: Final = "/auth/o2/token"
+# Amazon's own hosts (every region's SP-API endpoint) take tokens from TOKEN_URL.
+AMAZON_HOST_SUFFIX: Final = ".amazon.com"
 ACCESS_TOKEN_HEADER: Final = "x-amz-access-token"
 RATE_LIMIT_HEADER: Final = "x-amzn-RateLimit-Limit"  # [LI] [FD]: the plan actually applied
 CREDENTIALS: Final = ("refresh_token", "client_id", "client_secret")

@@ -11,8 +11,8 @@ feed id; `poll` reads the processing report and maps its issues to items by
 Channel options (strings): `seller_id` and `marketplace_id` (required); `product_type`
 (default "PRODUCT"); `patch_op` "merge" (default: sets the quantity and keeps the lead
 time and restock date) or "replace"; `feed_processing_s`, how long a feed usually takes
-(default 300); `token_url` (default: Login with Amazon's, or `<base_url>/auth/o2/token`
-when `base_url` is set). Overrides: `rate` and `burst` of the patch lane.
+(default 300); `token_url` (default: Login with Amazon's for Amazon's own hosts, else
+`<base_url>/auth/o2/token`, where the sandbox serves it). Overrides: `rate` and `burst` of the patch lane.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -63,6 +64,13 @@ def _budget(headers: Mapping[str, str]) -> BudgetReport:
         return BudgetReport()
 
 
+def _token_url(base_url: str) -> str:
+    """Login with Amazon for any of Amazon's regional endpoints; a stand-in (the
+    sandbox) serves the token endpoint itself."""
+    host = urlsplit(base_url).hostname or ""
+    return az.TOKEN_URL if host.endswith(az.AMAZON_HOST_SUFFIX) else base_url + az.TOKEN_PATH
+
+
 class _Account:
     """One selling account as both lanes reach it: base URL, ids, and its access token."""
 
@@ -86,9 +94,7 @@ class _Account:
             )
         base_url = (settings.base_url or az.DEFAULT_BASE_URL).rstrip("/")
         self.base_url = base_url
-        token_url = options.get("token_url") or (
-            base_url + az.TOKEN_PATH if settings.base_url else az.TOKEN_URL
-        )
+        token_url = options.get("token_url") or _token_url(base_url)
         credentials = {name: settings.credentials[name] for name in az.CREDENTIALS}
         self.sources = ", ".join(secret.source for secret in credentials.values())
 

@@ -3,8 +3,9 @@ JSON_LISTINGS_FEED processed after a delay, each as strict as Amazon documents i
 
 What it refuses, and how (facts and sources in `invsync.marketplaces.amazon`):
 - a missing, unknown or expired `x-amz-access-token`: 403 `Unauthorized`;
-- more than the usage plan (patch 5/s burst 5; 5 JSON_LISTINGS_FEED per 5 minutes):
-  429 `QuotaExceeded` with `x-amzn-RateLimit-Limit`;
+- more than an operation's usage plan (patch 5/s burst 5, each Feeds API call's own)
+  or than 5 JSON_LISTINGS_FEED per 5 minutes: 429 `QuotaExceeded` with
+  `x-amzn-RateLimit-Limit`;
 - a body that cannot be parsed (no `productType`, no `patches`, an unknown op):
   400 `InvalidInput`;
 - an attribute Amazon would not accept (a `fulfillment_availability` entry without
@@ -188,7 +189,7 @@ class AmazonSandbox:
         self.order_delay_s = (
             az.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
         )
-        self._credentials = {name: credentials[name].reveal() for name in az.CREDENTIALS}
+        self._credentials = {name: credentials[name] for name in az.CREDENTIALS}
         self._token_ttl_s = settings.token_ttl_s
         self._feed_delay_s = (
             az.FEED_PROCESSING_S if settings.job_delay_s is None else settings.job_delay_s
@@ -231,12 +232,9 @@ class AmazonSandbox:
             return self._oauth_refusal(
                 400, "unsupported_grant_type", "The grant type is not supported."
             )
-        if (form.get("client_id"), form.get("client_secret")) != (
-            self._credentials["client_id"],
-            self._credentials["client_secret"],
-        ):
+        if not (self._matches(form, "client_id") and self._matches(form, "client_secret")):
             return self._oauth_refusal(401, "invalid_client", "Client authentication failed.")
-        if form.get("refresh_token") != self._credentials["refresh_token"]:
+        if not self._matches(form, "refresh_token"):
             return self._oauth_refusal(
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
@@ -247,6 +245,9 @@ class AmazonSandbox:
         return web.json_response(
             {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
         )
+
+    def _matches(self, form: Mapping[str, object], name: str) -> bool:
+        return form.get(name) == self._credentials[name].reveal()
 
     def _oauth_refusal(self, status: int, error: str, description: str) -> web.Response:
         self.market.counters.rejected += 1
@@ -517,6 +518,11 @@ class AmazonSandbox:
     def _apply_message(self, message: object) -> list[dict[str, Any]]:
         if not isinstance(message, Mapping) or message.get("operationType") != az.FEED_OPERATION:
             return [_issue(az.INVALID_INPUT, "this sandbox takes PATCH messages", "operationType")]
+        message_id = message.get("messageId")
+        if not isinstance(message_id, int) or isinstance(message_id, bool) or message_id < 1:
+            return [
+                _issue(az.INVALID_INPUT, "messageId must be a whole number from 1", "messageId")
+            ]
         try:
             patches = read_patches(message)
         except _Unparsable as exc:
