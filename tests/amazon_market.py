@@ -43,7 +43,8 @@ def amazon_market() -> Market:
         sku: SandboxListing(key=sku, sku=f"stock-{n}", condition="new", ids={"seller_sku": sku})
         for n, sku in enumerate(SKUS)
     }
-    return Market(platform="amazon", channel="amazon", listings=listings)
+    options = {"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID}
+    return Market(platform="amazon", channel="amazon", listings=listings, options=options)
 
 
 @dataclass

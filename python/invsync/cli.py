@@ -13,7 +13,17 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-COMMANDS = ("demo", "serve", "connect", "explain", "check", "loadtest", "publish", "auth", "sandbox")
+COMMANDS = (
+    "demo",
+    "serve",
+    "connect",
+    "sandbox",
+    "explain",
+    "check",
+    "loadtest",
+    "publish",
+    "auth",
+)
 
 
 class _Command(Protocol):

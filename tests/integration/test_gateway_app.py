@@ -15,6 +15,7 @@ from invsync.cli import main
 from invsync.gateway import app
 from invsync.gateway.app import GatewayConfig, GatewaySetupError, prepare, run_gateway
 from invsync.gateway.platforms.base import ProfileSettings
+from invsync.gateway.secrets import RedactSecrets, Secret
 from invsync.nats_server import NatsServer
 from tests.gateway.fake_profile import FakeProfile, per_item_lane
 from tests.service.harness import event, running_service, service_config
@@ -150,3 +151,24 @@ async def test_every_channel_is_pushed_and_a_restart_converges(
     assert first[0] is not None and before[0] is not None and first[0] < before[0]
     assert first[1] is not None and before[1] is not None and first[1] <= before[1]
     assert SECRET not in caplog.text
+
+
+@pytest.mark.anyio
+async def test_a_kv_listing_map_that_does_not_exist_stops_the_start_naming_it(
+    nats_server: NatsServer, tmp_path: Path, fake_platforms: dict[str, FakeProfile]
+) -> None:
+    path = write_files(tmp_path)
+    path.write_text(CHANNELS.replace('listings = "ebay.csv"', 'listings = "kv:inv_listings"'))
+    config = GatewayConfig(path, connection=nats_server.client("connector"), metrics_port=None)
+    with pytest.raises(GatewaySetupError, match="channel ebay: KV bucket inv_listings does not"):
+        await run_gateway(config)
+
+
+def test_a_credential_echoed_into_a_log_line_is_written_redacted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = Secret("$GW_TEST_TOKEN", SECRET)
+    caplog.handler.addFilter(RedactSecrets([secret]))
+    logging.getLogger("invsync.gateway.platforms.x").warning("platform said: bad token %s", SECRET)
+    assert SECRET not in caplog.text
+    assert "bad token <secret from $GW_TEST_TOKEN>" in caplog.text

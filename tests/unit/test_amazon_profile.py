@@ -120,6 +120,15 @@ async def test_refused_credentials_are_an_auth_error_naming_their_source_not_val
     assert not any(value in message for value in (*SECRET_VALUES.values(), "not-the-secret"))
 
 
+async def test_a_seller_that_did_not_authorise_the_app_is_an_auth_error_naming_it(
+    served: Served, http: aiohttp.ClientSession
+) -> None:
+    patch, _ = lanes(PROFILE(settings(served.url, seller_id="A9OTHERSELLER")))
+    with pytest.raises(AuthError, match="A9OTHERSELLER"):
+        await patch.send(http, [change(SKUS[0], 1)])
+    assert served.sandbox.market.listings[SKUS[0]].qty == 0
+
+
 async def test_an_invalid_submission_inside_a_200_is_refused_with_amazons_issue(
     served: Served, http: aiohttp.ClientSession
 ) -> None:

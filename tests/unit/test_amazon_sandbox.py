@@ -3,6 +3,7 @@ sandbox would let a broken profile pass."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -162,13 +163,32 @@ async def test_an_unparsable_patch_is_400_invalid_input(
     assert served.sandbox.market.counters.rejected == 1
 
 
-async def test_a_patch_without_marketplace_ids_is_400(
+@pytest.mark.parametrize("marketplaces", [None, "A1F83G8C2ARO7P"], ids=["none", "another"])
+async def test_a_patch_without_the_accounts_marketplace_is_400(
+    served: Served, http: aiohttp.ClientSession, marketplaces: str | None
+) -> None:
+    access = await access_token(http, served.url)
+    value = [{"fulfillment_channel_code": "DEFAULT", "quantity": 2}]
+    params = {} if marketplaces is None else {"marketplaceIds": marketplaces}
+    status, body, _ = await patch(http, served, quantity_body(value), access=access, params=params)
+    assert (status, error_code(body)) == (400, az.INVALID_INPUT)
+    assert served.sandbox.market.listings[SKUS[0]].qty == 0
+
+
+async def test_a_patch_for_another_seller_is_403(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     access = await access_token(http, served.url)
     value = [{"fulfillment_channel_code": "DEFAULT", "quantity": 2}]
-    status, body, _ = await patch(http, served, quantity_body(value), access=access, params={})
-    assert (status, error_code(body)) == (400, az.INVALID_INPUT)
+    async with http.patch(
+        served.url + az.listings_item_path("A9OTHERSELLER", SKUS[0]),
+        json=quantity_body(value),
+        headers={az.ACCESS_TOKEN_HEADER: access},
+        params={"marketplaceIds": MARKETPLACE_ID},
+    ) as resp:
+        assert resp.status == 403
+        assert error_code(await resp.json()) == az.UNAUTHORIZED
+    assert served.sandbox.market.listings[SKUS[0]].qty == 0
 
 
 @pytest.mark.parametrize(
@@ -274,8 +294,9 @@ async def processing_report(
     located = await get_json(
         http, served.url + az.FEED_DOCUMENT_PATH.format(document_id=document_id), access
     )
+    assert located["compressionAlgorithm"] == az.GZIP
     async with http.get(located["url"]) as resp:
-        return json.loads(await resp.read())
+        return json.loads(gzip.decompress(await resp.read()))
 
 
 def feed(quantities: dict[str, int]) -> bytes:
@@ -337,11 +358,16 @@ async def test_a_sixth_feed_within_five_minutes_is_429(
     assert (await submit_feed(http, served, access, feed({SKUS[0]: 7})))[0] == 202
 
 
-async def test_a_feed_document_that_is_not_a_listings_feed_ends_fatal(
-    served: Served, http: aiohttp.ClientSession
+@pytest.mark.parametrize(
+    "document",
+    [b"<xml/>", json.dumps(az.feed_document("A9OTHERSELLER", [{"messageId": 1}])).encode()],
+    ids=["not JSON", "another seller"],
+)
+async def test_a_feed_document_that_is_not_this_accounts_listings_feed_ends_fatal(
+    served: Served, http: aiohttp.ClientSession, document: bytes
 ) -> None:
     access = await access_token(http, served.url)
-    _, created = await submit_feed(http, served, access, b"<xml/>")
+    _, created = await submit_feed(http, served, access, document)
     feed_url = served.url + az.FEED_PATH.format(feed_id=created["feedId"])
     with anyio.fail_after(5):
         while (await get_json(http, feed_url, access))["processingStatus"] in az.FEED_PENDING:

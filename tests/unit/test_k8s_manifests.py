@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from invsync.commands import serve
+from invsync.commands import connect, serve
+from invsync.gateway.config import load_channels
+from invsync.gateway.metrics import GatewayMetrics
 from invsync.security.natsconf import User, accounts
 from invsync.security.roles import ROLE_NAMES
 from invsync.service.metrics import Metrics
@@ -59,9 +61,11 @@ def the(kind: str) -> dict[str, Any]:
 
 @cache
 def exported_metrics() -> frozenset[str]:
-    """The series names a scrape of the service can contain, from metrics.py itself."""
+    """The series names a scrape of the service or the gateway can contain, from their
+    metrics modules themselves."""
     registry = CollectorRegistry()
     Metrics(registry)
+    GatewayMetrics(registry)
     names: set[str] = set()
     for family in registry.collect():
         if family.type == "counter":
@@ -285,7 +289,7 @@ def kustomize(target: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
 def test_kustomize_builds(target: str) -> None:
     kinds = [d["kind"] for d in kustomize(target)]
-    assert "StatefulSet" in kinds and kinds.count("ConfigMap") == 3
+    assert "StatefulSet" in kinds and "Deployment" in kinds and kinds.count("ConfigMap") == 4
 
 
 def test_prod_connects_to_nats_over_tls_checking_the_ca_from_a_secret() -> None:
@@ -304,3 +308,102 @@ def test_prod_connects_to_nats_over_tls_checking_the_ca_from_a_secret() -> None:
     ):
         (mount,) = [m for m in mounts if ca.is_relative_to(m["mountPath"])]
         assert "secret" in volumes[mount["name"]]
+
+
+# --- the channel gateway -----------------------------------------------------------------
+
+
+def gateway() -> dict[str, Any]:
+    (deployment,) = [d for d in objects("Deployment") if d["metadata"]["name"] == "invsync-gateway"]
+    return deployment
+
+
+def gateway_container() -> dict[str, Any]:
+    (container,) = gateway()["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def connect_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="invsync connect", exit_on_error=False)
+    connect.add_arguments(parser)
+    container = gateway_container()
+    known = set(parser._option_string_actions)
+    flags = {a.split("=", 1)[0] for a in container["args"] if a.startswith("-")}
+    assert flags <= known, f"unknown flags: {sorted(flags - known)}"
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+    return parser.parse_args([expand(a, env) for a in container["args"]])
+
+
+def test_gateway_runs_invsync_connect_on_its_metrics_port() -> None:
+    container = gateway_container()
+    assert container["command"] == ["invsync", "connect"]
+    parsed = connect_args()
+    (port,) = container["ports"]
+    assert port["containerPort"] == parsed.metrics_port and port["name"] == "metrics"
+    (service,) = [
+        s for s in objects("Service") if s["metadata"]["name"] == "invsync-gateway-metrics"
+    ]
+    assert service["spec"]["selector"] == gateway()["spec"]["selector"]["matchLabels"]
+    monitor = the("ServiceMonitor")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+
+
+def test_gateway_channels_file_and_every_credential_it_names_are_in_the_pod() -> None:
+    """The shipped channels file loads; each credential it names is an env variable
+    from a Secret or a file under a mounted Secret, and its listing CSVs ship beside it."""
+    parsed = connect_args()
+    container = gateway_container()
+    pod = gateway()["spec"]["template"]["spec"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    channels_dir = parsed.channels.parent
+    assert volumes[mounts[str(channels_dir)]]["configMap"]["name"] == "invsync-gateway-channels"
+    shipped = K8S / "base" / "gateway"
+    loaded = load_channels(shipped / parsed.channels.name)
+    secret_env = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    (kustomization,) = documents(K8S / "base" / "kustomization.yaml")
+    (generator,) = [
+        g for g in kustomization["configMapGenerator"] if g["name"] == "invsync-gateway-channels"
+    ]
+    for channel in loaded.channels:
+        for key, source in channel.credentials.items():
+            if key.endswith("_env"):
+                assert source in secret_env, f"{channel.id}: {source} not set from a Secret"
+            else:
+                (mount,) = [m for m in mounts if Path(source).is_relative_to(m)]
+                assert "secret" in volumes[mounts[mount]], f"{channel.id}: {source}"
+        if channel.listings_bucket is None:
+            assert f"gateway/{channel.listings}" in generator["files"]
+
+
+def test_gateway_is_hardened() -> None:
+    pod = gateway()["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    context = gateway_container()["securityContext"]
+    assert (
+        context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+    )
+    assert (
+        gateway_container()["resources"]["requests"] and gateway_container()["resources"]["limits"]
+    )
+
+
+def test_the_gateway_alerts_cover_errors_backlog_throttling_and_budget() -> None:
+    exprs = " ".join(rule_exprs())
+    for metric in (
+        "invsync_channel_push_requests_total",
+        "invsync_channel_backlog_items",
+        "invsync_channel_budget_remaining",
+        "invsync_channel_push_latency_seconds_bucket",
+    ):
+        assert metric in exprs
+    dashboard = " ".join(dashboard_exprs())
+    for metric in (
+        "invsync_channel_push_latency_seconds_bucket",
+        "invsync_channel_backlog_items",
+        'result="throttled"',
+        "invsync_channel_budget_remaining",
+    ):
+        assert metric in dashboard

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import anyio
 from nats.js.client import JetStreamContext
+from nats.js.errors import BucketNotFoundError
 from prometheus_client import CollectorRegistry, start_http_server
 
 from invsync.errors import InvsyncError
@@ -27,7 +28,7 @@ from invsync.gateway.listings import CsvListings, KvListings, ListingSource, rea
 from invsync.gateway.metrics import GatewayMetrics
 from invsync.gateway.platforms import profile_factory
 from invsync.gateway.platforms.base import Profile
-from invsync.gateway.secrets import CredentialError, Secret
+from invsync.gateway.secrets import CredentialError, RedactSecrets, Secret
 from invsync.service.config import ConnectionOptions
 from invsync.service.connection import connect
 from invsync.service.subjects import Subjects
@@ -115,12 +116,33 @@ async def run_gateway(
 ) -> None:
     """Run every channel's connector until `stop` is set (or SIGTERM / SIGINT)."""
     prepared = prepare(config)
-    metrics = GatewayMetrics(registry)
-    stop = stop or anyio.Event()
-    subjects = Subjects(config.prefix)
-    server = None
-    nc = await connect(config.connection)
+    # Every handler of the process: a credential echoed anywhere is logged redacted.
+    redaction = RedactSecrets(s for item in prepared for s in item.secrets.values())
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redaction)
     try:
+        await _serve(
+            config, prepared, GatewayMetrics(registry), stop or anyio.Event(), ready, handle_signals
+        )
+    finally:
+        log.info("gateway stopped")
+        for handler in handlers:
+            handler.removeFilter(redaction)
+
+
+async def _serve(
+    config: GatewayConfig,
+    prepared: list[Prepared],
+    metrics: GatewayMetrics,
+    stop: anyio.Event,
+    ready: anyio.Event | None,
+    handle_signals: bool,
+) -> None:
+    nc = await connect(config.connection)
+    server = None
+    try:
+        await _check_buckets(prepared, nc.jetstream())
         if config.metrics_port is not None:
             server, _ = start_http_server(
                 config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
@@ -130,12 +152,21 @@ async def run_gateway(
             aiohttp.ClientSession(timeout=timeout) as http,
             anyio.create_task_group() as tasks,
         ):
+
+            async def stop_when_asked() -> None:
+                await stop.wait()
+                tasks.cancel_scope.cancel()
+
+            # Listening from the start: a stop during the first resyncs is a stop too.
+            tasks.start_soon(stop_when_asked)
+            if handle_signals:
+                tasks.start_soon(_stop_on_signals, stop)
             for item in prepared:
                 channel = item.channel
                 connector = Connector(
                     channel.id,
                     nc,
-                    subjects,
+                    Subjects(config.prefix),
                     item.profile,
                     http,
                     _listing_source(item, nc.jetstream(), config.csv_poll_s),
@@ -144,17 +175,28 @@ async def run_gateway(
                 )
                 await tasks.start(connector.run)
                 log.info("channel %s (%s) connected", channel.id, channel.platform)
-            if handle_signals:
-                tasks.start_soon(_stop_on_signals, stop)
             if ready is not None:
                 ready.set()
-            await stop.wait()
-            tasks.cancel_scope.cancel()
     finally:
         await nc.close()
         if server is not None:
             server.shutdown()
-        log.info("gateway stopped")
+
+
+async def _check_buckets(prepared: list[Prepared], js: JetStreamContext) -> None:
+    """A `kv:` listing map must exist before its channel starts: the gateway reads it,
+    the catalog side creates and fills it."""
+    for item in prepared:
+        bucket = item.channel.listings_bucket
+        if bucket is None:
+            continue
+        try:
+            await js.key_value(bucket)
+        except BucketNotFoundError:
+            raise GatewaySetupError(
+                f"channel {item.channel.id}: KV bucket {bucket} does not exist "
+                f"(create it, e.g. `nats kv add {bucket}`, and put the listings in it)"
+            ) from None
 
 
 def _listing_source(item: Prepared, js: JetStreamContext, poll_s: float) -> ListingSource:

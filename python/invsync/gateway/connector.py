@@ -41,7 +41,7 @@ from invsync.gateway.listings import Key, ListingMap, ListingSource
 from invsync.gateway.metrics import ChannelMetrics
 from invsync.gateway.platforms.base import Listing, Profile
 from invsync.gateway.scheduler import Scheduler, Settled
-from invsync.gateway.secrets import Secret
+from invsync.gateway.secrets import Secret, redact
 from invsync.service.subjects import Subjects
 
 __all__ = ["Connector"]
@@ -120,7 +120,7 @@ class Connector:
         self.metrics = metrics
         self.page_limit = page_limit
         # Scrubbed from every alert: a platform's reason must not carry them on.
-        self._secrets = [s.reveal() for s in (secrets or {}).values()]
+        self._secrets = list((secrets or {}).values())
         self.map = ListingMap()
         self.last_seq: int | None = None
         self.resyncs = 0
@@ -295,8 +295,7 @@ class Connector:
         self._alert("channel_error", listing.sku if listing else None, reason)
 
     def _alert(self, kind: AlertKind, sku: str | None, detail: str) -> None:
-        for secret in self._secrets:
-            detail = detail.replace(secret, "<secret>")
+        detail = redact(detail, self._secrets)
         alert = Alert(kind=kind, sku=sku, channel=self.channel, detail=detail, ts=datetime.now(UTC))
         log.warning("%s alert %s: %s", self.channel, kind, detail)
         self._alerts.append(alert)

@@ -8,8 +8,9 @@ In the channels file a credential `name` is given as `name_env = "VAR"` or
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,3 +65,26 @@ def read_secret(name: str, spec: Mapping[str, str], base: Path) -> Secret:
     if not value:
         raise CredentialError(f"{name}: {source} is empty")
     return Secret(source, value)
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces every credential value in a log record's message with where it came
+    from: a last line of defence should a platform's reply or an exception echo one."""
+
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        super().__init__()
+        self._secrets = list(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message, self._secrets)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact(text: str, secrets: Iterable[Secret]) -> str:
+    """`text` with every secret's value replaced by where the secret came from."""
+    for secret in secrets:
+        text = text.replace(secret.reveal(), str(secret))
+    return text

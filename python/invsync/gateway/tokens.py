@@ -8,6 +8,7 @@ Walmart for client credentials. All three use the OAuth 2.0 token request of RFC
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -63,13 +64,14 @@ async def oauth_token(
     credentials' sources; a 5xx or a time-out is transient."""
     sources = ", ".join(v.source for v in (*form.values(), *(basic or ())) if isinstance(v, Secret))
     body = {k: v.reveal() if isinstance(v, Secret) else v for k, v in form.items()}
-    auth = aiohttp.BasicAuth(basic[0].reveal(), basic[1].reveal()) if basic else None
+    headers = {"Accept": "application/json"}
+    if basic is not None:
+        headers["Authorization"] = basic_authorization(basic[0], basic[1])
     try:
         async with http.post(
             url,
             data=body,
-            auth=auth,
-            headers={"Accept": "application/json"},
+            headers=headers,
             timeout=aiohttp.ClientTimeout(total=TOKEN_TIMEOUT_S),
         ) as resp:
             if resp.status >= 500 or resp.status == 429:
@@ -90,3 +92,11 @@ async def oauth_token(
     if not isinstance(token, str) or not token or not isinstance(lifetime, int | float):
         raise AuthError(f"token endpoint reply lacks access_token or expires_in ({url})")
     return Secret(f"token from {url}", token), float(lifetime)
+
+
+def basic_authorization(user: Secret, password: Secret) -> str:
+    """The `Authorization` header value of HTTP Basic auth (RFC 7617), built here
+    because aiohttp deprecates its `auth=` parameter and `encode_basic_auth` is only
+    in its newest releases."""
+    pair = f"{user.reveal()}:{password.reveal()}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")

@@ -91,7 +91,11 @@ FEED_BURST: Final = min(USAGE_PLANS["createFeed"][1], FEED_SUBMISSIONS)
 FEED_DONE: Final = "DONE"
 FEED_FAILED: Final = ("FATAL", "CANCELLED")
 FEED_PENDING: Final = ("IN_QUEUE", "IN_PROGRESS")
+# Processing reports may come gzipped, flagged `compressionAlgorithm: GZIP` (issue 4907);
+# the flag has been seen on plain content (issue 2618), and a `Content-Encoding: gzip`
+# header beside it made HTTP clients decompress once already (issue 3200).
 GZIP: Final = "GZIP"
+GZIP_MAGIC: Final = b"\x1f\x8b"
 # From a sale to the order reaching the seller (Orders API, order notifications): no
 # documented figure; about two minutes is commonly seen (inference).
 ORDER_DELAY_S: Final = 120.0

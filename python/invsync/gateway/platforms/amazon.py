@@ -314,12 +314,12 @@ class FeedLane:
             ("url",),
         )
         content = await _transfer(http, "GET", located["url"])
-        if located.get("compressionAlgorithm") == az.GZIP:
-            content = gzip.decompress(content)
         try:
+            if located.get("compressionAlgorithm") == az.GZIP and content.startswith(az.GZIP_MAGIC):
+                content = gzip.decompress(content)
             report = json.loads(content)
-        except ValueError:
-            raise TransientError("amazon processing report is not JSON") from None
+        except (ValueError, EOFError, OSError):
+            raise TransientError("amazon processing report is not (gzipped) JSON") from None
         issues = report.get("issues") if isinstance(report, Mapping) else None
         by_message: dict[int, list[Any]] = {}
         for issue in issues if isinstance(issues, list) else []:

@@ -11,18 +11,21 @@ What it refuses, and how (facts and sources in `invsync.marketplaces.amazon`):
 - an attribute Amazon would not accept (a `fulfillment_availability` entry without
   `fulfillment_channel_code`, a quantity below 0 or not a whole number, a nested
   path): HTTP 200 with `status: INVALID` and the issues, as Amazon answers;
+- another seller's id in the path (403) or a request without the channel's
+  `marketplace_id` (400), when the channels file names them;
 - a seller SKU the market does not hold: 404 `NOT_FOUND` (the sandbox's choice: the
   published model lists no 404 for patchListingsItem, and the real feed may accept an
   unknown SKU silently, issue 4402; here both name it, in the reply or the report).
 
 Feeds are processed one after another, each taking `job_delay_s`; a feed still
-IN_QUEUE can be cancelled. The presigned upload and download URLs are served at
+IN_QUEUE can be cancelled; processing reports are served gzipped. The presigned upload and download URLs are served at
 `/amazon-documents/<id>` on the same port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import secrets
@@ -53,6 +56,7 @@ class _Document:
     content_type: str
     signature: str
     content: bytes | None = None
+    gzipped: bool = False
 
 
 @dataclass
@@ -294,14 +298,29 @@ class AmazonSandbox:
         self.market.counters.rejected += 1
         return _error(400, az.INVALID_INPUT, _UNPARSABLE, details)
 
+    def _foreign(self, seller_id: str | None, marketplaces: list[Any]) -> web.Response | None:
+        """The refusal of a request for another seller (403, as for an app the seller did
+        not authorise) or without this account's marketplace (400), if the channels file
+        names them; None to serve it."""
+        own_seller = self.market.options.get("seller_id")
+        own_marketplace = self.market.options.get("marketplace_id")
+        if seller_id is not None and own_seller and seller_id != own_seller:
+            self.market.counters.rejected += 1
+            return _error(403, az.UNAUTHORIZED, "Access to requested resource is denied.")
+        if not any(marketplaces) or (own_marketplace and own_marketplace not in marketplaces):
+            return self._invalid_input(f"marketplaceIds must include {own_marketplace or 'one'}")
+        return None
+
     # patchListingsItem
 
     async def _patch_listings_item(self, request: web.Request) -> web.Response:
         refusal = self._gate(request, "patchListingsItem")
         if refusal is not None:
             return refusal
-        if not request.query.get("marketplaceIds"):
-            return self._invalid_input("marketplaceIds is required")
+        marketplaces = request.query.get("marketplaceIds", "")
+        refusal = self._foreign(request.match_info["seller_id"], marketplaces.split(","))
+        if refusal is not None:
+            return refusal
         try:
             patches = read_patches(await request.json())
         except ValueError:
@@ -381,6 +400,8 @@ class AmazonSandbox:
             self.market.counters.rejected += 1
             return _error(404, az.NOT_FOUND, f"Feed document {document_id} not found.")
         reply = {"feedDocumentId": document_id, "url": self._document_url(request, document_id)}
+        if self._documents[document_id].gzipped:
+            reply["compressionAlgorithm"] = az.GZIP
         return self._reply(reply, "getFeedDocument")
 
     async def _create_feed(self, request: web.Request) -> web.Response:
@@ -399,6 +420,9 @@ class AmazonSandbox:
             return self._invalid_input(f"this sandbox takes feedType {az.FEED_TYPE}")
         if not isinstance(marketplaces, list) or not 1 <= len(marketplaces) <= 25:
             return self._invalid_input("marketplaceIds must list 1 to 25 marketplaces")
+        refusal = self._foreign(None, marketplaces)
+        if refusal is not None:
+            return refusal
         if document is None or document.content is None:
             return self._invalid_input("inputFeedDocumentId names no uploaded document")
         feed = self._queue_feed(str(body["inputFeedDocumentId"]))
@@ -478,8 +502,9 @@ class AmazonSandbox:
             },
         }
         result_id = str(uuid.uuid4())
+        content = gzip.compress(json.dumps(report).encode())
         self._documents[result_id] = _Document(
-            "application/json", secrets.token_hex(16), json.dumps(report).encode()
+            "application/json", secrets.token_hex(16), content, gzipped=True
         )
         feed.result_document_id = result_id
 
@@ -488,8 +513,12 @@ class AmazonSandbox:
         `_Unparsable` when the document itself is not a listings feed (the feed is FATAL)."""
         if not isinstance(document, Mapping) or not isinstance(document.get("header"), Mapping):
             raise _Unparsable("the feed document has no header")
-        if document["header"].get("version") != az.FEED_VERSION:
+        header = document["header"]
+        if header.get("version") != az.FEED_VERSION:
             raise _Unparsable(f"the feed header's version must be {az.FEED_VERSION}")
+        own_seller = self.market.options.get("seller_id")
+        if not header.get("sellerId") or (own_seller and header["sellerId"] != own_seller):
+            raise _Unparsable("the feed header's sellerId is not this selling account's")
         messages = document.get("messages")
         if not isinstance(messages, list) or not 1 <= len(messages) <= az.FEED_MAX_MESSAGES:
             raise _Unparsable(f"a feed holds 1 to {az.FEED_MAX_MESSAGES} messages")
