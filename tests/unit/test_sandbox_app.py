@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from invsync.events import OrderPlaced
 from invsync.gateway.platforms.base import Listing
 from invsync.sandbox.app import Sandbox, Storefront, sandbox_factory, serving
 from invsync.sandbox.market import Market
-from invsync.sandbox.orders import DeliveryError, OrderBook
+from invsync.sandbox.orders import DeliveryError, OrderBook, new_order
 
 pytestmark = pytest.mark.anyio
 
@@ -186,3 +187,20 @@ def test_a_platform_the_sandbox_does_not_emulate_is_refused_by_name() -> None:
 def test_two_channels_on_one_platform_are_refused() -> None:
     with pytest.raises(ValueError, match="one channel per platform"):
         Sandbox([storefront(), storefront()], OrderBook(None))
+
+
+async def test_orders_reach_the_oms_in_the_order_they_fall_due() -> None:
+    orders = Orders()
+    book = OrderBook(orders)
+    sold = datetime(2026, 12, 5, tzinfo=UTC)
+    late = book.place(new_order("slow", "A", "new", 1, sold), 0.3)
+    early = book.place(new_order("fast", "B", "new", 1, sold), 0.05)
+    assert [p.order.order_id for p in book.pending] == [early.order.order_id, late.order.order_id]
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(book.run)
+        with anyio.fail_after(3):
+            while len(orders.got) < 2:
+                await anyio.sleep(0.02)
+        tasks.cancel_scope.cancel()
+    assert [channel for channel, _ in orders.got] == ["fast", "slow"]
+    assert book.pending == []

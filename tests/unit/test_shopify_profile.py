@@ -82,7 +82,8 @@ async def test_a_push_sets_the_store_and_reports_its_budget() -> None:
 async def test_a_throttled_request_says_how_long_to_wait_and_at_what_rate() -> None:
     async with rig() as r:
         r.store.bucket = Bucket(rate=2.0, capacity=15.0, clock=lambda: 0.0)  # no refill
-        await r.lane.send(r.http, [Change(listing(0), 1, None, NOW)])
+        fits = await r.lane.send(r.http, [Change(listing(0), 1, None, NOW)])
+        assert fits.budget.available == 4.0 and fits.budget.retry_after_s is None
         with pytest.raises(Throttled) as caught:
             await r.lane.send(r.http, [Change(listing(0), 2, None, NOW)])
         budget = caught.value.budget

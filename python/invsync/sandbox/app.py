@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -224,7 +225,14 @@ async def serving(
         saved = load(state_file)
         if saved is not None:
             restore(saved, {m.channel: m for m in sandbox.markets}, sandbox.orders)
-    runner = web.AppRunner(sandbox.application(), handle_signals=False)
+    # One line per request would cost a rehearsal more than the request itself: the
+    # access log is kept for --log-level DEBUG.
+    access = logging.getLogger("aiohttp.access")
+    runner = web.AppRunner(
+        sandbox.application(),
+        handle_signals=False,
+        access_log=access if access.isEnabledFor(logging.DEBUG) else None,
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

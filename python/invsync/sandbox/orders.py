@@ -9,6 +9,8 @@ they survive a sandbox restart through the state file.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import time
 import uuid
@@ -64,35 +66,44 @@ class OrderBook:
     def __init__(self, sink: OrderSink | None, clock: Callable[[], float] = time.time) -> None:
         self._sink = sink
         self._clock = clock
-        self._pending: list[PendingOrder] = []
+        # (due, arrival, order): a heap, so a flash sale's thousands of pending orders
+        # cost a logarithm each, not a scan.
+        self._heap: list[tuple[float, int, PendingOrder]] = []
+        self._arrivals = itertools.count()
         self._wake = anyio.Event()
         self.delivered = 0
 
     def place(self, order: OrderPlaced, delay_s: float) -> PendingOrder:
         pending = PendingOrder(order, self._clock() + max(0.0, delay_s))
-        self._pending.append(pending)
-        self._wake.set()
+        self._push(pending)
         return pending
 
     def restore(self, pending: Iterable[PendingOrder]) -> None:
-        self._pending.extend(pending)
+        for order in pending:
+            self._push(order)
+
+    def _push(self, pending: PendingOrder) -> None:
+        heapq.heappush(self._heap, (pending.due, next(self._arrivals), pending))
         self._wake.set()
 
     @property
     def pending(self) -> list[PendingOrder]:
-        return list(self._pending)
+        """Orders not delivered yet, soonest first."""
+        return [entry[2] for entry in sorted(self._heap)]
 
     async def run(self) -> None:
         """Deliver each order once it is due, until cancelled. Without a sink (no
-        --nats) due orders are logged and dropped from the queue: nobody listens."""
+        --nats) due orders are logged and dropped from the queue: nobody listens.
+        An order that cannot be delivered waits RETRY_AFTER_S, and so do the ones
+        behind it: what stopped it (NATS, the stream) would stop them too."""
         while True:
-            now = self._clock()
-            due = [p for p in self._pending if p.due <= now]
-            for pending in sorted(due, key=lambda p: p.due):
-                if await self._deliver(pending):
-                    self._pending.remove(pending)
             self._wake = anyio.Event()
-            upcoming = min((p.due for p in self._pending), default=now + 3600.0)
+            while self._heap and self._heap[0][0] <= self._clock():
+                _, _, pending = heapq.heappop(self._heap)
+                if not await self._deliver(pending):
+                    self._push(PendingOrder(pending.order, self._clock() + RETRY_AFTER_S))
+                    break
+            upcoming = self._heap[0][0] if self._heap else self._clock() + 3600.0
             with anyio.move_on_after(max(0.0, upcoming - self._clock())):
                 await self._wake.wait()
 
@@ -105,10 +116,6 @@ class OrderBook:
             await self._sink(order.channel, order)
         except DeliveryError as exc:
             log.warning("order %s not delivered yet: %s", order.order_id, exc)
-            # Not due again until the retry time, so other due orders still go out.
-            self._pending[self._pending.index(pending)] = PendingOrder(
-                order, self._clock() + RETRY_AFTER_S
-            )
             return False
         self.delivered += 1
         return True

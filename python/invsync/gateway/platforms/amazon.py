@@ -229,8 +229,9 @@ def _submission_outcome(payload: object) -> Outcome:
 
 
 class FeedLane:
-    """JSON_LISTINGS_FEED: up to 25,000 SKUs per feed, 5 feeds per 5 minutes; applied
-    after Amazon processes the feed, which `poll` watches."""
+    """JSON_LISTINGS_FEED: up to 25,000 SKUs per feed, within createFeed's usage plan
+    and 5 listings feeds per 5 minutes; applied once Amazon has processed the feed,
+    which `poll` watches."""
 
     name = "feed"
     asynchronous = True

@@ -49,8 +49,9 @@ ID_FIELDS = ("inventory_item_id", "location_id")
 NOT_APPLIED = "not applied: another quantity in the same request was refused"
 
 
-def throttle_report(payload: Mapping[str, Any]) -> BudgetReport:
-    """The budget a reply reports in `extensions.cost.throttleStatus` (empty if absent)."""
+def throttle_report(payload: Mapping[str, Any], throttled: bool = False) -> BudgetReport:
+    """The budget a reply reports in `extensions.cost.throttleStatus` (empty if absent).
+    A throttled reply also says when the refused request's cost will have leaked back."""
     cost = payload.get("extensions", {}).get("cost", {}) if isinstance(payload, dict) else {}
     status = cost.get("throttleStatus") if isinstance(cost, dict) else None
     if not isinstance(status, dict):
@@ -60,7 +61,8 @@ def throttle_report(payload: Mapping[str, Any]) -> BudgetReport:
     requested = cost.get("requestedQueryCost")
     retry_after = None
     if (
-        isinstance(rate, int | float)
+        throttled
+        and isinstance(rate, int | float)
         and rate > 0
         and isinstance(available, int | float)
         and isinstance(requested, int | float)
@@ -217,7 +219,7 @@ class GraphQLLane:
         if errors:
             codes = [(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)]
             if doc.THROTTLED in codes:
-                raise Throttled("Shopify: THROTTLED", throttle_report(payload))
+                raise Throttled("Shopify: THROTTLED", throttle_report(payload, throttled=True))
             raise BatchRefused(
                 "Shopify refused the request: "
                 + "; ".join(_describe(e) for e in errors if isinstance(e, dict))
