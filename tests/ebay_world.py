@@ -4,11 +4,12 @@ sandbox's eBay routes served on a loopback port."""
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 
@@ -26,6 +27,20 @@ def basic(login: str, password: str) -> dict[str, str]:
     """HTTP Basic auth headers, as eBay's token endpoint wants the client id and secret."""
     encoded = base64.b64encode(f"{login}:{password}".encode()).decode()
     return {"Authorization": f"Basic {encoded}"}
+
+
+def settings(
+    base_url: str | None,
+    credentials: Mapping[str, Secret] = CREDENTIALS,
+    overrides: Mapping[str, float] | None = None,
+) -> ProfileSettings:
+    return ProfileSettings(
+        channel="ebay",
+        base_url=base_url,
+        credentials=credentials,
+        options={},
+        overrides=overrides or {},
+    )
 
 
 def market(listings: int = 3) -> Market:

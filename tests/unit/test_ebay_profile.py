@@ -24,7 +24,6 @@ from invsync.gateway.platforms.base import (
     Listing,
     Outcome,
     Profile,
-    ProfileSettings,
     Throttled,
     TransientError,
 )
@@ -34,25 +33,11 @@ from invsync.marketplaces import ebay
 from invsync.sandbox.market import Bucket, Market
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.ebay import EbaySandbox
-from tests.ebay_world import CLIENT_SECRET, CREDENTIALS, REFRESH_TOKEN, FakeClock, serving
+from tests.ebay_world import CLIENT_SECRET, CREDENTIALS, REFRESH_TOKEN, FakeClock, serving, settings
 from tests.ebay_world import market as make_market
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-
-
-def settings(
-    base_url: str | None,
-    credentials: Mapping[str, Secret] = CREDENTIALS,
-    overrides: Mapping[str, float] | None = None,
-) -> ProfileSettings:
-    return ProfileSettings(
-        channel="ebay",
-        base_url=base_url,
-        credentials=credentials,
-        options={},
-        overrides=overrides or {},
-    )
 
 
 def change(i: int, qty: int) -> Change:
@@ -108,7 +93,7 @@ async def test_the_profile_describes_ebay(world: World) -> None:
     assert world.profile.daily_revisions == 250
     assert world.profile.listing_key(change(3, 0).listing) == "SKU-3"
     limits = world.lane.limits
-    assert (limits.batch, limits.rate, limits.burst) == (25, ebay.DEFAULT_RATE, 25.0)
+    assert (limits.batch, limits.rate, limits.burst) == (25, ebay.DEFAULT_RATE, 15.0)
     assert not world.lane.asynchronous
 
 

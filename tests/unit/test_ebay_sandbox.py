@@ -35,7 +35,8 @@ GOOD_FORM = {"grant_type": "refresh_token", "refresh_token": REFRESH_TOKEN, "sco
 
 
 class Seller:
-    """A test's view of the sandbox: its market, clock, day, and an HTTP session."""
+    """A test's view of the sandbox: its URL, an HTTP session, the emulated account and
+    its market."""
 
     def __init__(self, url: str, http: aiohttp.ClientSession, platform: EbaySandbox) -> None:
         self.url = url
@@ -49,19 +50,25 @@ class Seller:
             return str((await r.json())["access_token"])
 
     async def update(
-        self, body: object, token: str | None = None, raw: bytes | None = None
+        self,
+        body: object,
+        token: str | None = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, Any]:
         bearer = token if token is not None else await self.token()
         data = raw if raw is not None else json.dumps(body).encode()
         async with self.http.post(
             self.url + ebay.BULK_UPDATE_PATH,
             data=data,
-            headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {bearer}", "Content-Type": content_type},
         ) as r:
             return r.status, await r.json()
 
 
 class Day:
+    """A UTC date a test moves by hand."""
+
     def __init__(self) -> None:
         self.today = date(2026, 12, 5)
 
@@ -235,6 +242,15 @@ async def test_malformed_or_oversized_requests_are_refused_whole(
 async def test_a_body_that_is_not_json_is_refused(seller: Seller) -> None:
     status, reply = await seller.update(None, raw=b"requests=SKU-1")
     assert (status, error_ids(reply)) == (400, [ebay.ERROR_INVALID_VALUE])
+
+
+async def test_a_body_not_sent_as_json_is_refused(seller: Seller) -> None:
+    body = {"requests": [entry(0, 1)]}
+    status, reply = await seller.update(
+        body, raw=json.dumps(body).encode(), content_type="text/plain"
+    )
+    assert (status, error_ids(reply)) == (400, [ebay.ERROR_INVALID_VALUE])
+    assert seller.market.listings["SKU-0"].updates == 0
 
 
 async def test_25_requests_with_25_offers_is_the_largest_batch_accepted(seller: Seller) -> None:

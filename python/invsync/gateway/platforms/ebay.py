@@ -211,7 +211,7 @@ def _limits(settings: ProfileSettings) -> LaneLimits:
             f"(bulkUpdatePriceQuantity takes at most {ebay.MAX_REQUESTS}), got {batch}"
         )
     rate = float(overrides.get("rate", ebay.DEFAULT_RATE))
-    burst = float(overrides.get("burst", ebay.DEFAULT_BURST))
+    burst = float(overrides.get("burst", ebay.GATEWAY_BURST))
     if rate <= 0 or burst < 1:
         raise ValueError(
             f"channel {settings.channel}: rate must be > 0 and burst >= 1, "

@@ -11,6 +11,8 @@ come from `invsync.marketplaces.ebay`, the same the gateway profile sends.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 import time
@@ -19,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import aiohttp
 import msgspec
 from aiohttp import web
 
@@ -61,6 +62,20 @@ def _item_error(error_id: int, message: str) -> ebay.ErrorDetail:
     return ebay.ErrorDetail(
         error_id, domain=ebay.DOMAIN_INVENTORY, category=ebay.CATEGORY_REQUEST, message=message
     )
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """Login and password of an HTTP Basic `Authorization` header; empty when absent or
+    malformed, which no configured credential matches."""
+    scheme, _, encoded = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    login, _, password = decoded.partition(":")
+    return login, password
 
 
 class _BadRequest(Exception):
@@ -171,15 +186,8 @@ class EbaySandbox:
     def _token_refusal(
         self, authorization: str | None, form: Mapping[str, str | object]
     ) -> web.Response | None:
-        try:
-            basic = aiohttp.BasicAuth.decode(authorization or "")
-        except ValueError:
-            basic = None
-        if (
-            basic is None
-            or not self._matches("client_id", basic.login)
-            or not self._matches("client_secret", basic.password)
-        ):
+        login, password = _basic_credentials(authorization)
+        if not (self._matches("client_id", login) and self._matches("client_secret", password)):
             return _oauth_error("invalid_client", "client authentication failed", 401)
         if form.get("grant_type") != "refresh_token":
             return _oauth_error(
