@@ -22,7 +22,10 @@ from prometheus_client import CollectorRegistry
 
 from invsync.commands import connect, serve
 from invsync.gateway.config import load_channels
+from invsync.gateway.listings import read_listing_csv
 from invsync.gateway.metrics import GatewayMetrics
+from invsync.gateway.platforms import profile_factory
+from invsync.gateway.secrets import Secret
 from invsync.security.natsconf import User, accounts
 from invsync.security.roles import ROLE_NAMES
 from invsync.service.metrics import Metrics
@@ -407,3 +410,13 @@ def test_the_gateway_alerts_cover_errors_backlog_throttling_and_budget() -> None
         "invsync_channel_budget_remaining",
     ):
         assert metric in dashboard
+
+
+def test_the_shipped_channels_build_their_profiles_and_read_their_listing_csvs() -> None:
+    shipped = K8S / "base" / "gateway"
+    loaded = load_channels(shipped / connect_args().channels.name)
+    for channel in loaded.channels:
+        secrets = {name: Secret(name, "placeholder") for name in channel.credential_names}
+        profile = profile_factory(channel.platform)(channel.settings(secrets))
+        if channel.listings_bucket is None:
+            assert read_listing_csv(channel.listings_path(shipped), profile.id_fields)

@@ -244,3 +244,14 @@ def test_a_short_backlog_stays_on_the_per_item_lane() -> None:
     for n in range(200):
         queue.put(listing(f"S{n}"), 3, TS)
     assert take(queue, clock()).lane == 0
+
+
+def test_a_change_queued_behind_one_in_flight_is_ranked_by_what_was_then_accepted() -> None:
+    queue, clock = queue_for(per_item_lane(rate=100, burst=100))
+    queue.put(listing("A"), 5, TS)  # unknown shown: ranked as a decrease
+    in_flight = take(queue, clock())
+    queue.put(listing("A"), 7, TS)  # still unknown: a decrease too
+    queue.known["B-new"] = 9
+    queue.put(listing("B"), 8, TS)  # a real decrease, queued after A's 7
+    apply_all(queue, in_flight, clock())  # A now shows 5, so 7 is an increase
+    assert skus(take(queue, clock())) == ["B"]

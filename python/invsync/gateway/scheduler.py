@@ -109,7 +109,6 @@ class _Item:
     waiters: list[Settled] = field(default_factory=list)
     attempt: int = 0
     not_before: float = 0.0
-    last_reason: str | None = None
 
     def settle(self, applied: bool, reason: str | None) -> None:
         waiters, self.waiters = self.waiters, []
@@ -184,11 +183,6 @@ class PushQueue:
     def backlog(self) -> int:
         """Listings with a quantity not yet accepted (queued or in flight)."""
         return len(self._pending) + len(self._in_flight)
-
-    def queued(self, key: str) -> int | None:
-        """The quantity queued for a listing key, None when nothing is queued."""
-        item = self._pending.get(key)
-        return None if item is None else item.qty
 
     # --- choosing ----------------------------------------------------------------------
 
@@ -286,22 +280,22 @@ class PushQueue:
                 # Spent once the platform answered for the item: a request that failed
                 # whole revised nothing. One request per listing is in flight at a time.
                 self.revisions.spend(item.key)
+            if outcome.shown is not None:
+                self.known[item.key] = outcome.shown
+            elif outcome.applied:
+                self.known[item.key] = item.qty
             if outcome.applied:
-                self.known[item.key] = item.qty if outcome.shown is None else outcome.shown
                 item.settle(True, None)
                 result.applied.append(item)
             elif not outcome.retry:
                 reason = outcome.reason or "refused without a reason"
-                if outcome.shown is not None:
-                    self.known[item.key] = outcome.shown
                 item.settle(False, reason)
                 result.refused.append((item, reason))
-            else:
-                if outcome.shown is not None:
-                    self.known[item.key] = outcome.shown
-                item.last_reason = outcome.reason
-                if self._retry(item, now) == ALERT_AFTER_ATTEMPTS:
-                    result.retry_alerts.append((item, outcome.reason or "not applied"))
+            elif self._retry(item, now) == ALERT_AFTER_ATTEMPTS:
+                result.retry_alerts.append((item, outcome.reason or "not applied"))
+            newer = self._pending.get(item.key)
+            if newer is not None:
+                self._rank(newer)  # its class follows what the platform now shows
         return result
 
     def give_back(self, batch: Batch, now: float, backoff: bool) -> None:
