@@ -153,13 +153,14 @@ async def test_listings_added_over_http_are_keyed_by_the_platform_id() -> None:
         }
         async with http.post(f"{url}/sandbox/listings", json=body) as r:
             assert (await r.json())["listings"] == ["b-9"]
-        bad = {"platform": "stall", "listings": [{"sku": "C", "ids": {}}]}
+        good_then_bad = [{"sku": "D", "ids": {"stall_id": "d-1"}}, {"sku": "C", "ids": {}}]
+        bad = {"platform": "stall", "listings": good_then_bad}
         async with http.post(f"{url}/sandbox/listings", json=bad) as r:
             assert r.status == 400
         async with http.get(f"{url}/sandbox/state") as r:
             listings = (await r.json())["platforms"]["stall"]["listings"]
     assert listings["b-9"]["qty"] == 4
-    assert "C" not in {li["sku"] for li in listings.values()}
+    assert {li["sku"] for li in listings.values()} == {"A", "B"}  # neither C nor D
 
 
 async def test_a_restart_with_a_state_file_keeps_what_the_marketplace_shows(tmp_path: Path) -> None:

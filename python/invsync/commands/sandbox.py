@@ -123,7 +123,7 @@ async def _serve(args: argparse.Namespace) -> None:
                 print(f"sandbox listening on http://{args.host}:{port}", flush=True)
                 async for _ in signals:
                     break
-            pending = len(sandbox.orders.pending)
+            pending = sandbox.orders.waiting
             if pending and args.state is None:
                 print(f"stopped with {pending} orders not yet delivered", flush=True)
     finally:

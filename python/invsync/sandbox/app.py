@@ -67,11 +67,16 @@ class Storefront:
     id_fields: tuple[str, ...]
     listing_key: Callable[[Listing], str]
 
-    def add(self, listing: Listing, qty: int = 0) -> SandboxListing:
+    def key_of(self, listing: Listing) -> str:
+        """The platform's key for `listing`; ValueError when an id it needs is missing."""
         missing = [f for f in self.id_fields if not listing.ids.get(f)]
         if missing:
             raise ValueError(f"listing of sku {listing.sku!r} lacks {', '.join(missing)}")
-        key = self.listing_key(listing)
+        return self.listing_key(listing)
+
+    def add(self, listing: Listing, qty: int = 0) -> SandboxListing:
+        """Lists `listing` showing `qty`, replacing a listing with the same key."""
+        key = self.key_of(listing)
         held = SandboxListing(key, listing.sku, listing.condition, dict(listing.ids), qty)
         self.emulation.market.listings[key] = held
         return held
@@ -104,6 +109,10 @@ class ListingsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def _refuse(status: int, error: str) -> web.Response:
     return web.json_response({"error": error}, status=status)
+
+
+def _no_platform(platform: str) -> web.Response:
+    return _refuse(404, f"no marketplace for platform {platform!r} on this sandbox")
 
 
 class Sandbox:
@@ -188,17 +197,14 @@ class Sandbox:
             {"platform": fault.platform, "queued": len(self.faults[fault.platform])}
         )
 
-    def _storefront(self, platform: str) -> Storefront | None:
-        return self.storefronts.get(platform)
-
     async def _sale(self, request: web.Request) -> web.Response:
         try:
             sale = msgspec.json.decode(await request.read(), type=SaleRequest)
         except msgspec.DecodeError as exc:
             return _refuse(400, f"bad sale: {exc}")
-        front = self._storefront(sale.platform)
+        front = self.storefronts.get(sale.platform)
         if front is None:
-            return _refuse(404, f"no marketplace for platform {sale.platform!r} on this sandbox")
+            return _no_platform(sale.platform)
         market = front.emulation.market
         listing = market.listings.get(sale.listing)
         if listing is None:
@@ -247,7 +253,7 @@ class Sandbox:
                     }
                     for platform, front in self.storefronts.items()
                 },
-                "orders": {"pending": len(self.orders.pending), "delivered": self.orders.delivered},
+                "orders": {"pending": self.orders.waiting, "delivered": self.orders.delivered},
             }
         )
 
@@ -256,19 +262,18 @@ class Sandbox:
             body = msgspec.json.decode(await request.read(), type=ListingsRequest)
         except msgspec.DecodeError as exc:
             return _refuse(400, f"bad listings: {exc}")
-        front = self._storefront(body.platform)
+        front = self.storefronts.get(body.platform)
         if front is None:
-            return _refuse(404, f"no marketplace for platform {body.platform!r} on this sandbox")
-        market = front.emulation.market
-        keys = []
-        try:
-            for new in body.listings:
-                listing = Listing(new.sku, new.condition, new.ids)
-                keys.append(front.add(listing, new.qty).key)
+            return _no_platform(body.platform)
+        listings = [(Listing(new.sku, new.condition, new.ids), new.qty) for new in body.listings]
+        try:  # all or none: every listing is checked before any is added
+            for listing, _ in listings:
+                front.key_of(listing)
         except ValueError as exc:
             return _refuse(400, str(exc))
+        keys = [front.add(listing, qty).key for listing, qty in listings]
         return web.json_response(
-            {"platform": body.platform, "channel": market.channel, "listings": keys}
+            {"platform": body.platform, "channel": front.emulation.market.channel, "listings": keys}
         )
 
 

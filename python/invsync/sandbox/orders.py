@@ -87,6 +87,10 @@ class OrderBook:
         self._wake.set()
 
     @property
+    def waiting(self) -> int:
+        return len(self._heap)
+
+    @property
     def pending(self) -> list[PendingOrder]:
         """Orders not delivered yet, soonest first."""
         return [entry[2] for entry in sorted(self._heap)]
