@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -97,6 +97,9 @@ class GraphQLLane:
     limits: LaneLimits
     name: str = "graphql"
     asynchronous: bool = False
+    # Inventory items whose compare quantity the store refused and whose current
+    # quantity could not be read: their next quantity goes without the check.
+    unverified: set[str] = field(default_factory=set)
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         quantities = [
@@ -104,10 +107,13 @@ class GraphQLLane:
                 "inventoryItemId": c.listing.ids["inventory_item_id"],
                 "locationId": c.listing.ids["location_id"],
                 "quantity": c.qty,
-                "changeFromQuantity": c.known,
+                "changeFromQuantity": None
+                if c.listing.ids["inventory_item_id"] in self.unverified
+                else c.known,
             }
             for c in changes
         ]
+        self.unverified.difference_update(q["inventoryItemId"] for q in quantities)
         variables = {
             "input": {
                 "name": doc.QUANTITY_NAME,
@@ -135,11 +141,16 @@ class GraphQLLane:
         stale = [n for n, e in per_item.items() if e.get("code") == doc.CHANGE_FROM_QUANTITY_STALE]
         read, budget = await self._read_back(http, [changes[n].listing for n in stale], budget)
         shown = {stale[p]: qty for p, qty in read.items()}
+        self.unverified.update(
+            changes[n].listing.ids["inventory_item_id"] for n in stale if n not in shown
+        )
         outcomes = []
         for n in range(len(changes)):
             error = per_item.get(n)
             if error is None:
-                outcomes.append(Outcome(applied=False, retry=True, reason=NOT_APPLIED))
+                outcomes.append(
+                    Outcome(applied=False, retry=True, reason=NOT_APPLIED, bystander=True)
+                )
             elif error.get("code") == doc.CHANGE_FROM_QUANTITY_STALE:
                 outcomes.append(
                     Outcome(applied=False, retry=True, reason=_describe(error), shown=shown.get(n))

@@ -1,0 +1,32 @@
+"""A compare-and-swap the store refused while its current quantity could not be read
+(the read was throttled): the next push of that item goes without the compare value,
+as the profile promises, instead of sending the refused one again and again."""
+
+from __future__ import annotations
+
+import pytest
+
+from invsync.gateway.platforms.base import Change
+from invsync.sandbox.market import Bucket
+from tests.unit.test_shopify_profile import NOW, listing, rig
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_stale_item_whose_read_failed_is_sent_next_without_the_check() -> None:
+    async with rig() as r:
+        await r.lane.send(r.http, [Change(listing(0), 10, None, NOW)])
+        async with r.http.post(
+            f"{r.url}/sandbox/sale",
+            json={"platform": "shopify", "listing": listing(0).ids["inventory_item_id"], "qty": 3},
+        ) as resp:
+            assert resp.status == 200
+        # Room for the mutation (11 points) and not for the read that follows it.
+        r.store.bucket = Bucket(rate=1e-9, capacity=11.0, clock=lambda: 0.0)
+        (stale,) = (await r.lane.send(r.http, [Change(listing(0), 4, 10, NOW)])).outcomes
+        assert (stale.applied, stale.retry, stale.shown) == (False, True, None)
+        r.store.bucket = Bucket(rate=100.0, capacity=1000.0)
+        # The scheduler still believes 10: the store must not be asked to compare it.
+        (again,) = (await r.lane.send(r.http, [Change(listing(0), 4, 10, NOW)])).outcomes
+        assert again.applied
+        assert r.shown(0) == 4
