@@ -263,6 +263,8 @@ async def run_sale(
             raise RunError(
                 f"no service took the opening stock at {connection.url} (prefix {prefix!r})"
             ) from None
+        if marketplaces is not None:
+            await marketplaces.wait_listed()
         feed.origin = time.time()
         stats = await driver.sale(progress)
         if marketplaces is not None:
