@@ -37,6 +37,7 @@ from prometheus_client import CollectorRegistry
 from invsync.events import OrderPlaced, encode_json
 from invsync.flashsale.checker import BackorderCause, SkuState
 from invsync.sandbox.orders import DeliveryError
+from invsync.service.config import ConnectionOptions
 
 # The platforms a policy channel of the same name is sold through on the sandbox.
 PLATFORMS = ("shopify", "amazon", "ebay")
@@ -58,7 +59,6 @@ OPTIONS: Mapping[str, Mapping[str, str]] = {
     "shopify": {"shop": "invsync-demo"},
     "amazon": AMAZON_OPTIONS,
 }
-GATEWAY_USER = "gateway"
 GATEWAY_READY_TIMEOUT_S = 20.0
 SALE_TIMEOUT_S = 5.0
 # Before the sale: the opening quantities at Amazon's 5 requests a second.
@@ -193,12 +193,13 @@ class ChannelResult:
     platform: str
     sales: int
     sales_refused: int
+    # Sales the sandbox did not answer in time (not counted as sold or refused).
+    sales_unanswered: int
     pushes: int
     p50_ms: float | None
     p99_ms: float | None
     requests: int
     throttled: int
-    rejected: int
     listings: int
     # (sku, what the marketplace shows, what invsync last decided) where they differ
     # other than by the listing's own sales
@@ -226,8 +227,7 @@ class Marketplaces:
         self._take: OrderTaker | None = None
         self.sales: dict[str, int] = dict.fromkeys(channels, 0)
         self.refused: dict[str, int] = dict.fromkeys(channels, 0)
-        # Sales that never reached the sandbox (it did not answer in time).
-        self.unreachable = 0
+        self.unanswered: dict[str, int] = dict.fromkeys(channels, 0)
 
     def sells(self, channel: str) -> bool:
         return channel in self.channels
@@ -254,7 +254,7 @@ class Marketplaces:
             ) as resp:
                 sold = resp.status == 200
         except (aiohttp.ClientError, TimeoutError):
-            self.unreachable += 1
+            self.unanswered[channel] += 1
             return False
         self.sales[channel] += sold
         self.refused[channel] += not sold
@@ -267,11 +267,10 @@ class Marketplaces:
 
     async def learn_listings(self) -> None:
         """Which listing sells each (channel, sku), as the sandbox keys it."""
-        for platform, shown in (await self.state())["platforms"].items():
+        for shown in (await self.state())["platforms"].values():
             channel = shown["channel"]
             for key, listing in shown["listings"].items():
                 self._listing[(channel, listing["sku"])] = key
-            assert self.channels[channel] == platform
 
     async def wait_listed(self) -> None:
         """Until the gateway has pushed the opening quantities (bounded): a sale starts
@@ -327,12 +326,12 @@ class Marketplaces:
                     platform=platform,
                     sales=self.sales[channel],
                     sales_refused=self.refused[channel],
+                    sales_unanswered=self.unanswered[channel],
                     pushes=pushes(self.registry, channel),
                     p50_ms=None if p50 is None else p50 * 1000,
                     p99_ms=None if p99 is None else p99 * 1000,
                     requests=int(counters["requests"]),
                     throttled=int(counters["throttled"]),
-                    rejected=int(counters["rejected"]),
                     listings=len(shown["listings"]),
                     differing=sorted(differing),
                     sold_since_push=sold_since_push,
@@ -343,7 +342,10 @@ class Marketplaces:
 
 @asynccontextmanager
 async def running_marketplaces(
-    connector: Any, channels: Mapping[str, str], skus: Sequence[str], prefix: str = "inv"
+    connector: ConnectionOptions,
+    channels: Mapping[str, str],
+    skus: Sequence[str],
+    prefix: str = "inv",
 ) -> AsyncIterator[Marketplaces]:
     """The sandbox (on a free loopback port) and the gateway (connected as `connector`,
     a ConnectionOptions with the connector role) for `channels`, listing `skus`;
@@ -443,6 +445,8 @@ def render(results: Sequence[ChannelResult]) -> str:
     )
     lines = [title, table(headers, rows), note]
     for r in results:
+        if r.sales_unanswered:
+            lines.append(f"  {r.channel}: {r.sales_unanswered} sale(s) got no answer in time")
         for sku, shows, decided in r.differing[:3]:
             lines.append(f"  {r.channel}: {sku} shows {shows}, invsync decided {decided}")
     return "\n".join(lines)
