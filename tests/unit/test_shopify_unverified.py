@@ -1,6 +1,7 @@
-"""A compare-and-swap the store refused while its current quantity could not be read
-(the read was throttled): the next push of that item goes without the compare value,
-as the profile promises, instead of sending the refused one again and again."""
+"""A compare-and-swap the store refused while its bucket had no room to read the current
+quantity (a backlog): no read is spent beyond the budget, and the next push of that
+item goes without the compare value, as the profile promises, instead of sending the
+refused one again and again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tests.unit.test_shopify_profile import NOW, listing, rig
 pytestmark = pytest.mark.anyio
 
 
-async def test_a_stale_item_whose_read_failed_is_sent_next_without_the_check() -> None:
+async def test_a_stale_item_with_no_room_to_read_is_sent_next_without_the_check() -> None:
     async with rig() as r:
         await r.lane.send(r.http, [Change(listing(0), 10, None, NOW)])
         async with r.http.post(
@@ -21,10 +22,13 @@ async def test_a_stale_item_whose_read_failed_is_sent_next_without_the_check() -
             json={"platform": "shopify", "listing": listing(0).ids["inventory_item_id"], "qty": 3},
         ) as resp:
             assert resp.status == 200
-        # Room for the mutation (11 points) and not for the read that follows it.
+        # Room for the mutation (11 points) and not for a read beside it.
         r.store.bucket = Bucket(rate=1e-9, capacity=11.0, clock=lambda: 0.0)
+        counters = r.store.market.counters
+        requests = counters.requests
         (stale,) = (await r.lane.send(r.http, [Change(listing(0), 4, 10, NOW)])).outcomes
         assert (stale.applied, stale.retry, stale.shown) == (False, True, None)
+        assert (counters.requests - requests, counters.throttled) == (1, 0)
         r.store.bucket = Bucket(rate=100.0, capacity=1000.0)
         # The scheduler still believes 10: the store must not be asked to compare it.
         (again,) = (await r.lane.send(r.http, [Change(listing(0), 4, 10, NOW)])).outcomes

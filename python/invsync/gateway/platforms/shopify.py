@@ -47,6 +47,9 @@ from invsync.marketplaces import shopify as doc
 REQUEST_TIMEOUT_S = 15.0
 ID_FIELDS = ("inventory_item_id", "location_id")
 NOT_APPLIED = "not applied: another quantity in the same request was refused"
+# Points left for mutations already on their way (the scheduler keeps up to four
+# requests in flight) before a read-back may spend the store's bucket.
+READ_HEADROOM = 4 * doc.SET_QUANTITIES_COST
 
 
 def throttle_report(payload: Mapping[str, Any], throttled: bool = False) -> BudgetReport:
@@ -167,8 +170,11 @@ class GraphQLLane:
     ) -> tuple[dict[int, int], BudgetReport]:
         """What the store now shows for `listings` (by position), best effort: a
         throttled or failed read leaves them unknown and the retry opts out of the
-        check instead of guessing."""
-        if not listings:
+        check instead of guessing. The read is not in the scheduler's budget, so it is
+        made only when the store's bucket has room for it beside the requests that may
+        be in flight; under a backlog the retry opts out instead."""
+        cost = doc.READ_LEVEL_COST * len(listings)
+        if not listings or budget.available is None or budget.available < cost + READ_HEADROOM:
             return {}, budget
         variables: dict[str, Any] = {}
         for n, listing in enumerate(listings):
