@@ -65,7 +65,9 @@ SALE_TIMEOUT_S = 5.0
 OPENING_TIMEOUT_S = 30.0
 # After the sale: orders still owed by the marketplaces, then the last pushes.
 ORDERS_DUE_TIMEOUT_S = 15.0
-CONVERGE_TIMEOUT_S = 20.0
+CONVERGE_MAX_S = 120.0
+# With nothing left to send, a marketplace that still differs is given this long.
+IDLE_GRACE_S = 3.0
 POLL_S = 0.2
 
 OrderTaker = Callable[[dict[str, Any]], Awaitable[None]]
@@ -294,11 +296,20 @@ class Marketplaces:
                 await anyio.sleep(POLL_S)
 
     async def converge(self, decided: Mapping[str, SkuState | None]) -> list[ChannelResult]:
-        """Wait (bounded) until every marketplace shows what invsync decided; the results."""
-        deadline = time.monotonic() + CONVERGE_TIMEOUT_S
+        """Wait until every marketplace shows what invsync decided, while the gateway
+        still has quantities to send (Amazon's 5 a second take a while) and at most
+        CONVERGE_MAX_S; the results."""
+        deadline = time.monotonic() + CONVERGE_MAX_S
+        idle_since: float | None = None
         while True:
             results = self._results(await self.state(), decided)
-            if all(r.converged for r in results) or time.monotonic() > deadline:
+            now = time.monotonic()
+            if any(self._backlog(c) for c in self.channels):
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            idle = idle_since is not None and now - idle_since > IDLE_GRACE_S
+            if all(r.converged for r in results) or idle or now > deadline:
                 return results
             await anyio.sleep(POLL_S)
 
