@@ -177,3 +177,41 @@ async def test_every_marketplace_shows_what_invsync_decided_across_a_kill(
     for value in SECRETS.values():
         assert value not in body
     assert not [b for s, b in alerts.messages if s == "inv.alert.channel_error"]
+
+
+async def test_a_marketplace_restart_mid_push_is_retried_until_it_shows_the_decision(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox stops while changes are queued and comes back from its state file,
+    forgetting the access tokens it handed out: the gateway retries, fetches new
+    tokens, and every marketplace ends at what invsync decided."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    channels = write_channels(tmp_path, port)
+    state = tmp_path / "sandbox.json"
+
+    def fresh_sandbox() -> Sandbox:
+        return Sandbox(storefronts(load_channels(channels), SandboxSettings()), OrderBook(None))
+
+    log = tmp_path / "gateway.log"
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc:
+        for n, sku in enumerate(SKUS):
+            await stock(svc, sku, 100 + 10 * n, f"a{n}")
+        with gateway(channels, nats_server, log):
+            sandbox = fresh_sandbox()
+            async with serving(sandbox, port=port, state_file=state):
+                await converged(svc, sandbox)
+            # Down: the decisions keep coming.
+            await stock(svc, "E1", 0, "sold-out")
+            await stock(svc, "E2", 55, "down")
+            await anyio.sleep(0.5)
+            sandbox = fresh_sandbox()
+            async with serving(sandbox, port=port, state_file=state):
+                await converged(svc, sandbox)
+                after = {p: shown(sandbox, p) for p in ("shopify", "amazon", "ebay")}
+        svc.stop.set()
+    assert all(shown_now["E1"] == 0 for shown_now in after.values())
+    output = log.read_text(encoding="utf-8", errors="replace")
+    for value in SECRETS.values():
+        assert value not in output

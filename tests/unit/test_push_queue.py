@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from invsync.gateway.budget import LaneBudget, RevisionBudget
+from invsync.gateway.budget import HEADROOM, LaneBudget, RevisionBudget
 from invsync.gateway.platforms.base import BudgetReport, LaneLimits, Outcome
 from invsync.gateway.scheduler import Batch, PushQueue, backoff_s
 from tests.gateway.fake_profile import FakeClock, FakeLane, FakeProfile, listing, per_item_lane
@@ -86,7 +86,7 @@ def test_a_zero_overtakes_a_long_queue_of_increases() -> None:
         queue.put(listing(f"UP{n}"), 5, TS)
     take(queue, clock())  # the head of the queue is on its way
     queue.put(listing("SOLD"), 0, TS)
-    clock.advance(1.0)
+    clock.advance(1.0 / HEADROOM)
     assert skus(take(queue, clock())) == ["SOLD"]
 
 
@@ -104,10 +104,10 @@ def test_the_budget_is_never_overspent_and_the_wait_is_one_refill() -> None:
         elif decision == float("inf"):
             break
         else:
-            assert decision == pytest.approx(0.2)
+            assert decision == pytest.approx(0.2 / HEADROOM)
             clock.advance(decision)
-    # two at once from the burst, then one per refill at 5 per second
-    assert sent_at == [0.0, 0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6]
+    # two at once from the burst, then one per refill at 5 per second (less the headroom)
+    assert sent_at == [round(n * 0.2 / HEADROOM, 6) for n in (0, 0, 1, 2, 3, 4, 5, 6, 7, 8)]
 
 
 def test_a_429_pauses_the_lane_for_retry_after_and_halves_the_rate() -> None:
@@ -115,7 +115,7 @@ def test_a_429_pauses_the_lane_for_retry_after_and_halves_the_rate() -> None:
     budget = LaneBudget(LaneLimits(rate=10, burst=10, batch=1), clock)
     budget.throttled(BudgetReport(retry_after_s=3.0))
     assert budget.wait_s(1) == pytest.approx(3.0)
-    assert budget.rate == pytest.approx(5.0)
+    assert budget.rate == pytest.approx(5.0 * HEADROOM)
     clock.advance(3.0)
     assert budget.wait_s(1) == 0.0
     for _ in range(10):
@@ -129,7 +129,7 @@ def test_the_platforms_reported_budget_corrects_the_local_estimate() -> None:
     budget.accepted(BudgetReport(rate=50, capacity=200, available=30))
     assert budget.capacity == 200
     assert budget.available() == pytest.approx(30)
-    assert budget.wait_s(80) == pytest.approx(1.0)
+    assert budget.wait_s(80) == pytest.approx(1.0 / HEADROOM)
 
 
 def test_throttled_items_keep_their_place_and_failed_ones_back_off() -> None:
@@ -234,7 +234,7 @@ def test_a_backlog_longer_than_a_feed_goes_by_feed_but_zeros_stay_on_the_fast_la
     assert bulk.lane == 1
     assert "SOLD" not in skus(bulk)
     # the per-item lane keeps what it can send within the feed's processing time
-    assert len(bulk.items) == 2000 - 5 * 60
+    assert len(bulk.items) == 2000 - int(5 * HEADROOM * 60)
     fast = take(queue, clock())
     assert (fast.lane, skus(fast)) == (0, ["SOLD"])
 
@@ -255,3 +255,37 @@ def test_a_change_queued_behind_one_in_flight_is_ranked_by_what_was_then_accepte
     queue.put(listing("B"), 8, TS)  # a real decrease, queued after A's 7
     apply_all(queue, in_flight, clock())  # A now shows 5, so 7 is an increase
     assert skus(take(queue, clock())) == ["B"]
+
+
+def test_a_request_from_a_full_bucket_is_charged_for_its_time_on_the_way() -> None:
+    """The platform's bucket stays full until the request arrives, so what ours
+    refilled meanwhile is not there: the next request waits for it."""
+    clock = FakeClock()
+    budget = LaneBudget(LaneLimits(rate=5, burst=5, batch=1), clock)
+    first = budget.spend(1)
+    for _ in range(4):
+        budget.spend(1)
+    clock.advance(0.5)  # a token refresh, then the first reply
+    budget.accepted(BudgetReport(), first)
+    assert budget.available() == pytest.approx(0.0)
+    assert budget.wait_s(1) == pytest.approx(1 / (5 * HEADROOM))
+
+
+def test_a_request_from_a_partly_spent_bucket_costs_only_itself() -> None:
+    clock = FakeClock()
+    budget = LaneBudget(LaneLimits(rate=5, burst=5, batch=1), clock)
+    budget.spend(1)
+    second = budget.spend(1)
+    clock.advance(0.1)
+    budget.accepted(BudgetReport(), second)
+    assert budget.available() == pytest.approx(3 + 0.1 * 5 * HEADROOM)
+
+
+def test_a_rate_the_seller_lowered_is_not_raised_by_the_platforms_report() -> None:
+    """Another app shares the account's budget: the platform reports the whole plan."""
+    clock = FakeClock()
+    budget = LaneBudget(LaneLimits(rate=3, burst=3, batch=1), clock)
+    budget.accepted(BudgetReport(rate=5, capacity=5))
+    assert budget.ceiling == 3 and budget.capacity == 3
+    budget.accepted(BudgetReport(rate=2))
+    assert budget.ceiling == 2

@@ -205,3 +205,30 @@ async def test_orders_reach_the_oms_in_the_order_they_fall_due() -> None:
         tasks.cancel_scope.cancel()
     assert [channel for channel, _ in orders.got] == ["fast", "slow"]
     assert book.pending == []
+
+
+async def test_a_restart_keeps_the_listing_files_ids_and_the_saved_quantity(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.json"
+    async with sandbox(storefront(), state_file=state_file) as (http, url):
+        await http.put(f"{url}/stall/a-1", json={"qty": 4})
+        body = {"platform": "stall", "listings": [{"sku": "B", "ids": {"stall_id": "b-2"}}]}
+        await http.post(f"{url}/sandbox/listings", json=body)
+    remapped = storefront()
+    remapped.emulation.market.listings["a-1"].sku = "A-NEW"  # the seller edited the map
+    async with (
+        sandbox(remapped, state_file=state_file) as (http, url),
+        http.get(f"{url}/sandbox/state") as r,
+    ):
+        listings = (await r.json())["platforms"]["stall"]["listings"]
+    assert (listings["a-1"]["sku"], listings["a-1"]["qty"]) == ("A-NEW", 4)
+    assert listings["b-2"]["sku"] == "B"
+
+
+async def test_a_state_file_that_cannot_be_written_stops_the_start(tmp_path: Path) -> None:
+    served = False
+    with pytest.raises(OSError):
+        async with sandbox(storefront(), state_file=tmp_path / "missing" / "state.json"):
+            served = True
+    assert not served

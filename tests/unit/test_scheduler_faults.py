@@ -141,3 +141,13 @@ async def test_an_asynchronous_job_acks_only_what_it_applied_and_resends_the_res
         await run.until(lambda: len(run.heard) == 2)
         assert sorted(run.heard) == [("A", True, None), ("B", True, None)]
         assert feed.sent_keys() == [["A-new", "B-new"], ["B-new"]]
+
+
+async def test_a_profile_that_cannot_read_a_reply_alerts_and_the_change_still_lands() -> None:
+    lane = per_item_lane()
+    lane.failures = [KeyError("errors")]
+    async with running(lane) as run:
+        run.put("A", 3)
+        await run.until(lambda: lane.shown.get("A-new") == 3)
+        assert "KeyError" in run.alerts[0][1]
+        assert run.requests("error") == 1

@@ -9,15 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import aiohttp
+import anyio
 import pytest
+from aiohttp import web
 
+from invsync.gateway.platforms import shopify as shopify_profile
 from invsync.gateway.platforms.base import (
     AuthError,
+    BatchRefused,
     Change,
     Lane,
     Listing,
     ProfileSettings,
     Throttled,
+    TransientError,
 )
 from invsync.gateway.platforms.shopify import PROFILE
 from invsync.gateway.secrets import Secret
@@ -154,3 +159,57 @@ def test_the_profile_reads_its_settings_and_refuses_incomplete_ones() -> None:
                 "web", "https://e.myshopify.com", {"access_token": TOKEN}, {}, {"batch": 251}
             )
         )
+
+
+@asynccontextmanager
+async def scripted(
+    status: int, body: str, headers: dict[str, str], delay_s: float = 0.0
+) -> AsyncIterator[Lane]:
+    """A store that answers every request the same way (what the sandbox never does:
+    a 5xx, a 429 from a proxy, a reply that is not JSON, a hang)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        await anyio.sleep(delay_s)
+        return web.Response(status=status, text=body, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/admin/api/2026-04/graphql.json", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield PROFILE(settings(f"http://127.0.0.1:{runner.addresses[0][1]}")).lanes[0]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "error"),
+    [
+        (503, "unavailable", {}, TransientError),
+        (200, "<html>maintenance</html>", {}, TransientError),
+        (429, "{}", {"Retry-After": "2"}, Throttled),
+        (429, "{}", {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, Throttled),
+        (400, '{"errors": {"query": "Required parameter missing or invalid"}}', {}, BatchRefused),
+        (403, "{}", {}, AuthError),
+    ],
+)
+async def test_whole_request_failures_map_to_what_the_scheduler_does_with_them(
+    status: int, body: str, headers: dict[str, str], error: type[Exception]
+) -> None:
+    async with scripted(status, body, headers) as lane, aiohttp.ClientSession() as http:
+        with pytest.raises(error) as caught:
+            await lane.send(http, [Change(listing(0), 1, None, NOW)])
+    if isinstance(caught.value, Throttled):  # a date in the past: no wait
+        assert caught.value.budget.retry_after_s == (2.0 if headers["Retry-After"] == "2" else 0.0)
+    assert TOKEN.reveal() not in str(caught.value)
+
+
+async def test_a_store_that_does_not_answer_in_time_is_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shopify_profile, "REQUEST_TIMEOUT_S", 0.2)
+    async with scripted(200, "{}", {}, delay_s=2.0) as lane, aiohttp.ClientSession() as http:
+        with pytest.raises(TransientError):
+            await lane.send(http, [Change(listing(0), 1, None, NOW)])

@@ -3,9 +3,11 @@
 
 It keeps nothing that `{p}.query.channel` cannot rebuild. On start, and whenever a
 message's `seq` is not the next one, it resyncs: it reads every shown quantity as of
-a `seq` in pages, queues them all (a mapped listing no page names is sent 0: the
-service shows it nothing), and then applies only the messages after that `seq`, in
-order. Each message is acknowledged, in `seq` order, once the platform has accepted
+a `seq` in pages, queues each one the platform is not known to show already (a
+mapped listing no page names is sent 0: the service shows it nothing), and then
+applies only the messages after that `seq`, in order. A message lost after the last one seen is found by asking the service now
+and then which `seq` it is at. Each message is acknowledged, in `seq` order, once the
+platform has accepted
 or refused everything it asked for; a newer quantity for the same listing answers
 for an older one it replaced. A (sku, condition) the listing map does not name is
 alerted as `mapping_missing`, counted as failed in the ack, and pushed as soon as a
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 import aiohttp
 import anyio
 import msgspec
+from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -49,6 +52,13 @@ __all__ = ["Connector"]
 log = logging.getLogger("invsync.gateway")
 
 QUERY_TIMEOUT_S = 5.0
+# How often the service is asked which `seq` it is at, and how long a message it
+# announces may take to arrive before it counts as lost.
+TAIL_CHECK_S = 30.0
+TAIL_GRACE_S = 2.0
+# Messages waiting for the consumer (during a long resync) at most; past it one is
+# dropped, which the next shows as a gap.
+QUEUE_MAX = 100_000
 RESYNC_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 # How many item errors one ack's `error` quotes; the rest are counted.
 ERRORS_QUOTED = 3
@@ -108,6 +118,7 @@ class Connector:
         metrics: ChannelMetrics,
         secrets: Mapping[str, Secret] | None = None,
         page_limit: int = PAGE_LIMIT_MAX,
+        tail_check_s: float = TAIL_CHECK_S,
     ) -> None:
         self.channel = channel
         self.nc = nc
@@ -119,6 +130,7 @@ class Connector:
         self.source = listings
         self.metrics = metrics
         self.page_limit = page_limit
+        self.tail_check_s = tail_check_s
         # Scrubbed from every alert: a platform's reason must not carry them on.
         self._secrets = list((secrets or {}).values())
         self.map = ListingMap()
@@ -135,7 +147,18 @@ class Connector:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Until cancelled; reports started once the first resync is queued."""
-        sub = await self.nc.subscribe(self.subjects.qty(self.channel))
+        # Messages, and the `seq` a tail check found the service at, in one queue:
+        # the consumer is the only place that applies messages or resyncs.
+        send, receive = anyio.create_memory_object_stream[Msg | int](QUEUE_MAX)
+
+        async def queued(msg: Msg) -> None:
+            try:
+                send.send_nowait(msg)
+            except anyio.WouldBlock:
+                # Dropped: the next message shows the gap and a resync covers it.
+                log.warning("%s: %d messages waiting, one dropped", self.channel, QUEUE_MAX)
+
+        sub = await self.nc.subscribe(self.subjects.qty(self.channel), cb=queued)
         try:
             async with anyio.create_task_group() as tasks:
                 await tasks.start(self.source.run, self.map, self._mapping_changed)
@@ -143,10 +166,23 @@ class Connector:
                 tasks.start_soon(self._publish)
                 await self._resync()
                 task_status.started()
-                async for msg in sub.messages:
-                    await self._on_message(msg)
+                tasks.start_soon(self._check_tail, send)
+                async for msg in receive:
+                    if isinstance(msg, int):
+                        if self.last_seq is not None and msg > self.last_seq:
+                            log.warning(
+                                "%s: the service is at seq %d, we saw %d: resyncing",
+                                self.channel,
+                                msg,
+                                self.last_seq,
+                            )
+                            await self._resync()
+                    else:
+                        await self._on_message(msg)
         finally:
             await sub.unsubscribe()
+            send.close()
+            receive.close()
 
     # --- quantities in -----------------------------------------------------------------
 
@@ -176,14 +212,27 @@ class Connector:
         self._outbox_ready.set()
 
     def _want(
-        self, sku: str, condition: str, qty: int, source_ts: datetime, ack: _Acknowledgement
+        self,
+        sku: str,
+        condition: str,
+        qty: int,
+        source_ts: datetime,
+        ack: _Acknowledgement,
+        unless_shown: bool = False,
     ) -> None:
+        """Queue `qty` for the (sku, condition)'s listing, answering `ack` when the
+        platform did. `unless_shown` (a resync): not when the platform already accepted
+        exactly that and nothing newer is on its way, which saves the budget, and
+        eBay's revisions, a gap would otherwise spend on every listing."""
         key = (sku, condition)
         self._latest[key] = (qty, source_ts)
         listing = self.map.get(sku, condition)
         if listing is None:
             self._missing(key, qty)
             ack.settle(False, f"no listing mapped for {sku} ({condition})")
+            return
+        if unless_shown and self.scheduler.queue.shows(listing) == qty:
+            ack.settle(True, None)
             return
         self.scheduler.put(listing, qty, source_ts, self._waiter(ack))
 
@@ -238,41 +287,65 @@ class Connector:
         for sku, condition, qty in items:
             named.add((sku, condition))
             ack.remaining += 1
-            self._want(sku, condition, qty, now, ack)
+            self._want(sku, condition, qty, now, ack, unless_shown=True)
         for key in self.map.listed():
             if key not in named:
                 ack.remaining += 1
-                self._want(key[0], key[1], 0, now, ack)
+                self._want(key[0], key[1], 0, now, ack, unless_shown=True)
         self.last_seq = seq
         if seq > 0:
             self._acks.append(ack)
         self._outbox_ready.set()
         log.info("%s: resynced %d quantities as of seq %d", self.channel, len(items), seq)
 
+    async def _check_tail(self, found: MemoryObjectSendStream[Msg | int]) -> None:
+        """A message lost after the last one we saw shows no gap until the next one,
+        which on a quiet channel may be hours away: ask the service now and then
+        which `seq` it is at. A `seq` ahead of ours that no message brings within a
+        grace period means a lost message: the consumer resyncs."""
+        while True:
+            await anyio.sleep(self.tail_check_s)
+            try:
+                seq = await self._service_seq()
+            except _ResyncFailed as exc:
+                log.info("%s: tail check skipped: %s", self.channel, exc)
+                continue
+            if self.last_seq is None or seq <= self.last_seq:
+                continue
+            await anyio.sleep(TAIL_GRACE_S)  # the message may just be on its way
+            if seq > (self.last_seq or 0):
+                await found.send(seq)
+
+    async def _service_seq(self) -> int:
+        return (await self._page(None, limit=1)).seq
+
     async def _read_all(self) -> tuple[int, list[tuple[str, str, int]]]:
         items: list[tuple[str, str, int]] = []
         after: str | None = None
         seq: int | None = None
         while True:
-            query: dict[str, object] = {"channel": self.channel, "limit": self.page_limit}
-            if after is not None:
-                query["after"] = after
-            try:
-                reply = await self.nc.request(
-                    self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S
-                )
-            except NatsTimeout:
-                raise _ResyncFailed("no answer from the service") from None
-            try:
-                page = _PAGE.decode(reply.data)
-            except msgspec.DecodeError:
-                raise _ResyncFailed(_refusal(reply.data)) from None
+            page = await self._page(after, self.page_limit)
             if seq is None:
                 seq = page.seq
             items += [(item.sku, item.condition, item.qty) for item in page.items]
             if page.next is None:
                 return seq, items
             after = page.next
+
+    async def _page(self, after: str | None, limit: int) -> ChannelPage:
+        query: dict[str, object] = {"channel": self.channel, "limit": limit}
+        if after is not None:
+            query["after"] = after
+        try:
+            reply = await self.nc.request(
+                self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S
+            )
+        except NatsTimeout:
+            raise _ResyncFailed("no answer from the service") from None
+        try:
+            return _PAGE.decode(reply.data)
+        except msgspec.DecodeError:
+            raise _ResyncFailed(_refusal(reply.data)) from None
 
     # --- acks and alerts out -----------------------------------------------------------
 

@@ -146,9 +146,6 @@ class ListingMap:
     def __init__(self) -> None:
         self._by_key: dict[Key, Listing] = {}
 
-    def __len__(self) -> int:
-        return len(self._by_key)
-
     def get(self, sku: str, condition: str) -> Listing | None:
         return self._by_key.get((sku, condition))
 

@@ -37,7 +37,7 @@ import aiohttp
 import anyio
 import anyio.abc
 
-from invsync.gateway.budget import LaneBudget, RevisionBudget
+from invsync.gateway.budget import LaneBudget, RevisionBudget, Spent
 from invsync.gateway.metrics import ChannelMetrics
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -118,10 +118,12 @@ class _Item:
 
 @dataclass(eq=False)
 class Batch:
-    """Items handed to one lane for one request (or one asynchronous job)."""
+    """Items handed to one lane for one request (or one asynchronous job), and what
+    the request cost the lane's budget."""
 
     lane: int
     items: list[_Item]
+    spent: Spent
 
     def changes(self, known: dict[str, int]) -> list[Change]:
         return [
@@ -183,6 +185,14 @@ class PushQueue:
     def backlog(self) -> int:
         """Listings with a quantity not yet accepted (queued or in flight)."""
         return len(self._pending) + len(self._in_flight)
+
+    def shows(self, listing: Listing) -> int | None:
+        """What the platform last accepted for `listing` when nothing for it is queued
+        or in flight; None when that is not known."""
+        key = self.profile.listing_key(listing)
+        if key in self._pending or key in self._in_flight:
+            return None
+        return self.known.get(key)
 
     # --- choosing ----------------------------------------------------------------------
 
@@ -253,12 +263,12 @@ class PushQueue:
                 heapq.heappush(self._heaps[rank], (arrival, key))
         if not chosen:
             return None
-        self.budgets[lane].spend(limits.cost(len(chosen)))
+        spent = self.budgets[lane].spend(limits.cost(len(chosen)))
         for item in chosen:
             del self._pending[item.key]
             self._in_flight[item.key] = item
         self.sending[lane] += 1
-        return Batch(lane, chosen)
+        return Batch(lane, chosen, spent)
 
     def _revision_allows(self, item: _Item) -> bool:
         if self.revisions is None:
@@ -411,9 +421,15 @@ class Scheduler:
             self.queue.refuse(batch, str(exc))
             self.alert(None, f"{self.profile.platform} refused a {lane.name} request: {exc}")
             self.metrics.request("refused")
+        except Exception as exc:
+            # A profile that cannot read a reply (a bug, or the platform changed):
+            # one channel's fault must not stop the others, nor lose the changes.
+            log.exception("%s: %s lane failed unexpectedly", self.metrics.channel, lane.name)
+            self.alert(None, _unexpected(self.profile.platform, lane.name, exc))
+            self._failed(batch, "error", _reason(exc), backoff=True)
         else:
             self._auth_failures = 0
-            budget.accepted(reply.budget)
+            budget.accepted(reply.budget, batch.spent)
             self.metrics.request("ok")
             if reply.job is not None:
                 self._spawn_poll(batch, reply.job)
@@ -461,6 +477,10 @@ class Scheduler:
             except (AuthError, BatchRefused) as exc:
                 self.alert(None, f"{self.profile.platform} job {job} unreadable: {exc}")
                 break
+            except Exception as exc:
+                log.exception("%s: polling job %s failed unexpectedly", self.metrics.channel, job)
+                self.alert(None, _unexpected(self.profile.platform, lane.name, exc))
+                break
             if reply is None:
                 continue
             if len(reply.outcomes) == len(batch.items):
@@ -483,3 +503,10 @@ class Scheduler:
 
 def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def _unexpected(platform: str, lane: str, exc: Exception) -> str:
+    return (
+        f"{platform} {lane}: the reply could not be read ({type(exc).__name__}); "
+        "the changes are sent again, see the gateway log"
+    )

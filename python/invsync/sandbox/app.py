@@ -288,6 +288,9 @@ async def serving(
         saved = load(state_file)
         if saved is not None:
             restore(saved, {m.channel: m for m in sandbox.markets}, sandbox.orders)
+        # Written once before serving, so a state file that cannot be written stops
+        # the start instead of failing quietly later.
+        save(state_file, snapshot(sandbox.markets, sandbox.orders))
     # One line per request would cost a rehearsal more than the request itself: the
     # access log is kept for --log-level DEBUG.
     access = logging.getLogger("aiohttp.access")

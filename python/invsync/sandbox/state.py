@@ -80,8 +80,10 @@ def load(path: Path) -> SavedState | None:
 
 
 def restore(state: SavedState, markets: Mapping[str, Market], orders: OrderBook) -> None:
-    """Put saved listings back into the markets of the same channel (overriding the
-    seeded quantity 0) and requeue the undelivered orders. A channel no longer in the
+    """Put back what each channel's listings showed, and requeue the undelivered
+    orders. A listing the listing file still maps keeps the file's sku and ids (the
+    seller's current map) with the saved quantity; one only the state knows (added
+    with POST /sandbox/listings) comes back whole. A channel no longer in the
     channels file is skipped with a warning: its listings are not for sale any more."""
     for channel, listings in state.markets.items():
         market = markets.get(channel)
@@ -89,15 +91,11 @@ def restore(state: SavedState, markets: Mapping[str, Market], orders: OrderBook)
             log.warning("state file has channel %r, which the channels file no longer has", channel)
             continue
         for saved in listings:
-            market.listings[saved.key] = SandboxListing(
-                saved.key,
-                saved.sku,
-                saved.condition,
-                dict(saved.ids),
-                saved.qty,
-                saved.sold,
-                saved.updates,
-            )
+            held = market.listings.get(saved.key)
+            if held is None:
+                held = SandboxListing(saved.key, saved.sku, saved.condition, dict(saved.ids))
+                market.listings[saved.key] = held
+            held.qty, held.sold, held.updates = saved.qty, saved.sold, saved.updates
     orders.restore(state.orders)
 
 
@@ -121,6 +119,10 @@ async def keep_saved(path: Path, markets: Iterable[Market], orders: OrderBook) -
         if data != last:
             # Written in the event loop: a small file, and no write can still be under
             # way when the last save on shutdown replaces it.
-            write_atomically(path, data)
-            last = data
+            try:
+                write_atomically(path, data)
+            except OSError as exc:  # a full disk: keep serving, say so, try again
+                log.error("cannot write %s: %s", path, exc.strerror)
+            else:
+                last = data
         await anyio.sleep(SAVE_EVERY_S)

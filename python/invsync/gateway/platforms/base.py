@@ -14,9 +14,11 @@ applied; an asynchronous lane's reply names a job whose outcomes `poll` reads la
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 import aiohttp
@@ -110,6 +112,24 @@ class LaneLimits:
 
     def cost(self, items: int) -> float:
         return self.cost_per_request + self.cost_per_item * items
+
+
+def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
+    """A `Retry-After` header in seconds: delta-seconds or an HTTP date (RFC 9110
+    10.2.3); None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class Throttled(Exception):

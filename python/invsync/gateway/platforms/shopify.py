@@ -40,6 +40,7 @@ from invsync.gateway.platforms.base import (
     Reply,
     Throttled,
     TransientError,
+    retry_after_s,
 )
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopify as doc
@@ -212,11 +213,8 @@ class GraphQLLane:
                         f"(HTTP {resp.status})"
                     )
                 if resp.status == 429:
-                    retry = resp.headers.get("Retry-After")
-                    raise Throttled(
-                        "Shopify answered HTTP 429",
-                        BudgetReport(retry_after_s=_seconds(retry)),
-                    )
+                    retry = retry_after_s(resp.headers.get("Retry-After"))
+                    raise Throttled("Shopify answered HTTP 429", BudgetReport(retry_after_s=retry))
                 if resp.status >= 500:
                     raise TransientError(f"Shopify answered HTTP {resp.status}")
                 try:
@@ -247,13 +245,6 @@ class GraphQLLane:
 def _describe(error: Mapping[str, Any]) -> str:
     code = error.get("code") or (error.get("extensions") or {}).get("code") or "ERROR"
     return f"{code}: {error.get('message', '')}"
-
-
-def _seconds(header: str | None) -> float | None:
-    try:
-        return float(header) if header is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass
