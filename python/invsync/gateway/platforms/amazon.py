@@ -371,13 +371,9 @@ class AmazonProfile:
             raise ValueError(
                 f"channel {settings.channel}: feed_processing_s must be seconds, not {processing!r}"
             ) from None
-        # One request of the burst is kept back: Amazon's bucket is spent when a request
-        # arrives, ours when it leaves, and the first requests leave before the LWA token
-        # is there. Without the margin the burst's last request arrives a fraction of a
-        # token early and is refused (QuotaExceeded); the sustained rate is unchanged.
         patch_limits = LaneLimits(
             rate=overrides.get("rate", az.PATCH_RATE),
-            burst=overrides.get("burst", az.PATCH_BURST - 1),
+            burst=overrides.get("burst", az.PATCH_BURST),
             batch=1,
         )
         feed_limits = LaneLimits(
