@@ -138,7 +138,8 @@ async def backlog(platform: str, window_s: float) -> dict[str, float]:
         assert r.shown(sold_out) == 5, "the first listing's increase was sent first"
         for listing in r.listings[needed:]:
             r.scheduler.put(listing, 5, TS)
-        for listing in r.listings[1 : 1 + QUEUED_INCREASES - r.scheduler.queue.backlog()]:
+        missing = max(0, QUEUED_INCREASES - r.scheduler.queue.backlog())
+        for listing in r.listings[1 : 1 + missing]:
             r.scheduler.put(listing, 6, TS)
         queued = r.scheduler.queue.backlog()
         queued_at = time.monotonic()
@@ -204,7 +205,7 @@ async def latency(
 
 async def main(args: argparse.Namespace) -> None:
     print(f"budget window {args.window:g} s; latency {args.rate:g} changes/s over {args.skus:,}")
-    print("platform  req/s  sent  used    throttled  zero behind queue  one slot")
+    print("platform  req/s  sent  used    throttled  zero behind the queue  one slot")
     for platform in args.platform:
         b = await backlog(platform, args.window)
         print(
