@@ -141,12 +141,13 @@ async def lands(loop: Loop, sku: str, platforms: tuple[str, ...]) -> None:
 
 def assert_no_secret_anywhere(loop: Loop, caplog: pytest.LogCaptureFixture) -> None:
     """Every output of the run: every log record (service, gateway, sandbox), every
-    alert and dead letter, and the gateway's /metrics text."""
+    alert and dead letter, and the gateway's and the service's /metrics text."""
     outputs = [
         caplog.text,
         *(str(body) for _, body in loop.alerts.messages),
         *(str(body) for _, body in loop.dead.messages),
         generate_latest(loop.registry).decode(),
+        generate_latest(loop.svc.registry).decode(),
     ]
     for value in SECRETS.values():
         for output in outputs:
