@@ -17,6 +17,7 @@ against what invsync last decided.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -134,6 +135,20 @@ def write_channels(
     path = folder / "channels.toml"
     path.write_text("\n\n".join(entries) + "\n", encoding="utf-8")
     return path
+
+
+@contextmanager
+def quieter(loggers: Sequence[str]) -> Iterator[None]:
+    """Only errors from `loggers` for the block: the gateway's and the sandbox's notices
+    (connects, resyncs) would break up a run's tables. Their levels are put back after."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextmanager
@@ -361,8 +376,6 @@ async def running_marketplaces(
     """The sandbox (on a free loopback port) and the gateway (connected as `connector`,
     a ConnectionOptions with the connector role) for `channels`, listing `skus`;
     both stopped on the way out."""
-    import logging
-
     from invsync.gateway.app import GatewayConfig, run_gateway
     from invsync.gateway.config import load_channels
     from invsync.sandbox.app import Sandbox, serving
@@ -370,11 +383,11 @@ async def running_marketplaces(
     from invsync.sandbox.orders import OrderBook
     from invsync.sandbox.platforms.base import SandboxSettings
 
-    # Their notices (connects, resyncs) would break up the run's output; alerts still count.
-    for name in ("invsync.gateway", "invsync.sandbox"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     settings = SandboxSettings(order_delay_s=ORDER_DELAY_S, job_delay_s=FEED_PROCESSING_S)
-    with tempfile.TemporaryDirectory(prefix="invsync-marketplaces-") as workdir:
+    with (
+        quieter(("invsync.gateway", "invsync.sandbox")),
+        tempfile.TemporaryDirectory(prefix="invsync-marketplaces-") as workdir,
+    ):
         folder = Path(workdir)
         path = write_channels(folder, channels, skus)
         with environment(new_credentials(channels)):
