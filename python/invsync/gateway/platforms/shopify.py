@@ -5,8 +5,10 @@ bucket (facts and sources: invsync.marketplaces.shopify).
 Every quantity carries `changeFromQuantity`: what invsync last knew the store to show
 (`Change.known`), or null when it does not know. A store that shows something else
 (a sale, an edit in the admin) answers CHANGE_FROM_QUANTITY_STALE; the profile reads
-the quantity the store now shows and returns it with a retry, so the scheduler sends
-invsync's quantity again against the fresh value instead of overwriting blindly.
+the quantity the store now shows (when its bucket has room) and returns it with a
+retry, and the retry goes without the compare: invsync's quantity is what the store
+must show either way, and on a listing that keeps selling a compare against the
+value just read loses the race again (under a flash sale, five times in a row).
 
 The mutation is all or nothing: when one quantity is refused, the others were not
 applied either and come back as retries.
@@ -101,8 +103,8 @@ class GraphQLLane:
     limits: LaneLimits
     name: str = "graphql"
     asynchronous: bool = False
-    # Inventory items whose compare quantity the store refused and whose current
-    # quantity could not be read: their next quantity goes without the check.
+    # Inventory items whose compare quantity the store refused: their next quantity
+    # goes without the check.
     unverified: set[str] = field(default_factory=set)
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
@@ -145,9 +147,7 @@ class GraphQLLane:
         stale = [n for n, e in per_item.items() if e.get("code") == doc.CHANGE_FROM_QUANTITY_STALE]
         read, budget = await self._read_back(http, [changes[n].listing for n in stale], budget)
         shown = {stale[p]: qty for p, qty in read.items()}
-        self.unverified.update(
-            changes[n].listing.ids["inventory_item_id"] for n in stale if n not in shown
-        )
+        self.unverified.update(changes[n].listing.ids["inventory_item_id"] for n in stale)
         outcomes = []
         for n in range(len(changes)):
             error = per_item.get(n)
