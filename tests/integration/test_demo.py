@@ -44,6 +44,17 @@ def test_demo_shows_every_channel_and_no_oversell(capsys: pytest.CaptureFixture[
     samples, p50 = latency_all.split()[1:3]
     assert int(samples.replace(",", "")) > 0 and float(p50) > 0
     assert "checker: PASS" in out
+    # The marketplace channels sold on the sandbox, and each ended at what invsync decided.
+    market = out.split("Marketplaces (sandbox)", 1)[1].splitlines()
+    rows_by_channel = {line.split()[0]: line.split() for line in market[3:6]}
+    assert sorted(rows_by_channel) == ["amazon", "ebay", "shopify"]
+    for channel, cells in rows_by_channel.items():
+        # channel platform sold refused pushes p50 p99 requests throttled equal less
+        assert cells[1] == channel
+        assert int(cells[4]) > 0, f"the gateway pushed nothing to {channel}"
+        equal, listings = cells[9].split("/")
+        assert int(equal) + int(cells[10]) == int(listings), market
+    assert sum(int(cells[2]) for cells in rows_by_channel.values()) > 0, "nothing sold there"
 
 
 @pytest.mark.nats

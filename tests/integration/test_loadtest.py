@@ -370,3 +370,41 @@ def test_checker_fails_a_run_where_the_service_saw_an_order_it_was_not_sent(
     verdict = anyio.run(sale_after_a_rogue_order).verdict
     assert not verdict.ok
     assert (sale.hot[0], "reserved") in {(d.sku, d.field) for d in verdict.discrepancies}
+
+
+def test_marketplaces_need_the_embedded_service(capsys: pytest.CaptureFixture[str]) -> None:
+    from invsync.cli import main
+
+    assert (
+        main(["loadtest", "--nats", "nats://127.0.0.1:1", "--policy", "p.toml", "--marketplaces"])
+        == 2
+    )
+    assert "--marketplaces needs --embedded" in capsys.readouterr().out
+
+
+@pytest.mark.nats
+def test_marketplaces_sell_through_the_sandbox_and_oversells_are_per_channel(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from invsync.cli import main
+
+    code = main(
+        [
+            "loadtest",
+            "--embedded",
+            "--marketplaces",
+            "--rate",
+            "60",
+            "--duration",
+            "2",
+            "--skus",
+            "20",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    market = out.split("Marketplaces (sandbox)", 1)[1]
+    assert [line.split()[0] for line in market.splitlines()[3:6]] == ["shopify", "amazon", "ebay"]
+    oversells = out.split("Oversells by channel", 1)[1].splitlines()
+    channels = [line.split()[0] for line in oversells[3:]]
+    assert {"shopify", "amazon", "ebay"} <= set(channels)

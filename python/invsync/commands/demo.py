@@ -1,11 +1,16 @@
-"""`invsync demo`: a short flash sale on an embedded NATS server and service, shown as tables."""
+"""`invsync demo`: a short flash sale on an embedded NATS server and service, shown as
+tables; the Shopify, Amazon and eBay channels sell on the sandbox's marketplaces, which
+the gateway keeps at what invsync decides."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "start nats-server, the service and a short flash sale; show what each channel saw"
+HELP = (
+    "start nats-server, the service, the sandbox marketplaces and the gateway, run a short "
+    "flash sale; show what each channel saw"
+)
 EXAMPLE_POLICY = Path("examples") / "policy.toml"
 
 
@@ -31,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=1, help="same seed, same sale (default %(default)s)"
     )
+    parser.add_argument(
+        "--no-marketplaces",
+        dest="marketplaces",
+        action="store_false",
+        help="no sandbox or gateway: marketplace orders go straight to the service",
+    )
 
 
 def example_policy() -> Path | None:
@@ -46,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     import anyio
 
     from invsync.errors import PolicyError
+    from invsync.flashsale import marketplaces
     from invsync.flashsale.report import render, shown_over_time, summarize
     from invsync.flashsale.scenario import ScenarioConfig, generate
     from invsync.flashsale.session import (
@@ -90,9 +102,18 @@ def run(args: argparse.Namespace) -> int:
         f"{len(channels)} channels ({policy_path}); hot SKUs {', '.join(scenario.hot)}, "
         f"{args.hot_stock} units each, a promotion on {scenario.config.spike_channel}"
     )
+    sold_there = marketplaces.marketplace_channels(channels) if args.marketplaces else {}
+    if sold_there:
+        print(
+            f"  {', '.join(sold_there)} sell on the sandbox's marketplaces, kept current by "
+            f"the gateway; their orders arrive {marketplaces.ORDER_DELAY_S:.0f} s after the sale"
+        )
     try:
         outcome = anyio.run(
-            until_interrupted, lambda: run_embedded_sale(policy_path, policy, scenario)
+            until_interrupted,
+            lambda: run_embedded_sale(
+                policy_path, policy, scenario, marketplaces=args.marketplaces
+            ),
         )
     except (Interrupted, KeyboardInterrupt):
         print("invsync demo: interrupted; everything it started is stopped")
@@ -108,4 +129,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print()
     print(render(summary))
-    return 0 if summary.ok else 1
+    if outcome.marketplaces is None:
+        return 0 if summary.ok else 1
+    print()
+    print(marketplaces.render(outcome.marketplaces))
+    return 0 if summary.ok and marketplaces.ok(outcome.marketplaces) else 1

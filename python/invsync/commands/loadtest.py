@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=1, help="same seed, same workload (default %(default)s)"
     )
     parser.add_argument(
+        "--marketplaces",
+        action="store_true",
+        help="with --embedded: the shopify, amazon and ebay channels sell on the sandbox, "
+        "kept current by the gateway, so push lag and order lag are real",
+    )
+    parser.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary.json and a PNG here"
     )
     # With --nats, the user needs the producer and observer roles (docs/security.md).
@@ -66,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.nats and args.policy is None:
         print("invsync loadtest: --nats needs --policy (the policy the service runs)")
+        return 2
+    if args.marketplaces and not args.embedded:
+        print("invsync loadtest: --marketplaces needs --embedded (it starts the sandbox here)")
         return 2
     with tempfile.TemporaryDirectory(prefix="invsync-loadtest-") as workdir:
         policy_path = args.policy or Path(workdir) / "loadtest-policy.toml"
@@ -81,6 +90,7 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
     import anyio
 
     from invsync.errors import PolicyError
+    from invsync.flashsale import marketplaces
     from invsync.flashsale.progress import ProgressLine, render_sale
     from invsync.flashsale.report import render, summarize, write_report
     from invsync.flashsale.scenario import Mix, ScenarioConfig, generate
@@ -131,7 +141,13 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
         if args.embedded:
             outcome = anyio.run(
                 until_interrupted,
-                lambda: run_embedded_sale(policy_path, policy, scenario, progress=progress),
+                lambda: run_embedded_sale(
+                    policy_path,
+                    policy,
+                    scenario,
+                    progress=progress,
+                    marketplaces=args.marketplaces,
+                ),
             )
         else:
             outcome = anyio.run(
@@ -156,7 +172,16 @@ def _run(args: argparse.Namespace, policy_path: Path) -> int:
         scenario, outcome.stats, outcome.feed, outcome.reserve, outcome.verdict, outcome.expected
     )
     print(render(summary))
+    ok = summary.ok
+    if outcome.marketplaces is not None:
+        print()
+        print(marketplaces.render(outcome.marketplaces))
+        print()
+        print(marketplaces.render_oversells(outcome.verdict.backorders, outcome.marketplaces))
+        ok = ok and marketplaces.ok(outcome.marketplaces)
+    elif args.marketplaces:
+        print(f"invsync loadtest: no channel is named {', '.join(marketplaces.PLATFORMS)}")
     if args.report is not None:
         for path in write_report(args.report, summary, outcome.feed, outcome.reserve):
             print(f"wrote {path}")
-    return 0 if summary.ok else 1
+    return 0 if ok else 1

@@ -17,7 +17,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.lowlevel
@@ -52,6 +52,15 @@ MAX_NAP_S = 0.01
 HOLD_MARGIN_S = 1.0
 
 Progress = Callable[[float, int, float, float | None], None]
+
+
+class Marketplace(Protocol):
+    """Where a channel's marketplace orders are sales instead (the sandbox): its orders
+    come back later, through `Driver.place_order`."""
+
+    def sells(self, channel: str) -> bool: ...
+
+    async def sell(self, channel: str, sku: str, qty: int) -> bool: ...
 
 
 def now_ts() -> str:
@@ -126,8 +135,10 @@ class Driver:
         reserve: DepletionRecorder,
         *,
         prefix: str = "inv",
+        market: Marketplace | None = None,
     ) -> None:
         self._nc = nc
+        self._market = market
         self._scenario = scenario
         self._checker = checker
         self._feed = feed
@@ -219,7 +230,10 @@ class Driver:
                     self.stats.primary_sent += 1
                 else:
                     job = heapq.heappop(self._timers)[2]
-                await self._dispatch(job)
+                if self._sold_on_marketplace(job.step):
+                    group.start_soon(self._sell, job.step)
+                else:
+                    await self._dispatch(job)
                 if next(behind) % YIELD_EVERY == 0:
                     # Behind schedule: still let replies, the feed recorder (and an
                     # embedded service on this event loop) run.
@@ -228,6 +242,29 @@ class Driver:
         self.stats.sale_s = max(time.monotonic() - start, 1e-9)
         self._sample(self.stats.sale_s, progress)
         return self.stats
+
+    def _sold_on_marketplace(self, step: Step) -> bool:
+        """A marketplace order on a channel the marketplace itself sells on."""
+        body = step.body
+        return (
+            self._market is not None
+            and body["type"] == "order.placed"
+            and not step.neutral
+            and self._market.sells(str(body["channel"]))
+        )
+
+    async def _sell(self, step: Step) -> None:
+        """The buyer checks out on the marketplace; the order it owes arrives later. Its
+        cancellation (a follow-up naming the scenario's order id) is not sent."""
+        assert self._market is not None
+        line = step.body["lines"][0]
+        await self._market.sell(str(step.body["channel"]), str(line["sku"]), int(line["qty"]))
+
+    async def place_order(self, body: dict[str, Any]) -> None:
+        """An `order.placed` a marketplace reports after its order delay; it keeps its `ts`
+        (when it sold) and waits its turn on its SKU like any event."""
+        sku = str(body["lines"][0]["sku"])
+        await self._dispatch(_Job(Step(0.0, f"order.{body['channel']}", body, sku)))
 
     def _sample(self, elapsed: float, progress: Progress | None) -> None:
         self._reserve.sample(elapsed, (self._checker.ats(sku) for sku in self._scenario.hot))
@@ -282,7 +319,7 @@ class Driver:
             self._abandoned.add(str(order_id))
             self.stats.dropped_follow_ups += 1
             return
-        body = {**step.body, "ts": now_ts()}
+        body = {"ts": now_ts(), **step.body}
         payload = msgspec.json.encode(body)
         # Recorded before the publish call queues the bytes: the replay's order is
         # the wire's order.

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from nats.errors import Error as NatsError
@@ -24,6 +25,10 @@ from invsync.flashsale.scenario import Scenario
 from invsync.policy import Policy
 from invsync.service.config import ConnectionOptions
 
+if TYPE_CHECKING:
+    from invsync.flashsale.marketplaces import ChannelResult, Marketplaces
+    from invsync.nats_server import NatsServer
+
 SERVICE_READY_TIMEOUT_S = 20.0
 CONNECT_TIMEOUT_S = 2.0
 CONNECT_ATTEMPTS = 3
@@ -31,6 +36,9 @@ CONNECT_RETRY_S = 0.3
 # The run drives the sale as a producer and watches the channel feeds as an observer.
 DRIVER_USER = "loadtest"
 DRIVER_ROLES = ("producer", "observer")
+# With marketplaces, the gateway carries the quantities and acknowledges them.
+GATEWAY_USER = "gateway"
+GATEWAY_ROLES = ("connector",)
 log = logging.getLogger("invsync.flashsale")
 
 # The policy `invsync loadtest --embedded` runs when given none: the usual
@@ -166,6 +174,8 @@ class Outcome:
     reserve: DepletionRecorder
     expected: dict[str, SkuState]
     verdict: Verdict
+    # Per marketplace channel, when the run sold through the sandbox.
+    marketplaces: list[ChannelResult] | None = None
 
 
 async def _log_nats_error(exc: Exception) -> None:
@@ -174,9 +184,9 @@ async def _log_nats_error(exc: Exception) -> None:
 
 
 @asynccontextmanager
-async def embedded_service(policy_path: Path) -> AsyncIterator[ConnectionOptions]:
-    """nats-server on a free loopback port plus the service in this process; yields how
-    the driver connects (its own user, minted at start).
+async def embedded_server(policy_path: Path) -> AsyncIterator[NatsServer]:
+    """nats-server on a free loopback port plus the service in this process, with a
+    user for the driver (DRIVER_USER) and one for a gateway (GATEWAY_USER).
 
     Both are stopped on the way out, also when the run is cancelled (Ctrl-C).
     """
@@ -186,7 +196,8 @@ async def embedded_service(policy_path: Path) -> AsyncIterator[ConnectionOptions
 
     # The service's own notices (connects, snapshots) would break up the run's output.
     logging.getLogger("invsync.service").setLevel(logging.ERROR)
-    with NatsServer(users={DRIVER_USER: DRIVER_ROLES}) as server:
+    users = {DRIVER_USER: DRIVER_ROLES, GATEWAY_USER: GATEWAY_ROLES}
+    with NatsServer(users=users) as server:
         config = ServiceConfig(
             policy_path=policy_path,
             connection=server.client("service", name="invsync-embedded"),
@@ -198,9 +209,16 @@ async def embedded_service(policy_path: Path) -> AsyncIterator[ConnectionOptions
             with anyio.fail_after(SERVICE_READY_TIMEOUT_S):
                 await ready.wait()
             try:
-                yield server.client(DRIVER_USER, name="invsync-loadtest")
+                yield server
             finally:
                 stop.set()
+
+
+@asynccontextmanager
+async def embedded_service(policy_path: Path) -> AsyncIterator[ConnectionOptions]:
+    """`embedded_server`, yielding how the driver connects (its own user, minted at start)."""
+    async with embedded_server(policy_path) as server:
+        yield server.client(DRIVER_USER, name="invsync-loadtest")
 
 
 async def run_sale(
@@ -210,8 +228,10 @@ async def run_sale(
     *,
     prefix: str = "inv",
     progress: Progress | None = None,
+    marketplaces: Marketplaces | None = None,
 ) -> Outcome:
-    """Drive `scenario` against the service behind `connection` and judge the result."""
+    """Drive `scenario` against the service behind `connection` and judge the result;
+    with `marketplaces`, their channels' orders are sales on the sandbox."""
     import nats
 
     from invsync.engine import Engine
@@ -233,28 +253,51 @@ async def run_sale(
     except (OSError, NatsError) as exc:
         raise RunError(f"cannot connect to NATS at {connection.url}: {exc!r}") from None
     try:
-        driver = Driver(nc, scenario, checker, feed, reserve, prefix=prefix)
+        driver = Driver(nc, scenario, checker, feed, reserve, prefix=prefix, market=marketplaces)
         await driver.watch_feeds()
+        if marketplaces is not None:
+            marketplaces.take_orders(driver.place_order)
         try:
             await driver.setup()
         except TimeoutError:
             raise RunError(
                 f"no service took the opening stock at {connection.url} (prefix {prefix!r})"
             ) from None
+        if marketplaces is not None:
+            await marketplaces.wait_listed()
         feed.origin = time.time()
         stats = await driver.sale(progress)
+        if marketplaces is not None:
+            await marketplaces.wait_orders_delivered()
         await driver.settle()
         expected = checker.expected(scenario.skus, datetime.now(UTC))
         observed = await driver.query_all(scenario.skus)
+        shown = None if marketplaces is None else await marketplaces.converge(observed)
     finally:
         await nc.drain()
     verdict = checker.verdict(expected, observed)
-    return Outcome(scenario, stats, feed, reserve, expected, verdict)
+    return Outcome(scenario, stats, feed, reserve, expected, verdict, shown)
 
 
 async def run_embedded_sale(
-    policy_path: Path, policy: Policy, scenario: Scenario, *, progress: Progress | None = None
+    policy_path: Path,
+    policy: Policy,
+    scenario: Scenario,
+    *,
+    progress: Progress | None = None,
+    marketplaces: bool = False,
 ) -> Outcome:
-    """`run_sale` against a nats-server and service started (and stopped) here."""
-    async with embedded_service(policy_path) as connection:
-        return await run_sale(connection, policy, scenario, progress=progress)
+    """`run_sale` against a nats-server and service started (and stopped) here; with
+    `marketplaces`, also the sandbox and the gateway for the channels it emulates."""
+    from invsync.flashsale.marketplaces import marketplace_channels, running_marketplaces
+
+    async with embedded_server(policy_path) as server:
+        connection = server.client(DRIVER_USER, name="invsync-loadtest")
+        channels = marketplace_channels([name for name, _tier in scenario.config.channels])
+        if not marketplaces or not channels:
+            return await run_sale(connection, policy, scenario, progress=progress)
+        gateway = server.client(GATEWAY_USER, name="invsync-connect")
+        async with running_marketplaces(gateway, channels, scenario.skus) as market:
+            return await run_sale(
+                connection, policy, scenario, progress=progress, marketplaces=market
+            )

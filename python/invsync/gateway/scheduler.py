@@ -379,6 +379,8 @@ class PushQueue:
                 reason = outcome.reason or "refused without a reason"
                 item.settle(False, reason)
                 result.refused.append((item, reason))
+            elif outcome.bystander:
+                self._requeue(item)
             elif self._retry(item, now) == ALERT_AFTER_ATTEMPTS:
                 result.retry_alerts.append((item, outcome.reason or "not applied"))
             newer = self._pending.get(item.key)

@@ -102,6 +102,8 @@ MUTATION_COST: Final = 10
 OBJECT_COST: Final = 1
 # SET_QUANTITIES: the mutation field plus its userErrors objects.
 SET_QUANTITIES_COST: Final = MUTATION_COST + OBJECT_COST
+# read_levels: per listing its inventoryItem, inventoryLevel and quantities objects.
+READ_LEVEL_COST: Final = 3 * OBJECT_COST
 
 # Restore rate (points per second) by plan; the bucket holds ten seconds of it (the
 # documented Standard figures are 100/s and 1,000; the other plans' buckets follow

@@ -8,6 +8,9 @@ its own that a rehearsal drives it with.
   request counters (`requests`, `throttled`, `rejected`) and the platform's own state.
 - `POST /sandbox/listings` `{"platform", "listings": [{"sku", "condition"?, "ids",
   "qty"?}]}`: listings a channel gains without a listing file (e.g. a `kv:` map).
+- `POST /sandbox/faults` `{"platform", "count"?, "status"?, "delay_s"?}`: the platform's
+  next `count` requests are held `delay_s` (a time-out, for a client that waits less)
+  and/or answered `status` (429 with `Retry-After: 1`, or a 5xx), to rehearse an outage.
 
 Platforms' paths do not collide (Shopify `/admin/api/...`, Amazon `/auth/o2/token`,
 `/listings/...`, `/feeds/...`, eBay `/identity/...`, `/sell/...`), so one port serves
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +97,13 @@ class NewListing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     qty: Annotated[int, Meta(ge=0, le=MAX_QTY)] = 0
 
 
+class FaultRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    platform: str
+    count: Annotated[int, Meta(ge=1, le=10_000)] = 1
+    status: Annotated[int, Meta(ge=429, le=599)] | None = None
+    delay_s: Annotated[float, Meta(ge=0, le=300)] = 0.0
+
+
 class ListingsRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     platform: str
     listings: list[NewListing]
@@ -123,23 +133,71 @@ class Sandbox:
                 )
             self.storefronts[platform] = front
         self.orders = orders
+        # Faults still to inject, per platform, in order.
+        self.faults: dict[str, list[FaultRequest]] = {}
+        self._route_platform: dict[str, str] = {}
 
     @property
     def markets(self) -> list[Market]:
         return [f.emulation.market for f in self.storefronts.values()]
 
     def application(self) -> web.Application:
-        app = web.Application()
-        for front in self.storefronts.values():
-            app.add_routes(list(front.emulation.routes()))
+        app = web.Application(middlewares=[self._inject_faults])
+        for platform, front in self.storefronts.items():
+            routes = list(front.emulation.routes())
+            for route in routes:
+                if isinstance(route, web.RouteDef):
+                    self._route_platform[route.path] = platform
+            app.add_routes(routes)
         app.add_routes(
             [
                 web.post("/sandbox/sale", self._sale),
                 web.get("/sandbox/state", self._state),
                 web.post("/sandbox/listings", self._add_listings),
+                web.post("/sandbox/faults", self._add_faults),
             ]
         )
         return app
+
+    @web.middleware
+    async def _inject_faults(
+        self,
+        request: web.Request,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        resource = request.match_info.route.resource
+        platform = self._route_platform.get(resource.canonical) if resource else None
+        queue = self.faults.get(platform or "")
+        if not queue:
+            return await handler(request)
+        fault = queue[0]
+        if fault.count > 1:
+            queue[0] = msgspec.structs.replace(fault, count=fault.count - 1)
+        else:
+            queue.pop(0)
+        await asyncio.sleep(fault.delay_s)
+        if fault.status is None:
+            return await handler(request)
+        counters = self.storefronts[str(platform)].emulation.market.counters
+        counters.requests += 1
+        headers = {}
+        if fault.status == 429:
+            counters.throttled += 1
+            headers["Retry-After"] = "1"
+        body = {"errors": [{"message": f"sandbox fault: answered {fault.status}"}]}
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    async def _add_faults(self, request: web.Request) -> web.Response:
+        try:
+            fault = msgspec.json.decode(await request.read(), type=FaultRequest)
+        except msgspec.DecodeError as exc:
+            return _refuse(400, f"bad fault: {exc}")
+        if fault.platform not in self.storefronts:
+            return _refuse(404, f"no marketplace for platform {fault.platform!r} on this sandbox")
+        self.faults.setdefault(fault.platform, []).append(fault)
+        return web.json_response(
+            {"platform": fault.platform, "queued": len(self.faults[fault.platform])}
+        )
 
     async def _sale(self, request: web.Request) -> web.Response:
         try:

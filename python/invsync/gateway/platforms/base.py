@@ -59,7 +59,10 @@ class Outcome:
       revision cap reached); alerted as `channel_error` with `reason`, not retried blindly.
     - retry (applied False, retry True): transient for this item (Shopify's
       CHANGE_FROM_QUANTITY_STALE with the quantity it now shows in `shown`, a per-item
-      5xx, a job that did not apply it): sent again.
+      5xx, a job that did not apply it): sent again after a backoff.
+    - bystander (with retry): not applied only because another item of the same
+      all-or-nothing request was refused; sent again at once, and not counted as a
+      failed attempt of its own.
     - held (applied False, `held` above the quantity sent): the platform refused to go
       below the stock it holds for its own promotions or orders (Shopee's reserved
       stock, Lazada's locked stock); `held` is that floor and `reason` the platform's
@@ -71,6 +74,7 @@ class Outcome:
     retry: bool = False
     shown: int | None = None
     held: int | None = None
+    bystander: bool = False
 
 
 @dataclass(frozen=True)

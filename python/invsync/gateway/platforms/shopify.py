@@ -5,8 +5,10 @@ bucket (facts and sources: invsync.marketplaces.shopify).
 Every quantity carries `changeFromQuantity`: what invsync last knew the store to show
 (`Change.known`), or null when it does not know. A store that shows something else
 (a sale, an edit in the admin) answers CHANGE_FROM_QUANTITY_STALE; the profile reads
-the quantity the store now shows and returns it with a retry, so the scheduler sends
-invsync's quantity again against the fresh value instead of overwriting blindly.
+the quantity the store now shows (when its bucket has room) and returns it with a
+retry, and the retry goes without the compare: invsync's quantity is what the store
+must show either way, and on a listing that keeps selling a compare against the
+value just read loses the race again (under a flash sale, five times in a row).
 
 The mutation is all or nothing: when one quantity is refused, the others were not
 applied either and come back as retries.
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -48,6 +50,9 @@ from invsync.marketplaces import shopify as doc
 REQUEST_TIMEOUT_S = 15.0
 ID_FIELDS = ("inventory_item_id", "location_id")
 NOT_APPLIED = "not applied: another quantity in the same request was refused"
+# Points left for mutations already on their way (the scheduler keeps up to four
+# requests in flight) before a read-back may spend the store's bucket.
+READ_HEADROOM = 4 * doc.SET_QUANTITIES_COST
 
 
 def throttle_report(payload: Mapping[str, Any], throttled: bool = False) -> BudgetReport:
@@ -98,6 +103,9 @@ class GraphQLLane:
     limits: LaneLimits
     name: str = "graphql"
     asynchronous: bool = False
+    # Inventory items whose compare quantity the store refused: their next quantity
+    # goes without the check.
+    unverified: set[str] = field(default_factory=set)
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         quantities = [
@@ -105,10 +113,13 @@ class GraphQLLane:
                 "inventoryItemId": c.listing.ids["inventory_item_id"],
                 "locationId": c.listing.ids["location_id"],
                 "quantity": c.qty,
-                "changeFromQuantity": c.known,
+                "changeFromQuantity": None
+                if c.listing.ids["inventory_item_id"] in self.unverified
+                else c.known,
             }
             for c in changes
         ]
+        self.unverified.difference_update(q["inventoryItemId"] for q in quantities)
         variables = {
             "input": {
                 "name": doc.QUANTITY_NAME,
@@ -136,11 +147,14 @@ class GraphQLLane:
         stale = [n for n, e in per_item.items() if e.get("code") == doc.CHANGE_FROM_QUANTITY_STALE]
         read, budget = await self._read_back(http, [changes[n].listing for n in stale], budget)
         shown = {stale[p]: qty for p, qty in read.items()}
+        self.unverified.update(changes[n].listing.ids["inventory_item_id"] for n in stale)
         outcomes = []
         for n in range(len(changes)):
             error = per_item.get(n)
             if error is None:
-                outcomes.append(Outcome(applied=False, retry=True, reason=NOT_APPLIED))
+                outcomes.append(
+                    Outcome(applied=False, retry=True, reason=NOT_APPLIED, bystander=True)
+                )
             elif error.get("code") == doc.CHANGE_FROM_QUANTITY_STALE:
                 outcomes.append(
                     Outcome(applied=False, retry=True, reason=_describe(error), shown=shown.get(n))
@@ -157,8 +171,11 @@ class GraphQLLane:
     ) -> tuple[dict[int, int], BudgetReport]:
         """What the store now shows for `listings` (by position), best effort: a
         throttled or failed read leaves them unknown and the retry opts out of the
-        check instead of guessing."""
-        if not listings:
+        check instead of guessing. The read is not in the scheduler's budget, so it is
+        made only when the store's bucket has room for it beside the requests that may
+        be in flight; under a backlog the retry opts out instead."""
+        cost = doc.READ_LEVEL_COST * len(listings)
+        if not listings or budget.available is None or budget.available < cost + READ_HEADROOM:
             return {}, budget
         variables: dict[str, Any] = {}
         for n, listing in enumerate(listings):
