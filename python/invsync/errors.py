@@ -19,8 +19,8 @@ class SnapshotError(InvsyncError):
     """A snapshot that is corrupt, truncated or from another format version."""
 
 
-class PolicyError(InvsyncError):
-    """A policy refused at load, pointing at the file, line and field to fix."""
+class FileFieldError(InvsyncError):
+    """An input file refused, pointing at the file, line and field to fix."""
 
     def __init__(self, source: str, line: int, field: str, message: str) -> None:
         super().__init__(source, line, field, message)
@@ -31,3 +31,11 @@ class PolicyError(InvsyncError):
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.field}: {self.message}"
+
+
+class PolicyError(FileFieldError):
+    """A policy refused at load, pointing at the file, line and field to fix."""
+
+
+class ScenarioError(FileFieldError):
+    """A simulation scenario refused at load, pointing at the file, line and field to fix."""
