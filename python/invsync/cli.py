@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-COMMANDS = ("demo", "serve", "explain", "check", "loadtest", "publish", "auth")
+COMMANDS = ("demo", "serve", "explain", "check", "simulate", "loadtest", "publish", "auth")
 
 
 class _Command(Protocol):

@@ -1,0 +1,282 @@
+"""One strategy through the real engine in simulated time.
+
+The loop the seller lives in, one step (`step_s`) at a time:
+
+1. a clock tick and the orders that reach the seller by now go into the engine, in the
+   order they arrive; an order the engine must backorder is an oversell, and the seller
+   cancels it;
+2. what the engine now shows each channel is pushed; a push is accepted by the channel
+   after its push lag (later when its feed is stalled), never before an earlier one;
+3. buyers arrive: a channel sells while the quantity it displays is above 0 and counts
+   the sale down itself; a storefront whose checkout reserves asks the engine first; the
+   order reaches the seller after the buyer's order lag.
+
+The oracle has no lag: a buyer buys while the engine shows the channel more than 0, and
+the order is applied at once, so it never oversells. Everything is seeded: the same
+scenario, strategy and seed give the same outcome.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from invsync.engine import AppliedEvent, Engine
+from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
+from invsync.policy import Policy
+from invsync.simulate.demand import Buyers
+from invsync.simulate.scenario import Scenario
+from invsync.timeconv import rfc3339
+
+#: How long a storefront's checkout hold lasts before its order converts it.
+HOLD_SECONDS = 900
+#: Push lags are drawn per channel in blocks of this many.
+_DRAWS = 4096
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How a run decides what channels are shown: a policy, and whether delays apply."""
+
+    name: str
+    policy: Policy
+    lagged: bool = True
+
+
+@dataclass
+class Series:
+    """The hottest SKU over time: its ATS, what the engine decided each channel is shown,
+    and what each channel displayed (lagged, counted down by its own sales)."""
+
+    sku: str
+    channels: tuple[str, ...]
+    time_s: list[float] = field(default_factory=list)
+    ats: list[int] = field(default_factory=list)
+    decided: list[list[int]] = field(default_factory=list)
+    displayed: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What one strategy did in one run."""
+
+    strategy: str
+    #: buyers who came, and of them those who found the SKU unavailable
+    buyers: int = 0
+    turned_away: int = 0
+    #: units sold and kept (sales minus oversells)
+    sold: int = 0
+    #: units sold that the engine had to backorder
+    oversold: int = 0
+    #: orders the seller cancelled because stock could not cover them
+    cancellations: int = 0
+    #: revenue of the units sold, by the selling channel's tier
+    revenue_by_tier: dict[int, float] = field(default_factory=dict)
+    #: units on hand and not committed at the end
+    unsold: int = 0
+    #: when the hottest SKU's ATS first reached 0 (None: it never did)
+    sellout_s: float | None = None
+    series: Series | None = None
+
+
+class _Pushes:
+    """Quantity pushes on their way to the channels, in the order they are accepted."""
+
+    def __init__(self, scenario: Scenario, seed: int) -> None:
+        self._plans = scenario.channels
+        self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(len(self._plans))]
+        self._draws: list[list[float]] = [[] for _ in self._plans]
+        self._last = [0.0] * len(self._plans)
+        self._queue: list[tuple[float, int, int, list[tuple[int, int]]]] = []
+        self._sent = 0
+        #: per channel, (published at, accepted at) of every push
+        self.accepted: list[list[tuple[float, float]]] = [[] for _ in self._plans]
+
+    @property
+    def next_at(self) -> float:
+        return self._queue[0][0] if self._queue else math.inf
+
+    def send(self, channel: int, at: float, items: list[tuple[int, int]]) -> None:
+        draws = self._draws[channel]
+        if not draws:
+            plan = self._plans[channel]
+            draws += plan.push_lag.sample(self._rngs[channel], _DRAWS).tolist()[::-1]
+        accepted = at + draws.pop()
+        for start, end in self._plans[channel].stalls:
+            if at < end and accepted >= start:
+                accepted = max(accepted, end)
+        accepted = max(accepted, self._last[channel])
+        self._last[channel] = accepted
+        self._sent += 1
+        heapq.heappush(self._queue, (accepted, self._sent, channel, items))
+        self.accepted[channel].append((at, accepted))
+
+    def take(self) -> tuple[int, list[tuple[int, int]]]:
+        _, _, channel, items = heapq.heappop(self._queue)
+        return channel, items
+
+
+def simulate(
+    scenario: Scenario, strategy: Strategy, buyers: Buyers, seed: int, record: bool = False
+) -> Outcome:
+    """Runs `strategy` over `buyers`; with `record`, keeps the hottest SKU's series."""
+    policy = strategy.policy
+    engine = Engine(policy)
+    head = scenario.head
+    start, step = head.start, head.step_s
+    steps = math.ceil(head.horizon_s / step)
+    skus = scenario.skus
+    sku_of = {name: s for s, name in enumerate(skus)}
+    plans = scenario.channels
+    names = [plan.id for plan in plans]
+    channel_of = {name: c for c, name in enumerate(names)}
+    tiers = [policy.channel_tier(name) for name in names]
+    worth = [[price * plan.price for price in scenario.price] for plan in plans]
+    reserves = [plan.checkout_reserves for plan in plans]
+    hot = buyers.hottest
+    outcome = Outcome(strategy.name, revenue_by_tier={tier: 0.0 for tier in sorted(set(tiers))})
+    if record:
+        outcome.series = Series(skus[hot], tuple(names))
+
+    setup: list[AppliedEvent] = [
+        StockSet(event_id=f"stock-{s}", ts=start, sku=name, location=scenario.location, on_hand=qty)
+        for s, (name, qty) in enumerate(zip(skus, scenario.stock, strict=True))
+        if qty
+    ]
+    engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
+    displayed = [[0] * len(skus) for _ in plans]
+    pushes = _Pushes(scenario, seed)
+    for name, items in engine.drain_changes().items():
+        if name in channel_of:  # the listings start as the engine decided
+            row = displayed[channel_of[name]]
+            for item in items:
+                if item.sku in sku_of:
+                    row[sku_of[item.sku]] = item.qty
+
+    time, channel, sku, order_lag = buyers.time, buyers.channel, buyers.sku, buyers.order_lag
+    due: defaultdict[int, list[tuple[float, int]]] = defaultdict(list)
+    revenue = outcome.revenue_by_tier
+
+    def order(i: int) -> OrderPlaced:
+        return OrderPlaced(
+            event_id=f"o{i}",
+            ts=start + timedelta(seconds=time[i]),
+            order_id=f"o{i}",
+            channel=names[channel[i]],
+            lines=[OrderLine(line_id="1", sku=skus[sku[i]], qty=1)],
+        )
+
+    def apply_orders(at: float, events: list[AppliedEvent]) -> None:
+        done = engine.apply_all(events)
+        if done.refused:
+            raise RuntimeError(f"the engine refused a simulated event: {done.refused[0][1]}")
+        short = sorted({backorder.order_id for backorder in done.backorders})
+        if not short:
+            return
+        when = start + timedelta(seconds=at)
+        engine.apply_all(
+            [OrderCancelled(event_id=f"c-{oid}", ts=when, order_id=oid) for oid in short]
+        )
+        for oid in short:
+            i = int(oid[1:])
+            outcome.cancellations += 1
+            outcome.oversold += 1
+            revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
+
+    def publish(at: float) -> None:
+        for name, items in engine.drain_changes().items():
+            c = channel_of.get(name)
+            if c is not None:
+                pushes.send(
+                    c, at, [(sku_of[item.sku], item.qty) for item in items if item.sku in sku_of]
+                )
+
+    def deliver(until: float) -> None:
+        while pushes.next_at <= until:
+            c, items = pushes.take()
+            row = displayed[c]
+            for s, qty in items:
+                row[s] = qty
+
+    b, total = 0, len(time)
+    for k in range(steps):
+        t = k * step
+        now = start + timedelta(seconds=t)
+        arriving = sorted(due.pop(k, ()))
+        apply_orders(t, [ClockTick(event_id=f"tick-{k}", ts=now), *(order(i) for _, i in arriving)])
+        if strategy.lagged:
+            publish(t)
+            deliver(t)
+        if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
+            outcome.sellout_s = t
+        if outcome.series is not None:
+            _record(outcome.series, engine, t, names, displayed, hot, strategy.lagged)
+        end = t + step
+        while b < total and time[b] < end:
+            i, b = b, b + 1
+            c, s = channel[i], sku[i]
+            if strategy.lagged:
+                deliver(time[i])
+                if displayed[c][s] <= 0 or (
+                    reserves[c] and not _reserved(engine, i, time, start, names[c], skus[s])
+                ):
+                    outcome.turned_away += 1
+                    continue
+                displayed[c][s] -= 1
+                arrival = time[i] + order_lag[i]
+                due[max(k + 1, math.ceil(arrival / step))].append((arrival, i))
+            else:
+                if engine.shown(skus[s], names[c]) <= 0:
+                    outcome.turned_away += 1
+                    continue
+                apply_orders(time[i], [order(i)])
+            outcome.sold += 1
+            revenue[tiers[c]] += worth[c][s]
+    # Sales made before the end still reach the seller, and may still be oversells.
+    for k in sorted(due):
+        apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
+    outcome.buyers = total
+    outcome.sold -= outcome.oversold
+    outcome.unsold = sum(
+        qty - engine.reserved(name) for name, qty in zip(skus, scenario.stock, strict=True) if qty
+    )
+    return outcome
+
+
+def _reserved(
+    engine: Engine, i: int, time: list[float], start: datetime, channel: str, sku: str
+) -> bool:
+    """A storefront's checkout hold for buyer `i`: granted or not, by the engine."""
+    reply = engine.reserve(
+        {
+            "type": "reserve",
+            "request_id": f"r{i}",
+            "order_id": f"o{i}",
+            "channel": channel,
+            "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
+            "hold_seconds": HOLD_SECONDS,
+            "ts": rfc3339(start + timedelta(seconds=time[i])),
+        }
+    )
+    return bool(reply["ok"])
+
+
+def _record(
+    series: Series,
+    engine: Engine,
+    t: float,
+    names: list[str],
+    displayed: list[list[int]],
+    hot: int,
+    lagged: bool,
+) -> None:
+    decided = [engine.shown(series.sku, name) for name in names]
+    series.time_s.append(t)
+    series.ats.append(engine.ats(series.sku))
+    series.decided.append(decided)
+    series.displayed.append([row[hot] for row in displayed] if lagged else decided)
