@@ -7,7 +7,6 @@ them per run.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -116,10 +115,20 @@ def search_candidates(scenario: Scenario, limit: int) -> list[dict[str, int]]:
                 for plan in lagging
             }
         )
+    # Then per-channel mixes of a coarse ladder, drawn at random (seeded) when there
+    # are more mixes than the limit leaves room for.
     coarse = LADDER[::2]
-    if len(coarse) ** len(lagging) <= limit:
-        for values in itertools.product(coarse, repeat=len(lagging)):
-            add({plan.id: value for plan, value in zip(lagging, values, strict=True)})
+    mixes = len(coarse) ** len(lagging)
+    draws = np.random.default_rng(0)
+    for n in range(min(mixes, 20 * limit)):
+        if len(sets) >= limit:
+            break
+        values = (
+            np.unravel_index(n, (len(coarse),) * len(lagging))
+            if mixes <= limit
+            else draws.integers(len(coarse), size=len(lagging))
+        )
+        add({plan.id: coarse[int(v)] for plan, v in zip(lagging, values, strict=True)})
     return sets[:limit]
 
 
