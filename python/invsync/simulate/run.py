@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from invsync.engine import AppliedEvent, Engine
 from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
@@ -35,6 +38,15 @@ from invsync.timeconv import rfc3339
 
 #: How long a storefront's checkout hold lasts before its order converts it.
 HOLD_SECONDS = 900
+
+
+class _Qty(msgspec.Struct):
+    """The one field of a drained item the simulation reads."""
+
+    qty: int
+
+
+_QTY = msgspec.json.Decoder(list[_Qty])
 #: Push lags are drawn per channel in blocks of this many.
 _DRAWS = 4096
 
@@ -84,6 +96,10 @@ class Outcome:
     series: Series | None = None
 
 
+#: A push's items: the SKUs (scenario indices) and the quantities they are to show.
+_Items = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
 class _Pushes:
     """Quantity pushes on their way to the channels, in the order they are accepted."""
 
@@ -92,7 +108,7 @@ class _Pushes:
         self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(len(self._plans))]
         self._draws: list[list[float]] = [[] for _ in self._plans]
         self._last = [0.0] * len(self._plans)
-        self._queue: list[tuple[float, int, int, list[tuple[int, int]]]] = []
+        self._queue: list[tuple[float, int, int, _Items]] = []
         self._sent = 0
         #: per channel, (published at, accepted at) of every push
         self.accepted: list[list[tuple[float, float]]] = [[] for _ in self._plans]
@@ -101,7 +117,7 @@ class _Pushes:
     def next_at(self) -> float:
         return self._queue[0][0] if self._queue else math.inf
 
-    def send(self, channel: int, at: float, items: list[tuple[int, int]]) -> None:
+    def send(self, channel: int, at: float, items: _Items) -> None:
         draws = self._draws[channel]
         if not draws:
             plan = self._plans[channel]
@@ -116,7 +132,7 @@ class _Pushes:
         heapq.heappush(self._queue, (accepted, self._sent, channel, items))
         self.accepted[channel].append((at, accepted))
 
-    def take(self) -> tuple[int, list[tuple[int, int]]]:
+    def take(self) -> tuple[int, _Items]:
         _, _, channel, items = heapq.heappop(self._queue)
         return channel, items
 
@@ -149,7 +165,7 @@ def simulate(
         if qty
     ]
     engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
-    displayed = [[0] * len(skus) for _ in plans]
+    displayed = [np.zeros(len(skus), dtype=np.int64) for _ in plans]
     pushes = _Pushes(scenario, seed)
     for name, items in engine.drain_changes().items():
         if name in channel_of:  # the listings start as the engine decided
@@ -188,22 +204,39 @@ def simulate(
             outcome.oversold += 1
             revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
 
-    def publish(at: float) -> None:
-        for name, items in engine.drain_changes().items():
-            c = channel_of.get(name)
-            if c is not None:
-                pushes.send(
-                    c, at, [(sku_of[item.sku], item.qty) for item in items if item.sku in sku_of]
-                )
+    # A drained key's stock-key index gives its SKU; the JSON gives its quantity.
+    key_index = [engine.index(name) for name in skus]
+    key_sku = np.full(max(key_index) + 2, -1, dtype=np.int64)
+    key_sku[key_index] = np.arange(len(skus))
 
-    def deliver(until: float) -> None:
+    def publish(at: float) -> None:
+        drained = [
+            (channel_of[name], items, keys)
+            for name, items, keys, _ in engine.drain_json(sys.maxsize, start)
+            if name in channel_of
+        ]
+        if not drained:
+            return
+        decoded = _QTY.decode(b"[" + b",".join(items for _, items, _ in drained) + b"]")
+        quantities = np.fromiter((item.qty for item in decoded), np.int64, len(decoded))
+        keys = np.concatenate([keys for _, _, keys in drained])
+        mine = key_sku[np.minimum(keys, len(key_sku) - 1)]
+        first = 0
+        for c, _, channel_keys in drained:
+            part = slice(first, first + len(channel_keys))
+            first += len(channel_keys)
+            known = mine[part] >= 0
+            pushes.send(c, at, (mine[part][known], quantities[part][known]))
+
+    def deliver(until: float) -> float:
+        """Applies the pushes accepted by `until`; returns when the next one is."""
         while pushes.next_at <= until:
-            c, items = pushes.take()
-            row = displayed[c]
-            for s, qty in items:
-                row[s] = qty
+            c, (which, qty) = pushes.take()
+            displayed[c][which] = qty
+        return pushes.next_at
 
     b, total = 0, len(time)
+    next_push = math.inf
     for k in range(steps):
         t = k * step
         now = start + timedelta(seconds=t)
@@ -211,7 +244,7 @@ def simulate(
         apply_orders(t, [ClockTick(event_id=f"tick-{k}", ts=now), *(order(i) for _, i in arriving)])
         if strategy.lagged:
             publish(t)
-            deliver(t)
+            next_push = deliver(t)
         if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
             outcome.sellout_s = t
         if outcome.series is not None:
@@ -221,7 +254,8 @@ def simulate(
             i, b = b, b + 1
             c, s = channel[i], sku[i]
             if strategy.lagged:
-                deliver(time[i])
+                if time[i] >= next_push:
+                    next_push = deliver(time[i])
                 if displayed[c][s] <= 0 or (
                     reserves[c] and not _reserved(engine, i, time, start, names[c], skus[s])
                 ):
@@ -271,7 +305,7 @@ def _record(
     engine: Engine,
     t: float,
     names: list[str],
-    displayed: list[list[int]],
+    displayed: list[npt.NDArray[np.int64]],
     hot: int,
     lagged: bool,
 ) -> None:
@@ -279,4 +313,4 @@ def _record(
     series.time_s.append(t)
     series.ats.append(engine.ats(series.sku))
     series.decided.append(decided)
-    series.displayed.append([row[hot] for row in displayed] if lagged else decided)
+    series.displayed.append([int(row[hot]) for row in displayed] if lagged else decided)
