@@ -18,7 +18,6 @@ scenario, strategy and seed give the same outcome.
 
 from __future__ import annotations
 
-import heapq
 import math
 import sys
 from collections import defaultdict
@@ -33,6 +32,7 @@ from invsync.engine import AppliedEvent, Engine
 from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
 from invsync.policy import Policy
 from invsync.simulate.demand import Buyers
+from invsync.simulate.feeds import Feeds
 from invsync.simulate.scenario import Scenario
 from invsync.timeconv import rfc3339
 
@@ -47,8 +47,6 @@ class _Qty(msgspec.Struct):
 
 
 _QTY = msgspec.json.Decoder(list[_Qty])
-#: Push lags are drawn per channel in blocks of this many.
-_DRAWS = 4096
 
 
 @dataclass(frozen=True)
@@ -96,47 +94,6 @@ class Outcome:
     series: Series | None = None
 
 
-#: A push's items: the SKUs (scenario indices) and the quantities they are to show.
-_Items = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
-
-
-class _Pushes:
-    """Quantity pushes on their way to the channels, in the order they are accepted."""
-
-    def __init__(self, scenario: Scenario, seed: int) -> None:
-        self._plans = scenario.channels
-        self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(len(self._plans))]
-        self._draws: list[list[float]] = [[] for _ in self._plans]
-        self._last = [0.0] * len(self._plans)
-        self._queue: list[tuple[float, int, int, _Items]] = []
-        self._sent = 0
-        #: per channel, (published at, accepted at) of every push
-        self.accepted: list[list[tuple[float, float]]] = [[] for _ in self._plans]
-
-    @property
-    def next_at(self) -> float:
-        return self._queue[0][0] if self._queue else math.inf
-
-    def send(self, channel: int, at: float, items: _Items) -> None:
-        draws = self._draws[channel]
-        if not draws:
-            plan = self._plans[channel]
-            draws += plan.push_lag.sample(self._rngs[channel], _DRAWS).tolist()[::-1]
-        accepted = at + draws.pop()
-        for start, end in self._plans[channel].stalls:
-            if at < end and accepted >= start:
-                accepted = max(accepted, end)
-        accepted = max(accepted, self._last[channel])
-        self._last[channel] = accepted
-        self._sent += 1
-        heapq.heappush(self._queue, (accepted, self._sent, channel, items))
-        self.accepted[channel].append((at, accepted))
-
-    def take(self) -> tuple[int, _Items]:
-        _, _, channel, items = heapq.heappop(self._queue)
-        return channel, items
-
-
 def simulate(
     scenario: Scenario, strategy: Strategy, buyers: Buyers, seed: int, record: bool = False
 ) -> Outcome:
@@ -166,7 +123,7 @@ def simulate(
     ]
     engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
     displayed = [np.zeros(len(skus), dtype=np.int64) for _ in plans]
-    pushes = _Pushes(scenario, seed)
+    pushes = Feeds(scenario, seed)
     for name, items in engine.drain_changes().items():
         if name in channel_of:  # the listings start as the engine decided
             row = displayed[channel_of[name]]
@@ -226,7 +183,8 @@ def simulate(
             part = slice(first, first + len(channel_keys))
             first += len(channel_keys)
             known = mine[part] >= 0
-            pushes.send(c, at, (mine[part][known], quantities[part][known]))
+            pushes.publish(c, at, (mine[part][known], quantities[part][known]))
+        pushes.flush(at)
 
     def deliver(until: float) -> float:
         """Applies the pushes accepted by `until`; returns when the next one is."""

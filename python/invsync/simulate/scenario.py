@@ -102,16 +102,20 @@ class Platform:
     push_lag: Lag
     order_lag: Lag
     checkout_reserves: bool = False
+    #: the shortest time between two quantity pushes (a feed limit), 0 = every step
+    push_every_s: float = 0.0
 
 
 #: Delays by platform. Push lags follow each platform's documented processing (Walmart's
-#: inventory feed about 30 minutes; Amazon's JSON listings feed minutes, "ACCEPTED" is
-#: not applied; the others synchronous APIs); order lags are estimates of how quickly
-#: each platform's order API or notifications report a sale.
+#: inventory feed about 30 minutes, at most 10 feeds an hour; Amazon's JSON listings feed
+#: minutes, "ACCEPTED" is not applied; the others synchronous APIs); order lags are
+#: estimates of how quickly each platform's order API or notifications report a sale.
 PLATFORMS: Final[Mapping[str, Platform]] = {
     "shopify": Platform(LogNormal(p50=1.0, p99=5.0), Fixed(s=0.0), checkout_reserves=True),
     "amazon": Platform(LogNormal(p50=120.0, p99=600.0), LogNormal(p50=60.0, p99=300.0)),
-    "walmart": Platform(LogNormal(p50=1800.0, p99=2700.0), LogNormal(p50=120.0, p99=600.0)),
+    "walmart": Platform(
+        LogNormal(p50=1800.0, p99=2700.0), LogNormal(p50=120.0, p99=600.0), push_every_s=360.0
+    ),
     "ebay": Platform(LogNormal(p50=10.0, p99=60.0), LogNormal(p50=30.0, p99=120.0)),
     "tiktok": Platform(LogNormal(p50=2.0, p99=10.0), LogNormal(p50=5.0, p99=30.0)),
     "shopee": Platform(LogNormal(p50=5.0, p99=30.0), LogNormal(p50=30.0, p99=120.0)),
@@ -165,6 +169,8 @@ class Channel(_Table, frozen=True):
     order_lag: Lag | None = None
     #: the checkout reserves before it sells (a synchronous storefront)
     checkout_reserves: bool | None = None
+    #: the shortest time between two quantity pushes (a feed limit), 0 = every step
+    push_every_s: Seconds | None = None
     #: this channel's price as a multiple of the SKU's price
     price: Annotated[float, Meta(gt=0.0, le=1e3)] = 1.0
     #: demand × price ** -elasticity: the price-elastic mix across channels
@@ -224,6 +230,7 @@ class ChannelPlan:
     push_lag: Lag
     order_lag: Lag
     checkout_reserves: bool
+    push_every_s: float
     price: float
     stalls: tuple[tuple[float, float], ...]
 
@@ -379,12 +386,16 @@ def _channel_plan(
     reserves = channel.checkout_reserves
     if reserves is None:
         reserves = platform.checkout_reserves if platform else False
+    every = channel.push_every_s
+    if every is None:
+        every = platform.push_every_s if platform else 0.0
     return ChannelPlan(
         id=channel.id,
         rate=channel.rate * channel.price**-channel.elasticity,
         push_lag=push_lag,
         order_lag=order_lag,
         checkout_reserves=reserves,
+        push_every_s=every,
         price=channel.price,
         stalls=tuple(
             (stall.start_s, stall.start_s + stall.duration_s)
