@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::counters::Counters;
 use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
-use crate::state::State;
+use crate::state::{BufferWhy, State};
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -17,18 +17,21 @@ pub struct ShownWhy {
     pub pool: i64,
     pub protect_above: i64,
     pub share: f64,
+    /// The buffer in use: the policy's number, or the automatic one.
     pub buffer: i64,
+    /// The inputs of an automatic buffer (`buffer = "auto"`).
+    pub buffer_auto: Option<BufferWhy>,
     pub cap: Option<i64>,
     pub pause_below: i64,
 }
 
-fn clamp_shown(rule: &ChannelRule, pool: i64) -> i64 {
+fn clamp_shown(rule: &ChannelRule, pool: i64, buffer: i64) -> i64 {
     let shared = if rule.share >= 1.0 {
         pool
     } else {
         (rule.share * pool as f64).floor() as i64
     };
-    let v = shared.saturating_sub(rule.buffer).max(0);
+    let v = shared.saturating_sub(buffer).max(0);
     rule.cap.map_or(v, |cap| v.min(cap))
 }
 
@@ -84,10 +87,18 @@ impl State {
         } else {
             let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
             Shown {
-                qty: clamp_shown(rule, pool),
+                qty: clamp_shown(rule, pool, self.buffer_of(idx, ch, rule)),
                 rule: ShownRule::Formula,
                 pool,
             }
+        }
+    }
+
+    /// The buffer of key `idx` on channel `ch` under `rule`: automatic or the policy's.
+    fn buffer_of(&self, idx: u32, ch: usize, rule: &ChannelRule) -> i64 {
+        match &rule.auto {
+            Some(auto) => self.auto_buffer_of(idx, ch, auto),
+            None => rule.buffer,
         }
     }
 
@@ -103,9 +114,10 @@ impl State {
             shown: shown.qty,
             rule: shown.rule,
             pool: shown.pool,
-            protect_above: c.cum_protect(channel.tier),
+            protect_above: self.cum_protect_of(c, idx, channel.tier),
             share: rule.share,
-            buffer: rule.buffer,
+            buffer: self.buffer_of(idx, ch, rule),
+            buffer_auto: rule.auto.map(|auto| self.buffer_why(idx, ch, &auto)),
             cap: rule.cap,
             pause_below: rule.pause_below,
         }
@@ -244,10 +256,11 @@ mod tests {
             cap: Some(40),
             buffer: 3,
             pause_below: 0,
+            auto: None,
         };
-        assert_eq!(clamp_shown(&r, 101), 40); // floor(50.5) − 3 = 47 → cap 40
-        assert_eq!(clamp_shown(&r, 20), 7);
-        assert_eq!(clamp_shown(&r, 4), 0);
+        assert_eq!(clamp_shown(&r, 101, 3), 40); // floor(50.5) − 3 = 47 → cap 40
+        assert_eq!(clamp_shown(&r, 20, 3), 7);
+        assert_eq!(clamp_shown(&r, 4, 3), 0);
     }
 
     #[test]

@@ -110,7 +110,7 @@ class PolicyFacts:
             raise ValueError(f"{policy.source}: no online location without a release gate")
         return cls(
             channels=tuple((channel.id, channel.tier) for channel in document.channels),
-            protect={tier.tier: tier.protect for tier in document.tiers},
+            protect=policy.protect_levels(),
             location=min(simple, key=lambda loc: loc.priority).id,
         )
 
