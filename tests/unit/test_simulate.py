@@ -215,8 +215,8 @@ def test_simulate_prints_json_and_refuses_a_bad_scenario_with_file_line_and_fiel
     good.write_text(SCENARIO.replace('id = "shopify"\n', 'id = "shopify"\nrate = 0.2\n'))
     assert main(["simulate", "--policy", str(policy), "--scenario", str(good), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert [s["strategy"] for s in out["strategies"]] == ["static", "oracle"]
-    assert out["strategies"][1]["oversold"] == 0
+    assert [s["strategy"] for s in out["strategies"]] == ["static", "auto", "oracle"]
+    assert out["strategies"][2]["oversold"] == 0
     bad = tmp_path / "bad.toml"
     bad.write_text(SCENARIO.replace("horizon_s = 100", "horizon_s = -1"))
     assert main(["simulate", "--policy", str(policy), "--scenario", str(bad)]) == 2

@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     except (FileFieldError, TooMuchDemand) as exc:
         print(f"invsync simulate: {exc}", file=sys.stderr)
         return 2
-    lineup = [strategies.static(policy), strategies.oracle(policy)]
+    lineup = [
+        strategies.static(policy),
+        strategies.auto(policy, scenario),
+        strategies.oracle(policy),
+    ]
     record = seeds[0] if args.report is not None else None
     summaries = compare(scenario, lineup, buyers, record_seed=record)
     oracle = summaries[-1]

@@ -4,7 +4,8 @@ The loop the seller lives in, one step (`step_s`) at a time:
 
 1. a clock tick and the orders that reach the seller by now go into the engine, in the
    order they arrive; an order the engine must backorder is an oversell, and the seller
-   cancels it;
+   cancels it. Every `LAG_REPORT_S` the tick carries the push lags measured from acks,
+   as the service writes them into the log;
 2. what the engine now shows each channel is pushed; a push is accepted by the channel
    after its push lag (later when its feed is stalled), never before an earlier one;
 3. buyers arrive: a channel sells while the quantity it displays is above 0 and counts
@@ -38,6 +39,10 @@ from invsync.timeconv import rfc3339
 
 #: How long a storefront's checkout hold lasts before its order converts it.
 HOLD_SECONDS = 900
+#: How often the push lags measured from acks go into the log (on a tick), and over how
+#: long a window of acks their p99 is taken.
+LAG_REPORT_S = 10.0
+LAG_WINDOW_S = 1800.0
 
 
 class _Qty(msgspec.Struct):
@@ -195,11 +200,18 @@ def simulate(
 
     b, total = 0, len(time)
     next_push = math.inf
+    next_lag_report = 0.0
     for k in range(steps):
         t = k * step
         now = start + timedelta(seconds=t)
         arriving = sorted(due.pop(k, ()))
-        apply_orders(t, [ClockTick(event_id=f"tick-{k}", ts=now), *(order(i) for _, i in arriving)])
+        lags = None
+        if strategy.lagged and t >= next_lag_report:
+            next_lag_report = t + LAG_REPORT_S
+            measured = pushes.measured_lag(t, LAG_WINDOW_S)
+            lags = {names[c]: lag for c, lag in measured.items()} or None
+        tick = ClockTick(event_id=f"tick-{k}", ts=now, push_lag_s=lags)
+        apply_orders(t, [tick, *(order(i) for _, i in arriving)])
         if strategy.lagged:
             publish(t)
             next_push = deliver(t)
