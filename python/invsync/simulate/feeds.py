@@ -54,6 +54,8 @@ class Feeds:
         self._in_flight: list[deque[tuple[float, float]]] = [deque() for _ in range(count)]
         #: per channel, (acknowledged at, push lag) of recent acks
         self._acks: list[deque[tuple[float, float]]] = [deque() for _ in range(count)]
+        #: per channel, the p99 of `_acks` (kept until they change)
+        self._p99 = [0.0] * count
 
     @property
     def next_at(self) -> float:
@@ -100,14 +102,18 @@ class Feeds:
         or a push in flight are left out."""
         out: dict[int, float] = {}
         for c, (in_flight, acks) in enumerate(zip(self._in_flight, self._acks, strict=True)):
+            changed = False
             while in_flight and in_flight[0][1] <= now:
                 sent, accepted = in_flight.popleft()
                 acks.append((accepted, accepted - sent))
+                changed = True
             while acks and acks[0][0] < now - window_s:
                 acks.popleft()
+                changed = True
+            if changed:
+                lags = sorted(lag for _, lag in acks)
+                self._p99[c] = lags[math.ceil(0.99 * len(lags)) - 1] if lags else 0.0
             oldest = now - in_flight[0][0] if in_flight else 0.0
-            if acks:
-                out[c] = max(float(np.quantile([lag for _, lag in acks], 0.99)), oldest)
-            elif in_flight:
-                out[c] = oldest
+            if acks or in_flight:
+                out[c] = max(self._p99[c], oldest)
         return out
