@@ -15,6 +15,7 @@ from invsync.policy import Policy
 from invsync.simulate import strategies
 from invsync.simulate.compare import compare, draw_all, search_candidates
 from invsync.simulate.demand import Buyers, draw
+from invsync.simulate.feeds import Feeds
 from invsync.simulate.run import simulate
 from invsync.simulate.scenario import PLATFORMS, Scenario
 
@@ -221,3 +222,76 @@ def test_simulate_prints_json_and_refuses_a_bad_scenario_with_file_line_and_fiel
     bad.write_text(SCENARIO.replace("horizon_s = 100", "horizon_s = -1"))
     assert main(["simulate", "--policy", str(policy), "--scenario", str(bad)]) == 2
     assert f"{bad}:2: scenario.horizon_s: " in capsys.readouterr().err
+
+
+def test_a_feed_limit_coalesces_pushes_and_a_stall_shows_in_the_measured_lag() -> None:
+    """Walmart takes a feed every 360 s: changes in between go out as one push, with each
+    SKU's newest quantity. While its feed is stalled no ack comes back, and the lag the
+    service reports is the age of the oldest push still unacknowledged."""
+    policy = Policy.from_toml(POLICY.text.replace('"amazon"', '"walmart"'))
+    text = SCENARIO.replace('"amazon"', '"walmart"').replace(
+        'push_lag = { dist = "fixed", s = 50 }',
+        'push_lag = { dist = "fixed", s = 50 }\npush_every_s = 360',
+    )
+    stalled = text + '\n[[stalls]]\nchannel = "walmart"\nstart_s = 1000\nduration_s = 2000\n'
+    feeds = Feeds(Scenario.from_toml(stalled, policy), seed=1)
+    sku = np.array([0])
+    feeds.publish(1, 0.0, (sku, np.array([5])))
+    feeds.flush(0.0)
+    feeds.publish(1, 10.0, (sku, np.array([4])))
+    feeds.publish(1, 20.0, (sku, np.array([3])))
+    feeds.flush(20.0)  # the next feed slot is at 360 s
+    assert feeds.next_at == 50.0 and feeds.measured_lag(40.0, 1800.0) == {1: 40.0}
+    feeds.take()
+    feeds.flush(360.0)
+    assert feeds.next_at == 410.0
+    channel, (skus, quantities) = feeds.take()
+    assert (channel, skus.tolist(), quantities.tolist()) == (1, [0], [3])
+    assert feeds.measured_lag(500.0, 1800.0) == {1: 400.0}  # p99 of acks 50 s and 400 s
+    feeds.publish(1, 1200.0, (sku, np.array([2])))
+    feeds.flush(1200.0)
+    assert feeds.next_at == 3000.0  # accepted when the stall ends
+    assert feeds.measured_lag(2500.0, 1800.0) == {1: 1300.0}
+
+
+STEADY = """\
+[scenario]
+horizon_s = 7200
+
+[[skus]]
+id = "A"
+stock = 400
+price = 10.0
+
+[[channels]]
+id = "shopify"
+rate = 0.02
+
+[[channels]]
+id = "amazon"
+rate = 0.03
+
+[[channels]]
+id = "walmart"
+rate = 0.02
+"""
+
+
+def test_automatic_buffers_do_not_oversell_steady_demand_that_a_zero_buffer_oversells() -> None:
+    """Steady demand, delays at their documented p99 or under: the automatic buffers
+    count what every channel sells while Walmart's feed is on its way, so nothing is
+    oversold, where the same channels without buffers oversell."""
+    policy = Policy.from_toml(
+        POLICY.text.replace('id = "amazon"\ntier = 1', 'id = "amazon"\ntier = 1\nbuffer = 0')
+        + '[[channels]]\nid = "walmart"\ntier = 1\n'
+    )
+    scenario = Scenario.from_toml(STEADY, policy)
+    buyers = draw_all(scenario, range(1, 4))
+    bare, auto = compare(
+        scenario,
+        [strategies.static(policy), strategies.auto(policy, scenario)],
+        buyers,
+    )
+    assert bare.oversold > 0
+    assert auto.oversold == 0
+    assert auto.sold > 0.9 * bare.sold
