@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or args.search < 0:
         print("invsync simulate: --seeds must be at least 1 and --search not negative")
+        return 2
+    if args.report is not None and importlib.util.find_spec("matplotlib") is None:
+        print("invsync simulate: --report draws with matplotlib: pip install 'invsync[report]'")
         return 2
     try:
         policy = Policy.load(args.policy)

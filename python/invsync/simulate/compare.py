@@ -38,6 +38,14 @@ class Summary:
         return sum(run.oversold for run in self.runs)
 
     @property
+    def oversold_by_channel(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for run in self.runs:
+            for channel, units in run.oversold_by_channel.items():
+                out[channel] = out.get(channel, 0) + units
+        return dict(sorted(out.items()))
+
+    @property
     def cancellations(self) -> int:
         return sum(run.cancellations for run in self.runs)
 

@@ -106,6 +106,7 @@ def to_json(
             "strategy": s.strategy,
             "sold": s.sold,
             "oversold": s.oversold,
+            "oversold_by_channel": s.oversold_by_channel,
             "cancellations": s.cancellations,
             "sell_through": sell_through(s, oracle),
             "unsold": s.unsold,

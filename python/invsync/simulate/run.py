@@ -86,8 +86,9 @@ class Outcome:
     turned_away: int = 0
     #: units sold and kept (sales minus oversells)
     sold: int = 0
-    #: units sold that the engine had to backorder
+    #: units sold that the engine had to backorder, and on which channel
     oversold: int = 0
+    oversold_by_channel: dict[str, int] = field(default_factory=dict)
     #: orders the seller cancelled because stock could not cover them
     cancellations: int = 0
     #: revenue of the units sold, by the selling channel's tier
@@ -139,6 +140,7 @@ def simulate(
     time, channel, sku, order_lag = buyers.time, buyers.channel, buyers.sku, buyers.order_lag
     due: defaultdict[int, list[tuple[float, int]]] = defaultdict(list)
     revenue = outcome.revenue_by_tier
+    by_channel = outcome.oversold_by_channel
 
     def order(i: int) -> OrderPlaced:
         return OrderPlaced(
@@ -164,6 +166,7 @@ def simulate(
             i = int(oid[1:])
             outcome.cancellations += 1
             outcome.oversold += 1
+            by_channel[names[channel[i]]] = by_channel.get(names[channel[i]], 0) + 1
             revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
 
     # A drained key's stock-key index gives its SKU; the JSON gives its quantity.
