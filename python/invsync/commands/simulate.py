@@ -75,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
     record = seeds[0] if args.report is not None else None
     summaries = compare(scenario, lineup, buyers, record_seed=record)
     oracle = summaries[-1]
-    searched = search(scenario, policy, buyers, args.search) if args.search else []
+    searched, by_risk = [], []
+    if args.search:
+        searched = search(scenario, policy, buyers, args.search)
+        risks = [strategies.auto(policy, scenario, risk) for risk in strategies.RISKS]
+        by_risk = compare(scenario, risks, buyers)
+        summaries[-1:-1] = by_risk
     document = to_json(str(args.scenario), seeds, summaries, oracle, searched)
     if args.json:
         print(json.dumps(document, indent=2))
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         print(table(summaries, oracle))
         if searched:
             print()
-            print(search_table(searched, summaries[:-1]))
+            print(search_table(searched, summaries[1:-1]))
     if args.report is not None:
         args.report.mkdir(parents=True, exist_ok=True)
         (args.report / "summary.json").write_text(json.dumps(document, indent=2) + "\n")
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 args.report / FRONTIER_FIGURE,
                 scenario.head.name,
                 [s for _, s in searched],
-                [],
+                list(zip(strategies.RISKS, by_risk, strict=True)),
                 oracle,
             )
     return 0

@@ -216,7 +216,7 @@ def draw_frontier(
     axis.set_xlabel("oversold units per run")
     axis.set_ylabel("units sold per run")
     axis.set_xscale("symlog", linthresh=1)
-    axis.set_xlim(left=0)
+    axis.set_xlim(left=-0.3)  # points at 0 oversold off the axis line
     axis.set_title(title)
     axis.legend(fontsize="small")
     figure.savefig(path, dpi=90)
