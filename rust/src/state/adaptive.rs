@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::{State, NO_TIME};
 use crate::counters::Counters;
 use crate::error::{CoreError, CoreResult};
-use crate::hash::Map;
+use crate::hash::ShardedMap;
 use crate::policy::Kind;
 use crate::velocity::{self, AutoBuffer, DelayP99, Rate, RateNow};
 
@@ -39,9 +39,11 @@ impl KeyDemand {
 }
 
 /// The adaptive part of the state.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Adaptive {
-    pub demand: Map<u32, KeyDemand>,
+    /// By key, for keys that sold lately (sharded: it grows with the keys that sell,
+    /// and never stops the engine to rehash them all at once).
+    pub demand: ShardedMap<u32, KeyDemand>,
     /// Each channel's sale-to-order delay (`order.placed` `ts` to the log), by index.
     pub order_lag: Vec<DelayP99>,
     /// Each channel's push-to-accept p99 (s) as the service measured it from acks.
@@ -80,8 +82,12 @@ impl Adaptive {
     }
 
     pub fn from_image(image: AdaptiveImage) -> Adaptive {
+        let mut demand = ShardedMap::default();
+        for (k, d) in image.demand {
+            demand.insert(k, d);
+        }
         Adaptive {
-            demand: image.demand.into_iter().collect(),
+            demand,
             order_lag: image.order_lag,
             push_lag: image.push_lag,
             lags: image.lags,
@@ -162,7 +168,12 @@ impl State {
             );
         }
         for (k, n) in moved {
-            let d = self.adaptive.demand.entry(k).or_default();
+            if !self.adaptive.demand.contains_key(&k) {
+                self.adaptive.demand.insert(k, KeyDemand::default());
+            }
+            let Some(d) = self.adaptive.demand.get_mut(&k) else {
+                continue;
+            };
             match d.rates.iter_mut().find(|(c, _)| *c == ch) {
                 Some((_, r)) => r.add(n, now, &hl),
                 None => {
@@ -231,7 +242,7 @@ impl State {
             .map(|ch| (self.measured_push_lag(ch), self.measured_order_lag(ch)))
             .collect();
         let hl = self.policy.tables.adaptive.half_lives;
-        let mut keys: Vec<u32> = Vec::with_capacity(self.adaptive.demand.len());
+        let mut keys: Vec<u32> = Vec::new();
         self.adaptive.demand.retain(|&k, d| {
             d.rates.retain(|(_, r)| !r.faded(now, &hl));
             let keep = !d.rates.is_empty();
