@@ -181,7 +181,7 @@ SKU_EXPLANATION = {
         },
         "protect": {
             "type": "array",
-            "description": 'Present where a tier\'s protect is "auto": this SKU\'s level per'
+            "description": "Present where a tier's protect is \"auto\": this SKU's level per"
             " tier, with the EMSR-b inputs (unit value, mean demand over protect_horizon_s)"
             " of automatic ones.",
             "items": {

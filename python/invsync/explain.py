@@ -141,7 +141,7 @@ class Explanation:
 
 
 def _seconds(s: float) -> str:
-    return f"{s:.3g} s"
+    return f"{s:.4g} s"
 
 
 def _buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
@@ -184,7 +184,7 @@ def _velocity_line(d: dict[str, Any]) -> str:
         f"peak {v['peak']:.3g})"
         for v in d["velocity"]
     )
-    return f"  velocity  {rates}"
+    return f"  velocity now  {rates}"
 
 
 def _ats_formula(d: dict[str, Any]) -> str:

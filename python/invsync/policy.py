@@ -269,6 +269,15 @@ class Policy:
             for tier in self._document.tiers
         }
 
+    def auto_buffered_channels(self) -> frozenset[str]:
+        """Channels with `buffer = "auto"` for some SKU (on the channel, a class or a SKU)."""
+        doc = self._document
+        overrides = [*(cls.channels for cls in doc.classes), *(sku.channels for sku in doc.skus)]
+        return frozenset(
+            {channel.id for channel in doc.channels if channel.buffer == "auto"}
+            | {name for table in overrides for name, o in table.items() if o.buffer == "auto"}
+        )
+
     def channel_tier(self, channel: str) -> int:
         """The channel's tier; `KeyError` for a channel the policy does not know."""
         return self._channel_by_id[channel].tier

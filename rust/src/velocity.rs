@@ -60,6 +60,8 @@ fn per_second(count: f64, half_life_s: f64) -> f64 {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
     fast: f64,
+    /// Sales (not units) in the fast count, decayed alike.
+    fast_sales: f64,
     slow: f64,
     /// The highest fast rate seen (units/s), decayed.
     peak: f64,
@@ -86,32 +88,38 @@ impl Rate {
         let dt = (now - self.at) as f64 / MICROS;
         Rate {
             fast: self.fast * kept(dt, hl.fast_s),
+            fast_sales: self.fast_sales * kept(dt, hl.fast_s),
             slow: self.slow * kept(dt, hl.slow_s),
             peak: self.peak * kept(dt, hl.peak_s),
             at: now,
         }
     }
 
-    /// The fast rate of a count: a lone sale is not a rate, so the first unit in the
-    /// fast window is not counted (one order would otherwise read as a surge).
-    fn fast_rate(fast: f64, hl: &HalfLives) -> f64 {
-        per_second((fast - 1.0).max(0.0), hl.fast_s)
+    /// The fast rate: a lone sale is not a rate, so one sale's worth of units in the
+    /// fast window is not counted (one order of 40 units would otherwise read as a
+    /// surge of 40 units in a half-life).
+    fn fast_rate(&self, hl: &HalfLives) -> f64 {
+        if self.fast_sales <= 1.0 {
+            return 0.0;
+        }
+        per_second(self.fast * (1.0 - 1.0 / self.fast_sales), hl.fast_s)
     }
 
-    /// Counts `units` sold at log time `now`.
+    /// Counts one sale of `units` at log time `now`.
     pub fn add(&mut self, units: i64, now: i64, hl: &HalfLives) {
         let mut r = self.decayed(now, hl);
         let u = units.max(0) as f64;
         r.fast = (r.fast + u).min(MAX_UNITS);
+        r.fast_sales = (r.fast_sales + 1.0).min(MAX_UNITS);
         r.slow = (r.slow + u).min(MAX_UNITS);
-        r.peak = r.peak.max(Rate::fast_rate(r.fast, hl));
+        r.peak = r.peak.max(r.fast_rate(hl));
         *self = r;
     }
 
     /// The estimates at log time `now`.
     pub fn at(&self, now: i64, hl: &HalfLives) -> RateNow {
         let r = self.decayed(now, hl);
-        let fast = Rate::fast_rate(r.fast, hl);
+        let fast = r.fast_rate(hl);
         let slow = per_second(r.slow, hl.slow_s);
         RateNow {
             fast,
@@ -405,13 +413,17 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_sale_is_not_a_surge() {
+    fn a_lone_sale_is_not_a_surge_however_many_units() {
         let hl = HalfLives::default();
         let mut r = Rate::default();
-        r.add(1, 0, &hl);
+        r.add(40, 0, &hl);
         let now = r.at(0, &hl);
         assert_eq!((now.fast, now.peak), (0.0, 0.0));
         assert!(now.slow > 0.0);
+        // A second order of 40 within the window is: half the units count.
+        r.add(40, 0, &hl);
+        let two = r.at(0, &hl);
+        assert!((two.fast - 40.0 * LN_2 / hl.fast_s).abs() < 1e-9, "{two:?}");
     }
 
     #[test]

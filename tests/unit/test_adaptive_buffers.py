@@ -107,9 +107,7 @@ def test_the_buffer_is_the_contract_formula_of_the_inputs_explain_shows() -> Non
         sell(engine, f"w{s}", "walmart", s - 100)
     for name in ("shopify", "walmart"):
         auto = channel(engine, name)["buffer_auto"]
-        units = sum(
-            s["rate"] * (auto["push_lag_s"] + s["order_lag_s"]) for s in auto["sellers"]
-        )
+        units = sum(s["rate"] * (auto["push_lag_s"] + s["order_lag_s"]) for s in auto["sellers"])
         assert auto["formula"] == math.ceil(auto["risk"] * units)
         assert auto["buffer"] == auto["formula"]
     text = str(engine.explain("A"))
@@ -128,7 +126,7 @@ def test_a_ramp_raises_the_buffer_within_two_minutes() -> None:
 
 
 def test_bounds_and_risk_apply() -> None:
-    text = POLICY.replace('lag_s = 1800', 'lag_s = 1800\nbuffer_max = 25\nrisk = 2.0').replace(
+    text = POLICY.replace("lag_s = 1800", "lag_s = 1800\nbuffer_max = 25\nrisk = 2.0").replace(
         "lag_s = 1\n", "lag_s = 1\nbuffer_min = 3\n"
     )
     engine = stocked(text)
@@ -177,8 +175,10 @@ def test_a_snapshot_midway_replays_to_the_same_numbers() -> None:
     [
         ('[[channels]]\nid = "ebay"\ntier = 2\nbuffer = "auto"\n', 'channels["ebay"].buffer'),
         (
-            '[[channels]]\nid = "ebay"\ntier = 2\n'
-            '[[classes]]\nid = "hot"\nchannels = { ebay = { buffer = "auto" } }\n',
+            (
+                '[[channels]]\nid = "ebay"\ntier = 2\n'
+                '[[classes]]\nid = "hot"\nchannels = { ebay = { buffer = "auto" } }\n'
+            ),
             'classes["hot"].channels["ebay"].buffer',
         ),
     ],
@@ -194,7 +194,9 @@ def test_check_refuses_an_automatic_buffer_without_a_push_lag(where: str, field:
 
 
 def test_automatic_protection_needs_every_tiers_value() -> None:
-    text = POLICY.replace("tier = 1\n[[tiers]]", 'tier = 1\nprotect = "auto"\nvalue = 10\n[[tiers]]', 1)
+    text = POLICY.replace(
+        "tier = 1\n[[tiers]]", 'tier = 1\nprotect = "auto"\nvalue = 10\n[[tiers]]', 1
+    )
     with pytest.raises(PolicyError) as refused:
         Policy.from_toml(text, "p.toml")
     assert refused.value.field == "tiers[1].tier"
@@ -213,9 +215,8 @@ def test_automatic_protection_needs_every_tiers_value() -> None:
 def test_extreme_sales_and_lags_never_overflow_or_go_negative(
     qty: list[int], lag: float, order_lag: float, push: float, risk: float, gap: int
 ) -> None:
-    text = (
-        POLICY.replace("lag_s = 1800", f"lag_s = {lag!r}\nrisk = {risk!r}")
-        .replace("order_lag_s = 120", f"order_lag_s = {order_lag!r}")
+    text = POLICY.replace("lag_s = 1800", f"lag_s = {lag!r}\nrisk = {risk!r}").replace(
+        "order_lag_s = 120", f"order_lag_s = {order_lag!r}"
     )
     engine = stocked(text, on_hand=2**62)
     for n, q in enumerate(qty):

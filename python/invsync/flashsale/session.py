@@ -55,9 +55,12 @@ protect = 0
 id = "wh-1"
 kind = "warehouse"
 
+# Automatic buffers: what every channel sells during a channel's push lag (lag_s
+# until acks measure it) and the sellers' order lags, times risk 1.5.
 [[channels]]
 id = "shopify"
 tier = 1
+lag_s = 1
 
 [[channels]]
 id = "b2b"
@@ -67,12 +70,16 @@ tier = 1
 id = "amazon"
 tier = 2
 share = 0.8
-buffer = 1
+buffer = "auto"
+buffer_min = 1
+lag_s = 5
 
 [[channels]]
 id = "walmart"
 tier = 2
 share = 0.5
+buffer = "auto"
+lag_s = 10
 
 [[channels]]
 id = "ebay"
@@ -84,7 +91,9 @@ cap = 50
 id = "tiktok"
 tier = 3
 share = 0.3
-buffer = 2
+buffer = "auto"
+buffer_min = 2
+lag_s = 5
 """
 
 

@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::{State, NO_TIME};
 use crate::counters::Counters;
 use crate::error::{CoreError, CoreResult};
-use crate::hash::Map;
+use crate::hash::ShardedMap;
 use crate::policy::Kind;
 use crate::velocity::{self, AutoBuffer, DelayP99, Rate, RateNow};
 
@@ -28,6 +28,8 @@ pub struct KeyDemand {
     /// Σ protect[s] for s < t at index t − 1, automatic tiers' levels included (empty
     /// until computed).
     pub cum_protect: Vec<i64>,
+    /// The mean demand per tier `cum_protect` was computed from.
+    pub protect_demand: Vec<f64>,
 }
 
 impl KeyDemand {
@@ -37,13 +39,19 @@ impl KeyDemand {
 }
 
 /// The adaptive part of the state.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Adaptive {
-    pub demand: Map<u32, KeyDemand>,
+    /// By key, for keys that sold lately (sharded: it grows with the keys that sell,
+    /// and never stops the engine to rehash them all at once).
+    pub demand: ShardedMap<u32, KeyDemand>,
     /// Each channel's sale-to-order delay (`order.placed` `ts` to the log), by index.
     pub order_lag: Vec<DelayP99>,
     /// Each channel's push-to-accept p99 (s) as the service measured it from acks.
     pub push_lag: Vec<Option<f64>>,
+    /// The (push, order) lags every automatic buffer uses, by channel: taken from the
+    /// measurements on the cadence only, so each buffer in use and its explanation
+    /// share one set of lags.
+    pub lags: Vec<(Lag, Lag)>,
     /// Log time of the next recomputation of every automatic number.
     pub next_at: i64,
 }
@@ -55,6 +63,7 @@ pub struct AdaptiveImage {
     pub demand: Vec<(u32, KeyDemand)>,
     pub order_lag: Vec<DelayP99>,
     pub push_lag: Vec<Option<f64>>,
+    pub lags: Vec<(Lag, Lag)>,
     pub next_at: i64,
 }
 
@@ -67,22 +76,28 @@ impl Adaptive {
             demand,
             order_lag: self.order_lag.clone(),
             push_lag: self.push_lag.clone(),
+            lags: self.lags.clone(),
             next_at: self.next_at,
         }
     }
 
     pub fn from_image(image: AdaptiveImage) -> Adaptive {
+        let mut demand = ShardedMap::default();
+        for (k, d) in image.demand {
+            demand.insert(k, d);
+        }
         Adaptive {
-            demand: image.demand.into_iter().collect(),
+            demand,
             order_lag: image.order_lag,
             push_lag: image.push_lag,
+            lags: image.lags,
             next_at: image.next_at,
         }
     }
 }
 
 /// Where a lag came from: measured, or the policy's value until one is.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lag {
     pub seconds: f64,
     pub measured: bool,
@@ -153,7 +168,12 @@ impl State {
             );
         }
         for (k, n) in moved {
-            let d = self.adaptive.demand.entry(k).or_default();
+            if !self.adaptive.demand.contains_key(&k) {
+                self.adaptive.demand.insert(k, KeyDemand::default());
+            }
+            let Some(d) = self.adaptive.demand.get_mut(&k) else {
+                continue;
+            };
             match d.rates.iter_mut().find(|(c, _)| *c == ch) {
                 Some((_, r)) => r.add(n, now, &hl),
                 None => {
@@ -218,8 +238,11 @@ impl State {
 
     /// Recomputes every automatic number as of `now` (a cadence, a policy change).
     pub(super) fn recompute_all(&mut self, c: &Counters, now: i64) {
+        self.adaptive.lags = (0..self.policy.channel_count())
+            .map(|ch| (self.measured_push_lag(ch), self.measured_order_lag(ch)))
+            .collect();
         let hl = self.policy.tables.adaptive.half_lives;
-        let mut keys: Vec<u32> = Vec::with_capacity(self.adaptive.demand.len());
+        let mut keys: Vec<u32> = Vec::new();
         self.adaptive.demand.retain(|&k, d| {
             d.rates.retain(|(_, r)| !r.faded(now, &hl));
             let keep = !d.rates.is_empty();
@@ -234,12 +257,23 @@ impl State {
         keys.sort_unstable();
         for k in keys {
             self.recompute_buffers(c, k, now);
-            self.recompute_protect(c, k);
+            self.recompute_protect(c, k, now);
         }
     }
 
-    /// The lag channel `ch`'s shown quantity takes to reach its marketplace.
-    pub fn push_lag(&self, ch: usize) -> Lag {
+    /// New channels' lags in use, from what is measured now (a policy adds channels).
+    pub(super) fn adopt_lags(&mut self) {
+        let channels = self.policy.channel_count();
+        self.adaptive.lags.truncate(channels);
+        for ch in self.adaptive.lags.len()..channels {
+            let lags = (self.measured_push_lag(ch), self.measured_order_lag(ch));
+            self.adaptive.lags.push(lags);
+        }
+    }
+
+    /// The lag channel `ch`'s shown quantity takes to reach its marketplace, as
+    /// measured now.
+    fn measured_push_lag(&self, ch: usize) -> Lag {
         match self.adaptive.push_lag.get(ch).copied().flatten() {
             Some(seconds) => Lag {
                 seconds,
@@ -252,8 +286,8 @@ impl State {
         }
     }
 
-    /// How long channel `ch`'s sales take to reach the log as orders.
-    pub fn order_lag(&self, ch: usize) -> Lag {
+    /// How long channel `ch`'s sales take to reach the log as orders, as measured now.
+    fn measured_order_lag(&self, ch: usize) -> Lag {
         match self.adaptive.order_lag.get(ch).and_then(DelayP99::p99) {
             Some(seconds) => Lag {
                 seconds,
@@ -266,13 +300,18 @@ impl State {
         }
     }
 
+    /// The (push, order) lags in use for channel `ch`.
+    fn lags_of(&self, ch: usize) -> (Lag, Lag) {
+        self.adaptive.lags.get(ch).copied().unwrap_or_default()
+    }
+
     /// (channel, rate, order lag) of every channel selling key `idx`, at log time `at`.
     fn sellers(&self, d: &KeyDemand, mask: u64, at: i64) -> SmallVec<[(usize, f64, Lag); 4]> {
         let hl = self.policy.tables.adaptive.half_lives;
         d.rates
             .iter()
             .filter(|(ch, _)| mask & (1 << ch) != 0)
-            .map(|&(ch, r)| (ch as usize, r.at(at, &hl).rate, self.order_lag(ch as usize)))
+            .map(|&(ch, r)| (ch as usize, r.at(at, &hl).rate, self.lags_of(ch as usize).1))
             .collect()
     }
 
@@ -291,7 +330,7 @@ impl State {
             .enumerate()
             .map(|(ch, rule)| match &rule.auto {
                 Some(auto) => {
-                    let push = self.push_lag(ch).seconds;
+                    let push = self.lags_of(ch).0.seconds;
                     let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
                     velocity::auto_buffer(auto, push, terms).1
                 }
@@ -309,11 +348,12 @@ impl State {
         }
     }
 
-    /// Mean demand per tier over the protection horizon, tier t at index t − 1.
-    fn tier_demand(&self, d: &KeyDemand, idx: u32) -> Vec<f64> {
+    /// Mean demand per tier over the protection horizon at log time `at`, tier t at
+    /// index t − 1.
+    fn tier_demand(&self, d: &KeyDemand, idx: u32, at: i64) -> Vec<f64> {
         let t = &self.policy.tables;
         let mut demand = vec![0.0; t.protect.len()];
-        for (ch, rate, _) in self.sellers(d, self.info[idx as usize].channel_mask, d.at) {
+        for (ch, rate, _) in self.sellers(d, self.info[idx as usize].channel_mask, at) {
             let tier = t.channels[ch].tier as usize;
             if let Some(slot) = demand.get_mut(tier.wrapping_sub(1)) {
                 *slot += rate * t.adaptive.protect_horizon_s.max(0.0);
@@ -324,9 +364,8 @@ impl State {
 
     /// Protection per tier for key `idx`: EMSR-b levels on automatic tiers, the static
     /// level elsewhere; tier t at index t − 1.
-    fn protect_levels(&self, d: &KeyDemand, idx: u32) -> Vec<i64> {
+    fn protect_levels(&self, demand: &[f64]) -> Vec<i64> {
         let t = &self.policy.tables;
-        let demand = self.tier_demand(d, idx);
         let tiers: Vec<(f64, f64)> = demand
             .iter()
             .enumerate()
@@ -345,22 +384,24 @@ impl State {
             .collect()
     }
 
-    fn recompute_protect(&mut self, c: &Counters, idx: u32) {
+    fn recompute_protect(&mut self, c: &Counters, idx: u32, now: i64) {
         if !self.policy.auto_protect || self.info[idx as usize].kind == Kind::Bundle {
             return;
         }
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return;
         };
-        let mut cum = Vec::with_capacity(self.policy.tables.protect.len());
+        let demand = self.tier_demand(d, idx, now);
+        let mut cum = Vec::with_capacity(demand.len());
         let mut sum = 0i64;
-        for p in self.protect_levels(d, idx) {
+        for p in self.protect_levels(&demand) {
             cum.push(sum);
             sum = sum.saturating_add(p);
         }
         let Some(d) = self.adaptive.demand.get_mut(&idx) else {
             return;
         };
+        d.protect_demand = demand;
         if d.cum_protect != cum {
             d.cum_protect = cum;
             c.mark_dirty(idx);
@@ -404,7 +445,7 @@ impl State {
 
     /// The inputs of key `idx`'s automatic buffer on channel `ch`.
     pub fn buffer_why(&self, idx: u32, ch: usize, rule: &AutoBuffer) -> BufferWhy {
-        let push_lag = self.push_lag(ch);
+        let push_lag = self.lags_of(ch).0;
         let empty = KeyDemand::default();
         let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
         let at = (!d.buffers.is_empty()).then_some(d.at);
@@ -453,19 +494,27 @@ impl State {
         if !self.policy.auto_protect {
             return vec![];
         }
-        let empty = KeyDemand::default();
-        let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
-        let demand = self.tier_demand(d, idx);
-        (0..t.protect.len())
+        let demand = self.adaptive.demand.get(&idx).map(|d| &d.protect_demand);
+        let n = t.protect.len();
+        (0..n)
             .map(|i| {
                 let tier = (i + 1) as u8;
-                let next = self.cum_protect_of(c, idx, tier.saturating_add(1));
+                let auto = t.protect_auto.get(i).copied().unwrap_or(false);
+                // No tier is below the last: its level keeps nothing from anyone.
+                let protect = if i + 1 < n {
+                    let below = self.cum_protect_of(c, idx, tier.saturating_add(1));
+                    below.saturating_sub(self.cum_protect_of(c, idx, tier))
+                } else if auto {
+                    0
+                } else {
+                    t.protect[i]
+                };
                 ProtectWhy {
                     tier,
-                    protect: next.saturating_sub(self.cum_protect_of(c, idx, tier)),
-                    auto: t.protect_auto.get(i).copied().unwrap_or(false),
+                    protect,
+                    auto,
                     value: t.values.get(i).copied().unwrap_or(0.0),
-                    demand: demand[i],
+                    demand: demand.and_then(|d| d.get(i)).copied().unwrap_or(0.0),
                 }
             })
             .collect()
@@ -499,6 +548,14 @@ impl State {
         }
         a.order_lag = order_lag;
         a.push_lag = push_lag;
+        let mut lags = vec![None; channels];
+        for (old, l) in a.lags.drain(..).enumerate() {
+            if let Some(slot) = lags.get_mut(at(old) as usize) {
+                *slot = Some(l);
+            }
+        }
+        // A channel that is new here gets its lags in `adopt_lags`.
+        a.lags = lags.into_iter().map_while(|l| l).collect();
     }
 }
 

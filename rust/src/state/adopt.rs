@@ -61,6 +61,7 @@ impl State {
         let channels = self.policy.channel_count();
         self.adaptive.order_lag.resize(channels, Default::default());
         self.adaptive.push_lag.resize(channels, None);
+        self.adopt_lags();
         let log = self.policy.tables.log;
         self.registry.events.set_limits(
             log.dedupe_horizon_s.saturating_mul(MICROS),

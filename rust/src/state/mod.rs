@@ -8,7 +8,9 @@
 //! routing, backorders), `stock` (stock moves), `parked` (order events that arrived
 //! before their order), `orders` (placed, cancelled, shipped, failed, returned),
 //! `holds` (reservations, expiry, the preorder clock), `adopt` (a policy reload or a
-//! snapshot restore).
+//! snapshot restore). `adaptive` (sales rates, lags and the automatic buffers and
+//! protection levels) is called from `orders`, `holds` and `adopt` and calls none of
+//! them.
 
 mod adaptive;
 mod adopt;
