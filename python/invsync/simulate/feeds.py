@@ -1,22 +1,24 @@
-"""The way from the engine to the marketplaces: quantity pushes in flight, and the lags
-a service measures from their acknowledgements.
+"""The way from the engine to the marketplaces: quantity messages in flight, and their
+acks, measured by the service's own `PushLags`.
 
 A channel with a feed limit (Walmart takes 10 inventory feeds an hour) gets what changed
 coalesced into one push per `push_every_s`; the others get a push per step. A push is
 accepted after a push lag drawn from the channel's distribution, later when its feed is
-stalled, and never before an earlier push to the same channel.
+stalled, and never before an earlier push to the same channel. Every message a push
+carries is acknowledged when the push is accepted.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections import deque
+from datetime import datetime, timedelta
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from invsync.service.push_lag import PushLags
 from invsync.simulate.scenario import Scenario
 
 #: A push's items: the SKUs (scenario indices) and the quantities they are to show.
@@ -41,21 +43,22 @@ class Feeds:
 
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self._plans = scenario.channels
+        self._start = scenario.head.start
         count = len(self._plans)
         self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(count)]
         self._draws: list[list[float]] = [[] for _ in range(count)]
         self._waiting: list[list[Items]] = [[] for _ in range(count)]
-        self._waiting_since = [0.0] * count
+        self._waiting_seqs: list[list[int]] = [[] for _ in range(count)]
+        self._seq = [0] * count
         self._next_slot = [0.0] * count
         self._last = [0.0] * count
-        self._queue: list[tuple[float, int, int, Items]] = []
+        self._queue: list[tuple[float, int, int, Items, list[int]]] = []
         self._sent = 0
-        #: per channel, (first change in it, accepted at) of each push not yet acknowledged
-        self._in_flight: list[deque[tuple[float, float]]] = [deque() for _ in range(count)]
-        #: per channel, (acknowledged at, push lag) of recent acks
-        self._acks: list[deque[tuple[float, float]]] = [deque() for _ in range(count)]
-        #: per channel, the p99 of `_acks` (kept until they change)
-        self._p99 = [0.0] * count
+        #: the service's measurement of each channel's push lag, from acks
+        self.lags = PushLags()
+
+    def _time(self, at: float) -> datetime:
+        return self._start + timedelta(seconds=at)
 
     @property
     def next_at(self) -> float:
@@ -63,20 +66,23 @@ class Feeds:
         return self._queue[0][0] if self._queue else math.inf
 
     def publish(self, channel: int, at: float, items: Items) -> None:
-        """What changed for `channel` at `at`: sent now, or with the channel's next feed."""
-        if not self._waiting[channel]:
-            self._waiting_since[channel] = at
+        """A quantity message for `channel` at `at`: sent now, or with the channel's next
+        feed."""
+        self._seq[channel] += 1
+        self.lags.sent(self._plans[channel].id, self._seq[channel], self._time(at))
         self._waiting[channel].append(items)
+        self._waiting_seqs[channel].append(self._seq[channel])
 
     def flush(self, now: float) -> None:
         """Sends every channel's waiting changes whose feed slot has come."""
         for c, waiting in enumerate(self._waiting):
             if waiting and now >= self._next_slot[c]:
-                self._send(c, now, _latest(waiting))
+                self._send(c, now, _latest(waiting), self._waiting_seqs[c])
                 waiting.clear()
+                self._waiting_seqs[c] = []
                 self._next_slot[c] = now + self._plans[c].push_every_s
 
-    def _send(self, channel: int, now: float, items: Items) -> None:
+    def _send(self, channel: int, now: float, items: Items, seqs: list[int]) -> None:
         draws = self._draws[channel]
         if not draws:
             draws += self._plans[channel].push_lag.sample(self._rngs[channel], _DRAWS).tolist()
@@ -87,33 +93,12 @@ class Feeds:
         accepted = max(accepted, self._last[channel])
         self._last[channel] = accepted
         self._sent += 1
-        heapq.heappush(self._queue, (accepted, self._sent, channel, items))
-        self._in_flight[channel].append((self._waiting_since[channel], accepted))
+        heapq.heappush(self._queue, (accepted, self._sent, channel, items, seqs))
 
     def take(self) -> tuple[int, Items]:
-        """The next accepted push: its channel and items."""
-        _, _, channel, items = heapq.heappop(self._queue)
+        """The next accepted push: its channel and items; its messages are acked."""
+        accepted, _, channel, items, seqs = heapq.heappop(self._queue)
+        name, when = self._plans[channel].id, self._time(accepted)
+        for seq in seqs:
+            self.lags.accepted(name, seq, when)
         return channel, items
-
-    def measured_lag(self, now: float, window_s: float) -> dict[int, float]:
-        """Per channel, the push lag a service sees at `now`: the p99 of the acks of the
-        last `window_s`, or the age of the oldest push still unacknowledged when that is
-        longer (a stalled feed shows in it before any ack does). Channels without an ack
-        or a push in flight are left out."""
-        out: dict[int, float] = {}
-        for c, (in_flight, acks) in enumerate(zip(self._in_flight, self._acks, strict=True)):
-            changed = False
-            while in_flight and in_flight[0][1] <= now:
-                sent, accepted = in_flight.popleft()
-                acks.append((accepted, accepted - sent))
-                changed = True
-            while acks and acks[0][0] < now - window_s:
-                acks.popleft()
-                changed = True
-            if changed:
-                lags = sorted(lag for _, lag in acks)
-                self._p99[c] = lags[math.ceil(0.99 * len(lags)) - 1] if lags else 0.0
-            oldest = now - in_flight[0][0] if in_flight else 0.0
-            if acks or in_flight:
-                out[c] = max(self._p99[c], oldest)
-        return out
