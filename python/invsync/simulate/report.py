@@ -199,6 +199,7 @@ def draw_frontier(
         [s.per_run(s.oversold) for s in edge],
         [s.per_run(s.sold) for s in edge],
         color="grey",
+        marker="s",
         label="static frontier",
     )
     if auto:
