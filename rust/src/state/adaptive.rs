@@ -477,13 +477,15 @@ impl State {
         }
     }
 
-    /// Key `idx`'s sales rate on every channel that sold it, now.
+    /// Key `idx`'s sales rate on every channel that sold it, as of the log's clock
+    /// (before the first tick: as of its last sale, as there is no clock to decay by).
     pub fn velocity_why(&self, idx: u32) -> Vec<VelocityWhy> {
         let hl = self.policy.tables.adaptive.half_lives;
-        let now = self.log_now(self.newest);
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return vec![];
         };
+        let last_sale = d.rates.iter().map(|(_, r)| r.last_sale()).max();
+        let now = self.log_now(last_sale.unwrap_or(NO_TIME));
         (0..self.policy.channel_count() as u16)
             .filter_map(|ch| {
                 d.rate_on(ch).map(|r| VelocityWhy {
