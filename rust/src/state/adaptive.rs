@@ -168,6 +168,10 @@ impl State {
     /// Counts `units` of key `idx` sold on channel `ch` at `ts` (a bundle's sale also
     /// counts on its components) and recomputes the buffers of the keys it moved.
     pub(super) fn sold(&mut self, c: &Counters, idx: u32, ch: u16, units: i64, ts: i64) {
+        if units <= 0 {
+            // A line whose units a hold already counted (or a line of 0) is no sale.
+            return;
+        }
         let now = self.log_now(ts);
         let hl = self.policy.tables.adaptive.half_lives;
         let mut moved: SmallVec<[(u32, i64); 2]> = SmallVec::new();
