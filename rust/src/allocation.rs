@@ -5,7 +5,9 @@ use serde::Serialize;
 use crate::counters::Counters;
 use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
-use crate::state::{BufferWhy, State};
+use smallvec::SmallVec;
+
+use crate::state::{BufferWhy, KeyDemand, State};
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -23,6 +25,18 @@ pub struct ShownWhy {
     pub buffer_auto: Option<BufferWhy>,
     pub cap: Option<i64>,
     pub pause_below: i64,
+}
+
+/// The buffer under `rule` on channel `ch`: the policy's, or the key's automatic one
+/// (`buffer_min` while the key has none computed).
+fn buffer_of(rule: &ChannelRule, ch: usize, demand: Option<&KeyDemand>) -> i64 {
+    match &rule.auto {
+        Some(auto) => demand
+            .and_then(|d| d.buffers.get(ch))
+            .copied()
+            .unwrap_or_else(|| crate::velocity::auto_buffer(auto, 0.0, std::iter::empty()).1),
+        None => rule.buffer,
+    }
 }
 
 fn clamp_shown(rule: &ChannelRule, pool: i64, buffer: i64) -> i64 {
@@ -64,6 +78,11 @@ pub struct Shown {
 impl State {
     /// The shown quantity of key `idx` on channel `ch` (the hot path: no allocation).
     pub fn shown_rule(&self, c: &Counters, idx: u32, ch: usize) -> Shown {
+        self.shown_with(c, idx, ch, self.demand_of(idx))
+    }
+
+    /// [`State::shown_rule`] with the key's demand looked up once for all its channels.
+    fn shown_with(&self, c: &Counters, idx: u32, ch: usize, demand: Option<&KeyDemand>) -> Shown {
         let info = &self.info[idx as usize];
         let rule = &self.policy.tables.profiles[info.profile as usize][ch];
         let decided = |rule: ShownRule, qty: i64| Shown { qty, rule, pool: 0 };
@@ -87,18 +106,10 @@ impl State {
         } else {
             let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
             Shown {
-                qty: clamp_shown(rule, pool, self.buffer_of(idx, ch, rule)),
+                qty: clamp_shown(rule, pool, buffer_of(rule, ch, demand)),
                 rule: ShownRule::Formula,
                 pool,
             }
-        }
-    }
-
-    /// The buffer of key `idx` on channel `ch` under `rule`: automatic or the policy's.
-    fn buffer_of(&self, idx: u32, ch: usize, rule: &ChannelRule) -> i64 {
-        match &rule.auto {
-            Some(auto) => self.auto_buffer_of(idx, ch, auto),
-            None => rule.buffer,
         }
     }
 
@@ -116,7 +127,7 @@ impl State {
             pool: shown.pool,
             protect_above: self.cum_protect_of(c, idx, channel.tier),
             share: rule.share,
-            buffer: self.buffer_of(idx, ch, rule),
+            buffer: buffer_of(rule, ch, self.demand_of(idx)),
             buffer_auto: rule.auto.map(|auto| self.buffer_why(idx, ch, &auto)),
             cap: rule.cap,
             pause_below: rule.pause_below,
@@ -214,8 +225,11 @@ impl State {
         let nch = self.policy.channel_count();
         for idx in dirty {
             self.watch_discontinued(c, idx);
-            for ch in 0..nch {
-                let shown = self.shown_rule(c, idx, ch);
+            let demand = self.demand_of(idx);
+            let all: SmallVec<[Shown; 8]> = (0..nch)
+                .map(|ch| self.shown_with(c, idx, ch, demand))
+                .collect();
+            for (ch, shown) in all.into_iter().enumerate() {
                 let q = shown.qty;
                 let seen = q.clamp(0, i32::MAX as i64) as i32;
                 let before = self.last_shown[idx as usize * nch + ch];

@@ -129,6 +129,11 @@ impl Rate {
         }
     }
 
+    /// The log time (µs) of the last sale counted.
+    pub fn last_sale(&self) -> i64 {
+        self.at
+    }
+
     /// Whether nothing is left worth keeping (below one unit a day).
     pub fn faded(&self, now: i64, hl: &HalfLives) -> bool {
         self.at(now, hl).rate < 1.0 / 86_400.0

@@ -229,3 +229,35 @@ def test_extreme_sales_and_lags_never_overflow_or_go_negative(
         assert 0 <= auto["buffer"] <= 2**63 - 1 and 0 <= auto["formula"] <= 2**63 - 1
         assert 0 <= ch["shown"] <= max(0, explained["ats"])
     assert all(v["rate"] >= 0 and math.isfinite(v["rate"]) for v in explained["velocity"])
+
+
+def test_buffer_bounds_out_of_order_are_refused() -> None:
+    text = POLICY.replace("lag_s = 1\n", "lag_s = 1\nbuffer_min = 9\nbuffer_max = 3\n")
+    with pytest.raises(PolicyError) as refused:
+        Policy.from_toml(text, "p.toml")
+    assert refused.value.field == 'channels["shopify"].buffer_min'
+
+
+def test_a_hold_counts_as_a_sale_once_with_no_order_lag() -> None:
+    engine = stocked()
+    for s in range(1, 31):
+        tick(engine, s)
+        request = {
+            "type": "reserve",
+            "request_id": f"r{s}",
+            "order_id": f"h{s}",
+            "channel": "shopify",
+            "lines": [{"line_id": "1", "sku": "A", "qty": 2}],
+            "hold_seconds": 600,
+            "ts": at(s),
+        }
+        assert engine.reserve(request)["ok"]
+    held = engine.explain("A").to_dict()["velocity"]
+    # The holds become orders: their units were counted when they were held.
+    for s in range(1, 31):
+        sell(engine, f"h{s}", "shopify", 31, qty=2)
+    placed = engine.explain("A").to_dict()["velocity"]
+    assert placed == held and held[0]["slow"] > 0
+    tick(engine, 40)
+    shopify = channel(engine, "walmart")["buffer_auto"]["sellers"][0]
+    assert shopify["order_lag_s"] == pytest.approx(0.01) and shopify["order_lag_measured"]

@@ -13,7 +13,7 @@ use crate::counters::Counters;
 use crate::error::{CoreError, CoreResult};
 use crate::hash::ShardedMap;
 use crate::policy::Kind;
-use crate::velocity::{self, AutoBuffer, DelayP99, Rate, RateNow};
+use crate::velocity::{self, AutoBuffer, DelayP99, HalfLives, Rate, RateNow};
 
 /// One key's demand and the automatic numbers last computed from it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,18 @@ pub struct KeyDemand {
 impl KeyDemand {
     fn rate_on(&self, ch: u16) -> Option<&Rate> {
         self.rates.iter().find(|(c, _)| *c == ch).map(|(_, r)| r)
+    }
+
+    /// Counts one sale of `units` on channel `ch` at log time `now`.
+    fn add(&mut self, ch: u16, units: i64, now: i64, hl: &HalfLives) {
+        match self.rates.iter_mut().find(|(c, _)| *c == ch) {
+            Some((_, r)) => r.add(units, now, hl),
+            None => {
+                let mut r = Rate::default();
+                r.add(units, now, hl);
+                self.rates.push((ch, r));
+            }
+        }
     }
 }
 
@@ -156,6 +168,10 @@ impl State {
     /// Counts `units` of key `idx` sold on channel `ch` at `ts` (a bundle's sale also
     /// counts on its components) and recomputes the buffers of the keys it moved.
     pub(super) fn sold(&mut self, c: &Counters, idx: u32, ch: u16, units: i64, ts: i64) {
+        if units <= 0 {
+            // A line whose units a hold already counted (or a line of 0) is no sale.
+            return;
+        }
         let now = self.log_now(ts);
         let hl = self.policy.tables.adaptive.half_lives;
         let mut moved: SmallVec<[(u32, i64); 2]> = SmallVec::new();
@@ -168,18 +184,13 @@ impl State {
             );
         }
         for (k, n) in moved {
-            if !self.adaptive.demand.contains_key(&k) {
-                self.adaptive.demand.insert(k, KeyDemand::default());
-            }
-            let Some(d) = self.adaptive.demand.get_mut(&k) else {
-                continue;
-            };
-            match d.rates.iter_mut().find(|(c, _)| *c == ch) {
-                Some((_, r)) => r.add(n, now, &hl),
+            // One lookup for a key that sold before (the common case on the order path).
+            match self.adaptive.demand.get_mut(&k) {
+                Some(d) => d.add(ch, n, now, &hl),
                 None => {
-                    let mut r = Rate::default();
-                    r.add(n, now, &hl);
-                    d.rates.push((ch, r));
+                    let mut d = KeyDemand::default();
+                    d.add(ch, n, now, &hl);
+                    self.adaptive.demand.insert(k, d);
                 }
             }
             self.recompute_buffers(c, k, now);
@@ -409,14 +420,13 @@ impl State {
         }
     }
 
-    /// The buffer channel `ch` is shown with for key `idx` under an automatic rule.
-    pub fn auto_buffer_of(&self, idx: u32, ch: usize, rule: &AutoBuffer) -> i64 {
-        self.adaptive
-            .demand
-            .get(&idx)
-            .and_then(|d| d.buffers.get(ch))
-            .copied()
-            .unwrap_or_else(|| velocity::auto_buffer(rule, 0.0, std::iter::empty()).1)
+    /// Key `idx`'s demand, where a policy with automatic buffers needs it.
+    pub fn demand_of(&self, idx: u32) -> Option<&KeyDemand> {
+        if self.policy.auto_buffers {
+            self.adaptive.demand.get(&idx)
+        } else {
+            None
+        }
     }
 
     /// Σ protect[s] for s < `tier` of key `idx`: its automatic levels where computed.
@@ -471,13 +481,15 @@ impl State {
         }
     }
 
-    /// Key `idx`'s sales rate on every channel that sold it, now.
+    /// Key `idx`'s sales rate on every channel that sold it, as of the log's clock
+    /// (before the first tick: as of its last sale, as there is no clock to decay by).
     pub fn velocity_why(&self, idx: u32) -> Vec<VelocityWhy> {
         let hl = self.policy.tables.adaptive.half_lives;
-        let now = self.log_now(self.newest);
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return vec![];
         };
+        let last_sale = d.rates.iter().map(|(_, r)| r.last_sale()).max();
+        let now = self.log_now(last_sale.unwrap_or(NO_TIME));
         (0..self.policy.channel_count() as u16)
             .filter_map(|ch| {
                 d.rate_on(ch).map(|r| VelocityWhy {
@@ -600,6 +612,51 @@ mod tests {
         let buffers = &w.state.adaptive.demand[&idx].buffers;
         assert!(buffers.iter().all(|&b| b > 0), "{buffers:?}");
         assert!(after < before - 40, "{before} -> {after}");
+    }
+
+    /// Key `sku`'s sales rate per channel id, now.
+    fn rates(w: &World, sku: &str) -> Vec<(String, f64)> {
+        let idx = w.state.lookup(sku, "new").expect("key");
+        let mut out: Vec<(String, f64)> = w
+            .state
+            .velocity_why(idx)
+            .into_iter()
+            .map(|v| (v.channel, v.now.slow))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn a_reload_that_reorders_channels_keeps_each_channels_rate() {
+        let mut w = World::new();
+        w.stock("A", "wh", 100);
+        w.place("o1", &[line("1", "A", 3)]).expect("shop order");
+        w.state
+            .order_placed(&w.c, "o2", "market", &[line("1", "A", 1)], MICROS)
+            .expect("market order");
+        let before = rates(&w, "A");
+        assert_eq!(before.len(), 2);
+        let mut tables = w.state.policy.tables.clone();
+        tables.channels.reverse();
+        for profile in &mut tables.profiles {
+            profile.reverse();
+        }
+        w.state
+            .set_policy(&w.c, Policy::new(tables).expect("policy"))
+            .expect("reload");
+        assert_eq!(rates(&w, "A"), before);
+    }
+
+    #[test]
+    fn a_bundle_sale_counts_on_its_components() {
+        let mut w = World::new();
+        w.stock("A", "wh", 100);
+        w.stock("B", "wh", 100);
+        w.place("o1", &[line("1", "KIT", 2)]).expect("order");
+        let slow = |sku: &str| rates(&w, sku)[0].1;
+        assert!((slow("B") - 2.0 * slow("A")).abs() < 1e-12);
+        assert!((slow("KIT") - slow("A")).abs() < 1e-12);
     }
 
     #[test]
