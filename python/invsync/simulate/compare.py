@@ -7,6 +7,7 @@ them per run.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -100,43 +101,38 @@ def compare(
 
 
 def search_candidates(scenario: Scenario, limit: int) -> list[dict[str, int]]:
-    """Static buffers to try, at most `limit` sets: the same buffer on every lagging
-    channel, buffers in proportion to each channel's push-lag p99, and every
-    combination of a coarse ladder when few enough. Channels whose checkout reserves
-    stay at 0: their sale waits for the engine, so a buffer only turns buyers away."""
+    """Static buffers to try, at most `limit` sets, taken in turn from three families so
+    a short search still covers them: the same buffer on every lagging channel, buffers
+    in proportion to each channel's push-lag p99, and per-channel mixes of a coarse
+    ladder (seeded draws). Channels whose checkout reserves stay at 0: their sale
+    waits for the engine, so a buffer only turns buyers away."""
     lagging = [plan for plan in scenario.channels if not plan.checkout_reserves]
     zeros = {plan.id: 0 for plan in scenario.channels if plan.checkout_reserves}
-    sets: list[dict[str, int]] = []
-
-    def add(buffers: dict[str, int]) -> None:
-        candidate = {**zeros, **buffers}
-        if candidate not in sets:
-            sets.append(candidate)
-
-    for value in LADDER:
-        add({plan.id: value for plan in lagging})
     slowest = max((plan.push_lag.p99 for plan in lagging), default=0.0)
-    for value in LADDER[1:]:
-        add(
-            {
-                plan.id: round(value * plan.push_lag.p99 / slowest) if slowest else value
-                for plan in lagging
-            }
-        )
-    # Then per-channel mixes of a coarse ladder, drawn at random (seeded) when there
-    # are more mixes than the limit leaves room for.
+    # Coarse before fine, so the first few sets already span the ladder.
+    spread = LADDER[::3] + LADDER[1::3] + LADDER[2::3]
+    uniform = [{plan.id: value for plan in lagging} for value in spread]
+    proportional = [
+        {
+            plan.id: round(value * plan.push_lag.p99 / slowest) if slowest else value
+            for plan in lagging
+        }
+        for value in spread
+        if value
+    ]
     coarse = LADDER[::2]
-    mixes = len(coarse) ** len(lagging)
     draws = np.random.default_rng(0)
-    for n in range(min(mixes, 20 * limit)):
-        if len(sets) >= limit:
-            break
-        values = (
-            np.unravel_index(n, (len(coarse),) * len(lagging))
-            if mixes <= limit
-            else draws.integers(len(coarse), size=len(lagging))
-        )
-        add({plan.id: coarse[int(v)] for plan, v in zip(lagging, values, strict=True)})
+    mixes = [
+        {plan.id: coarse[int(v)] for plan, v in zip(lagging, values, strict=True)}
+        for values in draws.integers(len(coarse), size=(2 * limit, len(lagging)))
+    ]
+    sets: list[dict[str, int]] = []
+    for family in itertools.chain.from_iterable(
+        itertools.zip_longest(uniform, proportional, mixes)
+    ):
+        candidate = {**zeros, **family} if family is not None else None
+        if candidate is not None and candidate not in sets:
+            sets.append(candidate)
     return sets[:limit]
 
 
