@@ -126,6 +126,72 @@ SKU_EXPLANATION = {
                     "tier": {"type": "integer"},
                     "shown": {"type": "integer"},
                     "reason": {"type": "string", "description": "The formula with its numbers."},
+                    "buffer_auto": {
+                        "type": "object",
+                        "description": 'Present where `buffer = "auto"`: the buffer in use '
+                        "and its inputs (CONTRACT 13), as of `computed_at`.",
+                        "properties": {
+                            "buffer": {"type": "integer"},
+                            "formula": {
+                                "type": "integer",
+                                "description": "ceil(risk × Σ rate × (push lag + order lag)),"
+                                " before buffer_min and buffer_max.",
+                            },
+                            "risk": {"type": "number"},
+                            "min": {"type": "integer"},
+                            "max": {"type": ["integer", "null"]},
+                            "push_lag_s": {"type": "number"},
+                            "push_lag_measured": {
+                                "type": "boolean",
+                                "description": "False: the policy's lag_s, until acks measure it.",
+                            },
+                            "sellers": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "channel": {"type": "string"},
+                                        "rate": {"type": "number", "description": "Units/s."},
+                                        "order_lag_s": {"type": "number"},
+                                        "order_lag_measured": {"type": "boolean"},
+                                    },
+                                },
+                            },
+                            "computed_at": {"type": ["string", "null"], "format": "date-time"},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+        "velocity": {
+            "type": "array",
+            "description": "Sales rate (units/s) per channel that sold the SKU: the estimate"
+            " is the largest of a fast and a slow decayed rate and a decayed peak.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "channel": {"type": "string"},
+                    "rate": {"type": "number"},
+                    "fast": {"type": "number"},
+                    "slow": {"type": "number"},
+                    "peak": {"type": "number"},
+                },
+            },
+        },
+        "protect": {
+            "type": "array",
+            "description": "Present where a tier's protect is \"auto\": this SKU's level per"
+            " tier, with the EMSR-b inputs (unit value, mean demand over protect_horizon_s)"
+            " of automatic ones.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "tier": {"type": "integer"},
+                    "protect": {"type": "integer"},
+                    "auto": {"type": "boolean"},
+                    "value": {"type": "number"},
+                    "demand": {"type": "number"},
                 },
             },
         },

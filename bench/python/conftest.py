@@ -11,12 +11,14 @@ from invsync import Engine, Policy
 CHANNELS = ("shopify", "b2b", "amazon", "walmart", "ebay", "tiktok", "etsy", "shopee")
 
 
-def bench_policy() -> Policy:
-    """Eight channels on three tiers, one warehouse: the shape the targets are stated for."""
+def bench_policy(*, automatic: bool = False) -> Policy:
+    """Eight channels on three tiers, one warehouse: the shape the targets are stated for;
+    `automatic`: every channel's buffer is "auto" (CONTRACT 13)."""
     tiers = "".join(f"[[tiers]]\ntier = {t}\nprotect = {p}\n" for t, p in ((1, 5), (2, 3), (3, 0)))
     channels = "".join(
         f'[[channels]]\nid = "{ch}"\ntier = {1 + i % 3}\nshare = {0.5 + 0.05 * i:.2f}\n'
-        f"cap = {100 + 10 * i}\nbuffer = {i % 3}\n"
+        f"cap = {100 + 10 * i}\n"
+        + (f'buffer = "auto"\nlag_s = {5 * i}\n' if automatic else f"buffer = {i % 3}\n")
         for i, ch in enumerate(CHANNELS)
     )
     text = (
@@ -29,12 +31,12 @@ def bench_policy() -> Policy:
 
 
 def stocked_engine(
-    skus: int, on_hand: int, *, drain: bool = True
+    skus: int, on_hand: int, *, drain: bool = True, automatic: bool = False
 ) -> tuple[Engine, npt.NDArray[np.uint32]]:
     """An engine with `skus` keys, each counted at `on_hand` in one bulk event."""
     from datetime import UTC, datetime
 
-    engine = Engine(bench_policy())
+    engine = Engine(bench_policy(automatic=automatic))
     idx = np.fromiter((engine.index(f"SKU-{i}") for i in range(skus)), np.uint32, skus)
     engine.set_on_hand_batch(
         idx,

@@ -20,6 +20,7 @@ COMMANDS = (
     "sandbox",
     "explain",
     "check",
+    "simulate",
     "loadtest",
     "publish",
     "auth",

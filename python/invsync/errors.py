@@ -44,3 +44,7 @@ class ChannelsError(ConfigError):
 
 class ListingError(ConfigError):
     """A listing map entry refused: a CSV row (field = its column) or a KV entry."""
+
+
+class ScenarioError(ConfigError):
+    """A simulation scenario (`invsync simulate --scenario`) refused at load."""

@@ -189,6 +189,14 @@ class OrderReturned(Event, tag="order.returned", frozen=True):
 class ClockTick(Event, tag="clock.tick", frozen=True):
     """Appended by the service every second; holds expire on ticks, so replay agrees."""
 
+    push_lag_s: Annotated[
+        dict[ChannelId, Annotated[float, Meta(ge=0.0, le=1e7)]] | None,
+        Meta(
+            description="Per channel, the p99 of push-to-accept latency (seconds) the "
+            "service measured from acks; automatic buffers use it, so replay agrees."
+        ),
+    ] = None
+
 
 class ReserveLine(Struct, frozen=True, kw_only=True, gc=False):
     """One line of a reservation request."""

@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from invsync.timeconv import from_micros, rfc3339
+
 _MINUS = "−"
 
 
@@ -57,17 +59,12 @@ class Explanation:
             "components": [
                 {"sku": sku, "qty": qty, "ats": ats} for sku, qty, ats in c["components"]
             ],
-            "channels": [
-                {
-                    "channel": ch["channel"],
-                    "tier": ch["tier"],
-                    "shown": ch["shown"],
-                    "reason": self._reason(ch),
-                    "feed_stale": ch["channel"] in self._stale,
-                    **self._hold(ch["channel"], ch["shown"]),
-                }
-                for ch in c["channels"]
+            "channels": [self._channel(ch) for ch in c["channels"]],
+            "velocity": [
+                {key: v[key] for key in ("channel", "rate", "fast", "slow", "peak")}
+                for v in c["velocity"]
             ],
+            **({"protect": [self._protect_level(p) for p in c["protect"]]} if c["protect"] else {}),
         }
 
     def _hold(self, channel: str, shown: int) -> dict[str, Any]:
@@ -80,6 +77,45 @@ class Explanation:
             "platform_hold": {"qty": qty, "reason": reason, "marketplace_shows": max(shown, qty)}
         }
 
+    def _channel(self, ch: dict[str, Any]) -> dict[str, Any]:
+        out = {
+            "channel": ch["channel"],
+            "tier": ch["tier"],
+            "shown": ch["shown"],
+            "reason": self._reason(ch),
+            "feed_stale": ch["channel"] in self._stale,
+            **self._hold(ch["channel"], ch["shown"]),
+        }
+        auto = ch["buffer_auto"]
+        if auto is not None:
+            out["buffer_auto"] = {
+                "buffer": ch["buffer"],
+                "formula": auto["formula"],
+                "risk": auto["risk"],
+                "min": auto["min"],
+                "max": auto["max"],
+                "push_lag_s": auto["push_lag"]["seconds"],
+                "push_lag_measured": auto["push_lag"]["measured"],
+                "sellers": [
+                    {
+                        "channel": s["channel"],
+                        "rate": s["rate"],
+                        "order_lag_s": s["order_lag"]["seconds"],
+                        "order_lag_measured": s["order_lag"]["measured"],
+                    }
+                    for s in auto["sellers"]
+                ],
+                "computed_at": None if auto["at"] is None else rfc3339(from_micros(auto["at"])),
+                "reason": _buffer_reason(ch["buffer"], auto),
+            }
+        return out
+
+    def _protect_level(self, p: dict[str, Any]) -> dict[str, Any]:
+        level = {"tier": p["tier"], "protect": p["protect"], "auto": p["auto"]}
+        if p["auto"]:
+            level |= {"value": p["value"], "demand": p["demand"]}
+        return level
+
     def to_json(self) -> bytes:
         return msgspec.json.encode(self.to_dict())
 
@@ -87,7 +123,9 @@ class Explanation:
         if self._core["kind"] == "bundle":
             return f"pool[{ch['tier']}] {ch['pool']}"
         ats = self._core["ats"]
-        above = [f"protect[{t}] {self._protect[t - 1]}" for t in range(1, ch["tier"])]
+        # A key's own levels where a tier's protection is automatic, else the policy's.
+        levels = [p["protect"] for p in self._core["protect"]] or self._protect
+        above = [f"protect[{t}] {levels[t - 1]}" for t in range(1, ch["tier"])]
         if not above:
             return str(ats)
         expr = f" {_MINUS} ".join([str(ats), *above])
@@ -117,6 +155,53 @@ class Explanation:
 
     def __str__(self) -> str:
         return render(self.to_dict())
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.4g} s"
+
+
+def _buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
+    """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers."""
+    push = _seconds(auto["push_lag"]["seconds"])
+    terms = [
+        f"{s['rate']:.3g}/s × ({push} + {_seconds(s['order_lag']['seconds'])})"
+        for s in auto["sellers"]
+    ]
+    units = " + ".join(terms) if terms else "0"
+    if len(terms) > 1:
+        units = f"({units})"
+    expr = f"ceil({units} × {auto['risk']:g})"
+    if buffer != auto["formula"]:
+        bounds = [f"min {auto['min']}"]
+        if auto["max"] is not None:
+            bounds.append(f"max {auto['max']}")
+        expr = f"clamp({expr} = {auto['formula']}, {', '.join(bounds)})"
+    return f"buffer {buffer} = {expr}"
+
+
+def _protect_line(d: dict[str, Any]) -> str:
+    auto = [p for p in d.get("protect", []) if p["auto"]]
+    if not auto:
+        return ""
+    inputs = ", ".join(
+        f"tier {p['tier']} value {p['value']:g} demand {p['demand']:.3g}" for p in auto
+    )
+    levels = ", ".join(f"protect[{p['tier']}] {p['protect']}" for p in auto)
+    return f"  {levels} = EMSR-b({inputs})"
+
+
+def _velocity_line(d: dict[str, Any]) -> str:
+    """The sales rates, where an automatic number was computed from them."""
+    automatic = d.get("protect") or any("buffer_auto" in ch for ch in d["channels"])
+    if not d.get("velocity") or not automatic:
+        return ""
+    rates = ", ".join(
+        f"{v['channel']} {v['rate']:.3g}/s (fast {v['fast']:.3g}, slow {v['slow']:.3g}, "
+        f"peak {v['peak']:.3g})"
+        for v in d["velocity"]
+    )
+    return f"  velocity now  {rates}"
 
 
 def _ats_formula(d: dict[str, Any]) -> str:
@@ -150,8 +235,11 @@ def render(d: dict[str, Any]) -> str:
         lines.append(
             f"  {ch['channel']:<{width}}  tier {ch['tier']}  {shown:>5}  = {formula}{stale}"
         )
+        if "buffer_auto" in ch:
+            lines.append(f"  {'':<{width}}  {ch['buffer_auto']['reason']}")
         if "platform_hold" in ch:
             lines.append(f"  {'':<{width}}  {_hold_text(ch)}")
+    lines += [line for line in (_protect_line(d), _velocity_line(d)) if line]
     return "\n".join(lines)
 
 

@@ -14,7 +14,6 @@ check`, a load, a reload and a restart accept and refuse the same files.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from msgspec import Meta, Struct
 
 from invsync import _core
 from invsync.errors import PolicyError
-from invsync.tomlpos import FieldPath, TomlPositions, child_at, field_name, syntax_error_position
+from invsync.tomlpos import FieldPath, locate, msgspec_path, syntax_problem
 
 __all__ = [
     "ChannelOverride",
@@ -62,6 +61,12 @@ class _Table(Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
 
 
 Seconds = Annotated[int, Meta(ge=0, le=10 * 365 * 86_400)]
+#: a half-life or a horizon in seconds: above 0, at most 30 days
+Span = Annotated[float, Meta(gt=0.0, le=30 * 86_400.0)]
+#: a delay in seconds: at least 0, at most 30 days
+Lag = Annotated[float, Meta(ge=0.0, le=30 * 86_400.0)]
+Risk = Annotated[float, Meta(ge=0.0, le=100.0)]
+Auto = Literal["auto"]
 
 
 class Defaults(_Table, frozen=True):
@@ -78,13 +83,25 @@ class Defaults(_Table, frozen=True):
     dedupe_max_ids: Annotated[int, Meta(ge=1, le=2**40)] = 2**22
     #: how long an order event waits for the order.placed it names (log time)
     park_window_s: Seconds = 3_600
+    #: half-lives of the sales rate estimates behind automatic buffers and protection:
+    #: a fast rate follows a ramp, a slow one steady demand, a peak outlasts a burst
+    velocity_fast_half_life_s: Span = 30.0
+    velocity_slow_half_life_s: Span = 900.0
+    velocity_peak_half_life_s: Span = 300.0
+    #: log seconds between recomputations of every automatic buffer and protection level
+    adaptive_every_s: Annotated[int, Meta(ge=1, le=86_400)] = 10
+    #: automatic protection levels cover the demand of this many seconds
+    protect_horizon_s: Span = 3_600.0
 
 
 class TierSpec(_Table, frozen=True):
     """A channel priority (1 = highest) and the units only tiers <= it may take."""
 
     tier: Tier
-    protect: Count = 0
+    #: "auto": nested EMSR-b levels from the tiers' `value` and their demand
+    protect: Count | Auto = 0
+    #: what a unit sold on this tier is worth (automatic protection compares them)
+    value: Annotated[float, Meta(ge=0.0)] | None = None
 
 
 class LocationSpec(_Table, frozen=True):
@@ -105,10 +122,18 @@ class ChannelSpec(_Table, frozen=True):
     tier: Tier
     share: Share = 1.0
     cap: Count | None = None
-    buffer: Count = 0
+    #: "auto": from velocity and lags (README, "Sizing buffers")
+    buffer: Count | Auto = 0
+    buffer_min: Count = 0
+    buffer_max: Count | None = None
+    risk: Risk = 1.5
     pause_below: Count = 0
     conditions: Annotated[tuple[Id, ...], Meta(min_length=1)] = ("new",)
     stale_after_s: Annotated[float, Meta(gt=0.0)] = 300.0
+    #: push lag (s) an automatic buffer uses until acks measure one
+    lag_s: Lag | None = None
+    #: sale-to-order delay (s) used until orders measure one
+    order_lag_s: Lag = 0.0
 
 
 class ChannelOverride(_Table, frozen=True):
@@ -116,7 +141,10 @@ class ChannelOverride(_Table, frozen=True):
 
     share: Share | None = None
     cap: Count | None = None
-    buffer: Count | None = None
+    buffer: Count | Auto | None = None
+    buffer_min: Count | None = None
+    buffer_max: Count | None = None
+    risk: Risk | None = None
     pause_below: Count | None = None
 
 
@@ -178,15 +206,14 @@ class Policy:
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            line, message = syntax_error_position(exc, text)
-            raise PolicyError(source, line, "syntax", message) from None
+            raise _syntax_error(exc, text, source) from None
         try:
             document = msgspec.convert(raw, PolicyFile)
             _check_file_names(document)
             policy = cls(document, text, source)
             refusal = _core.check_policy(policy.tables_json())
         except msgspec.ValidationError as exc:
-            path, message = _msgspec_path(str(exc), raw)
+            path, message = msgspec_path(str(exc), raw, _failing_override)
             raise _policy_error(source, text, raw, path, message) from None
         except _Refusal as refused:
             raise _policy_error(source, text, raw, refused.path, refused.message) from None
@@ -233,6 +260,23 @@ class Policy:
     def tiers(self) -> tuple[int, ...]:
         """Declared tiers, highest priority first."""
         return tuple(sorted(tier.tier for tier in self._document.tiers))
+
+    def protect_levels(self) -> dict[int, int]:
+        """Each declared tier's protection level as written; an automatic one counts 0
+        here, as the core computes its levels per SKU from demand."""
+        return {
+            tier.tier: 0 if tier.protect == "auto" else tier.protect
+            for tier in self._document.tiers
+        }
+
+    def auto_buffered_channels(self) -> frozenset[str]:
+        """Channels with `buffer = "auto"` for some SKU (on the channel, a class or a SKU)."""
+        doc = self._document
+        overrides = [*(cls.channels for cls in doc.classes), *(sku.channels for sku in doc.skus)]
+        return frozenset(
+            {channel.id for channel in doc.channels if channel.buffer == "auto"}
+            | {name for table in overrides for name, o in table.items() if o.buffer == "auto"}
+        )
 
     def channel_tier(self, channel: str) -> int:
         """The channel's tier; `KeyError` for a channel the policy does not know."""
@@ -286,6 +330,40 @@ def _check_file_names(doc: PolicyFile) -> None:
         if sku.class_ is not None and sku.class_ not in first_index:
             raise _Refusal(("skus", index, "class"), f"unknown class {sku.class_!r}")
         _refuse_unknown_channels(("skus", index), sku.channels, channels)
+    _check_automatic(doc)
+
+
+def _check_automatic(doc: PolicyFile) -> None:
+    """An automatic buffer needs its channel's push lag until acks measure one, and
+    bounds in order; automatic protection needs every tier's unit value."""
+    by_id = {channel.id: channel for channel in doc.channels}
+    written: list[tuple[FieldPath, str, ChannelSpec | ChannelOverride]] = [
+        (("channels", i), channel.id, channel) for i, channel in enumerate(doc.channels)
+    ]
+    overrides: list[tuple[str, int, Mapping[str, ChannelOverride]]] = [
+        *(("classes", i, cls.channels) for i, cls in enumerate(doc.classes)),
+        *(("skus", i, sku.channels) for i, sku in enumerate(doc.skus)),
+    ]
+    for section, i, table in overrides:
+        for name, override in table.items():
+            written.append(((section, i, "channels", name), name, override))
+    for path, name, setting in written:
+        if setting.buffer == "auto" and by_id[name].lag_s is None:
+            raise _Refusal(
+                (*path, "buffer"),
+                f'buffer = "auto" needs lag_s on channel {name!r}: the push lag (seconds) '
+                "to use until acks measure one",
+            )
+        low, high = setting.buffer_min, setting.buffer_max
+        if low is not None and high is not None and low > high:
+            raise _Refusal((*path, "buffer_min"), f"buffer_min {low} above buffer_max {high}")
+    if any(tier.protect == "auto" for tier in doc.tiers):
+        for i, tier in enumerate(doc.tiers):
+            if tier.value is None:
+                raise _Refusal(
+                    ("tiers", i, "protect" if tier.protect == "auto" else "tier"),
+                    f'protect = "auto" needs a value on every tier; tier {tier.tier} has none',
+                )
 
 
 def _refuse_unknown_channels(
@@ -298,14 +376,25 @@ def _refuse_unknown_channels(
 
 # --- resolution ----------------------------------------------------------------------------
 
-Profile = tuple[tuple[float, int | None, int, int], ...]
+#: A channel's display settings as resolved: share, cap, buffer ("auto" or units),
+#: pause_below, buffer_min, buffer_max, risk.
+Setting = tuple[float, int | None, int | Auto, int, int, int | None, float]
+Profile = tuple[Setting, ...]
 
 
 def _resolve(doc: PolicyFile) -> dict[str, Any]:
     """The dense tables the core reads; profiles are deduplicated so 100,000 SKUs stay cheap."""
     channel_index = {channel.id: index for index, channel in enumerate(doc.channels)}
     base: Profile = tuple(
-        (channel.share, channel.cap, channel.buffer, channel.pause_below)
+        (
+            channel.share,
+            channel.cap,
+            channel.buffer,
+            channel.pause_below,
+            channel.buffer_min,
+            channel.buffer_max,
+            channel.risk,
+        )
         for channel in doc.channels
     )
     profile_ids: dict[Profile, int] = {base: 0}
@@ -334,8 +423,12 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
 
     max_tier = max((tier.tier for tier in doc.tiers), default=0)
     protect = [0] * max_tier
+    protect_auto = [False] * max_tier
+    values = [0.0] * max_tier
     for tier in doc.tiers:
-        protect[tier.tier - 1] = tier.protect
+        protect[tier.tier - 1] = 0 if tier.protect == "auto" else tier.protect
+        protect_auto[tier.tier - 1] = tier.protect == "auto"
+        values[tier.tier - 1] = tier.value or 0.0
     defaults = doc.defaults
     return {
         "log": {
@@ -344,22 +437,47 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
             "dedupe_max_ids": defaults.dedupe_max_ids,
             "park_window_s": defaults.park_window_s,
         },
+        "adaptive": {
+            "half_lives": {
+                "fast_s": defaults.velocity_fast_half_life_s,
+                "slow_s": defaults.velocity_slow_half_life_s,
+                "peak_s": defaults.velocity_peak_half_life_s,
+            },
+            "every_s": defaults.adaptive_every_s,
+            "protect_horizon_s": defaults.protect_horizon_s,
+        },
         "safety": doc.defaults.safety,
         "non_inventory_qty": doc.defaults.non_inventory_qty,
         "protect": protect,
+        "protect_auto": protect_auto,
+        "values": values,
         "tiers": [tier.tier for tier in doc.tiers],
         "locations": [msgspec.structs.asdict(location) for location in doc.locations],
         "channels": [
-            {"id": c.id, "tier": c.tier, "conditions": list(c.conditions)} for c in doc.channels
+            {
+                "id": c.id,
+                "tier": c.tier,
+                "conditions": list(c.conditions),
+                "lag_s": c.lag_s,
+                "order_lag_s": c.order_lag_s,
+            }
+            for c in doc.channels
         ],
-        "profiles": [
-            [
-                {"share": share, "cap": cap, "buffer": buffer, "pause_below": pause_below}
-                for share, cap, buffer, pause_below in profile
-            ]
-            for profile in profile_ids
-        ],
+        "profiles": [[_rule(setting) for setting in profile] for profile in profile_ids],
         "skus": skus,
+    }
+
+
+def _rule(setting: Setting) -> dict[str, Any]:
+    """One channel's resolved settings as the core's rule."""
+    share, cap, buffer, pause_below, buffer_min, buffer_max, risk = setting
+    auto = buffer == "auto"
+    return {
+        "share": share,
+        "cap": cap,
+        "buffer": 0 if buffer == "auto" else buffer,
+        "pause_below": pause_below,
+        "auto": {"min": buffer_min, "max": buffer_max, "risk": risk} if auto else None,
     }
 
 
@@ -371,12 +489,15 @@ def _apply_overrides(
     settings = list(profile)
     for name, override in overrides.items():
         index = channel_index[name]
-        share, cap, buffer, pause_below = settings[index]
+        share, cap, buffer, pause_below, buffer_min, buffer_max, risk = settings[index]
         settings[index] = (
             _or(override.share, share),
             _or(override.cap, cap),
             _or(override.buffer, buffer),
             _or(override.pause_below, pause_below),
+            _or(override.buffer_min, buffer_min),
+            _or(override.buffer_max, buffer_max),
+            _or(override.risk, risk),
         )
     return tuple(settings)
 
@@ -391,39 +512,13 @@ def _unix_micros(moment: datetime | None) -> int | None:
 
 # --- error positions -----------------------------------------------------------------------
 
-_MSGSPEC_SUFFIX = re.compile(r" - at `\$(.*)`$")
-_MSGSPEC_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
-_NAMED_IN_MESSAGE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
 
-
-def _msgspec_path(error: str, raw: Mapping[str, Any]) -> tuple[FieldPath, str]:
-    """Turn msgspec's `... - at `$.skus[3].channels[...].cap`` into a path and a message.
-
-    msgspec writes dict keys as `[...]`; the only dicts in the file are channel overrides,
-    so the key is the first override that fails on its own.
-    """
-    suffix = _MSGSPEC_SUFFIX.search(error)
-    message = error[: suffix.start()] if suffix else error
-    path: list[str | int] = []
-    node: Any = raw
-    for match in _MSGSPEC_SEGMENT.finditer(suffix.group(1) if suffix else ""):
-        name, position = match.group(1), match.group(2)
-        part: str | int
-        if name is not None:
-            part = name
-        elif position is not None:
-            part = int(position)
-        else:
-            part = _failing_override(node)
-        path.append(part)
-        node = child_at(node, part)
-    named = _NAMED_IN_MESSAGE.match(message)
-    if named:
-        path.append(named.group(1))
-    return tuple(path), message
+def _syntax_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> PolicyError:
+    return PolicyError(source, *syntax_problem(exc, text))
 
 
 def _failing_override(overrides: Mapping[str, Any]) -> str:
+    """The channel override table msgspec names `[...]`: the first that fails on its own."""
     for name, value in overrides.items():
         try:
             msgspec.convert(value, ChannelOverride)
@@ -435,12 +530,7 @@ def _failing_override(overrides: Mapping[str, Any]) -> str:
 def _policy_error(
     source: str, text: str, raw: Mapping[str, Any], path: FieldPath, message: str
 ) -> PolicyError:
-    return PolicyError(
-        source,
-        TomlPositions(text).line_of(path),
-        field_name(raw, path, quoted=_is_channel_name),
-        message,
-    )
+    return PolicyError(source, *locate(text, raw, path, message, _is_channel_name))
 
 
 def _is_channel_name(path: FieldPath, depth: int) -> bool:

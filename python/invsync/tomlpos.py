@@ -1,9 +1,9 @@
-"""Where things stand in a TOML text: the line of a key, table or array element, and
-of a syntax error, so a file refused after parsing (the policy, the channels file)
-can point its reader at the line to fix.
+"""Where a problem sits in a TOML file: the line and the field a person goes to fix.
 
-tomllib returns values without positions; `TomlPositions` walks the same text a
-second time, only when an error must be reported.
+tomllib and msgspec say what is wrong but not on which line: this module finds the
+line of a field path in the text, and turns msgspec's `$.skus[3].cap` into a path whose
+list elements are named by their `id`. The policy and the simulator's scenarios both
+report their refusals through it, as `file:line: field: message`.
 """
 
 from __future__ import annotations
@@ -12,44 +12,96 @@ import bisect
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["FieldPath", "TomlPositions", "child_at", "field_name", "syntax_error_position"]
+__all__ = ["FieldPath", "Problem", "locate", "msgspec_path", "syntax_problem"]
 
-# A path to a value: table keys and array indices from the document root,
-# e.g. ("channels", 1, "rate").
 FieldPath = tuple[str | int, ...]
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)$|\s*\(at end of document\)$")
+_MSGSPEC_SUFFIX = re.compile(r" - at `\$(.*)`$")
+_MSGSPEC_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+_NAMED_IN_MESSAGE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]+)`")
 
 
-def syntax_error_position(exc: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
-    """The line of a TOML syntax error (0 when the parser gave none) and its message
-    without the parser's position suffix."""
+class Problem(NamedTuple):
+    """A refusal as a person reads it: the line, the field and what is wrong."""
+
+    line: int
+    field: str
+    message: str
+
+
+def syntax_problem(exc: tomllib.TOMLDecodeError, text: str) -> Problem:
+    """A TOML syntax error at its line (0 when tomllib gives none)."""
     message = str(exc)
     match = _TOML_POSITION.search(message)
     if match is None:
-        return 0, message
+        return Problem(0, "syntax", message)
     line = int(match.group(1)) if match.group(1) else text.count("\n") + 1
-    return line, message[: match.start()]
+    return Problem(line, "syntax", message[: match.start()])
 
 
-def field_name(
+def _no_key(_: Mapping[str, Any]) -> str:
+    return "..."
+
+
+def msgspec_path(
+    error: str, raw: Mapping[str, Any], dict_key: Callable[[Mapping[str, Any]], str] = _no_key
+) -> tuple[FieldPath, str]:
+    """Turn msgspec's `... - at `$.skus[3].channels[...].cap`` into a path and a message.
+
+    msgspec writes dict keys as `[...]`; `dict_key(table)` names the key at fault.
+    """
+    suffix = _MSGSPEC_SUFFIX.search(error)
+    message = error[: suffix.start()] if suffix else error
+    path: list[str | int] = []
+    node: Any = raw
+    for match in _MSGSPEC_SEGMENT.finditer(suffix.group(1) if suffix else ""):
+        name, position = match.group(1), match.group(2)
+        part: str | int
+        if name is not None:
+            part = name
+        elif position is not None:
+            part = int(position)
+        else:
+            part = dict_key(node)
+        path.append(part)
+        node = _child(node, part)
+    named = _NAMED_IN_MESSAGE.match(message)
+    if named:
+        path.append(named.group(1))
+    return tuple(path), message
+
+
+def _never_a_key(path: FieldPath, depth: int) -> bool:
+    return False
+
+
+def locate(
+    text: str,
     raw: Mapping[str, Any],
     path: FieldPath,
-    quoted: Callable[[FieldPath, int], bool] = lambda path, depth: False,
+    message: str,
+    is_key: Callable[[FieldPath, int], bool] = _never_a_key,
+) -> Problem:
+    """The line of `path` in `text` and its field name; `is_key(path, depth)` says which
+    parts are keys of a table of names (written `["amazon"]`, not `.amazon`)."""
+    return Problem(TomlPositions(text).line_of(path), _field_name(raw, path, is_key), message)
+
+
+def _field_name(
+    raw: Mapping[str, Any], path: FieldPath, is_key: Callable[[FieldPath, int], bool]
 ) -> str:
-    """`channels[1].share` written as `channels["amazon"].share`: an array element is
-    named by its `id` (or `sku`) when it has one, since ids read better than indices.
-    `quoted(path, depth)` marks keys that are names the seller chose, shown as `["name"]`."""
+    """`channels[1].share` written as `channels["amazon"].share`: ids read better than indices."""
     out = ""
     node: Any = raw
     for depth, part in enumerate(path):
-        child = child_at(node, part)
+        child = _child(node, part)
         if isinstance(part, int):
             label = child.get("id", child.get("sku")) if isinstance(child, dict) else None
             out += f'["{label}"]' if isinstance(label, str) else f"[{part}]"
-        elif quoted(path, depth):
+        elif is_key(path, depth):
             out += f'["{part}"]'
         else:
             out += f".{part}" if out else part
@@ -57,8 +109,7 @@ def field_name(
     return out
 
 
-def child_at(node: Any, part: str | int) -> Any:
-    """The value at one step of a path, None when the document has none there."""
+def _child(node: Any, part: str | int) -> Any:
     if isinstance(part, int) and isinstance(node, list) and part < len(node):
         return node[part]
     if isinstance(part, str) and isinstance(node, dict):

@@ -5,7 +5,9 @@ use serde::Serialize;
 use crate::counters::Counters;
 use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
-use crate::state::State;
+use smallvec::SmallVec;
+
+use crate::state::{BufferWhy, KeyDemand, State};
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -17,18 +19,33 @@ pub struct ShownWhy {
     pub pool: i64,
     pub protect_above: i64,
     pub share: f64,
+    /// The buffer in use: the policy's number, or the automatic one.
     pub buffer: i64,
+    /// The inputs of an automatic buffer (`buffer = "auto"`).
+    pub buffer_auto: Option<BufferWhy>,
     pub cap: Option<i64>,
     pub pause_below: i64,
 }
 
-fn clamp_shown(rule: &ChannelRule, pool: i64) -> i64 {
+/// The buffer under `rule` on channel `ch`: the policy's, or the key's automatic one
+/// (`buffer_min` while the key has none computed).
+fn buffer_of(rule: &ChannelRule, ch: usize, demand: Option<&KeyDemand>) -> i64 {
+    match &rule.auto {
+        Some(auto) => demand
+            .and_then(|d| d.buffers.get(ch))
+            .copied()
+            .unwrap_or_else(|| crate::velocity::auto_buffer(auto, 0.0, std::iter::empty()).1),
+        None => rule.buffer,
+    }
+}
+
+fn clamp_shown(rule: &ChannelRule, pool: i64, buffer: i64) -> i64 {
     let shared = if rule.share >= 1.0 {
         pool
     } else {
         (rule.share * pool as f64).floor() as i64
     };
-    let v = shared.saturating_sub(rule.buffer).max(0);
+    let v = shared.saturating_sub(buffer).max(0);
     rule.cap.map_or(v, |cap| v.min(cap))
 }
 
@@ -61,6 +78,11 @@ pub struct Shown {
 impl State {
     /// The shown quantity of key `idx` on channel `ch` (the hot path: no allocation).
     pub fn shown_rule(&self, c: &Counters, idx: u32, ch: usize) -> Shown {
+        self.shown_with(c, idx, ch, self.demand_of(idx))
+    }
+
+    /// [`State::shown_rule`] with the key's demand looked up once for all its channels.
+    fn shown_with(&self, c: &Counters, idx: u32, ch: usize, demand: Option<&KeyDemand>) -> Shown {
         let info = &self.info[idx as usize];
         let rule = &self.policy.tables.profiles[info.profile as usize][ch];
         let decided = |rule: ShownRule, qty: i64| Shown { qty, rule, pool: 0 };
@@ -84,7 +106,7 @@ impl State {
         } else {
             let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
             Shown {
-                qty: clamp_shown(rule, pool),
+                qty: clamp_shown(rule, pool, buffer_of(rule, ch, demand)),
                 rule: ShownRule::Formula,
                 pool,
             }
@@ -103,9 +125,10 @@ impl State {
             shown: shown.qty,
             rule: shown.rule,
             pool: shown.pool,
-            protect_above: c.cum_protect(channel.tier),
+            protect_above: self.cum_protect_of(c, idx, channel.tier),
             share: rule.share,
-            buffer: rule.buffer,
+            buffer: buffer_of(rule, ch, self.demand_of(idx)),
+            buffer_auto: rule.auto.map(|auto| self.buffer_why(idx, ch, &auto)),
             cap: rule.cap,
             pause_below: rule.pause_below,
         }
@@ -202,8 +225,11 @@ impl State {
         let nch = self.policy.channel_count();
         for idx in dirty {
             self.watch_discontinued(c, idx);
-            for ch in 0..nch {
-                let shown = self.shown_rule(c, idx, ch);
+            let demand = self.demand_of(idx);
+            let all: SmallVec<[Shown; 8]> = (0..nch)
+                .map(|ch| self.shown_with(c, idx, ch, demand))
+                .collect();
+            for (ch, shown) in all.into_iter().enumerate() {
                 let q = shown.qty;
                 let seen = q.clamp(0, i32::MAX as i64) as i32;
                 let before = self.last_shown[idx as usize * nch + ch];
@@ -244,10 +270,11 @@ mod tests {
             cap: Some(40),
             buffer: 3,
             pause_below: 0,
+            auto: None,
         };
-        assert_eq!(clamp_shown(&r, 101), 40); // floor(50.5) − 3 = 47 → cap 40
-        assert_eq!(clamp_shown(&r, 20), 7);
-        assert_eq!(clamp_shown(&r, 4), 0);
+        assert_eq!(clamp_shown(&r, 101, 3), 40); // floor(50.5) − 3 = 47 → cap 40
+        assert_eq!(clamp_shown(&r, 20, 3), 7);
+        assert_eq!(clamp_shown(&r, 4, 3), 0);
     }
 
     #[test]

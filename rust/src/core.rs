@@ -12,7 +12,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::policy::{Kind, Policy};
 use crate::reservation::Decision;
 use crate::snapshot;
-use crate::state::{LineIn, Persisted, State};
+use crate::state::{LineIn, Persisted, ProtectWhy, State, VelocityWhy};
 use crate::timefmt;
 
 pub struct Core {
@@ -50,6 +50,10 @@ pub struct Explanation {
     pub locations: Vec<LocationView>,
     pub components: Vec<(String, i64, i64)>,
     pub channels: Vec<ShownWhy>,
+    /// Sales rate per channel that sold the key (CONTRACT 13).
+    pub velocity: Vec<VelocityWhy>,
+    /// Protection per tier with its EMSR-b inputs, when a tier's level is automatic.
+    pub protect: Vec<ProtectWhy>,
 }
 
 impl Core {
@@ -93,15 +97,19 @@ impl Core {
     }
 
     /// A clock tick from the service's log: the one way time moves. Releases holds that
-    /// expired by `ts`, commits preorders whose date has come, forgets old event ids.
-    pub fn tick(&self, event_id: &str, ts: i64) -> CoreResult<Effects> {
+    /// expired by `ts`, commits preorders whose date has come, forgets old event ids,
+    /// takes the push lags the service measured (channel id, p99 seconds) and, on its
+    /// cadence, recomputes the automatic buffers and protection levels.
+    pub fn tick(&self, event_id: &str, ts: i64, push_lags: &[(&str, f64)]) -> CoreResult<Effects> {
         timefmt::check_time("ts", ts)?;
         let mut st = self.state();
         if let Some(fx) = st.duplicate(event_id, 0) {
             return Ok(fx);
         }
+        st.set_push_lags(push_lags)?;
         let mut fx = st.expire(&self.counters, ts);
         st.advance(&self.counters, ts, &mut fx);
+        st.adaptive_tick(&self.counters, ts);
         st.expire_parked(&mut fx);
         st.remember_event(event_id, 0, ts, &mut fx);
         Ok(fx)
@@ -143,6 +151,7 @@ impl Core {
         let mut st = self.state();
         let mut fx = st.expire(&self.counters, now);
         st.advance(&self.counters, now, &mut fx);
+        st.adaptive_tick(&self.counters, now);
         Ok(fx)
     }
 
@@ -214,6 +223,8 @@ impl Core {
             channels: (0..st.policy.channel_count())
                 .map(|ch| st.shown_why(c, idx, ch))
                 .collect(),
+            velocity: st.velocity_why(idx),
+            protect: st.protect_why(c, idx),
         })
     }
 
@@ -242,15 +253,15 @@ impl Core {
                 .map(|c| c.id.clone())
                 .collect(),
         };
-        snapshot::encode(&p, &st.log_image())
+        snapshot::encode(&p, &st.log_image(), &st.adaptive.image())
     }
 
     /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
     /// matched by id, so a reload between snapshot and restart is fine).
     pub fn restore(policy: Policy, data: &[u8]) -> CoreResult<Core> {
-        let (p, log) = snapshot::decode(data)?;
+        let (p, log, adaptive) = snapshot::decode(data)?;
         let core = Core::new(policy);
-        core.state().load(&core.counters, p, log)?;
+        core.state().load(&core.counters, p, log, adaptive)?;
         Ok(core)
     }
 }

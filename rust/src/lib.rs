@@ -17,6 +17,7 @@ pub mod reservation;
 pub mod snapshot;
 pub mod state;
 pub mod timefmt;
+pub mod velocity;
 pub mod wire_json;
 
 mod py;

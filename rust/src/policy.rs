@@ -13,6 +13,7 @@ use crate::hash::Map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult};
+use crate::velocity::{AutoBuffer, HalfLives};
 
 /// Most channels a policy may have: each has one bit in a key's channel masks.
 pub const MAX_CHANNELS: usize = 64;
@@ -67,6 +68,12 @@ pub struct Channel {
     pub id: String,
     pub tier: u8,
     pub conditions: Vec<String>,
+    /// The push lag (s) an automatic buffer uses until acks measure one.
+    #[serde(default)]
+    pub lag_s: Option<f64>,
+    /// The sale-to-order delay (s) used until orders measure one.
+    #[serde(default)]
+    pub order_lag_s: f64,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
@@ -75,6 +82,9 @@ pub struct ChannelRule {
     pub cap: Option<i64>,
     pub buffer: i64,
     pub pause_below: i64,
+    /// `buffer = "auto"`: the buffer comes from velocity and lags, not from `buffer`.
+    #[serde(default)]
+    pub auto: Option<AutoBuffer>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -102,6 +112,28 @@ pub struct LogRules {
     pub park_window_s: i64,
 }
 
+/// When and from what the automatic numbers are computed (policy `[defaults]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdaptiveRules {
+    pub half_lives: HalfLives,
+    /// Log seconds between recomputations of every automatic number (rates decay
+    /// between sales; protection levels change only then).
+    pub every_s: i64,
+    /// The demand horizon of automatic protection levels, in seconds of velocity.
+    pub protect_horizon_s: f64,
+}
+
+impl Default for AdaptiveRules {
+    fn default() -> Self {
+        AdaptiveRules {
+            half_lives: HalfLives::default(),
+            every_s: 10,
+            protect_horizon_s: 3_600.0,
+        }
+    }
+}
+
 impl Default for LogRules {
     fn default() -> Self {
         LogRules {
@@ -117,10 +149,19 @@ impl Default for LogRules {
 pub struct Tables {
     #[serde(default)]
     pub log: LogRules,
+    #[serde(default)]
+    pub adaptive: AdaptiveRules,
     pub safety: i64,
     pub non_inventory_qty: i64,
     /// Protection level by tier: `protect[t - 1]` is tier t's.
     pub protect: Vec<i64>,
+    /// By tier like `protect`: true where the level is `"auto"` (EMSR-b); its
+    /// `protect` entry is then 0.
+    #[serde(default)]
+    pub protect_auto: Vec<bool>,
+    /// By tier like `protect`: the value of a unit sold on the tier (0 = not given).
+    #[serde(default)]
+    pub values: Vec<f64>,
     /// The declared tier numbers, in file order; absent: every tier up to `protect`'s length.
     #[serde(default)]
     pub tiers: Vec<i64>,
@@ -189,6 +230,10 @@ pub struct Policy {
     pub routing_order: Vec<u16>,
     /// Component SKU → the bundles it is part of.
     pub bundles_by_component: Map<String, Vec<String>>,
+    /// Whether any channel rule has `buffer = "auto"`.
+    pub auto_buffers: bool,
+    /// Whether any tier's `protect` is `"auto"`.
+    pub auto_protect: bool,
 }
 
 /// Reads the tables JSON; a shape error is the caller's bug, not the policy author's.
@@ -252,7 +297,11 @@ impl Policy {
                     .push(s.id.clone());
             }
         }
+        let auto_buffers = tables.profiles.iter().flatten().any(|r| r.auto.is_some());
+        let auto_protect = tables.protect_auto.iter().any(|&a| a);
         Ok(Policy {
+            auto_buffers,
+            auto_protect,
             tables,
             sku_rules,
             location_index,

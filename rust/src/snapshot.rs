@@ -2,19 +2,21 @@
 //!
 //! Layout: magic `INVSYNC\0`, format version (u32 LE), payload length (u64 LE),
 //! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
-//! on) of [`LogImage`]. A format 1 snapshot restores with an empty `LogImage`.
+//! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`]. An older snapshot
+//! restores with the parts it lacks empty.
 
 use crate::error::{CoreError, CoreResult};
-use crate::state::{LogImage, Persisted};
+use crate::state::{AdaptiveImage, LogImage, Persisted};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format this build restores.
 const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
-pub fn encode(p: &Persisted, log: &LogImage) -> CoreResult<Vec<u8>> {
-    let payload = bincode::serialize(&(p, log)).map_err(|e| CoreError::Snapshot(e.to_string()))?;
+pub fn encode(p: &Persisted, log: &LogImage, adaptive: &AdaptiveImage) -> CoreResult<Vec<u8>> {
+    let payload =
+        bincode::serialize(&(p, log, adaptive)).map_err(|e| CoreError::Snapshot(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -30,7 +32,7 @@ fn field<const N: usize>(data: &[u8], at: usize) -> CoreResult<[u8; N]> {
         .ok_or_else(|| CoreError::Snapshot("truncated header".into()))
 }
 
-pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage)> {
+pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage, AdaptiveImage)> {
     if data.get(..8) != Some(MAGIC.as_slice()) {
         return Err(CoreError::Snapshot(
             "not an invsync snapshot (bad magic)".into(),
@@ -57,11 +59,17 @@ pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage)> {
         ));
     }
     let undecodable = |e: bincode::Error| CoreError::Snapshot(format!("undecodable: {e}"));
-    if version == 1 {
-        let p = bincode::deserialize(payload).map_err(undecodable)?;
-        return Ok((p, LogImage::default()));
+    match version {
+        1 => {
+            let p = bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, LogImage::default(), AdaptiveImage::default()))
+        }
+        2 => {
+            let (p, log) = bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, log, AdaptiveImage::default()))
+        }
+        _ => bincode::deserialize(payload).map_err(undecodable),
     }
-    bincode::deserialize(payload).map_err(undecodable)
 }
 
 #[cfg(test)]
@@ -70,7 +78,12 @@ mod tests {
 
     #[test]
     fn a_flipped_byte_is_refused() {
-        let mut data = encode(&Persisted::default(), &LogImage::default()).unwrap();
+        let mut data = encode(
+            &Persisted::default(),
+            &LogImage::default(),
+            &AdaptiveImage::default(),
+        )
+        .unwrap();
         let last = data.len() - 1;
         data[last] ^= 1;
         assert!(matches!(decode(&data), Err(CoreError::Snapshot(_))));
@@ -90,8 +103,9 @@ mod tests {
         data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
-        let (back, log) = decode(&data).unwrap();
+        let (back, log, adaptive) = decode(&data).unwrap();
         assert_eq!(back.now, 42);
         assert!(log.event_stamps.times.is_empty());
+        assert!(adaptive.demand.is_empty());
     }
 }

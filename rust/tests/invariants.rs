@@ -222,7 +222,7 @@ fn snapshot_restore_gives_the_same_state() {
 #[test]
 fn a_refused_event_far_ahead_changes_no_clock_state_and_the_next_one_alerts() {
     let core = Core::new(policy());
-    core.tick("t1", MICROS).expect("tick");
+    core.tick("t1", MICROS, &[]).expect("tick");
     let far = MICROS + 3600 * MICROS;
     let refused = core.event("bad", 1, far, |s, c, ts| {
         let k = s.intern(c, "B", "new")?;

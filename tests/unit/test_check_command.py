@@ -36,3 +36,17 @@ def test_check_refuses_a_seventeenth_tier_with_file_line_and_field(
     assert main(["check", "--policy", str(policy)]) == 1
     line = tiers.splitlines().index("tier = 17") + 1
     assert f"{policy}:{line}: tiers[16].tier: " in capsys.readouterr().err
+
+
+def test_check_refuses_an_automatic_buffer_without_lag_s_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "auto.toml"
+    policy.write_text(
+        '[[tiers]]\ntier = 1\n\n[[channels]]\nid = "walmart"\ntier = 1\nbuffer = "auto"\n'
+    )
+    assert main(["check", "--policy", str(policy)]) == 1
+    err = capsys.readouterr().err
+    assert f'{policy}:7: channels["walmart"].buffer: ' in err and "lag_s" in err
+    policy.write_text(policy.read_text() + "lag_s = 1800\n")
+    assert main(["check", "--policy", str(policy)]) == 0

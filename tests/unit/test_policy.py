@@ -146,13 +146,13 @@ def test_tables_have_the_core_shape() -> None:
         }
     ]
     assert resolved["channels"] == [
-        {"id": "shopify", "tier": 1, "conditions": ["new"]},
-        {"id": "amazon", "tier": 3, "conditions": ["new"]},
+        {"id": "shopify", "tier": 1, "conditions": ["new"], "lag_s": None, "order_lag_s": 0.0},
+        {"id": "amazon", "tier": 3, "conditions": ["new"], "lag_s": None, "order_lag_s": 0.0},
     ]
     assert resolved["profiles"] == [
         [
-            {"share": 1.0, "cap": 200, "buffer": 0, "pause_below": 0},
-            {"share": 0.5, "cap": None, "buffer": 2, "pause_below": 0},
+            {"share": 1.0, "cap": 200, "buffer": 0, "pause_below": 0, "auto": None},
+            {"share": 0.5, "cap": None, "buffer": 2, "pause_below": 0, "auto": None},
         ]
     ]
     assert resolved["skus"] == []
@@ -198,9 +198,9 @@ def test_sku_overrides_beat_class_overrides_beat_channel_settings() -> None:
     skus = {sku["id"]: sku for sku in resolved["skus"]}
     amazon_of = {name: resolved["profiles"][sku["profile"]][1] for name, sku in skus.items()}
     # A: cap from the SKU, buffer from the class, share from the channel
-    assert amazon_of["A"] == {"share": 0.5, "cap": 300, "buffer": 3, "pause_below": 0}
+    assert amazon_of["A"] == {"share": 0.5, "cap": 300, "buffer": 3, "pause_below": 0, "auto": None}
     # B: the class alone
-    assert amazon_of["B"] == {"share": 0.5, "cap": 80, "buffer": 3, "pause_below": 0}
+    assert amazon_of["B"] == {"share": 0.5, "cap": 80, "buffer": 3, "pause_below": 0, "auto": None}
     # C: no class, no overrides
     assert skus["C"]["profile"] == 0
     assert [skus[name]["safety"] for name in ("A", "B", "C")] == [75, 10, 4]

@@ -63,9 +63,12 @@ protect = 0
 id = "wh-1"
 kind = "warehouse"
 
+# Automatic buffers: what every channel sells during a channel's push lag (lag_s
+# until acks measure it) and the sellers' order lags, times risk 1.5.
 [[channels]]
 id = "shopify"
 tier = 1
+lag_s = 1
 
 [[channels]]
 id = "b2b"
@@ -75,12 +78,16 @@ tier = 1
 id = "amazon"
 tier = 2
 share = 0.8
-buffer = 1
+buffer = "auto"
+buffer_min = 1
+lag_s = 5
 
 [[channels]]
 id = "walmart"
 tier = 2
 share = 0.5
+buffer = "auto"
+lag_s = 10
 
 [[channels]]
 id = "ebay"
@@ -92,7 +99,9 @@ cap = 50
 id = "tiktok"
 tier = 3
 share = 0.3
-buffer = 2
+buffer = "auto"
+buffer_min = 2
+lag_s = 5
 """
 
 
@@ -118,7 +127,7 @@ class PolicyFacts:
             raise ValueError(f"{policy.source}: no online location without a release gate")
         return cls(
             channels=tuple((channel.id, channel.tier) for channel in document.channels),
-            protect={tier.tier: tier.protect for tier in document.tiers},
+            protect=policy.protect_levels(),
             location=min(simple, key=lambda loc: loc.priority).id,
         )
 

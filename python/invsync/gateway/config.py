@@ -19,7 +19,7 @@ from typing import Any, Final
 from invsync.errors import ChannelsError
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import CredentialError, Secret, read_secret
-from invsync.tomlpos import FieldPath, TomlPositions, field_name, syntax_error_position
+from invsync.tomlpos import FieldPath, locate, syntax_problem
 
 __all__ = ["PLATFORMS", "ChannelConfig", "ChannelsFile", "load_channels"]
 
@@ -114,13 +114,11 @@ def load_channels(path: Path) -> ChannelsFile:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line, message = syntax_error_position(exc, text)
-        raise ChannelsError(source, line, "syntax", message) from None
+        raise ChannelsError(source, *syntax_problem(exc, text)) from None
     try:
         channels = _channels(raw)
     except _Refusal as refused:
-        line = TomlPositions(text).line_of(refused.path)
-        raise ChannelsError(source, line, field_name(raw, refused.path), refused.message) from None
+        raise ChannelsError(source, *locate(text, raw, refused.path, refused.message)) from None
     return ChannelsFile(path, channels)
 
 

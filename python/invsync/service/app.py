@@ -36,6 +36,7 @@ from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.pipeline import ConsumeLoop
 from invsync.service.publisher import Publisher
+from invsync.service.push_lag import PushLags
 from invsync.service.reservations import ReservationGateway
 from invsync.service.snapshots import (
     DirectorySnapshotStore,
@@ -175,6 +176,7 @@ class Service:
         metrics = self.metrics
         metrics.declare_channels(engine.policy.channels, engine.policy.tiers)
         outbox = Outbox()
+        push_lags = PushLags()
         publisher = Publisher(
             nc,
             self.subjects,
@@ -183,6 +185,7 @@ class Service:
             snapshot.channel_seqs if snapshot else None,
             ceilings=await store.load_ceilings(),
             save_ceilings=store.save_ceilings,
+            push_lags=push_lags,
         )
         applier = Applier(
             engine,
@@ -216,7 +219,7 @@ class Service:
             )
         admin = self._admin = Admin(nc, js, self.subjects, engine)
         gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
-        feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox)
+        feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox, push_lags)
         channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         try:
@@ -225,7 +228,7 @@ class Service:
                 await channel_query.start()
                 await gateway.start(tg)
                 await feeds.start()
-                tg.start_soon(run_clock, js, self.subjects, config.tick_s)
+                tg.start_soon(run_clock, js, self.subjects, config.tick_s, push_lags)
                 tg.start_soon(feeds.run)
                 tg.start_soon(depletion.run)
                 if self._reload_pending:  # a SIGHUP arrived during start-up

@@ -45,7 +45,7 @@ class DepletionSampler:
     def sample(self) -> None:
         keys = list(self.touched)
         self.touched.clear()
-        protect = {t.tier: t.protect for t in self.engine.policy.document.tiers}
+        protect = self.engine.policy.protect_levels()
         bands = tier_bands(protect)
         worst = dict.fromkeys(bands, 0.0)
         for key in keys:

@@ -5,9 +5,10 @@ channel with no good ack for its `stale_after_s` is marked stale in the engine
 (it is then shown 0 where ATS is under its `pause_below`) and alerted once;
 a good ack clears it. The feed's age counts from the platform's acceptance
 (`accepted_ts`) when the ack says when that was, else from the ack's arrival; the
-items an ack reports applied or refused are counted per channel. The stock a
-marketplace holds for its promotions, which an ack's `held` reports, is kept in the
-engine per channel and stock key, for `explain`.
+items an ack reports applied or refused are counted per channel, and the time from
+the message to its acceptance is a push lag (`push_lag.py`). The stock a marketplace
+holds for its promotions, which an ack's `held` reports, is kept in the engine per
+channel and stock key, for `explain`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nats.aio.subscription import Subscription
 from invsync.events import Alert, ChannelAck, encode_json
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
+from invsync.service.push_lag import PushLags
 from invsync.service.subjects import UNKNOWN_CHANNEL_ERROR, Subjects, reply_inbox
 
 if TYPE_CHECKING:
@@ -49,9 +51,16 @@ def accepted_at(ack: ChannelAck, received: float) -> float:
 
 class FeedMonitor:
     def __init__(
-        self, nc: Client, subjects: Subjects, engine: Engine, metrics: Metrics, outbox: Outbox
+        self,
+        nc: Client,
+        subjects: Subjects,
+        engine: Engine,
+        metrics: Metrics,
+        outbox: Outbox,
+        push_lags: PushLags | None = None,
     ) -> None:
         self.nc = nc
+        self.push_lags = push_lags
         self.subjects = subjects
         self.engine = engine
         self.metrics = metrics
@@ -95,6 +104,8 @@ class FeedMonitor:
             # A channel a reload added has no entry yet.
             since = self.last_good_ack.get(channel, -math.inf)
             self.last_good_ack[channel] = max(since, accepted_at(ack, received))
+            if self.push_lags is not None and ack.accepted_ts is not None:
+                self.push_lags.accepted(channel, ack.seq, ack.accepted_ts)
         else:
             log.warning("channel %s refused seq %d: %s", channel, ack.seq, ack.error)
         if ack.items_ok:

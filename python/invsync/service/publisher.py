@@ -21,6 +21,7 @@ from nats.errors import Error as NatsError
 from invsync.events import ChannelQuantities, encode_json
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
+from invsync.service.push_lag import PushLags
 from invsync.service.subjects import Subjects
 from invsync.service.wire import PublishBatch
 
@@ -61,6 +62,7 @@ class Publisher:
         *,
         ceilings: dict[str, int] | None = None,
         save_ceilings: SaveCeilings | None = None,
+        push_lags: PushLags | None = None,
     ) -> None:
         self.nc = nc
         self.subjects = subjects
@@ -76,6 +78,8 @@ class Publisher:
         # Stock keys whose quantities went out, for the reserve-depletion sampler.
         self.touched: set[int] = set()
         self._batch = PublishBatch(nc)
+        # When each quantity message went out, for the push lag its ack measures.
+        self._push_lags = push_lags
         self._qty_subjects: dict[str, str] = {}
 
     @property
@@ -145,9 +149,10 @@ class Publisher:
             # The items come encoded from the core; the envelope is msgspec's own
             # encoding of the message with its items spliced in (tests/service check
             # the whole against msgspec's encoding of the same message).
-            envelope = encode_json(
-                ChannelQuantities(channel=channel, seq=seq, ts=datetime.now(UTC), items=[])
-            )
+            now = datetime.now(UTC)
+            envelope = encode_json(ChannelQuantities(channel=channel, seq=seq, ts=now, items=[]))
+            if self._push_lags is not None:
+                self._push_lags.sent(channel, seq, now)
             batch.add(subject, b"%s[%s]}" % (envelope[:-3], items))
             self.touched.update(keys.tolist())
             if len(stamps) <= SMALL_PIECE:

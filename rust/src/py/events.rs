@@ -4,7 +4,7 @@
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
 
 use super::args::{borrowed, line_args};
 use super::errors::caught;
@@ -167,7 +167,16 @@ pub fn apply(
                 })
             })
         }
-        EventKind::ClockTick => caught(py, || core.tick(&id, ts)),
+        EventKind::ClockTick => {
+            let mut owned: Vec<(PyBackedStr, f64)> = Vec::new();
+            let given: Option<Bound<'_, PyDict>> =
+                ev.getattr(intern!(py, "push_lag_s"))?.extract()?;
+            for (k, v) in given.iter().flat_map(|d| d.iter()) {
+                owned.push((k.extract()?, v.extract()?));
+            }
+            let lags: Vec<(&str, f64)> = owned.iter().map(|(k, v)| (k.as_ref(), *v)).collect();
+            caught(py, || core.tick(&id, ts, &lags))
+        }
     }
 }
 

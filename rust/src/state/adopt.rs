@@ -2,7 +2,7 @@
 //! policy, and loading a snapshot. Locations and channels are stored by index; both a
 //! reload and a restore carry them over by id with one remap.
 
-use super::{KeyInfo, LogImage, Persisted, State, MICROS};
+use super::{Adaptive, AdaptiveImage, KeyInfo, LogImage, Persisted, State, MICROS};
 use crate::counters::Counters;
 use crate::effects::Effects;
 use crate::error::{CoreError, CoreResult};
@@ -58,6 +58,10 @@ impl Remaps {
 impl State {
     pub(super) fn adopt_policy(&mut self, c: &Counters) {
         c.set_protect(&self.policy.tables.protect);
+        let channels = self.policy.channel_count();
+        self.adaptive.order_lag.resize(channels, Default::default());
+        self.adaptive.push_lag.resize(channels, None);
+        self.adopt_lags();
         let log = self.policy.tables.log;
         self.registry.events.set_limits(
             log.dedupe_horizon_s.saturating_mul(MICROS),
@@ -112,11 +116,19 @@ impl State {
         for idx in 0..self.keys.len() as u32 {
             self.recount(c, idx, &mut fx);
         }
+        let now = self.now;
+        self.recompute_all(c, now);
         Ok(fx)
     }
 
     /// Loads a decoded snapshot into this (fresh) state, then re-derives the policy parts.
-    pub fn load(&mut self, c: &Counters, p: Persisted, log: LogImage) -> CoreResult<()> {
+    pub fn load(
+        &mut self,
+        c: &Counters,
+        p: Persisted,
+        log: LogImage,
+        adaptive: AdaptiveImage,
+    ) -> CoreResult<()> {
         let consistent = p.keys.len() == p.avail.len()
             && p.conditions.first().map(String::as_str) == Some("new")
             && p.keys
@@ -125,8 +137,27 @@ impl State {
         if !consistent {
             return Err(CoreError::Snapshot("inconsistent snapshot".into()));
         }
+        if adaptive
+            .demand
+            .iter()
+            .any(|(k, _)| *k as usize >= p.keys.len())
+        {
+            return Err(CoreError::Snapshot(
+                "inconsistent snapshot: demand of an unknown key".into(),
+            ));
+        }
         self.keys = p.keys;
         self.registry = p.registry;
+        self.adaptive = Adaptive::from_image(adaptive);
+        // Same channels in the same order: the automatic numbers stand as computed.
+        let same_channels = p.channel_ids
+            == self
+                .policy
+                .tables
+                .channels
+                .iter()
+                .map(|ch| ch.id.clone())
+                .collect::<Vec<_>>();
         let snapshot = |e: Refusal| CoreError::Snapshot(e.to_string());
         let remaps = Remaps {
             locations: self
@@ -163,6 +194,9 @@ impl State {
         for idx in 0..self.keys.len() as u32 {
             self.recount(c, idx, &mut fx);
         }
+        if !same_channels {
+            self.recompute_all(c, self.now);
+        }
         Ok(())
     }
 
@@ -185,6 +219,7 @@ impl State {
             }
         }
         self.registry.orders.retain(|_, o| o.channel != DROPPED);
+        self.renumber_adaptive(&remaps.channels, DROPPED);
     }
 
     /// What `set_policy` checks against the live state, without changing anything: a

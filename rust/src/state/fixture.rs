@@ -77,6 +77,13 @@ impl World {
             .order_placed(&self.c, order_id, "shop", lines, MICROS)
     }
 
+    /// A clock tick at `ts`, as `Core::tick` runs it.
+    pub fn tick(&mut self, ts: i64) {
+        let mut fx = self.state.expire(&self.c, ts);
+        self.state.advance(&self.c, ts, &mut fx);
+        self.state.adaptive_tick(&self.c, ts);
+    }
+
     pub fn ship(&mut self, order_id: &str, line_id: &str, qty: i64, loc: &str) {
         let lines = [(line_id.to_string(), qty, loc.to_string())];
         self.state

@@ -152,7 +152,9 @@ impl State {
                 self.touch(idx, ts);
                 c.mark_dirty(idx);
                 self.mark_bundles(c, idx);
+                self.sold(c, idx, ch, qty, ts);
             }
+            self.checkout_delay(ch);
             self.registry
                 .orders
                 .insert(CompactString::from(order_id), Box::new(order));

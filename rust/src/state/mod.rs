@@ -8,8 +8,11 @@
 //! routing, backorders), `stock` (stock moves), `parked` (order events that arrived
 //! before their order), `orders` (placed, cancelled, shipped, failed, returned),
 //! `holds` (reservations, expiry, the preorder clock), `adopt` (a policy reload or a
-//! snapshot restore).
+//! snapshot restore). `adaptive` (sales rates, lags and the automatic buffers and
+//! protection levels) is called from `orders`, `holds` and `adopt` and calls none of
+//! them.
 
+mod adaptive;
 mod adopt;
 mod holds;
 mod keys;
@@ -21,6 +24,7 @@ mod units;
 #[cfg(test)]
 mod fixture;
 
+pub use adaptive::{Adaptive, AdaptiveImage, BufferWhy, KeyDemand, Lag, ProtectWhy, VelocityWhy};
 pub use orders::Disposition;
 pub use stock::StockMove;
 
@@ -130,6 +134,8 @@ pub struct State {
     /// Discontinued keys a drain last saw with ATS above 0: the next drain that sees
     /// one at 0 raises `sold_out_discontinued`, once per fall to 0.
     pub discontinued_in_stock: Set<u32>,
+    /// Sales rates, delays and the automatic buffers and protection levels (CONTRACT 13).
+    pub adaptive: Adaptive,
 }
 
 /// What the raw counter path may do with a key of `kind`, `held` before its hold date.
@@ -162,6 +168,7 @@ impl State {
             dedupe_alerted: NO_TIME,
             parking: Parking::default(),
             discontinued_in_stock: Set::default(),
+            adaptive: Adaptive::default(),
         };
         s.condition("new");
         s.adopt_policy(c);
@@ -298,7 +305,10 @@ impl State {
                 .map(|&(k, q)| self.pool(c, k, tier) / q.max(1))
                 .min()
                 .unwrap_or(0),
-            _ => self.ats(c, idx).saturating_sub(c.cum_protect(tier)).max(0),
+            _ => self
+                .ats(c, idx)
+                .saturating_sub(self.cum_protect_of(c, idx, tier))
+                .max(0),
         }
     }
 

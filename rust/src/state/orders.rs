@@ -89,6 +89,7 @@ impl State {
             hold_expires: None,
             lines: SmallVec::new(),
         };
+        let mut fresh: SmallVec<[i64; 4]> = SmallVec::new();
         for (((line_id, sku, _, qty), &idx), &unknown) in lines.iter().zip(&keys).zip(&unknown) {
             let pos = held
                 .iter()
@@ -101,6 +102,9 @@ impl State {
                         .position(|h| h.as_ref().is_some_and(|h| h.key == idx))
                 });
             let from_hold = pos.and_then(|p| held[p].take());
+            // A held line's units were counted as sold when the hold was granted.
+            let held_units = from_hold.as_ref().map_or(0, |h| h.qty);
+            fresh.push(qty.saturating_sub(held_units).max(0));
             let line = Line {
                 line_id: (*line_id).into(),
                 key: idx,
@@ -135,6 +139,10 @@ impl State {
         for (i, &idx) in keys.iter().enumerate() {
             self.touch(idx, ts);
             self.settle_line(c, order_id, i, idx, ch, &mut fx);
+            self.sold(c, idx, ch, fresh[i], ts);
+        }
+        if fresh.iter().any(|&n| n > 0) {
+            self.order_delay(ch, ts);
         }
         self.unpark(c, order_id, &mut fx);
         self.close_if_done(order_id);

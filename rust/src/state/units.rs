@@ -41,7 +41,7 @@ impl State {
         let parts = self.parts(idx);
         for (n, &(k, m)) in parts.iter().enumerate() {
             let units = qty.saturating_mul(m);
-            if c.take(k, units, c.floor(k, tier)) == Take::Refused {
+            if c.take(k, units, self.floor_of(c, k, tier)) == Take::Refused {
                 for &(k2, m2) in &parts[..n] {
                     c.add(k2, qty.saturating_mul(m2));
                 }

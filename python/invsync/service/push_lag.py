@@ -1,0 +1,68 @@
+"""Each channel's push lag, measured from acks, on its way into the log.
+
+Automatic buffers (CONTRACT 13) count what every channel sells while a channel's
+shown quantity travels to its marketplace. Acks are not in the log, so the service
+measures that time here, from a quantity message's `ts` (when it went out) to the
+`accepted_ts` of its ack, and the clock carries each channel's p99 into the log on its
+next tick (`clock.tick` `push_lag_s`): a replay then computes the same buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from datetime import datetime
+
+#: Messages remembered per channel whose ack may still come (oldest forgotten first).
+SENT_REMEMBERED = 4_096
+#: The p99 is over at most this many recent acks per channel.
+WINDOW = 1_000
+#: Below this many acks a channel's p99 is not a measurement; its `lag_s` stands.
+MIN_ACKS = 20
+
+
+class PushLags:
+    """When each quantity message went out, and how long its ack said it took."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, OrderedDict[int, datetime]] = {}
+        self._lags: dict[str, deque[float]] = {}
+        self._reported: dict[str, float] = {}
+
+    def sent(self, channel: str, seq: int, ts: datetime) -> None:
+        """A quantity message `seq` of `channel` went out at `ts`."""
+        sent = self._sent.setdefault(channel, OrderedDict())
+        sent[seq] = ts
+        if len(sent) > SENT_REMEMBERED:
+            sent.popitem(last=False)
+
+    def accepted(self, channel: str, seq: int, accepted_ts: datetime) -> None:
+        """The platform accepted message `seq` at `accepted_ts` (an ack's time)."""
+        sent = self._sent.get(channel)
+        went_out = sent.pop(seq, None) if sent is not None else None
+        if went_out is None:
+            return  # sent before a restart, or forgotten
+        lag = max((accepted_ts - went_out).total_seconds(), 0.0)
+        self._lags.setdefault(channel, deque(maxlen=WINDOW)).append(lag)
+
+    def p99(self, channel: str) -> float | None:
+        """The p99 of the channel's recent push lags, once `MIN_ACKS` were measured."""
+        lags = self._lags.get(channel)
+        if lags is None or len(lags) < MIN_ACKS:
+            return None
+        ordered = sorted(lags)
+        return ordered[math.ceil(0.99 * len(ordered)) - 1]
+
+    def pending(self) -> dict[str, float]:
+        """Each channel's p99 that differs from what the log last got: what the next
+        tick carries (nothing when nothing moved)."""
+        out: dict[str, float] = {}
+        for channel in self._lags:
+            p99 = self.p99(channel)
+            if p99 is not None and self._reported.get(channel) != p99:
+                out[channel] = p99
+        return out
+
+    def written(self, lags: dict[str, float]) -> None:
+        """`lags` are in the log now."""
+        self._reported.update(lags)

@@ -1,0 +1,290 @@
+"""One strategy through the real engine in simulated time.
+
+The loop the seller lives in, one step (`step_s`) at a time:
+
+1. a clock tick and the orders that reach the seller by now go into the engine, in the
+   order they arrive; an order the engine must backorder is an oversell, and the seller
+   cancels it. Every `LAG_REPORT_S` the tick carries the push lags the service
+   measured from acks (`service.push_lag.PushLags`), as the service writes them;
+2. what the engine now shows each channel is pushed; a push is accepted by the channel
+   after its push lag (later when its feed is stalled), never before an earlier one;
+3. buyers arrive: a channel sells while the quantity it displays is above 0 and counts
+   the sale down itself; a storefront whose checkout reserves asks the engine first; the
+   order reaches the seller after the buyer's order lag.
+
+The oracle has no lag: a buyer buys while the engine shows the channel more than 0, and
+the order is applied at once, so it never oversells. Everything is seeded: the same
+scenario, strategy and seed give the same outcome.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+
+from invsync.engine import AppliedEvent, Engine
+from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
+from invsync.policy import Policy
+from invsync.simulate.demand import Buyers
+from invsync.simulate.feeds import Feeds
+from invsync.simulate.scenario import Scenario
+from invsync.timeconv import rfc3339
+
+#: How long a storefront's checkout hold lasts before its order converts it.
+HOLD_SECONDS = 900
+#: How often the push lags measured from acks go into the log on a tick. The service
+#: offers them on every tick; their p99 over 1,000 acks moves little in 10 s, and
+#: sorting them every simulated second would cost more than the rest of a step.
+LAG_REPORT_S = 10.0
+
+
+class _Qty(msgspec.Struct):
+    """The one field of a drained item the simulation reads."""
+
+    qty: int
+
+
+_QTY = msgspec.json.Decoder(list[_Qty])
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How a run decides what channels are shown: a policy, and whether delays apply."""
+
+    name: str
+    policy: Policy
+    lagged: bool = True
+
+
+@dataclass
+class Series:
+    """The hottest SKU over time: its ATS, what the engine decided each channel is shown,
+    and what each channel displayed (lagged, counted down by its own sales)."""
+
+    sku: str
+    channels: tuple[str, ...]
+    time_s: list[float] = field(default_factory=list)
+    ats: list[int] = field(default_factory=list)
+    decided: list[list[int]] = field(default_factory=list)
+    displayed: list[list[int]] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What one strategy did in one run."""
+
+    strategy: str
+    #: buyers who came, and of them those who found the SKU unavailable
+    buyers: int = 0
+    turned_away: int = 0
+    #: units sold and kept (sales minus oversells)
+    sold: int = 0
+    #: units sold that the engine had to backorder, and on which channel
+    oversold: int = 0
+    oversold_by_channel: dict[str, int] = field(default_factory=dict)
+    #: orders the seller cancelled because stock could not cover them
+    cancellations: int = 0
+    #: revenue of the units sold, by the selling channel's tier
+    revenue_by_tier: dict[int, float] = field(default_factory=dict)
+    #: units on hand and not committed at the end
+    unsold: int = 0
+    #: when the hottest SKU's ATS first reached 0 (None: it never did)
+    sellout_s: float | None = None
+    series: Series | None = None
+
+
+def simulate(
+    scenario: Scenario, strategy: Strategy, buyers: Buyers, seed: int, record: bool = False
+) -> Outcome:
+    """Runs `strategy` over `buyers`; with `record`, keeps the hottest SKU's series."""
+    policy = strategy.policy
+    engine = Engine(policy)
+    head = scenario.head
+    start, step = head.start, head.step_s
+    steps = math.ceil(head.horizon_s / step)
+    skus = scenario.skus
+    sku_of = {name: s for s, name in enumerate(skus)}
+    plans = scenario.channels
+    names = [plan.id for plan in plans]
+    channel_of = {name: c for c, name in enumerate(names)}
+    tiers = [policy.channel_tier(name) for name in names]
+    worth = [[price * plan.price for price in scenario.price] for plan in plans]
+    reserves = [plan.checkout_reserves for plan in plans]
+    hot = buyers.hottest
+    outcome = Outcome(strategy.name, revenue_by_tier={tier: 0.0 for tier in sorted(set(tiers))})
+    if record:
+        outcome.series = Series(skus[hot], tuple(names))
+
+    setup: list[AppliedEvent] = [
+        StockSet(event_id=f"stock-{s}", ts=start, sku=name, location=scenario.location, on_hand=qty)
+        for s, (name, qty) in enumerate(zip(skus, scenario.stock, strict=True))
+        if qty
+    ]
+    engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
+    displayed = [np.zeros(len(skus), dtype=np.int64) for _ in plans]
+    pushes = Feeds(scenario, seed)
+    for name, items in engine.drain_changes().items():
+        if name in channel_of:  # the listings start as the engine decided
+            row = displayed[channel_of[name]]
+            for item in items:
+                if item.sku in sku_of:
+                    row[sku_of[item.sku]] = item.qty
+
+    time, channel, sku, order_lag = buyers.time, buyers.channel, buyers.sku, buyers.order_lag
+    due: defaultdict[int, list[tuple[float, int]]] = defaultdict(list)
+    revenue = outcome.revenue_by_tier
+    by_channel = outcome.oversold_by_channel
+
+    def order(i: int) -> OrderPlaced:
+        return OrderPlaced(
+            event_id=f"o{i}",
+            ts=start + timedelta(seconds=time[i]),
+            order_id=f"o{i}",
+            channel=names[channel[i]],
+            lines=[OrderLine(line_id="1", sku=skus[sku[i]], qty=1)],
+        )
+
+    def apply_orders(at: float, events: list[AppliedEvent]) -> None:
+        done = engine.apply_all(events)
+        if done.refused:
+            raise RuntimeError(f"the engine refused a simulated event: {done.refused[0][1]}")
+        short = sorted({backorder.order_id for backorder in done.backorders})
+        if not short:
+            return
+        when = start + timedelta(seconds=at)
+        engine.apply_all(
+            [OrderCancelled(event_id=f"c-{oid}", ts=when, order_id=oid) for oid in short]
+        )
+        for oid in short:
+            i = int(oid[1:])
+            outcome.cancellations += 1
+            outcome.oversold += 1
+            by_channel[names[channel[i]]] = by_channel.get(names[channel[i]], 0) + 1
+            revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
+
+    # A drained key's stock-key index gives its SKU; the JSON gives its quantity.
+    key_index = [engine.index(name) for name in skus]
+    key_sku = np.full(max(key_index) + 2, -1, dtype=np.int64)
+    key_sku[key_index] = np.arange(len(skus))
+
+    def publish(at: float) -> None:
+        drained = [
+            (channel_of[name], items, keys)
+            for name, items, keys, _ in engine.drain_json(sys.maxsize, start)
+            if name in channel_of
+        ]
+        if not drained:
+            return
+        decoded = _QTY.decode(b"[" + b",".join(items for _, items, _ in drained) + b"]")
+        quantities = np.fromiter((item.qty for item in decoded), np.int64, len(decoded))
+        keys = np.concatenate([keys for _, _, keys in drained])
+        mine = key_sku[np.minimum(keys, len(key_sku) - 1)]
+        first = 0
+        for c, _, channel_keys in drained:
+            part = slice(first, first + len(channel_keys))
+            first += len(channel_keys)
+            known = mine[part] >= 0
+            pushes.publish(c, at, (mine[part][known], quantities[part][known]))
+        pushes.flush(at)
+
+    def deliver(until: float) -> float:
+        """Applies the pushes accepted by `until`; returns when the next one is."""
+        while pushes.next_at <= until:
+            c, (which, qty) = pushes.take()
+            displayed[c][which] = qty
+        return pushes.next_at
+
+    b, total = 0, len(time)
+    next_push = math.inf
+    next_lag_report = 0.0
+    for k in range(steps):
+        t = k * step
+        now = start + timedelta(seconds=t)
+        arriving = sorted(due.pop(k, ()))
+        lags = None
+        if strategy.lagged and t >= next_lag_report:
+            next_lag_report = t + LAG_REPORT_S
+            lags = pushes.lags.pending() or None
+        tick = ClockTick(event_id=f"tick-{k}", ts=now, push_lag_s=lags)
+        apply_orders(t, [tick, *(order(i) for _, i in arriving)])
+        if lags:
+            pushes.lags.written(lags)
+        if strategy.lagged:
+            publish(t)
+            next_push = deliver(t)
+        if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
+            outcome.sellout_s = t
+        if outcome.series is not None:
+            _record(outcome.series, engine, t, names, displayed, hot, strategy.lagged)
+        end = t + step
+        while b < total and time[b] < end:
+            i, b = b, b + 1
+            c, s = channel[i], sku[i]
+            if strategy.lagged:
+                if time[i] >= next_push:
+                    next_push = deliver(time[i])
+                if displayed[c][s] <= 0 or (
+                    reserves[c] and not _reserved(engine, i, time, start, names[c], skus[s])
+                ):
+                    outcome.turned_away += 1
+                    continue
+                displayed[c][s] -= 1
+                arrival = time[i] + order_lag[i]
+                due[max(k + 1, math.ceil(arrival / step))].append((arrival, i))
+            else:
+                if engine.shown(skus[s], names[c]) <= 0:
+                    outcome.turned_away += 1
+                    continue
+                apply_orders(time[i], [order(i)])
+            outcome.sold += 1
+            revenue[tiers[c]] += worth[c][s]
+    # Sales made before the end still reach the seller, and may still be oversells.
+    for k in sorted(due):
+        apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
+    outcome.buyers = total
+    outcome.sold -= outcome.oversold
+    outcome.unsold = sum(
+        qty - engine.reserved(name) for name, qty in zip(skus, scenario.stock, strict=True) if qty
+    )
+    return outcome
+
+
+def _reserved(
+    engine: Engine, i: int, time: list[float], start: datetime, channel: str, sku: str
+) -> bool:
+    """A storefront's checkout hold for buyer `i`: granted or not, by the engine."""
+    reply = engine.reserve(
+        {
+            "type": "reserve",
+            "request_id": f"r{i}",
+            "order_id": f"o{i}",
+            "channel": channel,
+            "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
+            "hold_seconds": HOLD_SECONDS,
+            "ts": rfc3339(start + timedelta(seconds=time[i])),
+        }
+    )
+    return bool(reply["ok"])
+
+
+def _record(
+    series: Series,
+    engine: Engine,
+    t: float,
+    names: list[str],
+    displayed: list[npt.NDArray[np.int64]],
+    hot: int,
+    lagged: bool,
+) -> None:
+    decided = [engine.shown(series.sku, name) for name in names]
+    series.time_s.append(t)
+    series.ats.append(engine.ats(series.sku))
+    series.decided.append(decided)
+    series.displayed.append([int(row[hot]) for row in displayed] if lagged else decided)

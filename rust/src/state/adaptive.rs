@@ -1,0 +1,678 @@
+//! Adaptive protection (CONTRACT 13) in the state: sales rates per key and channel,
+//! delays per channel, and the automatic buffers and protection levels derived from
+//! them. A key's rates move on its sales, and its buffers are recomputed then; every
+//! automatic number is recomputed on a cadence in log time (rates decay between sales,
+//! protection levels change only then). Everything runs on log time at log positions,
+//! so a replay computes the same numbers.
+
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+use super::{State, NO_TIME};
+use crate::counters::Counters;
+use crate::error::{CoreError, CoreResult};
+use crate::hash::ShardedMap;
+use crate::policy::Kind;
+use crate::velocity::{self, AutoBuffer, DelayP99, HalfLives, Rate, RateNow};
+
+/// One key's demand and the automatic numbers last computed from it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyDemand {
+    /// (channel index, its sales rate) of each channel that sold the key.
+    pub rates: SmallVec<[(u16, Rate); 2]>,
+    /// Log time (µs) the numbers below were computed at; explanations read the rates
+    /// as of then, so they show the inputs of the number in use.
+    pub at: i64,
+    /// The automatic buffer by channel index (empty until computed).
+    pub buffers: Vec<i64>,
+    /// Σ protect[s] for s < t at index t − 1, automatic tiers' levels included (empty
+    /// until computed).
+    pub cum_protect: Vec<i64>,
+    /// The mean demand per tier `cum_protect` was computed from.
+    pub protect_demand: Vec<f64>,
+}
+
+impl KeyDemand {
+    fn rate_on(&self, ch: u16) -> Option<&Rate> {
+        self.rates.iter().find(|(c, _)| *c == ch).map(|(_, r)| r)
+    }
+
+    /// Counts one sale of `units` on channel `ch` at log time `now`.
+    fn add(&mut self, ch: u16, units: i64, now: i64, hl: &HalfLives) {
+        match self.rates.iter_mut().find(|(c, _)| *c == ch) {
+            Some((_, r)) => r.add(units, now, hl),
+            None => {
+                let mut r = Rate::default();
+                r.add(units, now, hl);
+                self.rates.push((ch, r));
+            }
+        }
+    }
+}
+
+/// The adaptive part of the state.
+#[derive(Clone, Debug, Default)]
+pub struct Adaptive {
+    /// By key, for keys that sold lately (sharded: it grows with the keys that sell,
+    /// and never stops the engine to rehash them all at once).
+    pub demand: ShardedMap<u32, KeyDemand>,
+    /// Each channel's sale-to-order delay (`order.placed` `ts` to the log), by index.
+    pub order_lag: Vec<DelayP99>,
+    /// Each channel's push-to-accept p99 (s) as the service measured it from acks.
+    pub push_lag: Vec<Option<f64>>,
+    /// The (push, order) lags every automatic buffer uses, by channel: taken from the
+    /// measurements on the cadence only, so each buffer in use and its explanation
+    /// share one set of lags.
+    pub lags: Vec<(Lag, Lag)>,
+    /// Log time of the next recomputation of every automatic number.
+    pub next_at: i64,
+}
+
+/// What snapshot format 3 adds: [`Adaptive`] with its keys in order, so a snapshot
+/// of the same state is the same bytes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AdaptiveImage {
+    pub demand: Vec<(u32, KeyDemand)>,
+    pub order_lag: Vec<DelayP99>,
+    pub push_lag: Vec<Option<f64>>,
+    pub lags: Vec<(Lag, Lag)>,
+    pub next_at: i64,
+}
+
+impl Adaptive {
+    pub fn image(&self) -> AdaptiveImage {
+        let mut demand: Vec<(u32, KeyDemand)> =
+            self.demand.iter().map(|(&k, d)| (k, d.clone())).collect();
+        demand.sort_unstable_by_key(|(k, _)| *k);
+        AdaptiveImage {
+            demand,
+            order_lag: self.order_lag.clone(),
+            push_lag: self.push_lag.clone(),
+            lags: self.lags.clone(),
+            next_at: self.next_at,
+        }
+    }
+
+    pub fn from_image(image: AdaptiveImage) -> Adaptive {
+        let mut demand = ShardedMap::default();
+        for (k, d) in image.demand {
+            demand.insert(k, d);
+        }
+        Adaptive {
+            demand,
+            order_lag: image.order_lag,
+            push_lag: image.push_lag,
+            lags: image.lags,
+            next_at: image.next_at,
+        }
+    }
+}
+
+/// Where a lag came from: measured, or the policy's value until one is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    pub seconds: f64,
+    pub measured: bool,
+}
+
+/// One channel's term of an automatic buffer: its rate and its order lag.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SellerWhy {
+    pub channel: String,
+    pub rate: f64,
+    pub order_lag: Lag,
+}
+
+/// The inputs of one automatic buffer, as of the log time it was computed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BufferWhy {
+    /// `ceil(risk × Σ rate × (push_lag + order_lag))` before `min` and `max`.
+    pub formula: i64,
+    pub risk: f64,
+    pub min: i64,
+    pub max: Option<i64>,
+    pub push_lag: Lag,
+    pub sellers: Vec<SellerWhy>,
+    /// When the buffer was computed (µs; None: no sale seen, the buffer is `min`).
+    pub at: Option<i64>,
+}
+
+/// One channel's sales rate of a key, now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VelocityWhy {
+    pub channel: String,
+    #[serde(flatten)]
+    pub now: RateNow,
+}
+
+/// One tier's protection level of a key and, when automatic, its EMSR-b inputs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProtectWhy {
+    pub tier: u8,
+    pub protect: i64,
+    pub auto: bool,
+    pub value: f64,
+    /// Mean demand over the policy's horizon (units), as of the last recomputation.
+    pub demand: f64,
+}
+
+impl State {
+    fn log_now(&self, ts: i64) -> i64 {
+        if self.now == NO_TIME {
+            ts
+        } else {
+            self.now
+        }
+    }
+
+    /// Counts `units` of key `idx` sold on channel `ch` at `ts` (a bundle's sale also
+    /// counts on its components) and recomputes the buffers of the keys it moved.
+    pub(super) fn sold(&mut self, c: &Counters, idx: u32, ch: u16, units: i64, ts: i64) {
+        if units <= 0 {
+            // A line whose units a hold already counted (or a line of 0) is no sale.
+            return;
+        }
+        let now = self.log_now(ts);
+        let hl = self.policy.tables.adaptive.half_lives;
+        let mut moved: SmallVec<[(u32, i64); 2]> = SmallVec::new();
+        moved.push((idx, units));
+        if self.info[idx as usize].kind == Kind::Bundle {
+            moved.extend(
+                self.components(idx)
+                    .iter()
+                    .map(|&(k, m)| (k, units.saturating_mul(m))),
+            );
+        }
+        for (k, n) in moved {
+            // One lookup for a key that sold before (the common case on the order path).
+            match self.adaptive.demand.get_mut(&k) {
+                Some(d) => d.add(ch, n, now, &hl),
+                None => {
+                    let mut d = KeyDemand::default();
+                    d.add(ch, n, now, &hl);
+                    self.adaptive.demand.insert(k, d);
+                }
+            }
+            self.recompute_buffers(c, k, now);
+        }
+    }
+
+    /// Records how long channel `ch`'s sale at `ts` took to reach the log.
+    pub(super) fn order_delay(&mut self, ch: u16, ts: i64) {
+        if self.now == NO_TIME {
+            return;
+        }
+        let delay_s = (self.now.saturating_sub(ts)).max(0) as f64 / 1e6;
+        if let Some(d) = self.adaptive.order_lag.get_mut(ch as usize) {
+            d.add(delay_s, self.now);
+        }
+    }
+
+    /// A reservation: the channel's sale reached the log as it happened.
+    pub(super) fn checkout_delay(&mut self, ch: u16) {
+        if self.now == NO_TIME {
+            return;
+        }
+        if let Some(d) = self.adaptive.order_lag.get_mut(ch as usize) {
+            d.add(0.0, self.now);
+        }
+    }
+
+    /// The push-to-accept p99 per channel as the service measured it from acks (carried
+    /// by a tick); the buffers take it at the next cadence. Channels the policy no
+    /// longer lists are skipped; a lag that is no number of seconds refuses the tick.
+    pub fn set_push_lags(&mut self, lags: &[(&str, f64)]) -> CoreResult<()> {
+        if let Some((id, _)) = lags.iter().find(|(_, s)| !s.is_finite() || *s < 0.0) {
+            return Err(CoreError::bad(
+                format!("push_lag_s.{id}"),
+                "a lag is a finite number of seconds ≥ 0",
+            ));
+        }
+        for (id, s) in lags {
+            if let Some(&ch) = self.policy.channel_index.get(*id) {
+                self.adaptive.push_lag[ch as usize] = Some(s.min(velocity::MAX_DELAY_S));
+            }
+        }
+        Ok(())
+    }
+
+    /// On a tick: when the cadence is due, every key's rates are decayed to `now`,
+    /// faded ones forgotten, and every automatic number recomputed.
+    pub fn adaptive_tick(&mut self, c: &Counters, now: i64) {
+        if now < self.adaptive.next_at {
+            return;
+        }
+        let every = self.policy.tables.adaptive.every_s.max(1);
+        self.adaptive.next_at = now.saturating_add(every.saturating_mul(super::MICROS));
+        self.recompute_all(c, now);
+    }
+
+    /// Recomputes every automatic number as of `now` (a cadence, a policy change).
+    pub(super) fn recompute_all(&mut self, c: &Counters, now: i64) {
+        self.adaptive.lags = (0..self.policy.channel_count())
+            .map(|ch| (self.measured_push_lag(ch), self.measured_order_lag(ch)))
+            .collect();
+        let hl = self.policy.tables.adaptive.half_lives;
+        let mut keys: Vec<u32> = Vec::new();
+        self.adaptive.demand.retain(|&k, d| {
+            d.rates.retain(|(_, r)| !r.faded(now, &hl));
+            let keep = !d.rates.is_empty();
+            if keep {
+                keys.push(k);
+            } else {
+                // Its buffers fall back to `min` and its protection to the static levels.
+                c.mark_dirty(k);
+            }
+            keep
+        });
+        keys.sort_unstable();
+        for k in keys {
+            self.recompute_buffers(c, k, now);
+            self.recompute_protect(c, k, now);
+        }
+    }
+
+    /// New channels' lags in use, from what is measured now (a policy adds channels).
+    pub(super) fn adopt_lags(&mut self) {
+        let channels = self.policy.channel_count();
+        self.adaptive.lags.truncate(channels);
+        for ch in self.adaptive.lags.len()..channels {
+            let lags = (self.measured_push_lag(ch), self.measured_order_lag(ch));
+            self.adaptive.lags.push(lags);
+        }
+    }
+
+    /// The lag channel `ch`'s shown quantity takes to reach its marketplace, as
+    /// measured now.
+    fn measured_push_lag(&self, ch: usize) -> Lag {
+        match self.adaptive.push_lag.get(ch).copied().flatten() {
+            Some(seconds) => Lag {
+                seconds,
+                measured: true,
+            },
+            None => Lag {
+                seconds: self.policy.tables.channels[ch].lag_s.unwrap_or(0.0),
+                measured: false,
+            },
+        }
+    }
+
+    /// How long channel `ch`'s sales take to reach the log as orders, as measured now.
+    fn measured_order_lag(&self, ch: usize) -> Lag {
+        match self.adaptive.order_lag.get(ch).and_then(DelayP99::p99) {
+            Some(seconds) => Lag {
+                seconds,
+                measured: true,
+            },
+            None => Lag {
+                seconds: self.policy.tables.channels[ch].order_lag_s,
+                measured: false,
+            },
+        }
+    }
+
+    /// The (push, order) lags in use for channel `ch`.
+    fn lags_of(&self, ch: usize) -> (Lag, Lag) {
+        self.adaptive.lags.get(ch).copied().unwrap_or_default()
+    }
+
+    /// (channel, rate, order lag) of every channel selling key `idx`, at log time `at`.
+    fn sellers(&self, d: &KeyDemand, mask: u64, at: i64) -> SmallVec<[(usize, f64, Lag); 4]> {
+        let hl = self.policy.tables.adaptive.half_lives;
+        d.rates
+            .iter()
+            .filter(|(ch, _)| mask & (1 << ch) != 0)
+            .map(|&(ch, r)| (ch as usize, r.at(at, &hl).rate, self.lags_of(ch as usize).1))
+            .collect()
+    }
+
+    fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64) {
+        if !self.policy.auto_buffers {
+            return;
+        }
+        let Some(d) = self.adaptive.demand.get(&idx) else {
+            return;
+        };
+        let info = &self.info[idx as usize];
+        let profile = &self.policy.tables.profiles[info.profile as usize];
+        let sellers = self.sellers(d, info.channel_mask, now);
+        let buffers: Vec<i64> = profile
+            .iter()
+            .enumerate()
+            .map(|(ch, rule)| match &rule.auto {
+                Some(auto) => {
+                    let push = self.lags_of(ch).0.seconds;
+                    let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
+                    velocity::auto_buffer(auto, push, terms).1
+                }
+                None => rule.buffer,
+            })
+            .collect();
+        let Some(d) = self.adaptive.demand.get_mut(&idx) else {
+            return;
+        };
+        d.at = now;
+        if d.buffers != buffers {
+            d.buffers = buffers;
+            c.mark_dirty(idx);
+            self.mark_bundles(c, idx);
+        }
+    }
+
+    /// Mean demand per tier over the protection horizon at log time `at`, tier t at
+    /// index t − 1.
+    fn tier_demand(&self, d: &KeyDemand, idx: u32, at: i64) -> Vec<f64> {
+        let t = &self.policy.tables;
+        let mut demand = vec![0.0; t.protect.len()];
+        for (ch, rate, _) in self.sellers(d, self.info[idx as usize].channel_mask, at) {
+            let tier = t.channels[ch].tier as usize;
+            if let Some(slot) = demand.get_mut(tier.wrapping_sub(1)) {
+                *slot += rate * t.adaptive.protect_horizon_s.max(0.0);
+            }
+        }
+        demand
+    }
+
+    /// Protection per tier for key `idx`: EMSR-b levels on automatic tiers, the static
+    /// level elsewhere; tier t at index t − 1.
+    fn protect_levels(&self, demand: &[f64]) -> Vec<i64> {
+        let t = &self.policy.tables;
+        let tiers: Vec<(f64, f64)> = demand
+            .iter()
+            .enumerate()
+            .map(|(i, &m)| (t.values.get(i).copied().unwrap_or(0.0), m))
+            .collect();
+        let nested = velocity::emsr_b(&tiers);
+        (0..t.protect.len())
+            .map(|i| {
+                if t.protect_auto.get(i).copied().unwrap_or(false) {
+                    let below = if i == 0 { 0 } else { nested[i - 1] };
+                    nested[i].saturating_sub(below)
+                } else {
+                    t.protect[i]
+                }
+            })
+            .collect()
+    }
+
+    fn recompute_protect(&mut self, c: &Counters, idx: u32, now: i64) {
+        if !self.policy.auto_protect || self.info[idx as usize].kind == Kind::Bundle {
+            return;
+        }
+        let Some(d) = self.adaptive.demand.get(&idx) else {
+            return;
+        };
+        let demand = self.tier_demand(d, idx, now);
+        let mut cum = Vec::with_capacity(demand.len());
+        let mut sum = 0i64;
+        for p in self.protect_levels(&demand) {
+            cum.push(sum);
+            sum = sum.saturating_add(p);
+        }
+        let Some(d) = self.adaptive.demand.get_mut(&idx) else {
+            return;
+        };
+        d.protect_demand = demand;
+        if d.cum_protect != cum {
+            d.cum_protect = cum;
+            c.mark_dirty(idx);
+            self.mark_bundles(c, idx);
+        }
+    }
+
+    /// Key `idx`'s demand, where a policy with automatic buffers needs it.
+    pub fn demand_of(&self, idx: u32) -> Option<&KeyDemand> {
+        if self.policy.auto_buffers {
+            self.adaptive.demand.get(&idx)
+        } else {
+            None
+        }
+    }
+
+    /// Σ protect[s] for s < `tier` of key `idx`: its automatic levels where computed.
+    pub fn cum_protect_of(&self, c: &Counters, idx: u32, tier: u8) -> i64 {
+        if self.policy.auto_protect {
+            let auto = self
+                .adaptive
+                .demand
+                .get(&idx)
+                .and_then(|d| d.cum_protect.get((tier as usize).wrapping_sub(1)).copied());
+            if let Some(level) = auto {
+                return level;
+            }
+        }
+        c.cum_protect(tier)
+    }
+
+    /// floor[t] of key `idx`: safety + its protection above tier t; tier 0 is post-sale.
+    pub fn floor_of(&self, c: &Counters, idx: u32, tier: u8) -> i64 {
+        if tier == 0 {
+            return 0;
+        }
+        c.safety(idx)
+            .saturating_add(self.cum_protect_of(c, idx, tier))
+    }
+
+    /// The inputs of key `idx`'s automatic buffer on channel `ch`.
+    pub fn buffer_why(&self, idx: u32, ch: usize, rule: &AutoBuffer) -> BufferWhy {
+        let push_lag = self.lags_of(ch).0;
+        let empty = KeyDemand::default();
+        let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
+        let at = (!d.buffers.is_empty()).then_some(d.at);
+        let mut sellers = self.sellers(d, self.info[idx as usize].channel_mask, d.at);
+        sellers.sort_unstable_by_key(|s| s.0);
+        let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
+        let formula = velocity::auto_buffer(rule, push_lag.seconds, terms).0;
+        BufferWhy {
+            formula,
+            risk: rule.risk,
+            min: rule.min,
+            max: rule.max,
+            push_lag,
+            sellers: sellers
+                .into_iter()
+                .map(|(ch, rate, order_lag)| SellerWhy {
+                    channel: self.policy.tables.channels[ch].id.clone(),
+                    rate,
+                    order_lag,
+                })
+                .collect(),
+            at,
+        }
+    }
+
+    /// Key `idx`'s sales rate on every channel that sold it, as of the log's clock
+    /// (before the first tick: as of its last sale, as there is no clock to decay by).
+    pub fn velocity_why(&self, idx: u32) -> Vec<VelocityWhy> {
+        let hl = self.policy.tables.adaptive.half_lives;
+        let Some(d) = self.adaptive.demand.get(&idx) else {
+            return vec![];
+        };
+        let last_sale = d.rates.iter().map(|(_, r)| r.last_sale()).max();
+        let now = self.log_now(last_sale.unwrap_or(NO_TIME));
+        (0..self.policy.channel_count() as u16)
+            .filter_map(|ch| {
+                d.rate_on(ch).map(|r| VelocityWhy {
+                    channel: self.policy.tables.channels[ch as usize].id.clone(),
+                    now: r.at(now, &hl),
+                })
+            })
+            .collect()
+    }
+
+    /// Key `idx`'s protection per tier (empty unless a tier's level is automatic).
+    pub fn protect_why(&self, c: &Counters, idx: u32) -> Vec<ProtectWhy> {
+        let t = &self.policy.tables;
+        if !self.policy.auto_protect {
+            return vec![];
+        }
+        let demand = self.adaptive.demand.get(&idx).map(|d| &d.protect_demand);
+        let n = t.protect.len();
+        (0..n)
+            .map(|i| {
+                let tier = (i + 1) as u8;
+                let auto = t.protect_auto.get(i).copied().unwrap_or(false);
+                // No tier is below the last: its level keeps nothing from anyone.
+                let protect = if i + 1 < n {
+                    let below = self.cum_protect_of(c, idx, tier.saturating_add(1));
+                    below.saturating_sub(self.cum_protect_of(c, idx, tier))
+                } else if auto {
+                    0
+                } else {
+                    t.protect[i]
+                };
+                ProtectWhy {
+                    tier,
+                    protect,
+                    auto,
+                    value: t.values.get(i).copied().unwrap_or(0.0),
+                    demand: demand.and_then(|d| d.get(i)).copied().unwrap_or(0.0),
+                }
+            })
+            .collect()
+    }
+
+    /// Channel indices of the adaptive state through a reload's or a restore's remap
+    /// (old index → new, `dropped` for a channel that went). New channels get their
+    /// lags in `adopt_policy`; buffers are by index, so they are recomputed after.
+    pub(super) fn renumber_adaptive(&mut self, remap: &[u16], dropped: u16) {
+        let at = |old: usize| remap.get(old).copied().unwrap_or(dropped);
+        let channels = remap
+            .iter()
+            .filter(|&&n| n != dropped)
+            .map(|&n| n as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let a = &mut self.adaptive;
+        for d in a.demand.values_mut() {
+            d.rates.retain(|(ch, _)| at(*ch as usize) != dropped);
+            for (ch, _) in &mut d.rates {
+                *ch = at(*ch as usize);
+            }
+        }
+        let mut order_lag = vec![DelayP99::default(); channels];
+        let mut push_lag = vec![None; channels];
+        for (old, (o, p)) in a.order_lag.drain(..).zip(a.push_lag.drain(..)).enumerate() {
+            if let Some(slot) = order_lag.get_mut(at(old) as usize) {
+                *slot = o;
+                push_lag[at(old) as usize] = p;
+            }
+        }
+        a.order_lag = order_lag;
+        a.push_lag = push_lag;
+        let mut lags = vec![None; channels];
+        for (old, l) in a.lags.drain(..).enumerate() {
+            if let Some(slot) = lags.get_mut(at(old) as usize) {
+                *slot = Some(l);
+            }
+        }
+        // A channel that is new here gets its lags in `adopt_lags`.
+        a.lags = lags.into_iter().map_while(|l| l).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World, MICROS};
+    use crate::policy::Policy;
+    use crate::velocity::AutoBuffer;
+
+    fn auto(w: &mut World, lag_s: f64) {
+        let mut tables = w.state.policy.tables.clone();
+        for ch in &mut tables.channels {
+            ch.lag_s = Some(lag_s);
+        }
+        for profile in &mut tables.profiles {
+            for rule in profile.iter_mut() {
+                rule.auto = Some(AutoBuffer {
+                    min: 0,
+                    max: None,
+                    risk: 1.5,
+                });
+            }
+        }
+        let policy = Policy::new(tables).expect("policy");
+        w.state.set_policy(&w.c, policy).expect("reload");
+    }
+
+    #[test]
+    fn sales_on_one_channel_raise_every_channels_buffer() {
+        let mut w = World::new();
+        auto(&mut w, 60.0);
+        w.stock("A", "wh", 1_000);
+        let idx = w.key("A");
+        let shop = w.state.policy.channel_index["shop"] as usize;
+        let before = w.state.shown(&w.c, idx, shop);
+        for i in 0..40 {
+            w.tick(i * MICROS);
+            w.place(&format!("o{i}"), &[line("1", "A", 1)])
+                .expect("order");
+        }
+        let after = w.state.shown(&w.c, idx, shop);
+        let buffers = &w.state.adaptive.demand[&idx].buffers;
+        assert!(buffers.iter().all(|&b| b > 0), "{buffers:?}");
+        assert!(after < before - 40, "{before} -> {after}");
+    }
+
+    /// Key `sku`'s sales rate per channel id, now.
+    fn rates(w: &World, sku: &str) -> Vec<(String, f64)> {
+        let idx = w.state.lookup(sku, "new").expect("key");
+        let mut out: Vec<(String, f64)> = w
+            .state
+            .velocity_why(idx)
+            .into_iter()
+            .map(|v| (v.channel, v.now.slow))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn a_reload_that_reorders_channels_keeps_each_channels_rate() {
+        let mut w = World::new();
+        w.stock("A", "wh", 100);
+        w.place("o1", &[line("1", "A", 3)]).expect("shop order");
+        w.state
+            .order_placed(&w.c, "o2", "market", &[line("1", "A", 1)], MICROS)
+            .expect("market order");
+        let before = rates(&w, "A");
+        assert_eq!(before.len(), 2);
+        let mut tables = w.state.policy.tables.clone();
+        tables.channels.reverse();
+        for profile in &mut tables.profiles {
+            profile.reverse();
+        }
+        w.state
+            .set_policy(&w.c, Policy::new(tables).expect("policy"))
+            .expect("reload");
+        assert_eq!(rates(&w, "A"), before);
+    }
+
+    #[test]
+    fn a_bundle_sale_counts_on_its_components() {
+        let mut w = World::new();
+        w.stock("A", "wh", 100);
+        w.stock("B", "wh", 100);
+        w.place("o1", &[line("1", "KIT", 2)]).expect("order");
+        let slow = |sku: &str| rates(&w, sku)[0].1;
+        assert!((slow("B") - 2.0 * slow("A")).abs() < 1e-12);
+        assert!((slow("KIT") - slow("A")).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_cadence_lets_a_buffer_fall_after_sales_stop() {
+        let mut w = World::new();
+        auto(&mut w, 60.0);
+        w.stock("A", "wh", 1_000);
+        for i in 0..40 {
+            w.tick(i * MICROS);
+            w.place(&format!("o{i}"), &[line("1", "A", 1)])
+                .expect("order");
+        }
+        let idx = w.key("A");
+        let high = w.state.adaptive.demand[&idx].buffers[0];
+        w.tick(7_200 * MICROS);
+        let low = w.state.adaptive.demand[&idx].buffers[0];
+        assert!(low < high / 4, "{high} -> {low}");
+    }
+}

@@ -1,0 +1,514 @@
+//! The estimates behind adaptive protection (CONTRACT section 13), kept in log time so
+//! a replay computes the same numbers: a sales rate that follows a ramp, a decayed p99
+//! of a delay, and the two automatic numbers derived from them, the buffer and the
+//! EMSR-b nested protection levels. Pure arithmetic; the state decides when to call it.
+//!
+//! Every result is finite and within its range whatever the input: rates, delays and
+//! units are clamped before they are multiplied, and a float becomes an integer only
+//! through [`whole_units`].
+
+use serde::{Deserialize, Serialize};
+use std::f64::consts::LN_2;
+
+const MICROS: f64 = 1e6;
+/// A decayed unit count never exceeds this (no SKU sells 10^15 units in a half-life).
+const MAX_UNITS: f64 = 1e15;
+/// Delays are clamped to this many seconds (about four months).
+pub const MAX_DELAY_S: f64 = 1e7;
+
+/// Half-lives of the rate estimates, in seconds (policy `[defaults]`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HalfLives {
+    /// The fast rate: follows a ramp within a minute or two.
+    pub fast_s: f64,
+    /// The slow rate: steady demand, unmoved by a lull.
+    pub slow_s: f64,
+    /// How fast a peak of the fast rate is forgotten.
+    pub peak_s: f64,
+}
+
+impl Default for HalfLives {
+    fn default() -> Self {
+        HalfLives {
+            fast_s: 30.0,
+            slow_s: 900.0,
+            peak_s: 300.0,
+        }
+    }
+}
+
+/// `2^(−dt / half_life)`: what a count keeps after `dt` seconds.
+fn kept(dt_s: f64, half_life_s: f64) -> f64 {
+    if half_life_s > 0.0 {
+        (-dt_s / half_life_s * LN_2).exp()
+    } else {
+        0.0
+    }
+}
+
+/// A decayed count of units in a half-life, as units per second.
+fn per_second(count: f64, half_life_s: f64) -> f64 {
+    if half_life_s > 0.0 {
+        count * LN_2 / half_life_s
+    } else {
+        0.0
+    }
+}
+
+/// One SKU's sales on one channel: decayed unit counts and a decayed peak, as of `at`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    fast: f64,
+    /// Sales (not units) in the fast count, decayed alike.
+    fast_sales: f64,
+    slow: f64,
+    /// The highest fast rate seen (units/s), decayed.
+    peak: f64,
+    /// Log time (µs) the numbers are as of.
+    at: i64,
+}
+
+/// A rate's numbers at one moment, in units per second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RateNow {
+    pub fast: f64,
+    pub slow: f64,
+    pub peak: f64,
+    /// The estimate CONTRACT 13 uses: the largest of the three.
+    pub rate: f64,
+}
+
+impl Rate {
+    /// The counts decayed to `now` (never backwards: a time before `at` is `at`).
+    fn decayed(&self, now: i64, hl: &HalfLives) -> Rate {
+        if now <= self.at {
+            return *self;
+        }
+        let dt = (now - self.at) as f64 / MICROS;
+        Rate {
+            fast: self.fast * kept(dt, hl.fast_s),
+            fast_sales: self.fast_sales * kept(dt, hl.fast_s),
+            slow: self.slow * kept(dt, hl.slow_s),
+            peak: self.peak * kept(dt, hl.peak_s),
+            at: now,
+        }
+    }
+
+    /// The fast rate: a lone sale is not a rate, so one sale's worth of units in the
+    /// fast window is not counted (one order of 40 units would otherwise read as a
+    /// surge of 40 units in a half-life).
+    fn fast_rate(&self, hl: &HalfLives) -> f64 {
+        if self.fast_sales <= 1.0 {
+            return 0.0;
+        }
+        per_second(self.fast * (1.0 - 1.0 / self.fast_sales), hl.fast_s)
+    }
+
+    /// Counts one sale of `units` at log time `now`.
+    pub fn add(&mut self, units: i64, now: i64, hl: &HalfLives) {
+        let mut r = self.decayed(now, hl);
+        let u = units.max(0) as f64;
+        r.fast = (r.fast + u).min(MAX_UNITS);
+        r.fast_sales = (r.fast_sales + 1.0).min(MAX_UNITS);
+        r.slow = (r.slow + u).min(MAX_UNITS);
+        r.peak = r.peak.max(r.fast_rate(hl));
+        *self = r;
+    }
+
+    /// The estimates at log time `now`.
+    pub fn at(&self, now: i64, hl: &HalfLives) -> RateNow {
+        let r = self.decayed(now, hl);
+        let fast = r.fast_rate(hl);
+        let slow = per_second(r.slow, hl.slow_s);
+        RateNow {
+            fast,
+            slow,
+            peak: r.peak,
+            rate: fast.max(slow).max(r.peak),
+        }
+    }
+
+    /// The log time (µs) of the last sale counted.
+    pub fn last_sale(&self) -> i64 {
+        self.at
+    }
+
+    /// Whether nothing is left worth keeping (below one unit a day).
+    pub fn faded(&self, now: i64, hl: &HalfLives) -> bool {
+        self.at(now, hl).rate < 1.0 / 86_400.0
+    }
+}
+
+/// Buckets of the delay histogram: bucket 0 holds delays up to [`FIRST_BOUND_S`],
+/// bucket i up to `FIRST_BOUND_S × GROWTH^i`; the last one everything above.
+const BUCKETS: usize = 128;
+const FIRST_BOUND_S: f64 = 0.01;
+const GROWTH: f64 = 1.15;
+/// Until this many delays were seen, a p99 is not a measurement.
+pub const MIN_SAMPLES: u64 = 20;
+/// Half-life of the delay histogram (log time): an hour-old delay counts half.
+const DELAY_HALF_LIFE_S: f64 = 3_600.0;
+/// Weights are rescaled once they grow past 2^this (forward decay, see `DelayP99::add`).
+const RESCALE_HALF_LIVES: f64 = 512.0;
+
+/// A p99 of a delay (an order's `ts` to the log, say), decayed in log time.
+///
+/// Forward decay: a sample at time t weighs `2^((t − base) / half-life)`, so adding one
+/// touches one bucket; the weights are rescaled to a new `base` when they grow large.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DelayP99 {
+    weights: Vec<f64>,
+    base: i64,
+    samples: u64,
+}
+
+impl Default for DelayP99 {
+    fn default() -> Self {
+        DelayP99 {
+            weights: vec![0.0; BUCKETS],
+            base: i64::MIN,
+            samples: 0,
+        }
+    }
+}
+
+fn bound(bucket: usize) -> f64 {
+    FIRST_BOUND_S * GROWTH.powi(bucket as i32)
+}
+
+fn bucket_of(delay_s: f64) -> usize {
+    if delay_s.is_nan() || delay_s <= FIRST_BOUND_S {
+        return 0;
+    }
+    let b = ((delay_s / FIRST_BOUND_S).ln() / GROWTH.ln()).ceil();
+    (b as usize).min(BUCKETS - 1)
+}
+
+impl DelayP99 {
+    /// Adds one delay (seconds, clamped to 0..MAX_DELAY_S) observed at log time `now`.
+    pub fn add(&mut self, delay_s: f64, now: i64) {
+        if self.weights.len() != BUCKETS {
+            *self = DelayP99::default();
+        }
+        if self.base == i64::MIN || now < self.base {
+            // The first sample, or a clock that went back: weigh from here.
+            self.rescale(now);
+        }
+        let mut half_lives = (now - self.base) as f64 / MICROS / DELAY_HALF_LIFE_S;
+        if half_lives > RESCALE_HALF_LIVES {
+            self.rescale(now);
+            half_lives = 0.0;
+        }
+        let delay = delay_s.clamp(0.0, MAX_DELAY_S);
+        self.weights[bucket_of(delay)] += half_lives.exp2();
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    fn rescale(&mut self, now: i64) {
+        if self.base != i64::MIN && now > self.base {
+            let shift = ((now - self.base) as f64 / MICROS / DELAY_HALF_LIFE_S).exp2();
+            for w in &mut self.weights {
+                *w /= shift;
+            }
+        }
+        self.base = now;
+    }
+
+    /// The decayed p99 (the upper bound of its bucket, so never below the true one),
+    /// once [`MIN_SAMPLES`] delays were seen.
+    pub fn p99(&self) -> Option<f64> {
+        if self.samples < MIN_SAMPLES {
+            return None;
+        }
+        let total: f64 = self.weights.iter().sum();
+        if total.is_nan() || total <= 0.0 {
+            return None;
+        }
+        let mut seen = 0.0;
+        for (i, w) in self.weights.iter().enumerate() {
+            seen += w;
+            if seen >= 0.99 * total {
+                return Some(bound(i));
+            }
+        }
+        Some(bound(BUCKETS - 1))
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+}
+
+/// A float count of units as a whole number of units, rounded up, within 0..=i64::MAX
+/// (NaN is 0).
+pub fn whole_units(units: f64) -> i64 {
+    if units.is_nan() || units <= 0.0 {
+        0
+    } else {
+        // `as` saturates at i64::MAX.
+        units.ceil() as i64
+    }
+}
+
+/// The rule of an automatic buffer (policy `buffer = "auto"`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoBuffer {
+    pub min: i64,
+    pub max: Option<i64>,
+    pub risk: f64,
+}
+
+/// CONTRACT 13: `ceil(risk × Σ_d v_d × (push_lag_c + order_lag_d))`, bounded by the
+/// rule's min and max. `sellers` are (v_d units/s, order_lag_d s) of every channel d
+/// selling the SKU. Returns (the formula's value, the bounded buffer).
+pub fn auto_buffer(
+    rule: &AutoBuffer,
+    push_lag_s: f64,
+    sellers: impl Iterator<Item = (f64, f64)>,
+) -> (i64, i64) {
+    let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
+    let units: f64 = sellers
+        .map(|(v, order_lag)| v.clamp(0.0, MAX_UNITS) * (push + order_lag.clamp(0.0, MAX_DELAY_S)))
+        .sum();
+    let raw = whole_units(rule.risk.clamp(0.0, 100.0) * units);
+    let mut bounded = raw.max(rule.min);
+    if let Some(max) = rule.max {
+        bounded = bounded.min(max);
+    }
+    (raw, bounded.max(0))
+}
+
+/// EMSR-b nested protection levels. `tiers` are (unit value, mean demand over the
+/// horizon) by tier, highest priority first; demand is taken as Poisson (variance =
+/// mean). Returns y_1..y_n: y_j is how many units tiers ≤ j keep from every tier below
+/// (nondecreasing; y_n is y_(n−1), as no tier is below the last).
+pub fn emsr_b(tiers: &[(f64, f64)]) -> Vec<i64> {
+    let mut levels = Vec::with_capacity(tiers.len());
+    let (mut mean, mut weighted) = (0.0f64, 0.0f64);
+    let mut last = 0i64;
+    for j in 0..tiers.len() {
+        let (value, demand) = tiers[j];
+        let demand = demand.clamp(0.0, MAX_UNITS);
+        mean += demand;
+        weighted += value.clamp(0.0, f64::MAX / MAX_UNITS) * demand;
+        let level = match tiers.get(j + 1) {
+            Some(&(next_value, _)) if mean > 0.0 => {
+                let avg_value = weighted / mean;
+                let ratio = next_value / avg_value;
+                if ratio.is_nan() || ratio >= 1.0 {
+                    0
+                } else {
+                    let z = inverse_normal(1.0 - ratio.max(0.0));
+                    whole_units(mean + mean.sqrt() * z)
+                }
+            }
+            _ => last,
+        };
+        last = last.max(level);
+        levels.push(last);
+    }
+    levels
+}
+
+/// Φ⁻¹(p), the standard normal quantile (Acklam's rational approximation, relative
+/// error below 1.2e-9), for p clamped to [1e-12, 1 − 1e-12].
+pub fn inverse_normal(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.38357751867269e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    const LOW: f64 = 0.02425;
+    let p = if p.is_nan() {
+        0.5
+    } else {
+        p.clamp(1e-12, 1.0 - 1e-12)
+    };
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < LOW {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - LOW {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn a_steady_rate_is_read_back() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        // 2 units/s for an hour.
+        for t in 0..3_600 {
+            r.add(2, t * S, &hl);
+        }
+        let now = r.at(3_600 * S, &hl);
+        assert!((now.slow - 2.0).abs() < 0.2, "{now:?}");
+        assert!((now.rate - 2.0).abs() < 0.3, "{now:?}");
+    }
+
+    #[test]
+    fn the_estimate_follows_a_two_minute_ramp_where_a_slow_rate_trails() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        // 0 → 10 units/s over 120 s, one sale every 1/rate seconds.
+        let mut t = 0.0f64;
+        while t < 120.0 {
+            let rate = 10.0 * t / 120.0;
+            r.add(1, (t * 1e6) as i64, &hl);
+            t += 1.0 / rate.max(0.5);
+        }
+        let now = r.at(120 * S, &hl);
+        assert!(now.rate > 6.0, "the estimate keeps up: {now:?}");
+        assert!(now.slow < 2.0, "a slow rate alone trails: {now:?}");
+    }
+
+    #[test]
+    fn a_peak_outlasts_the_fast_rate_and_then_fades() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        for i in 0..600 {
+            r.add(1, i * S / 10, &hl);
+        }
+        let burst = r.at(60 * S, &hl).rate;
+        let later = r.at(180 * S, &hl);
+        assert!(
+            later.peak > later.fast && later.rate > burst / 2.0,
+            "{later:?}"
+        );
+        assert!(r.at(86_400 * S, &hl).rate < 1e-6);
+        assert!(r.faded(86_400 * S, &hl));
+    }
+
+    #[test]
+    fn a_lone_sale_is_not_a_surge_however_many_units() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        r.add(40, 0, &hl);
+        let now = r.at(0, &hl);
+        assert_eq!((now.fast, now.peak), (0.0, 0.0));
+        assert!(now.slow > 0.0);
+        // A second order of 40 within the window is: half the units count.
+        r.add(40, 0, &hl);
+        let two = r.at(0, &hl);
+        assert!((two.fast - 40.0 * LN_2 / hl.fast_s).abs() < 1e-9, "{two:?}");
+    }
+
+    #[test]
+    fn the_p99_of_delays_is_the_bound_of_its_bucket() {
+        let mut d = DelayP99::default();
+        for i in 0..(MIN_SAMPLES - 1) {
+            d.add(3.0, i as i64 * S);
+        }
+        assert_eq!(d.p99(), None, "not measured yet");
+        d.add(3.0, 100 * S);
+        let p = d.p99().expect("measured");
+        assert!((3.0..3.0 * GROWTH).contains(&p), "{p}");
+        // One slow delay among a thousand is not the p99; twenty are.
+        for i in 0..1_000 {
+            d.add(if i % 50 == 0 { 600.0 } else { 3.0 }, (200 + i) * S);
+        }
+        assert!(d.p99().expect("measured") >= 600.0);
+    }
+
+    #[test]
+    fn old_delays_fade_and_weights_stay_finite_over_years() {
+        let mut d = DelayP99::default();
+        for i in 0..100 {
+            d.add(1_000.0, i * S);
+        }
+        let year = 365 * 86_400 * S;
+        for i in 0..100 {
+            d.add(2.0, year + i * S);
+        }
+        let p = d.p99().expect("measured");
+        assert!(p < 3.0, "{p}");
+        assert!(d.weights.iter().all(|w| w.is_finite()));
+    }
+
+    #[test]
+    fn the_buffer_counts_every_channel_during_this_channels_push_lag() {
+        let rule = AutoBuffer {
+            min: 0,
+            max: None,
+            risk: 1.5,
+        };
+        // walmart pushes in 1800 s; shopify (0 order lag) sells 0.01/s, amazon 0.02/s
+        // with a 60 s order lag.
+        let (raw, b) = auto_buffer(&rule, 1_800.0, [(0.01, 0.0), (0.02, 60.0)].into_iter());
+        assert_eq!(
+            raw,
+            (1.5f64 * (0.01 * 1_800.0 + 0.02 * 1_860.0)).ceil() as i64
+        );
+        assert_eq!(b, raw);
+        let bounded = AutoBuffer {
+            min: 2,
+            max: Some(50),
+            risk: 1.5,
+        };
+        assert_eq!(auto_buffer(&bounded, 0.0, std::iter::empty()).1, 2);
+        assert_eq!(
+            auto_buffer(&bounded, 1e300, [(1e300, 1e300)].into_iter()),
+            (i64::MAX, 50)
+        );
+        let nan = auto_buffer(&bounded, f64::NAN, [(f64::NAN, f64::INFINITY)].into_iter());
+        assert_eq!(nan, (0, 2), "no number is not a buffer below min");
+    }
+
+    #[test]
+    fn emsr_b_protects_the_valuable_tier_and_nests() {
+        // tier 1 worth 100, demand 20; tier 2 worth 60, demand 40; tier 3 worth 30.
+        let levels = emsr_b(&[(100.0, 20.0), (60.0, 40.0), (30.0, 50.0)]);
+        // y1 = 20 + √20 · Φ⁻¹(1 − 60/100) = 20 − 4.47 · 0.253 = 18.9 → 19 (rounded up)
+        assert_eq!(levels[0], 19);
+        assert!(levels[1] >= levels[0] && levels[2] == levels[1]);
+        // Equal values protect nothing; no demand protects nothing.
+        assert_eq!(emsr_b(&[(50.0, 30.0), (50.0, 30.0)]), vec![0, 0]);
+        assert_eq!(emsr_b(&[(100.0, 0.0), (10.0, 30.0)]), vec![0, 0]);
+    }
+
+    #[test]
+    fn the_normal_quantile_is_accurate() {
+        assert!(inverse_normal(0.5).abs() < 1e-9);
+        assert!((inverse_normal(0.975) - 1.959964).abs() < 1e-5);
+        assert!((inverse_normal(0.01) + 2.326348).abs() < 1e-5);
+        assert!(inverse_normal(0.0).is_finite() && inverse_normal(1.0).is_finite());
+    }
+}

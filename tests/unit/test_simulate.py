@@ -1,0 +1,296 @@
+"""`invsync simulate`: scenarios are checked like policies, runs are deterministic, the
+oracle never oversells, and a small run's numbers are the ones worked out by hand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from invsync.cli import main
+from invsync.errors import ScenarioError
+from invsync.policy import Policy
+from invsync.simulate import strategies
+from invsync.simulate.compare import compare, draw_all, search_candidates
+from invsync.simulate.demand import Buyers, draw
+from invsync.simulate.feeds import Feeds
+from invsync.simulate.run import simulate
+from invsync.simulate.scenario import PLATFORMS, Scenario
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
+
+POLICY = Policy.from_toml(
+    """
+[[tiers]]
+tier = 1
+[[locations]]
+id = "wh"
+kind = "warehouse"
+[[channels]]
+id = "shopify"
+tier = 1
+[[channels]]
+id = "amazon"
+tier = 1
+""",
+    "policy.toml",
+)
+
+SCENARIO = """\
+[scenario]
+horizon_s = 100
+
+[[skus]]
+id = "A"
+stock = 5
+price = 10.0
+
+[[channels]]
+id = "shopify"
+push_lag = { dist = "fixed", s = 0 }
+
+[[channels]]
+id = "amazon"
+push_lag = { dist = "fixed", s = 50 }
+order_lag = { dist = "fixed", s = 10 }
+"""
+
+
+def _refusal(text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_toml(text, POLICY, "sale.toml")
+    return caught.value
+
+
+def test_a_scenario_channel_the_policy_lacks_is_refused_at_its_line() -> None:
+    refused = _refusal(SCENARIO.replace('id = "amazon"', 'id = "walmart"'))
+    assert (refused.source, refused.line, refused.field) == (
+        "sale.toml",
+        14,
+        'channels["walmart"].id',
+    )
+    assert "walmart" in refused.message and "amazon" in refused.message
+
+
+def test_a_negative_rate_is_refused_at_its_line() -> None:
+    refused = _refusal(SCENARIO.replace('id = "amazon"\n', 'id = "amazon"\nrate = -0.5\n'))
+    assert (refused.line, refused.field) == (15, 'channels["amazon"].rate')
+
+
+@pytest.mark.parametrize(
+    ("lag", "field"),
+    [
+        ('{ dist = "lognormal", p50 = 60, p99 = 10 }', 'channels["amazon"].order_lag'),
+        ('{ dist = "gamma", s = 3 }', 'channels["amazon"].order_lag.dist'),
+        ("{ s = 3 }", 'channels["amazon"].order_lag.dist'),
+        ('{ dist = "uniform", min = 9, max = 3 }', 'channels["amazon"].order_lag'),
+        ('{ dist = "fixed", s = -1 }', 'channels["amazon"].order_lag.s'),
+    ],
+)
+def test_a_malformed_distribution_is_refused_at_its_line(lag: str, field: str) -> None:
+    refused = _refusal(SCENARIO.replace('{ dist = "fixed", s = 10 }', lag))
+    assert (refused.line, refused.field) == (16, field)
+
+
+def test_a_surge_on_an_unknown_sku_and_stock_on_a_bundle_are_refused() -> None:
+    surge = SCENARIO + '\n[[surges]]\nskus = ["A", "B"]\nfactor = 2\n'
+    refused = _refusal(surge)
+    assert (refused.line, refused.field) == (19, "surges[0].skus[1]")
+    bundles = Policy.from_toml(
+        POLICY.text
+        + '[[skus]]\nid = "A"\n[[skus]]\nid = "KIT"\nkind = "bundle"\n'
+        + 'components = [{ sku = "A", qty = 2 }]\n'
+    )
+    kit = SCENARIO.replace('id = "A"\nstock = 5', 'id = "KIT"\nstock = 5')
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_toml(kit, bundles, "kit.toml")
+    assert (caught.value.line, caught.value.field) == (6, 'skus["KIT"].stock')
+
+
+def test_a_channel_without_a_known_platform_must_give_its_lags() -> None:
+    policy = Policy.from_toml(POLICY.text.replace('"amazon"', '"b2b"'))
+    text = SCENARIO.replace('"amazon"', '"b2b"')
+    with pytest.raises(ScenarioError) as caught:
+        Scenario.from_toml(text.replace('order_lag = { dist = "fixed", s = 10 }\n', ""), policy)
+    assert (caught.value.line, caught.value.field) == (13, 'channels["b2b"].order_lag')
+    assert Scenario.from_toml(text, policy).channels[1].push_lag.p99 == 50
+
+
+def test_platform_defaults_follow_the_documented_delays() -> None:
+    scenario = Scenario.from_toml(
+        SCENARIO.replace('push_lag = { dist = "fixed", s = 0 }\n', ""), POLICY
+    )
+    shopify = scenario.channels[0]
+    assert shopify.checkout_reserves and shopify.order_lag.p99 == 0
+    assert PLATFORMS["walmart"].push_lag.sample(np.random.default_rng(1), 1000).mean() > 1500
+    assert not PLATFORMS["amazon"].checkout_reserves
+
+
+def _buyers(rows: list[tuple[float, int]]) -> Buyers:
+    """Buyers of SKU A by hand: (time, channel 0 = shopify / 1 = amazon)."""
+    lags = {0: 0.0, 1: 10.0}
+    return Buyers(
+        time=[t for t, _ in rows],
+        channel=[c for _, c in rows],
+        sku=[0] * len(rows),
+        order_lag=[lags[c] for _, c in rows],
+        expected=np.array([1.0]),
+    )
+
+
+HAND_BUYERS = [
+    (0.5, 1),
+    (1.5, 1),
+    (2.5, 1),
+    (5.5, 0),
+    (6.5, 0),
+    (7.5, 0),
+    (20.5, 1),
+    (30.5, 1),
+    (59.5, 1),
+]
+
+
+def test_a_small_run_gives_the_numbers_worked_out_by_hand() -> None:
+    """Five units. Amazon shows 5, sells 3 in the first seconds; their orders arrive
+    10 s later. The storefront reserves 3 at checkout meanwhile, so the third amazon
+    order (applied at 13 s) is oversold. Amazon still displays 2: what it was shown at
+    the start, minus its own sales, until the push of 6 s lands at 56 s. It sells at
+    20.5 s and 30.5 s (both oversold), then the stale push sets it back to 4 and 2 at
+    56-58 s, and it sells once more at 59.5 s: four oversold in all, five kept."""
+    scenario = Scenario.from_toml(SCENARIO, POLICY)
+    run = simulate(scenario, strategies.static(POLICY), _buyers(HAND_BUYERS), seed=1)
+    assert (run.sold, run.oversold, run.cancellations, run.turned_away) == (5, 4, 4, 0)
+    assert run.unsold == 0 and run.sellout_s == 12.0
+    assert run.revenue_by_tier == {1: 50.0}
+
+
+def test_the_oracle_of_the_same_buyers_sells_the_stock_and_turns_the_rest_away() -> None:
+    scenario = Scenario.from_toml(SCENARIO, POLICY)
+    run = simulate(scenario, strategies.oracle(POLICY), _buyers(HAND_BUYERS), seed=1)
+    assert (run.sold, run.oversold, run.turned_away, run.unsold) == (5, 0, 4, 0)
+
+
+def _surge_scenario() -> tuple[Policy, Scenario]:
+    policy = Policy.load(EXAMPLES / "policy.toml")
+    return policy, Scenario.load(EXAMPLES / "tiktok-flash.toml", policy)
+
+
+def test_the_same_seed_gives_the_same_run_and_another_seed_another() -> None:
+    policy, scenario = _surge_scenario()
+    static = strategies.static(policy)
+    first = simulate(scenario, static, draw(scenario, 3), seed=3)
+    again = simulate(scenario, static, draw(scenario, 3), seed=3)
+    other = simulate(scenario, static, draw(scenario, 4), seed=4)
+    assert first == again
+    assert first != other
+
+
+def test_the_oracle_never_oversells_where_lagged_strategies_do() -> None:
+    policy, scenario = _surge_scenario()
+    lineup = [strategies.static_buffers(policy, {"amazon": 0, "walmart": 0, "tiktok": 0})]
+    static, oracle = compare(
+        scenario, [*lineup, strategies.oracle(policy)], draw_all(scenario, range(1, 4))
+    )
+    assert static.oversold > 0
+    assert oracle.oversold == 0 and oracle.cancellations == 0
+    assert all(run.sold > 0 for run in oracle.runs)
+
+
+def test_the_static_search_keeps_checkout_channels_at_zero() -> None:
+    _, scenario = _surge_scenario()
+    candidates = search_candidates(scenario, 40)
+    assert len(candidates) == 40
+    assert all(c["shopify"] == 0 for c in candidates)
+    assert {c["walmart"] for c in candidates} > {0, 1, 144}
+
+
+def test_simulate_prints_json_and_refuses_a_bad_scenario_with_file_line_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY.text)
+    good = tmp_path / "sale.toml"
+    good.write_text(SCENARIO.replace('id = "shopify"\n', 'id = "shopify"\nrate = 0.2\n'))
+    assert main(["simulate", "--policy", str(policy), "--scenario", str(good), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["strategy"] for s in out["strategies"]] == ["static", "auto", "oracle"]
+    assert out["strategies"][2]["oversold"] == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SCENARIO.replace("horizon_s = 100", "horizon_s = -1"))
+    assert main(["simulate", "--policy", str(policy), "--scenario", str(bad)]) == 2
+    assert f"{bad}:2: scenario.horizon_s: " in capsys.readouterr().err
+
+
+def test_a_feed_limit_coalesces_pushes_a_stall_holds_them_and_acks_measure_the_lag() -> None:
+    """Walmart takes a feed every 360 s: messages in between go out as one push, with
+    each SKU's newest quantity, and are all acked when it is accepted; the service's
+    measurement of the lag then counts from each message. A push sent while the feed
+    is stalled is accepted when the stall ends."""
+    policy = Policy.from_toml(POLICY.text.replace('"amazon"', '"walmart"'))
+    text = SCENARIO.replace('"amazon"', '"walmart"').replace(
+        'push_lag = { dist = "fixed", s = 50 }',
+        'push_lag = { dist = "fixed", s = 50 }\npush_every_s = 360',
+    )
+    stalled = text + '\n[[stalls]]\nchannel = "walmart"\nstart_s = 1000\nduration_s = 2000\n'
+    feeds = Feeds(Scenario.from_toml(stalled, policy), seed=1)
+    sku = np.array([0])
+    for second in range(25):
+        feeds.publish(1, float(second), (sku, np.array([30 - second])))
+        feeds.flush(float(second))  # only the first goes at once; the next slot is at 360 s
+    assert feeds.next_at == 50.0
+    feeds.take()
+    assert feeds.lags.p99("walmart") is None  # one ack is not a measurement
+    feeds.flush(360.0)
+    assert feeds.next_at == 410.0
+    channel, (skus, quantities) = feeds.take()
+    assert (channel, skus.tolist(), quantities.tolist()) == (1, [0], [6])
+    assert feeds.lags.pending() == {"walmart": 409.0}  # 410 s after the message of 1 s
+    feeds.publish(1, 1200.0, (sku, np.array([2])))
+    feeds.flush(1200.0)
+    assert feeds.next_at == 3000.0
+
+
+STEADY = """\
+[scenario]
+horizon_s = 7200
+
+[[skus]]
+id = "A"
+stock = 400
+price = 10.0
+
+[[channels]]
+id = "shopify"
+rate = 0.02
+
+[[channels]]
+id = "amazon"
+rate = 0.03
+
+[[channels]]
+id = "walmart"
+rate = 0.02
+"""
+
+
+def test_automatic_buffers_do_not_oversell_steady_demand_that_a_zero_buffer_oversells() -> None:
+    """Steady demand, delays at their documented p99 or under: the automatic buffers
+    count what every channel sells while Walmart's feed is on its way, so nothing is
+    oversold, where the same channels without buffers oversell."""
+    policy = Policy.from_toml(
+        POLICY.text.replace('id = "amazon"\ntier = 1', 'id = "amazon"\ntier = 1\nbuffer = 0')
+        + '[[channels]]\nid = "walmart"\ntier = 1\n'
+    )
+    scenario = Scenario.from_toml(STEADY, policy)
+    buyers = draw_all(scenario, range(1, 4))
+    bare, auto = compare(
+        scenario,
+        [strategies.static(policy), strategies.auto(policy, scenario)],
+        buyers,
+    )
+    assert bare.oversold > 0
+    assert auto.oversold == 0
+    assert auto.sold > 0.85 * bare.sold
