@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from invsync.gateway.platforms import amazon as amazon_profile
+from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.amazon import PROFILE
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -171,7 +172,7 @@ async def test_an_unreachable_amazon_is_transient(http: aiohttp.ClientSession) -
 async def test_a_5xx_or_a_time_out_is_transient(
     http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    monkeypatch.setattr(amazon_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
     async def faulty(request: web.Request) -> web.Response:
         if fault == "time-out":

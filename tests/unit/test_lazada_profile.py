@@ -12,6 +12,7 @@ import anyio
 import pytest
 from aiohttp import web
 
+from invsync.gateway.platforms import calls
 from invsync.gateway.platforms import lazada as lazada_profile
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -200,7 +201,7 @@ async def test_an_unreachable_lazada_is_transient(http: aiohttp.ClientSession) -
 async def test_a_5xx_a_time_out_or_an_internal_error_is_transient(
     http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    monkeypatch.setattr(lazada_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
     async def faulty(request: web.Request) -> web.Response:
         if fault == "time-out":

@@ -13,7 +13,7 @@ import anyio
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import shopee as shopee_profile
+from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.base import (
     AuthError,
     Change,
@@ -260,7 +260,7 @@ async def test_an_unreachable_shopee_is_transient(http: aiohttp.ClientSession) -
 async def test_a_5xx_or_a_time_out_is_transient(
     http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
-    monkeypatch.setattr(shopee_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
     async def faulty(request: web.Request) -> web.Response:
         if fault == "time-out":

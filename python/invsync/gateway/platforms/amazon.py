@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -44,9 +46,6 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import amazon as az
-
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -75,16 +74,11 @@ class _Account:
     """One selling account as both lanes reach it: base URL, ids, and its access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in az.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: amazon needs credentials {missing}")
+        channel.require_credentials(settings, "amazon", az.CREDENTIALS)
         options = settings.options
-        for name in ("seller_id", "marketplace_id"):
-            if not options.get(name):
-                raise ValueError(f"channel {settings.channel}: amazon needs option {name}")
+        self.seller_id = channel.require_option(settings, "amazon", "seller_id")
+        self.marketplace_id = channel.require_option(settings, "amazon", "marketplace_id")
         self.channel = settings.channel
-        self.seller_id = options["seller_id"]
-        self.marketplace_id = options["marketplace_id"]
         self.product_type = options.get("product_type", az.DEFAULT_PRODUCT_TYPE)
         self.patch_op = options.get("patch_op", "merge")
         if self.patch_op not in az.QUANTITY_OPS:
@@ -92,7 +86,7 @@ class _Account:
                 f"channel {settings.channel}: patch_op must be one of {az.QUANTITY_OPS}, "
                 f"not {self.patch_op!r}"
             )
-        base_url = (settings.base_url or az.DEFAULT_BASE_URL).rstrip("/")
+        base_url = channel.base_url(settings, az.DEFAULT_BASE_URL)
         self.base_url = base_url
         token_url = options.get("token_url") or _token_url(base_url)
         credentials = {name: settings.credentials[name] for name in az.CREDENTIALS}
@@ -121,13 +115,16 @@ class _Account:
         """One SP-API call with a valid access token. Returns 2xx and 404 replies; raises
         for the rest: 403 (after one refresh) AuthError, 429 Throttled, 5xx and network
         failures TransientError, any other refusal BatchRefused."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, method, path, token, body, params)
-            if response.status != 403:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> _Response:
+            return await self._send(http, method, path, token, body, params)
+
+        return await self.token.call(
+            http, attempt, lambda response: response.status == 403, self._refused
+        )
+
+    def _refused(self, response: _Response) -> AuthError:
+        return AuthError(
             f"amazon channel {self.channel}: a fresh access token was refused "
             f"({az.first_error(response.payload)}); check that seller {self.seller_id} "
             f"authorised the app, and the credentials from {self.sources}"
@@ -150,23 +147,20 @@ class _Account:
                 json=body,
                 params=params,
                 headers=headers,
-                timeout=_TIMEOUT,
+                timeout=calls.TIMEOUT,
             ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
+                payload = await calls.json_or_none(resp)
                 response = _Response(resp.status, payload, _budget(resp.headers))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"amazon {method} {path}: {type(exc).__name__}") from None
-        status, reason = response.status, az.first_error(response.payload)
-        if status < 300 or status in (403, 404):
+            raise calls.unreachable(f"amazon {method} {path}", exc) from None
+        if response.status < 300 or response.status in (403, 404):
             return response
-        if status == 429:
-            raise Throttled(f"amazon {method} {path}: {reason}", response.budget)
-        if status >= 500:
-            raise TransientError(f"amazon {method} {path}: HTTP {status} {reason}")
-        raise BatchRefused(f"amazon {method} {path}: HTTP {status} {reason}")
+        calls.raise_refused(
+            f"amazon {method} {path}",
+            response.status,
+            az.first_error(response.payload),
+            response.budget,
+        )
 
 
 def _expect(response: _Response, status: int, what: str, keys: Sequence[str]) -> Mapping[str, Any]:
@@ -342,12 +336,14 @@ async def _transfer(
     signature, so no access token goes there."""
     headers = {"Content-Type": az.FEED_CONTENT_TYPE} if data is not None else {}
     try:
-        async with http.request(method, url, data=data, headers=headers, timeout=_TIMEOUT) as resp:
+        async with http.request(
+            method, url, data=data, headers=headers, timeout=calls.TIMEOUT
+        ) as resp:
             if resp.status != 200:
                 raise TransientError(f"amazon feed document {method}: HTTP {resp.status}")
             return await resp.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TransientError(f"amazon feed document {method}: {type(exc).__name__}") from None
+        raise calls.unreachable(f"amazon feed document {method}", exc) from None
 
 
 class AmazonProfile:
@@ -359,18 +355,10 @@ class AmazonProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: amazon has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
-            raise ValueError(f"channel {settings.channel}: patchListingsItem takes batch = 1")
+        channel.refuse_daily_revisions(settings, "amazon")
+        channel.require_single_item_batch(settings, "patchListingsItem")
         account = _Account(settings)
-        processing = settings.options.get("feed_processing_s", str(az.FEED_PROCESSING_S))
-        try:
-            processing_s = float(processing)
-        except ValueError:
-            raise ValueError(
-                f"channel {settings.channel}: feed_processing_s must be seconds, not {processing!r}"
-            ) from None
+        processing_s = channel.seconds_option(settings, "feed_processing_s", az.FEED_PROCESSING_S)
         patch_limits = LaneLimits(
             rate=overrides.get("rate", az.PATCH_RATE),
             burst=overrides.get("burst", az.PATCH_BURST),

@@ -30,6 +30,8 @@ from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -51,9 +53,6 @@ from invsync.marketplaces import shopee as sp
 
 log = logging.getLogger("invsync.gateway")
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
-
 
 def _number(settings: ProfileSettings, name: str) -> int:
     value = settings.options.get(name, "")
@@ -73,14 +72,12 @@ class _Shop:
     """One authorised shop: its ids, the partner key that signs, and its tokens."""
 
     def __init__(self, settings: ProfileSettings, clock: Callable[[], float] = time.time) -> None:
-        missing = [name for name in sp.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: shopee needs credentials {missing}")
+        channel.require_credentials(settings, "shopee", sp.CREDENTIALS)
         self.channel = settings.channel
         self.partner_id = _number(settings, "partner_id")
         self.shop_id = _number(settings, "shop_id")
         self.location_id = settings.options.get("location_id", "")
-        self.base_url = (settings.base_url or sp.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, sp.DEFAULT_BASE_URL)
         self.partner_key = settings.credentials["partner_key"]
         self.refresh_source = settings.credentials["refresh_token"].source
         # Shopee answers every refresh with a new refresh token and spends the old one.
@@ -154,17 +151,22 @@ class _Shop:
     ) -> tuple[Mapping[str, Any], BudgetReport]:
         """A signed Shop API call with a valid token: a POST of `body`, or a GET with
         `query`; one token refresh for a refused access token."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            status, payload, budget = await self._request(http, path, token, body, query)
-            if status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH:
-                self.token.invalidate(token)
-                continue
-            self._raise_for_request(status, payload, budget, what)
-            return payload, budget
-        raise AuthError(
+
+        async def attempt(token: Secret) -> tuple[int, Mapping[str, Any], BudgetReport]:
+            return await self._request(http, path, token, body, query)
+
+        def refused(reply: tuple[int, Mapping[str, Any], BudgetReport]) -> bool:
+            status, payload, _ = reply
+            return status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH
+
+        status, payload, budget = await self.token.call(http, attempt, refused, self._refused)
+        self._raise_for_request(status, payload, budget, what)
+        return payload, budget
+
+    def _refused(self, reply: tuple[int, Mapping[str, Any], BudgetReport]) -> AuthError:
+        return AuthError(
             f"shopee channel {self.channel}: a fresh access token was refused "
-            f"({_reason(payload)}); check that shop {self.shop_id} still authorises the app "
+            f"({_reason(reply[1])}); check that shop {self.shop_id} still authorises the app "
             f"and the refresh_token from {self.refresh_source}"
         )
 
@@ -185,19 +187,16 @@ class _Shop:
                 self.base_url + path,
                 params=params,
                 json=None if body is None else dict(body),
-                timeout=_TIMEOUT,
+                timeout=calls.TIMEOUT,
             ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
+                payload = await calls.json_or_none(resp)
                 return (
                     resp.status,
                     payload if isinstance(payload, dict) else {},
                     _retry_after(resp.headers),
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"shopee {path}: {type(exc).__name__}") from None
+            raise calls.unreachable(f"shopee {path}", exc) from None
 
     def _raise_for_request(
         self, status: int, payload: Mapping[str, Any], budget: BudgetReport, what: str
@@ -354,18 +353,14 @@ class ShopeeProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: shopee has no daily revision cap")
-        batch = overrides.get("batch", sp.MAX_MODELS)
-        if not float(batch).is_integer() or not 1 <= batch <= sp.MAX_MODELS:
-            raise ValueError(
-                f"channel {settings.channel}: shopee takes batch 1 to {sp.MAX_MODELS} models "
-                f"per item, not {batch:g}"
-            )
+        channel.refuse_daily_revisions(settings, "shopee")
+        batch = channel.batch_override(
+            settings, "shopee", sp.MAX_MODELS, sp.MAX_MODELS, " models per item"
+        )
         limits = LaneLimits(
             rate=overrides.get("rate", sp.RATE),
             burst=overrides.get("burst", sp.CLIENT_BURST),
-            batch=int(batch),
+            batch=batch,
             group_by="item_id",
         )
         self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -49,8 +51,6 @@ from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import tiktok as tt
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 _TIKTOK_API_HOST_SUFFIX = ".tiktokglobalshop.com"
 _TOKEN_ERRORS = (tt.ACCESS_TOKEN_INVALID, tt.ACCESS_TOKEN_EXPIRED)
 # Requests sent a budget slot apart can reach TikTok bunched (the event loop, connection
@@ -83,14 +83,10 @@ class _Shop:
     """One authorised shop: the app's key and secret, the shop cipher, the access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in tt.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: tiktok needs credentials {missing}")
-        self.shop_cipher = settings.options.get("shop_cipher", "")
-        if not self.shop_cipher:
-            raise ValueError(f"channel {settings.channel}: tiktok needs option shop_cipher")
+        channel.require_credentials(settings, "tiktok", tt.CREDENTIALS)
+        self.shop_cipher = channel.require_option(settings, "tiktok", "shop_cipher")
         self.channel = settings.channel
-        self.base_url = (settings.base_url or tt.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, tt.DEFAULT_BASE_URL)
         self._token_url = settings.options.get("token_url") or _token_url(self.base_url)
         self._credentials = {name: settings.credentials[name] for name in tt.CREDENTIALS}
         self.sources = ", ".join(secret.source for secret in self._credentials.values())
@@ -101,7 +97,7 @@ class _Shop:
         params = {name: secret.reveal() for name, secret in self._credentials.items()}
         params["grant_type"] = "refresh_token"
         try:
-            async with http.get(self._token_url, params=params, timeout=_TIMEOUT) as resp:
+            async with http.get(self._token_url, params=params, timeout=calls.TIMEOUT) as resp:
                 if resp.status >= 500 or resp.status == 429:
                     raise TransientError(f"tiktok token refresh answered HTTP {resp.status}")
                 payload = await resp.json(content_type=None)
@@ -131,13 +127,16 @@ class _Shop:
         envelope (with per-request codes); raises AuthError for credentials refused after
         one refresh or a refused signature, Throttled for 429, TransientError for 5xx and
         network failures, BatchRefused for anything else."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, path, token, body)
-            if response.code not in _TOKEN_ERRORS:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> _Response:
+            return await self._send(http, path, token, body)
+
+        return await self.token.call(
+            http, attempt, lambda response: response.code in _TOKEN_ERRORS, self._refused
+        )
+
+    def _refused(self, response: _Response) -> AuthError:
+        return AuthError(
             f"tiktok channel {self.channel}: a fresh access token was refused "
             f"({tt.reply_reason(response.payload)}); check that the shop authorised the app, "
             f"and the credentials from {self.sources}"
@@ -160,15 +159,16 @@ class _Shop:
         }
         try:
             async with http.post(
-                self.base_url + path, params=params, data=content, headers=headers, timeout=_TIMEOUT
+                self.base_url + path,
+                params=params,
+                data=content,
+                headers=headers,
+                timeout=calls.TIMEOUT,
             ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
+                payload = await calls.json_or_none(resp)
                 response = _Response(resp.status, payload)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"tiktok POST {path}: {type(exc).__name__}") from None
+            raise calls.unreachable(f"tiktok POST {path}", exc) from None
         status, reason = response.status, tt.reply_reason(response.payload)
         if response.code == tt.SIGN_INVALID:
             raise AuthError(
@@ -244,18 +244,14 @@ class TikTokProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: tiktok has no daily revision cap")
-        batch = overrides.get("batch", tt.MAX_SKUS)
-        if not float(batch).is_integer() or not 1 <= batch <= tt.MAX_SKUS:
-            raise ValueError(
-                f"channel {settings.channel}: tiktok takes batch 1 to {tt.MAX_SKUS} SKUs "
-                f"per product, not {batch:g}"
-            )
+        channel.refuse_daily_revisions(settings, "tiktok")
+        batch = channel.batch_override(
+            settings, "tiktok", tt.MAX_SKUS, tt.MAX_SKUS, " SKUs per product"
+        )
         limits = LaneLimits(
             rate=overrides.get("rate", tt.RATE),
             burst=overrides.get("burst", tt.BURST - BURST_HEADROOM),
-            batch=int(batch),
+            batch=batch,
             group_by="product_id",
         )
         self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)

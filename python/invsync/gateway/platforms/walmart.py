@@ -24,6 +24,8 @@ from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -43,8 +45,6 @@ from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import walmart as wm
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 # PUTs sent a budget slot apart can reach Walmart bunched (the event loop, connection
 # set-up): this much of the bucket stays unspent so bunching costs no 429. The sustained
 # rate is the bucket's own.
@@ -78,11 +78,9 @@ class _Seller:
     """One seller account as both lanes reach it: base URL, ship node and access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in wm.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: walmart needs credentials {missing}")
+        channel.require_credentials(settings, "walmart", wm.CREDENTIALS)
         self.channel = settings.channel
-        self.base_url = (settings.base_url or wm.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, wm.DEFAULT_BASE_URL)
         self.ship_node = settings.options.get("ship_node")
         token_url = settings.options.get("token_url") or self.base_url + wm.TOKEN_PATH
         client_id, client_secret = (settings.credentials[name] for name in wm.CREDENTIALS)
@@ -108,13 +106,16 @@ class _Seller:
         """One Marketplace API call with a valid access token. Returns 2xx, 400 and 404
         replies; raises for the rest: 401 (after one refresh) or 403 AuthError, 429
         Throttled, 5xx and network failures TransientError, others BatchRefused."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, method, path, token, params, body, form)
-            if response.status != 401:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> _Response:
+            return await self._send(http, method, path, token, params, body, form)
+
+        return await self.token.call(
+            http, attempt, lambda response: response.status == 401, self._refused
+        )
+
+    def _refused(self, response: _Response) -> AuthError:
+        return AuthError(
             f"walmart channel {self.channel}: a fresh access token was refused "
             f"({wm.first_error(response.payload)}); check the credentials from {self.sources}"
         )
@@ -138,15 +139,12 @@ class _Seller:
                 json=body,
                 data=form,
                 headers=headers,
-                timeout=_TIMEOUT,
+                timeout=calls.TIMEOUT,
             ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
+                payload = await calls.json_or_none(resp)
                 response = _Response(resp.status, payload, _budget(resp.headers, resp.status))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"walmart {method} {path}: {type(exc).__name__}") from None
+            raise calls.unreachable(f"walmart {method} {path}", exc) from None
         status, reason = response.status, wm.first_error(response.payload)
         if status < 300 or status in (400, 401, 404):
             return response
@@ -155,11 +153,7 @@ class _Seller:
                 f"walmart {method} {path}: {reason}; the app lacks this API's permission "
                 f"for the seller of the credentials from {self.sources}"
             )
-        if status == 429:
-            raise Throttled(f"walmart {method} {path}: {reason}", response.budget)
-        if status >= 500:
-            raise TransientError(f"walmart {method} {path}: HTTP {status} {reason}")
-        raise BatchRefused(f"walmart {method} {path}: HTTP {status} {reason}")
+        calls.raise_refused(f"walmart {method} {path}", status, reason, response.budget)
 
 
 def _service() -> dict[str, str]:
@@ -317,18 +311,10 @@ class WalmartProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: walmart has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
-            raise ValueError(f"channel {settings.channel}: PUT /v3/inventory takes batch = 1")
+        channel.refuse_daily_revisions(settings, "walmart")
+        channel.require_single_item_batch(settings, "PUT /v3/inventory")
         seller = _Seller(settings)
-        processing = settings.options.get("feed_processing_s", str(wm.FEED_PROCESSING_S))
-        try:
-            processing_s = float(processing)
-        except ValueError:
-            raise ValueError(
-                f"channel {settings.channel}: feed_processing_s must be seconds, not {processing!r}"
-            ) from None
+        processing_s = channel.seconds_option(settings, "feed_processing_s", wm.FEED_PROCESSING_S)
         put_limits = LaneLimits(
             rate=overrides.get("rate", wm.PUT_RATE),
             burst=overrides.get("burst", wm.PUT_BURST - BURST_HEADROOM),
