@@ -34,7 +34,6 @@ from invsync.gateway.platforms import calls
 from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
-    BatchRefused,
     BudgetReport,
     Change,
     Lane,
@@ -44,7 +43,6 @@ from invsync.gateway.platforms.base import (
     ProfileFactory,
     ProfileSettings,
     Reply,
-    Throttled,
     TransientError,
 )
 from invsync.gateway.secrets import Secret
@@ -177,12 +175,8 @@ class _Shop:
                 f"{self._credentials['app_secret'].source} and that this host's clock is "
                 f"within {tt.TIMESTAMP_WINDOW_S} s of the real time"
             )
-        if status == 429:
-            raise Throttled(f"tiktok POST {path}: {reason}", BudgetReport())
-        if status >= 500:
-            raise TransientError(f"tiktok POST {path}: HTTP {status} {reason}")
-        if response.code is None:
-            raise BatchRefused(f"tiktok POST {path}: HTTP {status} {reason}")
+        if status == 429 or status >= 500 or response.code is None:
+            calls.raise_refused(f"tiktok POST {path}", status, reason, BudgetReport())
         return response
 
 
