@@ -113,6 +113,6 @@ async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_becomes_the_floo
     # token refresh; none throttled.
     assert (state["counters"]["requests"], state["counters"]["throttled"]) == (6, 0)
     # No credential, nor a token the platform handed out, in any log line or alert.
-    handed_out = set(box.storefronts["lazada"].emulation._tokens)  # type: ignore[attr-defined]
+    handed_out = set(box.storefronts["lazada"].emulation.tokens)  # type: ignore[attr-defined]
     said = caplog.text + "".join(alerts)
     assert handed_out and not any(v in said for v in (*SECRET_VALUES.values(), *handed_out))

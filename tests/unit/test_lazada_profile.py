@@ -141,7 +141,7 @@ async def test_a_token_lazada_no_longer_takes_is_refreshed_once(
 ) -> None:
     push = lane(profile_settings(served.url))
     await push.send(http, [change("LZ-RED", 1)])
-    served.sandbox._tokens.clear()  # Lazada revoked it early
+    served.sandbox.tokens.revoke_all()  # Lazada revoked it early
     assert (await push.send(http, [change("LZ-RED", 2)])).outcomes == [Outcome(applied=True)]
     assert served.sandbox.market.listings["LZ-RED"].qty == 2
 

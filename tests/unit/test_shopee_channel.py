@@ -126,6 +126,6 @@ async def test_a_backlog_clears_without_429_and_reserved_stock_becomes_the_floor
     assert state["counters"] == {"requests": CALLS + 3, "throttled": 0, "rejected": 1}
     assert state["state"] == {"reserved": {"700:1": 3}}
     # No credential, nor a token the platform handed out, in any log line or alert.
-    handed_out = set(box.storefronts["shopee"].emulation._tokens)  # type: ignore[attr-defined]
+    handed_out = set(box.storefronts["shopee"].emulation.tokens)  # type: ignore[attr-defined]
     said = caplog.text + "".join(alerts)
     assert handed_out and not any(v in said for v in (*SECRET_VALUES.values(), *handed_out))

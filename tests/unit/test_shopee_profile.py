@@ -203,7 +203,7 @@ async def test_a_token_shopee_no_longer_takes_is_refreshed_with_the_newest_refre
     await push.send(http, [change("900:0", 1)])
     # Real Shopee spends a refresh token once used: only the one it handed out works now.
     served.sandbox._authorised_refresh = "spent"
-    served.sandbox._tokens.clear()  # and it revoked the access token before its 4 hours
+    served.sandbox.tokens.revoke_all()  # and it revoked the access token before its 4 hours
     assert (await push.send(http, [change("900:0", 2)])).outcomes[0].applied
     assert served.sandbox.market.listings["900:0"].qty == 2
 
