@@ -16,7 +16,12 @@ from invsync.gateway.platforms.amazon import PROFILE
 from invsync.gateway.platforms.base import Listing, ProfileSettings
 from invsync.gateway.scheduler import Scheduler
 from invsync.sandbox.market import SandboxListing
-from tests.amazon_market import CREDENTIALS, MARKETPLACE_ID, SELLER_ID, served_amazon
+from tests.amazon_market import (
+    CREDENTIALS,
+    MARKETPLACE_ID,
+    SELLER_ID,
+    served_amazon,
+)
 
 pytestmark = pytest.mark.anyio
 

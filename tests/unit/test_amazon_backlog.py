@@ -18,7 +18,12 @@ from invsync.gateway.platforms.base import Listing, ProfileSettings
 from invsync.gateway.scheduler import Scheduler
 from invsync.sandbox.market import SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.amazon_market import CREDENTIALS, MARKETPLACE_ID, SELLER_ID, served_amazon
+from tests.amazon_market import (
+    CREDENTIALS,
+    MARKETPLACE_ID,
+    SELLER_ID,
+    served_amazon,
+)
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -22,7 +22,12 @@ from invsync.sandbox.app import Sandbox, serving
 from invsync.sandbox.channels import storefronts
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.amazon_market import MARKETPLACE_ID, SECRET_VALUES, SELLER_ID, SOURCES
+from tests.amazon_market import (
+    MARKETPLACE_ID,
+    SECRET_VALUES,
+    SELLER_ID,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -35,12 +35,11 @@ from tests.amazon_market import (
     SECRET_VALUES,
     SELLER_ID,
     SKUS,
-    ManualClock,
     Served,
     emulated_amazon,
     served_amazon,
-    served_app,
 )
+from tests.marketplace import ManualClock, served_app
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -74,12 +73,6 @@ def clock() -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_amazon(SandboxSettings(token_ttl_s=3600, job_delay_s=0.2), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def lanes(profile: Profile) -> tuple[Lane, Lane]:

@@ -28,7 +28,11 @@ from invsync.sandbox.channels import storefronts
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.lazada import LOCKED_PATH
-from tests.lazada_market import APP_KEY, SECRET_VALUES, SOURCES
+from tests.lazada_market import (
+    APP_KEY,
+    SECRET_VALUES,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -27,7 +27,6 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.platforms.lazada import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import lazada as lz
-from tests.amazon_market import served_app
 from tests.lazada_market import (
     CREDENTIALS,
     SECRET_VALUES,
@@ -36,7 +35,7 @@ from tests.lazada_market import (
     profile_settings,
     served_lazada,
 )
-from tests.shopee_market import FrozenWall
+from tests.marketplace import ManualClock, frozen_wall, served_app
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -54,20 +53,14 @@ def lane(settings: ProfileSettings) -> Lane:
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_lazada(clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def test_the_signature_matches_lazadas_worked_example() -> None:
@@ -160,7 +153,7 @@ async def test_a_wrong_app_secret_is_an_auth_error_naming_its_source_not_its_val
 
 
 async def test_a_stale_timestamp_is_an_auth_error_about_the_clock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     clock.now += lz.TIMESTAMP_WINDOW_S + 60  # this host runs two hours behind
     with pytest.raises(AuthError, match="clock"):

@@ -29,7 +29,12 @@ from invsync.sandbox.channels import storefronts
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.shopee import RESERVED_PATH
-from tests.shopee_market import PARTNER_ID, SECRET_VALUES, SHOP_ID, SOURCES
+from tests.shopee_market import (
+    PARTNER_ID,
+    SECRET_VALUES,
+    SHOP_ID,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)

@@ -28,11 +28,10 @@ from invsync.gateway.platforms.shopee import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.platforms import shopee as shopee_sandbox
-from tests.amazon_market import served_app
+from tests.marketplace import ManualClock, frozen_wall, served_app
 from tests.shopee_market import (
     CREDENTIALS,
     SECRET_VALUES,
-    FrozenWall,
     Served,
     profile_settings,
     served_shopee,
@@ -54,20 +53,14 @@ def lane(settings: ProfileSettings) -> Lane:
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_shopee(clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def test_the_signature_base_string_is_the_documented_one() -> None:
@@ -220,7 +213,7 @@ async def test_a_wrong_partner_key_is_an_auth_error_naming_its_source_not_its_va
 
 
 async def test_a_stale_timestamp_is_an_auth_error_about_the_clock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     clock.now += sp.TIMESTAMP_WINDOW_S + 60  # this host runs six minutes behind Shopee
     with pytest.raises(AuthError, match="clock"):

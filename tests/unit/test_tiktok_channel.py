@@ -23,7 +23,11 @@ from invsync.sandbox.channels import storefronts
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from tests.scheduled import push_all
-from tests.tiktok_market import SECRET_VALUES, SHOP_CIPHER, SOURCES
+from tests.tiktok_market import (
+    SECRET_VALUES,
+    SHOP_CIPHER,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 # One product of more SKUs than a call takes, then more small products than the burst.

@@ -29,7 +29,7 @@ from invsync.gateway.secrets import Secret
 from invsync.marketplaces import tiktok as tt
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.tiktok import TikTokSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests.marketplace import ManualClock, frozen_wall, served_app
 from tests.tiktok_market import (
     CREDENTIALS,
     PRODUCT,
@@ -39,7 +39,6 @@ from tests.tiktok_market import (
     profile_settings,
     served_tiktok,
     tiktok_market,
-    wall_clock,
 )
 
 pytestmark = pytest.mark.anyio
@@ -57,7 +56,7 @@ def change(
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     """The sandbox's clock, which the profile signs with too."""
-    clock = wall_clock()
+    clock = frozen_wall()
     monkeypatch.setattr(tiktok_profile, "_now", clock)
     return clock
 
@@ -66,12 +65,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_tiktok(SandboxSettings(token_ttl_s=3600), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def lane(base_url: str, credentials: dict[str, Secret] = CREDENTIALS) -> Lane:

@@ -22,7 +22,11 @@ from invsync.sandbox.channels import storefronts
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from tests.scheduled import push_all
-from tests.walmart_market import SECRET_VALUES, SHIP_NODE, SOURCES
+from tests.walmart_market import (
+    SECRET_VALUES,
+    SHIP_NODE,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 BACKLOG = 12

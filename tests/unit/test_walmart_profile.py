@@ -29,7 +29,7 @@ from invsync.gateway.secrets import Secret
 from invsync.marketplaces import walmart as wm
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests.marketplace import ManualClock, served_app
 from tests.walmart_market import (
     CREDENTIALS,
     SECRET_VALUES,
@@ -58,12 +58,6 @@ def clock() -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_walmart(SandboxSettings(token_ttl_s=900, job_delay_s=0.2), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def lanes(profile: Profile) -> tuple[Lane, Lane]:
