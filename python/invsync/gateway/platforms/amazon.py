@@ -43,6 +43,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import amazon as az
@@ -179,19 +180,18 @@ def _expect(response: _Response, status: int, what: str, keys: Sequence[str]) ->
     return payload
 
 
-class PatchLane:
+class PatchLane(SynchronousLane):
     """patchListingsItem: one SKU per request, within the selling account's usage plan."""
 
     name = "patch"
-    asynchronous = False
+    call = "patchListingsItem"
 
     def __init__(self, account: _Account, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._account = account
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"patchListingsItem takes one listing, not {len(changes)}")
+        self.one_call(changes)
         change = changes[0]
         account = self._account
         response = await account.call(
@@ -206,9 +206,6 @@ class PatchLane:
         else:
             outcome = _submission_outcome(response.payload)
         return Reply(outcomes=[outcome], budget=response.budget)
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("patchListingsItem answers synchronously")
 
 
 def _submission_outcome(payload: object) -> Outcome:

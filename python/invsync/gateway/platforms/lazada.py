@@ -45,6 +45,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import lazada as lz
@@ -225,19 +226,18 @@ def _outcomes(payload: Mapping[str, Any], changes: Sequence[Change]) -> list[Out
     return outcomes
 
 
-class PriceQuantityLane:
+class PriceQuantityLane(SynchronousLane):
     """UpdatePriceQuantity: the total stock of up to `batch` SKUs per call."""
 
     name = "price_quantity"
-    asynchronous = False
+    call = "UpdatePriceQuantity"
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._seller = seller
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if not 1 <= len(changes) <= self.limits.batch:
-            raise ValueError(f"lazada takes 1 to {self.limits.batch} SKUs, not {len(changes)}")
+        self.one_call(changes)
         skus = [
             (ids["seller_sku"], ids["item_id"], ids["sku_id"], change.qty)
             for change in changes
@@ -278,9 +278,6 @@ class PriceQuantityLane:
             locked = lz.locked_stock(items[ids["item_id"]], ids["seller_sku"])
             if locked is not None and locked > max(changes[index].qty, 0):
                 outcomes[index] = replace(outcomes[index], held=locked)
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("UpdatePriceQuantity answers synchronously")
 
 
 class LazadaProfile:

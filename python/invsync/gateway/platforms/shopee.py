@@ -47,6 +47,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import shopee as sp
@@ -274,24 +275,19 @@ def _not_numbers(change: Change) -> Outcome:
     return Outcome(applied=False, reason=reason)
 
 
-class UpdateStockLane:
+class UpdateStockLane(SynchronousLane):
     """v2.product.update_stock, models of one item per call."""
 
     name = "update_stock"
-    asynchronous = False
+    call = "update_stock"
 
     def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._shop = shop
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        items = {change.listing.ids["item_id"] for change in changes}
-        if len(items) != 1 or len(changes) > self.limits.batch:
-            raise ValueError(
-                f"shopee update_stock takes 1 to {self.limits.batch} models of one item, "
-                f"not {len(changes)} of {len(items)}"
-            )
-        item = _id(items.pop())
+        self.one_call(changes)
+        item = _id(changes[0].listing.ids["item_id"])
         models = [_id(change.listing.ids["model_id"]) for change in changes]
         sendable = [
             (model, change.qty)
@@ -339,9 +335,6 @@ class UpdateStockLane:
             held = reserved is not None and reserved > max(stock, 0)
             marked.append(replace(outcome, held=reserved) if held else outcome)
         return marked
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("update_stock answers synchronously")
 
 
 class ShopeeProfile:

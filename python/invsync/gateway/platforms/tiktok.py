@@ -45,6 +45,7 @@ from invsync.gateway.platforms.base import (
     Reply,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import tiktok as tt
@@ -180,23 +181,18 @@ class _Shop:
         return response
 
 
-class InventoryLane:
+class InventoryLane(SynchronousLane):
     """Update Inventory: one product's SKUs, each in its warehouse, per call."""
 
     name = "inventory"
-    asynchronous = False
+    call = "Update Inventory"
 
     def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._shop = shop
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        products = {change.listing.ids["product_id"] for change in changes}
-        if len(products) != 1 or len(changes) > self.limits.batch:
-            raise ValueError(
-                f"tiktok's inventory lane takes 1 to {self.limits.batch} SKUs of one product, "
-                f"not {len(changes)} of {len(products)}"
-            )
+        self.one_call(changes)
         body = {
             "skus": [
                 {
@@ -208,7 +204,7 @@ class InventoryLane:
                 for change in changes
             ]
         }
-        path = tt.INVENTORY_PATH.format(product_id=products.pop())
+        path = tt.INVENTORY_PATH.format(product_id=changes[0].listing.ids["product_id"])
         response = await self._shop.update(http, path, body)
         payload = response.payload
         if response.code != tt.OK:
@@ -216,9 +212,6 @@ class InventoryLane:
             return Reply(outcomes=[refused] * len(changes))
         failed = tt.sku_errors(payload.get("data"))
         return Reply(outcomes=[_outcome(change, failed) for change in changes])
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("Update Inventory answers synchronously")
 
 
 def _outcome(change: Change, failed: Mapping[str, str]) -> Outcome:

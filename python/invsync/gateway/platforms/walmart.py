@@ -41,6 +41,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import walmart as wm
@@ -165,19 +166,18 @@ def _service() -> dict[str, str]:
     }
 
 
-class InventoryLane:
+class InventoryLane(SynchronousLane):
     """`PUT /v3/inventory`: one SKU per request, within the seller's token bucket."""
 
     name = "put"
-    asynchronous = False
+    call = "PUT /v3/inventory"
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._seller = seller
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"PUT /v3/inventory takes one listing, not {len(changes)}")
+        self.one_call(changes)
         change = changes[0]
         sku = change.listing.ids["walmart_sku"]
         params = {"sku": sku}
@@ -191,9 +191,6 @@ class InventoryLane:
         else:  # 400 or 404: Walmart refused this SKU's update
             outcome = Outcome(applied=False, reason=wm.first_error(response.payload))
         return Reply(outcomes=[outcome], budget=response.budget)
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("PUT /v3/inventory answers synchronously")
 
 
 class FeedLane:
