@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
+from invsync.gateway.platforms import calls
 from invsync.nats_server import NatsServer
 from tests.users import TEST_USERS
 
@@ -27,6 +28,13 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session for the tests that call an emulated platform over HTTP."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiles give up on a platform's reply after 0.2 s, so a test of a time-out
+    waits no longer."""
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
 
 @pytest.fixture

@@ -4,16 +4,18 @@ emulation served alone on a free loopback port."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import anyio
 from aiohttp import web
 
 from invsync.sandbox.platforms.base import SandboxPlatform
 
 S = TypeVar("S", bound=SandboxPlatform)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 class ManualClock:
@@ -58,3 +60,30 @@ async def served_alone(sandbox: S, port: int = 0) -> AsyncIterator[Served[S]]:
     app.add_routes(sandbox.routes())
     async with served_app(app, port) as url:
         yield Served(sandbox, url)
+
+
+@asynccontextmanager
+async def token_endpoint_beside(
+    sandbox: SandboxPlatform, token_path: str, *routes: web.RouteDef
+) -> AsyncIterator[str]:
+    """The emulation's token endpoint alone beside the test's own `routes` (a failing
+    API): the profile gets its access token, then meets the failure. Yields the URL."""
+    token = [route for route in sandbox.routes() if getattr(route, "path", None) == token_path]
+    if not token:
+        raise LookupError(f"the emulation serves no {token_path}")
+    app = web.Application()
+    app.add_routes([*token, *routes])
+    async with served_app(app) as url:
+        yield url
+
+
+def failing(fault: str, reply: Callable[[], web.Response]) -> Handler:
+    """A handler that on `fault` "time-out" stalls past the test's short request
+    time-out (the `short_timeout` fixture), else answers `reply()`."""
+
+    async def handle(request: web.Request) -> web.Response:
+        if fault == "time-out":
+            await anyio.sleep(1)
+        return reply()
+
+    return handle

@@ -12,7 +12,6 @@ import pytest
 from aiohttp import web
 
 from invsync.gateway.platforms import amazon as amazon_profile
-from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.amazon import PROFILE
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -39,7 +38,7 @@ from tests.amazon_market import (
     emulated_amazon,
     served_amazon,
 )
-from tests.marketplace import ManualClock, served_app
+from tests.marketplace import ManualClock, failing, token_endpoint_beside
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -163,20 +162,12 @@ async def test_an_unreachable_amazon_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["503", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        body = az.error_list("ServiceUnavailable", "Service temporarily unavailable.")
-        return web.json_response(body, status=503)
-
-    token_route = [r for r in emulated_amazon().routes() if r.path == az.TOKEN_PATH]
-    app = web.Application()
-    app.add_routes([*token_route, web.patch(az.LISTINGS_ITEM_PATH, faulty)])
-    async with served_app(app) as url:
+    body = az.error_list("ServiceUnavailable", "Service temporarily unavailable.")
+    faulty = failing(fault, lambda: web.json_response(body, status=503))
+    api = web.patch(az.LISTINGS_ITEM_PATH, faulty)
+    async with token_endpoint_beside(emulated_amazon(), az.TOKEN_PATH, api) as url:
         patch, _ = lanes(PROFILE(settings(url)))
         with pytest.raises(TransientError):
             await patch.send(http, [change(SKUS[0], 1)])

@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
-import anyio
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import calls
 from invsync.gateway.platforms import lazada as lazada_profile
 from invsync.gateway.platforms.base import (
     AuthError,
@@ -35,7 +33,7 @@ from tests.lazada_market import (
     profile_settings,
     served_lazada,
 )
-from tests.marketplace import ManualClock, frozen_wall, served_app
+from tests.marketplace import ManualClock, failing, frozen_wall, token_endpoint_beside
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -192,22 +190,18 @@ async def test_an_unreachable_lazada_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["502", "time-out", "internal"])
 async def test_a_5xx_a_time_out_or_an_internal_error_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
+    def reply() -> web.Response:
         if fault == "internal":
             return web.json_response({"code": "513", "message": "Internal call exception"})
         return web.Response(status=502, text="Bad Gateway")
 
     async with served_lazada() as real:
-        token_route = [r for r in real.sandbox.routes() if r.path.endswith(lz.REFRESH_PATH)]
-        app = web.Application()
-        app.add_routes([*token_route, web.post(lz.REST_PREFIX + lz.UPDATE_PATH, faulty)])
-        async with served_app(app) as url:
+        api = web.post(lz.REST_PREFIX + lz.UPDATE_PATH, failing(fault, reply))
+        token_path = lz.REST_PREFIX + lz.REFRESH_PATH
+        async with token_endpoint_beside(real.sandbox, token_path, api) as url:
             with pytest.raises(TransientError):
                 await lane(profile_settings(url)).send(http, [change("LZ-RED", 1)])
 

@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
-import anyio
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.base import (
     AuthError,
     Change,
@@ -28,7 +26,7 @@ from invsync.gateway.platforms.shopee import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.platforms import shopee as shopee_sandbox
-from tests.marketplace import ManualClock, frozen_wall, served_app
+from tests.marketplace import ManualClock, failing, frozen_wall, token_endpoint_beside
 from tests.shopee_market import (
     CREDENTIALS,
     SECRET_VALUES,
@@ -251,21 +249,13 @@ async def test_an_unreachable_shopee_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["500", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        body = {"request_id": "r", "error": "error_server", "message": "Something wrong."}
-        return web.json_response(body, status=500)
-
+    body = {"request_id": "r", "error": "error_server", "message": "Something wrong."}
+    faulty = failing(fault, lambda: web.json_response(body, status=500))
     async with served_shopee() as real:
-        token_route = [r for r in real.sandbox.routes() if r.path == sp.REFRESH_PATH]
-        app = web.Application()
-        app.add_routes([*token_route, web.post(sp.UPDATE_STOCK_PATH, faulty)])
-        async with served_app(app) as url:
+        api = web.post(sp.UPDATE_STOCK_PATH, faulty)
+        async with token_endpoint_beside(real.sandbox, sp.REFRESH_PATH, api) as url:
             with pytest.raises(TransientError):
                 await lane(profile_settings(url)).send(http, [change("900:0", 1)])
 
