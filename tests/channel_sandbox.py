@@ -70,3 +70,31 @@ async def channel_on_the_sandbox(
         )
         listings = read_listing_csv(channel.listings_path(channels.base), profile.id_fields)
         yield OnTheSandbox(box, url, http, profile, listings)
+
+
+def write_channels_file(
+    folder: Path,
+    channel_id: str,
+    platform: str,
+    sources: Mapping[str, str],
+    listing_csv: str,
+    **options: str,
+) -> Path:
+    """A channels file of one channel as a seller writes it, in `folder`: its listing
+    map `<platform>.csv` beside it, each credential read from the environment variable
+    its source (`$NAME`) names, and `options` as the channel's string keys."""
+    (folder / f"{platform}.csv").write_text(listing_csv, encoding="utf-8")
+    credentials = ", ".join(
+        f'{name}_env = "{source.removeprefix("$")}"' for name, source in sources.items()
+    )
+    lines = [
+        "[[channels]]",
+        f'id = "{channel_id}"',
+        f'platform = "{platform}"',
+        f"credentials = {{ {credentials} }}",
+        f'listings = "{platform}.csv"',
+        *(f'{key} = "{value}"' for key, value in options.items()),
+    ]
+    channels = folder / "channels.toml"
+    channels.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return channels

@@ -18,32 +18,22 @@ from tests.amazon_market import (
     SELLER_ID,
     SOURCES,
 )
-from tests.channel_sandbox import channel_on_the_sandbox, export_credentials
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def write_channel(folder: Path) -> Path:
-    (folder / "amazon.csv").write_text(
-        "sku,condition,seller_sku\nmug,,MUG-RED-1\nlamp,used,LAMP/USED-2\n", encoding="utf-8"
+    listing_csv = "sku,condition,seller_sku\nmug,,MUG-RED-1\nlamp,used,LAMP/USED-2\n"
+    options = {"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID}
+    return write_channels_file(
+        folder, "amazon-us", "amazon", SOURCES, listing_csv, **options, feed_processing_s="0.2"
     )
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "amazon-us"
-platform = "amazon"
-credentials = {{ refresh_token_env = "{env["refresh_token"]}", client_id_env = "{env["client_id"]}", client_secret_env = "{env["client_secret"]}" }}
-listings = "amazon.csv"
-seller_id = "{SELLER_ID}"
-marketplace_id = "{MARKETPLACE_ID}"
-feed_processing_s = "0.2"
-""",
-        encoding="utf-8",
-    )
-    return channels
 
 
 async def test_both_lanes_push_to_the_sandbox_built_from_the_same_channels_file(

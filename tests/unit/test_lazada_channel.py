@@ -13,7 +13,11 @@ import pytest
 
 from invsync.marketplaces import lazada as lz
 from invsync.sandbox.platforms.lazada import LOCKED_PATH
-from tests.channel_sandbox import channel_on_the_sandbox, export_credentials
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 from tests.lazada_market import (
     APP_KEY,
     SECRET_VALUES,
@@ -28,21 +32,9 @@ BACKLOG = 45  # three calls of at most 20
 def write_channel(folder: Path) -> Path:
     rows = "".join(f"sku-{n},,LZ-{n},900{n},700{n}\n" for n in range(1, BACKLOG + 1))
     header = "sku,condition,seller_sku,item_id,sku_id\n"
-    (folder / "lazada.csv").write_text(header + rows, encoding="utf-8")
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "lazada-th"
-platform = "lazada"
-credentials = {{ app_secret_env = "{env["app_secret"]}", refresh_token_env = "{env["refresh_token"]}" }}
-listings = "lazada.csv"
-app_key = "{APP_KEY}"
-""",
-        encoding="utf-8",
+    return write_channels_file(
+        folder, "lazada-th", "lazada", SOURCES, header + rows, app_key=APP_KEY
     )
-    return channels
 
 
 async def test_a_backlog_clears_in_calls_of_20_and_locked_stock_becomes_the_floor(

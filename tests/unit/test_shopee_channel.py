@@ -14,7 +14,11 @@ import pytest
 
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.platforms.shopee import RESERVED_PATH
-from tests.channel_sandbox import channel_on_the_sandbox, export_credentials
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 from tests.scheduled import push_all
 from tests.shopee_market import (
     PARTNER_ID,
@@ -38,22 +42,16 @@ def item(n: int) -> int:
 
 def write_channel(folder: Path) -> Path:
     rows = "".join(f"sku-{n},,{item(n)},{n}\n" for n in range(1, MODELS + 1))
-    (folder / "shopee.csv").write_text("sku,condition,item_id,model_id\n" + rows, encoding="utf-8")
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "shopee-sg"
-platform = "shopee"
-credentials = {{ partner_key_env = "{env["partner_key"]}", refresh_token_env = "{env["refresh_token"]}" }}
-listings = "shopee.csv"
-partner_id = "{PARTNER_ID}"
-shop_id = "{SHOP_ID}"
-""",
-        encoding="utf-8",
+    header = "sku,condition,item_id,model_id\n"
+    return write_channels_file(
+        folder,
+        "shopee-sg",
+        "shopee",
+        SOURCES,
+        header + rows,
+        partner_id=PARTNER_ID,
+        shop_id=SHOP_ID,
     )
-    return channels
 
 
 async def test_a_backlog_clears_without_429_and_reserved_stock_becomes_the_floor(

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from invsync.marketplaces import tiktok as tt
-from tests.channel_sandbox import channel_on_the_sandbox, export_credentials
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 from tests.scheduled import push_all
 from tests.tiktok_market import (
     SECRET_VALUES,
@@ -35,22 +39,9 @@ def product(n: int) -> str:
 def write_channel(folder: Path) -> Path:
     rows = "".join(f"item-{n},,{product(n)},S{n},W{n % 2}\n" for n in range(BACKLOG))
     header = "sku,condition,product_id,sku_id,warehouse_id\n"
-    (folder / "tiktok.csv").write_text(header + rows, encoding="utf-8")
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    credentials = ", ".join(f'{name}_env = "{var}"' for name, var in env.items())
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "tiktok-my"
-platform = "tiktok"
-credentials = {{ {credentials} }}
-listings = "tiktok.csv"
-shop_cipher = "{SHOP_CIPHER}"
-""",
-        encoding="utf-8",
+    return write_channels_file(
+        folder, "tiktok-my", "tiktok", SOURCES, header + rows, shop_cipher=SHOP_CIPHER
     )
-    return channels
 
 
 async def test_a_backlog_from_the_channels_file_lands_signed_without_throttling(

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.channel_sandbox import channel_on_the_sandbox, export_credentials
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 from tests.scheduled import push_all
 from tests.walmart_market import (
     SECRET_VALUES,
@@ -26,22 +30,16 @@ BACKLOG = 12
 
 def write_channel(folder: Path, feed_processing_s: str) -> Path:
     rows = "".join(f"item-{n},,WM-{n}\n" for n in range(BACKLOG + 1))
-    (folder / "walmart.csv").write_text("sku,condition,walmart_sku\n" + rows, encoding="utf-8")
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "walmart-us"
-platform = "walmart"
-credentials = {{ client_id_env = "{env["client_id"]}", client_secret_env = "{env["client_secret"]}" }}
-listings = "walmart.csv"
-ship_node = "{SHIP_NODE}"
-feed_processing_s = "{feed_processing_s}"
-""",
-        encoding="utf-8",
+    listing_csv = "sku,condition,walmart_sku\n" + rows
+    return write_channels_file(
+        folder,
+        "walmart-us",
+        "walmart",
+        SOURCES,
+        listing_csv,
+        ship_node=SHIP_NODE,
+        feed_processing_s=feed_processing_s,
     )
-    return channels
 
 
 @pytest.mark.parametrize(
