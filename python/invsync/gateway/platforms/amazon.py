@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,14 +48,7 @@ from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import amazon as az
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-    budget: BudgetReport
-
-
-def _budget(headers: Mapping[str, str]) -> BudgetReport:
+def _budget(headers: Mapping[str, str], status: int) -> BudgetReport:
     """The usage plan rate Amazon says it applied, when it says one."""
     try:
         return BudgetReport(rate=float(headers[az.RATE_LIMIT_HEADER]))
@@ -112,19 +104,19 @@ class _Account:
         path: str,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> _Response:
+    ) -> calls.Response:
         """One SP-API call with a valid access token. Returns 2xx and 404 replies; raises
         for the rest: 403 (after one refresh) AuthError, 429 Throttled, 5xx and network
         failures TransientError, any other refusal BatchRefused."""
 
-        async def attempt(token: Secret) -> _Response:
+        async def attempt(token: Secret) -> calls.Response:
             return await self._send(http, method, path, token, body, params)
 
         return await self.token.call(
             http, attempt, lambda response: response.status == 403, self._refused
         )
 
-    def _refused(self, response: _Response) -> AuthError:
+    def _refused(self, response: calls.Response) -> AuthError:
         return AuthError(
             f"amazon channel {self.channel}: a fresh access token was refused "
             f"({az.first_error(response.payload)}); check that seller {self.seller_id} "
@@ -139,32 +131,32 @@ class _Account:
         token: Secret,
         body: Mapping[str, Any] | None,
         params: Mapping[str, str] | None,
-    ) -> _Response:
+    ) -> calls.Response:
         headers = {az.ACCESS_TOKEN_HEADER: token.reveal(), "Accept": "application/json"}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                json=body,
-                params=params,
-                headers=headers,
-                timeout=calls.TIMEOUT,
-            ) as resp:
-                payload = await calls.json_or_none(resp)
-                response = _Response(resp.status, payload, _budget(resp.headers))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise calls.unreachable(f"amazon {method} {path}", exc) from None
+        what = f"amazon {method} {path}"
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            what,
+            _budget,
+            json=body,
+            params=params,
+            headers=headers,
+        )
         if response.status < 300 or response.status in (403, 404):
             return response
         calls.raise_refused(
-            f"amazon {method} {path}",
+            what,
             response.status,
             az.first_error(response.payload),
             response.budget,
         )
 
 
-def _expect(response: _Response, status: int, what: str, keys: Sequence[str]) -> Mapping[str, Any]:
+def _expect(
+    response: calls.Response, status: int, what: str, keys: Sequence[str]
+) -> Mapping[str, Any]:
     """The reply's body when it has the documented status and fields; otherwise the
     platform answered something the profile does not know, which a person must see."""
     payload = response.payload

@@ -3,6 +3,8 @@ JSON, and mapping a failed request to the whole-request exceptions of `base`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import aiohttp
@@ -12,6 +14,37 @@ from invsync.gateway.platforms.base import BatchRefused, BudgetReport, Throttled
 REQUEST_TIMEOUT_S = 30.0
 # Read at call time, so a test can shorten it.
 TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
+
+
+@dataclass(frozen=True)
+class Response:
+    """A platform's reply: its status, its JSON body (None when it is not JSON) and
+    the budget its headers report."""
+
+    status: int
+    payload: Any
+    budget: BudgetReport
+
+
+BudgetReader = Callable[[Mapping[str, str], int], BudgetReport]
+
+
+async def request(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    what: str,
+    budget: BudgetReader,
+    **sent: Any,
+) -> Response:
+    """One request (`sent`: aiohttp's params, json, data, headers) read whatever its
+    status: the caller decides what a status means. No reply at all is transient."""
+    try:
+        async with http.request(method, url, timeout=TIMEOUT, **sent) as resp:
+            payload = await json_or_none(resp)
+            return Response(resp.status, payload, budget(resp.headers, resp.status))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise unreachable(what, exc) from None
 
 
 async def json_or_none(resp: aiohttp.ClientResponse) -> Any:

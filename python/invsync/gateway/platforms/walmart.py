@@ -19,7 +19,6 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -50,13 +49,6 @@ from invsync.marketplaces import walmart as wm
 # set-up): this much of the bucket stays unspent so bunching costs no 429. The sustained
 # rate is the bucket's own.
 BURST_HEADROOM = 2.0
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-    budget: BudgetReport
 
 
 def _budget(headers: Mapping[str, str], status: int) -> BudgetReport:
@@ -103,19 +95,19 @@ class _Seller:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         form: aiohttp.FormData | None = None,
-    ) -> _Response:
+    ) -> calls.Response:
         """One Marketplace API call with a valid access token. Returns 2xx, 400 and 404
         replies; raises for the rest: 401 (after one refresh) or 403 AuthError, 429
         Throttled, 5xx and network failures TransientError, others BatchRefused."""
 
-        async def attempt(token: Secret) -> _Response:
+        async def attempt(token: Secret) -> calls.Response:
             return await self._send(http, method, path, token, params, body, form)
 
         return await self.token.call(
             http, attempt, lambda response: response.status == 401, self._refused
         )
 
-    def _refused(self, response: _Response) -> AuthError:
+    def _refused(self, response: calls.Response) -> AuthError:
         return AuthError(
             f"walmart channel {self.channel}: a fresh access token was refused "
             f"({wm.first_error(response.payload)}); check the credentials from {self.sources}"
@@ -130,31 +122,29 @@ class _Seller:
         params: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
         form: aiohttp.FormData | None,
-    ) -> _Response:
+    ) -> calls.Response:
         headers = {**_service(), wm.ACCESS_TOKEN_HEADER: token.reveal()}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=body,
-                data=form,
-                headers=headers,
-                timeout=calls.TIMEOUT,
-            ) as resp:
-                payload = await calls.json_or_none(resp)
-                response = _Response(resp.status, payload, _budget(resp.headers, resp.status))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise calls.unreachable(f"walmart {method} {path}", exc) from None
+        what = f"walmart {method} {path}"
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            what,
+            _budget,
+            params=params,
+            json=body,
+            data=form,
+            headers=headers,
+        )
         status, reason = response.status, wm.first_error(response.payload)
         if status < 300 or status in (400, 401, 404):
             return response
         if status == 403:
             raise AuthError(
-                f"walmart {method} {path}: {reason}; the app lacks this API's permission "
+                f"{what}: {reason}; the app lacks this API's permission "
                 f"for the seller of the credentials from {self.sources}"
             )
-        calls.raise_refused(f"walmart {method} {path}", status, reason, response.budget)
+        calls.raise_refused(what, status, reason, response.budget)
 
 
 def _service() -> dict[str, str]:
