@@ -29,6 +29,11 @@ class Response:
 BudgetReader = Callable[[Mapping[str, str], int], BudgetReport]
 
 
+def no_budget(headers: Mapping[str, str], status: int) -> BudgetReport:
+    """For a platform whose replies report no budget."""
+    return BudgetReport()
+
+
 async def request(
     http: aiohttp.ClientSession,
     method: str,

@@ -157,18 +157,14 @@ class _Seller:
         Lazada's SDKs do, or a GET with them all in the query."""
         path = urlsplit(url).path
         data = dict(form) if method == "POST" else None
-        try:
-            async with http.request(
-                method, url, params=query, data=data, timeout=calls.TIMEOUT
-            ) as resp:
-                if resp.status >= 500:
-                    raise TransientError(f"lazada {path}: HTTP {resp.status}")
-                payload = await calls.json_or_none(resp)
-                if not isinstance(payload, dict):
-                    raise TransientError(f"lazada {path}: HTTP {resp.status} without a JSON reply")
-                return payload
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise calls.unreachable(f"lazada {path}", exc) from None
+        response = await calls.request(
+            http, method, url, f"lazada {path}", calls.no_budget, params=query, data=data
+        )
+        if response.status >= 500:
+            raise TransientError(f"lazada {path}: HTTP {response.status}")
+        if not isinstance(response.payload, dict):
+            raise TransientError(f"lazada {path}: HTTP {response.status} without a JSON reply")
+        return response.payload
 
     def _raise_for_request(self, payload: Mapping[str, Any], what: str) -> None:
         """Raise for a failure of the whole request; return for success or a 501."""

@@ -62,7 +62,7 @@ def _number(settings: ProfileSettings, name: str) -> int:
     return int(value)
 
 
-def _retry_after(headers: Mapping[str, str]) -> BudgetReport:
+def _retry_after(headers: Mapping[str, str], status: int) -> BudgetReport:
     try:
         return BudgetReport(retry_after_s=float(headers["Retry-After"]))
     except (KeyError, ValueError):
@@ -182,22 +182,17 @@ class _Shop:
         """POST `body` as JSON, or GET with `query` when there is no body."""
         method = "GET" if body is None else "POST"
         params = {**(query or {}), **self._signed(path, token)}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=None if body is None else dict(body),
-                timeout=calls.TIMEOUT,
-            ) as resp:
-                payload = await calls.json_or_none(resp)
-                return (
-                    resp.status,
-                    payload if isinstance(payload, dict) else {},
-                    _retry_after(resp.headers),
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise calls.unreachable(f"shopee {path}", exc) from None
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            f"shopee {path}",
+            _retry_after,
+            params=params,
+            json=None if body is None else dict(body),
+        )
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        return response.status, payload, response.budget
 
     def _raise_for_request(
         self, status: int, payload: Mapping[str, Any], budget: BudgetReport, what: str

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,7 +33,6 @@ from invsync.gateway.platforms import calls
 from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
-    BudgetReport,
     Change,
     Lane,
     LaneLimits,
@@ -60,14 +58,10 @@ BURST_HEADROOM = 5.0
 _now: Callable[[], float] = time.time
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-
-    @property
-    def code(self) -> object:
-        return self.payload.get("code") if isinstance(self.payload, Mapping) else None
+def _code(response: calls.Response) -> object:
+    """The `code` of TikTok's envelope; None when the reply has no envelope."""
+    payload = response.payload
+    return payload.get("code") if isinstance(payload, Mapping) else None
 
 
 def _token_url(base_url: str) -> str:
@@ -121,20 +115,20 @@ class _Shop:
 
     async def update(
         self, http: aiohttp.ClientSession, path: str, body: Mapping[str, Any]
-    ) -> _Response:
+    ) -> calls.Response:
         """One signed call with a valid access token. Returns replies in TikTok's
         envelope (with per-request codes); raises AuthError for credentials refused after
         one refresh or a refused signature, Throttled for 429, TransientError for 5xx and
         network failures, BatchRefused for anything else."""
 
-        async def attempt(token: Secret) -> _Response:
+        async def attempt(token: Secret) -> calls.Response:
             return await self._send(http, path, token, body)
 
         return await self.token.call(
-            http, attempt, lambda response: response.code in _TOKEN_ERRORS, self._refused
+            http, attempt, lambda response: _code(response) in _TOKEN_ERRORS, self._refused
         )
 
-    def _refused(self, response: _Response) -> AuthError:
+    def _refused(self, response: calls.Response) -> AuthError:
         return AuthError(
             f"tiktok channel {self.channel}: a fresh access token was refused "
             f"({tt.reply_reason(response.payload)}); check that the shop authorised the app, "
@@ -143,7 +137,7 @@ class _Shop:
 
     async def _send(
         self, http: aiohttp.ClientSession, path: str, token: Secret, body: Mapping[str, Any]
-    ) -> _Response:
+    ) -> calls.Response:
         content = json.dumps(body, separators=(",", ":")).encode()
         params = {
             "app_key": self._credentials["app_key"].reveal(),
@@ -156,28 +150,27 @@ class _Shop:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        try:
-            async with http.post(
-                self.base_url + path,
-                params=params,
-                data=content,
-                headers=headers,
-                timeout=calls.TIMEOUT,
-            ) as resp:
-                payload = await calls.json_or_none(resp)
-                response = _Response(resp.status, payload)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise calls.unreachable(f"tiktok POST {path}", exc) from None
+        what = f"tiktok POST {path}"
+        response = await calls.request(
+            http,
+            "POST",
+            self.base_url + path,
+            what,
+            calls.no_budget,
+            params=params,
+            data=content,
+            headers=headers,
+        )
         status, reason = response.status, tt.reply_reason(response.payload)
-        if response.code == tt.SIGN_INVALID:
+        if _code(response) == tt.SIGN_INVALID:
             raise AuthError(
                 f"tiktok channel {self.channel}: the signature was refused ({reason}); check "
                 f"the app key and secret from {self._credentials['app_key'].source}, "
                 f"{self._credentials['app_secret'].source} and that this host's clock is "
                 f"within {tt.TIMESTAMP_WINDOW_S} s of the real time"
             )
-        if status == 429 or status >= 500 or response.code is None:
-            calls.raise_refused(f"tiktok POST {path}", status, reason, BudgetReport())
+        if status == 429 or status >= 500 or _code(response) is None:
+            calls.raise_refused(what, status, reason, response.budget)
         return response
 
 
@@ -207,7 +200,7 @@ class InventoryLane(SynchronousLane):
         path = tt.INVENTORY_PATH.format(product_id=changes[0].listing.ids["product_id"])
         response = await self._shop.update(http, path, body)
         payload = response.payload
-        if response.code != tt.OK:
+        if _code(response) != tt.OK:
             refused = Outcome(applied=False, reason=tt.reply_reason(payload))
             return Reply(outcomes=[refused] * len(changes))
         failed = tt.sku_errors(payload.get("data"))
