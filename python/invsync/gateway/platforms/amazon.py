@@ -343,16 +343,11 @@ class AmazonProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
         channel.refuse_daily_revisions(settings, "amazon")
         channel.require_single_item_batch(settings, "patchListingsItem")
         account = _Account(settings)
         processing_s = channel.seconds_option(settings, "feed_processing_s", az.FEED_PROCESSING_S)
-        patch_limits = LaneLimits(
-            rate=overrides.get("rate", az.PATCH_RATE),
-            burst=overrides.get("burst", az.PATCH_BURST),
-            batch=1,
-        )
+        patch_limits = channel.overridden_limits(settings, az.PATCH_RATE, az.PATCH_BURST, 1)
         feed_limits = LaneLimits(
             rate=az.FEED_RATE,
             burst=az.FEED_BURST,

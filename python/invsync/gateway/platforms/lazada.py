@@ -284,14 +284,9 @@ class LazadaProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
         channel.refuse_daily_revisions(settings, "lazada")
         batch = channel.batch_override(settings, "lazada", lz.RECOMMENDED_SKUS, lz.MAX_SKUS)
-        limits = LaneLimits(
-            rate=overrides.get("rate", lz.RATE),
-            burst=overrides.get("burst", lz.CLIENT_BURST),
-            batch=batch,
-        )
+        limits = channel.overridden_limits(settings, lz.RATE, lz.CLIENT_BURST, batch)
         self.lanes: Sequence[Lane] = (PriceQuantityLane(_Seller(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

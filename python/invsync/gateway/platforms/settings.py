@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from invsync.gateway.platforms.base import ProfileSettings
+from invsync.gateway.platforms.base import LaneLimits, ProfileSettings
 
 
 def base_url(settings: ProfileSettings, default: str) -> str:
@@ -51,6 +51,19 @@ def batch_override(
             f"not {batch:g}"
         )
     return int(batch)
+
+
+def overridden_limits(
+    settings: ProfileSettings, rate: float, burst: float, batch: int, group_by: str | None = None
+) -> LaneLimits:
+    """The limits of the profile's first lane: the channel's `rate` and `burst`
+    overrides, else the documented `rate` and `burst`."""
+    return LaneLimits(
+        rate=settings.overrides.get("rate", rate),
+        burst=settings.overrides.get("burst", burst),
+        batch=batch,
+        group_by=group_by,
+    )
 
 
 def seconds_option(settings: ProfileSettings, name: str, default: float) -> float:

@@ -340,17 +340,11 @@ class ShopeeProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
         channel.refuse_daily_revisions(settings, "shopee")
         batch = channel.batch_override(
             settings, "shopee", sp.MAX_MODELS, sp.MAX_MODELS, " models per item"
         )
-        limits = LaneLimits(
-            rate=overrides.get("rate", sp.RATE),
-            burst=overrides.get("burst", sp.CLIENT_BURST),
-            batch=batch,
-            group_by="item_id",
-        )
+        limits = channel.overridden_limits(settings, sp.RATE, sp.CLIENT_BURST, batch, "item_id")
         self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

@@ -223,17 +223,12 @@ class TikTokProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
         channel.refuse_daily_revisions(settings, "tiktok")
         batch = channel.batch_override(
             settings, "tiktok", tt.MAX_SKUS, tt.MAX_SKUS, " SKUs per product"
         )
-        limits = LaneLimits(
-            rate=overrides.get("rate", tt.RATE),
-            burst=overrides.get("burst", tt.BURST - BURST_HEADROOM),
-            batch=batch,
-            group_by="product_id",
-        )
+        burst = tt.BURST - BURST_HEADROOM
+        limits = channel.overridden_limits(settings, tt.RATE, burst, batch, "product_id")
         self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

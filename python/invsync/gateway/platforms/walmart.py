@@ -297,16 +297,12 @@ class WalmartProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
         channel.refuse_daily_revisions(settings, "walmart")
         channel.require_single_item_batch(settings, "PUT /v3/inventory")
         seller = _Seller(settings)
         processing_s = channel.seconds_option(settings, "feed_processing_s", wm.FEED_PROCESSING_S)
-        put_limits = LaneLimits(
-            rate=overrides.get("rate", wm.PUT_RATE),
-            burst=overrides.get("burst", wm.PUT_BURST - BURST_HEADROOM),
-            batch=1,
-        )
+        put_burst = wm.PUT_BURST - BURST_HEADROOM
+        put_limits = channel.overridden_limits(settings, wm.PUT_RATE, put_burst, 1)
         feed_limits = LaneLimits(
             rate=wm.FEED_RATE,
             burst=wm.FEED_BURST,
