@@ -4,9 +4,10 @@ sandbox emulation and of the gateway profile that talks to it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.amazon import AmazonSandbox
@@ -34,6 +35,20 @@ def amazon_market() -> Market:
     }
     options = {"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID}
     return Market(platform="amazon", channel="amazon", listings=listings, options=options)
+
+
+def profile_settings(
+    base_url: str | None,
+    credentials: Mapping[str, Secret] = CREDENTIALS,
+    **options: str,
+) -> ProfileSettings:
+    return ProfileSettings(
+        channel="amazon",
+        base_url=base_url,
+        credentials=credentials,
+        options={"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID, **options},
+        overrides={},
+    )
 
 
 Served = marketplace.Served[AmazonSandbox]
