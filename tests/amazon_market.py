@@ -4,16 +4,16 @@ sandbox emulation and of the gateway profile that talks to it."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from aiohttp import web
-
+from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.amazon import AmazonSandbox
 from invsync.sandbox.platforms.base import SandboxSettings
+from tests import marketplace
+from tests.marketplace import ManualClock, served_alone
 
 SELLER_ID = "A2SELLER0TEST"
 MARKETPLACE_ID = "ATVPDKIKX0DER"
@@ -28,16 +28,6 @@ CREDENTIALS = {name: Secret(SOURCES[name], value) for name, value in SECRET_VALU
 SKUS = ("AMZ-RED-1", "AMZ-BLUE/2")
 
 
-class ManualClock:
-    """A monotonic clock the test moves: the sandbox's token lifetimes and buckets."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def amazon_market() -> Market:
     listings = {
         sku: SandboxListing(key=sku, sku=f"stock-{n}", condition="new", ids={"seller_sku": sku})
@@ -47,22 +37,21 @@ def amazon_market() -> Market:
     return Market(platform="amazon", channel="amazon", listings=listings, options=options)
 
 
-@dataclass
-class Served:
-    sandbox: AmazonSandbox
-    url: str
+def profile_settings(
+    base_url: str | None,
+    credentials: Mapping[str, Secret] = CREDENTIALS,
+    **options: str,
+) -> ProfileSettings:
+    return ProfileSettings(
+        channel="amazon",
+        base_url=base_url,
+        credentials=credentials,
+        options={"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID, **options},
+        overrides={},
+    )
 
 
-@asynccontextmanager
-async def served_app(app: web.Application, port: int = 0) -> AsyncIterator[str]:
-    """`app` on 127.0.0.1 at `port` (0: one the system chooses); yields its base URL."""
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+Served = marketplace.Served[AmazonSandbox]
 
 
 def emulated_amazon(
@@ -80,8 +69,5 @@ async def served_amazon(
     port: int = 0,
 ) -> AsyncIterator[Served]:
     """The emulated account alone on an application of its own."""
-    sandbox = emulated_amazon(settings, clock)
-    app = web.Application()
-    app.add_routes(sandbox.routes())
-    async with served_app(app, port) as url:
-        yield Served(sandbox, url)
+    async with served_alone(emulated_amazon(settings, clock), port) as served:
+        yield served

@@ -1,15 +1,18 @@
-"""Shared fixtures: a real nats-server on a free loopback port, one per test.
+"""Shared fixtures: a real nats-server on a free loopback port, one per test, and an
+HTTP client session for the tests that call an emulated platform.
 
-Tests that use it are marked `nats`; `pytest -m "not nats"` skips them. The server
+Tests that use the server are marked `nats`; `pytest -m "not nats"` skips them. The server
 runs with the shipped permissions and the harness's test client user.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 
+from invsync.gateway.platforms import calls
 from invsync.nats_server import NatsServer
 from tests.users import TEST_USERS
 
@@ -18,6 +21,20 @@ from tests.users import TEST_USERS
 def anyio_backend() -> str:
     """nats-py is asyncio-only."""
     return "asyncio"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for the tests that call an emulated platform over HTTP."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiles give up on a platform's reply after 0.2 s, so a test of a time-out
+    waits no longer."""
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
 
 @pytest.fixture

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from aiohttp import web
 
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.lazada import LazadaSandbox
-from tests.amazon_market import served_app
-from tests.shopee_market import FrozenWall
+from tests import marketplace
+from tests.marketplace import ManualClock, frozen_wall, served_alone
 
 APP_KEY = "123456"
 SECRET_VALUES = {"app_secret": "app-secret-value-31f0", "refresh_token": "lazada-refresh-9a4e"}
@@ -54,21 +51,16 @@ def profile_settings(
     )
 
 
-@dataclass
-class Served:
-    sandbox: LazadaSandbox
-    url: str
+Served = marketplace.Served[LazadaSandbox]
 
 
 @asynccontextmanager
 async def served_lazada(
-    clock: FrozenWall | None = None, settings: SandboxSettings | None = None
+    clock: ManualClock | None = None, settings: SandboxSettings | None = None
 ) -> AsyncIterator[Served]:
     """The emulated seller alone on an application of its own."""
     sandbox = LazadaSandbox(
-        lazada_market(), CREDENTIALS, settings or SandboxSettings(), clock or FrozenWall()
+        lazada_market(), CREDENTIALS, settings or SandboxSettings(), clock or frozen_wall()
     )
-    app = web.Application()
-    app.add_routes(sandbox.routes())
-    async with served_app(app) as url:
-        yield Served(sandbox, url)
+    async with served_alone(sandbox) as served:
+        yield served

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from invsync.gateway.metrics import GatewayMetrics
 from invsync.gateway.platforms.base import Listing, Profile
-from invsync.gateway.scheduler import Scheduler
+from invsync.gateway.scheduler import HoldReport, Scheduler
 
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
@@ -22,9 +22,11 @@ async def push_all(
     http: aiohttp.ClientSession,
     pushes: Sequence[tuple[Listing, int, int]],
     timeout_s: float = 20.0,
+    holds: list[tuple[str, int, int, str]] | None = None,
 ) -> tuple[list[bool], list[str]]:
     """Queue each (listing, quantity shown now, quantity to show) and run the scheduler
-    until every push is settled; returns whether each was applied, and the alerts."""
+    until every push is settled; returns whether each was applied, and the alerts.
+    `holds` collects each platform hold as (stock SKU, decided, held, reason)."""
     alerts: list[str] = []
     settled: list[bool] = []
     done = anyio.Event()
@@ -39,6 +41,7 @@ async def push_all(
         http,
         GatewayMetrics(CollectorRegistry()).channel(profile.platform),
         lambda listing, reason: alerts.append(reason),
+        report_hold=None if holds is None else _collect(holds),
     )
     for listing, shown, qty in pushes:
         scheduler.queue.known[profile.listing_key(listing)] = shown
@@ -49,3 +52,10 @@ async def push_all(
             await done.wait()
         tasks.cancel_scope.cancel()
     return settled, alerts
+
+
+def _collect(holds: list[tuple[str, int, int, str]]) -> HoldReport:
+    def report(listing: Listing, decided: int, held: int, reason: str) -> None:
+        holds.append((listing.sku, decided, held, reason))
+
+    return report

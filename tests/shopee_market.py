@@ -3,19 +3,16 @@ emulation and of the gateway profile that talks to it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from aiohttp import web
 
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.shopee import ShopeeSandbox
-from tests.amazon_market import served_app
+from tests import marketplace
+from tests.marketplace import ManualClock, frozen_wall, served_alone
 
 PARTNER_ID = "2001887"
 SHOP_ID = "14701711"
@@ -24,17 +21,6 @@ SOURCES = {"partner_key": "$SHOPEE_PARTNER_KEY", "refresh_token": "$SHOPEE_REFRE
 CREDENTIALS = {name: Secret(SOURCES[name], value) for name, value in SECRET_VALUES.items()}
 # Item 800 has two models; item 900 has none (model 0).
 KEYS = ("800:1", "800:2", "900:0")
-
-
-class FrozenWall:
-    """A wall clock standing still at the moment it was made, moved by the test: the
-    sandbox's timestamp window, token lifetimes and budget."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def shopee_market(**options: str) -> Market:
@@ -63,23 +49,18 @@ def profile_settings(
     )
 
 
-@dataclass
-class Served:
-    sandbox: ShopeeSandbox
-    url: str
+Served = marketplace.Served[ShopeeSandbox]
 
 
 @asynccontextmanager
 async def served_shopee(
-    clock: FrozenWall | None = None,
+    clock: ManualClock | None = None,
     settings: SandboxSettings | None = None,
     **options: str,
 ) -> AsyncIterator[Served]:
     """The emulated shop alone on an application of its own."""
     sandbox = ShopeeSandbox(
-        shopee_market(**options), CREDENTIALS, settings or SandboxSettings(), clock or FrozenWall()
+        shopee_market(**options), CREDENTIALS, settings or SandboxSettings(), clock or frozen_wall()
     )
-    app = web.Application()
-    app.add_routes(sandbox.routes())
-    async with served_app(app) as url:
-        yield Served(sandbox, url)
+    async with served_alone(sandbox) as served:
+        yield served

@@ -6,16 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from aiohttp import web
 
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.tiktok import TikTokSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests import marketplace
+from tests.marketplace import ManualClock, served_alone
 
 # Values a test greps for in every message it sees.
 SECRET_VALUES = {
@@ -29,13 +27,6 @@ SHOP_CIPHER = "ROW_shopcipher0001"
 PRODUCT = "1729000000000000001"
 # Two SKUs of one product, each in its own warehouse: sku_id -> warehouse_id.
 SKUS = {"1729000000000000101": "7068000000000000001", "1729000000000000102": "7068000000000000002"}
-
-
-def wall_clock() -> ManualClock:
-    """A clock the test moves, starting at the real Unix time the profile signs with."""
-    clock = ManualClock()
-    clock.now = time.time()
-    return clock
 
 
 def tiktok_market() -> Market:
@@ -63,10 +54,7 @@ def profile_settings(
     )
 
 
-@dataclass
-class Served:
-    sandbox: TikTokSandbox
-    url: str
+Served = marketplace.Served[TikTokSandbox]
 
 
 @asynccontextmanager
@@ -77,7 +65,5 @@ async def served_tiktok(
     sandbox = TikTokSandbox(
         tiktok_market(), CREDENTIALS, settings or SandboxSettings(), clock or time.time
     )
-    app = web.Application()
-    app.add_routes(sandbox.routes())
-    async with served_app(app, port) as url:
-        yield Served(sandbox, url)
+    async with served_alone(sandbox, port) as served:
+        yield served

@@ -6,16 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from aiohttp import web
 
 from invsync.gateway.platforms.base import ProfileSettings
 from invsync.gateway.secrets import Secret
 from invsync.sandbox.market import Market, SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests import marketplace
+from tests.marketplace import ManualClock, served_alone
 
 # Values a test greps for in every message it sees.
 SECRET_VALUES = {"client_id": "wm-client-id-5d1e", "client_secret": "wm-client-secret-83aa"}
@@ -47,10 +45,7 @@ def profile_settings(
     )
 
 
-@dataclass
-class Served:
-    sandbox: WalmartSandbox
-    url: str
+Served = marketplace.Served[WalmartSandbox]
 
 
 @asynccontextmanager
@@ -63,7 +58,5 @@ async def served_walmart(
     sandbox = WalmartSandbox(
         walmart_market(), CREDENTIALS, settings or SandboxSettings(), clock or time.monotonic
     )
-    app = web.Application()
-    app.add_routes(sandbox.routes())
-    async with served_app(app, port) as url:
-        yield Served(sandbox, url)
+    async with served_alone(sandbox, port) as served:
+        yield served

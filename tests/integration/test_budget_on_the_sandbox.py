@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 
 from invsync.gateway.metrics import GatewayMetrics
 from invsync.gateway.platforms.amazon import PROFILE
-from invsync.gateway.platforms.base import Listing, ProfileSettings
+from invsync.gateway.platforms.base import Listing
 from invsync.gateway.scheduler import Scheduler
 from invsync.sandbox.market import SandboxListing
-from tests.amazon_market import CREDENTIALS, MARKETPLACE_ID, SELLER_ID, served_amazon
+from tests.amazon_market import profile_settings, served_amazon
 
 pytestmark = pytest.mark.anyio
 
@@ -31,18 +31,8 @@ async def test_a_backlog_after_a_pause_meets_no_429() -> None:
             listing = Listing(f"stock-{n}", "new", {"seller_sku": f"SKU-{n}"})
             market.listings[f"SKU-{n}"] = SandboxListing(f"SKU-{n}", listing.sku, "new", {})
             listings.append(listing)
-        settings = ProfileSettings(
-            channel="amazon",
-            base_url=served.url,
-            credentials=CREDENTIALS,
-            # no feed for this backlog: every change goes by patch
-            options={
-                "seller_id": SELLER_ID,
-                "marketplace_id": MARKETPLACE_ID,
-                "feed_processing_s": "3600",
-            },
-            overrides={},
-        )
+        # no feed for this backlog: every change goes by patch
+        settings = profile_settings(served.url, feed_processing_s="3600")
         applied: list[bool] = []
         async with aiohttp.ClientSession() as http, anyio.create_task_group() as tasks:
             metrics = GatewayMetrics(CollectorRegistry()).channel("amazon")

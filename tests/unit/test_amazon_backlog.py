@@ -5,23 +5,17 @@ without a throttled request or an alert."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import aiohttp
-import anyio
 import pytest
-from prometheus_client import CollectorRegistry
 
-from invsync.gateway.metrics import GatewayMetrics
 from invsync.gateway.platforms.amazon import PROFILE
-from invsync.gateway.platforms.base import Listing, ProfileSettings
-from invsync.gateway.scheduler import Scheduler
+from invsync.gateway.platforms.base import Listing
 from invsync.sandbox.market import SandboxListing
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.amazon_market import CREDENTIALS, MARKETPLACE_ID, SELLER_ID, served_amazon
+from tests.amazon_market import profile_settings, served_amazon
+from tests.scheduled import push_all
 
 pytestmark = pytest.mark.anyio
-TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 BACKLOG = 40
 
 
@@ -36,43 +30,10 @@ async def test_a_backlog_goes_by_one_feed_and_every_quantity_lands() -> None:
             market.listings[key] = SandboxListing(key, listing.sku, "new", dict(listing.ids))
         sold_out = Listing("stock-out", "new", {"seller_sku": "SOLD-OUT"})
         market.listings["SOLD-OUT"] = SandboxListing("SOLD-OUT", "stock-out", "new", {}, qty=5)
-        settings = ProfileSettings(
-            channel="amazon",
-            base_url=served.url,
-            credentials=CREDENTIALS,
-            options={
-                "seller_id": SELLER_ID,
-                "marketplace_id": MARKETPLACE_ID,
-                "feed_processing_s": "0.2",
-            },
-            overrides={},
-        )
-        alerts: list[str] = []
-        settled: list[bool] = []
-        done = anyio.Event()
-
-        def heard(applied: bool, reason: str | None) -> None:
-            settled.append(applied)
-            if len(settled) == BACKLOG + 1:
-                done.set()
-
+        profile = PROFILE(profile_settings(served.url, feed_processing_s="0.2"))
+        pushes = [(listing, 0, n + 1) for n, listing in enumerate(listings.values())]
         async with aiohttp.ClientSession() as http:
-            scheduler = Scheduler(
-                PROFILE(settings),
-                http,
-                GatewayMetrics(CollectorRegistry()).channel("amazon"),
-                lambda listing, reason: alerts.append(reason),
-            )
-            for n, (key, listing) in enumerate(listings.items()):
-                scheduler.queue.known[key] = 0
-                scheduler.put(listing, n + 1, TS, heard)
-            scheduler.queue.known["SOLD-OUT"] = 5
-            scheduler.put(sold_out, 0, TS, heard)
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(scheduler.run)
-                with anyio.fail_after(20):
-                    await done.wait()
-                tasks.cancel_scope.cancel()
+            settled, alerts = await push_all(profile, http, [*pushes, (sold_out, 5, 0)])
     assert settled == [True] * (BACKLOG + 1) and alerts == []
     assert {key: market.listings[key].qty for key in listings} == {
         key: n + 1 for n, key in enumerate(listings)

@@ -3,7 +3,7 @@ feed, when Amazon accepts, refuses, throttles, lets a token expire or is not the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
@@ -32,31 +32,16 @@ from tests.amazon_market import (
     CREDENTIALS,
     MARKETPLACE_ID,
     SECRET_VALUES,
-    SELLER_ID,
     SKUS,
-    ManualClock,
     Served,
     emulated_amazon,
+    profile_settings,
     served_amazon,
-    served_app,
 )
+from tests.marketplace import ManualClock, failing, token_endpoint_beside
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-
-
-def settings(
-    base_url: str | None,
-    credentials: Mapping[str, Secret] = CREDENTIALS,
-    **options: str,
-) -> ProfileSettings:
-    return ProfileSettings(
-        channel="amazon",
-        base_url=base_url,
-        credentials=credentials,
-        options={"seller_id": SELLER_ID, "marketplace_id": MARKETPLACE_ID, **options},
-        overrides={},
-    )
 
 
 def change(seller_sku: str, qty: int) -> Change:
@@ -75,12 +60,6 @@ async def served(clock: ManualClock) -> AsyncIterator[Served]:
         yield s
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def lanes(profile: Profile) -> tuple[Lane, Lane]:
     patch, feed = profile.lanes
     return patch, feed
@@ -89,7 +68,7 @@ def lanes(profile: Profile) -> tuple[Lane, Lane]:
 async def test_a_patch_push_sets_the_quantity_amazon_shows(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url)))
     reply = await patch.send(http, [change(SKUS[1], 12)])
     assert reply.outcomes == [Outcome(applied=True)]
     assert reply.budget.rate == az.PATCH_RATE
@@ -99,7 +78,7 @@ async def test_a_patch_push_sets_the_quantity_amazon_shows(
 async def test_the_token_is_fetched_again_when_amazon_says_it_expired(
     served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url)))
     await patch.send(http, [change(SKUS[0], 1)])
     # The sandbox's hour passes while the gateway's own clock thinks the token is fresh.
     clock.now += 3600
@@ -112,7 +91,7 @@ async def test_refused_credentials_are_an_auth_error_naming_their_source_not_val
     served: Served, http: aiohttp.ClientSession
 ) -> None:
     wrong = {**CREDENTIALS, "client_secret": Secret("$AMZ_SECRET", "not-the-secret")}
-    patch, _ = lanes(PROFILE(settings(served.url, credentials=wrong)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url, credentials=wrong)))
     with pytest.raises(AuthError) as refused:
         await patch.send(http, [change(SKUS[0], 1)])
     message = str(refused.value)
@@ -123,7 +102,7 @@ async def test_refused_credentials_are_an_auth_error_naming_their_source_not_val
 async def test_a_seller_that_did_not_authorise_the_app_is_an_auth_error_naming_it(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url, seller_id="A9OTHERSELLER")))
+    patch, _ = lanes(PROFILE(profile_settings(served.url, seller_id="A9OTHERSELLER")))
     with pytest.raises(AuthError, match="A9OTHERSELLER"):
         await patch.send(http, [change(SKUS[0], 1)])
     assert served.sandbox.market.listings[SKUS[0]].qty == 0
@@ -132,7 +111,7 @@ async def test_a_seller_that_did_not_authorise_the_app_is_an_auth_error_naming_i
 async def test_an_invalid_submission_inside_a_200_is_refused_with_amazons_issue(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url)))
     (outcome,) = (await patch.send(http, [change(SKUS[0], -1)])).outcomes
     assert (outcome.applied, outcome.retry) == (False, False)
     assert outcome.reason is not None and outcome.reason.startswith(az.ISSUE_INVALID_ATTRIBUTE)
@@ -141,7 +120,7 @@ async def test_an_invalid_submission_inside_a_200_is_refused_with_amazons_issue(
 async def test_an_unknown_seller_sku_is_refused_not_retried(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url)))
     (outcome,) = (await patch.send(http, [change("NOT-LISTED", 3)])).outcomes
     assert (outcome.applied, outcome.retry) == (False, False)
     assert outcome.reason is not None and outcome.reason.startswith(az.NOT_FOUND)
@@ -150,7 +129,7 @@ async def test_an_unknown_seller_sku_is_refused_not_retried(
 async def test_a_burst_past_the_usage_plan_raises_throttled_with_amazons_rate(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    patch, _ = lanes(PROFILE(settings(served.url)))
+    patch, _ = lanes(PROFILE(profile_settings(served.url)))
     for qty in range(int(az.PATCH_BURST)):
         await patch.send(http, [change(SKUS[0], qty)])
     with pytest.raises(Throttled) as throttled:
@@ -162,28 +141,20 @@ async def test_a_burst_past_the_usage_plan_raises_throttled_with_amazons_rate(
 async def test_an_unreachable_amazon_is_transient(http: aiohttp.ClientSession) -> None:
     async with served_amazon() as served:
         url = served.url
-    patch, _ = lanes(PROFILE(settings(url)))
+    patch, _ = lanes(PROFILE(profile_settings(url)))
     with pytest.raises(TransientError):
         await patch.send(http, [change(SKUS[0], 1)])
 
 
 @pytest.mark.parametrize("fault", ["503", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(amazon_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        body = az.error_list("ServiceUnavailable", "Service temporarily unavailable.")
-        return web.json_response(body, status=503)
-
-    token_route = [r for r in emulated_amazon().routes() if r.path == az.TOKEN_PATH]
-    app = web.Application()
-    app.add_routes([*token_route, web.patch(az.LISTINGS_ITEM_PATH, faulty)])
-    async with served_app(app) as url:
-        patch, _ = lanes(PROFILE(settings(url)))
+    body = az.error_list("ServiceUnavailable", "Service temporarily unavailable.")
+    faulty = failing(fault, lambda: web.json_response(body, status=503))
+    api = web.patch(az.LISTINGS_ITEM_PATH, faulty)
+    async with token_endpoint_beside(emulated_amazon(), az.TOKEN_PATH, api) as url:
+        patch, _ = lanes(PROFILE(profile_settings(url)))
         with pytest.raises(TransientError):
             await patch.send(http, [change(SKUS[0], 1)])
 
@@ -198,7 +169,7 @@ async def wait_for(lane: Lane, http: aiohttp.ClientSession, job: str) -> Reply:
 async def test_a_feed_applies_after_processing_and_maps_report_issues_to_items(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    _, feed = lanes(PROFILE(settings(served.url)))
+    _, feed = lanes(PROFILE(profile_settings(served.url)))
     sent = await feed.send(http, [change(SKUS[0], 5), change("NOT-LISTED", 1), change(SKUS[1], -2)])
     assert sent.outcomes == [] and sent.job is not None
     assert await feed.poll(http, sent.job) is None  # still processing
@@ -214,7 +185,7 @@ async def test_a_feed_applies_after_processing_and_maps_report_issues_to_items(
 async def test_a_cancelled_feed_sends_every_item_again(
     served: Served, http: aiohttp.ClientSession
 ) -> None:
-    _, feed = lanes(PROFILE(settings(served.url)))
+    _, feed = lanes(PROFILE(profile_settings(served.url)))
     await feed.send(http, [change(SKUS[0], 5)])
     queued = await feed.send(http, [change(SKUS[0], 6), change(SKUS[1], 7)])
     assert queued.job is not None
@@ -236,7 +207,7 @@ async def test_a_feed_lost_in_a_sandbox_restart_sends_every_item_again(
 ) -> None:
     settings_before = SandboxSettings(job_delay_s=60)
     async with served_amazon(settings_before) as before:
-        _, feed = lanes(PROFILE(settings(before.url)))
+        _, feed = lanes(PROFILE(profile_settings(before.url)))
         sent = await feed.send(http, [change(SKUS[0], 4)])
         port = int(before.url.rsplit(":", 1)[1])
     assert sent.job is not None
@@ -259,7 +230,7 @@ def test_a_channel_without_seller_id_is_refused_by_name() -> None:
 
 
 def test_the_feed_lane_takes_a_backlog_the_patch_lane_could_not_clear_in_time() -> None:
-    patch, feed = lanes(PROFILE(settings(None, feed_processing_s="90")))
+    patch, feed = lanes(PROFILE(profile_settings(None, feed_processing_s="90")))
     assert (patch.limits.batch, patch.limits.rate, patch.asynchronous) == (1, 5.0, False)
     assert (feed.limits.batch, feed.limits.processing_s, feed.asynchronous) == (25_000, 90.0, True)
     # createFeed's own plan (0.0083/s) is tighter than 5 listings feeds per 5 minutes.

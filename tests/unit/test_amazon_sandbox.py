@@ -19,10 +19,10 @@ from tests.amazon_market import (
     SECRET_VALUES,
     SELLER_ID,
     SKUS,
-    ManualClock,
     Served,
     served_amazon,
 )
+from tests.marketplace import ManualClock
 
 pytestmark = pytest.mark.anyio
 
@@ -36,12 +36,6 @@ def clock() -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_amazon(SandboxSettings(token_ttl_s=3600, job_delay_s=0.2), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def token(http: aiohttp.ClientSession, url: str, **changed: str) -> aiohttp.ClientResponse:

@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import ebay as ebay_profile
+from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -26,8 +26,9 @@ from invsync.gateway.platforms.base import (
     Profile,
     Throttled,
     TransientError,
+    retry_after_s,
 )
-from invsync.gateway.platforms.ebay import PROFILE, BulkUpdateLane, read_outcomes, retry_after_s
+from invsync.gateway.platforms.ebay import PROFILE, BulkUpdateLane, read_outcomes
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import ebay
 from invsync.sandbox.market import Bucket, Market
@@ -239,7 +240,7 @@ async def test_a_time_out_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
         await anyio.sleep(1)
         return web.json_response({"responses": []})
 
-    monkeypatch.setattr(ebay_profile, "REQUEST_TIMEOUT_S", 0.1)
+    monkeypatch.setattr(calls, "TIMEOUT", aiohttp.ClientTimeout(total=0.1))
     routes = [web.post(ebay.TOKEN_PATH, token), web.post(ebay.BULK_UPDATE_PATH, stall)]
     async with serving(routes) as url, aiohttp.ClientSession() as http:
         with pytest.raises(TransientError, match="unreachable"):

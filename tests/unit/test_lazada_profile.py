@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
-import anyio
 import pytest
 from aiohttp import web
 
@@ -26,7 +25,6 @@ from invsync.gateway.platforms.base import (
 from invsync.gateway.platforms.lazada import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import lazada as lz
-from tests.amazon_market import served_app
 from tests.lazada_market import (
     CREDENTIALS,
     SECRET_VALUES,
@@ -35,7 +33,7 @@ from tests.lazada_market import (
     profile_settings,
     served_lazada,
 )
-from tests.shopee_market import FrozenWall
+from tests.marketplace import ManualClock, failing, frozen_wall, token_endpoint_beside
 
 pytestmark = pytest.mark.anyio
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -53,20 +51,14 @@ def lane(settings: ProfileSettings) -> Lane:
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_lazada(clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def test_the_signature_matches_lazadas_worked_example() -> None:
@@ -140,7 +132,7 @@ async def test_a_token_lazada_no_longer_takes_is_refreshed_once(
 ) -> None:
     push = lane(profile_settings(served.url))
     await push.send(http, [change("LZ-RED", 1)])
-    served.sandbox._tokens.clear()  # Lazada revoked it early
+    served.sandbox.tokens.revoke_all()  # Lazada revoked it early
     assert (await push.send(http, [change("LZ-RED", 2)])).outcomes == [Outcome(applied=True)]
     assert served.sandbox.market.listings["LZ-RED"].qty == 2
 
@@ -159,7 +151,7 @@ async def test_a_wrong_app_secret_is_an_auth_error_naming_its_source_not_its_val
 
 
 async def test_a_stale_timestamp_is_an_auth_error_about_the_clock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     clock.now += lz.TIMESTAMP_WINDOW_S + 60  # this host runs two hours behind
     with pytest.raises(AuthError, match="clock"):
@@ -198,22 +190,18 @@ async def test_an_unreachable_lazada_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["502", "time-out", "internal"])
 async def test_a_5xx_a_time_out_or_an_internal_error_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(lazada_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
 
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
+    def reply() -> web.Response:
         if fault == "internal":
             return web.json_response({"code": "513", "message": "Internal call exception"})
         return web.Response(status=502, text="Bad Gateway")
 
     async with served_lazada() as real:
-        token_route = [r for r in real.sandbox.routes() if r.path.endswith(lz.REFRESH_PATH)]
-        app = web.Application()
-        app.add_routes([*token_route, web.post(lz.REST_PREFIX + lz.UPDATE_PATH, faulty)])
-        async with served_app(app) as url:
+        api = web.post(lz.REST_PREFIX + lz.UPDATE_PATH, failing(fault, reply))
+        token_path = lz.REST_PREFIX + lz.REFRESH_PATH
+        async with token_endpoint_beside(real.sandbox, token_path, api) as url:
             with pytest.raises(TransientError):
                 await lane(profile_settings(url)).send(http, [change("LZ-RED", 1)])
 

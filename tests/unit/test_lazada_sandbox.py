@@ -12,31 +12,31 @@ import pytest
 
 from invsync.marketplaces import lazada as lz
 from invsync.sandbox.platforms.lazada import LOCKED_PATH
-from tests.lazada_market import APP_KEY, SECRET_VALUES, SKUS, Served, served_lazada
-from tests.shopee_market import FrozenWall
+from tests.lazada_market import (
+    APP_KEY,
+    SECRET_VALUES,
+    SKUS,
+    Served,
+    served_lazada,
+)
+from tests.marketplace import ManualClock, frozen_wall
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_lazada(clock) as s:
         yield s
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 async def call(
-    http: aiohttp.ClientSession, url: str, api_path: str, clock: FrozenWall, **params: str
+    http: aiohttp.ClientSession, url: str, api_path: str, clock: ManualClock, **params: str
 ) -> dict[str, Any]:
     every = {"app_key": APP_KEY, "timestamp": str(int(clock.now * 1000)), "sign_method": "sha256"}
     every |= params
@@ -47,7 +47,7 @@ async def call(
         return reply
 
 
-async def access(http: aiohttp.ClientSession, served: Served, clock: FrozenWall) -> str:
+async def access(http: aiohttp.ClientSession, served: Served, clock: ManualClock) -> str:
     reply = await call(
         http, served.url, lz.REFRESH_PATH, clock, refresh_token=SECRET_VALUES["refresh_token"]
     )
@@ -57,7 +57,7 @@ async def access(http: aiohttp.ClientSession, served: Served, clock: FrozenWall)
 
 
 async def test_a_refresh_token_handed_out_works_and_a_made_up_one_does_not(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     first = await call(
         http, served.url, lz.REFRESH_PATH, clock, refresh_token=SECRET_VALUES["refresh_token"]
@@ -71,7 +71,7 @@ async def test_a_refresh_token_handed_out_works_and_a_made_up_one_does_not(
 
 
 async def test_more_than_50_skus_in_one_call_are_refused_whole(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     token = await access(http, served, clock)
     item, sku_id = SKUS["LZ-RED"]
@@ -90,7 +90,7 @@ async def test_more_than_50_skus_in_one_call_are_refused_whole(
     ],
 )
 async def test_a_payload_that_is_not_lazadas_xml_is_e005(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall, payload: str
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock, payload: str
 ) -> None:
     token = await access(http, served, clock)
     reply = await call(http, served.url, lz.UPDATE_PATH, clock, access_token=token, payload=payload)
@@ -98,7 +98,7 @@ async def test_a_payload_that_is_not_lazadas_xml_is_e005(
 
 
 async def test_a_call_without_an_access_token_is_refused(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     item, sku_id = SKUS["LZ-RED"]
     payload = lz.quantity_payload([("LZ-RED", item, sku_id, 3)])
@@ -118,7 +118,7 @@ async def test_locked_stock_is_set_per_listing_and_shown_in_the_state(
 
 
 async def get(
-    http: aiohttp.ClientSession, url: str, api_path: str, clock: FrozenWall, **params: str
+    http: aiohttp.ClientSession, url: str, api_path: str, clock: ManualClock, **params: str
 ) -> dict[str, Any]:
     every = {"app_key": APP_KEY, "timestamp": str(int(clock.now * 1000)), "sign_method": "sha256"}
     every |= params
@@ -130,7 +130,7 @@ async def get(
 
 
 async def test_get_product_item_tells_each_skus_quantity_and_locked_stock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     served.sandbox.locked["LZ-BLUE"] = 4
     served.sandbox.market.listings["LZ-BLUE"].qty = 7
@@ -175,7 +175,7 @@ def test_locked_stock_adds_unpaid_and_unshipped_orders_to_what_campaigns_hold() 
 async def test_get_product_item_refuses_a_wrong_signature_and_a_bad_or_unknown_item(
     served: Served,
     http: aiohttp.ClientSession,
-    clock: FrozenWall,
+    clock: ManualClock,
     params: dict[str, str],
     signed_with: str,
     code: str,
@@ -195,7 +195,7 @@ async def test_get_product_item_refuses_a_wrong_signature_and_a_bad_or_unknown_i
 
 
 async def test_get_product_item_refuses_a_call_without_an_access_token(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     reply = await get(http, served.url, lz.ITEM_PATH, clock, item_id=SKUS["LZ-RED"][0])
     assert reply["code"] == lz.INCOMPLETE_SIGNATURE

@@ -9,11 +9,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
-import anyio
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import shopee as shopee_profile
 from invsync.gateway.platforms.base import (
     AuthError,
     Change,
@@ -28,11 +26,10 @@ from invsync.gateway.platforms.shopee import PROFILE
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.platforms import shopee as shopee_sandbox
-from tests.amazon_market import served_app
+from tests.marketplace import ManualClock, failing, frozen_wall, token_endpoint_beside
 from tests.shopee_market import (
     CREDENTIALS,
     SECRET_VALUES,
-    FrozenWall,
     Served,
     profile_settings,
     served_shopee,
@@ -54,20 +51,14 @@ def lane(settings: ProfileSettings) -> Lane:
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_shopee(clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def test_the_signature_base_string_is_the_documented_one() -> None:
@@ -203,7 +194,7 @@ async def test_a_token_shopee_no_longer_takes_is_refreshed_with_the_newest_refre
     await push.send(http, [change("900:0", 1)])
     # Real Shopee spends a refresh token once used: only the one it handed out works now.
     served.sandbox._authorised_refresh = "spent"
-    served.sandbox._tokens.clear()  # and it revoked the access token before its 4 hours
+    served.sandbox.tokens.revoke_all()  # and it revoked the access token before its 4 hours
     assert (await push.send(http, [change("900:0", 2)])).outcomes[0].applied
     assert served.sandbox.market.listings["900:0"].qty == 2
 
@@ -220,7 +211,7 @@ async def test_a_wrong_partner_key_is_an_auth_error_naming_its_source_not_its_va
 
 
 async def test_a_stale_timestamp_is_an_auth_error_about_the_clock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     clock.now += sp.TIMESTAMP_WINDOW_S + 60  # this host runs six minutes behind Shopee
     with pytest.raises(AuthError, match="clock"):
@@ -258,21 +249,13 @@ async def test_an_unreachable_shopee_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["500", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(shopee_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        body = {"request_id": "r", "error": "error_server", "message": "Something wrong."}
-        return web.json_response(body, status=500)
-
+    body = {"request_id": "r", "error": "error_server", "message": "Something wrong."}
+    faulty = failing(fault, lambda: web.json_response(body, status=500))
     async with served_shopee() as real:
-        token_route = [r for r in real.sandbox.routes() if r.path == sp.REFRESH_PATH]
-        app = web.Application()
-        app.add_routes([*token_route, web.post(sp.UPDATE_STOCK_PATH, faulty)])
-        async with served_app(app) as url:
+        api = web.post(sp.UPDATE_STOCK_PATH, faulty)
+        async with token_endpoint_beside(real.sandbox, sp.REFRESH_PATH, api) as url:
             with pytest.raises(TransientError):
                 await lane(profile_settings(url)).send(http, [change("900:0", 1)])
 

@@ -11,11 +11,11 @@ import pytest
 
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.platforms.shopee import RESERVED_PATH
+from tests.marketplace import ManualClock, frozen_wall
 from tests.shopee_market import (
     PARTNER_ID,
     SECRET_VALUES,
     SHOP_ID,
-    FrozenWall,
     Served,
     served_shopee,
 )
@@ -25,20 +25,14 @@ KEY = SECRET_VALUES["partner_key"]
 
 
 @pytest.fixture
-def clock() -> FrozenWall:
-    return FrozenWall()
+def clock() -> ManualClock:
+    return frozen_wall()
 
 
 @pytest.fixture
-async def served(clock: FrozenWall) -> AsyncIterator[Served]:
+async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_shopee(clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def signed(path: str, at: float, token: str = "", key: str = KEY) -> dict[str, str]:
@@ -60,14 +54,14 @@ async def post(
 
 
 async def refresh(
-    http: aiohttp.ClientSession, served: Served, clock: FrozenWall, refresh_token: str
+    http: aiohttp.ClientSession, served: Served, clock: ManualClock, refresh_token: str
 ) -> tuple[int, dict[str, Any]]:
     body = {"refresh_token": refresh_token, "partner_id": int(PARTNER_ID), "shop_id": int(SHOP_ID)}
     params = signed(sp.REFRESH_PATH, clock.now)
     return await post(http, served.url, sp.REFRESH_PATH, params, body)
 
 
-async def token(http: aiohttp.ClientSession, served: Served, clock: FrozenWall) -> str:
+async def token(http: aiohttp.ClientSession, served: Served, clock: ManualClock) -> str:
     status, reply = await refresh(http, served, clock, SECRET_VALUES["refresh_token"])
     assert status == 200 and reply["error"] == ""
     access: str = reply["access_token"]
@@ -85,7 +79,7 @@ def models(*pairs: tuple[int, int]) -> list[dict[str, Any]]:
 
 
 async def test_a_refresh_hands_out_a_new_refresh_token_and_spends_the_one_used(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     _, first = await refresh(http, served, clock, SECRET_VALUES["refresh_token"])
     _, second = await refresh(http, served, clock, first["refresh_token"])
@@ -95,7 +89,7 @@ async def test_a_refresh_hands_out_a_new_refresh_token_and_spends_the_one_used(
 
 
 async def test_a_signature_with_a_wrong_key_or_a_stale_timestamp_is_refused(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     access = await token(http, served, clock)
     body = {"item_id": 900, "stock_list": models((0, 1))}
@@ -113,7 +107,7 @@ async def test_a_signature_with_a_wrong_key_or_a_stale_timestamp_is_refused(
 
 
 async def test_more_than_50_models_in_one_call_are_refused(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     access = await token(http, served, clock)
     body = {"item_id": 800, "stock_list": models(*((1, n) for n in range(sp.MAX_MODELS + 1)))}
@@ -125,7 +119,7 @@ async def test_more_than_50_models_in_one_call_are_refused(
 
 
 async def test_models_of_one_item_apply_except_those_below_the_reserved_stock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     async with http.post(served.url + RESERVED_PATH, json={"listing": "800:2", "reserved": 4}) as r:
         assert r.status == 200
@@ -159,7 +153,7 @@ async def read(
 
 
 async def test_get_model_list_tells_each_models_reserved_stock_and_stock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     served.sandbox.reserved["800:2"] = 6
     served.sandbox.market.listings["800:2"].qty = 9
@@ -174,7 +168,7 @@ async def test_get_model_list_tells_each_models_reserved_stock_and_stock(
 
 
 async def test_get_item_base_info_tells_an_item_without_variants_its_reserved_stock(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     served.sandbox.reserved["900:0"] = 4
     access = await token(http, served, clock)
@@ -201,7 +195,7 @@ async def test_get_item_base_info_tells_an_item_without_variants_its_reserved_st
 async def test_get_model_list_refuses_a_wrong_signature_and_a_bad_or_unknown_item(
     served: Served,
     http: aiohttp.ClientSession,
-    clock: FrozenWall,
+    clock: ManualClock,
     query: dict[str, str],
     wrong_key: bool,
     status: int,
@@ -216,7 +210,7 @@ async def test_get_model_list_refuses_a_wrong_signature_and_a_bad_or_unknown_ite
 
 
 async def test_the_reads_refuse_an_expired_token_and_more_than_50_items(
-    served: Served, http: aiohttp.ClientSession, clock: FrozenWall
+    served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     access = await token(http, served, clock)
     many = ",".join(["900"] * (sp.MAX_MODELS + 1))

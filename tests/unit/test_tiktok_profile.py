@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aiohttp
-import anyio
 import pytest
 from aiohttp import web
 
@@ -28,7 +27,7 @@ from invsync.gateway.secrets import Secret
 from invsync.marketplaces import tiktok as tt
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.tiktok import TikTokSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests.marketplace import ManualClock, failing, frozen_wall, served_app, token_endpoint_beside
 from tests.tiktok_market import (
     CREDENTIALS,
     PRODUCT,
@@ -38,7 +37,6 @@ from tests.tiktok_market import (
     profile_settings,
     served_tiktok,
     tiktok_market,
-    wall_clock,
 )
 
 pytestmark = pytest.mark.anyio
@@ -56,7 +54,7 @@ def change(
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
     """The sandbox's clock, which the profile signs with too."""
-    clock = wall_clock()
+    clock = frozen_wall()
     monkeypatch.setattr(tiktok_profile, "_now", clock)
     return clock
 
@@ -65,12 +63,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_tiktok(SandboxSettings(token_ttl_s=3600), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def lane(base_url: str, credentials: dict[str, Secret] = CREDENTIALS) -> Lane:
@@ -207,20 +199,12 @@ async def test_an_unreachable_tiktok_is_transient(http: aiohttp.ClientSession) -
 
 @pytest.mark.parametrize("fault", ["503", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(tiktok_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        return web.Response(status=503, text="Service Unavailable")
-
+    faulty = failing(fault, lambda: web.Response(status=503, text="Service Unavailable"))
     emulated = TikTokSandbox(tiktok_market(), CREDENTIALS, SandboxSettings())
-    refresh_route = [r for r in emulated.routes() if r.path == tt.REFRESH_PATH]
-    app = web.Application()
-    app.add_routes([*refresh_route, web.post(tt.INVENTORY_PATH, faulty)])
-    async with served_app(app) as url:
+    api = web.post(tt.INVENTORY_PATH, faulty)
+    async with token_endpoint_beside(emulated, tt.REFRESH_PATH, api) as url:
         with pytest.raises(TransientError):
             await lane(url).send(http, [change(1)])
 

@@ -12,7 +12,7 @@ import pytest
 
 from invsync.marketplaces import tiktok as tt
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.amazon_market import ManualClock
+from tests.marketplace import ManualClock, frozen_wall
 from tests.tiktok_market import (
     PRODUCT,
     SECRET_VALUES,
@@ -20,7 +20,6 @@ from tests.tiktok_market import (
     SKUS,
     Served,
     served_tiktok,
-    wall_clock,
 )
 
 pytestmark = pytest.mark.anyio
@@ -30,19 +29,13 @@ PATH = tt.INVENTORY_PATH.format(product_id=PRODUCT)
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return wall_clock()
+    return frozen_wall()
 
 
 @pytest.fixture
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_tiktok(SandboxSettings(token_ttl_s=3600), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def refresh(http: aiohttp.ClientSession, url: str, **changed: str) -> Any:

@@ -6,23 +6,23 @@ feed would take longer than the PUT budget, the PUTs carry it all."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from invsync.events import OrderPlaced
-from invsync.gateway.config import load_channels
-from invsync.gateway.listings import read_listing_csv
-from invsync.gateway.platforms import profile_factory
-from invsync.sandbox.app import Sandbox, serving
-from invsync.sandbox.channels import storefronts
-from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
+from tests.channel_sandbox import (
+    channel_on_the_sandbox,
+    export_credentials,
+    write_channels_file,
+)
 from tests.scheduled import push_all
-from tests.walmart_market import SECRET_VALUES, SHIP_NODE, SOURCES
+from tests.walmart_market import (
+    SECRET_VALUES,
+    SHIP_NODE,
+    SOURCES,
+)
 
 pytestmark = pytest.mark.anyio
 BACKLOG = 12
@@ -30,26 +30,16 @@ BACKLOG = 12
 
 def write_channel(folder: Path, feed_processing_s: str) -> Path:
     rows = "".join(f"item-{n},,WM-{n}\n" for n in range(BACKLOG + 1))
-    (folder / "walmart.csv").write_text("sku,condition,walmart_sku\n" + rows, encoding="utf-8")
-    env = {name: source.removeprefix("$") for name, source in SOURCES.items()}
-    channels = folder / "channels.toml"
-    channels.write_text(
-        f"""
-[[channels]]
-id = "walmart-us"
-platform = "walmart"
-credentials = {{ client_id_env = "{env["client_id"]}", client_secret_env = "{env["client_secret"]}" }}
-listings = "walmart.csv"
-ship_node = "{SHIP_NODE}"
-feed_processing_s = "{feed_processing_s}"
-""",
-        encoding="utf-8",
+    listing_csv = "sku,condition,walmart_sku\n" + rows
+    return write_channels_file(
+        folder,
+        "walmart-us",
+        "walmart",
+        SOURCES,
+        listing_csv,
+        ship_node=SHIP_NODE,
+        feed_processing_s=feed_processing_s,
     )
-    return channels
-
-
-async def ignore(channel: str, order: OrderPlaced) -> None:
-    """No OMS in this test."""
 
 
 @pytest.mark.parametrize(
@@ -60,22 +50,15 @@ async def ignore(channel: str, order: OrderPlaced) -> None:
 async def test_a_backlog_from_the_channels_file_lands_without_throttling(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, feed_processing_s: str, feeds: list[str]
 ) -> None:
-    for name, source in SOURCES.items():
-        monkeypatch.setenv(source.removeprefix("$"), SECRET_VALUES[name])
-    channels = load_channels(write_channel(tmp_path, feed_processing_s))
-    (channel,) = channels.channels
-    box = Sandbox(storefronts(channels, SandboxSettings(job_delay_s=0.1)), OrderBook(ignore))
-    market = box.storefronts["walmart"].emulation.market
-    market.listings["WM-0"].qty = 5  # the one that sells out
-    async with serving(box, port=0) as port, aiohttp.ClientSession() as http:
-        url = f"http://127.0.0.1:{port}"
-        pointed = dataclasses.replace(channel, base_url=url)
-        profile = profile_factory("walmart")(pointed.settings(pointed.secrets(channels.base)))
-        sold_out, *rest = read_listing_csv(channel.listings_path(channels.base), profile.id_fields)
+    export_credentials(monkeypatch, SOURCES, SECRET_VALUES)
+    channels_file = write_channel(tmp_path, feed_processing_s)
+    async with channel_on_the_sandbox(channels_file, SandboxSettings(job_delay_s=0.1)) as on:
+        market = on.box.storefronts["walmart"].emulation.market
+        market.listings["WM-0"].qty = 5  # the one that sells out
+        sold_out, *rest = on.listings
         pushes = [(sold_out, 5, 0), *((listing, 0, n + 1) for n, listing in enumerate(rest))]
-        settled, alerts = await push_all(profile, http, pushes)
-        async with http.get(url + "/sandbox/state") as resp:
-            state = json.loads(await resp.read())["platforms"]["walmart"]
+        settled, alerts = await push_all(on.profile, on.http, pushes)
+        state = await on.platform_state()
     assert settled == [True] * len(pushes) and alerts == []
     shown = {key: listing["qty"] for key, listing in state["listings"].items()}
     assert shown == {"WM-0": 0, **{f"WM-{n + 1}": n + 1 for n in range(BACKLOG)}}

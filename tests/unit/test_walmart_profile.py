@@ -12,7 +12,6 @@ import anyio
 import pytest
 from aiohttp import web
 
-from invsync.gateway.platforms import walmart as walmart_profile
 from invsync.gateway.platforms.base import (
     AuthError,
     Change,
@@ -29,7 +28,7 @@ from invsync.gateway.secrets import Secret
 from invsync.marketplaces import walmart as wm
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests.amazon_market import ManualClock, served_app
+from tests.marketplace import ManualClock, failing, token_endpoint_beside
 from tests.walmart_market import (
     CREDENTIALS,
     SECRET_VALUES,
@@ -58,12 +57,6 @@ def clock() -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_walmart(SandboxSettings(token_ttl_s=900, job_delay_s=0.2), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def lanes(profile: Profile) -> tuple[Lane, Lane]:
@@ -139,20 +132,13 @@ async def test_an_unreachable_walmart_is_transient(http: aiohttp.ClientSession) 
 
 @pytest.mark.parametrize("fault", ["503", "time-out"])
 async def test_a_5xx_or_a_time_out_is_transient(
-    http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch, fault: str
+    http: aiohttp.ClientSession, short_timeout: None, fault: str
 ) -> None:
-    monkeypatch.setattr(walmart_profile, "_TIMEOUT", aiohttp.ClientTimeout(total=0.2))
-
-    async def faulty(request: web.Request) -> web.Response:
-        if fault == "time-out":
-            await anyio.sleep(1)
-        return web.json_response(wm.error_body("SERVICE_UNAVAILABLE", "try later"), status=503)
-
+    body = wm.error_body("SERVICE_UNAVAILABLE", "try later")
+    faulty = failing(fault, lambda: web.json_response(body, status=503))
     emulated = WalmartSandbox(walmart_market(), CREDENTIALS, SandboxSettings())
-    token_route = [r for r in emulated.routes() if r.path == wm.TOKEN_PATH]
-    app = web.Application()
-    app.add_routes([*token_route, web.put(wm.INVENTORY_PATH, faulty)])
-    async with served_app(app) as url:
+    api = web.put(wm.INVENTORY_PATH, faulty)
+    async with token_endpoint_beside(emulated, wm.TOKEN_PATH, api) as url:
         put, _ = lanes(PROFILE(profile_settings(url)))
         with pytest.raises(TransientError):
             await put.send(http, [change(SKUS[0], 1)])

@@ -15,8 +15,14 @@ import pytest
 from invsync.gateway.tokens import basic_authorization
 from invsync.marketplaces import walmart as wm
 from invsync.sandbox.platforms.base import SandboxSettings
-from tests.amazon_market import ManualClock
-from tests.walmart_market import CREDENTIALS, SHIP_NODE, SKUS, Served, served_walmart
+from tests.marketplace import ManualClock
+from tests.walmart_market import (
+    CREDENTIALS,
+    SHIP_NODE,
+    SKUS,
+    Served,
+    served_walmart,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -30,12 +36,6 @@ def clock() -> ManualClock:
 async def served(clock: ManualClock) -> AsyncIterator[Served]:
     async with served_walmart(SandboxSettings(token_ttl_s=900, job_delay_s=0.1), clock) as s:
         yield s
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def service() -> dict[str, str]:

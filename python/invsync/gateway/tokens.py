@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
 
 import aiohttp
 import anyio
@@ -24,6 +25,7 @@ REFRESH_MARGIN_S = 60.0
 TOKEN_TIMEOUT_S = 10.0
 
 TokenFetch = Callable[[aiohttp.ClientSession], Awaitable[tuple[Secret, float]]]
+R = TypeVar("R")
 
 
 class RefreshingToken:
@@ -50,6 +52,24 @@ class RefreshingToken:
         another request has already replaced it."""
         if self._token is refused:
             self._token = None
+
+    async def call(
+        self,
+        http: aiohttp.ClientSession,
+        attempt: Callable[[Secret], Awaitable[R]],
+        refused: Callable[[R], bool],
+        refused_again: Callable[[R], Exception],
+    ) -> R:
+        """`attempt` with a valid token; when the platform refuses the token (`refused`
+        of the reply), once more with a fresh one. A token refused twice is not a stale
+        token but wrong credentials: `refused_again` of the last reply is raised."""
+        for _ in range(2):
+            token = await self.get(http)
+            reply = await attempt(token)
+            if not refused(reply):
+                return reply
+            self.invalidate(token)
+        raise refused_again(reply)
 
 
 async def oauth_token(

@@ -20,12 +20,13 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -41,22 +42,13 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import amazon as az
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-    budget: BudgetReport
-
-
-def _budget(headers: Mapping[str, str]) -> BudgetReport:
+def _budget(headers: Mapping[str, str], status: int) -> BudgetReport:
     """The usage plan rate Amazon says it applied, when it says one."""
     try:
         return BudgetReport(rate=float(headers[az.RATE_LIMIT_HEADER]))
@@ -75,16 +67,11 @@ class _Account:
     """One selling account as both lanes reach it: base URL, ids, and its access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in az.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: amazon needs credentials {missing}")
+        channel.require_credentials(settings, "amazon", az.CREDENTIALS)
         options = settings.options
-        for name in ("seller_id", "marketplace_id"):
-            if not options.get(name):
-                raise ValueError(f"channel {settings.channel}: amazon needs option {name}")
+        self.seller_id = channel.require_option(settings, "amazon", "seller_id")
+        self.marketplace_id = channel.require_option(settings, "amazon", "marketplace_id")
         self.channel = settings.channel
-        self.seller_id = options["seller_id"]
-        self.marketplace_id = options["marketplace_id"]
         self.product_type = options.get("product_type", az.DEFAULT_PRODUCT_TYPE)
         self.patch_op = options.get("patch_op", "merge")
         if self.patch_op not in az.QUANTITY_OPS:
@@ -92,7 +79,7 @@ class _Account:
                 f"channel {settings.channel}: patch_op must be one of {az.QUANTITY_OPS}, "
                 f"not {self.patch_op!r}"
             )
-        base_url = (settings.base_url or az.DEFAULT_BASE_URL).rstrip("/")
+        base_url = channel.base_url(settings, az.DEFAULT_BASE_URL)
         self.base_url = base_url
         token_url = options.get("token_url") or _token_url(base_url)
         credentials = {name: settings.credentials[name] for name in az.CREDENTIALS}
@@ -117,17 +104,20 @@ class _Account:
         path: str,
         body: Mapping[str, Any] | None = None,
         params: Mapping[str, str] | None = None,
-    ) -> _Response:
+    ) -> calls.Response:
         """One SP-API call with a valid access token. Returns 2xx and 404 replies; raises
         for the rest: 403 (after one refresh) AuthError, 429 Throttled, 5xx and network
         failures TransientError, any other refusal BatchRefused."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, method, path, token, body, params)
-            if response.status != 403:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> calls.Response:
+            return await self._send(http, method, path, token, body, params)
+
+        return await self.token.call(
+            http, attempt, lambda response: response.status == 403, self._refused
+        )
+
+    def _refused(self, response: calls.Response) -> AuthError:
+        return AuthError(
             f"amazon channel {self.channel}: a fresh access token was refused "
             f"({az.first_error(response.payload)}); check that seller {self.seller_id} "
             f"authorised the app, and the credentials from {self.sources}"
@@ -141,35 +131,32 @@ class _Account:
         token: Secret,
         body: Mapping[str, Any] | None,
         params: Mapping[str, str] | None,
-    ) -> _Response:
+    ) -> calls.Response:
         headers = {az.ACCESS_TOKEN_HEADER: token.reveal(), "Accept": "application/json"}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                json=body,
-                params=params,
-                headers=headers,
-                timeout=_TIMEOUT,
-            ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
-                response = _Response(resp.status, payload, _budget(resp.headers))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"amazon {method} {path}: {type(exc).__name__}") from None
-        status, reason = response.status, az.first_error(response.payload)
-        if status < 300 or status in (403, 404):
+        what = f"amazon {method} {path}"
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            what,
+            _budget,
+            json=body,
+            params=params,
+            headers=headers,
+        )
+        if response.status < 300 or response.status in (403, 404):
             return response
-        if status == 429:
-            raise Throttled(f"amazon {method} {path}: {reason}", response.budget)
-        if status >= 500:
-            raise TransientError(f"amazon {method} {path}: HTTP {status} {reason}")
-        raise BatchRefused(f"amazon {method} {path}: HTTP {status} {reason}")
+        calls.raise_refused(
+            what,
+            response.status,
+            az.first_error(response.payload),
+            response.budget,
+        )
 
 
-def _expect(response: _Response, status: int, what: str, keys: Sequence[str]) -> Mapping[str, Any]:
+def _expect(
+    response: calls.Response, status: int, what: str, keys: Sequence[str]
+) -> Mapping[str, Any]:
     """The reply's body when it has the documented status and fields; otherwise the
     platform answered something the profile does not know, which a person must see."""
     payload = response.payload
@@ -185,19 +172,18 @@ def _expect(response: _Response, status: int, what: str, keys: Sequence[str]) ->
     return payload
 
 
-class PatchLane:
+class PatchLane(SynchronousLane):
     """patchListingsItem: one SKU per request, within the selling account's usage plan."""
 
     name = "patch"
-    asynchronous = False
+    call = "patchListingsItem"
 
     def __init__(self, account: _Account, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._account = account
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"patchListingsItem takes one listing, not {len(changes)}")
+        self.one_call(changes)
         change = changes[0]
         account = self._account
         response = await account.call(
@@ -212,9 +198,6 @@ class PatchLane:
         else:
             outcome = _submission_outcome(response.payload)
         return Reply(outcomes=[outcome], budget=response.budget)
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("patchListingsItem answers synchronously")
 
 
 def _submission_outcome(payload: object) -> Outcome:
@@ -342,12 +325,14 @@ async def _transfer(
     signature, so no access token goes there."""
     headers = {"Content-Type": az.FEED_CONTENT_TYPE} if data is not None else {}
     try:
-        async with http.request(method, url, data=data, headers=headers, timeout=_TIMEOUT) as resp:
+        async with http.request(
+            method, url, data=data, headers=headers, timeout=calls.TIMEOUT
+        ) as resp:
             if resp.status != 200:
                 raise TransientError(f"amazon feed document {method}: HTTP {resp.status}")
             return await resp.read()
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TransientError(f"amazon feed document {method}: {type(exc).__name__}") from None
+        raise calls.unreachable(f"amazon feed document {method}", exc) from None
 
 
 class AmazonProfile:
@@ -358,24 +343,11 @@ class AmazonProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: amazon has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
-            raise ValueError(f"channel {settings.channel}: patchListingsItem takes batch = 1")
+        channel.refuse_daily_revisions(settings, "amazon")
+        channel.require_single_item_batch(settings, "patchListingsItem")
         account = _Account(settings)
-        processing = settings.options.get("feed_processing_s", str(az.FEED_PROCESSING_S))
-        try:
-            processing_s = float(processing)
-        except ValueError:
-            raise ValueError(
-                f"channel {settings.channel}: feed_processing_s must be seconds, not {processing!r}"
-            ) from None
-        patch_limits = LaneLimits(
-            rate=overrides.get("rate", az.PATCH_RATE),
-            burst=overrides.get("burst", az.PATCH_BURST),
-            batch=1,
-        )
+        processing_s = channel.seconds_option(settings, "feed_processing_s", az.FEED_PROCESSING_S)
+        patch_limits = channel.overridden_limits(settings, az.PATCH_RATE, az.PATCH_BURST, 1)
         feed_limits = LaneLimits(
             rate=az.FEED_RATE,
             burst=az.FEED_BURST,

@@ -11,15 +11,13 @@ live in `invsync.marketplaces.ebay`, shared with the sandbox.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import msgspec
 
+from invsync.gateway.platforms import calls
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -35,12 +33,12 @@ from invsync.gateway.platforms.base import (
     Reply,
     Throttled,
     TransientError,
+    retry_after_s,
 )
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import ebay
 
-REQUEST_TIMEOUT_S = 30.0
 _ENCODER = msgspec.json.Encoder()
 _REPLY = msgspec.json.Decoder(ebay.BulkPriceQuantityResponse)
 _ERRORS = msgspec.json.Decoder(ebay.ErrorResponse)
@@ -97,24 +95,6 @@ def error_reason(body: bytes, status: int) -> str:
     except msgspec.DecodeError:
         return f"HTTP {status}"
     return "; ".join(error.reason() for error in errors) or f"HTTP {status}"
-
-
-def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
-    """A `Retry-After` header in seconds (delta-seconds or an HTTP date), None when
-    absent or unreadable. eBay documents none for REST; a proxy in front may send one."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 @dataclass
@@ -177,7 +157,7 @@ class BulkUpdateLane:
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                 },
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+                timeout=calls.TIMEOUT,
             ) as resp:
                 return (
                     resp.status,
@@ -185,7 +165,7 @@ class BulkUpdateLane:
                     retry_after_s(resp.headers.get("Retry-After")),
                 )
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"eBay unreachable: {type(exc).__name__}") from None
+            raise calls.unreachable("eBay unreachable", exc) from None
 
 
 @dataclass

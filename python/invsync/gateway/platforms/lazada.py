@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -43,14 +45,13 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import lazada as lz
 
 log = logging.getLogger("invsync.gateway")
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 # [UPQ] "please retry in the next second" after a QPS refusal.
 THROTTLE_PAUSE_S = 1.0
 
@@ -71,15 +72,10 @@ class _Seller:
     """One authorised seller of one venture: the app that signs, and its tokens."""
 
     def __init__(self, settings: ProfileSettings, clock: Callable[[], float] = time.time) -> None:
-        missing = [name for name in lz.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: lazada needs credentials {missing}")
-        app_key = settings.options.get("app_key", "")
-        if not app_key:
-            raise ValueError(f"channel {settings.channel}: lazada needs option app_key")
+        channel.require_credentials(settings, "lazada", lz.CREDENTIALS)
+        self.app_key = channel.require_option(settings, "lazada", "app_key")
         self.channel = settings.channel
-        self.app_key = app_key
-        base_url = (settings.base_url or lz.DEFAULT_BASE_URL).rstrip("/")
+        base_url = channel.base_url(settings, lz.DEFAULT_BASE_URL)
         self.api_root = base_url + lz.REST_PREFIX
         self.token_url = settings.options.get("token_url") or _token_url(base_url)
         self.app_secret = settings.credentials["app_secret"]
@@ -124,20 +120,26 @@ class _Seller:
         """One signed API call with a valid token: the reply of a call Lazada took (code
         0 or an item-level 501); raises for whole-request failures, after one token
         refresh for a refused access token. A GET carries `form` in the query."""
-        for _ in range(2):
-            token = await self.token.get(http)
+
+        async def attempt(token: Secret) -> Mapping[str, Any]:
             params = self._signed(api_path, {**form, "access_token": token.reveal()})
             if method == "GET":
                 query, body = params, {}
             else:
                 query, body = {k: v for k, v in params.items() if k not in form}, dict(form)
-            payload = await self._send(http, method, self.api_root + api_path, query, body)
-            if str(payload.get("code")) == lz.ILLEGAL_ACCESS_TOKEN:
-                self.token.invalidate(token)
-                continue
-            self._raise_for_request(payload, api_path)
-            return payload
-        raise AuthError(
+            return await self._send(http, method, self.api_root + api_path, query, body)
+
+        payload = await self.token.call(
+            http,
+            attempt,
+            lambda payload: str(payload.get("code")) == lz.ILLEGAL_ACCESS_TOKEN,
+            self._refused,
+        )
+        self._raise_for_request(payload, api_path)
+        return payload
+
+    def _refused(self, payload: Mapping[str, Any]) -> AuthError:
+        return AuthError(
             f"lazada channel {self.channel}: a fresh access token was refused "
             f"({_reason(payload)}); check that the seller still authorises app {self.app_key} "
             f"and the refresh_token from {self.refresh_source}"
@@ -155,19 +157,14 @@ class _Seller:
         Lazada's SDKs do, or a GET with them all in the query."""
         path = urlsplit(url).path
         data = dict(form) if method == "POST" else None
-        try:
-            async with http.request(method, url, params=query, data=data, timeout=_TIMEOUT) as resp:
-                if resp.status >= 500:
-                    raise TransientError(f"lazada {path}: HTTP {resp.status}")
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
-                if not isinstance(payload, dict):
-                    raise TransientError(f"lazada {path}: HTTP {resp.status} without a JSON reply")
-                return payload
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"lazada {path}: {type(exc).__name__}") from None
+        response = await calls.request(
+            http, method, url, f"lazada {path}", calls.no_budget, params=query, data=data
+        )
+        if response.status >= 500:
+            raise TransientError(f"lazada {path}: HTTP {response.status}")
+        if not isinstance(response.payload, dict):
+            raise TransientError(f"lazada {path}: HTTP {response.status} without a JSON reply")
+        return response.payload
 
     def _raise_for_request(self, payload: Mapping[str, Any], what: str) -> None:
         """Raise for a failure of the whole request; return for success or a 501."""
@@ -225,19 +222,18 @@ def _outcomes(payload: Mapping[str, Any], changes: Sequence[Change]) -> list[Out
     return outcomes
 
 
-class PriceQuantityLane:
+class PriceQuantityLane(SynchronousLane):
     """UpdatePriceQuantity: the total stock of up to `batch` SKUs per call."""
 
     name = "price_quantity"
-    asynchronous = False
+    call = "UpdatePriceQuantity"
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._seller = seller
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if not 1 <= len(changes) <= self.limits.batch:
-            raise ValueError(f"lazada takes 1 to {self.limits.batch} SKUs, not {len(changes)}")
+        self.one_call(changes)
         skus = [
             (ids["seller_sku"], ids["item_id"], ids["sku_id"], change.qty)
             for change in changes
@@ -279,9 +275,6 @@ class PriceQuantityLane:
             if locked is not None and locked > max(changes[index].qty, 0):
                 outcomes[index] = replace(outcomes[index], held=locked)
 
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("UpdatePriceQuantity answers synchronously")
-
 
 class LazadaProfile:
     """The Lazada profile: one lane, "price_quantity"."""
@@ -291,19 +284,9 @@ class LazadaProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: lazada has no daily revision cap")
-        batch = overrides.get("batch", lz.RECOMMENDED_SKUS)
-        if not float(batch).is_integer() or not 1 <= batch <= lz.MAX_SKUS:
-            raise ValueError(
-                f"channel {settings.channel}: lazada takes batch 1 to {lz.MAX_SKUS}, not {batch:g}"
-            )
-        limits = LaneLimits(
-            rate=overrides.get("rate", lz.RATE),
-            burst=overrides.get("burst", lz.CLIENT_BURST),
-            batch=int(batch),
-        )
+        channel.refuse_daily_revisions(settings, "lazada")
+        batch = channel.batch_override(settings, "lazada", lz.RECOMMENDED_SKUS, lz.MAX_SKUS)
+        limits = channel.overridden_limits(settings, lz.RATE, lz.CLIENT_BURST, batch)
         self.lanes: Sequence[Lane] = (PriceQuantityLane(_Seller(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

@@ -30,6 +30,8 @@ from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -45,14 +47,12 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import shopee as sp
 
 log = logging.getLogger("invsync.gateway")
-
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 
 
 def _number(settings: ProfileSettings, name: str) -> int:
@@ -62,7 +62,7 @@ def _number(settings: ProfileSettings, name: str) -> int:
     return int(value)
 
 
-def _retry_after(headers: Mapping[str, str]) -> BudgetReport:
+def _retry_after(headers: Mapping[str, str], status: int) -> BudgetReport:
     try:
         return BudgetReport(retry_after_s=float(headers["Retry-After"]))
     except (KeyError, ValueError):
@@ -73,14 +73,12 @@ class _Shop:
     """One authorised shop: its ids, the partner key that signs, and its tokens."""
 
     def __init__(self, settings: ProfileSettings, clock: Callable[[], float] = time.time) -> None:
-        missing = [name for name in sp.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: shopee needs credentials {missing}")
+        channel.require_credentials(settings, "shopee", sp.CREDENTIALS)
         self.channel = settings.channel
         self.partner_id = _number(settings, "partner_id")
         self.shop_id = _number(settings, "shop_id")
         self.location_id = settings.options.get("location_id", "")
-        self.base_url = (settings.base_url or sp.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, sp.DEFAULT_BASE_URL)
         self.partner_key = settings.credentials["partner_key"]
         self.refresh_source = settings.credentials["refresh_token"].source
         # Shopee answers every refresh with a new refresh token and spends the old one.
@@ -154,17 +152,22 @@ class _Shop:
     ) -> tuple[Mapping[str, Any], BudgetReport]:
         """A signed Shop API call with a valid token: a POST of `body`, or a GET with
         `query`; one token refresh for a refused access token."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            status, payload, budget = await self._request(http, path, token, body, query)
-            if status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH:
-                self.token.invalidate(token)
-                continue
-            self._raise_for_request(status, payload, budget, what)
-            return payload, budget
-        raise AuthError(
+
+        async def attempt(token: Secret) -> tuple[int, Mapping[str, Any], BudgetReport]:
+            return await self._request(http, path, token, body, query)
+
+        def refused(reply: tuple[int, Mapping[str, Any], BudgetReport]) -> bool:
+            status, payload, _ = reply
+            return status == sp.AUTH_STATUS and payload.get("error") == sp.ERROR_AUTH
+
+        status, payload, budget = await self.token.call(http, attempt, refused, self._refused)
+        self._raise_for_request(status, payload, budget, what)
+        return payload, budget
+
+    def _refused(self, reply: tuple[int, Mapping[str, Any], BudgetReport]) -> AuthError:
+        return AuthError(
             f"shopee channel {self.channel}: a fresh access token was refused "
-            f"({_reason(payload)}); check that shop {self.shop_id} still authorises the app "
+            f"({_reason(reply[1])}); check that shop {self.shop_id} still authorises the app "
             f"and the refresh_token from {self.refresh_source}"
         )
 
@@ -179,25 +182,17 @@ class _Shop:
         """POST `body` as JSON, or GET with `query` when there is no body."""
         method = "GET" if body is None else "POST"
         params = {**(query or {}), **self._signed(path, token)}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=None if body is None else dict(body),
-                timeout=_TIMEOUT,
-            ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
-                return (
-                    resp.status,
-                    payload if isinstance(payload, dict) else {},
-                    _retry_after(resp.headers),
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"shopee {path}: {type(exc).__name__}") from None
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            f"shopee {path}",
+            _retry_after,
+            params=params,
+            json=None if body is None else dict(body),
+        )
+        payload = response.payload if isinstance(response.payload, dict) else {}
+        return response.status, payload, response.budget
 
     def _raise_for_request(
         self, status: int, payload: Mapping[str, Any], budget: BudgetReport, what: str
@@ -275,24 +270,19 @@ def _not_numbers(change: Change) -> Outcome:
     return Outcome(applied=False, reason=reason)
 
 
-class UpdateStockLane:
+class UpdateStockLane(SynchronousLane):
     """v2.product.update_stock, models of one item per call."""
 
     name = "update_stock"
-    asynchronous = False
+    call = "update_stock"
 
     def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._shop = shop
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        items = {change.listing.ids["item_id"] for change in changes}
-        if len(items) != 1 or len(changes) > self.limits.batch:
-            raise ValueError(
-                f"shopee update_stock takes 1 to {self.limits.batch} models of one item, "
-                f"not {len(changes)} of {len(items)}"
-            )
-        item = _id(items.pop())
+        self.one_call(changes)
+        item = _id(changes[0].listing.ids["item_id"])
         models = [_id(change.listing.ids["model_id"]) for change in changes]
         sendable = [
             (model, change.qty)
@@ -341,9 +331,6 @@ class UpdateStockLane:
             marked.append(replace(outcome, held=reserved) if held else outcome)
         return marked
 
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("update_stock answers synchronously")
-
 
 class ShopeeProfile:
     """The Shopee profile: one lane, "update_stock"."""
@@ -353,21 +340,11 @@ class ShopeeProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: shopee has no daily revision cap")
-        batch = overrides.get("batch", sp.MAX_MODELS)
-        if not float(batch).is_integer() or not 1 <= batch <= sp.MAX_MODELS:
-            raise ValueError(
-                f"channel {settings.channel}: shopee takes batch 1 to {sp.MAX_MODELS} models "
-                f"per item, not {batch:g}"
-            )
-        limits = LaneLimits(
-            rate=overrides.get("rate", sp.RATE),
-            burst=overrides.get("burst", sp.CLIENT_BURST),
-            batch=int(batch),
-            group_by="item_id",
+        channel.refuse_daily_revisions(settings, "shopee")
+        batch = channel.batch_override(
+            settings, "shopee", sp.MAX_MODELS, sp.MAX_MODELS, " models per item"
         )
+        limits = channel.overridden_limits(settings, sp.RATE, sp.CLIENT_BURST, batch, "item_id")
         self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

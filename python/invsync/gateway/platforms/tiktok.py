@@ -24,16 +24,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
-    BatchRefused,
-    BudgetReport,
     Change,
     Lane,
     LaneLimits,
@@ -42,15 +41,13 @@ from invsync.gateway.platforms.base import (
     ProfileFactory,
     ProfileSettings,
     Reply,
-    Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken
 from invsync.marketplaces import tiktok as tt
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 _TIKTOK_API_HOST_SUFFIX = ".tiktokglobalshop.com"
 _TOKEN_ERRORS = (tt.ACCESS_TOKEN_INVALID, tt.ACCESS_TOKEN_EXPIRED)
 # Requests sent a budget slot apart can reach TikTok bunched (the event loop, connection
@@ -61,14 +58,10 @@ BURST_HEADROOM = 5.0
 _now: Callable[[], float] = time.time
 
 
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-
-    @property
-    def code(self) -> object:
-        return self.payload.get("code") if isinstance(self.payload, Mapping) else None
+def _code(response: calls.Response) -> object:
+    """The `code` of TikTok's envelope; None when the reply has no envelope."""
+    payload = response.payload
+    return payload.get("code") if isinstance(payload, Mapping) else None
 
 
 def _token_url(base_url: str) -> str:
@@ -83,14 +76,10 @@ class _Shop:
     """One authorised shop: the app's key and secret, the shop cipher, the access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in tt.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: tiktok needs credentials {missing}")
-        self.shop_cipher = settings.options.get("shop_cipher", "")
-        if not self.shop_cipher:
-            raise ValueError(f"channel {settings.channel}: tiktok needs option shop_cipher")
+        channel.require_credentials(settings, "tiktok", tt.CREDENTIALS)
+        self.shop_cipher = channel.require_option(settings, "tiktok", "shop_cipher")
         self.channel = settings.channel
-        self.base_url = (settings.base_url or tt.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, tt.DEFAULT_BASE_URL)
         self._token_url = settings.options.get("token_url") or _token_url(self.base_url)
         self._credentials = {name: settings.credentials[name] for name in tt.CREDENTIALS}
         self.sources = ", ".join(secret.source for secret in self._credentials.values())
@@ -101,7 +90,7 @@ class _Shop:
         params = {name: secret.reveal() for name, secret in self._credentials.items()}
         params["grant_type"] = "refresh_token"
         try:
-            async with http.get(self._token_url, params=params, timeout=_TIMEOUT) as resp:
+            async with http.get(self._token_url, params=params, timeout=calls.TIMEOUT) as resp:
                 if resp.status >= 500 or resp.status == 429:
                     raise TransientError(f"tiktok token refresh answered HTTP {resp.status}")
                 payload = await resp.json(content_type=None)
@@ -126,18 +115,21 @@ class _Shop:
 
     async def update(
         self, http: aiohttp.ClientSession, path: str, body: Mapping[str, Any]
-    ) -> _Response:
+    ) -> calls.Response:
         """One signed call with a valid access token. Returns replies in TikTok's
         envelope (with per-request codes); raises AuthError for credentials refused after
         one refresh or a refused signature, Throttled for 429, TransientError for 5xx and
         network failures, BatchRefused for anything else."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, path, token, body)
-            if response.code not in _TOKEN_ERRORS:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> calls.Response:
+            return await self._send(http, path, token, body)
+
+        return await self.token.call(
+            http, attempt, lambda response: _code(response) in _TOKEN_ERRORS, self._refused
+        )
+
+    def _refused(self, response: calls.Response) -> AuthError:
+        return AuthError(
             f"tiktok channel {self.channel}: a fresh access token was refused "
             f"({tt.reply_reason(response.payload)}); check that the shop authorised the app, "
             f"and the credentials from {self.sources}"
@@ -145,7 +137,7 @@ class _Shop:
 
     async def _send(
         self, http: aiohttp.ClientSession, path: str, token: Secret, body: Mapping[str, Any]
-    ) -> _Response:
+    ) -> calls.Response:
         content = json.dumps(body, separators=(",", ":")).encode()
         params = {
             "app_key": self._credentials["app_key"].reveal(),
@@ -158,51 +150,42 @@ class _Shop:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-        try:
-            async with http.post(
-                self.base_url + path, params=params, data=content, headers=headers, timeout=_TIMEOUT
-            ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
-                response = _Response(resp.status, payload)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"tiktok POST {path}: {type(exc).__name__}") from None
+        what = f"tiktok POST {path}"
+        response = await calls.request(
+            http,
+            "POST",
+            self.base_url + path,
+            what,
+            calls.no_budget,
+            params=params,
+            data=content,
+            headers=headers,
+        )
         status, reason = response.status, tt.reply_reason(response.payload)
-        if response.code == tt.SIGN_INVALID:
+        if _code(response) == tt.SIGN_INVALID:
             raise AuthError(
                 f"tiktok channel {self.channel}: the signature was refused ({reason}); check "
                 f"the app key and secret from {self._credentials['app_key'].source}, "
                 f"{self._credentials['app_secret'].source} and that this host's clock is "
                 f"within {tt.TIMESTAMP_WINDOW_S} s of the real time"
             )
-        if status == 429:
-            raise Throttled(f"tiktok POST {path}: {reason}", BudgetReport())
-        if status >= 500:
-            raise TransientError(f"tiktok POST {path}: HTTP {status} {reason}")
-        if response.code is None:
-            raise BatchRefused(f"tiktok POST {path}: HTTP {status} {reason}")
+        if status == 429 or status >= 500 or _code(response) is None:
+            calls.raise_refused(what, status, reason, response.budget)
         return response
 
 
-class InventoryLane:
+class InventoryLane(SynchronousLane):
     """Update Inventory: one product's SKUs, each in its warehouse, per call."""
 
     name = "inventory"
-    asynchronous = False
+    call = "Update Inventory"
 
     def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._shop = shop
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        products = {change.listing.ids["product_id"] for change in changes}
-        if len(products) != 1 or len(changes) > self.limits.batch:
-            raise ValueError(
-                f"tiktok's inventory lane takes 1 to {self.limits.batch} SKUs of one product, "
-                f"not {len(changes)} of {len(products)}"
-            )
+        self.one_call(changes)
         body = {
             "skus": [
                 {
@@ -214,17 +197,14 @@ class InventoryLane:
                 for change in changes
             ]
         }
-        path = tt.INVENTORY_PATH.format(product_id=products.pop())
+        path = tt.INVENTORY_PATH.format(product_id=changes[0].listing.ids["product_id"])
         response = await self._shop.update(http, path, body)
         payload = response.payload
-        if response.code != tt.OK:
+        if _code(response) != tt.OK:
             refused = Outcome(applied=False, reason=tt.reply_reason(payload))
             return Reply(outcomes=[refused] * len(changes))
         failed = tt.sku_errors(payload.get("data"))
         return Reply(outcomes=[_outcome(change, failed) for change in changes])
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("Update Inventory answers synchronously")
 
 
 def _outcome(change: Change, failed: Mapping[str, str]) -> Outcome:
@@ -243,21 +223,12 @@ class TikTokProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: tiktok has no daily revision cap")
-        batch = overrides.get("batch", tt.MAX_SKUS)
-        if not float(batch).is_integer() or not 1 <= batch <= tt.MAX_SKUS:
-            raise ValueError(
-                f"channel {settings.channel}: tiktok takes batch 1 to {tt.MAX_SKUS} SKUs "
-                f"per product, not {batch:g}"
-            )
-        limits = LaneLimits(
-            rate=overrides.get("rate", tt.RATE),
-            burst=overrides.get("burst", tt.BURST - BURST_HEADROOM),
-            batch=int(batch),
-            group_by="product_id",
+        channel.refuse_daily_revisions(settings, "tiktok")
+        batch = channel.batch_override(
+            settings, "tiktok", tt.MAX_SKUS, tt.MAX_SKUS, " SKUs per product"
         )
+        burst = tt.BURST - BURST_HEADROOM
+        limits = channel.overridden_limits(settings, tt.RATE, burst, batch, "product_id")
         self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)
 
     def listing_key(self, listing: Listing) -> str:

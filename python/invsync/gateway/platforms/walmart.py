@@ -19,11 +19,12 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -39,23 +40,15 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
 from invsync.marketplaces import walmart as wm
 
-REQUEST_TIMEOUT_S = 30.0
-_TIMEOUT = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
 # PUTs sent a budget slot apart can reach Walmart bunched (the event loop, connection
 # set-up): this much of the bucket stays unspent so bunching costs no 429. The sustained
 # rate is the bucket's own.
 BURST_HEADROOM = 2.0
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    payload: Any
-    budget: BudgetReport
 
 
 def _budget(headers: Mapping[str, str], status: int) -> BudgetReport:
@@ -78,11 +71,9 @@ class _Seller:
     """One seller account as both lanes reach it: base URL, ship node and access token."""
 
     def __init__(self, settings: ProfileSettings) -> None:
-        missing = [name for name in wm.CREDENTIALS if name not in settings.credentials]
-        if missing:
-            raise ValueError(f"channel {settings.channel}: walmart needs credentials {missing}")
+        channel.require_credentials(settings, "walmart", wm.CREDENTIALS)
         self.channel = settings.channel
-        self.base_url = (settings.base_url or wm.DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = channel.base_url(settings, wm.DEFAULT_BASE_URL)
         self.ship_node = settings.options.get("ship_node")
         token_url = settings.options.get("token_url") or self.base_url + wm.TOKEN_PATH
         client_id, client_secret = (settings.credentials[name] for name in wm.CREDENTIALS)
@@ -104,17 +95,20 @@ class _Seller:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         form: aiohttp.FormData | None = None,
-    ) -> _Response:
+    ) -> calls.Response:
         """One Marketplace API call with a valid access token. Returns 2xx, 400 and 404
         replies; raises for the rest: 401 (after one refresh) or 403 AuthError, 429
         Throttled, 5xx and network failures TransientError, others BatchRefused."""
-        for _ in range(2):
-            token = await self.token.get(http)
-            response = await self._send(http, method, path, token, params, body, form)
-            if response.status != 401:
-                return response
-            self.token.invalidate(token)
-        raise AuthError(
+
+        async def attempt(token: Secret) -> calls.Response:
+            return await self._send(http, method, path, token, params, body, form)
+
+        return await self.token.call(
+            http, attempt, lambda response: response.status == 401, self._refused
+        )
+
+    def _refused(self, response: calls.Response) -> AuthError:
+        return AuthError(
             f"walmart channel {self.channel}: a fresh access token was refused "
             f"({wm.first_error(response.payload)}); check the credentials from {self.sources}"
         )
@@ -128,38 +122,29 @@ class _Seller:
         params: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
         form: aiohttp.FormData | None,
-    ) -> _Response:
+    ) -> calls.Response:
         headers = {**_service(), wm.ACCESS_TOKEN_HEADER: token.reveal()}
-        try:
-            async with http.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=body,
-                data=form,
-                headers=headers,
-                timeout=_TIMEOUT,
-            ) as resp:
-                try:
-                    payload = await resp.json(content_type=None)
-                except ValueError:
-                    payload = None
-                response = _Response(resp.status, payload, _budget(resp.headers, resp.status))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransientError(f"walmart {method} {path}: {type(exc).__name__}") from None
+        what = f"walmart {method} {path}"
+        response = await calls.request(
+            http,
+            method,
+            self.base_url + path,
+            what,
+            _budget,
+            params=params,
+            json=body,
+            data=form,
+            headers=headers,
+        )
         status, reason = response.status, wm.first_error(response.payload)
         if status < 300 or status in (400, 401, 404):
             return response
         if status == 403:
             raise AuthError(
-                f"walmart {method} {path}: {reason}; the app lacks this API's permission "
+                f"{what}: {reason}; the app lacks this API's permission "
                 f"for the seller of the credentials from {self.sources}"
             )
-        if status == 429:
-            raise Throttled(f"walmart {method} {path}: {reason}", response.budget)
-        if status >= 500:
-            raise TransientError(f"walmart {method} {path}: HTTP {status} {reason}")
-        raise BatchRefused(f"walmart {method} {path}: HTTP {status} {reason}")
+        calls.raise_refused(what, status, reason, response.budget)
 
 
 def _service() -> dict[str, str]:
@@ -171,19 +156,18 @@ def _service() -> dict[str, str]:
     }
 
 
-class InventoryLane:
+class InventoryLane(SynchronousLane):
     """`PUT /v3/inventory`: one SKU per request, within the seller's token bucket."""
 
     name = "put"
-    asynchronous = False
+    call = "PUT /v3/inventory"
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        super().__init__(limits)
         self._seller = seller
-        self.limits = limits
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        if len(changes) != 1:
-            raise ValueError(f"PUT /v3/inventory takes one listing, not {len(changes)}")
+        self.one_call(changes)
         change = changes[0]
         sku = change.listing.ids["walmart_sku"]
         params = {"sku": sku}
@@ -197,9 +181,6 @@ class InventoryLane:
         else:  # 400 or 404: Walmart refused this SKU's update
             outcome = Outcome(applied=False, reason=wm.first_error(response.payload))
         return Reply(outcomes=[outcome], budget=response.budget)
-
-    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
-        raise NotImplementedError("PUT /v3/inventory answers synchronously")
 
 
 class FeedLane:
@@ -316,24 +297,12 @@ class WalmartProfile:
     daily_revisions: int | None = None
 
     def __init__(self, settings: ProfileSettings) -> None:
-        overrides = settings.overrides
-        if "daily_revisions" in overrides:
-            raise ValueError(f"channel {settings.channel}: walmart has no daily revision cap")
-        if overrides.get("batch", 1) != 1:
-            raise ValueError(f"channel {settings.channel}: PUT /v3/inventory takes batch = 1")
+        channel.refuse_daily_revisions(settings, "walmart")
+        channel.require_single_item_batch(settings, "PUT /v3/inventory")
         seller = _Seller(settings)
-        processing = settings.options.get("feed_processing_s", str(wm.FEED_PROCESSING_S))
-        try:
-            processing_s = float(processing)
-        except ValueError:
-            raise ValueError(
-                f"channel {settings.channel}: feed_processing_s must be seconds, not {processing!r}"
-            ) from None
-        put_limits = LaneLimits(
-            rate=overrides.get("rate", wm.PUT_RATE),
-            burst=overrides.get("burst", wm.PUT_BURST - BURST_HEADROOM),
-            batch=1,
-        )
+        processing_s = channel.seconds_option(settings, "feed_processing_s", wm.FEED_PROCESSING_S)
+        put_burst = wm.PUT_BURST - BURST_HEADROOM
+        put_limits = channel.overridden_limits(settings, wm.PUT_RATE, put_burst, 1)
         feed_limits = LaneLimits(
             rate=wm.FEED_RATE,
             burst=wm.FEED_BURST,

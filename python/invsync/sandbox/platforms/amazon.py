@@ -40,6 +40,7 @@ from aiohttp import web
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import amazon as az
 from invsync.sandbox.market import Bucket, Market
+from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
 DOCUMENT_URL_PATH = "/amazon-documents/{document_id}"
@@ -186,20 +187,15 @@ class AmazonSandbox:
         settings: SandboxSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        missing = [name for name in az.CREDENTIALS if name not in credentials]
-        if missing:
-            raise ValueError(f"amazon channel {market.channel}: credentials lack {missing}")
+        require_credentials("amazon", market, credentials, az.CREDENTIALS)
         self.market = market
-        self.order_delay_s = (
-            az.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(az.ORDER_DELAY_S)
         self._credentials = {name: credentials[name] for name in az.CREDENTIALS}
-        self._token_ttl_s = settings.token_ttl_s
         self._feed_delay_s = (
             az.FEED_PROCESSING_S if settings.job_delay_s is None else settings.job_delay_s
         )
         self._clock = clock
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._plans = {
             operation: Bucket(rate, burst, clock)
             for operation, (rate, burst) in az.USAGE_PLANS.items()
@@ -243,9 +239,8 @@ class AmazonSandbox:
                 400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
             )
         token = "Atza|" + secrets.token_urlsafe(24)
-        self._tokens[token] = self._clock() + self._token_ttl_s
-        ttl = self._token_ttl_s
-        lifetime = int(ttl) if float(ttl).is_integer() else ttl  # LWA sends whole seconds
+        self.tokens.issue(token)
+        lifetime = self.tokens.expires_in  # LWA sends whole seconds
         return web.json_response(
             {"access_token": token, "token_type": "bearer", "expires_in": lifetime}
         )
@@ -264,12 +259,11 @@ class AmazonSandbox:
         """The refusal for this request's token or usage plan, or None to serve it."""
         self.market.counters.requests += 1
         token = request.headers.get(az.ACCESS_TOKEN_HEADER, "")
-        expires_at = self._tokens.get(token)
-        if expires_at is None or self._clock() >= expires_at:
+        if not self.tokens.valid(token):
             self.market.counters.rejected += 1
             details = (
                 "The access token you provided is revoked, malformed or invalid."
-                if expires_at is None
+                if not self.tokens.known(token)
                 else "The access token you provided has expired."
             )
             return _error(403, az.UNAUTHORIZED, "Access to requested resource is denied.", details)

@@ -43,6 +43,10 @@ class SandboxSettings:
     order_delay_s: float | None = None
     job_delay_s: float | None = None
 
+    def order_delay(self, documented_s: float) -> float:
+        """`order_delay_s`, else the platform's documented delay."""
+        return documented_s if self.order_delay_s is None else self.order_delay_s
+
 
 class SandboxFactory(Protocol):
     """Builds one emulated platform for `market`, accepting exactly the credentials the

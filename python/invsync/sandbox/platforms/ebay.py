@@ -25,6 +25,7 @@ from aiohttp import web
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import ebay
 from invsync.sandbox.market import Bucket, Market, SandboxListing
+from invsync.sandbox.platforms.access import IssuedTokens
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
 
 # eBay documents no delay between a sale and the order reaching the seller's systems
@@ -111,15 +112,11 @@ class EbaySandbox:
                 f"channel {market.channel}: eBay needs credentials {', '.join(missing)}"
             )
         self.market = market
-        self.order_delay_s = (
-            DEFAULT_ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(DEFAULT_ORDER_DELAY_S)
         self._credentials = credentials
-        self._token_ttl_s = settings.token_ttl_s
         self._bucket = bucket or Bucket(ebay.DEFAULT_RATE, ebay.DEFAULT_BURST)
-        self._clock = clock
         self._today = today
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._day = today()
         self._revisions: dict[str, int] = {}
         self._levels: dict[str, _Levels] = {}
@@ -154,14 +151,13 @@ class EbaySandbox:
         if refusal is not None:
             self.tokens_refused += 1
             return refusal
-        now = self._clock()
-        self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
+        self.tokens.forget_expired()
         token = "v^1.1#i^1#" + secrets.token_urlsafe(32)
-        self._tokens[token] = now + self._token_ttl_s
+        self.tokens.issue(token)
         return _json(
             {
                 "access_token": token,
-                "expires_in": max(1, round(self._token_ttl_s)),
+                "expires_in": max(1, round(self.tokens.ttl_s)),
                 "token_type": "User Access Token",
             },
             200,
@@ -201,8 +197,7 @@ class EbaySandbox:
 
     def _authorized(self, authorization: str | None) -> bool:
         scheme, _, token = (authorization or "").partition(" ")
-        expiry = self._tokens.get(token) if scheme == "Bearer" else None
-        return expiry is not None and self._clock() < expiry
+        return scheme == "Bearer" and self.tokens.valid(token)
 
     # -- bulkUpdatePriceQuantity ---------------------------------------------------
 

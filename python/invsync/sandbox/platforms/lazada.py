@@ -42,6 +42,7 @@ from msgspec import Meta
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import lazada as lz
 from invsync.sandbox.market import Bucket, Market
+from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
 LOCKED_PATH = "/sandbox/lazada/locked"
@@ -78,19 +79,14 @@ class LazadaSandbox:
         settings: SandboxSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        missing = [name for name in lz.CREDENTIALS if name not in credentials]
-        if missing:
-            raise ValueError(f"lazada channel {market.channel}: credentials lack {missing}")
+        require_credentials("lazada", market, credentials, lz.CREDENTIALS)
         self.market = market
-        self.order_delay_s = (
-            lz.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(lz.ORDER_DELAY_S)
         self._app_secret = credentials["app_secret"].reveal()
         self._authorised_refresh = credentials["refresh_token"].reveal()
         self._issued_refresh: set[str] = set()
-        self._token_ttl_s = settings.token_ttl_s
         self._clock = clock
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._budget = Bucket(lz.RATE, lz.BURST, clock)
         self.locked: dict[str, int] = {}
 
@@ -132,12 +128,10 @@ class LazadaSandbox:
                 lz.INCOMPLETE_SIGNATURE,
                 "The request signature does not conform to lazada standards",
             )
-        if api:
-            expires_at = self._tokens.get(params["access_token"])
-            if expires_at is None or self._clock() >= expires_at:
-                raise _Refused(
-                    lz.ILLEGAL_ACCESS_TOKEN, "The specified access token is invalid or expired"
-                )
+        if api and not self.tokens.valid(params["access_token"]):
+            raise _Refused(
+                lz.ILLEGAL_ACCESS_TOKEN, "The specified access token is invalid or expired"
+            )
         return params
 
     def _refusal(self, refused: _Refused) -> web.Response:
@@ -159,14 +153,13 @@ class LazadaSandbox:
         except _Refused as refused:
             return self._refusal(refused)
         token = secrets.token_hex(20)
-        self._tokens[token] = self._clock() + self._token_ttl_s
+        self.tokens.issue(token)
         refresh = secrets.token_hex(20)
         self._issued_refresh.add(refresh)
-        ttl = self._token_ttl_s
         return _reply(
             access_token=token,
             refresh_token=refresh,
-            expires_in=int(ttl) if float(ttl).is_integer() else ttl,
+            expires_in=self.tokens.expires_in,
             refresh_expires_in=30 * 86_400,
             account_platform="seller_center",
         )

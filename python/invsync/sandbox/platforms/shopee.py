@@ -48,6 +48,7 @@ from msgspec import Meta
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
 from invsync.sandbox.market import Bucket, Market
+from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
 RESERVED_PATH = "/sandbox/shopee/reserved"
@@ -89,19 +90,14 @@ class ShopeeSandbox:
         settings: SandboxSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        missing = [name for name in sp.CREDENTIALS if name not in credentials]
-        if missing:
-            raise ValueError(f"shopee channel {market.channel}: credentials lack {missing}")
+        require_credentials("shopee", market, credentials, sp.CREDENTIALS)
         self.market = market
-        self.order_delay_s = (
-            sp.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(sp.ORDER_DELAY_S)
         self._partner_key = credentials["partner_key"].reveal()
         self._authorised_refresh = credentials["refresh_token"].reveal()
         self._latest_refresh: str | None = None
-        self._token_ttl_s = settings.token_ttl_s
         self._clock = clock
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._budget = Bucket(sp.RATE, sp.BURST, clock)
         self.reserved: dict[str, int] = {}
 
@@ -142,10 +138,8 @@ class ShopeeSandbox:
         )
         if not secrets.compare_digest(query["sign"], sp.sign(self._partner_key, base)):
             raise _Refused(sp.AUTH_STATUS, sp.ERROR_SIGN, sp.WRONG_SIGN)
-        if shop_api:
-            expires_at = self._tokens.get(token)
-            if expires_at is None or self._clock() >= expires_at:
-                raise _Refused(sp.AUTH_STATUS, sp.ERROR_AUTH, sp.INVALID_ACCESS_TOKEN)
+        if shop_api and not self.tokens.valid(token):
+            raise _Refused(sp.AUTH_STATUS, sp.ERROR_AUTH, sp.INVALID_ACCESS_TOKEN)
 
     def _refusal(self, refused: _Refused) -> web.Response:
         if refused.status == 429:
@@ -181,13 +175,12 @@ class ShopeeSandbox:
         except _Refused as refused:
             return self._refusal(refused)
         token = secrets.token_hex(16)
-        self._tokens[token] = self._clock() + self._token_ttl_s
+        self.tokens.issue(token)
         self._latest_refresh = secrets.token_hex(16)
-        ttl = self._token_ttl_s
         return _reply(
             access_token=token,
             refresh_token=self._latest_refresh,
-            expire_in=int(ttl) if float(ttl).is_integer() else ttl,
+            expire_in=self.tokens.expires_in,
             partner_id=int(request.query["partner_id"]),
             shop_id=body.get("shop_id"),
         )

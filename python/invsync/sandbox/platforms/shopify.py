@@ -258,9 +258,7 @@ class ShopifySandbox:
         if doc.CREDENTIAL not in credentials:
             raise ValueError(f"shopify channel {market.channel!r} names no {doc.CREDENTIAL}")
         self.market = market
-        self.order_delay_s = (
-            settings.order_delay_s if settings.order_delay_s is not None else ORDER_DELAY_S
-        )
+        self.order_delay_s = settings.order_delay(ORDER_DELAY_S)
         self._token = credentials[doc.CREDENTIAL]
         plan = market.options.get("plan", doc.DEFAULT_PLAN)
         if plan not in doc.PLAN_RESTORE_RATES:

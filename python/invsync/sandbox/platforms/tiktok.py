@@ -37,6 +37,7 @@ from aiohttp import web
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import tiktok as tt
 from invsync.sandbox.market import Bucket, Market, SandboxListing
+from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
 
@@ -57,17 +58,12 @@ class TikTokSandbox:
         settings: SandboxSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        missing = [name for name in tt.CREDENTIALS if name not in credentials]
-        if missing:
-            raise ValueError(f"tiktok channel {market.channel}: credentials lack {missing}")
+        require_credentials("tiktok", market, credentials, tt.CREDENTIALS)
         self.market = market
-        self.order_delay_s = (
-            tt.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(tt.ORDER_DELAY_S)
         self._credentials = {name: credentials[name].reveal() for name in tt.CREDENTIALS}
-        self._token_ttl_s = settings.token_ttl_s
         self._clock = clock
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._bucket = Bucket(tt.RATE, tt.BURST, clock)
 
     def routes(self) -> Iterable[web.RouteDef]:
@@ -93,8 +89,7 @@ class TikTokSandbox:
         if not matches or request.query.get("grant_type") != "refresh_token":
             return self._reply(tt.REFRESH_TOKEN_INVALID, "Invalid app or refresh token.")
         token = "TTP_" + secrets.token_urlsafe(32)
-        expires_at = self._clock() + self._token_ttl_s
-        self._tokens[token] = expires_at
+        expires_at = self.tokens.issue(token)
         return self._reply(
             tt.OK,
             "success",
@@ -121,10 +116,10 @@ class TikTokSandbox:
             return self._reply(
                 tt.SIGN_INVALID, "Invalid credentials. The 'sign' query parameter is invalid.", 401
             )
-        expires_at = self._tokens.get(request.headers.get(tt.ACCESS_TOKEN_HEADER, ""))
-        if expires_at is None:
+        token = request.headers.get(tt.ACCESS_TOKEN_HEADER, "")
+        if not self.tokens.known(token):
             return self._reply(tt.ACCESS_TOKEN_INVALID, "The access token is invalid.", 401)
-        if self._clock() >= expires_at:
+        if not self.tokens.valid(token):
             return self._reply(tt.ACCESS_TOKEN_EXPIRED, "The access token has expired.", 401)
         if not self._bucket.take(1.0):
             self.market.counters.throttled += 1

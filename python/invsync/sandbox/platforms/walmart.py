@@ -37,6 +37,7 @@ from aiohttp import BodyPartReader, web
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import walmart as wm
 from invsync.sandbox.market import Bucket, Market
+from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
 
 
@@ -61,20 +62,15 @@ class WalmartSandbox:
         settings: SandboxSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        missing = [name for name in wm.CREDENTIALS if name not in credentials]
-        if missing:
-            raise ValueError(f"walmart channel {market.channel}: credentials lack {missing}")
+        require_credentials("walmart", market, credentials, wm.CREDENTIALS)
         self.market = market
-        self.order_delay_s = (
-            wm.ORDER_DELAY_S if settings.order_delay_s is None else settings.order_delay_s
-        )
+        self.order_delay_s = settings.order_delay(wm.ORDER_DELAY_S)
         self._client = tuple(credentials[name].reveal() for name in wm.CREDENTIALS)
-        self._token_ttl_s = settings.token_ttl_s
         self._feed_delay_s = (
             wm.FEED_PROCESSING_S if settings.job_delay_s is None else settings.job_delay_s
         )
         self._clock = clock
-        self._tokens: dict[str, float] = {}
+        self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._puts = Bucket(wm.PUT_RATE, wm.PUT_BURST, clock)
         self._feeds_bucket = Bucket(wm.FEED_RATE, wm.FEED_BURST, clock)
         self._feeds: dict[str, _Feed] = {}
@@ -105,11 +101,9 @@ class WalmartSandbox:
         if form.get("grant_type") != "client_credentials":
             return self._refuse(400, wm.UNAUTHORIZED, "Unsupported grant_type", "grant_type")
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = self._clock() + self._token_ttl_s
-        ttl = self._token_ttl_s
-        lifetime = int(ttl) if float(ttl).is_integer() else ttl
+        self.tokens.issue(token)
         return web.json_response(
-            {"access_token": token, "token_type": "Bearer", "expires_in": lifetime}
+            {"access_token": token, "token_type": "Bearer", "expires_in": self.tokens.expires_in}
         )
 
     # The gate every Marketplace API call passes: headers, token, then budget
@@ -130,8 +124,7 @@ class WalmartSandbox:
         refusal = self._service_headers(request)
         if refusal is not None:
             return refusal
-        expires_at = self._tokens.get(request.headers.get(wm.ACCESS_TOKEN_HEADER, ""))
-        if expires_at is None or self._clock() >= expires_at:
+        if not self.tokens.valid(request.headers.get(wm.ACCESS_TOKEN_HEADER, "")):
             return self._refuse(401, wm.UNAUTHORIZED, "Unauthorized", wm.ACCESS_TOKEN_HEADER)
         if bucket is not None and not bucket.take(1.0):
             self.market.counters.throttled += 1
