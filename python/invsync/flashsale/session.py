@@ -93,6 +93,18 @@ id = "tiktok"
 tier = 3
 share = 0.3
 buffer = 2
+
+[[channels]]
+id = "shopee"
+tier = 3
+share = 0.3
+buffer = 2
+
+[[channels]]
+id = "lazada"
+tier = 3
+share = 0.3
+buffer = 2
 """
 
 
