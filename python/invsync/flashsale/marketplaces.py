@@ -130,17 +130,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def _listing_ids(platform: str, sku: str, rank: int) -> list[str]:
-    """The platform's ids for a SKU, in the order of its listing CSV's columns: one
-    product (TikTok), item (Shopee) or offer per SKU."""
+def _listing_ids(platform: str, sku: str, rank: int, variants: int) -> list[str]:
+    """The platform's ids for a SKU, in the order of its listing CSV's columns; every
+    `variants` SKUs in a row are one product (TikTok, Lazada) or item (Shopee)."""
+    parent = rank // variants
     ids = {
         "shopify": [f"gid://shopify/InventoryItem/{1000 + rank}", SHOPIFY_LOCATION],
         "amazon": [sku],
         "ebay": [sku, str(9000 + rank)],
         "walmart": [sku],
-        "tiktok": [str(1729000000 + rank), str(1729500000 + rank), TIKTOK_WAREHOUSE],
-        "shopee": [str(800000 + rank), str(900000 + rank)],
-        "lazada": [sku, str(300000 + rank), str(500000 + rank)],
+        "tiktok": [str(1729000000 + parent), str(1729500000 + rank), TIKTOK_WAREHOUSE],
+        "shopee": [str(800000 + parent), str(900000 + rank)],
+        "lazada": [sku, str(300000 + parent), str(500000 + rank)],
     }
     return ids[platform]
 
@@ -171,15 +172,23 @@ def new_credentials(channels: Mapping[str, str]) -> dict[str, str]:
 
 
 def write_channels(
-    folder: Path, channels: Mapping[str, str], skus: Sequence[str], base_url: str | None = None
+    folder: Path,
+    channels: Mapping[str, str],
+    skus: Sequence[str],
+    base_url: str | None = None,
+    variants: int = 1,
 ) -> Path:
-    """The channels file and listing CSVs in `folder`; credentials are read from the
-    variables `new_credentials` names."""
+    """The channels file and listing CSVs in `folder`, `variants` SKUs to a product
+    where the platform has products; credentials are read from the variables
+    `new_credentials` names."""
     entries = []
     for channel, platform in channels.items():
         csv = folder / f"{channel}.csv"
         rows = [f"sku,condition,{_ID_COLUMNS[platform]}"]
-        rows += [",".join([sku, "", *_listing_ids(platform, sku, r)]) for r, sku in enumerate(skus)]
+        rows += [
+            ",".join([sku, "", *_listing_ids(platform, sku, r, variants)])
+            for r, sku in enumerate(skus)
+        ]
         csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
         names = [f'{name}_env = "{_variable(channel, name)}"' for name in CREDENTIALS[platform]]
         lines = [
