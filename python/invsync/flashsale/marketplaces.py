@@ -1,9 +1,9 @@
 """A flash sale whose marketplace channels sell through the sandbox, so the loop is closed.
 
 For every policy channel named after a platform the sandbox emulates (shopify, amazon,
-ebay, walmart, tiktok, shopee, lazada), the run generates a channels file, one listing CSV and random credentials
-(handed over in environment variables, never printed), then starts `invsync
-sandbox`'s marketplaces and `invsync connect`'s gateway in this process. A
+ebay, walmart, tiktok, shopee, lazada), the run generates a channels file, one listing
+CSV and random credentials (handed over in environment variables, never printed), then
+starts `invsync sandbox`'s marketplaces and `invsync connect`'s gateway in this process. A
 marketplace order on such a channel is a sale on the sandbox (`POST /sandbox/sale`):
 the sandbox refuses what its listing cannot show, and the `order.placed` reaches the
 service only after the platform's order delay, through the driver (so the checker
