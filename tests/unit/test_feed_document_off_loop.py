@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -15,7 +16,7 @@ import anyio
 import pytest
 
 from invsync.gateway.platforms import amazon, walmart
-from invsync.gateway.platforms.base import Change, Listing, ProfileSettings
+from invsync.gateway.platforms.base import Change, Listing, Profile, ProfileSettings
 from invsync.marketplaces import amazon as az
 from invsync.marketplaces import walmart as wm
 from invsync.sandbox.platforms.base import SandboxSettings
@@ -48,7 +49,14 @@ def _served_walmart() -> AbstractAsyncContextManager[Any]:
     return walmart_market.served_walmart(SandboxSettings(job_delay_s=60))
 
 
-CASES = {
+Case = tuple[
+    Callable[[], AbstractAsyncContextManager[Any]],  # the served sandbox
+    Callable[[str], Profile],  # the profile for the sandbox's URL
+    ModuleType,  # the platform's facts, with its `feed_document`
+    str,  # the listing id column
+    str,  # a listing the sandbox knows
+]
+CASES: dict[str, Case] = {
     "amazon": (
         _served_amazon,
         lambda url: amazon.PROFILE(_amazon_settings(url)),

@@ -49,7 +49,7 @@ async def test_the_scheduler_reports_the_floor_of_the_lane_that_applied() -> Non
     feed = FakeLane("feed", feed_limits, asynchronous=True)
     heard: list[bool] = []
     scheduler = Scheduler(
-        FakeProfile([fast, feed]),
+        FakeProfile([fast, feed]),  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         GatewayMetrics(registry).channel("c"),
         lambda _listing, _reason: None,
