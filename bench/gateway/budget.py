@@ -5,10 +5,13 @@ and the push latency at 1,000 changes a second over 10,000 listings.
 
 Run:  PYTHONPATH=python python bench/gateway/budget.py [--platform amazon ...]
           [--window 20] [--rate 1000] [--skus 10000] [--duration 20] [--patience 60]
+          [--variants 10]
 
 In process, on loopback: each platform's sandbox from a generated channels file (the
 same one `invsync connect` would read), the platform's profile and the shared push
 scheduler. Budgets are the documented ones (`invsync.marketplaces.<platform>`).
+TikTok Shop and Shopee update one product (item) per call, Lazada any SKUs: listings
+are `--variants` SKUs to a product, so such a call carries at most that many.
 - Budget: after the lane's bucket has drained, requests the platform accepted in
   `--window` seconds, times their cost, over what the documented rate allows in that
   time (tokens left in the gateway's bucket at either end corrected for).
@@ -18,7 +21,7 @@ scheduler. Budgets are the documented ones (`invsync.marketplaces.<platform>`).
   each timed from being queued to the platform accepting it (the service's own sync
   latency, event `ts` to `inv.qty`, adds to it: see the service tables). Changes
   still unaccepted `--patience` seconds after the last one are counted, not waited
-  for: Amazon's feeds take minutes as documented.
+  for: Amazon's and Walmart's feeds take minutes as documented.
 """
 
 from __future__ import annotations
@@ -36,7 +39,12 @@ from pathlib import Path
 import aiohttp
 import anyio
 
-from invsync.flashsale.marketplaces import environment, new_credentials, write_channels
+from invsync.flashsale.marketplaces import (
+    PLATFORMS,
+    environment,
+    new_credentials,
+    write_channels,
+)
 from invsync.gateway.budget import RevisionBudget
 from invsync.gateway.config import load_channels
 from invsync.gateway.listings import read_listing_csv
@@ -50,7 +58,6 @@ from invsync.sandbox.market import Market
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 
-PLATFORMS = ("shopify", "amazon", "ebay")
 QUEUED_INCREASES = 10_000
 MAX_WAIT_S = 600.0
 SETTLE_S = 2.0
@@ -65,9 +72,22 @@ class Rig:
     listings: list[Listing]
     alerts: list[str]
 
+    variants: int
+
     @property
     def lane(self) -> LaneLimits:
         return self.profile.lanes[0].limits
+
+    @property
+    def feed_s(self) -> float | None:
+        """The documented processing time of the platform's feed lane, if it has one."""
+        feeds = [lane.limits.processing_s for lane in self.profile.lanes if lane.asynchronous]
+        return feeds[0] if feeds else None
+
+    def per_request(self) -> int:
+        """Changes one request of the per-item lane carries at most."""
+        batch = self.lane.batch
+        return batch if self.lane.group_by is None else min(batch, self.variants)
 
     def accepted(self) -> int:
         c = self.market.counters
@@ -78,8 +98,9 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(platform: str, count: int) -> AsyncIterator[Rig]:
-    """`count` listings of `platform` on a sandbox, and a scheduler pushing to it."""
+async def rig(platform: str, count: int, variants: int) -> AsyncIterator[Rig]:
+    """`count` listings of `platform` on a sandbox (`variants` to a product), and a
+    scheduler pushing to it."""
     channels = {platform: platform}
     skus = [f"S{n:06d}" for n in range(count)]
     with (
@@ -87,7 +108,7 @@ async def rig(platform: str, count: int) -> AsyncIterator[Rig]:
         environment(new_credentials(channels)),
     ):
         folder = Path(tmp)
-        path = write_channels(folder, channels, skus)
+        path = write_channels(folder, channels, skus, variants=variants)
         sandbox = Sandbox(storefronts(load_channels(path), SandboxSettings()), OrderBook(None))
         (market,) = sandbox.markets
         alerts: list[str] = []
@@ -96,7 +117,7 @@ async def rig(platform: str, count: int) -> AsyncIterator[Rig]:
             aiohttp.ClientSession() as http,
             anyio.create_task_group() as tasks,
         ):
-            path = write_channels(folder, channels, skus, f"http://127.0.0.1:{port}")
+            path = write_channels(folder, channels, skus, f"http://127.0.0.1:{port}", variants)
             (channel,) = load_channels(path).channels
             profile = profile_factory(platform)(channel.settings(channel.secrets(folder)))
             cap = profile.daily_revisions
@@ -109,17 +130,17 @@ async def rig(platform: str, count: int) -> AsyncIterator[Rig]:
             )
             listings = read_listing_csv(channel.listings_path(folder), profile.id_fields)
             tasks.start_soon(scheduler.run)
-            yield Rig(scheduler, profile, market, listings, alerts)
+            yield Rig(scheduler, profile, market, listings, alerts, variants)
             tasks.cancel_scope.cancel()
 
 
-async def backlog(platform: str, window_s: float) -> dict[str, float]:
-    probe = await _limits(platform)
-    per_request = probe.cost(probe.batch)
+async def backlog(platform: str, window_s: float, variants: int) -> dict[str, float]:
+    probe, items = await _limits(platform, variants)
+    per_request = probe.cost(items)
     # Enough full requests to outlast the burst and the window (and no more: a larger
-    # Amazon backlog goes by feed, a different budget).
-    needed = int((probe.burst + probe.rate * window_s * 1.5) / per_request * probe.batch)
-    async with rig(platform, max(QUEUED_INCREASES, needed)) as r:
+    # Amazon or Walmart backlog goes by feed, a different budget).
+    needed = int((probe.burst + probe.rate * window_s * 1.5) / per_request * items)
+    async with rig(platform, max(QUEUED_INCREASES, needed), variants) as r:
         budget = r.scheduler.queue.budgets[0]
         for listing in r.listings[:needed]:
             r.scheduler.put(listing, 5, TS)
@@ -160,16 +181,16 @@ async def backlog(platform: str, window_s: float) -> dict[str, float]:
         }
 
 
-async def _limits(platform: str) -> LaneLimits:
-    async with rig(platform, 1) as r:
-        return replace(r.lane)
+async def _limits(platform: str, variants: int) -> tuple[LaneLimits, int]:
+    async with rig(platform, 1, variants) as r:
+        return replace(r.lane), r.per_request()
 
 
 async def latency(
-    platform: str, rate: float, skus: int, duration_s: float, patience_s: float
+    platform: str, rate: float, skus: int, duration_s: float, patience_s: float, variants: int
 ) -> dict[str, float]:
     waits: list[float] = []
-    async with rig(platform, skus) as r:
+    async with rig(platform, skus, variants) as r:
 
         def timed(queued_at: float) -> Settled:
             def settled(applied: bool, _reason: str | None) -> None:
@@ -198,28 +219,39 @@ async def latency(
             "left": left,
             "p50": cuts[49],
             "p99": cuts[98],
-            "slot_s": r.lane.cost(r.lane.batch) / r.lane.rate,
+            "slot_s": r.lane.cost(r.per_request()) / r.lane.rate,
+            "capacity": r.lane.rate / r.lane.cost(r.per_request()) * r.per_request(),
+            "feed_s": r.feed_s or 0.0,
             "throttled": r.market.counters.throttled,
         }
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"budget window {args.window:g} s; latency {args.rate:g} changes/s over {args.skus:,}")
+    print(
+        f"budget window {args.window:g} s; latency {args.rate:g} changes/s over {args.skus:,}; "
+        f"{args.variants} SKUs to a product"
+    )
     print("platform  req/s  sent  used    throttled  zero behind the queue  one slot")
     for platform in args.platform:
-        b = await backlog(platform, args.window)
+        b = await backlog(platform, args.window, args.variants)
         print(
             f"{platform:<8}  {b['rate']:5.2f}  {b['requests']:4.0f}  {b['used']:6.1%}  "
             f"{b['throttled']:9.0f}  {b['zero_s'] * 1000:9.0f} ms ({b['queued']:,.0f} queued)"
             f"  {b['slot_s'] * 1000:.0f} ms"
         )
-    print("platform  changes  achieved/s  accepted  unaccepted  p50 ms  p99 ms  slot ms  throttled")
+    print(
+        "platform  changes  achieved/s  accepted  unaccepted  p50 ms  p99 ms  slot ms  "
+        "lane changes/s  feed s  throttled"
+    )
     for platform in args.platform:
-        lat = await latency(platform, args.rate, args.skus, args.duration, args.patience)
+        lat = await latency(
+            platform, args.rate, args.skus, args.duration, args.patience, args.variants
+        )
         print(
             f"{platform:<8}  {lat['changes']:7,.0f}  {lat['achieved']:10.0f}  "
             f"{lat['accepted']:8,.0f}  {lat['left']:10,.0f}  {lat['p50'] * 1000:6.0f}  "
-            f"{lat['p99'] * 1000:6.0f}  {lat['slot_s'] * 1000:7.0f}  {lat['throttled']:9.0f}"
+            f"{lat['p99'] * 1000:6.0f}  {lat['slot_s'] * 1000:7.0f}  "
+            f"{lat['capacity']:14.0f}  {lat['feed_s']:6.0f}  {lat['throttled']:9.0f}"
         )
 
 
@@ -232,6 +264,9 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of steady changes")
     parser.add_argument(
         "--patience", type=float, default=60.0, help="seconds to wait for the last changes"
+    )
+    parser.add_argument(
+        "--variants", type=int, default=10, help="SKUs to a product (TikTok, Shopee, Lazada)"
     )
     parsed = parser.parse_args()
     parsed.platform = parsed.platform or list(PLATFORMS)

@@ -12,6 +12,8 @@ import pytest
 
 from invsync.cli import main
 
+PLATFORMS = ("shopify", "amazon", "walmart", "ebay", "tiktok", "shopee", "lazada")
+
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
 # The CLI with Ctrl-C turned back on: a test runner started in the background
 # passes SIGINT on as ignored.
@@ -35,6 +37,8 @@ def test_demo_shows_every_channel_and_no_oversell(capsys: pytest.CaptureFixture[
         "walmart",
         "ebay",
         "tiktok",
+        "shopee",
+        "lazada",
     ]
     rows = {line.rsplit(None, 1)[0]: line.split()[-1] for line in out.splitlines() if line}
     assert rows["oversold units by reservation"] == "0"
@@ -46,15 +50,20 @@ def test_demo_shows_every_channel_and_no_oversell(capsys: pytest.CaptureFixture[
     assert "checker: PASS" in out
     # The marketplace channels sold on the sandbox, and each ended at what invsync decided.
     market = out.split("Marketplaces (sandbox)", 1)[1].splitlines()
-    rows_by_channel = {line.split()[0]: line.split() for line in market[3:6]}
-    assert sorted(rows_by_channel) == ["amazon", "ebay", "shopify"]
+    rows_by_channel = {line.split()[0]: line.split() for line in market[3:10]}
+    assert sorted(rows_by_channel) == sorted(PLATFORMS)
     for channel, cells in rows_by_channel.items():
         # channel platform sold refused pushes p50 p99 requests throttled equal less
         assert cells[1] == channel
         assert int(cells[4]) > 0, f"the gateway pushed nothing to {channel}"
+        assert cells[5] != "-" and cells[6] != "-", f"no push latency for {channel}"
+        assert cells[8] == "0", f"{channel} throttled the gateway"
         equal, listings = cells[9].split("/")
         assert int(equal) + int(cells[10]) == int(listings), market
     assert sum(int(cells[2]) for cells in rows_by_channel.values()) > 0, "nothing sold there"
+    # The rehearsal says which of the platforms' documented delays it shortened.
+    shortened = next(line for line in out.splitlines() if "shortened for the rehearsal" in line)
+    assert "order delay" in shortened and "feed processing" in shortened
 
 
 @pytest.mark.nats

@@ -13,7 +13,7 @@ EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.toml
 
 def test_check_accepts_the_example_policy(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--policy", str(EXAMPLE_POLICY)]) == 0
-    assert "ok: 6 channels on tiers 1, 2, 3" in capsys.readouterr().out
+    assert "ok: 8 channels on tiers 1, 2, 3" in capsys.readouterr().out
 
 
 def test_check_names_file_line_and_field_of_a_bad_policy(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import pkgutil
 import re
 import shutil
 import subprocess
 from functools import cache
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from invsync.commands import connect, serve
+from invsync.gateway import platforms
 from invsync.gateway.config import load_channels
 from invsync.gateway.listings import read_listing_csv
 from invsync.gateway.metrics import GatewayMetrics
@@ -400,6 +403,7 @@ def test_the_gateway_alerts_cover_errors_backlog_throttling_and_budget() -> None
         "invsync_channel_backlog_items",
         "invsync_channel_budget_remaining",
         "invsync_channel_push_latency_seconds_bucket",
+        "invsync_channel_push_floor_seconds",
     ):
         assert metric in exprs
     dashboard = " ".join(dashboard_exprs())
@@ -410,6 +414,31 @@ def test_the_gateway_alerts_cover_errors_backlog_throttling_and_budget() -> None
         "invsync_channel_budget_remaining",
     ):
         assert metric in dashboard
+
+
+def test_push_latency_is_judged_against_each_channels_documented_floor() -> None:
+    """A fixed threshold would fire for as long as Walmart's 30-minute feeds run."""
+    rule = the("PrometheusRule")
+    (expr,) = [
+        r["expr"]
+        for g in rule["spec"]["groups"]
+        for r in g["rules"]
+        if r.get("alert") == "InvsyncChannelPushSlow"
+    ]
+    latency, threshold = expr.split("> on (namespace, channel)")
+    assert "invsync_channel_push_latency_seconds_bucket" in latency
+    assert "invsync_channel_push_floor_seconds" in threshold
+
+
+def test_the_shipped_channels_cover_every_platform_the_gateway_has_a_profile_for() -> None:
+    shipped = K8S / "base" / "gateway"
+    loaded = load_channels(shipped / connect_args().channels.name)
+    modules = pkgutil.iter_modules(platforms.__path__, f"{platforms.__name__}.")
+    with_profile = [
+        m.name.rsplit(".", 1)[1] for m in modules if hasattr(import_module(m.name), "PROFILE")
+    ]
+    assert len(with_profile) >= 7
+    assert sorted(c.platform for c in loaded.channels) == sorted(with_profile)
 
 
 def test_the_shipped_channels_build_their_profiles_and_read_their_listing_csvs() -> None:

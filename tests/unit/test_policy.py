@@ -66,7 +66,16 @@ def last_line_with(text: str, needle: str) -> int:
 def test_example_policy_loads_with_channels_in_file_order() -> None:
     policy = Policy.load(EXAMPLE)
     assert policy.source == str(EXAMPLE)
-    assert policy.channels == ("shopify", "b2b-portal", "amazon", "walmart", "ebay", "tiktok")
+    assert policy.channels == (
+        "shopify",
+        "b2b-portal",
+        "amazon",
+        "walmart",
+        "ebay",
+        "tiktok",
+        "shopee",
+        "lazada",
+    )
     assert policy.locations == ("wh-3", "vendor-acme", "3pl-east", "retail-01")
     assert policy.tiers == (1, 2, 3)
     assert policy.channel_tier("amazon") == 2

@@ -55,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--marketplaces",
         action="store_true",
-        help="with --embedded: the shopify, amazon and ebay channels sell on the sandbox, "
-        "kept current by the gateway, so push lag and order lag are real",
+        help="with --embedded: the channels named after a marketplace (shopify, amazon, "
+        "ebay, walmart, tiktok, shopee, lazada) sell on the sandbox, kept current by the "
+        "gateway, so push lag and order lag are real",
     )
     parser.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary.json and a PNG here"

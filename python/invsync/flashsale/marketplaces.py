@@ -1,9 +1,9 @@
 """A flash sale whose marketplace channels sell through the sandbox, so the loop is closed.
 
 For every policy channel named after a platform the sandbox emulates (shopify, amazon,
-ebay), the run generates a channels file, one listing CSV and random credentials
-(handed over in environment variables, never printed), then starts `invsync
-sandbox`'s marketplaces and `invsync connect`'s gateway in this process. A
+ebay, walmart, tiktok, shopee, lazada), the run generates a channels file, one listing
+CSV and random credentials (handed over in environment variables, never printed), then
+starts `invsync sandbox`'s marketplaces and `invsync connect`'s gateway in this process. A
 marketplace order on such a channel is a sale on the sandbox (`POST /sandbox/sale`):
 the sandbox refuses what its listing cannot show, and the `order.placed` reaches the
 service only after the platform's order delay, through the driver (so the checker
@@ -24,7 +24,15 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,32 +45,58 @@ from prometheus_client import CollectorRegistry
 
 from invsync.events import OrderPlaced, encode_json
 from invsync.flashsale.checker import BackorderCause, SkuState
+from invsync.marketplaces import amazon as az
+from invsync.marketplaces import lazada as lz
+from invsync.marketplaces import shopee as sp
+from invsync.marketplaces import tiktok as tt
+from invsync.marketplaces import walmart as wm
 from invsync.sandbox.orders import DeliveryError
 from invsync.service.config import ConnectionOptions
 
 # The platforms a policy channel of the same name is sold through on the sandbox.
-PLATFORMS = ("shopify", "amazon", "ebay")
+PLATFORMS = ("shopify", "amazon", "ebay", "walmart", "tiktok", "shopee", "lazada")
 CREDENTIALS: Mapping[str, tuple[str, ...]] = {
     "shopify": ("access_token",),
-    "amazon": ("refresh_token", "client_id", "client_secret"),
+    "amazon": az.CREDENTIALS,
     "ebay": ("refresh_token", "client_id", "client_secret"),
+    "walmart": wm.CREDENTIALS,
+    "tiktok": tt.CREDENTIALS,
+    "shopee": sp.CREDENTIALS,
+    "lazada": lz.CREDENTIALS,
 }
 # A rehearsal's delays: each platform's documented order delay (Amazon's is minutes)
-# and feed processing time would make a demo wait for minutes.
+# and feed processing time (Amazon's minutes, Walmart's half an hour) would make a demo
+# wait for minutes. Rate budgets and batch limits stay the documented ones.
 ORDER_DELAY_S = 1.0
 FEED_PROCESSING_S = 1.0
-# Amazon's channel options: a seller id and the US marketplace. The gateway keeps the
-# documented feed processing time, so it sends by feed only a backlog that the PATCH
-# lane could not clear in that time; the sandbox processes faster, for a short run.
-AMAZON_OPTIONS = {"seller_id": "A2DEMOSELLER", "marketplace_id": "ATVPDKIKX0DER"}
+# The documented figures the two above stand in for (seconds), as the run reports them.
+DOCUMENTED_ORDER_DELAY_S: Mapping[str, float] = {
+    "amazon": az.ORDER_DELAY_S,
+    "walmart": wm.ORDER_DELAY_S,
+    "shopee": sp.ORDER_DELAY_S,
+    "lazada": lz.ORDER_DELAY_S,
+    "tiktok": tt.ORDER_DELAY_S,
+}
+DOCUMENTED_FEED_PROCESSING_S: Mapping[str, float] = {
+    "amazon": az.FEED_PROCESSING_S,
+    "walmart": wm.FEED_PROCESSING_S,
+}
+# The channels' options. The gateway keeps the documented feed processing times, so it
+# sends by feed (Amazon, Walmart) only a backlog that the per-item lane could not clear
+# in that time; the sandbox processes faster, for a short run.
 SHOPIFY_LOCATION = "gid://shopify/Location/1"
+TIKTOK_WAREHOUSE = "7068517275539719942"
 OPTIONS: Mapping[str, Mapping[str, str]] = {
     "shopify": {"shop": "invsync-demo"},
-    "amazon": AMAZON_OPTIONS,
+    "amazon": {"seller_id": "A2DEMOSELLER", "marketplace_id": "ATVPDKIKX0DER"},
+    "tiktok": {"shop_cipher": "ROW_invsyncdemo"},
+    "shopee": {"partner_id": "2001887", "shop_id": "225383"},
+    "lazada": {"app_key": "100132"},
 }
 GATEWAY_READY_TIMEOUT_S = 20.0
 SALE_TIMEOUT_S = 5.0
-# Before the sale: the opening quantities at Amazon's 5 requests a second.
+# Before the sale: the opening quantities at Amazon's 5 and Walmart's 3.3 requests a
+# second.
 OPENING_TIMEOUT_S = 30.0
 # After the sale: orders still owed by the marketplaces, then the last pushes.
 ORDERS_DUE_TIMEOUT_S = 15.0
@@ -79,19 +113,47 @@ def marketplace_channels(channels: Sequence[str]) -> dict[str, str]:
     return {channel: channel for channel in channels if channel in PLATFORMS}
 
 
-def _listing_ids(platform: str, sku: str, rank: int) -> list[str]:
-    """The platform's ids for a SKU, in the order of its listing CSV's columns."""
-    if platform == "shopify":
-        return [f"gid://shopify/InventoryItem/{1000 + rank}", SHOPIFY_LOCATION]
-    if platform == "amazon":
-        return [sku]
-    return [sku, str(9000 + rank)]
+def shortened(platforms: Iterable[str]) -> str:
+    """What a rehearsal shortens, against the documented figures of `platforms`."""
+
+    def figures(documented: Mapping[str, float]) -> str:
+        named = [f"{p} {_duration(documented[p])}" for p in platforms if p in documented]
+        return f" (documented: {', '.join(named)})" if named else ""
+
+    return (
+        f"order delay {ORDER_DELAY_S:.0f} s{figures(DOCUMENTED_ORDER_DELAY_S)}; "
+        f"feed processing {FEED_PROCESSING_S:.0f} s{figures(DOCUMENTED_FEED_PROCESSING_S)}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _listing_ids(platform: str, sku: str, rank: int, variants: int) -> list[str]:
+    """The platform's ids for a SKU, in the order of its listing CSV's columns; every
+    `variants` SKUs in a row are one product (TikTok, Lazada) or item (Shopee)."""
+    parent = rank // variants
+    ids = {
+        "shopify": [f"gid://shopify/InventoryItem/{1000 + rank}", SHOPIFY_LOCATION],
+        "amazon": [sku],
+        "ebay": [sku, str(9000 + rank)],
+        "walmart": [sku],
+        "tiktok": [str(1729000000 + parent), str(1729500000 + rank), TIKTOK_WAREHOUSE],
+        "shopee": [str(800000 + parent), str(900000 + rank)],
+        "lazada": [sku, str(300000 + parent), str(500000 + rank)],
+    }
+    return ids[platform]
 
 
 _ID_COLUMNS = {
     "shopify": "inventory_item_id,location_id",
     "amazon": "seller_sku",
     "ebay": "ebay_sku,offer_id",
+    "walmart": "walmart_sku",
+    "tiktok": "product_id,sku_id,warehouse_id",
+    "shopee": "item_id,model_id",
+    "lazada": "seller_sku,item_id,sku_id",
 }
 
 
@@ -110,15 +172,23 @@ def new_credentials(channels: Mapping[str, str]) -> dict[str, str]:
 
 
 def write_channels(
-    folder: Path, channels: Mapping[str, str], skus: Sequence[str], base_url: str | None = None
+    folder: Path,
+    channels: Mapping[str, str],
+    skus: Sequence[str],
+    base_url: str | None = None,
+    variants: int = 1,
 ) -> Path:
-    """The channels file and listing CSVs in `folder`; credentials are read from the
-    variables `new_credentials` names."""
+    """The channels file and listing CSVs in `folder`, `variants` SKUs to a product
+    where the platform has products; credentials are read from the variables
+    `new_credentials` names."""
     entries = []
     for channel, platform in channels.items():
         csv = folder / f"{channel}.csv"
         rows = [f"sku,condition,{_ID_COLUMNS[platform]}"]
-        rows += [",".join([sku, "", *_listing_ids(platform, sku, r)]) for r, sku in enumerate(skus)]
+        rows += [
+            ",".join([sku, "", *_listing_ids(platform, sku, r, variants)])
+            for r, sku in enumerate(skus)
+        ]
         csv.write_text("\n".join(rows) + "\n", encoding="utf-8")
         names = [f'{name}_env = "{_variable(channel, name)}"' for name in CREDENTIALS[platform]]
         lines = [
@@ -518,5 +588,6 @@ __all__ = [
     "render",
     "render_oversells",
     "running_marketplaces",
+    "shortened",
     "write_channels",
 ]

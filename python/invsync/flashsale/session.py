@@ -102,6 +102,22 @@ share = 0.3
 buffer = "auto"
 buffer_min = 2
 lag_s = 5
+
+[[channels]]
+id = "shopee"
+tier = 3
+share = 0.3
+buffer = "auto"
+buffer_min = 2
+lag_s = 5
+
+[[channels]]
+id = "lazada"
+tier = 3
+share = 0.3
+buffer = "auto"
+buffer_min = 2
+lag_s = 5
 """
 
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 __all__ = ["RESULTS", "ChannelMetrics", "GatewayMetrics"]
 
 # Event `ts` to the platform's acceptance: a fast Shopify push to a feed that took
-# minutes to process.
+# minutes (Amazon) or half an hour (Walmart) to process.
 PUSH_LATENCY_BUCKETS: Final = (
     0.01,
     0.025,
@@ -30,7 +30,13 @@ PUSH_LATENCY_BUCKETS: Final = (
     120.0,
     300.0,
     900.0,
+    1800.0,
+    3600.0,
+    7200.0,
 )
+# A channel's floor is that of the slowest lane that accepted quantities within this
+# long: the window InvsyncChannelPushSlow (k8s PrometheusRule) reads latency over.
+FLOOR_WINDOW_S: Final = 600.0
 # What a request to a platform came to: accepted (`ok`, its items may still be
 # refused one by one), throttled, a transient `error`, `auth_error`, or `refused` whole.
 RESULTS: Final = ("ok", "throttled", "error", "auth_error", "refused")
@@ -64,6 +70,14 @@ class GatewayMetrics:
             ["channel"],
             registry=self.registry,
         )
+        self.push_floor = Gauge(
+            "invsync_channel_push_floor_seconds",
+            "The documented least push latency of the slowest lane that accepted quantities "
+            "in the last 10 minutes: one request's share of its budget, plus a feed's "
+            "processing time.",
+            ["channel"],
+            registry=self.registry,
+        )
         self.unmapped = Gauge(
             "invsync_channel_unmapped_items",
             "(sku, condition) pairs with a quantity but no listing in the channel's map.",
@@ -91,6 +105,9 @@ class ChannelMetrics:
         self.backlog = metrics.backlog.labels(channel)
         self.budget = metrics.budget.labels(channel)
         self.unmapped = metrics.unmapped.labels(channel)
+        self._floor = metrics.push_floor.labels(channel)
+        # Each lane floor that accepted quantities, and when it last did (monotonic s).
+        self._floors: dict[float, float] = {}
         self._acks = metrics.acks
         for result in RESULTS:
             self._requests.labels(channel, result)
@@ -99,6 +116,14 @@ class ChannelMetrics:
 
     def request(self, result: str) -> None:
         self._requests.labels(self.channel, result).inc()
+
+    def accepted_on(self, floor_s: float, now: float) -> None:
+        """Quantities were accepted on a lane whose documented floor is `floor_s`."""
+        self._floors[floor_s] = now
+        for floor, seen in list(self._floors.items()):
+            if now - seen > FLOOR_WINDOW_S:
+                del self._floors[floor]
+        self._floor.set(max(self._floors))
 
     def ack(self, ok: bool) -> None:
         self._acks.labels(self.channel, "true" if ok else "false").inc()

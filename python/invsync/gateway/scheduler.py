@@ -539,6 +539,8 @@ class Scheduler:
     def _settled(self, batch: Batch, reply: Reply) -> None:
         done = self.queue.settle(batch, reply.outcomes, self.clock())
         now = datetime.now(UTC)
+        if done.applied:
+            self.metrics.accepted_on(self.profile.lanes[batch.lane].limits.floor_s, self.clock())
         for item in done.applied:
             self.metrics.latency.observe(max(0.0, (now - item.source_ts).total_seconds()))
         for item, reason in done.refused:

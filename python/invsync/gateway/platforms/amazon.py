@@ -42,6 +42,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.documents import json_document
 from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
@@ -227,16 +228,20 @@ class FeedLane:
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         account = self._account
-        messages = [
-            {
-                "messageId": number,
-                "sku": change.listing.ids["seller_sku"],
-                "operationType": az.FEED_OPERATION,
-                **account.patch(change.qty),
-            }
-            for number, change in enumerate(changes, start=1)
-        ]
-        document = json.dumps(az.feed_document(account.seller_id, messages)).encode()
+
+        def feed() -> dict[str, Any]:
+            messages = [
+                {
+                    "messageId": number,
+                    "sku": change.listing.ids["seller_sku"],
+                    "operationType": az.FEED_OPERATION,
+                    **account.patch(change.qty),
+                }
+                for number, change in enumerate(changes, start=1)
+            ]
+            return az.feed_document(account.seller_id, messages)
+
+        document = await json_document(feed)
         created = _expect(
             await account.call(
                 http, "POST", az.FEED_DOCUMENTS_PATH, body={"contentType": az.FEED_CONTENT_TYPE}

@@ -121,6 +121,13 @@ class LaneLimits:
     def cost(self, items: int) -> float:
         return self.cost_per_request + self.cost_per_item * items
 
+    @property
+    def floor_s(self) -> float:
+        """The least latency the lane's documented budget allows a full request: its
+        share of the rate (one slot), plus the job's processing time on an
+        asynchronous lane."""
+        return self.cost(self.batch) / self.rate + self.processing_s
+
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
     """A `Retry-After` header in seconds: delta-seconds or an HTTP date (RFC 9110

@@ -15,7 +15,6 @@ Walmart serves it). Overrides: `rate` and `burst` of the PUT lane.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from invsync.gateway.platforms.base import (
     Throttled,
     TransientError,
 )
+from invsync.gateway.platforms.documents import json_document
 from invsync.gateway.platforms.lanes import SynchronousLane
 from invsync.gateway.secrets import Secret
 from invsync.gateway.tokens import RefreshingToken, oauth_token
@@ -197,8 +197,11 @@ class FeedLane:
         self._jobs: dict[str, int] = {}
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
-        items = [wm.inventory(c.listing.ids["walmart_sku"], c.qty) for c in changes]
-        document = json.dumps(wm.feed_document(items)).encode()
+        document = await json_document(
+            lambda: wm.feed_document(
+                [wm.inventory(c.listing.ids["walmart_sku"], c.qty) for c in changes]
+            )
+        )
         if len(document) > wm.FEED_MAX_BYTES:
             raise BatchRefused(
                 f"walmart feed of {len(changes)} items is {len(document)} bytes, over "
