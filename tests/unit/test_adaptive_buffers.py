@@ -261,3 +261,16 @@ def test_a_hold_counts_as_a_sale_once_with_no_order_lag() -> None:
     tick(engine, 40)
     shopify = channel(engine, "walmart")["buffer_auto"]["sellers"][0]
     assert shopify["order_lag_s"] == pytest.approx(0.01) and shopify["order_lag_measured"]
+
+
+def test_a_quantity_the_cadence_moved_is_stamped_with_the_tick_behind_it() -> None:
+    # The sync latency of a quantity counts from the newest event behind it (CONTRACT 5):
+    # when the cadence recomputes a buffer, that is the tick, not a sale long before.
+    engine = stocked()
+    shopify_sells_one_a_second(engine, 30)
+    engine.drain_changes()
+    tick(engine, 100, push_lag_s={"walmart": 60.0})
+    tick(engine, 200)
+    walmart = engine.drain_changes()["walmart"]
+    assert [item.sku for item in walmart] == ["A"]
+    assert walmart[0].source_ts == T0 + timedelta(seconds=200)

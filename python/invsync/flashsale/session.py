@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +33,9 @@ SERVICE_READY_TIMEOUT_S = 20.0
 CONNECT_TIMEOUT_S = 2.0
 CONNECT_ATTEMPTS = 3
 CONNECT_RETRY_S = 0.3
+# After the sale, invsync's numbers are asked again at most this often while automatic
+# buffers keep moving them (one cadence per round at most, the rounds are seconds).
+CONVERGE_ROUNDS = 3
 # The run drives the sale as a producer and watches the channel feeds as an observer.
 DRIVER_USER = "loadtest"
 DRIVER_ROLES = ("producer", "observer")
@@ -297,11 +300,39 @@ async def run_sale(
         await driver.settle()
         expected = checker.expected(scenario.skus, datetime.now(UTC))
         observed = await driver.query_all(scenario.skus)
-        shown = None if marketplaces is None else await marketplaces.converge(observed)
+        shown = (
+            None
+            if marketplaces is None
+            else await converge_on_latest(driver, marketplaces, scenario.skus, observed)
+        )
     finally:
         await nc.drain()
     verdict = checker.verdict(expected, observed)
     return Outcome(scenario, stats, feed, reserve, expected, verdict, shown)
+
+
+async def converge_on_latest(
+    driver: Driver,
+    marketplaces: Marketplaces,
+    skus: Sequence[str],
+    decided: Mapping[str, SkuState | None],
+) -> list[ChannelResult]:
+    """The marketplaces against what invsync decides when the wait ends, asked again
+    while it moved during the wait (at most CONVERGE_ROUNDS times): automatic buffers
+    change shown quantities on their cadence with no event behind them (rates decay,
+    measured lags replace the policy's), and the gateway pushes those too."""
+    results = await marketplaces.converge(decided)
+    for _ in range(CONVERGE_ROUNDS - 1):
+        latest = await driver.query_all(skus)
+        if all(_shown(latest.get(sku)) == _shown(decided.get(sku)) for sku in skus):
+            break
+        decided = latest
+        results = await marketplaces.converge(decided)
+    return results
+
+
+def _shown(state: SkuState | None) -> Mapping[str, int] | None:
+    return None if state is None else state.shown
 
 
 async def run_embedded_sale(

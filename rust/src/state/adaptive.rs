@@ -254,6 +254,7 @@ impl State {
             .collect();
         let hl = self.policy.tables.adaptive.half_lives;
         let mut keys: Vec<u32> = Vec::new();
+        let mut faded: Vec<u32> = Vec::new();
         self.adaptive.demand.retain(|&k, d| {
             d.rates.retain(|(_, r)| !r.faded(now, &hl));
             let keep = !d.rates.is_empty();
@@ -262,13 +263,31 @@ impl State {
             } else {
                 // Its buffers fall back to `min` and its protection to the static levels.
                 c.mark_dirty(k);
+                faded.push(k);
             }
             keep
         });
+        for k in faded {
+            self.touch_with_bundles(k, now);
+        }
         keys.sort_unstable();
         for k in keys {
-            self.recompute_buffers(c, k, now);
-            self.recompute_protect(c, k, now);
+            let buffers = self.recompute_buffers(c, k, now);
+            let protect = self.recompute_protect(c, k, now);
+            if buffers || protect {
+                self.touch_with_bundles(k, now);
+            }
+        }
+    }
+
+    /// The recomputation at `now` is the newest event behind what it moved: the key's
+    /// and its bundles' `source_ts` (CONTRACT 5), not the sale seconds before, which
+    /// would count the cadence's wait as sync latency.
+    fn touch_with_bundles(&mut self, idx: u32, now: i64) {
+        self.touch(idx, now);
+        let bundles: SmallVec<[u32; 4]> = self.bundles_of(idx).iter().copied().collect();
+        for b in bundles {
+            self.touch(b, now);
         }
     }
 
@@ -326,12 +345,13 @@ impl State {
             .collect()
     }
 
-    fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64) {
+    /// Key `idx`'s automatic buffers as of `now`; true when they changed.
+    fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64) -> bool {
         if !self.policy.auto_buffers {
-            return;
+            return false;
         }
         let Some(d) = self.adaptive.demand.get(&idx) else {
-            return;
+            return false;
         };
         let info = &self.info[idx as usize];
         let profile = &self.policy.tables.profiles[info.profile as usize];
@@ -349,14 +369,16 @@ impl State {
             })
             .collect();
         let Some(d) = self.adaptive.demand.get_mut(&idx) else {
-            return;
+            return false;
         };
         d.at = now;
-        if d.buffers != buffers {
+        let changed = d.buffers != buffers;
+        if changed {
             d.buffers = buffers;
             c.mark_dirty(idx);
             self.mark_bundles(c, idx);
         }
+        changed
     }
 
     /// Mean demand per tier over the protection horizon at log time `at`, tier t at
@@ -395,12 +417,13 @@ impl State {
             .collect()
     }
 
-    fn recompute_protect(&mut self, c: &Counters, idx: u32, now: i64) {
+    /// Key `idx`'s automatic protection levels as of `now`; true when they changed.
+    fn recompute_protect(&mut self, c: &Counters, idx: u32, now: i64) -> bool {
         if !self.policy.auto_protect || self.info[idx as usize].kind == Kind::Bundle {
-            return;
+            return false;
         }
         let Some(d) = self.adaptive.demand.get(&idx) else {
-            return;
+            return false;
         };
         let demand = self.tier_demand(d, idx, now);
         let mut cum = Vec::with_capacity(demand.len());
@@ -410,14 +433,16 @@ impl State {
             sum = sum.saturating_add(p);
         }
         let Some(d) = self.adaptive.demand.get_mut(&idx) else {
-            return;
+            return false;
         };
         d.protect_demand = demand;
-        if d.cum_protect != cum {
+        let changed = d.cum_protect != cum;
+        if changed {
             d.cum_protect = cum;
             c.mark_dirty(idx);
             self.mark_bundles(c, idx);
         }
+        changed
     }
 
     /// Key `idx`'s demand, where a policy with automatic buffers needs it.
