@@ -95,8 +95,11 @@ async def test_bad_input_goes_to_the_dlq_and_the_service_keeps_serving(
         for r in ("malformed", "encoding", "bad_input", "unknown_type", "invalid")
     ]
     assert reasons == [1.0, 1.0, 1.0, 1.0, 1.0]
-    assert base64.b64decode(dlq.messages[0][1]["payload_b64"]) == b"{not json"
-    assert dlq.messages[2][1]["error"] == "location: unknown 'nowhere'"
+    # Decode failures and refusals by the engine are dead-lettered by different stages,
+    # so their order on the subject is not part of the contract.
+    letters = [body for _, body in dlq.messages]
+    assert b"{not json" in [base64.b64decode(letter["payload_b64"]) for letter in letters]
+    assert "location: unknown 'nowhere'" in [letter["error"] for letter in letters]
     assert qty.messages[0][1]["items"][0]["qty"] == 4
 
 
