@@ -1,6 +1,9 @@
 """The log survives a NATS node's death: the replicated stream the partitions share
 keeps taking events and serving them, in order and once, while one of three servers
-is gone, and the node that comes back catches up."""
+is gone, and the node that comes back catches up. The fence a partition's leader
+writes under (expected last sequence of its epoch subject) holds across that too:
+the stream's new leader node refuses a deposed allocator's write just as the old one
+did."""
 
 from __future__ import annotations
 
@@ -83,4 +86,60 @@ async def test_the_replicated_stream_keeps_taking_and_serving_events_when_a_node
         assert (await service.jetstream().stream_info(STREAM)).state.messages == 101
     finally:
         await producer.close()
+        await service.close()
+
+
+EPOCH_SUBJECT = "inv.log.leader.0"
+# JetStream's API error code for a failed expected-last-sequence check.
+WRONG_LAST_SEQUENCE = 10071
+
+
+def fenced(epoch_entry: int) -> dict[str, str]:
+    """The headers of a write that holds only while `epoch_entry` is the newest epoch entry."""
+    return {
+        "Nats-Expected-Last-Subject-Sequence": str(epoch_entry),
+        "Nats-Expected-Last-Subject-Sequence-Subject": EPOCH_SUBJECT,
+    }
+
+
+async def test_a_deposed_leaders_fenced_write_is_refused_after_the_stream_leader_node_dies(
+    nats_cluster: NatsCluster,
+) -> None:
+    service = await nats_cluster.connect("service")
+    try:
+        info = await create_replicated_stream(service)
+        js = service.jetstream(timeout=2.0)
+        old_epoch = (await js.publish(EPOCH_SUBJECT, b'{"epoch": 1}')).seq
+        await js.publish("inv.log.clock", b"{}", headers=fenced(old_epoch))
+        new_epoch = (
+            await js.publish(
+                EPOCH_SUBJECT,
+                b'{"epoch": 2}',
+                headers={"Nats-Expected-Last-Subject-Sequence": str(old_epoch)},
+            )
+        ).seq
+
+        leader = info.cluster.leader if info.cluster else None
+        (victim,) = [i for i in range(len(nats_cluster.nodes)) if f"n{i}" == leader]
+        nats_cluster.kill(victim)
+        await wait_stream_leader(service)
+
+        refused = None
+        with anyio.fail_after(PUBLISH_TIMEOUT_S):
+            while refused is None:
+                try:
+                    await js.publish("inv.log.clock", b"{}", headers=fenced(old_epoch))
+                    refused = False
+                except APIError as exc:
+                    if exc.err_code == WRONG_LAST_SEQUENCE:
+                        refused = True
+                    else:
+                        await anyio.sleep(0.1)  # no stream leader yet
+                except (NatsError, TimeoutError):
+                    await anyio.sleep(0.1)
+        assert refused, "the stream took a write fenced by a superseded epoch entry"
+        # The current leader's writes go on.
+        await js.publish("inv.log.clock", b"{}", headers=fenced(new_epoch))
+        assert (await js.stream_info(STREAM)).state.messages == 4
+    finally:
         await service.close()
