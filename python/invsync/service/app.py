@@ -32,6 +32,7 @@ from invsync.service.connection import connect, flush_all
 from invsync.service.consumer import LogReader
 from invsync.service.depletion import DepletionSampler
 from invsync.service.feeds import FeedMonitor
+from invsync.service.logwriter import LogWriter
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.pipeline import ConsumeLoop
@@ -217,8 +218,11 @@ class Service:
             metrics_server, _ = start_http_server(
                 config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
             )
-        admin = self._admin = Admin(nc, js, self.subjects, engine)
-        gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
+        writer = LogWriter(js)
+        admin = self._admin = Admin(nc, writer, self.subjects, engine)
+        gateway = ReservationGateway(
+            nc, writer, self.subjects, metrics, lambda: engine.policy.channels
+        )
         feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox, push_lags)
         channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
@@ -228,7 +232,7 @@ class Service:
                 await channel_query.start()
                 await gateway.start(tg)
                 await feeds.start()
-                tg.start_soon(run_clock, js, self.subjects, config.tick_s, push_lags)
+                tg.start_soon(run_clock, writer, self.subjects, config.tick_s, push_lags)
                 tg.start_soon(feeds.run)
                 tg.start_soon(depletion.run)
                 if self._reload_pending:  # a SIGHUP arrived during start-up
