@@ -24,7 +24,7 @@ async def test_a_newer_epoch_entry_fences_every_write_of_the_older_leader(
         js = nc.jetstream()
         await ensure_stream(js, "INVSYNC", SUBJECTS, 120.0)
         leader = SUBJECTS.leader_log(0)
-        old, new = LogWriter(js), LogWriter(js)
+        old, new = LogWriter(js, "INVSYNC"), LogWriter(js, "INVSYNC")
         demoted: list[str] = []
         old.on_fenced(lambda: demoted.append("old"))
         new.on_fenced(lambda: demoted.append("new"))
@@ -49,7 +49,7 @@ async def test_a_newer_epoch_entry_fences_every_write_of_the_older_leader(
         assert demoted == ["old"] * 3
 
         # Another partition's epoch entry does not fence this one's leader.
-        other = await LogWriter(js).append_epoch_entry(SUBJECTS.leader_log(1), b"{}", 0)
+        other = await LogWriter(js, "INVSYNC").append_epoch_entry(SUBJECTS.leader_log(1), b"{}", 0)
         assert other is not None
         ack = await new.append(SUBJECTS.clock_log, b"{}")
         assert ack.seq == before + 2

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 
 log = logging.getLogger("invsync.service")
 
@@ -39,8 +39,9 @@ def refused_by_fence(exc: APIError) -> bool:
 class LogWriter:
     """Appends to the log, fenced by the partition's epoch entry once `fence_at` is called."""
 
-    def __init__(self, js: JetStreamContext) -> None:
+    def __init__(self, js: JetStreamContext, stream: str) -> None:
         self._js = js
+        self._stream = stream
         self._fence: dict[str, str] | None = None
         self._on_fenced: Callable[[], None] = lambda: None
 
@@ -88,3 +89,10 @@ class LogWriter:
                 return None
             raise
         return ack.seq
+
+    async def last_sequence_on(self, subject: str) -> int:
+        """The stream sequence of the newest entry on `subject`; 0 when there is none."""
+        try:
+            return (await self._js.get_last_msg(self._stream, subject)).seq or 0
+        except NotFoundError:
+            return 0
