@@ -78,4 +78,5 @@ async def test_reload_that_drops_a_stocked_location_is_refused_with_the_reason(
     reply = msgspec.json.decode(refused.data)
     assert reply["ok"] is False
     assert 'location "wh-3" is still in use' in reply["error"]
-    assert logged.state.messages == 2  # the two stock events; the policy never entered the log
+    # The leader's epoch entry and the two stock events; the policy never entered the log.
+    assert logged.state.messages == 3

@@ -12,6 +12,7 @@ import nats.errors
 import pytest
 
 from invsync.nats_server import NatsServer
+from invsync.service.snapshots import snapshot_name
 from tests.service.fake_engine import Effects, FakeEngine
 from tests.service.harness import (
     Collector,
@@ -219,7 +220,8 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
     async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
-        await svc.nc.jetstream().publish(
+        # The log opens with the leader's epoch entry, so the event is not at sequence 1.
+        stored = await svc.nc.jetstream().publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
         )
         await qty.wait_for(lambda m: len(m) == 1)
@@ -235,7 +237,7 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
             "inv.stock.wh-3", event("stock.set", "e2", sku="A", location="wh-3", on_hand=7)
         )
         await qty.wait_for(lambda m: len(m) == 1)
-    assert sorted(names) == ["seq-ceilings.bin", "snapshot-00000000000000000001.bin"]
+    assert sorted(names) == ["seq-ceilings.bin", snapshot_name(stored.seq)]
     # A clean stop hands its seq lease back: the restart goes on at seq 2, no jump.
     assert [(m["seq"], m["items"][0]["qty"]) for _, m in qty.messages] == [(2, 7)]
 

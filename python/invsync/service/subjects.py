@@ -54,6 +54,14 @@ class Subjects:
     def policy_log(self) -> str:
         return f"{self.prefix}.log.policy"
 
+    def leader_log(self, partition: int) -> str:
+        """Where each new leader of `partition` appends its epoch entry: the fence."""
+        return f"{self.prefix}.log.leader.{partition}"
+
+    @property
+    def leader_log_prefix(self) -> str:
+        return f"{self.prefix}.log.leader."
+
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
 
