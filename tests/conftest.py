@@ -54,5 +54,8 @@ def nats_cluster() -> Iterator[NatsCluster]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if {"nats_server", "nats_cluster"} & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if {"nats_server", "nats_cluster"} & fixtures:
             item.add_marker(pytest.mark.nats)
+        if "nats_cluster" in fixtures:
+            item.add_marker(pytest.mark.cluster)
