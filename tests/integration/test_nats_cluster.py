@@ -14,6 +14,8 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import APIError
 
+from invsync.service.logwriter import LogWriter
+from invsync.service.subjects import Subjects
 from tests.cluster import STREAM, NatsCluster, create_replicated_stream, wait_stream_leader
 from tests.users import TEST_CLIENT
 
@@ -141,5 +143,32 @@ async def test_a_deposed_leaders_fenced_write_is_refused_after_the_stream_leader
         # The current leader's writes go on.
         await js.publish("inv.log.clock", b"{}", headers=fenced(new_epoch))
         assert (await js.stream_info(STREAM)).state.messages == 4
+    finally:
+        await service.close()
+
+
+async def test_a_leaders_concurrent_fenced_appends_are_all_stored_by_a_clustered_stream(
+    nats_cluster: NatsCluster,
+) -> None:
+    """A clustered stream refuses a second write checked against the epoch subject while
+    one is in flight; the leader's own appends (reservation groups, ticks, votes, all at
+    once) must not take that for the fence, nor lose the writes."""
+    service = await nats_cluster.connect("service")
+    try:
+        await create_replicated_stream(service)
+        writer = LogWriter(service.jetstream(timeout=5.0), STREAM)
+        epoch_subject = Subjects().leader_log(0)
+        epoch_entry = await writer.append_epoch_entry(epoch_subject, b'{"epoch": 1}', 0)
+        assert epoch_entry is not None
+        writer.fence_at(epoch_subject, epoch_entry)
+        acks = []
+        async with anyio.create_task_group() as tg:
+
+            async def append(n: int) -> None:
+                acks.append(await writer.append("inv.log.clock", b'{"n": %d}' % n))
+
+            for n in range(30):
+                tg.start_soon(append, n)
+        assert sorted(ack.seq for ack in acks) == list(range(2, 32))
     finally:
         await service.close()
