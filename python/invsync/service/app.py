@@ -267,6 +267,7 @@ class Service:
             return (await js.stream_info(config.stream)).state.last_seq
 
         leadership = Leadership(
+            nc,
             await open_leases(js, config.stream, stream.config.num_replicas or 1),
             writer,
             self.subjects,
