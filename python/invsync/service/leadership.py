@@ -49,7 +49,7 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from invsync.events import encode_json
+from invsync.events import LeaderEpoch, encode_json
 from invsync.security.roles import leases_bucket
 from invsync.service.consumer import LogEntry
 from invsync.service.logwriter import LogWriter
@@ -69,14 +69,6 @@ class Lease(msgspec.Struct, frozen=True, omit_defaults=True):
     holder: str
     epoch: int
     seqs: dict[str, int] | None = None
-
-
-class EpochEntry(msgspec.Struct, frozen=True):
-    """What a new leader appends to `<prefix>.log.leader.<k>`."""
-
-    epoch: int
-    holder: str
-    ts: datetime
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -282,7 +274,7 @@ class Leadership:
     async def _fence(self) -> None:
         """Our epoch entry into the log; the server takes it only after the newest one we
         have applied, so while the log holds one we have not reached yet, try again later."""
-        entry = EpochEntry(epoch=self.epoch, holder=self.holder, ts=datetime.now(UTC))
+        entry = LeaderEpoch(epoch=self.epoch, holder=self.holder, ts=datetime.now(UTC))
         seq = await self._writer.append_epoch_entry(
             self.leader_subject, encode_json(entry), self._newest_entry_seen
         )
