@@ -61,9 +61,14 @@ log = logging.getLogger("invsync.service")
 
 
 def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore:
+    """Where the partition's leader keeps its snapshots: partition 0 where a service
+    without partitions always has, each other partition beside it under its own name."""
+    k = config.partition
     if config.state_dir is not None:
-        return DirectorySnapshotStore(config.state_dir, config.snapshots_kept)
-    return ObjectStoreSnapshotStore(js, f"{config.stream}_SNAPSHOTS", config.snapshots_kept)
+        directory = config.state_dir / f"partition-{k}" if k else config.state_dir
+        return DirectorySnapshotStore(directory, config.snapshots_kept)
+    bucket = f"{config.stream}_SNAPSHOTS"
+    return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
 
 
 async def restore(
