@@ -83,6 +83,7 @@ class Attempt:
     request_id: str
     sent_at: float
     answers: list[dict[str, object]] = field(default_factory=list)
+    answered_at: float | None = None
 
 
 class ReservationClients:
@@ -94,7 +95,6 @@ class ReservationClients:
         self.attempts: dict[str, Attempt] = {}
         self.decided: dict[str, dict[str, object]] = {}  # request_id -> first answer
         self.granted: dict[str, int] = dict.fromkeys(skus, 0)
-        self.answered_at: list[tuple[float, float]] = []  # (first sent, answered), monotonic
         self._inbox = nc.new_inbox()
         self._answered: dict[str, anyio.Event] = {}
 
@@ -107,6 +107,8 @@ class ReservationClients:
         attempt = self.attempts[msg.subject]
         answer = msgspec.json.decode(msg.data)
         attempt.answers.append(answer)
+        if attempt.answered_at is None:
+            attempt.answered_at = time.monotonic()
         if attempt.request_id not in self.decided:
             self.decided[attempt.request_id] = answer
             self._answered[attempt.request_id].set()
@@ -124,7 +126,6 @@ class ReservationClients:
             }
         )
         answered = self._answered[request_id] = anyio.Event()
-        first_sent = time.monotonic()
         with anyio.fail_after(deadline_s):
             for n in range(1_000_000):
                 inbox = f"{self._inbox}.{request_id}.{n}"
@@ -138,7 +139,6 @@ class ReservationClients:
                 if answered.is_set():
                     break
         answer = self.decided[request_id]
-        self.answered_at.append((first_sent, time.monotonic()))
         if answer.get("ok"):
             self.granted[sku] += 1
         return answer
@@ -155,5 +155,12 @@ class ReservationClients:
         return max((len(a.answers) for a in self.attempts.values()), default=0)
 
     def first_answer_after(self, moment: float) -> float | None:
-        """When the first request sent after `moment` was answered."""
-        return min((done for sent, done in self.answered_at if sent >= moment), default=None)
+        """When the first attempt sent after `moment` (monotonic) was answered."""
+        return min(
+            (
+                a.answered_at
+                for a in self.attempts.values()
+                if a.sent_at >= moment and a.answered_at is not None
+            ),
+            default=None,
+        )

@@ -169,6 +169,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
             "the allocator (`invsync serve`): its log, outputs, replies, stream and snapshots",
             publish=(
                 f"{p}.log.>",
+                f"{p}.part.*.leader",
                 *feeds,
                 "_INBOX.>",
                 "_R_.>",  # replies to requests imported from the admin account
@@ -182,6 +183,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"$KV.{leases_bucket(stream)}.>",
             ),
             subscribe=(
+                f"{p}.part.*.leader",
                 f"{p}.reserve.*",
                 f"{p}.query.sku",
                 f"{p}.query.channel",

@@ -1,9 +1,12 @@
-"""The service's life: start (snapshot + replay), serve, and stop cleanly.
+"""The service's life: start (snapshot + replay), follow or lead, and stop cleanly.
 
 One anyio task group: the consume loop (fetch → apply → flush → snapshot) runs
-in the foreground; the clock, the feed monitor, request handlers and signal
-handling run beside it. Stopping finishes the batch in hand, flushes, writes a
-snapshot and drains the connection.
+in the foreground, the partition's leadership (leadership.py) beside it. Each
+time this process wins the lease, a `LeaderTerm` starts the clock, the feed
+monitor and the request handlers; each time it loses it, they stop and the
+process follows the log again, publishing nothing. Stopping finishes the batch
+in hand, flushes, writes a snapshot (a leader), releases the lease and drains
+the connection.
 """
 
 from __future__ import annotations
@@ -58,9 +61,14 @@ log = logging.getLogger("invsync.service")
 
 
 def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore:
+    """Where the partition's leader keeps its snapshots: partition 0 where a service
+    without partitions always has, each other partition beside it under its own name."""
+    k = config.partition
     if config.state_dir is not None:
-        return DirectorySnapshotStore(config.state_dir, config.snapshots_kept)
-    return ObjectStoreSnapshotStore(js, f"{config.stream}_SNAPSHOTS", config.snapshots_kept)
+        directory = config.state_dir / f"partition-{k}" if k else config.state_dir
+        return DirectorySnapshotStore(directory, config.snapshots_kept)
+    bucket = f"{config.stream}_SNAPSHOTS"
+    return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
 
 
 async def restore(
@@ -193,8 +201,9 @@ class Service:
         if not handle_signals:
             await self._run(ready)
             return
-        # Signals are handled from the start: a SIGTERM during the replay stops
-        # it, and the stop still flushes and snapshots what was applied.
+        # Signals are handled from the start: a SIGTERM during the replay stops it
+        # at once. Only a leader snapshots, so a process stopped before it led
+        # replays again from the last snapshot on its next start.
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._on_signals)
             try:
@@ -267,6 +276,7 @@ class Service:
             return (await js.stream_info(config.stream)).state.last_seq
 
         leadership = Leadership(
+            nc,
             await open_leases(js, config.stream, stream.config.num_replicas or 1),
             writer,
             self.subjects,

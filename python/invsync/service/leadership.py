@@ -13,7 +13,12 @@ know its lease ran out. The fence is the log's: the new leader appends its epoch
 entry to `<prefix>.log.leader.<k>` (expecting the last epoch entry it has seen),
 and from then on the server refuses every write of an older leader (logwriter.py).
 The new leader serves only once it has applied the log up to its own epoch entry,
-so it decides with everything its predecessor logged. A leader whose renewal
+so it decides with everything its predecessor logged.
+
+A leader that died (its connection closed) is not waited out for a whole lease:
+while it holds the lease it subscribes to `<prefix>.part.<k>.leader`, and a
+candidate that sees the lease unrenewed for one period and gets "no responders"
+there claims at once. A paused leader's subscription stays, so it is waited out. A leader whose renewal
 fails, whose write is refused, or that reads a newer epoch entry for its
 partition demotes itself at once and follows the log again.
 
@@ -33,13 +38,18 @@ from datetime import UTC, datetime
 
 import anyio
 import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
-from invsync.events import encode_json
+from invsync.events import LeaderEpoch, encode_json
 from invsync.security.roles import leases_bucket
 from invsync.service.consumer import LogEntry
 from invsync.service.logwriter import LogWriter
@@ -59,14 +69,6 @@ class Lease(msgspec.Struct, frozen=True, omit_defaults=True):
     holder: str
     epoch: int
     seqs: dict[str, int] | None = None
-
-
-class EpochEntry(msgspec.Struct, frozen=True):
-    """What a new leader appends to `<prefix>.log.leader.<k>`."""
-
-    epoch: int
-    holder: str
-    ts: datetime
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -106,6 +108,7 @@ class Leadership:
 
     def __init__(
         self,
+        nc: Client,
         kv: KeyValue,
         writer: LogWriter,
         subjects: Subjects,
@@ -121,7 +124,10 @@ class Leadership:
         """`eager`: claim a lease nobody ever held at once (a process started without
         --standby); a standby waits a whole lease for a leader to show up first.
         `applied()` is the stream sequence the engine reflects, `stream_last()` the log's."""
+        self._nc = nc
         self._kv = kv
+        self._presence_subject = subjects.leader_presence(partition)
+        self._presence: Subscription | None = None
         self._writer = writer
         self._metrics = metrics
         self.partition = partition
@@ -210,6 +216,7 @@ class Leadership:
             tg.start_soon(self._watch_candidates)
             while True:
                 try:
+                    await self._show_presence()
                     if self._claimed:
                         await self._renew()
                         if self._claimed and self._epoch_entry is None:
@@ -219,6 +226,28 @@ class Leadership:
                 except NatsError as exc:
                     log.warning("partition %d lease: %r", self.partition, exc)
                 await anyio.sleep(period)
+
+    async def _show_presence(self) -> None:
+        """Subscribed to the presence subject exactly while holding the lease."""
+        if self._claimed and self._presence is None:
+            self._presence = await self._nc.subscribe(self._presence_subject, cb=self._present)
+        elif not self._claimed and self._presence is not None:
+            presence, self._presence = self._presence, None
+            await presence.unsubscribe()
+
+    async def _present(self, msg: Msg) -> None:
+        if self._claimed and msg.reply:
+            await msg.respond(self.holder.encode())
+
+    async def _leader_gone(self, timeout_s: float) -> bool:
+        """Whether nobody answers the presence subject: the server says so at once."""
+        try:
+            await self._nc.request(self._presence_subject, b"", timeout=timeout_s)
+        except NoRespondersError:
+            return True
+        except NatsTimeoutError:
+            return False
+        return False
 
     async def release(self, seqs: dict[str, int]) -> None:
         """On a clean stop: the lease free for the next leader at once, with our last seqs."""
@@ -245,7 +274,7 @@ class Leadership:
     async def _fence(self) -> None:
         """Our epoch entry into the log; the server takes it only after the newest one we
         have applied, so while the log holds one we have not reached yet, try again later."""
-        entry = EpochEntry(epoch=self.epoch, holder=self.holder, ts=datetime.now(UTC))
+        entry = LeaderEpoch(epoch=self.epoch, holder=self.holder, ts=datetime.now(UTC))
         seq = await self._writer.append_epoch_entry(
             self.leader_subject, encode_json(entry), self._newest_entry_seen
         )
@@ -279,7 +308,11 @@ class Leadership:
             watched = self._watched = (revision, now)
         released = lease is not None and lease.holder == ""
         never_held = lease is None and self._eager
-        lapsed = now - watched[1] >= self.lease_s
+        unrenewed = now - watched[1]
+        lapsed = unrenewed >= self.lease_s
+        period = self.lease_s / RENEWALS_PER_LEASE
+        if lease is not None and lease.holder and not lapsed and unrenewed >= period:
+            lapsed = await self._leader_gone(period)
         if (released or never_held or lapsed) and self._most_caught_up(applied, now):
             await self._claim(revision, lease)
 
@@ -306,6 +339,7 @@ class Leadership:
         self.epoch = epoch
         self.handover = lease.seqs if lease is not None and lease.holder == "" else None
         log.info("partition %d: lease claimed for epoch %d", self.partition, epoch)
+        await self._show_presence()
         await self._fence()
 
     async def _watch_candidates(self) -> None:

@@ -58,6 +58,11 @@ class Subjects:
         """Where each new leader of `partition` appends its epoch entry: the fence."""
         return f"{self.prefix}.log.leader.{partition}"
 
+    def leader_presence(self, partition: int) -> str:
+        """Answered by the partition's leader while it holds the lease: with no
+        subscriber left, the server tells a standby at once that the leader is gone."""
+        return f"{self.prefix}.part.{partition}.leader"
+
     @property
     def leader_log_prefix(self) -> str:
         return f"{self.prefix}.log.leader."
