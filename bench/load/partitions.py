@@ -199,14 +199,15 @@ async def latency_beside_standby(
         for body in stock_batches(10**9, "stock"):
             await js.publish("inv.stock.wh-1", body)
         leader_port, standby_port = free_port(), free_port()
+        # One partition: no partition options, as a service that has never heard of them.
         leader = start_service(
             server.url, tmp / "lat-leader", policy,
-            *partition_args(1, 0, "--metrics-port", str(leader_port)),
+            "--snapshot-events", "100000000", "--metrics-port", str(leader_port),
         )  # fmt: skip
         await wait_serving(nc, 1)
         standby = start_service(
             server.url, tmp / "lat-standby", policy,
-            *partition_args(1, 0, "--standby", "--metrics-port", str(standby_port)),
+            "--snapshot-events", "100000000", "--metrics-port", str(standby_port), "--standby",
         )  # fmt: skip
         try:
             first = 0
