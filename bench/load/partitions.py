@@ -43,8 +43,8 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from service_load import (
     POLICY,
-    STREAM,
     SKUS,
+    STREAM,
     Latency,
     cpu_seconds,
     histogram_quantile,
