@@ -15,7 +15,11 @@ producer, histogram and CPU accounting) on an embedded nats-server, and prints:
    published is JetStream in → quantities out for the whole stream, with no start-up
    or replay inside it. With each round: the share of a core each allocator and
    nats-server used over that time (as service_load.py reports it).
-2. sync latency, one partition with its standby (a second `invsync serve --standby`
+2. the cost of a cross-partition reservation: 2 partitions, `--clients` clients each
+   alternating a one-line reservation (one partition, today's path) and a two-line one
+   with a line in each partition (prepared, voted on and decided through the log);
+   request/reply p50/p99 of each kind in the same run, and their ratio.
+3. sync latency, one partition with its standby (a second `invsync serve --standby`
    following the same log), producer and nats-server on the same machine: p50/p99 of
    event `ts` → publish at `--rates` (30,000 and 50,000 events/s), `--latency-rounds`
    rounds each, with each process's share of a core and the standby's lag at the end.
@@ -36,6 +40,7 @@ from pathlib import Path
 
 import msgspec
 import nats
+import numpy as np
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client.parser import text_string_to_metric_families
@@ -162,6 +167,61 @@ async def aggregate_round(
     return (events + len(markers)) / elapsed, cpu
 
 
+async def reservation_cost(
+    tmp: Path, policy: Path, clients: int, seconds: float
+) -> dict[str, tuple[float, float]]:
+    """p50/p99 request/reply of single- and cross-partition reservations, interleaved."""
+    rtts: dict[str, list[float]] = {"single": [], "cross": []}
+    owned = {k: [f"S{i}" for i in range(SKUS) if partition_of(f"S{i}", 2) == k] for k in (0, 1)}
+    with NatsServer(permissions=False) as server:
+        nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
+        js = nc.jetstream()
+        await ensure_stream(js, STREAM, Subjects(), 120)
+        for body in stock_batches(10**9, "stock"):
+            await js.publish("inv.stock.wh-1", body)
+        services = [
+            start_service(server.url, tmp / f"cost-p{k}", policy, *partition_args(2, k))
+            for k in (0, 1)
+        ]
+
+        async def client(number: int) -> None:
+            began = time.perf_counter()
+            i = 0
+            while time.perf_counter() - began < seconds:
+                i += 1
+                kind = "cross" if i % 2 else "single"
+                lines = [{"line_id": "1", "sku": owned[0][(number + i) % len(owned[0])], "qty": 1}]
+                if kind == "cross":
+                    other = owned[1][(number + i) % len(owned[1])]
+                    lines.append({"line_id": "2", "sku": other, "qty": 1})
+                body = msgspec.json.encode(
+                    {
+                        "type": "reserve",
+                        "request_id": f"cost-{number}-{i}",
+                        "order_id": f"cost-{number}-{i}",
+                        "channel": "shopify",
+                        "hold_seconds": 60,
+                        "lines": lines,
+                    }
+                )
+                sent = time.perf_counter()
+                await nc.request("inv.reserve.shopify", body, timeout=10)
+                rtts[kind].append(time.perf_counter() - sent)
+
+        try:
+            await wait_serving(nc, 2)
+            await asyncio.sleep(0.5)  # start-up snapshots and first flushes are not measured
+            await asyncio.gather(*(client(c) for c in range(clients)))
+        finally:
+            for service in services:
+                stop_service(service)
+            await nc.close()
+    return {
+        kind: (float(np.percentile(values, 50)), float(np.percentile(values, 99)))
+        for kind, values in rtts.items()
+    }
+
+
 def standby_lag(port: int) -> float:
     """invsync_standby_lag_events from a standby's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
@@ -266,6 +326,14 @@ async def main(args: argparse.Namespace) -> None:
             f"median of {args.rounds} rounds: 1 partition {one:,.0f} events/s, "
             f"2 partitions {two:,.0f} events/s, ratio {two / one:.2f}"
         )
+        for clients in (1, args.clients):
+            cost = await reservation_cost(tmp, policy, clients, args.seconds)
+            (s50, s99), (c50, c99) = cost["single"], cost["cross"]
+            print(
+                f"reservation request/reply, 2 partitions, {clients} client(s): one partition "
+                f"p50 {s50 * 1000:.2f} ms, p99 {s99 * 1000:.2f} ms; across both p50 "
+                f"{c50 * 1000:.2f} ms, p99 {c99 * 1000:.2f} ms ({c50 / s50:.1f}× at p50)"
+            )
         for rate, measured, lag in await latency_beside_standby(
             tmp, policy, args.rates, args.latency_rounds, args.seconds
         ):
@@ -280,5 +348,6 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--latency-rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rates", type=float, nargs="+", default=[30_000.0, 50_000.0])
     asyncio.run(main(parser.parse_args()))
