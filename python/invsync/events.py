@@ -253,6 +253,29 @@ class ReservationGroup(Struct, frozen=True, tag_field="type", tag="reserve.group
     requests: Annotated[list[LoggedReservation], Meta(min_length=1)]
 
 
+class VoteLine(Struct, frozen=True, kw_only=True, gc=False):
+    """A partition's outcome for one of its lines of a request spanning partitions."""
+
+    line_id: LineId
+    granted: bool
+    reason: ReplyReason | None = None
+
+
+class Vote(Struct, frozen=True, kw_only=True, tag_field="type", tag="reserve.vote", gc=False):
+    """A partition's vote on a reservation spanning partitions (`{prefix}.log.vote`).
+
+    The partition prepared its lines where the request sits in the log; the request is
+    decided where every involved partition's first vote is in the log: granted when
+    all are ok, else refused (or refused with "timeout" at the first clock tick past
+    the request's ts + `cross_partition_timeout_s`).
+    """
+
+    request_id: Annotated[str, Meta(min_length=1)]
+    partition: Annotated[int, Meta(ge=0)]
+    ok: bool
+    lines: list[VoteLine]
+
+
 class Batch(Event, tag="batch", frozen=True):
     """Many events in one message; each inner event is validated and applied on its own."""
 
@@ -391,6 +414,11 @@ class DeadLetter(Struct, frozen=True, tag_field="type", tag="dead_letter"):
     ts: Timestamp
 
 
+#: Why a line was not granted; "timeout": a reservation spanning partitions was
+#: aborted because a partition did not vote within `cross_partition_timeout_s`.
+ReplyReason = Literal["insufficient", "unknown_sku", "paused", "timeout"]
+
+
 class ReplyLine(Struct, frozen=True):
     """The answer for one line of a reservation request."""
 
@@ -398,7 +426,7 @@ class ReplyLine(Struct, frozen=True):
     sku: Sku
     qty: Qty
     granted: bool
-    reason: Literal["insufficient", "unknown_sku", "paused"] | None
+    reason: ReplyReason | None
 
 
 class ReserveReply(Struct, frozen=True, omit_defaults=True):

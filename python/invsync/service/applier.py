@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from invsync.errors import BadInputError, CoreBugError, InvsyncError
+from invsync.errors import BadInputError, CoreBugError, InvsyncError, ReportedElsewhereError
 from invsync.events import (
     INBOUND_TYPES,
     Alert,
@@ -87,12 +87,16 @@ class Applier:
         audit: bool = True,
         route_frames: bool = False,
         on_epoch_entry: Callable[[LogEntry], None] | None = None,
+        partition: int = 0,
     ) -> None:
         """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
         log (leadership.py); they change no state."""
         self.engine = engine
         self._on_epoch_entry = on_epoch_entry
         self._leader_prefix = subjects.leader_log_prefix
+        # Bad input about no partition's SKU (an undecodable message, a bad order as a
+        # whole) is refused by every partition and dead-lettered by partition 0 alone.
+        self._reports_whole_events = partition == 0
         self.metrics = metrics
         self.outbox = outbox
         self.audit = audit
@@ -170,9 +174,12 @@ class Applier:
             for event in decode_events(msg.data, msgpack=msgpack):
                 kind = type(event)
                 if kind is DecodeError:
-                    bad = cast(DecodeError, event)
-                    self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
+                    if self._reports_whole_events:
+                        bad = cast(DecodeError, event)
+                        self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
                 elif kind in _SERVICE_ONLY:
+                    if not self._reports_whole_events:
+                        continue
                     # Only the service appends these, to its own log subjects.
                     self._dead_letter(
                         msg.subject,
@@ -212,6 +219,8 @@ class Applier:
         for i, refusal in done.refused:
             event = events[i]
             applied[type(event)] -= 1
+            if isinstance(refusal, ReportedElsewhereError):
+                continue
             payload, tag = encode_json(event), _TAGS[type(event)]
             if isinstance(refusal, BadInputError):
                 self._skip(subjects[i], payload, event.event_id, tag, str(refusal), "bad_input")
