@@ -46,6 +46,7 @@ from invsync.service.snapshots import (
 )
 from invsync.service.stream import ensure_stream
 from invsync.service.subjects import Subjects
+from invsync.service.votes import VoteWriter
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -54,13 +55,32 @@ log = logging.getLogger("invsync.service")
 
 
 def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore:
+    """Where snapshots go; each partition keeps its own (directory or bucket `p<k>`)."""
+    part = f"p{config.partition}" if config.partitions > 1 else None
     if config.state_dir is not None:
-        return DirectorySnapshotStore(config.state_dir, config.snapshots_kept)
-    return ObjectStoreSnapshotStore(js, f"{config.stream}_SNAPSHOTS", config.snapshots_kept)
+        directory = config.state_dir / part if part else config.state_dir
+        return DirectorySnapshotStore(directory, config.snapshots_kept)
+    bucket = f"{config.stream}_SNAPSHOTS" + (f"_{part.upper()}" if part else "")
+    return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept)
+
+
+def new_engine(
+    engine_type: type[Engine], policy: Policy, config: ServiceConfig, data: bytes | None = None
+) -> Engine:
+    """The engine of this instance's partition, fresh or from snapshot bytes."""
+    if config.partitions == 1:  # as before partitions: any engine type will do
+        return engine_type(policy) if data is None else engine_type.restore(policy, data)
+    k, n = config.partition, config.partitions
+    if data is None:
+        return engine_type(policy, partition=k, partitions=n)
+    return engine_type.restore(policy, data, partition=k, partitions=n)
 
 
 async def restore(
-    store: SnapshotStore, file_policy: Policy, engine_type: type[Engine]
+    store: SnapshotStore,
+    file_policy: Policy,
+    engine_type: type[Engine],
+    config: ServiceConfig,
 ) -> tuple[Engine, Snapshot | None]:
     """The engine at the newest good snapshot, or a fresh one on the file's policy."""
     started = time.perf_counter()
@@ -68,7 +88,7 @@ async def restore(
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
-            engine = engine_type.restore(policy, snapshot.engine)
+            engine = new_engine(engine_type, policy, config, snapshot.engine)
             log.info(
                 "restored snapshot at stream sequence %d (%.1f MB) in %.2f s",
                 snapshot.stream_sequence,
@@ -82,7 +102,7 @@ async def restore(
                 snapshot.stream_sequence,
                 exc,
             )
-    return engine_type(file_policy), None
+    return new_engine(engine_type, file_policy, config), None
 
 
 def settle_heap() -> None:
@@ -156,7 +176,7 @@ class Service:
             js = nc.jetstream()
             await ensure_stream(js, config.stream, self.subjects, config.duplicate_window_s)
             store = snapshot_store(config, js)
-            engine, snapshot = await restore(store, file_policy, self.engine_type)
+            engine, snapshot = await restore(store, file_policy, self.engine_type, config)
             await self._serve(nc, js, store, engine, snapshot, file_policy, ready)
         finally:
             if not nc.is_closed:
@@ -194,10 +214,13 @@ class Service:
             outbox,
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
+            partition=config.partition,
+            partitions=config.partitions,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)
-        loop = ConsumeLoop(config, reader, applier, publisher, store, engine)
+        votes = VoteWriter(js, self.subjects) if config.partitions > 1 else None
+        loop = ConsumeLoop(config, reader, applier, publisher, store, engine, votes)
 
         settle_heap()
         await loop.catch_up(
@@ -217,7 +240,9 @@ class Service:
             metrics_server, _ = start_http_server(
                 config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
             )
-        admin = self._admin = Admin(nc, js, self.subjects, engine)
+        admin = self._admin = Admin(
+            nc, js, self.subjects, engine, (config.partition, config.partitions)
+        )
         gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
         feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox, push_lags)
         channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
