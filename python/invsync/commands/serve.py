@@ -69,18 +69,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leader lease in seconds: a standby takes over this long after the leader "
         "stops renewing it (default %(default)s)",
     )
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="how many partitions share the SKUs (default %(default)s: one allocator)",
+    )
+    parser.add_argument(
+        "--partition",
+        default="0",
+        help="this allocator's partition, 0 to N-1, or 'auto' for the StatefulSet pod "
+        "ordinal of HOSTNAME (default %(default)s)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     add_credential_arguments(parser, "service")
 
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import os
+    import socket
 
     import anyio
 
-    from invsync.errors import PolicyError
+    from invsync.errors import InvsyncError, PolicyError
     from invsync.service.app import run_service
-    from invsync.service.config import ServiceConfig
+    from invsync.service.config import ServiceConfig, resolve_partition
+
+    hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+    try:
+        partition = resolve_partition(args.partition, args.partitions, hostname)
+    except InvsyncError as exc:
+        print(f"invsync serve: {exc}")
+        return 2
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -100,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
         publish_audit=not args.no_audit,
         standby=args.standby,
         lease_s=args.lease_s,
+        partition=partition,
+        partitions=args.partitions,
     )
     try:
         anyio.run(lambda: run_service(config, handle_signals=True))

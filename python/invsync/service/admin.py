@@ -67,18 +67,44 @@ def requester(msg: Msg) -> str:
     return f"user {who.user} of account {who.acc}{named}"
 
 
+#: Partitioned, any partition takes a policy reload or a SKU query in (one of them).
+ADMIN_QUEUE = "invsync-admin"
+QUERY_QUEUE = "invsync-query"
+#: How long a partition waits for the owner of a queried SKU to answer.
+FORWARD_TIMEOUT_S = 2.0
+
+
 class Admin:
-    def __init__(self, nc: Client, writer: LogWriter, subjects: Subjects, engine: Engine) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        writer: LogWriter,
+        subjects: Subjects,
+        engine: Engine,
+        partition: tuple[int, int] = (0, 1),
+    ) -> None:
+        """`partition`: (k, n), this instance's partition of n (0 of 1: every SKU)."""
         self.nc = nc
         self.writer = writer
         self.subjects = subjects
         self.engine = engine
+        self._partition, self._partitions = partition
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
+        if self._partitions == 1:
+            self._subs = [
+                await self.nc.subscribe(self.subjects.admin_policy, cb=self._on_policy),
+                await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
+            ]
+            return
+        own = self.subjects.partition_query_sku(self._partition)
         self._subs = [
-            await self.nc.subscribe(self.subjects.admin_policy, cb=self._on_policy),
-            await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
+            await self.nc.subscribe(
+                self.subjects.admin_policy, queue=ADMIN_QUEUE, cb=self._on_policy
+            ),
+            await self.nc.subscribe(self.subjects.query_sku, queue=QUERY_QUEUE, cb=self._on_query),
+            await self.nc.subscribe(own, cb=self._on_query),
         ]
 
     async def stop(self) -> None:
@@ -103,6 +129,20 @@ class Admin:
         except NatsError as exc:
             return f"policy not appended: {exc}"
         return None
+
+    def _owner(self, sku: str) -> int:
+        return self._partition if self._partitions == 1 else self.engine.partition_of(sku)
+
+    async def _forward(self, owner: int, query: bytes) -> bytes:
+        """The owning partition's answer to a SKU query, relayed."""
+        try:
+            answer = await self.nc.request(
+                self.subjects.partition_query_sku(owner), query, timeout=FORWARD_TIMEOUT_S
+            )
+        except NatsError as exc:
+            error = f"partition {owner}, which holds this SKU, did not answer: {exc!r}"
+            return encode_json({"ok": False, "error": error})
+        return answer.data
 
     async def reload_file(self, path: Path) -> None:
         """SIGHUP: re-read the policy file; a bad one is logged and the old one stays."""
@@ -139,7 +179,11 @@ class Admin:
     async def _on_query(self, msg: Msg) -> None:
         try:
             query = _QUERY.decode(msg.data)
-            body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
+            owner = self._owner(query.sku)
+            if owner != self._partition:
+                body = await self._forward(owner, msg.data)
+            else:
+                body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
         except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
             body = encode_json({"ok": False, "error": str(exc)})
         reply = reply_inbox(msg.reply)

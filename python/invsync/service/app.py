@@ -53,6 +53,7 @@ from invsync.service.snapshots import (
 )
 from invsync.service.stream import ensure_stream
 from invsync.service.subjects import Subjects
+from invsync.service.votes import VoteWriter
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -71,8 +72,23 @@ def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore
     return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
 
 
+def new_engine(
+    engine_type: type[Engine], policy: Policy, config: ServiceConfig, data: bytes | None = None
+) -> Engine:
+    """The engine of this instance's partition, fresh or from snapshot bytes."""
+    if config.partitions == 1:  # as before partitions: any engine type will do
+        return engine_type(policy) if data is None else engine_type.restore(policy, data)
+    k, n = config.partition, config.partitions
+    if data is None:
+        return engine_type(policy, partition=k, partitions=n)
+    return engine_type.restore(policy, data, partition=k, partitions=n)
+
+
 async def restore(
-    store: SnapshotStore, file_policy: Policy, engine_type: type[Engine]
+    store: SnapshotStore,
+    file_policy: Policy,
+    engine_type: type[Engine],
+    config: ServiceConfig,
 ) -> tuple[Engine, Snapshot | None]:
     """The engine at the newest good snapshot, or a fresh one on the file's policy."""
     started = time.perf_counter()
@@ -80,7 +96,7 @@ async def restore(
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
-            engine = engine_type.restore(policy, snapshot.engine)
+            engine = new_engine(engine_type, policy, config, snapshot.engine)
             log.info(
                 "restored snapshot at stream sequence %d (%.1f MB) in %.2f s",
                 snapshot.stream_sequence,
@@ -94,7 +110,7 @@ async def restore(
                 snapshot.stream_sequence,
                 exc,
             )
-    return engine_type(file_policy), None
+    return new_engine(engine_type, file_policy, config), None
 
 
 def settle_heap() -> None:
@@ -133,7 +149,7 @@ class LeaderTerm:
     async def start(self, tg: TaskGroup) -> None:
         service, nc, engine, publisher = self.service, self.nc, self.engine, self.publisher
         subjects, config, metrics = service.subjects, service.config, self.metrics
-        admin = Admin(nc, self.writer, subjects, engine)
+        admin = Admin(nc, self.writer, subjects, engine, (config.partition, config.partitions))
         gateway = ReservationGateway(
             nc, self.writer, subjects, metrics, lambda: engine.policy.channels
         )
@@ -237,7 +253,7 @@ class Service:
             js = nc.jetstream()
             await ensure_stream(js, config.stream, self.subjects, config.duplicate_window_s)
             store = snapshot_store(config, js)
-            engine, snapshot = await restore(store, file_policy, self.engine_type)
+            engine, snapshot = await restore(store, file_policy, self.engine_type, config)
             await self._serve(nc, js, store, engine, snapshot, file_policy, ready)
         finally:
             if not nc.is_closed:
@@ -297,11 +313,14 @@ class Service:
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
             on_epoch_entry=leadership.on_epoch_entry,
+            partition=config.partition,
+            partitions=config.partitions,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)
+        votes = VoteWriter(writer, self.subjects) if config.partitions > 1 else None
         loop = ConsumeLoop(
-            config, reader, applier, publisher, store, engine, lambda: leadership.leading
+            config, reader, applier, publisher, store, engine, lambda: leadership.leading, votes
         )
 
         settle_heap()
