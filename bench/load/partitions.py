@@ -180,7 +180,7 @@ async def reservation_cost(
         for body in stock_batches(10**9, "stock"):
             await js.publish("inv.stock.wh-1", body)
         services = [
-            start_service(server.url, tmp / f"cost-p{k}", policy, *partition_args(2, k))
+            start_service(server.url, tmp / f"cost-{clients}-p{k}", policy, *partition_args(2, k))
             for k in (0, 1)
         ]
 
@@ -211,7 +211,9 @@ async def reservation_cost(
         try:
             await wait_serving(nc, 2)
             await asyncio.sleep(0.5)  # start-up snapshots and first flushes are not measured
-            await asyncio.gather(*(client(c) for c in range(clients)))
+            await asyncio.wait_for(
+                asyncio.gather(*(client(c) for c in range(clients))), seconds + 60
+            )
         finally:
             for service in services:
                 stop_service(service)
