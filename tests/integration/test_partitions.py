@@ -110,8 +110,14 @@ async def test_two_partitions_grant_within_stock_and_leave_no_stray_hold(
                 await svc.wait_applied(last)
             explained = {}
             for sku in [*LEFT, *RIGHT, *SOLD]:
-                answer = await nc.request("inv.query.sku", msgspec.json.encode({"sku": sku}), 5)
-                explained[sku] = msgspec.json.decode(answer.data)
+                # Every partition hears the query; only the SKU's owner answers, once.
+                inbox = nc.new_inbox()
+                answers = await nc.subscribe(inbox)
+                await nc.publish("inv.query.sku", msgspec.json.encode({"sku": sku}), reply=inbox)
+                explained[sku] = msgspec.json.decode((await answers.next_msg(5)).data)
+                with pytest.raises(TimeoutError):
+                    await answers.next_msg(0.2)
+                await answers.unsubscribe()
 
     granted: dict[str, int] = dict.fromkeys(LEFT + RIGHT, 0)
     for request_id, reply in replies.items():
