@@ -206,6 +206,7 @@ class Service:
             ceilings=await store.load_ceilings(),
             save_ceilings=store.save_ceilings,
             push_lags=push_lags,
+            partition=config.partition,
         )
         applier = Applier(
             engine,
@@ -244,8 +245,12 @@ class Service:
             nc, js, self.subjects, engine, (config.partition, config.partitions)
         )
         gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
-        feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox, push_lags)
-        channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
+        feeds = FeedMonitor(
+            nc, self.subjects, engine, metrics, outbox, push_lags, partition=config.partition
+        )
+        channel_query = ChannelQueryServer(
+            nc, self.subjects, engine, publisher, (config.partition, config.partitions)
+        )
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         try:
             async with anyio.create_task_group() as tg:
