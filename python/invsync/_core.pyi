@@ -129,8 +129,9 @@ class Core:
         self, request_id: str, partition: int, ok: bool, lines: list[tuple[str, str | None]]
     ) -> BatchEffects:
         """A partition's vote read from the log; decides the request when it is the last."""
-    def take_cross_answers(self) -> list[tuple[str, str | None, dict[str, Any]]]:
-        """Decided cross-partition requests this partition answers: (id, reply_to, reply)."""
+    def take_cross_answers(self) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+        """Decided cross-partition requests this partition answers: (id, reply_to,
+        channel, reply)."""
     def partition(self) -> tuple[int, int]:
         """(partition, partitions) this core applies."""
     def partition_of_sku(self, sku: str, partitions: int) -> int:

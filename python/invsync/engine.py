@@ -446,9 +446,9 @@ class Engine:
         now = self.now or datetime.now(UTC)
         return self._effects(self._applied(raw, lambda _: now))
 
-    def take_cross_answers(self) -> list[tuple[str, str | None, dict[str, Any]]]:
+    def take_cross_answers(self) -> list[tuple[str, str | None, str, dict[str, Any]]]:
         """Requests spanning partitions decided since the last call, that this partition
-        (their coordinator) answers: (request_id, reply_to, the contract reply)."""
+        (their coordinator) answers: (request_id, reply_to, channel, the contract reply)."""
         return self._core.take_cross_answers()
 
     def expire(self, now: datetime) -> list[str]:

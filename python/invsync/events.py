@@ -311,13 +311,22 @@ class QtyItem(Struct, frozen=True, gc=False):
     source_ts: Annotated[Timestamp, Meta(description="`ts` of the newest event behind it.")]
 
 
-class ChannelQuantities(Struct, frozen=True, tag_field="type", tag="channel.quantities"):
+class ChannelQuantities(
+    Struct, frozen=True, omit_defaults=True, tag_field="type", tag="channel.quantities"
+):
     """Shown quantities that changed for one channel, coalesced over a flush interval."""
 
     channel: ChannelId
-    seq: Annotated[Qty, Meta(description="Per channel, +1 each message.")]
+    seq: Annotated[Qty, Meta(description="Per channel and partition, +1 each message.")]
     ts: Timestamp
     items: list[QtyItem]
+    partition: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="The partition that sent it (absent: 0); `seq` counts per partition.",
+        ),
+    ] = 0
 
 
 class Route(Struct, frozen=True, tag_field="type", tag="route"):
@@ -476,6 +485,9 @@ class ChannelAck(Struct, frozen=True, omit_defaults=True):
             "connector's previous ack."
         ),
     ] = None
+    partition: Annotated[
+        int, Meta(ge=0, description="The `partition` of the acknowledged message (absent: 0).")
+    ] = 0
 
 
 PAGE_LIMIT_DEFAULT: Final = 1_000
@@ -492,6 +504,17 @@ class ChannelQuery(Struct, frozen=True):
     limit: Annotated[int, Meta(ge=1, le=PAGE_LIMIT_MAX, description="Items per page at most.")] = (
         PAGE_LIMIT_DEFAULT
     )
+    partition: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                description="Partitioned: whose quantities (absent: partition 0 answers, "
+                "and its page says how many partitions there are).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ShownItem(Struct, frozen=True, gc=False):
@@ -502,7 +525,7 @@ class ShownItem(Struct, frozen=True, gc=False):
     qty: Qty
 
 
-class ChannelPage(Struct, frozen=True):
+class ChannelPage(Struct, frozen=True, omit_defaults=True):
     """One page of {prefix}.query.channel: every quantity last published on a channel
     as of `seq`. A connector resyncs by taking the first page's `seq`, paging through
     with `after` = `next` until `next` is null, then applying the `channel.quantities`
@@ -514,6 +537,10 @@ class ChannelPage(Struct, frozen=True):
     next: Annotated[
         str | None, Meta(description="Opaque cursor of the next page; null on the last.")
     ]
+    partition: Annotated[int, Meta(ge=0, description="Whose quantities (absent: 0).")] = 0
+    partitions: Annotated[
+        int, Meta(ge=1, description="How many partitions share the SKUs (absent: 1).")
+    ] = 1
 
 
 class SkuQuery(Struct, frozen=True):

@@ -1,7 +1,8 @@
 """Two partitions of `invsync serve` on one NATS server: reservations inside one
-partition and across both, from concurrent clients, beside a stock and order producer.
-Afterwards no unit is granted twice, no prepared hold is left over, and every answer
-matches the state the partitions hold."""
+partition and across both, from concurrent clients, beside a stock and order producer
+(afterwards no unit is granted twice, no prepared hold is left over, and every answer
+matches the state the partitions hold); and a connector following both partitions'
+quantities, each with its own `seq`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 
 from invsync import _core
 from invsync.nats_server import NatsServer
+from tests.gateway.fake_profile import FakeProfile, per_item_lane
+from tests.integration.test_connector import connector, csv_text, until
 from tests.service.harness import event, running_service, service_config
 
 pytestmark = pytest.mark.anyio
@@ -110,8 +113,14 @@ async def test_two_partitions_grant_within_stock_and_leave_no_stray_hold(
                 await svc.wait_applied(last)
             explained = {}
             for sku in [*LEFT, *RIGHT, *SOLD]:
-                answer = await nc.request("inv.query.sku", msgspec.json.encode({"sku": sku}), 5)
-                explained[sku] = msgspec.json.decode(answer.data)
+                # Every partition hears the query; only the SKU's owner answers, once.
+                inbox = nc.new_inbox()
+                answers = await nc.subscribe(inbox)
+                await nc.publish("inv.query.sku", msgspec.json.encode({"sku": sku}), reply=inbox)
+                explained[sku] = msgspec.json.decode((await answers.next_msg(5)).data)
+                with pytest.raises(TimeoutError):
+                    await answers.next_msg(0.2)
+                await answers.unsubscribe()
 
     granted: dict[str, int] = dict.fromkeys(LEFT + RIGHT, 0)
     for request_id, reply in replies.items():
@@ -132,3 +141,53 @@ async def test_two_partitions_grant_within_stock_and_leave_no_stray_hold(
         assert explained[sku]["reserved"] == held, f"{sku}: a stray hold, or a lost grant"
     for sku in SOLD:
         assert explained[sku]["reserved"] == 20, f"{sku}: its partition applied its orders"
+
+
+async def test_a_connector_follows_each_partitions_seq_and_resyncs_one_alone(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    left, right = LEFT[0], RIGHT[0]
+    (tmp_path / "amazon.csv").write_text(csv_text(left, right), encoding="utf-8")
+    lane = per_item_lane(rate=100, burst=100)
+    seqs: dict[int, list[int]] = {0: [], 1: []}
+
+    async def on_qty(msg: Any) -> None:
+        body = msgspec.json.decode(msg.data)
+        seqs[body.get("partition", 0)].append(body["seq"])
+
+    async with AsyncExitStack() as stack:
+        services = [
+            await stack.enter_async_context(
+                running_service(
+                    nats_server,
+                    service_config(nats_server, tmp_path / "state", partitions=2, partition=k),
+                )
+            )
+            for k in (0, 1)
+        ]
+        nc = services[0].nc
+        await nc.subscribe("inv.qty.amazon", cb=on_qty)
+        js = nc.jetstream()
+
+        async def stock(sku: str, on_hand: int, event_id: str) -> None:
+            body = event("stock.set", event_id, sku=sku, location="wh-3", on_hand=on_hand)
+            await js.publish("inv.stock.wh-3", body)
+
+        await stock(left, 40, "a1")
+        await stock(right, 50, "b1")
+        async with connector(nats_server, FakeProfile([lane]), None, tmp_path) as (conn, _):
+            await until(lambda: lane.shown.get(f"{left}-new", 0) > 0)
+            await until(lambda: lane.shown.get(f"{right}-new", 0) > 0)
+            assert conn.partitions == 2 and conn.resyncs == 2, "one page run per partition"
+            shown_left = lane.shown[f"{left}-new"]
+            # A message of partition 1 lost: its next one resyncs partition 1 alone.
+            conn.last_seqs[1] -= 1
+            await stock(right, 10, "b2")
+            await until(lambda: conn.resyncs == 3)
+            await until(lambda: lane.shown[f"{right}-new"] < 10)
+            await stock(left, 30, "a2")
+            await until(lambda: lane.shown[f"{left}-new"] != shown_left)
+            assert conn.resyncs == 3, "partition 0's next message follows on"
+    for partition, sent in seqs.items():
+        assert sent, f"partition {partition} published"
+        assert sent == sorted(set(sent)), f"partition {partition}: a seq repeated"

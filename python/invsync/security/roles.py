@@ -169,7 +169,6 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
             "the allocator (`invsync serve`): its log, outputs, replies, stream and snapshots",
             publish=(
                 f"{p}.log.>",
-                f"{p}.part.>",  # one partition asking another (a SKU it owns)
                 *feeds,
                 "_INBOX.>",
                 "_R_.>",  # replies to requests imported from the admin account
@@ -189,7 +188,6 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.query.channel",
                 f"{p}.admin.policy",
                 f"{p}.ack.*",
-                f"{p}.part.>",
                 f"{inbox_prefix('service')}.>",
             ),
         ),

@@ -67,11 +67,8 @@ def requester(msg: Msg) -> str:
     return f"user {who.user} of account {who.acc}{named}"
 
 
-#: Partitioned, any partition takes a policy reload or a SKU query in (one of them).
+#: Partitioned, any one partition takes a policy reload in.
 ADMIN_QUEUE = "invsync-admin"
-QUERY_QUEUE = "invsync-query"
-#: How long a partition waits for the owner of a queried SKU to answer.
-FORWARD_TIMEOUT_S = 2.0
 
 
 class Admin:
@@ -92,19 +89,12 @@ class Admin:
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
-        if self._partitions == 1:
-            self._subs = [
-                await self.nc.subscribe(self.subjects.admin_policy, cb=self._on_policy),
-                await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
-            ]
-            return
-        own = self.subjects.partition_query_sku(self._partition)
+        # Every partition hears every SKU query and only the SKU's owner answers, so
+        # one answer comes back with no hop between partitions.
+        queue = ADMIN_QUEUE if self._partitions > 1 else ""
         self._subs = [
-            await self.nc.subscribe(
-                self.subjects.admin_policy, queue=ADMIN_QUEUE, cb=self._on_policy
-            ),
-            await self.nc.subscribe(self.subjects.query_sku, queue=QUERY_QUEUE, cb=self._on_query),
-            await self.nc.subscribe(own, cb=self._on_query),
+            await self.nc.subscribe(self.subjects.admin_policy, queue=queue, cb=self._on_policy),
+            await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
         ]
 
     async def stop(self) -> None:
@@ -129,20 +119,6 @@ class Admin:
         except NatsError as exc:
             return f"policy not appended: {exc}"
         return None
-
-    def _owner(self, sku: str) -> int:
-        return self._partition if self._partitions == 1 else self.engine.partition_of(sku)
-
-    async def _forward(self, owner: int, query: bytes) -> bytes:
-        """The owning partition's answer to a SKU query, relayed."""
-        try:
-            answer = await self.nc.request(
-                self.subjects.partition_query_sku(owner), query, timeout=FORWARD_TIMEOUT_S
-            )
-        except NatsError as exc:
-            error = f"partition {owner}, which holds this SKU, did not answer: {exc!r}"
-            return encode_json({"ok": False, "error": error})
-        return answer.data
 
     async def reload_file(self, path: Path) -> None:
         """SIGHUP: re-read the policy file; a bad one is logged and the old one stays."""
@@ -179,12 +155,12 @@ class Admin:
     async def _on_query(self, msg: Msg) -> None:
         try:
             query = _QUERY.decode(msg.data)
-            owner = self._owner(query.sku)
-            if owner != self._partition:
-                body = await self._forward(owner, msg.data)
-            else:
-                body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
+            if self._partitions > 1 and self.engine.partition_of(query.sku) != self._partition:
+                return  # its owner answers
+            body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
         except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
+            if self._partition != 0:
+                return  # a bad query as a whole: partition 0 answers it
             body = encode_json({"ok": False, "error": str(exc)})
         reply = reply_inbox(msg.reply)
         if reply:

@@ -149,12 +149,21 @@ class LeaderTerm:
     async def start(self, tg: TaskGroup) -> None:
         service, nc, engine, publisher = self.service, self.nc, self.engine, self.publisher
         subjects, config, metrics = service.subjects, service.config, self.metrics
-        admin = Admin(nc, self.writer, subjects, engine, (config.partition, config.partitions))
+        partition = (config.partition, config.partitions)
+        admin = Admin(nc, self.writer, subjects, engine, partition)
         gateway = ReservationGateway(
             nc, self.writer, subjects, metrics, lambda: engine.policy.channels
         )
-        feeds = FeedMonitor(nc, subjects, engine, metrics, publisher.outbox, self.push_lags)
-        channel_query = ChannelQueryServer(nc, subjects, engine, publisher)
+        feeds = FeedMonitor(
+            nc,
+            subjects,
+            engine,
+            metrics,
+            publisher.outbox,
+            self.push_lags,
+            partition=config.partition,
+        )
+        channel_query = ChannelQueryServer(nc, subjects, engine, publisher, partition)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         self._stops = [gateway.stop, admin.stop, channel_query.stop, feeds.stop]
         await admin.start()
@@ -283,6 +292,7 @@ class Service:
             ceilings=await store.load_ceilings(),
             save_ceilings=store.save_ceilings,
             push_lags=push_lags,
+            partition=config.partition,
         )
         publisher.follow()  # until this process leads its partition
         writer = LogWriter(js, config.stream)

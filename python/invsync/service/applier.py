@@ -319,7 +319,9 @@ class Applier:
     def _answer_cross(self) -> None:
         """Answers the requests spanning partitions that this partition coordinates and
         the log just decided."""
-        for _, inbox, reply in self.engine.take_cross_answers():
+        for _, inbox, channel, reply in self.engine.take_cross_answers():
+            result = "granted" if reply["ok"] else "refused"
+            self.metrics.reservations.labels(channel, result).inc()
             if inbox:
                 self.outbox.replies.append((inbox, encode_json(reply)))
 

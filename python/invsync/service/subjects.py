@@ -72,10 +72,6 @@ class Subjects:
         """Where partitions append their votes on reservations spanning partitions."""
         return f"{self.prefix}.log.vote"
 
-    def partition_query_sku(self, partition: int) -> str:
-        """Where one partition answers SKU queries for the SKUs it owns."""
-        return f"{self.prefix}.part.{partition}.query.sku"
-
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
 

@@ -32,8 +32,8 @@ type Reply<'py> = (
     Option<Bound<'py, convert::BatchEffects>>,
 );
 type Decided<'py> = PyResult<Reply<'py>>;
-/// A decided cross-partition request to answer: (request_id, reply_to, reply).
-type CrossAnswer<'py> = (String, Option<String>, Bound<'py, PyDict>);
+/// A decided cross-partition request to answer: (request_id, reply_to, channel, reply).
+type CrossAnswer<'py> = (String, Option<String>, String, Bound<'py, PyDict>);
 
 impl Core {
     /// Decides a request read by either entry point.
@@ -405,7 +405,7 @@ impl Core {
     }
 
     /// Cross-partition requests decided since the last call that this partition
-    /// answers: (request_id, reply_to or None, the contract reply).
+    /// answers: (request_id, reply_to or None, channel, the contract reply).
     fn take_cross_answers<'py>(
         &self,
         py: Python<'py>,
@@ -415,7 +415,7 @@ impl Core {
             .into_iter()
             .map(|a| {
                 let reply = convert::reply::<String>(py, &a.order_id, &a.lines, &a.decision)?;
-                Ok((a.request_id, a.reply_to, reply))
+                Ok((a.request_id, a.reply_to, a.channel, reply))
             })
             .collect()
     }

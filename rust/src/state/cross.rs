@@ -34,6 +34,7 @@ pub struct Vote {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrossRequest {
     pub order_id: String,
+    pub channel: String,
     /// (line_id, sku, condition, qty) of every line, for the reply.
     pub lines: Vec<(String, String, String, i64)>,
     /// The partition of each line.
@@ -100,6 +101,7 @@ impl CrossRequest {
 pub struct CrossAnswer {
     pub request_id: String,
     pub reply_to: Option<String>,
+    pub channel: String,
     pub order_id: String,
     pub lines: Vec<(String, String, String, i64)>,
     pub decision: Decision,
@@ -166,7 +168,13 @@ impl State {
             return Ok((Share::Pending, Effects::default()));
         }
         if let Some(d) = self.registry.decision(request_id) {
-            return Ok((Share::Decided(d.clone()), Effects::default()));
+            // A duplicate of a decided request: its coordinator answers it again.
+            let share = if coordinator == me {
+                Share::Decided(d.clone())
+            } else {
+                Share::Elsewhere
+            };
+            return Ok((share, Effects::default()));
         }
         let whole = |e: CoreError| {
             if coordinator == me {
@@ -230,6 +238,7 @@ impl State {
             request_id.to_string(),
             CrossRequest {
                 order_id: order_id.to_string(),
+                channel: channel.to_string(),
                 lines: lines
                     .iter()
                     .map(|l| (l.0.to_string(), l.1.to_string(), l.2.to_string(), l.3))
@@ -318,6 +327,7 @@ impl State {
             self.cross_answers.push(CrossAnswer {
                 request_id: request_id.to_string(),
                 reply_to: req.reply_to,
+                channel: req.channel,
                 order_id: req.order_id,
                 lines: req.lines,
                 decision: d,
