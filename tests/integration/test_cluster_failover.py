@@ -217,7 +217,7 @@ class Ledger:
     replies: dict[str, dict[str, Any]] = field(default_factory=dict)
     on_hand: Counter[str] = field(default_factory=Counter)
     ordered: Counter[str] = field(default_factory=Counter)
-    seqs: list[tuple[str, int | None, int]] = field(default_factory=list)
+    seqs: list[tuple[str, int, int]] = field(default_factory=list)
 
     def granted(self) -> Counter[str]:
         units: Counter[str] = Counter()
@@ -488,7 +488,8 @@ async def test_kill_nine_one_at_a_time_under_load_loses_nothing_and_grants_nothi
 
     async def on_quantities(msg: Msg) -> None:
         body = msgspec.json.decode(msg.data)
-        ledger.seqs.append((msg.subject, body.get("partition"), body["seq"]))
+        # `partition` absent means 0 (proto/README.md).
+        ledger.seqs.append((msg.subject, body.get("partition", 0), body["seq"]))
 
     try:
         await create_replicated_stream(service)
