@@ -127,6 +127,9 @@ class LeaderTerm:
         self.publisher = publisher
         self.metrics = metrics
         self.push_lags = push_lags
+        # A policy file that differs from the log's policy at start changed while the
+        # service was down: the first term switches to it, through the log, once.
+        self._file_policy_pending = engine.policy.text != file_policy.text
         self.file_policy = file_policy
         self._stops: list[Callable[[], Awaitable[None]]] = []
 
@@ -153,8 +156,8 @@ class LeaderTerm:
             if service.reload_pending:  # a SIGHUP arrived before this process led
                 service.reload_pending = False
                 await admin.reload_file(config.policy_path)
-            elif engine.policy.text != self.file_policy.text:
-                # The file changed while we were down: switch through the log.
+            elif self._file_policy_pending and engine.policy.text != self.file_policy.text:
+                self._file_policy_pending = False
                 refusal = await admin.submit_policy(
                     self.file_policy.text, self.file_policy.source, None, AT_START
                 )
