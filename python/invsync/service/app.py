@@ -165,8 +165,6 @@ class LeaderTerm:
                     log.error("policy file not applied, the old one runs: %s", refusal)
         except Fenced:
             return  # deposed already: the caller stops this term
-        # Subscriptions registered, opening quantities out, before anyone is told we serve.
-        await flush_all(nc)
 
     async def stop(self) -> None:
         self.service.admin = None
@@ -351,10 +349,15 @@ class Service:
             while not leadership.leading:
                 await leadership.changed()
             term.publisher.lead(leadership.epoch, leadership.handover, leadership.may_publish)
-            await loop.flush_soon()
             async with anyio.create_task_group() as tg:
                 try:
+                    # Handlers first: a connector that sees this leader's first `seq`
+                    # resyncs at once, and its channel query must find someone.
                     await term.start(tg)
+                    await loop.flush_soon()
+                    # Subscriptions registered, opening quantities out, before anyone
+                    # is told we serve.
+                    await flush_all(term.nc)
                     if ready is not None:
                         ready.set()
                     while leadership.leading:
