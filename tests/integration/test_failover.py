@@ -4,12 +4,14 @@ and a deposed leader that comes back can neither write nor answer.
 Reservation clients run throughout and retry each request (same request_id) until
 it is answered. Afterwards every granted hold is held, exactly once; no `seq` of
 `inv.qty.*` was used twice; replaying the log from scratch gives the live state.
+A channel connector sees the new leader's `seq` jump, resyncs and converges.
 """
 
 from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,7 +27,9 @@ from invsync.service.logwriter import EXPECTED_LAST_SUBJECT_SEQUENCE
 from invsync.service.publisher import EPOCH_SHIFT
 from invsync.service.snapshots import ObjectStoreSnapshotStore
 from invsync.service.subjects import Subjects
+from tests.gateway.fake_profile import FakeProfile, per_item_lane
 from tests.integration.failover import ReservationClients, ServiceProcess, start_service
+from tests.integration.test_connector import connector, csv_text
 from tests.service.harness import EXAMPLE_POLICY, TS, connect_as, replay_stream
 
 pytestmark = pytest.mark.anyio
@@ -233,3 +237,49 @@ async def test_a_paused_leader_that_comes_back_after_a_takeover_cannot_write_or_
     assert_holds_are_exactly_the_grants(live, clients)
     for sku in SKUS:
         assert live.explain(sku).to_dict() == replayed.explain(sku).to_dict(), sku
+
+
+async def shown_on(nc: Client, channel: str, sku: str) -> int:
+    reply = await nc.request(
+        "inv.query.channel", msgspec.json.encode({"channel": channel}), timeout=5
+    )
+    items = msgspec.json.decode(reply.data)["items"]
+    return next((i["qty"] for i in items if i["sku"] == sku), 0)
+
+
+async def set_stock(nc: Client, sku: str, on_hand: int, event_id: str) -> None:
+    body = {"type": "stock.set", "event_id": event_id, "ts": TS, "sku": sku}
+    await nc.jetstream().publish(
+        "inv.stock.wh-3", msgspec.json.encode({**body, "location": "wh-3", "on_hand": on_hand})
+    )
+
+
+async def test_a_connector_resyncs_on_the_new_leaders_seq_jump_and_converges(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    (tmp_path / "amazon.csv").write_text(csv_text("G1"), encoding="utf-8")
+    lane = per_item_lane(rate=100, burst=100)
+    nc = await connect_as(nats_server)
+    leader, standby = await leader_and_standby(nats_server, nc)
+    try:
+        await set_stock(nc, "G1", 100, "g1")
+        async with connector(nats_server, FakeProfile([lane]), None, tmp_path) as (conn, _):
+            await until(lambda: (lane.shown.get("G1-new") or 0) > 0, 15)
+            before = lane.shown["G1-new"]
+            assert conn.resyncs == 1
+            leader.process.kill()
+            leader.process.wait()
+            await standby.wait_metric("invsync_partition_leader", 1, 15)
+            epoch = standby.metric("invsync_partition_epoch")
+            assert epoch is not None and epoch >= 1
+            await set_stock(nc, "G1", 30, "g2")
+            with anyio.fail_after(15):
+                while (after := await shown_on(nc, "amazon", "G1")) == before:
+                    await anyio.sleep(0.05)
+            await until(lambda: lane.shown.get("G1-new") == after, 15)
+            assert conn.resyncs == 2
+            assert conn.last_seq is not None and conn.last_seq > int(epoch) << EPOCH_SHIFT
+        stop(standby)
+    finally:
+        cleanup(leader, standby)
+        await nc.close()

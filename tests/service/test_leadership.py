@@ -24,7 +24,7 @@ from tests.service.harness import connect_as
 
 pytestmark = pytest.mark.anyio
 
-LEASE_S = 0.4
+LEASE_S = 1.0
 
 
 @asynccontextmanager
@@ -75,7 +75,7 @@ async def test_the_most_caught_up_candidate_takes_a_dead_leaders_lease(
             with anyio.fail_after(10):
                 while (await holder_of(kv)).holder == "dead":
                     await anyio.sleep(0.02)
-            await anyio.sleep(3 * LEASE_S)  # the winner renews; the other keeps off
+            await anyio.sleep(2 * LEASE_S)  # the winner renews; the other keeps off
             tg.cancel_scope.cancel()
         lease = await holder_of(kv)
         assert (lease.holder, lease.epoch) == ("b-ahead", 5)
@@ -91,7 +91,7 @@ async def test_a_tie_goes_to_the_smaller_holder_id(nats_server: NatsServer) -> N
             with anyio.fail_after(10):
                 while (await holder_of(kv)).holder == "dead":
                     await anyio.sleep(0.02)
-            await anyio.sleep(3 * LEASE_S)
+            await anyio.sleep(2 * LEASE_S)
             tg.cancel_scope.cancel()
         assert (await holder_of(kv)).holder == "a"
 

@@ -143,6 +143,9 @@ class LeaderTerm:
         self.publisher = publisher
         self.metrics = metrics
         self.push_lags = push_lags
+        # A policy file that differs from the log's policy at start changed while the
+        # service was down: the first term switches to it, through the log, once.
+        self._file_policy_pending = engine.policy.text != file_policy.text
         self.file_policy = file_policy
         self._stops: list[Callable[[], Awaitable[None]]] = []
 
@@ -178,8 +181,8 @@ class LeaderTerm:
             if service.reload_pending:  # a SIGHUP arrived before this process led
                 service.reload_pending = False
                 await admin.reload_file(config.policy_path)
-            elif engine.policy.text != self.file_policy.text:
-                # The file changed while we were down: switch through the log.
+            elif self._file_policy_pending and engine.policy.text != self.file_policy.text:
+                self._file_policy_pending = False
                 refusal = await admin.submit_policy(
                     self.file_policy.text, self.file_policy.source, None, AT_START
                 )
@@ -187,8 +190,6 @@ class LeaderTerm:
                     log.error("policy file not applied, the old one runs: %s", refusal)
         except Fenced:
             return  # deposed already: the caller stops this term
-        # Subscriptions registered, opening quantities out, before anyone is told we serve.
-        await flush_all(nc)
 
     async def stop(self) -> None:
         self.service.admin = None
@@ -377,10 +378,15 @@ class Service:
             while not leadership.leading:
                 await leadership.changed()
             term.publisher.lead(leadership.epoch, leadership.handover, leadership.may_publish)
-            await loop.flush_soon()
             async with anyio.create_task_group() as tg:
                 try:
+                    # Handlers first: a connector that sees this leader's first `seq`
+                    # resyncs at once, and its channel query must find someone.
                     await term.start(tg)
+                    await loop.flush_soon()
+                    # Subscriptions registered, opening quantities out, before anyone
+                    # is told we serve.
+                    await flush_all(term.nc)
                     if ready is not None:
                         ready.set()
                     while leadership.leading:
