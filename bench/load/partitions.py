@@ -2,6 +2,7 @@
 latency of one partition's leader beside its hot standby.
 
 Run:  python bench/load/partitions.py [--events 300000] [--rounds 3] [--seconds 5]
+      [--clients 16] [--latency-rounds 3] [--rates 30000 50000]
 
 Uses bench/load/service_load.py's machinery (its policy, stream, preload, paced
 producer, histogram and CPU accounting) on an embedded nats-server, and prints:
