@@ -530,6 +530,10 @@ async def test_kill_nine_one_at_a_time_under_load_loses_nothing_and_grants_nothi
         await client.close()
 
     assert codes == [0] * len(codes)
+    # A start while the cluster still elects a stream's leader may fail once; more is a
+    # crash loop.
+    restarts = {a.name: a.restarts for a in fleet.allocators if a.restarts}
+    assert sum(restarts.values()) <= 3, restarts
     assert_every_fenced_write_was_the_newest_leaders(log)
     # No quantity message number was used twice by any leader of any partition: a
     # connector reads `seq` per (channel, partition).
