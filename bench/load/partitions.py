@@ -74,12 +74,12 @@ SERVING_TIMEOUT_S = 120.0
 
 
 def owned_sku(prefix: str, k: int, n: int) -> str:
-    """The first `<prefix>-<i>` that partition k of n owns (a SKU of no bundle is its
+    """The first `<prefix><i>` that partition k of n owns (a SKU of no bundle is its
     own family)."""
     i = 0
-    while partition_of(f"{prefix}-{i}", n) != k:
+    while partition_of(f"{prefix}{i}", n) != k:
         i += 1
-    return f"{prefix}-{i}"
+    return f"{prefix}{i}"
 
 
 def partition_args(n: int, k: int, *extra: str) -> tuple[str, ...]:
@@ -100,7 +100,7 @@ def stock_set(sku: str, tag: str) -> bytes:
 
 
 async def wait_serving(nc: Client, n: int, timeout_s: float = SERVING_TIMEOUT_S) -> None:
-    """Until every partition's leader answers a query about a SKU it owns."""
+    """Until every partition's leader answers a query about a stocked SKU it owns."""
     deadline = time.monotonic() + timeout_s
     for k in range(n):
         body = msgspec.json.encode({"sku": owned_sku("S", k, n)})
@@ -128,7 +128,7 @@ async def aggregate_round(
             start_service(server.url, tmp / f"agg-{n}-{run}-p{k}", policy, *partition_args(n, k))
             for k in range(n)
         ]
-        markers = {owned_sku(f"END{run}", k, n) for k in range(n)}
+        markers = {owned_sku(f"END{run}-", k, n) for k in range(n)}
         seen: set[str] = set()
         done = asyncio.Event()
 
