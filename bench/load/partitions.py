@@ -23,7 +23,8 @@ producer, histogram and CPU accounting) on an embedded nats-server, and prints:
 3. sync latency, one partition with its standby (a second `invsync serve --standby`
    following the same log), producer and nats-server on the same machine: p50/p99 of
    event `ts` → publish at `--rates` (30,000 and 50,000 events/s), `--latency-rounds`
-   rounds each, with each process's share of a core and the standby's lag at the end.
+   rounds each, with each process's share of a core and the standby's lag at the end;
+   and the same rounds, just before, against the leader alone (what the standby costs).
 """
 
 from __future__ import annotations
@@ -249,12 +250,13 @@ async def wait_followed(port: int, timeout_s: float = SERVING_TIMEOUT_S) -> None
         await asyncio.sleep(0.1)
 
 
-async def latency_beside_standby(
-    tmp: Path, policy: Path, rates: list[float], rounds: int, seconds: float
-) -> list[tuple[float, list[Latency], float]]:
-    """Per rate: `rounds` paced rounds against one leader with its standby, and the
-    standby's lag after the last round."""
-    results: list[tuple[float, list[Latency], float]] = []
+async def latency_rounds(
+    tmp: Path, policy: Path, rates: list[float], rounds: int, seconds: float, standby: bool
+) -> list[tuple[float, list[Latency], float | None]]:
+    """Per rate: `rounds` paced rounds against one leader, with its standby or alone,
+    and the standby's lag after the last round."""
+    results: list[tuple[float, list[Latency], float | None]] = []
+    label = "with-standby" if standby else "alone"
     with NatsServer(permissions=False) as server:
         nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
         js = nc.jetstream()
@@ -264,19 +266,23 @@ async def latency_beside_standby(
         leader_port, standby_port = free_port(), free_port()
         # One partition: no partition options, as a service that has never heard of them.
         leader = start_service(
-            server.url, tmp / "lat-leader", policy,
+            server.url, tmp / f"lat-{label}-leader", policy,
             "--snapshot-events", "100000000", "--metrics-port", str(leader_port),
         )  # fmt: skip
         await wait_serving(nc, 1)
-        standby = start_service(
-            server.url, tmp / "lat-standby", policy,
-            "--snapshot-events", "100000000", "--metrics-port", str(standby_port), "--standby",
-        )  # fmt: skip
+        follower = None
+        if standby:
+            follower = start_service(
+                server.url, tmp / f"lat-{label}-standby", policy,
+                "--snapshot-events", "100000000", "--metrics-port", str(standby_port), "--standby",
+            )  # fmt: skip
         try:
             first = 0
             assert server.pid is not None
-            watched = {"leader": leader.pid, "standby": standby.pid, "server": server.pid}
-            await wait_followed(standby_port)
+            watched = {"leader": leader.pid, "server": server.pid}
+            if follower is not None:
+                watched["standby"] = follower.pid
+                await wait_followed(standby_port)
             for rate in rates:
                 measured: list[Latency] = []
                 for _ in range(rounds):
@@ -298,10 +304,11 @@ async def latency_beside_standby(
                             cpu,
                         )
                     )
-                lag = await asyncio.to_thread(standby_lag, standby_port)
+                lag = await asyncio.to_thread(standby_lag, standby_port) if follower else None
                 results.append((rate, measured, lag))
         finally:
-            stop_service(standby)
+            if follower is not None:
+                stop_service(follower)
             stop_service(leader)
             await nc.close()
     return results
@@ -337,11 +344,14 @@ async def main(args: argparse.Namespace) -> None:
                 f"p50 {s50 * 1000:.2f} ms, p99 {s99 * 1000:.2f} ms; across both p50 "
                 f"{c50 * 1000:.2f} ms, p99 {c99 * 1000:.2f} ms ({c50 / s50:.1f}× at p50)"
             )
-        for rate, measured, lag in await latency_beside_standby(
-            tmp, policy, args.rates, args.latency_rounds, args.seconds
-        ):
-            print_latency(rate, measured)
-            print(f"standby lag after the rounds at {rate:,.0f} events/s: {lag:,.0f} messages")
+        for standby in (False, True):
+            print("the leader with its standby:" if standby else "the leader alone:")
+            for rate, measured, lag in await latency_rounds(
+                tmp, policy, args.rates, args.latency_rounds, args.seconds, standby
+            ):
+                print_latency(rate, measured)
+                if lag is not None:
+                    print(f"standby lag after the rounds at {rate:,.0f} events/s: {lag:,.0f}")
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
