@@ -60,6 +60,7 @@ MESSAGES: list[type[msgspec.Struct]] = [
     events.Vote,
     events.ReserveReply,
     events.ClockTick,
+    events.LeaderEpoch,
     events.ChannelQuantities,
     events.Route,
     events.Alert,
@@ -337,6 +338,13 @@ _CHANNELS: dict[str, dict[str, Any]] = {
         ["ClockTick"],
         prefix=PREFIX_PARAMETER,
     ),
+    "logLeader": _channel(
+        "{prefix}.log.leader.{partition}",
+        "A partition's new leader's epoch entry; later log writes of older leaders are refused.",
+        ["LeaderEpoch"],
+        prefix=PREFIX_PARAMETER,
+        partition={"description": "Partition number, 0 when there is one."},
+    ),
     "quantities": _channel(
         "{prefix}.qty.{channel}",
         "What each channel may show, for the SKUs whose shown quantity changed.",
@@ -417,6 +425,9 @@ _OPERATIONS = {
         "Log this partition's vote on a reservation spanning partitions, once prepared.",
     ),
     "appendClock": _operation("send", "logClock", ["ClockTick"], "Log a clock tick every second."),
+    "appendEpoch": _operation(
+        "send", "logLeader", ["LeaderEpoch"], "Fence the log on taking a partition's lease."
+    ),
     "publishQuantities": _operation(
         "send", "quantities", ["ChannelQuantities"], "Tell a channel what to show."
     ),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -89,7 +90,10 @@ class Applier:
         route_frames: bool = False,
         partition: int = 0,
         partitions: int = 1,
+        on_epoch_entry: Callable[[LogEntry], None] | None = None,
     ) -> None:
+        """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
+        log (leadership.py); they change no state."""
         self.engine = engine
         # Partitioned: reservations are shared out (`Engine.reserve_share`) and the
         # votes on those spanning partitions come back through the log.
@@ -97,6 +101,8 @@ class Applier:
         # Bad input about no partition's SKU (an undecodable message, a bad order as a
         # whole) is refused by every partition and dead-lettered by partition 0 alone.
         self._reports_whole_events = partition == 0
+        self._on_epoch_entry = on_epoch_entry
+        self._leader_prefix = subjects.leader_log_prefix
         self.metrics = metrics
         self.outbox = outbox
         self.audit = audit
@@ -138,7 +144,7 @@ class Applier:
             self.metrics.events.labels(event_type).inc(count)
 
     def _apply_log_entry(self, msg: LogEntry, counts: dict[str, int]) -> None:
-        """One of the service's own entries: a reservation group, a tick or a policy."""
+        """One of the service's own entries: a reservation group, a tick, a policy or an epoch."""
         subject = msg.subject
         if subject.startswith(self._reserve_prefix):
             self._apply_reserve(msg)
@@ -151,6 +157,9 @@ class Applier:
         elif subject == self._vote:
             self._apply_vote(msg)
             counts["vote"] = counts.get("vote", 0) + 1
+        elif subject.startswith(self._leader_prefix):
+            if self._on_epoch_entry is not None:
+                self._on_epoch_entry(msg)
         else:
             self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
 

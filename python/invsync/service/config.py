@@ -53,6 +53,10 @@ class ServiceConfig:
     # `partition_of`); 0 of 1 is every SKU, as before partitions existed.
     partition: int = 0
     partitions: int = 1
+    # Follow the partition's log and take over when its leader's lease lapses,
+    # instead of claiming a lease nobody ever held at start.
+    standby: bool = False
+    lease_s: float = 1.0
 
 
 _ORDINAL = re.compile(r"-(\d+)$")
