@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from invsync.errors import InvsyncError
-from invsync.service.config import resolve_partition
+from invsync.service.config import ServiceConfig, resolve_partition
 
 
 def test_a_number_names_the_partition() -> None:
@@ -34,3 +36,11 @@ def test_a_partition_that_cannot_run_is_refused_with_the_fix(
     with pytest.raises(InvsyncError) as refused:
         resolve_partition(value, partitions, hostname)
     assert says in str(refused.value)
+
+
+def test_with_one_partition_every_sku_is_applied_whatever_partition_names() -> None:
+    # A standby setup may name partition 1 for its lease while running one partition.
+    lone = ServiceConfig(policy_path=Path("policy.toml"), partition=1)
+    assert lone.sku_share == (0, 1)
+    shared = ServiceConfig(policy_path=Path("policy.toml"), partition=1, partitions=2)
+    assert shared.sku_share == (1, 2)

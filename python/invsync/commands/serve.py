@@ -57,6 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-audit", action="store_true", help="do not publish the audit trail")
     parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="how many partitions share the SKUs (default %(default)s: one allocator)",
+    )
+    parser.add_argument(
+        "--partition",
+        default="0",
+        help="this allocator's partition, 0 to N-1, or 'auto' for the StatefulSet pod "
+        "ordinal of HOSTNAME (default %(default)s)",
+    )
+    parser.add_argument(
         "--standby",
         action="store_true",
         help="hot standby: follow the partition's log and take over when the leader's "
@@ -68,18 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.0,
         help="leader lease in seconds: a standby takes over this long after the leader "
         "stops renewing it (default %(default)s)",
-    )
-    parser.add_argument(
-        "--partitions",
-        type=int,
-        default=1,
-        help="how many partitions share the SKUs (default %(default)s: one allocator)",
-    )
-    parser.add_argument(
-        "--partition",
-        default="0",
-        help="this allocator's partition, 0 to N-1, or 'auto' for the StatefulSet pod "
-        "ordinal of HOSTNAME (default %(default)s)",
     )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     add_credential_arguments(parser, "service")
@@ -119,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
         snapshot_every_events=args.snapshot_events,
         snapshot_every_s=args.snapshot_seconds,
         publish_audit=not args.no_audit,
-        standby=args.standby,
-        lease_s=args.lease_s,
         partition=partition,
         partitions=args.partitions,
+        standby=args.standby,
+        lease_s=args.lease_s,
     )
     try:
         anyio.run(lambda: run_service(config, handle_signals=True))

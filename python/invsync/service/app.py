@@ -152,7 +152,7 @@ class LeaderTerm:
     async def start(self, tg: TaskGroup) -> None:
         service, nc, engine, publisher = self.service, self.nc, self.engine, self.publisher
         subjects, config, metrics = service.subjects, service.config, self.metrics
-        partition = (config.partition, config.partitions)
+        partition = config.sku_share
         admin = Admin(nc, self.writer, subjects, engine, partition)
         gateway = ReservationGateway(
             nc, self.writer, subjects, metrics, lambda: engine.policy.channels
@@ -164,7 +164,7 @@ class LeaderTerm:
             metrics,
             publisher.outbox,
             self.push_lags,
-            partition=config.partition,
+            partition=partition[0],
         )
         channel_query = ChannelQueryServer(nc, subjects, engine, publisher, partition)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
@@ -293,7 +293,7 @@ class Service:
             ceilings=await store.load_ceilings(),
             save_ceilings=store.save_ceilings,
             push_lags=push_lags,
-            partition=config.partition,
+            partition=config.sku_share[0],
         )
         publisher.follow()  # until this process leads its partition
         writer = LogWriter(js, config.stream)
@@ -324,14 +324,14 @@ class Service:
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
             on_epoch_entry=leadership.on_epoch_entry,
-            partition=config.partition,
+            partition=config.sku_share[0],
             partitions=config.partitions,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)
         votes = VoteWriter(writer, self.subjects) if config.partitions > 1 else None
         loop = ConsumeLoop(
-            config, reader, applier, publisher, store, engine, lambda: leadership.leading, votes
+            config, reader, applier, publisher, store, engine, votes, lambda: leadership.leading
         )
 
         settle_heap()

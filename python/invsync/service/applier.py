@@ -88,21 +88,21 @@ class Applier:
         *,
         audit: bool = True,
         route_frames: bool = False,
-        on_epoch_entry: Callable[[LogEntry], None] | None = None,
         partition: int = 0,
         partitions: int = 1,
+        on_epoch_entry: Callable[[LogEntry], None] | None = None,
     ) -> None:
         """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
         log (leadership.py); they change no state."""
         self.engine = engine
-        self._on_epoch_entry = on_epoch_entry
-        self._leader_prefix = subjects.leader_log_prefix
         # Partitioned: reservations are shared out (`Engine.reserve_share`) and the
         # votes on those spanning partitions come back through the log.
         self._partitioned = partitions > 1
         # Bad input about no partition's SKU (an undecodable message, a bad order as a
         # whole) is refused by every partition and dead-lettered by partition 0 alone.
         self._reports_whole_events = partition == 0
+        self._on_epoch_entry = on_epoch_entry
+        self._leader_prefix = subjects.leader_log_prefix
         self.metrics = metrics
         self.outbox = outbox
         self.audit = audit
@@ -154,12 +154,12 @@ class Applier:
         elif subject == self._policy:
             self._apply_policy(msg)
             counts["policy"] = counts.get("policy", 0) + 1
-        elif subject.startswith(self._leader_prefix):
-            if self._on_epoch_entry is not None:
-                self._on_epoch_entry(msg)
         elif subject == self._vote:
             self._apply_vote(msg)
             counts["vote"] = counts.get("vote", 0) + 1
+        elif subject.startswith(self._leader_prefix):
+            if self._on_epoch_entry is not None:
+                self._on_epoch_entry(msg)
         else:
             self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
 

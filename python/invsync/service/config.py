@@ -58,6 +58,12 @@ class ServiceConfig:
     standby: bool = False
     lease_s: float = 1.0
 
+    @property
+    def sku_share(self) -> tuple[int, int]:
+        """(k, n): the partition of the SKUs this instance applies and publishes; (0, 1)
+        with one partition, whatever `partition` names (its lease, say)."""
+        return (self.partition, self.partitions) if self.partitions > 1 else (0, 1)
+
 
 _ORDINAL = re.compile(r"-(\d+)$")
 

@@ -34,10 +34,6 @@ CATCH_UP_FETCH_TIMEOUT_S = 0.05
 # published within about a millisecond, and a busy tail cannot turn into a
 # flush (drain, encode, write per channel) for every few events.
 TAIL_FLUSH_S = 0.001
-# Votes a standby keeps for when it is promoted: those of the requests still
-# undecided are among the latest (a request is decided within
-# cross_partition_timeout_s of log time).
-HELD_VOTES = 10_000
 
 
 class ConsumeLoop:
@@ -51,15 +47,15 @@ class ConsumeLoop:
         publisher: Publisher,
         store: SnapshotStore,
         engine: Engine,
-        leading: Callable[[], bool] = lambda: True,
         votes: VoteWriter | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
         """`leading()`: whether this process leads its partition; only a leader
         writes snapshots (and `seq` ceilings)."""
         self.config = config
-        self.leading = leading
         # Partitioned: this partition's votes go to the log before the flush.
         self.votes = votes
+        self.leading = leading
         self.reader = reader
         self.applier = applier
         self.publisher = publisher
@@ -109,18 +105,15 @@ class ConsumeLoop:
             (at_tail and self.reader.buffered == 0 and since >= TAIL_FLUSH_S)
             or since >= self._flush_interval
             or self.publisher.outbox.replies
-            or (self.publisher.outbox.votes and self.leading())
+            or self.publisher.outbox.votes
         ):
             await self._flush(now)
 
     async def _flush(self, now: float) -> None:
         if self.votes is not None and self.publisher.outbox.votes:
-            if self.leading():
-                await self.votes.append(self.publisher.outbox.take_votes())
-            else:
-                # A standby writes nothing, but keeps its latest votes: promoted, it
-                # appends them (the log keeps the first vote per request and partition).
-                del self.publisher.outbox.votes[:-HELD_VOTES]
+            votes = self.publisher.outbox.take_votes()
+            if self.leading():  # a standby's votes are its leader's to write
+                await self.votes.append(votes)
         try:
             await self.publisher.flush(self.engine)
         except NatsError:

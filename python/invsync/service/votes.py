@@ -3,9 +3,9 @@
 A vote is written once per (request, partition): `Nats-Msg-Id: vote:<request>:<k>`
 lets the stream drop a re-sent one (a replaying partition recomputes the same vote),
 and the engine counts only the first per partition anyway. Votes go through the
-partition leader's `LogWriter`, fenced like every other write: a deposed leader's
-vote is refused. A vote that cannot be appended is logged; the request then times
-out (`cross_partition_timeout_s`).
+partition's `LogWriter`, fenced like every other append of its leader. A vote that
+cannot be appended is logged; the request then times out
+(`cross_partition_timeout_s`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,8 @@ class VoteWriter:
         for vote in votes:
             msg_id = f"vote:{vote.request_id}:{vote.partition}"
             try:
-                await self.writer.append(
-                    self.subject, encode_json(vote), headers={"Nats-Msg-Id": msg_id}
-                )
+                await self.writer.append(self.subject, encode_json(vote), {"Nats-Msg-Id": msg_id})
             except Fenced:
-                return  # deposed: the new leader votes
+                return  # deposed: the new leader writes the votes it recomputes
             except NatsError as exc:
                 log.warning("vote %s not appended (the request will time out): %s", msg_id, exc)

@@ -406,10 +406,7 @@ impl Core {
 
     /// Cross-partition requests decided since the last call that this partition
     /// answers: (request_id, reply_to or None, channel, the contract reply).
-    fn take_cross_answers<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<Vec<CrossAnswer<'py>>> {
+    fn take_cross_answers<'py>(&self, py: Python<'py>) -> PyResult<Vec<CrossAnswer<'py>>> {
         self.inner
             .take_cross_answers()
             .into_iter()
