@@ -169,6 +169,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
             "the allocator (`invsync serve`): its log, outputs, replies, stream and snapshots",
             publish=(
                 f"{p}.log.>",
+                f"{p}.part.*.leader",
                 *feeds,
                 "_INBOX.>",
                 "_R_.>",  # replies to requests imported from the admin account
