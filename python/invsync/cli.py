@@ -20,6 +20,7 @@ COMMANDS = (
     "sandbox",
     "explain",
     "check",
+    "listing",
     "simulate",
     "loadtest",
     "publish",
