@@ -238,7 +238,7 @@ def _structure(line: CatalogLine) -> Iterator[Finding]:
         if not lacking and combination in seen:
             yield error(where, f"the same values as {seen[combination]}", _DISTINCT_RULE)
         seen.setdefault(combination, variant.sku)
-    for where, identifiers in _identifier_sets(product):
+    for where, _, identifiers in _numbered(product):
         for kind, code in identifiers.trade_numbers():
             problem = trade_number_problem(kind, code)
             if problem is not None:
@@ -251,10 +251,11 @@ _DISTINCT_RULE: Final = "variants differ in at least one option value"
 _VALID_NUMBER: Final = "a trade item number with a valid GS1 check digit"
 
 
-def _identifier_sets(product: Product) -> list[tuple[str, Identifiers]]:
-    own = [("identifiers", product.identifiers)]
+def _numbered(product: Product) -> list[tuple[str, str, Identifiers]]:
+    """(field, SKU, identifiers) of a product and of each of its variants."""
+    own = [("identifiers", product.sku, product.identifiers)]
     return own + [
-        (f"variants[{i}].identifiers", v.identifiers) for i, v in enumerate(product.variants)
+        (f"variants[{i}].identifiers", v.sku, v.identifiers) for i, v in enumerate(product.variants)
     ]
 
 
@@ -278,10 +279,7 @@ def _catalog_wide(lines: list[CatalogLine]) -> Iterator[Finding]:
                 "each SKU once in the catalog",
                 CATALOG_FORMAT,
             )
-        owners = [(product.sku, product.identifiers)] + [
-            (v.sku, v.identifiers) for v in product.variants
-        ]
-        for sku, identifiers in owners:
+        for where, sku, identifiers in _numbered(product):
             for kind, code in identifiers.trade_numbers():
                 owner, first = numbers.setdefault(code, (sku, line.line))
                 if owner != sku:
@@ -289,7 +287,7 @@ def _catalog_wide(lines: list[CatalogLine]) -> Iterator[Finding]:
                         "error",
                         line.line,
                         product.sku,
-                        kind,
+                        f"{where}.{kind}",
                         f"{code} is already the number of {owner} (line {first})",
                         "one trade item number identifies one SKU",
                         CATALOG_FORMAT,
