@@ -245,3 +245,19 @@ def test_one_trade_item_number_on_two_skus_is_an_error_at_the_second(tmp_path: P
     assert [(f["line"], f["field"], f["problem"]) for f in duplicate] == [
         (2, "identifiers.upc", "036000291452 is already the number of A (line 1)")
     ]
+
+
+def test_a_catalog_saved_with_a_byte_order_mark_and_crlf_lines_reads_as_any_other(
+    tmp_path: Path,
+) -> None:
+    catalog = tmp_path / "catalog.jsonl"
+    second = {**CLEAN, "sku": "B", "identifiers": {"ean": "4006381333931"}}
+    catalog.write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(CLEAN).encode()
+        + b"\r\n"
+        + json.dumps(second).encode()
+        + b"\r\n"
+    )
+    status, report = run(catalog)
+    assert (status, report["products"], findings(report)) == (0, 2, set())
