@@ -56,30 +56,38 @@ class CatalogCheck:
 
 def check_catalog(catalog: Catalog, policy: Policy) -> CatalogCheck:
     """The catalog's findings, shared and per channel, in catalog line order."""
-    every_channel = [*catalog.unreadable]
+    shared = _shared_findings(catalog, policy.channels)
+    broken = {f.sku for f in shared if f.severity == "error"}
+    channels = [_channel_check(channel, catalog.lines, broken) for channel in policy.channels]
+    return CatalogCheck(catalog.source, policy.source, len(catalog.lines), shared, channels)
+
+
+def _shared_findings(catalog: Catalog, channels: tuple[str, ...]) -> list[Finding]:
+    """What holds for every channel: unreadable lines, structure, SKUs and numbers."""
+    found = [*catalog.unreadable]
     for line in catalog.lines:
-        every_channel.extend(_structure(line))
-        every_channel.extend(_unknown_channels(line, policy.channels))
-    every_channel.extend(_catalog_wide(catalog.lines))
-    every_channel.sort(key=lambda finding: finding.line)
-    broken = {f.sku for f in every_channel if f.severity == "error"}
-    channels = []
-    for channel in policy.channels:
-        platform = platform_of(channel)
-        result = ChannelCheck(channel, platform, platform_name(platform))
-        listing = PLATFORM_LISTINGS.get(platform)
-        for line in catalog.lines:
-            found: list[Finding] = []
-            if listing is not None:
-                content = line.product.content(channel)
-                found.extend(_platform_findings(line, content, listing.rules, result.platform_name))
-                found.extend(_push_order(line, content))
-            result.findings.extend(found)
-            blocked = line.product.sku in broken or any(f.severity == "error" for f in found)
-            if not blocked:
-                result.ready.append(line.product.sku)
-        channels.append(result)
-    return CatalogCheck(catalog.source, policy.source, len(catalog.lines), every_channel, channels)
+        found.extend(_structure(line))
+        found.extend(_unknown_channels(line, channels))
+    found.extend(_catalog_wide(catalog.lines))
+    return sorted(found, key=lambda finding: finding.line)
+
+
+def _channel_check(channel: str, lines: list[CatalogLine], broken: set[str]) -> ChannelCheck:
+    """One channel's findings; a product is ready there when neither they nor the shared
+    findings (`broken`: SKUs with a shared error) hold an error for it."""
+    platform = platform_of(channel)
+    result = ChannelCheck(channel, platform, platform_name(platform))
+    listing = PLATFORM_LISTINGS.get(platform)
+    for line in lines:
+        found: list[Finding] = []
+        if listing is not None:
+            content = line.product.content(channel)
+            found.extend(_platform_findings(line, content, listing.rules, result.platform_name))
+            found.extend(_push_order(line, content))
+        result.findings.extend(found)
+        if line.product.sku not in broken and all(f.severity != "error" for f in found):
+            result.ready.append(line.product.sku)
+    return result
 
 
 def _platform_findings(
