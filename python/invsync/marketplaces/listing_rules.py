@@ -71,7 +71,14 @@ SHOPIFY_CREATE = (
 SHOPIFY: Final = PlatformListing(
     name="Shopify",
     rules=(
-        ListingRule("title", "required", None, SHOPIFY_CREATE),
+        ListingRule(
+            "title",
+            "required",
+            None,
+            SHOPIFY_CREATE,
+            note="the input schema marks title optional; a product without one is refused "
+            "as blank (inference from the admin, not stated on the page)",
+        ),
         # "List of custom product options and option values (maximum of 3 per product)."
         ListingRule("options", "max_option_names", 3, SHOPIFY_OPTIONS),
         # "up to 2,048 variants ... exceeding our historical variant limit of 100"
