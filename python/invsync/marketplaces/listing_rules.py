@@ -191,12 +191,17 @@ EBAY: Final = PlatformListing(
         ),
         # "Before an offer can be published, at least one image must exist"
         ListingRule("images", "min_items", 1, EBAY_PRODUCT),
+        # "Most eBay sites support up to 12 pictures free of charge, and eBay Motors
+        # listings can have up to 24"; the Sell Listing API: "Maximum: 12 URLs (for most
+        # categories and marketplaces)". Third-party tools refuse past 24 everywhere.
+        ListingRule("images", "max_items", 24, EBAY_PRODUCT, note="eBay Motors' figure"),
         ListingRule(
             "images",
             "max_items",
-            24,
+            12,
             EBAY_PRODUCT,
-            note="older pages: 12 free on most sites and 24 on eBay Motors; newer: 24",
+            severity="warning",
+            note="most sites and categories; more may cost a fee or be refused",
         ),
         ListingRule("brand", "max_chars", 65, EBAY_PRODUCT),
         ListingRule("category", "required", None, EBAY_OFFER, note="the offer's categoryId"),
