@@ -108,6 +108,7 @@ AMAZON_SHORT_TITLE = (
     "-that-finds-every-problem-2b0a"
 )
 AMAZON_BULLETS = "https://www.amazonlistingaudit.com/policy/bullet-point-guidelines"
+AMAZON_IMAGES = "https://www.mercatuslab.com/blog/amazon-product-image-requirements/"
 
 AMAZON: Final = PlatformListing(
     name="Amazon",
@@ -139,7 +140,14 @@ AMAZON: Final = PlatformListing(
             AMAZON_GTIN,
             note="unless the brand has a GTIN exemption",
         ),
-        ListingRule("images", "min_items", 1, AMAZON_DETAIL_PAGE),
+        ListingRule(
+            "images",
+            "min_items",
+            1,
+            AMAZON_IMAGES,
+            severity="warning",
+            note="a main image; third-party guides agree, Amazon's own image page was not read",
+        ),
         ListingRule("category", "required", None, AMAZON_PRODUCT_TYPES, note="the product type"),
         ListingRule(
             "bullets",
