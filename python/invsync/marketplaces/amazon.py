@@ -36,6 +36,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
 
+# The currency a channel sells in unless its option `currency` says otherwise: the US
+# marketplace's (ATVPDKIKX0DER) currency; option `currency` for another.
+CURRENCY = "USD"
+
 DEFAULT_BASE_URL: Final = "https://sellingpartnerapi-na.amazon.com"
 TOKEN_URL: Final = "https://api.amazon.com/auth/o2/token"  # [AUTH]
 TOKEN_PATH: Final = "/auth/o2/token"

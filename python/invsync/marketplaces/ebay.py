@@ -32,6 +32,9 @@ from __future__ import annotations
 import msgspec
 
 PLATFORM = "ebay"
+# The currency a channel sells in unless its option `currency` says otherwise: the
+# EBAY_US marketplace's currency; option `currency` for another.
+CURRENCY = "USD"
 API_URL = "https://api.ebay.com"
 TOKEN_PATH = "/identity/v1/oauth2/token"  # [OAS] securitySchemes tokenUrl
 BULK_UPDATE_PATH = "/sell/inventory/v1/bulk_update_price_quantity"  # [OAS]
@@ -94,7 +97,8 @@ class ShipToLocationAvailability(msgspec.Struct, omit_defaults=True):
 
 
 class Amount(msgspec.Struct):
-    """[OAS] Amount: a price, which the gateway never sends (quantities only)."""
+    """[OAS] Amount: an offer's price, `value` a decimal string in `currency` (an ISO
+    4217 code of the listing's marketplace)."""
 
     value: str
     currency: str

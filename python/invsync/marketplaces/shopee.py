@@ -52,6 +52,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 PLATFORM: Final = "shopee"
+# The currency a channel sells in unless its option `currency` says otherwise: the
+# Singapore shop's currency (the default host is the global one); option `currency` for
+# another region.
+CURRENCY = "SGD"
 DEFAULT_BASE_URL: Final = "https://partner.shopeemobile.com"  # [CALLS]
 UPDATE_STOCK_PATH: Final = "/api/v2/product/update_stock"  # [US]
 REFRESH_PATH: Final = "/api/v2/auth/access_token/get"  # [AUTH]

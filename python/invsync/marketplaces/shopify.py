@@ -30,6 +30,11 @@ from __future__ import annotations
 
 from typing import Final
 
+# The currency a channel sells in unless its option `currency` says otherwise: Shopify
+# prices are in the store's currency, which the API call does not name: set option
+# `currency` to the store's.
+CURRENCY = "USD"
+
 API_VERSION: Final = "2026-04"
 GRAPHQL_PATH: Final = "/admin/api/{version}/graphql.json"
 ACCESS_TOKEN_HEADER: Final = "X-Shopify-Access-Token"

@@ -41,6 +41,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any, Final
 
+# The currency a channel sells in unless its option `currency` says otherwise: the US
+# shop's currency; option `currency` for another region.
+CURRENCY = "USD"
+
 DEFAULT_BASE_URL: Final = "https://open-api.tiktokglobalshop.com"
 AUTH_URL: Final = "https://auth.tiktok-shops.com"
 REFRESH_PATH: Final = "/api/v2/token/refresh"  # [AUTH]

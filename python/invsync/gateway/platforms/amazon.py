@@ -191,7 +191,7 @@ class PatchLane(SynchronousLane):
             http,
             "PATCH",
             az.listings_item_path(account.seller_id, change.listing.ids["seller_sku"]),
-            body=account.patch(change.qty),
+            body=account.patch(change.quantity),
             params={"marketplaceIds": account.marketplace_id},
         )
         if response.status == 404:
@@ -219,6 +219,8 @@ class FeedLane:
 
     name = "feed"
     asynchronous = True
+    quantities = True
+    prices = False
 
     def __init__(self, account: _Account, limits: LaneLimits) -> None:
         self._account = account
@@ -235,7 +237,7 @@ class FeedLane:
                     "messageId": number,
                     "sku": change.listing.ids["seller_sku"],
                     "operationType": az.FEED_OPERATION,
-                    **account.patch(change.qty),
+                    **account.patch(change.quantity),
                 }
                 for number, change in enumerate(changes, start=1)
             ]
@@ -349,6 +351,7 @@ class AmazonProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "amazon")
+        self.currency = channel.currency(settings, az.CURRENCY)
         channel.require_single_item_batch(settings, "patchListingsItem")
         account = _Account(settings)
         processing_s = channel.seconds_option(settings, "feed_processing_s", az.FEED_PROCESSING_S)

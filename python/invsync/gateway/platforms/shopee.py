@@ -285,7 +285,7 @@ class UpdateStockLane(SynchronousLane):
         item = _id(changes[0].listing.ids["item_id"])
         models = [_id(change.listing.ids["model_id"]) for change in changes]
         sendable = [
-            (model, change.qty)
+            (model, change.quantity)
             for model, change in zip(models, changes, strict=True)
             if model is not None
         ]
@@ -341,6 +341,7 @@ class ShopeeProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "shopee")
+        self.currency = channel.currency(settings, sp.CURRENCY)
         batch = channel.batch_override(
             settings, "shopee", sp.MAX_MODELS, sp.MAX_MODELS, " models per item"
         )

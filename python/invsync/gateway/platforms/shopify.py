@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -103,6 +104,8 @@ class GraphQLLane:
     limits: LaneLimits
     name: str = "graphql"
     asynchronous: bool = False
+    quantities: bool = True
+    prices: bool = False
     # Inventory items whose compare quantity the store refused: their next quantity
     # goes without the check.
     unverified: set[str] = field(default_factory=set)
@@ -112,7 +115,7 @@ class GraphQLLane:
             {
                 "inventoryItemId": c.listing.ids["inventory_item_id"],
                 "locationId": c.listing.ids["location_id"],
-                "quantity": c.qty,
+                "quantity": c.quantity,
                 "changeFromQuantity": None
                 if c.listing.ids["inventory_item_id"] in self.unverified
                 else c.known,
@@ -137,7 +140,7 @@ class GraphQLLane:
             raise BatchRefused(f"Shopify answered without {doc.MUTATION_FIELD} data")
         errors = result.get("userErrors") or []
         if not errors:
-            return Reply([Outcome(applied=True, shown=c.qty) for c in changes], budget)
+            return Reply([Outcome(applied=True, shown=c.quantity) for c in changes], budget)
         per_item: dict[int, dict[str, Any]] = {}
         for error in errors:
             index = _quantity_index(error.get("field"))
@@ -251,6 +254,7 @@ def _describe(error: Mapping[str, Any]) -> str:
 class ShopifyProfile:
     platform: str
     lanes: Sequence[Lane]
+    currency: str
     id_fields: tuple[str, ...] = ID_FIELDS
     daily_revisions: int | None = None
 
@@ -291,7 +295,8 @@ def build_profile(settings: ProfileSettings) -> ShopifyProfile:
     )
     version = settings.options.get("api_version", doc.API_VERSION)
     url = base_url.rstrip("/") + doc.graphql_path(version)
-    return ShopifyProfile("shopify", [GraphQLLane(url, token, limits)])
+    currency = channel.currency(settings, doc.CURRENCY)
+    return ShopifyProfile("shopify", [GraphQLLane(url, token, limits)], currency)
 
 
 PROFILE: ProfileFactory = build_profile

@@ -191,7 +191,10 @@ class InventoryLane(SynchronousLane):
                 {
                     "id": change.listing.ids["sku_id"],
                     "inventory": [
-                        {"warehouse_id": change.listing.ids["warehouse_id"], "quantity": change.qty}
+                        {
+                            "warehouse_id": change.listing.ids["warehouse_id"],
+                            "quantity": change.quantity,
+                        }
                     ],
                 }
                 for change in changes
@@ -211,7 +214,7 @@ def _outcome(change: Change, failed: Mapping[str, str]) -> Outcome:
     """A SKU's outcome in a `code: 0` reply: refused when `data.errors` names it."""
     reason = failed.get(change.listing.ids["sku_id"])
     if reason is None:
-        return Outcome(applied=True, shown=change.qty)
+        return Outcome(applied=True, shown=change.quantity)
     return Outcome(applied=False, reason=reason)
 
 
@@ -224,6 +227,7 @@ class TikTokProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "tiktok")
+        self.currency = channel.currency(settings, tt.CURRENCY)
         batch = channel.batch_override(
             settings, "tiktok", tt.MAX_SKUS, tt.MAX_SKUS, " SKUs per product"
         )
