@@ -49,7 +49,7 @@ from aiohttp import BodyPartReader, web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import walmart as wm
-from invsync.marketplaces.money import price_problem
+from invsync.marketplaces.money import decimals, price_problem
 from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
@@ -255,7 +255,11 @@ class WalmartSandbox:
         if currency != self.currency:
             return "", f"currentPrice.currency must be {self.currency}, not {currency}"
         text = str(Decimal(str(amount)))
-        return text, price_problem(text, self.currency)
+        problem = price_problem(text, self.currency)
+        if problem is not None:
+            return "", problem
+        # A JSON number loses trailing zeros; the offer shows the currency's decimals.
+        return str(Decimal(text).quantize(Decimal(10) ** -decimals(self.currency))), None
 
     # The bulk inventory feed
 
