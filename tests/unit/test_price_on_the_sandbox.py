@@ -1,5 +1,5 @@
 """Prices from the gateway's scheduler to the sandbox's marketplaces, through each
-platform's own price call: eBay takes a price and a quantity in one call, Lazada sends a
+platform's own price call: eBay and Amazon take a price and a quantity in one call, Lazada sends a
 product back to QC after a price change of 80% or more, Walmart unpublishes an offer
 priced too far above the seller's own price elsewhere; each refuses a malformed price in
 its own words, and `GET /sandbox/state` and `POST /sandbox/sale` show the price."""
@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from invsync.gateway.platforms import ebay as ebay_profile
+from invsync.gateway.platforms.amazon import AmazonProfile
 from invsync.gateway.platforms.base import Listing, Price, Profile
 from invsync.gateway.platforms.lazada import LazadaProfile
 from invsync.gateway.platforms.walmart import WalmartProfile
@@ -25,7 +26,7 @@ from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.ebay import EbaySandbox
 from invsync.sandbox.platforms.lazada import LazadaSandbox
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests import ebay_world, lazada_market, walmart_market
+from tests import amazon_market, ebay_world, lazada_market, walmart_market
 from tests.marketplace import frozen_wall, served_alone
 from tests.scheduled import push_all
 
@@ -71,6 +72,30 @@ async def test_ebay_refuses_a_price_it_cannot_take_and_the_quantity_still_lands(
     assert alert.startswith("price 12.505 USD of A0: ") and str(ebay.ERROR_INVALID_VALUE) in alert
     shown = sandbox.market.listings["SKU-0"]
     assert (shown.qty, shown.price) == (4, None)
+
+
+async def test_a_price_and_a_quantity_reach_amazon_in_one_patch() -> None:
+    red = Listing("stock-0", "new", {"seller_sku": amazon_market.SKUS[0]})
+    blue = Listing("stock-1", "new", {"seller_sku": amazon_market.SKUS[1]})
+    async with amazon_market.served_amazon() as served, aiohttp.ClientSession() as http:
+        profile = AmazonProfile(amazon_market.profile_settings(served.url))
+        settled, alerts = await push_all(
+            profile,
+            http,
+            [(red, 0, 7)],
+            prices=[(red, usd("31.5")), (blue, Price("20.00", "CAD"))],
+        )
+    assert sorted(settled) == [False, True, True]
+    (alert,) = alerts
+    assert alert.startswith("price 20.00 CAD of stock-1: ") and "'USD'" in alert
+    listings = served.sandbox.market.listings
+    assert (listings[red.ids["seller_sku"]].qty, listings[red.ids["seller_sku"]].price) == (
+        7,
+        "31.50",
+    )
+    assert listings[blue.ids["seller_sku"]].price is None
+    # A token, the red listing's price and quantity in one PATCH, the blue price in another.
+    assert served.sandbox.market.counters.requests == 3
 
 
 @dataclass
