@@ -114,7 +114,7 @@ async def test_locked_stock_is_set_per_listing_and_shown_in_the_state(
         assert r.status == 200
     async with http.post(served.url + LOCKED_PATH, json={"listing": "NOPE", "locked": 2}) as r:
         assert r.status == 404
-    assert served.sandbox.state()["locked"] == {"LZ-BLUE": 2}
+    assert served.sandbox.state() == {"locked": {"LZ-BLUE": 2}}
 
 
 async def get(

@@ -17,6 +17,7 @@ from invsync.gateway.platforms import ebay as ebay_profile
 from invsync.gateway.platforms.amazon import AmazonProfile
 from invsync.gateway.platforms.base import Listing, Price, Profile
 from invsync.gateway.platforms.lazada import LazadaProfile
+from invsync.gateway.platforms.shopee import ShopeeProfile
 from invsync.gateway.platforms.walmart import WalmartProfile
 from invsync.marketplaces import ebay, lazada, walmart
 from invsync.sandbox.app import Sandbox, Storefront, serving
@@ -26,7 +27,7 @@ from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.ebay import EbaySandbox
 from invsync.sandbox.platforms.lazada import LazadaSandbox
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests import amazon_market, ebay_world, lazada_market, walmart_market
+from tests import amazon_market, ebay_world, lazada_market, shopee_market, walmart_market
 from tests.marketplace import frozen_wall, served_alone
 from tests.scheduled import push_all
 
@@ -96,6 +97,30 @@ async def test_a_price_and_a_quantity_reach_amazon_in_one_patch() -> None:
     assert listings[blue.ids["seller_sku"]].price is None
     # A token, the red listing's price and quantity in one PATCH, the blue price in another.
     assert served.sandbox.market.counters.requests == 3
+
+
+async def test_shopee_prices_go_by_update_price_one_item_per_call() -> None:
+    models = [
+        Listing(f"stock-{key}", "new", {"item_id": key.split(":")[0], "model_id": key[-1]})
+        for key in shopee_market.KEYS
+    ]
+    prices = [(models[0], sgd("5.90")), (models[1], sgd("6")), (models[2], sgd("7.125"))]
+    async with shopee_market.served_shopee() as served, aiohttp.ClientSession() as http:
+        profile = ShopeeProfile(shopee_market.profile_settings(served.url))
+        settled, alerts = await push_all(profile, http, [(models[0], 0, 3)], prices=prices)
+    listings = served.sandbox.market.listings
+    assert {key: li.price for key, li in listings.items()} == {
+        "800:1": "5.90",
+        "800:2": "6.00",
+        "900:0": None,
+    }
+    assert listings["800:1"].qty == 3
+    assert sorted(settled) == [False, True, True, True]
+    (alert,) = alerts
+    assert alert.startswith("price 7.125 SGD of stock-900:0: ") and "original_price" in alert
+    # A token; item 800's two prices in one update_price call, item 900's in another;
+    # the stock in one update_stock call.
+    assert served.sandbox.market.counters.requests == 4
 
 
 @dataclass

@@ -115,7 +115,7 @@ class LazadaSandbox:
         ]
 
     def state(self) -> Mapping[str, Any]:
-        return {"locked": dict(self.locked), "currency": self.currency}
+        return {"locked": dict(self.locked)}
 
     def off_sale(self, listing: SandboxListing) -> tuple[str, str] | None:
         """A product under QC after a large price change is not sold until it passes."""
