@@ -18,6 +18,7 @@ from invsync.gateway.platforms.amazon import AmazonProfile
 from invsync.gateway.platforms.base import Listing, Price, Profile
 from invsync.gateway.platforms.lazada import LazadaProfile
 from invsync.gateway.platforms.shopee import ShopeeProfile
+from invsync.gateway.platforms.tiktok import TikTokProfile
 from invsync.gateway.platforms.walmart import WalmartProfile
 from invsync.marketplaces import ebay, lazada, walmart
 from invsync.sandbox.app import Sandbox, Storefront, serving
@@ -27,7 +28,14 @@ from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.ebay import EbaySandbox
 from invsync.sandbox.platforms.lazada import LazadaSandbox
 from invsync.sandbox.platforms.walmart import WalmartSandbox
-from tests import amazon_market, ebay_world, lazada_market, shopee_market, walmart_market
+from tests import (
+    amazon_market,
+    ebay_world,
+    lazada_market,
+    shopee_market,
+    tiktok_market,
+    walmart_market,
+)
 from tests.marketplace import frozen_wall, served_alone
 from tests.scheduled import push_all
 
@@ -121,6 +129,29 @@ async def test_shopee_prices_go_by_update_price_one_item_per_call() -> None:
     # A token; item 800's two prices in one update_price call, item 900's in another;
     # the stock in one update_stock call.
     assert served.sandbox.market.counters.requests == 4
+
+
+async def test_tiktok_prices_go_by_update_price_one_product_per_call() -> None:
+    first, second = (
+        Listing(
+            f"stock-{n}",
+            "new",
+            {"product_id": tiktok_market.PRODUCT, "sku_id": sku_id, "warehouse_id": warehouse},
+        )
+        for n, (sku_id, warehouse) in enumerate(tiktok_market.SKUS.items())
+    )
+    async with tiktok_market.served_tiktok() as served, aiohttp.ClientSession() as http:
+        profile = TikTokProfile(tiktok_market.profile_settings(served.url))
+        settled, alerts = await push_all(
+            profile, http, [], prices=[(first, usd("19.9")), (second, usd("7600.01"))]
+        )
+    assert sorted(settled) == [False, True]
+    (alert,) = alerts
+    assert alert.startswith("price 7600.01 USD of stock-1: ") and "7600" in alert
+    listings = served.sandbox.market.listings
+    assert [li.price for li in listings.values()] == ["19.90", None]
+    # A token and one Update Price call for the product's two SKUs.
+    assert served.sandbox.market.counters.requests == 2
 
 
 @dataclass
