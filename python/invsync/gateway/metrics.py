@@ -65,7 +65,7 @@ class GatewayMetrics:
         )
         self.backlog = Gauge(
             "invsync_channel_backlog_items",
-            "Listings with a quantity not yet accepted by the platform.",
+            "Listings with a quantity or a price not yet accepted by the platform.",
             ["channel"],
             registry=self.registry,
         )
