@@ -6,6 +6,7 @@ its own words, and `GET /sandbox/state` and `POST /sandbox/sale` show the price.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,18 +16,22 @@ import pytest
 
 from invsync.gateway.platforms import ebay as ebay_profile
 from invsync.gateway.platforms.amazon import AmazonProfile
-from invsync.gateway.platforms.base import Listing, Price, Profile
+from invsync.gateway.platforms.base import Listing, Price, Profile, ProfileSettings
 from invsync.gateway.platforms.lazada import LazadaProfile
 from invsync.gateway.platforms.shopee import ShopeeProfile
+from invsync.gateway.platforms.shopify import PROFILE as SHOPIFY
 from invsync.gateway.platforms.tiktok import TikTokProfile
 from invsync.gateway.platforms.walmart import WalmartProfile
+from invsync.gateway.scheduler import PushQueue
+from invsync.gateway.secrets import Secret
 from invsync.marketplaces import ebay, lazada, walmart
 from invsync.sandbox.app import Sandbox, Storefront, serving
-from invsync.sandbox.market import LIVE
+from invsync.sandbox.market import LIVE, Market
 from invsync.sandbox.orders import OrderBook
 from invsync.sandbox.platforms.base import SandboxSettings
 from invsync.sandbox.platforms.ebay import EbaySandbox
 from invsync.sandbox.platforms.lazada import LazadaSandbox
+from invsync.sandbox.platforms.shopify import ShopifySandbox
 from invsync.sandbox.platforms.walmart import WalmartSandbox
 from tests import (
     amazon_market,
@@ -152,6 +157,46 @@ async def test_tiktok_prices_go_by_update_price_one_product_per_call() -> None:
     assert [li.price for li in listings.values()] == ["19.90", None]
     # A token and one Update Price call for the product's two SKUs.
     assert served.sandbox.market.counters.requests == 2
+
+
+async def test_shopify_prices_go_by_product_variants_bulk_update_in_the_stores_bucket() -> None:
+    token = {"access_token": Secret("$SHOP_TOKEN", "shpat_price_test")}
+    store = ShopifySandbox(Market("shopify", "web"), token, SandboxSettings())
+    items = [
+        Listing(
+            f"S{n}",
+            "new",
+            {
+                "inventory_item_id": f"gid://shopify/InventoryItem/{n}",
+                "location_id": "gid://shopify/Location/7",
+            },
+        )
+        for n in range(2)
+    ]
+    front = Storefront(
+        store, ("inventory_item_id", "location_id"), lambda li: li.ids["inventory_item_id"]
+    )
+    for item in items:
+        front.add(item)
+    async with (
+        serving(Sandbox([front], OrderBook(None)), port=0) as port,
+        aiohttp.ClientSession() as http,
+    ):
+        profile = SHOPIFY(ProfileSettings("web", f"http://127.0.0.1:{port}", token, {}, {}))
+        settled, alerts = await push_all(
+            profile,
+            http,
+            [(items[0], 0, 4)],
+            prices=[(items[0], usd("18.50")), (items[1], usd("2.999"))],
+        )
+    assert sorted(settled) == [False, True, True]
+    (alert,) = alerts
+    assert alert.startswith("price 2.999 USD of S1: INVALID_INPUT")
+    listings = store.market.listings
+    assert [(li.qty, li.price) for li in listings.values()] == [(4, "18.50"), (0, None)]
+    # Both lanes spend the store's one bucket.
+    first, second = PushQueue(profile, time.monotonic).budgets
+    assert first is second
 
 
 @dataclass

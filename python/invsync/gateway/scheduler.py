@@ -244,7 +244,7 @@ class PushQueue:
         rng: random.Random | None = None,
     ) -> None:
         self.profile = profile
-        self.budgets = [LaneBudget(lane.limits, clock) for lane in profile.lanes]
+        self.budgets = _budgets(profile, clock)
         self.revisions = revisions
         self.rng = rng or random.Random()
         self.known: dict[str, int] = {}
@@ -656,6 +656,22 @@ class PushQueue:
         if rank != item.urgency or force:
             item.urgency = rank
             heapq.heappush(self._heaps[rank], (item.arrival, item.key, item.kind))
+
+
+def _budgets(profile: Profile, clock: Callable[[], float]) -> list[LaneBudget]:
+    """Each lane's budget: its own, or the one of the lanes naming the same
+    `shared_budget`."""
+    shared: dict[str, LaneBudget] = {}
+    budgets = []
+    for lane in profile.lanes:
+        name = lane.limits.shared_budget
+        budget = shared.get(name) if name else None
+        if budget is None:
+            budget = LaneBudget(lane.limits, clock)
+            if name:
+                shared[name] = budget
+        budgets.append(budget)
+    return budgets
 
 
 class Scheduler:

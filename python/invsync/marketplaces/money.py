@@ -21,16 +21,17 @@ def decimals(currency: str) -> int:
     return 0 if currency in NO_MINOR_UNITS else 2
 
 
-def price_problem(amount: str, currency: str) -> str | None:
-    """Why `amount` is not a price in `currency` (not a plain decimal, not above 0, more
-    decimals than the currency has), or None when it is one."""
+def price_problem(amount: str, currency: str, free: bool = False) -> str | None:
+    """Why `amount` is not a price in `currency` (not a plain decimal, not above 0, or
+    below 0 where the platform takes `free` items, more decimals than the currency has),
+    or None when it is one."""
     try:
         value = Decimal(amount)
     except InvalidOperation:
         return f"{amount!r} is not a decimal number"
     if not value.is_finite() or "e" in amount.lower():
         return f"{amount!r} is not a plain decimal number"
-    if value <= 0:
+    if value < 0 or (value == 0 and not free):
         return f"{amount} is not above 0"
     places = max(0, -int(value.as_tuple().exponent))
     if places > decimals(currency):

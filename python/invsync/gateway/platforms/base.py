@@ -138,7 +138,9 @@ class LaneLimits:
     scheduler sends a backlog through such a lane only when the per-item lane would
     take longer than that to clear it. `group_by` names the listing id column every
     change of one request must share, for a platform whose call updates one parent
-    (TikTok `product_id`, Shopee `item_id`); None: any listings go together."""
+    (TikTok `product_id`, Shopee `item_id`); None: any listings go together. Lanes
+    whose limits name the same `shared_budget` spend one bucket (Shopify's calls all
+    spend the store's query-cost bucket); "" : the lane's own."""
 
     rate: float
     burst: float
@@ -147,6 +149,7 @@ class LaneLimits:
     cost_per_item: float = 0.0
     processing_s: float = 0.0
     group_by: str | None = None
+    shared_budget: str = ""
 
     def cost(self, items: int) -> float:
         return self.cost_per_request + self.cost_per_item * items
