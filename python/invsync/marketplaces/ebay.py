@@ -7,7 +7,8 @@ Sources (checked 2026-12-05):
   sell_inventory_v1_oas3.json): the path, the BulkPriceQuantity / PriceQuantity /
   OfferPriceQuantity / BulkPriceQuantityResponse / PriceQuantityResponse / Error
   schemas, responses 200 / 207 / 400 / 500 with their `x-response-codes`, the scope
-  and the token URL.
+  and the token URL. OfferPriceQuantity: "Either the availableQuantity field or the
+  price container is required, but not necessarily both"; `price` is an Amount.
 - [METHOD] https://developer.ebay.com/api-docs/sell/inventory/resources/inventory_item/
   methods/bulkUpdatePriceQuantity and the bulk-updates guide
   (https://developer.ebay.com/api-docs/sell/static/inventory/bulk-updates.html).

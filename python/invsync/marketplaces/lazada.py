@@ -46,13 +46,12 @@ Sources (checked 2026-12-05):
 - [ITEM] API reference GetProductItem (open.lazada.com/apps/doc/api?path=
   %2Fproduct%2Fitem%2Fget; its response sample in the same dump): `GET
   /product/item/get` with `item_id` (or `seller_sku`), signed like any call.
-- [PRICE] UpdatePriceQuantity's request (lazykern/ecommerce-api-docs, data/processed/
-  lazada/apis/product/UpdatePriceQuantity, and lazada-sellercenter.readme.io/docs/
-  updatepricequantity): a `Sku` carries `Price` (and optionally `SalePrice`,
-  `SaleStartDate`, `SaleEndDate`) beside `Quantity`, each optional, in the venture's
-  currency (the payload names none); "a price update of 80% or more sends the product
-  back to QC" (quality control: not sold until it passes). Lazada publishes no figure
-  for how long that review takes.
+- [PRICE] UpdatePriceQuantity ([UPQ], and lazada-sellercenter.readme.io/docs/
+  updatepricequantity) with its payload as Lazada's clients build it: a `Sku` carries
+  `Price` (and optionally `SalePrice`, `SaleStartDate`, `SaleEndDate`) beside
+  `Quantity`, each optional, in the venture's currency (the payload names none); "a
+  price update of 80% or more sends the product back to QC" (quality control: not sold
+  until it passes). Lazada publishes no figure for how long that review takes.
 - [AUTH] Lazada "Seller authorization introduction": `/auth/token/refresh` on
   https://auth.lazada.com/rest, signed like any call, with `refresh_token`; the reply
   `access_token`, `refresh_token`, `expires_in`, `refresh_expires_in` (seconds).
