@@ -65,7 +65,7 @@ class GatewayMetrics:
         )
         self.backlog = Gauge(
             "invsync_channel_backlog_items",
-            "Listings with a quantity or a price not yet accepted by the platform.",
+            "Quantities and prices not yet accepted by the platform (queued or in a request).",
             ["channel"],
             registry=self.registry,
         )

@@ -321,8 +321,9 @@ class PushQueue:
         self._rank(item, force=True)
 
     def backlog(self) -> int:
-        """Listings with a quantity or a price not yet accepted (queued or in flight)."""
-        return len(self._pending.keys() | self._prices.keys() | self._in_flight.keys())
+        """Quantities and prices not yet accepted: queued, or in a request (one per
+        listing) on its way. Counted, not collected: it is read on every turn."""
+        return len(self._pending) + len(self._prices) + len(self._in_flight)
 
     def shows(self, listing: Listing) -> int | None:
         """What the platform last accepted for `listing` when no quantity for it is

@@ -28,14 +28,15 @@ Sources (checked 2026-12-05):
   missing `fulfillment_channel_code` is refused as "does not have enough values" inside a 200;
   issue 2344: the wording of a bound violation ("Value for '...' is greater than the allowed
   maximum"); issue 4429: a SKU with '/' or '#' must be percent-encoded in the path.
-- [PO] the Listings Items API use case guide (developer-docs.amazon.com/sp-api/docs/
-  listings-items-api-v2021-08-01-use-case-guide, "update a listing's price") and the
-  PRODUCT product type definition (getDefinitionsProductType): the price is the
-  top-level attribute `purchasable_offer`, each entry `{"marketplace_id", "currency",
-  "audience": "ALL", "our_price": [{"schedule": [{"value_with_tax"}]}]}`, patched like
-  `fulfillment_availability` (so one PATCH may carry both); `merge` selects the entry by
-  `marketplace_id` and `audience`. The same shape in sellers' clients that patch it
-  (e.g. the spapi-listing-builder package's ListingPrice).
+- [PO] the PRODUCT product type definition (getDefinitionsProductType, the schema the
+  Listings Items API validates attributes against) and Amazon's listings guides on
+  updating a price (developer-docs.amazon.com/sp-api/docs/building-listings-management-
+  workflows-guide): the price is the top-level attribute `purchasable_offer`, each entry
+  `{"marketplace_id", "currency", "audience": "ALL", "our_price": [{"schedule":
+  [{"value_with_tax"}]}]}`, patched like `fulfillment_availability` (so one PATCH may
+  carry both); `merge` selects the entry by `marketplace_id` and `audience` [MG]. The
+  same shape in sellers' public clients that patch it (e.g. the spapi-listing-builder
+  package's ListingPrice), read 2026-12-05.
 """
 
 from __future__ import annotations
