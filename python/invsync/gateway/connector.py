@@ -176,7 +176,7 @@ class Connector:
         self._latest: dict[Key, tuple[int, datetime]] = {}
         # The latest price per key, for the same reason.
         self._latest_price: dict[Key, tuple[Price, datetime]] = {}
-        self._prices_refused_once = False
+        self._unsupported_alerted = False
         self._unmapped: set[Key] = set()
         self._acks: deque[_Acknowledgement] = deque()
         self._alerts: list[Alert] = []
@@ -333,8 +333,8 @@ class Connector:
         key = (body.sku, body.condition)
         if not self.scheduler.sends_prices:
             self.metrics.price("unsupported")
-            if not self._prices_refused_once:
-                self._prices_refused_once = True
+            if not self._unsupported_alerted:
+                self._unsupported_alerted = True
                 self._alert(
                     "channel_error",
                     body.sku,
