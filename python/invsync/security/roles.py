@@ -125,7 +125,7 @@ def _object_store(bucket: str) -> tuple[str, ...]:
 def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
     """The role table for one deployment's subject prefix and stream name."""
     p = prefix
-    feeds = (f"{p}.qty.>", f"{p}.route.>", f"{p}.alert.>", f"{p}.audit", f"{p}.dlq")
+    feeds = (f"{p}.qty.>", f"{p}.price.>", f"{p}.route.>", f"{p}.alert.>", f"{p}.audit", f"{p}.dlq")
     table = (
         Role(
             "producer",
@@ -145,8 +145,8 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
         ),
         Role(
             "connector",
-            "a sales channel's connector (`invsync connect`): reads its quantities and "
-            "listing map, acknowledges them, raises channel alerts, queries",
+            "a sales channel's connector (`invsync connect`): reads its quantities, prices "
+            "and listing map, acknowledges quantities, raises channel alerts, queries",
             publish=(
                 f"{p}.ack.*",
                 f"{p}.alert.channel_error",
@@ -156,7 +156,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.query.channel",
                 *_kv_reads(listings_bucket(p)),
             ),
-            subscribe=(f"{p}.qty.>", f"{inbox_prefix('connector')}.>"),
+            subscribe=(f"{p}.qty.>", f"{p}.price.>", f"{inbox_prefix('connector')}.>"),
         ),
         Role(
             "service",

@@ -57,6 +57,10 @@ class Subjects:
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
 
+    def price(self, channel: str) -> str:
+        """Where a channel's prices are published (CONTRACT 14)."""
+        return f"{self.prefix}.price.{channel}"
+
     def route(self, location: str) -> str:
         return f"{self.prefix}.route.{location}"
 
