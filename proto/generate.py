@@ -59,6 +59,7 @@ MESSAGES: list[type[msgspec.Struct]] = [
     events.ReservationGroup,
     events.ReserveReply,
     events.ClockTick,
+    events.LeaderEpoch,
     events.ChannelQuantities,
     events.Route,
     events.Alert,
@@ -329,6 +330,13 @@ _CHANNELS: dict[str, dict[str, Any]] = {
         ["ClockTick"],
         prefix=PREFIX_PARAMETER,
     ),
+    "logLeader": _channel(
+        "{prefix}.log.leader.{partition}",
+        "A partition's new leader's epoch entry; later log writes of older leaders are refused.",
+        ["LeaderEpoch"],
+        prefix=PREFIX_PARAMETER,
+        partition={"description": "Partition number, 0 when there is one."},
+    ),
     "quantities": _channel(
         "{prefix}.qty.{channel}",
         "What each channel may show, for the SKUs whose shown quantity changed.",
@@ -403,6 +411,9 @@ _OPERATIONS = {
         "Log reservation requests (grouped) before deciding them.",
     ),
     "appendClock": _operation("send", "logClock", ["ClockTick"], "Log a clock tick every second."),
+    "appendEpoch": _operation(
+        "send", "logLeader", ["LeaderEpoch"], "Fence the log on taking a partition's lease."
+    ),
     "publishQuantities": _operation(
         "send", "quantities", ["ChannelQuantities"], "Tell a channel what to show."
     ),

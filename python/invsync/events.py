@@ -198,6 +198,18 @@ class ClockTick(Event, tag="clock.tick", frozen=True):
     ] = None
 
 
+class LeaderEpoch(Struct, frozen=True, kw_only=True, tag_field="type", tag="leader.epoch"):
+    """Appended by a partition's new leader on `<prefix>.log.leader.<k>`: its fence.
+
+    From then on the log takes only writes that expect this entry to be the
+    partition's newest, so an older leader's writes are refused by the server.
+    """
+
+    epoch: Annotated[int, Meta(ge=0, description="The lease epoch the leader claimed.")]
+    holder: Annotated[str, Meta(description="The leading process (host name and pid).")]
+    ts: Annotated[datetime, Meta(description="When the leader took over.")]
+
+
 class ReserveLine(Struct, frozen=True, kw_only=True, gc=False):
     """One line of a reservation request."""
 

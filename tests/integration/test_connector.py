@@ -275,3 +275,30 @@ async def test_a_lost_last_message_is_found_by_the_tail_check(
             await until(lambda: lost and conn.resyncs == 2)
             await until(lambda: lane.shown.get("T1-new") == t1_later)
         svc.stop.set()
+
+
+async def test_a_connector_started_while_no_service_answers_waits_for_one(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """As during a restart of the service, or while a standby takes over from a
+    leader that died: the channel query has no responders for a moment."""
+    (tmp_path / "amazon.csv").write_text(csv_text("W1"), encoding="utf-8")
+    lane = per_item_lane(rate=100, burst=100)
+    done = anyio.Event()
+    started: list[Connector] = []
+
+    async def run_connector() -> None:
+        async with connector(nats_server, FakeProfile([lane]), None, tmp_path) as (conn, _):
+            started.append(conn)
+            await done.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run_connector)
+        await anyio.sleep(0.3)  # its first resync finds nobody serving
+        async with running_service(
+            nats_server, service_config(nats_server, tmp_path / "state")
+        ) as svc:
+            shown = await stock(svc, "W1", 100, "w1")
+            await until(lambda: lane.shown.get("W1-new") == shown, 15)
+            assert started and started[0].resyncs >= 1
+            done.set()

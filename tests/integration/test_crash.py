@@ -22,17 +22,11 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from prometheus_client import CollectorRegistry
 
 from invsync import Engine, Policy
 from invsync.nats_server import NatsServer
-from invsync.service.applier import Applier
-from invsync.service.consumer import LogReader
-from invsync.service.metrics import Metrics
-from invsync.service.outbox import Outbox
 from invsync.service.snapshots import DirectorySnapshotStore
-from invsync.service.subjects import Subjects
-from tests.service.harness import EXAMPLE_POLICY, TS, cli_connection, connect_as
+from tests.service.harness import EXAMPLE_POLICY, TS, cli_connection, connect_as, replay_stream
 
 pytestmark = pytest.mark.anyio
 
@@ -122,21 +116,6 @@ async def wait_serving(nc: Client) -> None:
                 return
             except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
                 await anyio.sleep(0.1)
-
-
-async def replay_stream(js: Any, policy: Policy, through: int) -> Engine:
-    """The stream up to sequence `through` into a fresh engine, as a restart without
-    snapshots would. A clock tick the service appended after its last snapshot moves
-    time-decayed numbers (sales rates), so the replay stops where the snapshot does."""
-    engine = Engine(policy)
-    applier = Applier(engine, Subjects(), Metrics(CollectorRegistry()), Outbox(), audit=False)
-    reader = LogReader(js, "INVSYNC", Subjects())
-    await reader.open(0)
-    while reader.last_sequence < through:
-        applier.apply_batch(await reader.fetch(min(20_000, through - reader.last_sequence)))
-        applier.outbox.take()
-    await reader.close()
-    return engine
 
 
 async def test_kill_nine_twice_loses_nothing_and_counts_nothing_twice(

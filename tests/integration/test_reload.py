@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 import msgspec
 import pytest
 
@@ -78,4 +79,35 @@ async def test_reload_that_drops_a_stocked_location_is_refused_with_the_reason(
     reply = msgspec.json.decode(refused.data)
     assert reply["ok"] is False
     assert 'location "wh-3" is still in use' in reply["error"]
-    assert logged.state.messages == 2  # the two stock events; the policy never entered the log
+    # The leader's epoch entry and the two stock events; the policy never entered the log.
+    assert logged.state.messages == 3
+
+
+async def test_a_standby_that_takes_over_keeps_a_policy_reloaded_while_it_followed(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Its policy file is the one both started with; the reload since is in the log
+    and stays in force: the file did not change while the standby was down."""
+    lower_cap = EXAMPLE_POLICY.read_text().replace("cap = 200", "cap = 150", 1)
+    standby_config = service_config(nats_server, tmp_path / "standby", standby=True)
+    leader_config = service_config(nats_server, tmp_path)
+    async with (
+        running_service(nats_server, leader_config) as leader,
+        running_service(nats_server, standby_config) as standby,
+    ):
+        reloaded = await leader.admin.request("inv.admin.policy", lower_cap.encode(), timeout=5)
+        assert msgspec.json.decode(reloaded.data)["ok"] is True
+        leader.stop.set()  # a clean stop hands the lease over at once
+        with anyio.fail_after(10):
+            while (
+                standby.registry.get_sample_value("invsync_partition_leader", {"partition": "0"})
+                != 1
+            ):
+                await anyio.sleep(0.02)
+        qty = Collector()
+        await standby.nc.subscribe("inv.qty.shopify", cb=qty.on_msg)
+        await standby.nc.jetstream().publish(
+            "inv.stock.wh-3", event("stock.set", "s1", sku="A", location="wh-3", on_hand=1000)
+        )
+        await qty.wait_for(lambda _: any(shown(qty, "A")))
+    assert [q for q in shown(qty, "A") if q] == [150]

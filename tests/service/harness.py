@@ -21,10 +21,16 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
+from invsync import Engine, Policy
 from invsync.nats_server import NatsServer
 from invsync.service.app import run_service
+from invsync.service.applier import Applier
 from invsync.service.config import ServiceConfig
 from invsync.service.connection import client_kwargs
+from invsync.service.consumer import LogReader
+from invsync.service.metrics import Metrics
+from invsync.service.outbox import Outbox
+from invsync.service.subjects import Subjects
 from tests.users import TEST_CLIENT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +117,18 @@ class Collector:
 
 def event(kind: str, event_id: str, **fields: Any) -> bytes:
     return msgspec.json.encode({"type": kind, "event_id": event_id, "ts": TS, **fields})
+
+
+async def replay_stream(js: Any, policy: Policy, through: int) -> Engine:
+    """The stream up to sequence `through` into a fresh engine, as a restart without
+    snapshots would. A clock tick the service appended after its last snapshot moves
+    time-decayed numbers (sales rates), so the replay stops where the snapshot does."""
+    engine = Engine(policy)
+    applier = Applier(engine, Subjects(), Metrics(CollectorRegistry()), Outbox(), audit=False)
+    reader = LogReader(js, "INVSYNC", Subjects())
+    await reader.open(0)
+    while reader.last_sequence < through:
+        applier.apply_batch(await reader.fetch(min(20_000, through - reader.last_sequence)))
+        applier.outbox.take()
+    await reader.close()
+    return engine

@@ -12,6 +12,7 @@ import nats.errors
 import pytest
 
 from invsync.nats_server import NatsServer
+from invsync.service.snapshots import ObjectStoreSnapshotStore, snapshot_name
 from tests.service.fake_engine import Effects, FakeEngine
 from tests.service.harness import (
     Collector,
@@ -219,7 +220,8 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
     async with running_service(nats_server, config, FakeEngine) as svc:
         qty = Collector()
         await svc.nc.subscribe("inv.qty.ebay", cb=qty.on_msg)
-        await svc.nc.jetstream().publish(
+        # The log opens with the leader's epoch entry, so the event is not at sequence 1.
+        stored = await svc.nc.jetstream().publish(
             "inv.stock.wh-3", event("stock.set", "e1", sku="A", location="wh-3", on_hand=5)
         )
         await qty.wait_for(lambda m: len(m) == 1)
@@ -235,7 +237,7 @@ async def test_without_a_state_dir_snapshots_go_to_the_object_store(
             "inv.stock.wh-3", event("stock.set", "e2", sku="A", location="wh-3", on_hand=7)
         )
         await qty.wait_for(lambda m: len(m) == 1)
-    assert sorted(names) == ["seq-ceilings.bin", "snapshot-00000000000000000001.bin"]
+    assert sorted(names) == ["seq-ceilings.bin", snapshot_name(stored.seq)]
     # A clean stop hands its seq lease back: the restart goes on at seq 2, no jump.
     assert [(m["seq"], m["items"][0]["qty"]) for _, m in qty.messages] == [(2, 7)]
 
@@ -296,3 +298,28 @@ async def test_unexpected_engine_exceptions_are_counted_alerted_and_never_stop_t
     assert msgspec.json.decode(reply.data) == {"ok": False, "error": "internal error"}
     assert "engine bug" in alerts.messages[0][1]["detail"]
     assert counted == {"log": 1, "flush": 1}
+
+
+async def test_each_partition_keeps_its_own_snapshots(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    for partition in (1, 0):
+        config = service_config(nats_server, None, partition=partition)
+        async with running_service(nats_server, config, FakeEngine) as svc:
+            await svc.nc.jetstream().publish(
+                "inv.stock.wh-3",
+                event("stock.set", f"e{partition}", sku="A", location="wh-3", on_hand=5),
+            )
+            await svc.wait_applied((await svc.nc.jetstream().stream_info("INVSYNC")).state.last_seq)
+    service = await connect_as(nats_server, "service")
+    try:
+        js = service.jetstream()
+        names = [info.name for info in await (await js.object_store("INVSYNC_SNAPSHOTS")).list()]
+        first = await ObjectStoreSnapshotStore(js, "INVSYNC_SNAPSHOTS", 3, "p1-").load_newest()
+        zeroth = await ObjectStoreSnapshotStore(js, "INVSYNC_SNAPSHOTS", 3).load_newest()
+    finally:
+        await service.close()
+    assert sum(name.startswith("p1-snapshot-") for name in names) == 1
+    assert sum(name.startswith("snapshot-") for name in names) == 1
+    assert first is not None and zeroth is not None
+    assert first.stream_sequence < zeroth.stream_sequence  # partition 0 ran second

@@ -10,6 +10,16 @@ from invsync.commands.credentials import add_credential_arguments, connection_op
 HELP = "run the service: events in from JetStream, channel quantities out"
 
 
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
     parser.add_argument("--policy", type=Path, required=True, help="policy TOML file")
@@ -46,6 +56,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="snapshot at least this often while events arrive",
     )
     parser.add_argument("--no-audit", action="store_true", help="do not publish the audit trail")
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        help="hot standby: follow the partition's log and take over when the leader's "
+        "lease lapses (without it, a lease nobody holds yet is claimed at start)",
+    )
+    parser.add_argument(
+        "--lease-s",
+        type=positive_seconds,
+        default=1.0,
+        help="leader lease in seconds: a standby takes over this long after the leader "
+        "stops renewing it (default %(default)s)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     add_credential_arguments(parser, "service")
 
@@ -75,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         snapshot_every_events=args.snapshot_events,
         snapshot_every_s=args.snapshot_seconds,
         publish_audit=not args.no_audit,
+        standby=args.standby,
+        lease_s=args.lease_s,
     )
     try:
         anyio.run(lambda: run_service(config, handle_signals=True))

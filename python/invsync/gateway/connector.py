@@ -40,6 +40,7 @@ import msgspec
 from anyio.streams.memory import MemoryObjectSendStream
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from invsync.events import (
@@ -449,6 +450,10 @@ class Connector:
             )
         except NatsTimeout:
             raise _ResyncFailed("no answer from the service") from None
+        except NoRespondersError:
+            # No service is serving the channel right now: a restart, or a standby
+            # taking over from a leader that died.
+            raise _ResyncFailed("no service is answering") from None
         try:
             return _PAGE.decode(reply.data)
         except msgspec.DecodeError:

@@ -53,6 +53,11 @@ def snapshot_bucket(stream: str) -> str:
     return f"{stream}_SNAPSHOTS"
 
 
+def leases_bucket(stream: str) -> str:
+    """The JetStream KV bucket of the partitions' leader leases."""
+    return f"{stream}_leaders"
+
+
 def _stream_reads(stream: str) -> tuple[str, ...]:
     return (f"{JS_API}.INFO", f"{JS_API}.STREAM.INFO.{stream}")
 
@@ -63,6 +68,7 @@ def _own_stream(stream: str) -> tuple[str, ...]:
     return (
         f"{JS_API}.STREAM.CREATE.{stream}",
         f"{JS_API}.STREAM.UPDATE.{stream}",
+        f"{JS_API}.STREAM.MSG.GET.{stream}",  # the newest epoch entry (leadership.py)
         f"{JS_API}.CONSUMER.CREATE.{stream}",
         f"{JS_API}.CONSUMER.CREATE.{stream}.>",
         f"{JS_API}.CONSUMER.INFO.{stream}.*",
@@ -163,14 +169,21 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
             "the allocator (`invsync serve`): its log, outputs, replies, stream and snapshots",
             publish=(
                 f"{p}.log.>",
+                f"{p}.part.*.leader",
                 *feeds,
                 "_INBOX.>",
                 "_R_.>",  # replies to requests imported from the admin account
                 *_stream_reads(stream),
                 *_own_stream(stream),
                 *_object_store(snapshot_bucket(stream)),
+                # Leases: read keys directly, compare-and-set them, watch the candidates.
+                *_kv_reads(leases_bucket(stream)),
+                f"{JS_API}.STREAM.CREATE.KV_{leases_bucket(stream)}",
+                f"{JS_API}.STREAM.MSG.GET.KV_{leases_bucket(stream)}",
+                f"$KV.{leases_bucket(stream)}.>",
             ),
             subscribe=(
+                f"{p}.part.*.leader",
                 f"{p}.reserve.*",
                 f"{p}.query.sku",
                 f"{p}.query.channel",

@@ -23,12 +23,12 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
 from invsync.errors import InvsyncError, PolicyError
 from invsync.events import SkuQuery, encode_json
 from invsync.policy import Policy
 from invsync.service.applier import POLICY_SOURCE_HEADER
+from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.subjects import REPLY_HEADER, REQUESTED_BY_HEADER, Subjects, reply_inbox
 
 if TYPE_CHECKING:
@@ -68,11 +68,9 @@ def requester(msg: Msg) -> str:
 
 
 class Admin:
-    def __init__(
-        self, nc: Client, js: JetStreamContext, subjects: Subjects, engine: Engine
-    ) -> None:
+    def __init__(self, nc: Client, writer: LogWriter, subjects: Subjects, engine: Engine) -> None:
         self.nc = nc
-        self.js = js
+        self.writer = writer
         self.subjects = subjects
         self.engine = engine
         self._subs: list[Subscription] = []
@@ -91,7 +89,8 @@ class Admin:
     async def submit_policy(
         self, text: str, source: str, reply_to: str | None, requested_by: str
     ) -> str | None:
-        """Judge and append a policy; returns the refusal text, or None when appended."""
+        """Judge and append a policy; returns the refusal text, or None when appended.
+        Raises `Fenced` when this process is no longer the leader."""
         try:
             self.engine.check_policy(Policy.from_toml(text, source))
         except PolicyError as exc:
@@ -100,7 +99,7 @@ class Admin:
         if reply_to:
             headers[REPLY_HEADER] = reply_to
         try:
-            await self.js.publish(self.subjects.policy_log, text.encode(), headers=headers)
+            await self.writer.append(self.subjects.policy_log, text.encode(), headers)
         except NatsError as exc:
             return f"policy not appended: {exc}"
         return None
@@ -112,7 +111,11 @@ class Admin:
         except OSError as exc:
             log.error("policy reload refused: %s", exc)
             return
-        refusal = await self.submit_policy(text, str(path), None, ON_SIGHUP)
+        try:
+            refusal = await self.submit_policy(text, str(path), None, ON_SIGHUP)
+        except Fenced:
+            log.error("policy reload not appended: no longer the leader (reload the leader)")
+            return
         if refusal is not None:
             log.error("policy reload refused: %s", refusal)
 
@@ -123,7 +126,10 @@ class Admin:
         except UnicodeDecodeError:
             refusal: str | None = "policy is not UTF-8 text"
         else:
-            refusal = await self.submit_policy(text, self.subjects.admin_policy, reply, who)
+            try:
+                refusal = await self.submit_policy(text, self.subjects.admin_policy, reply, who)
+            except Fenced:
+                return  # a deposed leader answers nobody: the requester's retry finds the new one
         if refusal is None:
             return
         log.warning("policy reload requested by %s refused: %s", who, refusal)

@@ -1,9 +1,12 @@
-"""The service's life: start (snapshot + replay), serve, and stop cleanly.
+"""The service's life: start (snapshot + replay), follow or lead, and stop cleanly.
 
 One anyio task group: the consume loop (fetch → apply → flush → snapshot) runs
-in the foreground; the clock, the feed monitor, request handlers and signal
-handling run beside it. Stopping finishes the batch in hand, flushes, writes a
-snapshot and drains the connection.
+in the foreground, the partition's leadership (leadership.py) beside it. Each
+time this process wins the lease, a `LeaderTerm` starts the clock, the feed
+monitor and the request handlers; each time it loses it, they stop and the
+process follows the log again, publishing nothing. Stopping finishes the batch
+in hand, flushes, writes a snapshot (a leader), releases the lease and drains
+the connection.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import gc
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 import anyio
+from anyio.abc import TaskGroup
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, start_http_server
@@ -32,6 +37,8 @@ from invsync.service.connection import connect, flush_all
 from invsync.service.consumer import LogReader
 from invsync.service.depletion import DepletionSampler
 from invsync.service.feeds import FeedMonitor
+from invsync.service.leadership import Leadership, holder_id, open_leases
+from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.pipeline import ConsumeLoop
@@ -54,9 +61,14 @@ log = logging.getLogger("invsync.service")
 
 
 def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore:
+    """Where the partition's leader keeps its snapshots: partition 0 where a service
+    without partitions always has, each other partition beside it under its own name."""
+    k = config.partition
     if config.state_dir is not None:
-        return DirectorySnapshotStore(config.state_dir, config.snapshots_kept)
-    return ObjectStoreSnapshotStore(js, f"{config.stream}_SNAPSHOTS", config.snapshots_kept)
+        directory = config.state_dir / f"partition-{k}" if k else config.state_dir
+        return DirectorySnapshotStore(directory, config.snapshots_kept)
+    bucket = f"{config.stream}_SNAPSHOTS"
+    return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
 
 
 async def restore(
@@ -93,6 +105,74 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+class LeaderTerm:
+    """What only the partition's leader runs: request handlers, the clock, the feed
+    monitor. Started on each win of the lease, stopped on each loss."""
+
+    def __init__(
+        self,
+        service: Service,
+        nc: Client,
+        writer: LogWriter,
+        engine: Engine,
+        publisher: Publisher,
+        metrics: Metrics,
+        push_lags: PushLags,
+        file_policy: Policy,
+    ) -> None:
+        self.service = service
+        self.nc = nc
+        self.writer = writer
+        self.engine = engine
+        self.publisher = publisher
+        self.metrics = metrics
+        self.push_lags = push_lags
+        # A policy file that differs from the log's policy at start changed while the
+        # service was down: the first term switches to it, through the log, once.
+        self._file_policy_pending = engine.policy.text != file_policy.text
+        self.file_policy = file_policy
+        self._stops: list[Callable[[], Awaitable[None]]] = []
+
+    async def start(self, tg: TaskGroup) -> None:
+        service, nc, engine, publisher = self.service, self.nc, self.engine, self.publisher
+        subjects, config, metrics = service.subjects, service.config, self.metrics
+        admin = Admin(nc, self.writer, subjects, engine)
+        gateway = ReservationGateway(
+            nc, self.writer, subjects, metrics, lambda: engine.policy.channels
+        )
+        feeds = FeedMonitor(nc, subjects, engine, metrics, publisher.outbox, self.push_lags)
+        channel_query = ChannelQueryServer(nc, subjects, engine, publisher)
+        depletion = DepletionSampler(engine, metrics, publisher.touched)
+        self._stops = [gateway.stop, admin.stop, channel_query.stop, feeds.stop]
+        await admin.start()
+        await channel_query.start()
+        await gateway.start(tg)
+        await feeds.start()
+        tg.start_soon(run_clock, self.writer, subjects, config.tick_s, self.push_lags)
+        tg.start_soon(feeds.run)
+        tg.start_soon(depletion.run)
+        service.admin = admin
+        try:
+            if service.reload_pending:  # a SIGHUP arrived before this process led
+                service.reload_pending = False
+                await admin.reload_file(config.policy_path)
+            elif self._file_policy_pending and engine.policy.text != self.file_policy.text:
+                self._file_policy_pending = False
+                refusal = await admin.submit_policy(
+                    self.file_policy.text, self.file_policy.source, None, AT_START
+                )
+                if refusal is not None:
+                    log.error("policy file not applied, the old one runs: %s", refusal)
+        except Fenced:
+            return  # deposed already: the caller stops this term
+
+    async def stop(self) -> None:
+        self.service.admin = None
+        for stop in self._stops:
+            await stop()
+        self._stops = []
+
+
 class Service:
     """One running instance; `run()` returns after a stop request, state saved."""
 
@@ -111,8 +191,9 @@ class Service:
         self.subjects = Subjects(config.prefix)
         self.metrics = Metrics(registry)
         self.stop_requested = anyio.Event()
-        self._admin: Admin | None = None
-        self._reload_pending = False
+        # The policy handler while this process leads; a SIGHUP before then waits for it.
+        self.admin: Admin | None = None
+        self.reload_pending = False
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -121,8 +202,9 @@ class Service:
         if not handle_signals:
             await self._run(ready)
             return
-        # Signals are handled from the start: a SIGTERM during the replay stops
-        # it, and the stop still flushes and snapshots what was applied.
+        # Signals are handled from the start: a SIGTERM during the replay stops it
+        # at once. Only a leader snapshots, so a process stopped before it led
+        # replays again from the last snapshot on its next start.
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._on_signals)
             try:
@@ -187,6 +269,27 @@ class Service:
             save_ceilings=store.save_ceilings,
             push_lags=push_lags,
         )
+        publisher.follow()  # until this process leads its partition
+        writer = LogWriter(js, config.stream)
+        stream = await js.stream_info(config.stream)
+
+        async def stream_last() -> int:
+            return (await js.stream_info(config.stream)).state.last_seq
+
+        leadership = Leadership(
+            nc,
+            await open_leases(js, config.stream, stream.config.num_replicas or 1),
+            writer,
+            self.subjects,
+            metrics,
+            partition=config.partition,
+            holder=holder_id(),
+            lease_s=config.lease_s,
+            eager=not config.standby,
+            applied=lambda: loop.applied_sequence,
+            stream_last=stream_last,
+        )
+        leadership.on_demoted(publisher.follow)
         applier = Applier(
             engine,
             self.subjects,
@@ -194,15 +297,16 @@ class Service:
             outbox,
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
+            on_epoch_entry=leadership.on_epoch_entry,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)
-        loop = ConsumeLoop(config, reader, applier, publisher, store, engine)
+        loop = ConsumeLoop(
+            config, reader, applier, publisher, store, engine, lambda: leadership.leading
+        )
 
         settle_heap()
-        await loop.catch_up(
-            (await js.stream_info(config.stream)).state.last_seq, self.stop_requested
-        )
+        await loop.catch_up(stream.state.last_seq, self.stop_requested)
         if self.stop_requested.is_set():
             try:
                 await loop.finish()
@@ -217,55 +321,62 @@ class Service:
             metrics_server, _ = start_http_server(
                 config.metrics_port, addr=config.metrics_addr, registry=metrics.registry
             )
-        admin = self._admin = Admin(nc, js, self.subjects, engine)
-        gateway = ReservationGateway(nc, js, self.subjects, metrics, lambda: engine.policy.channels)
-        feeds = FeedMonitor(nc, self.subjects, engine, metrics, outbox, push_lags)
-        channel_query = ChannelQueryServer(nc, self.subjects, engine, publisher)
-        depletion = DepletionSampler(engine, metrics, publisher.touched)
+        if config.standby and ready is not None:
+            ready.set()  # a standby is ready once it follows the log's tail
+        term = LeaderTerm(self, nc, writer, engine, publisher, metrics, push_lags, file_policy)
         try:
             async with anyio.create_task_group() as tg:
-                await admin.start()
-                await channel_query.start()
-                await gateway.start(tg)
-                await feeds.start()
-                tg.start_soon(run_clock, js, self.subjects, config.tick_s, push_lags)
-                tg.start_soon(feeds.run)
-                tg.start_soon(depletion.run)
-                if self._reload_pending:  # a SIGHUP arrived during start-up
-                    await admin.reload_file(config.policy_path)
-                elif engine.policy.text != file_policy.text:
-                    # The file changed while we were down: switch through the log.
-                    refusal = await admin.submit_policy(
-                        file_policy.text, file_policy.source, None, AT_START
-                    )
-                    if refusal is not None:
-                        log.error("policy file not applied, the old one runs: %s", refusal)
-                # Subscriptions registered, opening quantities out, before anyone is told we serve.
-                await flush_all(nc)
-                if ready is not None:
-                    ready.set()
+                tg.start_soon(leadership.run)
+                tg.start_soon(self._lead_when_elected, leadership, term, loop, ready)
                 await loop.run(self.stop_requested)
-                await gateway.stop()
-                await admin.stop()
-                await channel_query.stop()
-                await feeds.stop()
                 tg.cancel_scope.cancel()
             await loop.finish()
+            await leadership.release(dict(publisher.channel_seqs))
         finally:
             await reader.close()
             if metrics_server is not None:
                 metrics_server.shutdown()
 
+    async def _lead_when_elected(
+        self,
+        leadership: Leadership,
+        term: LeaderTerm,
+        loop: ConsumeLoop,
+        ready: anyio.Event | None,
+    ) -> None:
+        """Each time this process wins the partition: serve until it loses it."""
+        while True:
+            while not leadership.leading:
+                await leadership.changed()
+            term.publisher.lead(leadership.epoch, leadership.handover, leadership.may_publish)
+            async with anyio.create_task_group() as tg:
+                try:
+                    # Handlers first: a connector that sees this leader's first `seq`
+                    # resyncs at once, and its channel query must find someone.
+                    await term.start(tg)
+                    await loop.flush_soon()
+                    # Subscriptions registered, opening quantities out, before anyone
+                    # is told we serve.
+                    await flush_all(term.nc)
+                    if ready is not None:
+                        ready.set()
+                    while leadership.leading:
+                        await leadership.changed()
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await term.stop()
+                    tg.cancel_scope.cancel()
+
     async def _on_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async for signum in signals:
                 if signum == signal.SIGHUP:
-                    if self._admin is None:
-                        log.info("SIGHUP during start-up: reloading once serving")
-                        self._reload_pending = True
+                    if self.admin is None:
+                        log.info("SIGHUP before leading: reloading once serving")
+                        self.reload_pending = True
                         continue
                     log.info("SIGHUP: reloading %s", self.config.policy_path)
-                    await self._admin.reload_file(self.config.policy_path)
+                    await self.admin.reload_file(self.config.policy_path)
                 else:
                     log.info("signal %d: stopping", signum)
                     self.request_stop()

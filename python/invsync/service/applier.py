@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import groupby
 from operator import itemgetter
@@ -85,8 +86,13 @@ class Applier:
         *,
         audit: bool = True,
         route_frames: bool = False,
+        on_epoch_entry: Callable[[LogEntry], None] | None = None,
     ) -> None:
+        """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
+        log (leadership.py); they change no state."""
         self.engine = engine
+        self._on_epoch_entry = on_epoch_entry
+        self._leader_prefix = subjects.leader_log_prefix
         self.metrics = metrics
         self.outbox = outbox
         self.audit = audit
@@ -125,7 +131,7 @@ class Applier:
             self.metrics.events.labels(event_type).inc(count)
 
     def _apply_log_entry(self, msg: LogEntry, counts: dict[str, int]) -> None:
-        """One of the service's own entries: a reservation group, a tick or a policy."""
+        """One of the service's own entries: a reservation group, a tick, a policy or an epoch."""
         subject = msg.subject
         if subject.startswith(self._reserve_prefix):
             self._apply_reserve(msg)
@@ -135,6 +141,9 @@ class Applier:
         elif subject == self._policy:
             self._apply_policy(msg)
             counts["policy"] = counts.get("policy", 0) + 1
+        elif subject.startswith(self._leader_prefix):
+            if self._on_epoch_entry is not None:
+                self._on_epoch_entry(msg)
         else:
             self._dead_letter(msg.subject, msg.data, "bad_input", "no handler for subject")
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import anyio
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
 from invsync.events import ClockTick, encode_json
+from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.push_lag import PushLags
 from invsync.service.subjects import Subjects
 
@@ -27,15 +27,18 @@ def make_tick(now: datetime, push_lag_s: dict[str, float] | None = None) -> Cloc
 
 
 async def run_clock(
-    js: JetStreamContext, subjects: Subjects, interval_s: float, push_lags: PushLags | None = None
+    writer: LogWriter, subjects: Subjects, interval_s: float, push_lags: PushLags | None = None
 ) -> None:
-    """Append ticks until cancelled; a failed append is logged and the next one tried.
+    """Append ticks until cancelled; a failed append is logged and the next one tried
+    (a fenced one demotes the process, which cancels this clock).
     A tick carries the push lags measured since the last one that changed."""
     while True:
         await anyio.sleep(interval_s)
         lags = push_lags.pending() if push_lags is not None else {}
         try:
-            await js.publish(subjects.clock_log, encode_json(make_tick(datetime.now(UTC), lags)))
+            await writer.append(subjects.clock_log, encode_json(make_tick(datetime.now(UTC), lags)))
+        except Fenced:
+            return  # no longer the leader: the new one keeps time
         except NatsError as exc:
             log.warning("clock tick not appended: %s", exc)
             continue

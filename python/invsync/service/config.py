@@ -46,3 +46,9 @@ class ServiceConfig:
     snapshots_kept: int = 3
     tick_s: float = 1.0
     publish_audit: bool = True
+    # The partition this process allocates; 0 while there is one.
+    partition: int = 0
+    # Follow the partition's log and take over when its leader's lease lapses,
+    # instead of claiming a lease nobody ever held at start.
+    standby: bool = False
+    lease_s: float = 1.0

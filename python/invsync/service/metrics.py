@@ -197,6 +197,24 @@ class Metrics:
         self.stream_sequence = Gauge(
             "invsync_stream_sequence", "Last stream sequence applied", registry=r
         )
+        self.partition_leader = Gauge(
+            "invsync_partition_leader",
+            "1 while this process leads the partition (serves it), else 0",
+            ["partition"],
+            registry=r,
+        )
+        self.partition_epoch = Gauge(
+            "invsync_partition_epoch",
+            "The partition's lease epoch this process last claimed",
+            ["partition"],
+            registry=r,
+        )
+        self.standby_lag = Gauge(
+            "invsync_standby_lag_events",
+            "On a standby: log messages stored and not yet applied (0 on the leader)",
+            ["partition"],
+            registry=r,
+        )
         self.internal_errors = Counter(
             "invsync_internal_errors_total",
             "Unexpected exceptions caught by the consume loop (bugs; each is also alerted)",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -45,8 +46,12 @@ class ConsumeLoop:
         publisher: Publisher,
         store: SnapshotStore,
         engine: Engine,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`leading()`: whether this process leads its partition; only a leader
+        writes snapshots (and `seq` ceilings)."""
         self.config = config
+        self.leading = leading
         self.reader = reader
         self.applier = applier
         self.publisher = publisher
@@ -55,6 +60,7 @@ class ConsumeLoop:
         self._flush_interval = config.flush_ms / 1000.0
         self._last_flush = time.monotonic()
         self._dirty = False
+        self._flushed = anyio.Event()
         # The stream sequence the engine reflects: what a snapshot records.
         self.applied_sequence = reader.last_sequence
         self._snapshot_sequence = reader.last_sequence
@@ -74,6 +80,13 @@ class ConsumeLoop:
         if not msgs:
             await self._flush_when_due(at_tail=True)
         return len(msgs)
+
+    async def flush_soon(self) -> None:
+        """Returns after the loop's next flush, which it does at once even when nothing
+        new is applied: a new leader's first quantities go out before it serves."""
+        flushed = self._flushed
+        self._dirty = True
+        await flushed.wait()
 
     async def _flush_when_due(self, at_tail: bool) -> None:
         # At the log's tail nothing more is waiting to be coalesced: publish now.
@@ -101,7 +114,11 @@ class ConsumeLoop:
             self.applier.metrics.internal_errors.labels("flush").inc()
         self._dirty = False
         self._last_flush = now
+        self._flushed.set()
+        self._flushed = anyio.Event()
         behind = self.applied_sequence - self._snapshot_sequence
+        if not self.leading():
+            return
         if behind >= self.config.snapshot_every_events or (
             behind > 0 and now - self._last_snapshot >= self.config.snapshot_every_s
         ):
@@ -143,8 +160,11 @@ class ConsumeLoop:
             await self._step(TAIL_FLUSH_S if self._dirty else self._flush_interval)
 
     async def finish(self) -> None:
-        """After the last batch: everything out, state saved, the seq lease returned."""
+        """After the last batch: everything out, state saved, the seq lease returned
+        (a follower has nothing to publish or save)."""
         await self.publisher.flush(self.engine)
+        if not self.leading():
+            return
         await self.snapshot()
         await self.publisher.retire_lease()
 

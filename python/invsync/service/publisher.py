@@ -39,6 +39,10 @@ SMALL_PIECE = 32
 # this many messages on a channel, and at most this big a jump after a crash.
 SEQ_LEASE = 100_000
 
+# A leader of lease epoch e that took over from a lapsed lease numbers its messages
+# from e × 2^EPOCH_SHIFT: above every `seq` an earlier leader can have sent.
+EPOCH_SHIFT = 32
+
 SaveCeilings = Callable[[dict[str, int]], Awaitable[None]]
 
 
@@ -50,6 +54,12 @@ class Publisher:
     (`save_ceilings`), and a restart starts above the saved ceilings. After a
     crash a connector sees `seq` jump forward; after a clean stop, whose final
     ceilings are the final `seq`s, it sees none.
+
+    Across leaders (leadership.py) the lease's epoch keeps `seq`s apart: a leader
+    that took over a lapsed lease of epoch e - 1 numbers from e × 2^32 (`lead`),
+    above anything its predecessor, which may still be running, can send; one
+    that took a lease released cleanly goes on from the `seq`s handed over. A
+    follower publishes nothing and keeps no ceilings.
     """
 
     def __init__(
@@ -81,6 +91,30 @@ class Publisher:
         # When each quantity message went out, for the push lag its ack measures.
         self._push_lags = push_lags
         self._qty_subjects: dict[str, str] = {}
+        # Where a channel with no `seq` yet starts counting (the epoch's base).
+        self._first_seq_after = 0
+        self.live = True
+        self._confirmed: Callable[[], bool] = lambda: True
+
+    def lead(
+        self, epoch: int, handover: dict[str, int] | None, confirmed: Callable[[], bool]
+    ) -> None:
+        """Publish from now on, as the leader of lease `epoch`, while `confirmed()`
+        (output is held, not lost, while it is not)."""
+        if handover is not None:
+            for channel, seq in handover.items():
+                self.channel_seqs[channel] = max(self.channel_seqs.get(channel, 0), seq)
+        elif epoch > 0:
+            base = epoch << EPOCH_SHIFT
+            self._first_seq_after = base
+            for channel, seq in self.channel_seqs.items():
+                self.channel_seqs[channel] = max(seq, base)
+        self._confirmed = confirmed
+        self.live = True
+
+    def follow(self) -> None:
+        """Publish nothing from now on."""
+        self.live = False
 
     @property
     def takes_frames(self) -> bool:
@@ -89,6 +123,11 @@ class Publisher:
 
     async def flush(self, engine: Engine) -> int:
         """Publish everything pending, as one write; returns the number of quantity items."""
+        if not self.live:
+            self._drop()
+            return 0
+        if not self._confirmed():
+            return 0
         batch = self._batch
         sent = self._publish_quantities(engine, batch)
         pending = self.outbox.take()
@@ -111,6 +150,12 @@ class Publisher:
             await self._lease({ch: seq + SEQ_LEASE for ch, seq in self.channel_seqs.items()})
         await batch.send()
         return sent
+
+    def _drop(self) -> None:
+        """A follower's output goes nowhere: replies, routes, alerts are the leader's to
+        send. Changed quantities stay in the engine, so on taking over this process
+        publishes every quantity that changed while it followed."""
+        self.outbox.take()
 
     async def retire_lease(self) -> None:
         """On a clean stop: the ceilings become the final `seq`s, so a restart goes on
@@ -144,7 +189,7 @@ class Publisher:
             subject = self._qty_subjects.get(channel)
             if subject is None:
                 subject = self._qty_subjects[channel] = self.subjects.qty(channel)
-            seq = self.channel_seqs.get(channel, 0) + 1
+            seq = self.channel_seqs.get(channel, self._first_seq_after) + 1
             self.channel_seqs[channel] = seq
             # The items come encoded from the core; the envelope is msgspec's own
             # encoding of the message with its items spliced in (tests/service check

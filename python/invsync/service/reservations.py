@@ -29,13 +29,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
 
 from invsync.errors import BadInputError
 from invsync.events import LoggedReservation, ReservationGroup, decode_reserve, encode_json
 from invsync.service import natsclient
 from invsync.service.consumer import LogEntry, PlainEntry
 from invsync.service.fastlane import lane
+from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.metrics import UNKNOWN_CHANNEL, Metrics
 from invsync.service.outbox import dead_letter
 from invsync.service.subjects import (
@@ -65,14 +65,14 @@ class ReservationGateway:
     def __init__(
         self,
         nc: Client,
-        js: JetStreamContext,
+        writer: LogWriter,
         subjects: Subjects,
         metrics: Metrics,
         channels: Callable[[], Container[str]],
     ) -> None:
         """`channels()` gives the channels of the policy in force (it changes on reload)."""
         self.nc = nc
-        self.js = js
+        self.writer = writer
         self.subjects = subjects
         self.metrics = metrics
         self.channels = channels
@@ -154,9 +154,13 @@ class ReservationGateway:
 
     async def _append(self, channel: str, entries: list[LoggedReservation]) -> None:
         try:
-            await self.js.publish(
+            await self.writer.append(
                 self.subjects.reserve_log(channel), encode_json(ReservationGroup(entries))
             )
+        except Fenced:
+            # Deposed: the requests are not in the log and a deposed leader answers
+            # nobody; each client's retry reaches the new leader.
+            log.warning("%d reservations dropped: no longer the leader", len(entries))
         except NatsError as exc:
             log.warning("could not append %d reservations: %s", len(entries), exc)
             self.metrics.reservations.labels(channel, "error").inc(len(entries))

@@ -152,12 +152,16 @@ class DirectorySnapshotStore:
 
 
 class ObjectStoreSnapshotStore:
-    """Snapshots in a JetStream object store bucket, for pods without a volume."""
+    """Snapshots in a JetStream object store bucket, for pods without a volume.
 
-    def __init__(self, js: JetStreamContext, bucket: str, keep: int) -> None:
+    Objects are named with `prefix` in front, so the partitions share one bucket."""
+
+    def __init__(self, js: JetStreamContext, bucket: str, keep: int, prefix: str = "") -> None:
         self._js = js
         self.bucket = bucket
         self.keep = keep
+        self.prefix = prefix
+        self._ceilings_name = prefix + CEILINGS_NAME
         self._store: ObjectStore | None = None
 
     async def _open(self) -> ObjectStore:
@@ -174,25 +178,27 @@ class ObjectStoreSnapshotStore:
         except NotFoundError:
             return []
         names = (i.name for i in infos if i.name and not i.deleted)
-        return sorted((n for n in names if n.startswith("snapshot-")), reverse=True)
+        own = f"{self.prefix}snapshot-"
+        return sorted((n for n in names if n.startswith(own)), reverse=True)
 
     async def save_ceilings(self, ceilings: dict[str, int]) -> None:
         store = await self._open()
-        await store.put(CEILINGS_NAME, encode_ceilings(ceilings))
+        await store.put(self._ceilings_name, encode_ceilings(ceilings))
 
     async def load_ceilings(self) -> dict[str, int]:
         store = await self._open()
         try:
-            return decode_ceilings((await store.get(CEILINGS_NAME)).data or b"")
+            return decode_ceilings((await store.get(self._ceilings_name)).data or b"")
         except NotFoundError:
             return {}
         except ValueError as exc:
-            log.warning("ignoring %s: %s", CEILINGS_NAME, exc)
+            log.warning("ignoring %s: %s", self._ceilings_name, exc)
             return {}
 
     async def save(self, snapshot: Snapshot) -> None:
         store = await self._open()
-        await store.put(snapshot_name(snapshot.stream_sequence), encode_snapshot(snapshot))
+        name = self.prefix + snapshot_name(snapshot.stream_sequence)
+        await store.put(name, encode_snapshot(snapshot))
         for old in (await self._names(store))[self.keep :]:
             await store.delete(old)
 

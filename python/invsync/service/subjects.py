@@ -54,6 +54,19 @@ class Subjects:
     def policy_log(self) -> str:
         return f"{self.prefix}.log.policy"
 
+    def leader_log(self, partition: int) -> str:
+        """Where each new leader of `partition` appends its epoch entry: the fence."""
+        return f"{self.prefix}.log.leader.{partition}"
+
+    def leader_presence(self, partition: int) -> str:
+        """Answered by the partition's leader while it holds the lease: with no
+        subscriber left, the server tells a standby at once that the leader is gone."""
+        return f"{self.prefix}.part.{partition}.leader"
+
+    @property
+    def leader_log_prefix(self) -> str:
+        return f"{self.prefix}.log.leader."
+
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
 
