@@ -57,6 +57,7 @@ MESSAGES: list[type[msgspec.Struct]] = [
     events.Batch,
     events.ReserveRequest,
     events.ReservationGroup,
+    events.Vote,
     events.ReserveReply,
     events.ClockTick,
     events.LeaderEpoch,
@@ -324,6 +325,13 @@ _CHANNELS: dict[str, dict[str, Any]] = {
         prefix=PREFIX_PARAMETER,
         channel=CHANNEL_PARAMETER,
     ),
+    "logVote": _channel(
+        "{prefix}.log.vote",
+        "A partition's vote on a reservation spanning partitions (Nats-Msg-Id "
+        "`vote:<request_id>:<partition>`); the first vote per partition counts.",
+        ["Vote"],
+        prefix=PREFIX_PARAMETER,
+    ),
     "logClock": _channel(
         "{prefix}.log.clock",
         "Clock ticks appended to the log by the service; holds expire on them.",
@@ -409,6 +417,12 @@ _OPERATIONS = {
         "logReserve",
         ["ReservationGroup"],
         "Log reservation requests (grouped) before deciding them.",
+    ),
+    "appendVote": _operation(
+        "send",
+        "logVote",
+        ["Vote"],
+        "Log this partition's vote on a reservation spanning partitions, once prepared.",
     ),
     "appendClock": _operation("send", "logClock", ["ClockTick"], "Log a clock tick every second."),
     "appendEpoch": _operation(

@@ -7,7 +7,7 @@ thing). Errors raise the classes of `invsync.errors`: BadInputError for bad inpu
 """
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, TypeAlias, final
+from typing import Any, Literal, Protocol, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +31,9 @@ _PolicyRefusal: TypeAlias = tuple[tuple[str | int, ...], str]
 def check_policy(tables_json: bytes) -> _PolicyRefusal | None:
     """None when the resolved tables would load into a `Core`, else the refusal;
     InvsyncError when they are not even the tables' shape."""
+
+def partition_of(key: str, partitions: int) -> int:
+    """`fnv1a_64(key) % partitions`: the partition of a SKU family key."""
 
 @final
 class BatchEffects:
@@ -92,17 +95,47 @@ __all__ = [
     "LogMessage",
     "__version__",
     "check_policy",
+    "partition_of",
 ]
 
 @final
 class Core:
     """Lock-free per-key counters plus the event state machine behind one lock."""
 
-    def __new__(cls, tables_json: bytes) -> Core:
-        """A core for a resolved policy (`Policy.tables_json()`)."""
+    def __new__(cls, tables_json: bytes, partition: int = 0, partitions: int = 1) -> Core:
+        """A core for a resolved policy (`Policy.tables_json()`); with `partitions` > 1,
+        applying only the SKUs of `partition`."""
     @staticmethod
-    def restore(tables_json: bytes, data: bytes) -> Core:
+    def restore(tables_json: bytes, data: bytes, partition: int = 0, partitions: int = 1) -> Core:
         """A core from `snapshot()` bytes, adopting the given policy; SnapshotError if corrupt."""
+    def reserve_share(
+        self,
+        request_id: str,
+        ts: int,
+        order_id: str,
+        channel: str,
+        lines: Iterable[_Line],
+        hold_seconds: int,
+        reply_to: str | None = None,
+    ) -> tuple[
+        Literal["decided", "prepared", "pending", "elsewhere"],
+        dict[str, Any] | None,
+        tuple[int, bool, list[tuple[str, bool, str | None]]] | None,
+        BatchEffects,
+    ]:
+        """A reservation in a partitioned core: decided here, prepared (with its vote
+        for the log), a duplicate still pending, or another partition's."""
+    def vote(
+        self, request_id: str, partition: int, ok: bool, lines: list[tuple[str, str | None]]
+    ) -> BatchEffects:
+        """A partition's vote read from the log; decides the request when it is the last."""
+    def take_cross_answers(self) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+        """Decided cross-partition requests this partition answers: (id, reply_to,
+        channel, reply)."""
+    def partition(self) -> tuple[int, int]:
+        """(partition, partitions) this core applies."""
+    def partition_of_sku(self, sku: str, partitions: int) -> int:
+        """The partition of `sku` among `partitions`, by its policy family."""
     def set_policy(self, tables_json: bytes) -> BatchEffects:
         """Swaps the policy; locations and channels carry over by id."""
     def check_policy_against_state(self, tables_json: bytes) -> _PolicyRefusal | None:

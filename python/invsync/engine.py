@@ -14,14 +14,14 @@ import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeAlias, get_args
+from typing import Any, NamedTuple, TypeAlias, cast, get_args
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from invsync import _core
-from invsync.errors import BadInputError
+from invsync.errors import BadInputError, InvsyncError, ReportedElsewhereError
 from invsync.events import (
     Alert,
     AuditChange,
@@ -36,6 +36,7 @@ from invsync.events import (
     OrderReturned,
     OrderShipped,
     QtyItem,
+    ReplyReason,
     ReserveRequest,
     Route,
     StockAdjust,
@@ -45,6 +46,8 @@ from invsync.events import (
     StockReleased,
     StockSet,
     StockTransfer,
+    Vote,
+    VoteLine,
     decode_events,
 )
 from invsync.explain import Explanation
@@ -64,6 +67,16 @@ class DeadLetterOut(NamedTuple):
     event_json: bytes
     reason: str
     error: str
+
+
+class Share(NamedTuple):
+    """What a partition did with a reservation (`Engine.reserve_share`)."""
+
+    #: the contract reply, when decided here
+    reply: dict[str, Any] | None
+    #: this partition's vote to append to the log, when it prepared its lines
+    vote: Vote | None
+    effects: Effects
 
 
 class Effects(msgspec.Struct, kw_only=True):
@@ -185,9 +198,23 @@ _KIND: dict[type, int] = {_BY_TYPE[tag]: n for n, tag in enumerate(_core.EVENT_K
 class Engine:
     """Stock, reservations and shown quantities for every SKU, channel and location."""
 
-    def __init__(self, policy: Policy, *, _core_obj: _core.Core | None = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        partition: int = 0,
+        partitions: int = 1,
+        _core_obj: _core.Core | None = None,
+    ) -> None:
+        """With `partitions` > 1 the engine applies only partition `partition`'s SKUs
+        (their families' `partition_of`) and skips every other line of every event."""
         self._policy = policy
-        self._core = _core_obj if _core_obj is not None else _core.Core(policy.tables_json())
+        self._partitioned = partitions > 1
+        self._core = (
+            _core_obj
+            if _core_obj is not None
+            else _core.Core(policy.tables_json(), partition, partitions)
+        )
         self._names: list[tuple[str, str]] = []
         self._stale: set[str] = set()
         # What marketplaces hold for their promotions, per stock key and channel:
@@ -309,13 +336,18 @@ class Engine:
 
     def _apply_batch(self, batch: Batch) -> Effects:
         total = Effects()
+        # An undecodable inner event belongs to no partition: partition 0 reports it.
+        reports_whole = self.partition[0] == 0
         for i, raw in enumerate(batch.events):
             for inner in decode_events(bytes(raw)):
                 if isinstance(inner, DecodeError):
-                    total.rejected.append(f"events[{i}]: {inner.error}")
+                    if reports_whole:
+                        total.rejected.append(f"events[{i}]: {inner.error}")
                     continue
                 try:
                     total.merge(self.apply(inner))
+                except ReportedElsewhereError:
+                    pass
                 except BadInputError as exc:
                     total.rejected.append(f"events[{i}]: {exc}")
         return total
@@ -356,6 +388,14 @@ class Engine:
         return self._reserve(req)[0]
 
     def _reserve(self, req: ReserveRequest) -> tuple[dict[str, Any], _core.BatchEffects | None]:
+        if self._partitioned:
+            share = self.reserve_share(req)
+            if share.reply is None:
+                raise InvsyncError(
+                    f"request {req.request_id!r} spans partitions or is another's: "
+                    "it is decided through the log (reserve_share, apply_vote)"
+                )
+            return share.reply, None
         ts = req.ts if req.ts is not None else datetime.now(UTC)
         return self._core.reserve(
             req.request_id,
@@ -365,6 +405,51 @@ class Engine:
             req.lines,
             req.hold_seconds,
         )
+
+    def reserve_share(self, request: ReserveRequest, reply_to: str | None = None) -> Share:
+        """A reservation as a partition applies it from the log: decided here when all
+        its lines are this partition's (`reply`); when some are, its lines prepared
+        (held) and `vote` to append to the log, the decision following from the votes
+        (`apply_vote`); nothing when none are, or when it is a duplicate still waiting.
+        The coordinator (the partition of the first line) keeps `reply_to` with the
+        request and answers it once decided (`take_cross_answers`)."""
+        ts = request.ts if request.ts is not None else datetime.now(UTC)
+        outcome, reply, vote, raw = self._core.reserve_share(
+            request.request_id,
+            to_micros(ts),
+            request.order_id,
+            request.channel,
+            request.lines,
+            request.hold_seconds,
+            reply_to,
+        )
+        effects = self._effects(self._applied(raw, lambda _: ts))
+        if outcome != "prepared" or vote is None:
+            return Share(reply, None, effects)
+        partition, ok, lines = vote
+        voted = [
+            VoteLine(line_id=i, granted=g, reason=cast("ReplyReason | None", r))
+            for i, g, r in lines
+        ]
+        return Share(
+            None,
+            Vote(request_id=request.request_id, partition=partition, ok=ok, lines=voted),
+            effects,
+        )
+
+    def apply_vote(self, vote: Vote) -> Effects:
+        """A vote read from the log; the first per (request, partition) counts. When it
+        completes the votes, the request is decided: an abort releases this partition's
+        prepared lines."""
+        lines: list[tuple[str, str | None]] = [(line.line_id, line.reason) for line in vote.lines]
+        raw = self._core.vote(vote.request_id, vote.partition, vote.ok, lines)
+        now = self.now or datetime.now(UTC)
+        return self._effects(self._applied(raw, lambda _: now))
+
+    def take_cross_answers(self) -> list[tuple[str, str | None, str, dict[str, Any]]]:
+        """Requests spanning partitions decided since the last call, that this partition
+        (their coordinator) answers: (request_id, reply_to, channel, the contract reply)."""
+        return self._core.take_cross_answers()
 
     def expire(self, now: datetime) -> list[str]:
         """Releases holds whose expires_at ≤ now; returns their order ids."""
@@ -512,9 +597,21 @@ class Engine:
         return self._core.snapshot()
 
     @classmethod
-    def restore(cls, policy: Policy, data: bytes) -> Engine:
+    def restore(
+        cls, policy: Policy, data: bytes, *, partition: int = 0, partitions: int = 1
+    ) -> Engine:
         """An engine from a snapshot; SnapshotError when it is corrupt or foreign."""
-        return cls(policy, _core_obj=_core.Core.restore(policy.tables_json(), data))
+        core = _core.Core.restore(policy.tables_json(), data, partition, partitions)
+        return cls(policy, partition=partition, partitions=partitions, _core_obj=core)
+
+    @property
+    def partition(self) -> tuple[int, int]:
+        """(partition, partitions): the share of the SKUs this engine applies."""
+        return self._core.partition()
+
+    def partition_of(self, sku: str, partitions: int | None = None) -> int:
+        """The partition `sku` belongs to (among this engine's partitions by default)."""
+        return self._core.partition_of_sku(sku, partitions or self.partition[1])
 
     def check_policy(self, policy: Policy) -> None:
         """Raises PolicyError, naming the reason, when `set_policy` would refuse `policy`

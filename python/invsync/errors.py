@@ -11,6 +11,11 @@ class BadInputError(InvsyncError, ValueError):
     """An event or request that must be dead-lettered; the message names the field."""
 
 
+class ReportedElsewhereError(BadInputError):
+    """Bad input about a whole event that a partitioned engine refuses like every
+    partition does, and that partition 0 alone reports (dead-letters)."""
+
+
 class CoreBugError(InvsyncError):
     """A bug in the core (a panic it caught): never the caller's input."""
 

@@ -253,6 +253,29 @@ class ReservationGroup(Struct, frozen=True, tag_field="type", tag="reserve.group
     requests: Annotated[list[LoggedReservation], Meta(min_length=1)]
 
 
+class VoteLine(Struct, frozen=True, kw_only=True, gc=False):
+    """A partition's outcome for one of its lines of a request spanning partitions."""
+
+    line_id: LineId
+    granted: bool
+    reason: ReplyReason | None = None
+
+
+class Vote(Struct, frozen=True, kw_only=True, tag_field="type", tag="reserve.vote", gc=False):
+    """A partition's vote on a reservation spanning partitions (`{prefix}.log.vote`).
+
+    The partition prepared its lines where the request sits in the log; the request is
+    decided where every involved partition's first vote is in the log: granted when
+    all are ok, else refused (or refused with "timeout" at the first clock tick past
+    the request's ts + `cross_partition_timeout_s`).
+    """
+
+    request_id: Annotated[str, Meta(min_length=1)]
+    partition: Annotated[int, Meta(ge=0)]
+    ok: bool
+    lines: list[VoteLine]
+
+
 class Batch(Event, tag="batch", frozen=True):
     """Many events in one message; each inner event is validated and applied on its own."""
 
@@ -288,13 +311,22 @@ class QtyItem(Struct, frozen=True, gc=False):
     source_ts: Annotated[Timestamp, Meta(description="`ts` of the newest event behind it.")]
 
 
-class ChannelQuantities(Struct, frozen=True, tag_field="type", tag="channel.quantities"):
+class ChannelQuantities(
+    Struct, frozen=True, omit_defaults=True, tag_field="type", tag="channel.quantities"
+):
     """Shown quantities that changed for one channel, coalesced over a flush interval."""
 
     channel: ChannelId
-    seq: Annotated[Qty, Meta(description="Per channel, +1 each message.")]
+    seq: Annotated[Qty, Meta(description="Per channel and partition, +1 each message.")]
     ts: Timestamp
     items: list[QtyItem]
+    partition: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="The partition that sent it (absent: 0); `seq` counts per partition.",
+        ),
+    ] = 0
 
 
 class Route(Struct, frozen=True, tag_field="type", tag="route"):
@@ -391,6 +423,11 @@ class DeadLetter(Struct, frozen=True, tag_field="type", tag="dead_letter"):
     ts: Timestamp
 
 
+#: Why a line was not granted; "timeout": a reservation spanning partitions was
+#: aborted because a partition did not vote within `cross_partition_timeout_s`.
+ReplyReason = Literal["insufficient", "unknown_sku", "paused", "timeout"]
+
+
 class ReplyLine(Struct, frozen=True):
     """The answer for one line of a reservation request."""
 
@@ -398,7 +435,7 @@ class ReplyLine(Struct, frozen=True):
     sku: Sku
     qty: Qty
     granted: bool
-    reason: Literal["insufficient", "unknown_sku", "paused"] | None
+    reason: ReplyReason | None
 
 
 class ReserveReply(Struct, frozen=True, omit_defaults=True):
@@ -448,6 +485,9 @@ class ChannelAck(Struct, frozen=True, omit_defaults=True):
             "connector's previous ack."
         ),
     ] = None
+    partition: Annotated[
+        int, Meta(ge=0, description="The `partition` of the acknowledged message (absent: 0).")
+    ] = 0
 
 
 PAGE_LIMIT_DEFAULT: Final = 1_000
@@ -464,6 +504,17 @@ class ChannelQuery(Struct, frozen=True):
     limit: Annotated[int, Meta(ge=1, le=PAGE_LIMIT_MAX, description="Items per page at most.")] = (
         PAGE_LIMIT_DEFAULT
     )
+    partition: (
+        Annotated[
+            int,
+            Meta(
+                ge=0,
+                description="Partitioned: whose quantities (absent: partition 0 answers, "
+                "and its page says how many partitions there are).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ShownItem(Struct, frozen=True, gc=False):
@@ -474,7 +525,7 @@ class ShownItem(Struct, frozen=True, gc=False):
     qty: Qty
 
 
-class ChannelPage(Struct, frozen=True):
+class ChannelPage(Struct, frozen=True, omit_defaults=True):
     """One page of {prefix}.query.channel: every quantity last published on a channel
     as of `seq`. A connector resyncs by taking the first page's `seq`, paging through
     with `after` = `next` until `next` is null, then applying the `channel.quantities`
@@ -486,6 +537,10 @@ class ChannelPage(Struct, frozen=True):
     next: Annotated[
         str | None, Meta(description="Opaque cursor of the next page; null on the last.")
     ]
+    partition: Annotated[int, Meta(ge=0, description="Whose quantities (absent: 0).")] = 0
+    partitions: Annotated[
+        int, Meta(ge=1, description="How many partitions share the SKUs (absent: 1).")
+    ] = 1
 
 
 class SkuQuery(Struct, frozen=True):

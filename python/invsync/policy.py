@@ -83,6 +83,9 @@ class Defaults(_Table, frozen=True):
     dedupe_max_ids: Annotated[int, Meta(ge=1, le=2**40)] = 2**22
     #: how long an order event waits for the order.placed it names (log time)
     park_window_s: Seconds = 3_600
+    #: How long (log time) a reservation spanning partitions waits for every
+    #: partition's vote before it is aborted with reason "timeout".
+    cross_partition_timeout_s: Seconds = 5
     #: half-lives of the sales rate estimates behind automatic buffers and protection:
     #: a fast rate follows a ramp, a slow one steady demand, a peak outlasts a burst
     velocity_fast_half_life_s: Span = 30.0
@@ -174,6 +177,9 @@ class SkuSpec(_Table, frozen=True):
     preorder_limit: Count = 0
     components: tuple[Component, ...] = ()
     channels: dict[str, ChannelOverride] = {}
+    #: The partitioning family: SKUs of one family are applied by one partition. Absent:
+    #: a bundle's family (its bundle graph component), else the SKU itself.
+    family: Id | None = None
 
 
 class PolicyFile(_Table, frozen=True):
@@ -418,6 +424,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
                 "sellable_from": _unix_micros(sku.sellable_from),
                 "preorder_limit": sku.preorder_limit,
                 "components": [[c.sku, c.qty] for c in sku.components],
+                "family": sku.family,
             }
         )
 
@@ -436,6 +443,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
             "dedupe_horizon_s": defaults.dedupe_horizon_s,
             "dedupe_max_ids": defaults.dedupe_max_ids,
             "park_window_s": defaults.park_window_s,
+            "cross_partition_timeout_s": defaults.cross_partition_timeout_s,
         },
         "adaptive": {
             "half_lives": {

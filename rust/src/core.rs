@@ -9,14 +9,17 @@ use crate::allocation::{Changes, ShownWhy};
 use crate::counters::Counters;
 use crate::effects::{AlertOut, Effects};
 use crate::error::{CoreError, CoreResult};
+use crate::partition::Partition;
 use crate::policy::{Kind, Policy};
 use crate::reservation::Decision;
 use crate::snapshot;
-use crate::state::{LineIn, Persisted, ProtectWhy, State, VelocityWhy};
+use crate::state::{CrossAnswer, LineIn, Persisted, ProtectWhy, Share, State, VelocityWhy};
 use crate::timefmt;
 
 pub struct Core {
     pub counters: Counters,
+    /// Which SKUs this core applies; outside the lock, so the whole-space case costs one branch.
+    partition: Partition,
     state: Mutex<State>,
 }
 
@@ -58,12 +61,27 @@ pub struct Explanation {
 
 impl Core {
     pub fn new(policy: Policy) -> Core {
+        Core::partitioned(policy, Partition::WHOLE)
+    }
+
+    /// A core that applies only the SKUs of `partition` (see `crate::partition`).
+    pub fn partitioned(policy: Policy, partition: Partition) -> Core {
         let counters = Counters::default();
-        let state = State::new(policy, &counters);
+        let state = State::new(policy, &counters, partition);
         Core {
             counters,
+            partition,
             state: Mutex::new(state),
         }
+    }
+
+    pub fn partition(&self) -> Partition {
+        self.partition
+    }
+
+    /// Whether `sku` belongs to another partition: its lines are skipped, touching nothing.
+    pub fn elsewhere(&self, sku: &str) -> bool {
+        !self.partition.is_whole() && !self.state().owns(sku)
     }
 
     /// The state lock; a panic while holding it cannot leave a half-applied event behind
@@ -108,6 +126,7 @@ impl Core {
         }
         st.set_push_lags(push_lags)?;
         let mut fx = st.expire(&self.counters, ts);
+        st.time_out_cross(&self.counters, ts, &mut fx);
         st.advance(&self.counters, ts, &mut fx);
         st.adaptive_tick(&self.counters, ts);
         st.expire_parked(&mut fx);
@@ -143,6 +162,56 @@ impl Core {
         )?;
         st.took_producer_time(ts, taken, &mut fx);
         Ok((reply, fx))
+    }
+
+    /// A reservation in a partitioned core: decided here when all its lines are this
+    /// partition's, prepared (with the vote to append) when some are, else skipped.
+    /// `reply_to` is kept with a prepared request for the coordinator's answer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reserve_share(
+        &self,
+        request_id: &str,
+        order_id: &str,
+        channel: &str,
+        lines: &[LineIn],
+        hold_seconds: i64,
+        ts: i64,
+        reply_to: Option<&str>,
+    ) -> CoreResult<(Share, Effects)> {
+        timefmt::check_time("ts", ts)?;
+        let mut st = self.state();
+        let taken = st.producer_time(ts);
+        let (share, mut fx) = st.reserve_share(
+            &self.counters,
+            request_id,
+            order_id,
+            channel,
+            lines,
+            hold_seconds,
+            taken,
+            reply_to,
+        )?;
+        if !matches!(share, Share::Elsewhere) {
+            st.took_producer_time(ts, taken, &mut fx);
+        }
+        Ok((share, fx))
+    }
+
+    /// A partition's vote on a cross-partition request, read from the log.
+    pub fn vote(
+        &self,
+        request_id: &str,
+        partition: u32,
+        ok: bool,
+        lines: &[(&str, Option<&str>)],
+    ) -> CoreResult<Effects> {
+        self.state()
+            .vote(&self.counters, request_id, partition, ok, lines)
+    }
+
+    /// Cross-partition requests decided since the last call that this partition answers.
+    pub fn take_cross_answers(&self) -> Vec<CrossAnswer> {
+        std::mem::take(&mut self.state().cross_answers)
     }
 
     /// Moves the clock to `now` as a tick would (for embedding callers without a log).
@@ -253,15 +322,16 @@ impl Core {
                 .map(|c| c.id.clone())
                 .collect(),
         };
-        snapshot::encode(&p, &st.log_image(), &st.adaptive.image())
+        snapshot::encode(&p, &st.log_image(), &st.adaptive.image(), &st.cross)
     }
 
     /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
     /// matched by id, so a reload between snapshot and restart is fine).
-    pub fn restore(policy: Policy, data: &[u8]) -> CoreResult<Core> {
-        let (p, log, adaptive) = snapshot::decode(data)?;
-        let core = Core::new(policy);
+    pub fn restore(policy: Policy, partition: Partition, data: &[u8]) -> CoreResult<Core> {
+        let (p, log, adaptive, cross) = snapshot::decode(data)?;
+        let core = Core::partitioned(policy, partition);
         core.state().load(&core.counters, p, log, adaptive)?;
+        core.state().cross = cross;
         Ok(core)
     }
 }

@@ -12,6 +12,9 @@ pub enum CoreError {
     Snapshot(String),
     /// A bug in the core (a caught panic): reported, never a crash of the host.
     Internal(String),
+    /// Bad input about a whole event (not one partition's line), refused by every
+    /// partition and reported by partition 0 only: elsewhere it is this.
+    ReportedElsewhere(String),
 }
 
 impl CoreError {
@@ -30,6 +33,7 @@ impl fmt::Display for CoreError {
             CoreError::Policy(m) => write!(f, "policy: {m}"),
             CoreError::Snapshot(m) => write!(f, "snapshot: {m}"),
             CoreError::Internal(m) => write!(f, "internal error: {m}"),
+            CoreError::ReportedElsewhere(m) => write!(f, "{m} (reported by partition 0)"),
         }
     }
 }
@@ -37,6 +41,18 @@ impl fmt::Display for CoreError {
 impl std::error::Error for CoreError {}
 
 pub type CoreResult<T> = Result<T, CoreError>;
+
+impl CoreError {
+    /// This refusal of a whole event as partition `partition` reports it.
+    pub fn whole_event(self, partition: crate::partition::Partition) -> CoreError {
+        match self {
+            CoreError::BadInput { .. } if !partition.is_first() => {
+                CoreError::ReportedElsewhere(self.to_string())
+            }
+            other => other,
+        }
+    }
+}
 
 /// Checked addition that reports an overflow as bad input instead of wrapping.
 pub fn add(field: &str, a: i64, b: i64) -> CoreResult<i64> {

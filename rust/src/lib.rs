@@ -12,6 +12,7 @@ pub mod frames;
 pub mod hash;
 pub mod ledger;
 pub mod parking;
+pub mod partition;
 pub mod policy;
 pub mod reservation;
 pub mod snapshot;

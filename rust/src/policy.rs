@@ -96,6 +96,9 @@ pub struct SkuRule {
     pub sellable_from: Option<i64>,
     pub preorder_limit: i64,
     pub components: Vec<(String, i64)>,
+    /// The partitioning family given in the policy (see `partition`); absent: by bundles.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 /// How the core treats what producers stamp and re-send (policy `[defaults]`).
@@ -110,6 +113,9 @@ pub struct LogRules {
     pub dedupe_max_ids: i64,
     /// How long an order event waits for the `order.placed` it names (log time).
     pub park_window_s: i64,
+    /// How long (log time) a reservation spanning partitions waits for every vote
+    /// before it is aborted.
+    pub cross_partition_timeout_s: i64,
 }
 
 /// When and from what the automatic numbers are computed (policy `[defaults]`).
@@ -141,6 +147,7 @@ impl Default for LogRules {
             dedupe_horizon_s: 3_600,
             dedupe_max_ids: 1 << 22,
             park_window_s: 3_600,
+            cross_partition_timeout_s: 5,
         }
     }
 }
@@ -217,6 +224,7 @@ impl From<Refusal> for CoreError {
     }
 }
 
+use crate::partition::Families;
 use Part::{Index, Key};
 
 /// The tables plus lookups built once per policy.
@@ -234,6 +242,8 @@ pub struct Policy {
     pub auto_buffers: bool,
     /// Whether any tier's `protect` is `"auto"`.
     pub auto_protect: bool,
+    /// Each SKU's partitioning family key.
+    pub families: Families,
 }
 
 /// Reads the tables JSON; a shape error is the caller's bug, not the policy author's.
@@ -267,6 +277,7 @@ impl Policy {
             .collect();
         check_components(&tables.skus, &sku_rules)?;
         let order = bundle_order(&tables.skus, &sku_rules)?;
+        let families = Families::build(&tables.skus, &sku_rules)?;
         let flat = flatten(&tables.skus, &sku_rules, &order)?;
         let mut tables = tables;
         for (i, parts) in flat {
@@ -308,6 +319,7 @@ impl Policy {
             channel_index,
             routing_order,
             bundles_by_component,
+            families,
         })
     }
 
@@ -700,6 +712,54 @@ mod tests {
         assert!(Policy::build(tables(1, &chain(1, i64::MAX))).is_ok());
         let big = refusal(tables(1, &chain(2, 1 << 32)));
         assert!(big.contains("overflow 64 bits"), "{big}");
+    }
+
+    fn in_family(sku_json: &str, family: &str) -> String {
+        let open = sku_json.trim_end().trim_end_matches('}');
+        format!(r#"{open}, "family": "{family}"}}"#)
+    }
+
+    #[test]
+    fn a_bundle_and_its_parts_share_the_smallest_id_as_family() {
+        let skus = [
+            sku("Z", &[]),
+            sku("M", &[]),
+            sku("KIT", &[("Z", 1), ("M", 1)]),
+            sku("ALONE", &[]),
+        ];
+        let p = Policy::build(tables(1, &skus.join(","))).expect("a good policy");
+        for id in ["Z", "M", "KIT"] {
+            assert_eq!(p.families.key(id), "KIT", "{id}");
+        }
+        assert_eq!(p.families.key("ALONE"), "ALONE");
+        assert_eq!(p.families.key("NOT-IN-POLICY"), "NOT-IN-POLICY");
+    }
+
+    #[test]
+    fn an_explicit_family_carries_the_whole_bundle_family() {
+        let skus = [
+            sku("A", &[]),
+            in_family(&sku("KIT", &[("A", 2)]), "kits"),
+            in_family(&sku("LONE", &[]), "kits"),
+        ];
+        let p = Policy::build(tables(1, &skus.join(","))).expect("a good policy");
+        for id in ["A", "KIT", "LONE"] {
+            assert_eq!(p.families.key(id), "kits", "{id}");
+        }
+    }
+
+    #[test]
+    fn two_families_in_one_bundle_family_are_refused_at_the_second() {
+        let skus = [
+            in_family(&sku("A", &[]), "left"),
+            sku("B", &[]),
+            in_family(&sku("KIT", &[("A", 1), ("B", 1)]), "right"),
+        ];
+        let refused = refusal(tables(1, &skus.join(",")));
+        assert!(
+            refused.starts_with("skus[2].family: family \"right\" splits a bundle family"),
+            "{refused}"
+        );
     }
 
     #[test]

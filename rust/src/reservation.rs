@@ -49,7 +49,8 @@ impl Order {
 }
 
 /// Why a reservation line was refused, as the contract names it.
-pub const REASONS: [&str; 3] = ["insufficient", "unknown_sku", "paused"];
+/// `timeout`: a cross-partition request aborted because a partition did not vote in time.
+pub const REASONS: [&str; 4] = ["insufficient", "unknown_sku", "paused", "timeout"];
 
 /// The answer to a reservation request, kept small: a quarter million of them are
 /// remembered by request id, and the reply is rebuilt from the request's own lines.

@@ -6,17 +6,25 @@
 //! restores with the parts it lacks empty.
 
 use crate::error::{CoreError, CoreResult};
-use crate::state::{AdaptiveImage, LogImage, Persisted};
+use crate::state::{AdaptiveImage, CrossImage, LogImage, Persisted};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format this build restores.
 const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
-pub fn encode(p: &Persisted, log: &LogImage, adaptive: &AdaptiveImage) -> CoreResult<Vec<u8>> {
-    let payload =
-        bincode::serialize(&(p, log, adaptive)).map_err(|e| CoreError::Snapshot(e.to_string()))?;
+/// A snapshot's sections: each format adds one after the previous format's.
+pub type Sections = (Persisted, LogImage, AdaptiveImage, CrossImage);
+
+pub fn encode(
+    p: &Persisted,
+    log: &LogImage,
+    adaptive: &AdaptiveImage,
+    cross: &CrossImage,
+) -> CoreResult<Vec<u8>> {
+    let payload = bincode::serialize(&(p, log, adaptive, cross))
+        .map_err(|e| CoreError::Snapshot(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -32,7 +40,7 @@ fn field<const N: usize>(data: &[u8], at: usize) -> CoreResult<[u8; N]> {
         .ok_or_else(|| CoreError::Snapshot("truncated header".into()))
 }
 
-pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage, AdaptiveImage)> {
+pub fn decode(data: &[u8]) -> CoreResult<Sections> {
     if data.get(..8) != Some(MAGIC.as_slice()) {
         return Err(CoreError::Snapshot(
             "not an invsync snapshot (bad magic)".into(),
@@ -62,11 +70,20 @@ pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage, AdaptiveImage)> {
     match version {
         1 => {
             let p = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, LogImage::default(), AdaptiveImage::default()))
+            Ok((
+                p,
+                LogImage::default(),
+                AdaptiveImage::default(),
+                CrossImage::default(),
+            ))
         }
         2 => {
             let (p, log) = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, log, AdaptiveImage::default()))
+            Ok((p, log, AdaptiveImage::default(), CrossImage::default()))
+        }
+        3 => {
+            let (p, log, adaptive) = bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, log, adaptive, CrossImage::default()))
         }
         _ => bincode::deserialize(payload).map_err(undecodable),
     }
@@ -82,6 +99,7 @@ mod tests {
             &Persisted::default(),
             &LogImage::default(),
             &AdaptiveImage::default(),
+            &CrossImage::default(),
         )
         .unwrap();
         let last = data.len() - 1;
@@ -103,9 +121,28 @@ mod tests {
         data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
-        let (back, log, adaptive) = decode(&data).unwrap();
+        let (back, log, adaptive, cross) = decode(&data).unwrap();
         assert_eq!(back.now, 42);
         assert!(log.event_stamps.times.is_empty());
         assert!(adaptive.demand.is_empty());
+        assert!(cross.pending.is_empty());
+    }
+
+    #[test]
+    fn a_format_3_snapshot_restores_with_no_pending_cross_requests() {
+        let p = Persisted {
+            now: 7,
+            ..Default::default()
+        };
+        let sections = (&p, &LogImage::default(), &AdaptiveImage::default());
+        let payload = bincode::serialize(&sections).unwrap();
+        let mut data = MAGIC.to_vec();
+        data.extend_from_slice(&3u32.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        let (back, _, _, cross) = decode(&data).unwrap();
+        assert_eq!(back.now, 7);
+        assert!(cross.pending.is_empty());
     }
 }

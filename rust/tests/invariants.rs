@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::thread;
 
 use _core::core::Core;
+use _core::partition::Partition;
 use _core::policy::Policy;
 use _core::state::StockMove;
 
@@ -208,7 +209,7 @@ fn snapshot_restore_gives_the_same_state() {
     core.reserve("r1", "o2", "shopify", &[line("1", "A", 3)], 600, MICROS)
         .expect("reserve");
     let data = core.snapshot().expect("snapshot");
-    let back = Core::restore(policy(), &data).expect("restore");
+    let back = Core::restore(policy(), Partition::WHOLE, &data).expect("restore");
     assert_eq!(back.snapshot().expect("snapshot"), data);
     for sku in ["A", "B", "KIT"] {
         assert_eq!(ats(&back, sku), ats(&core, sku), "{sku}");
@@ -216,7 +217,7 @@ fn snapshot_restore_gives_the_same_state() {
     let mut corrupt = data.clone();
     let n = corrupt.len() / 2;
     corrupt[n] ^= 0xff;
-    assert!(Core::restore(policy(), &corrupt).is_err());
+    assert!(Core::restore(policy(), Partition::WHOLE, &corrupt).is_err());
 }
 
 #[test]

@@ -3,8 +3,8 @@
 `tests/fixtures/snapshot-format-N.*` were written by the last build of snapshot
 format N: the snapshot, the policy it ran, and what each SKU explained to right
 then. Format 1 came before event ids carried their log time, format 2 before sales
-rates and automatic buffers. An upgrade must not need a replay from the start of
-the log.
+rates and automatic buffers, format 3 before reservations spanning partitions. An
+upgrade must not need a replay from the start of the log.
 """
 
 from __future__ import annotations
@@ -45,6 +45,17 @@ def test_an_older_snapshot_restores_to_the_same_numbers(version: int) -> None:
         now = engine.explain(sku).to_dict()
         assert _as_then(now, explanation) == explanation, sku
         assert now["velocity"] == [], "no sales rate before the format kept one"
+
+
+def test_a_format_3_snapshot_restores_with_its_sales_rates_and_no_cross_partition_requests() -> (
+    None
+):
+    # Format 3 came before reservations spanning partitions were kept in the snapshot.
+    engine = restored(3)
+    expected = json.loads((FIXTURES / "snapshot-format-3.explain.json").read_text())
+    for sku, explanation in expected.items():
+        assert _as_then(engine.explain(sku).to_dict(), explanation) == explanation, sku
+    assert engine.reserved("A") == expected["A"]["reserved"]
 
 
 RESENT = {

@@ -57,6 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-audit", action="store_true", help="do not publish the audit trail")
     parser.add_argument(
+        "--partitions",
+        type=int,
+        default=1,
+        help="how many partitions share the SKUs (default %(default)s: one allocator)",
+    )
+    parser.add_argument(
+        "--partition",
+        default="0",
+        help="this allocator's partition, 0 to N-1, or 'auto' for the StatefulSet pod "
+        "ordinal of HOSTNAME (default %(default)s)",
+    )
+    parser.add_argument(
         "--standby",
         action="store_true",
         help="hot standby: follow the partition's log and take over when the leader's "
@@ -75,12 +87,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import logging
+    import os
+    import socket
 
     import anyio
 
-    from invsync.errors import PolicyError
+    from invsync.errors import InvsyncError, PolicyError
     from invsync.service.app import run_service
-    from invsync.service.config import ServiceConfig
+    from invsync.service.config import ServiceConfig, resolve_partition
+
+    hostname = os.environ.get("HOSTNAME") or socket.gethostname()
+    try:
+        partition = resolve_partition(args.partition, args.partitions, hostname)
+    except InvsyncError as exc:
+        print(f"invsync serve: {exc}")
+        return 2
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -98,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         snapshot_every_events=args.snapshot_events,
         snapshot_every_s=args.snapshot_seconds,
         publish_audit=not args.no_audit,
+        partition=partition,
+        partitions=args.partitions,
         standby=args.standby,
         lease_s=args.lease_s,
     )

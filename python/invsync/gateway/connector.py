@@ -24,6 +24,11 @@ and the service reads acks by `seq`, so they are not acknowledged: each is count
 `invsync_channel_price_pushes_total{channel,outcome}`, and a refusal, a price in
 another currency than the channel's, or a platform whose profile sends no prices is
 alerted as `channel_error`. An unmapped price waits for its listing like a quantity.
+
+Partitioned services send each channel's messages from every partition, each with
+its own `seq` (`partition` in the message): the connector keeps the last `seq` per
+partition, and a gap in one partition's resyncs that partition alone (its query
+names it). How many partitions there are it learns from the first page of a resync.
 """
 
 from __future__ import annotations
@@ -98,10 +103,11 @@ _PAGE = msgspec.json.Decoder(ChannelPage)
 
 @dataclass(eq=False)
 class _Acknowledgement:
-    """One `seq` waiting for the platform's word on each of its items."""
+    """One `seq` (of one partition) waiting for the platform's word on each of its items."""
 
     seq: int
     remaining: int
+    partition: int = 0
     ok: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -127,6 +133,7 @@ class _Acknowledgement:
             items_ok=self.ok,
             items_failed=self.failed,
             held=held or None,
+            partition=self.partition,
         )
 
 
@@ -171,7 +178,9 @@ class Connector:
         # Scrubbed from every alert: a platform's reason must not carry them on.
         self._secrets = list((secrets or {}).values())
         self.map = ListingMap()
-        self.last_seq: int | None = None
+        # The last `seq` applied, per partition; how many partitions the service has.
+        self.last_seqs: dict[int, int] = {}
+        self.partitions = 1
         self.resyncs = 0
         # The latest quantity per key: what a listing gets when its mapping appears.
         self._latest: dict[Key, tuple[int, datetime]] = {}
@@ -185,13 +194,22 @@ class Connector:
         self._held: dict[Key, HeldStock] = {}
         self._outbox_ready = anyio.Event()
 
+    @property
+    def last_seq(self) -> int | None:
+        """Partition 0's last `seq` (the only one of an unpartitioned service)."""
+        return self.last_seqs.get(0)
+
+    @last_seq.setter
+    def last_seq(self, seq: int) -> None:
+        self.last_seqs[0] = seq
+
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Until cancelled; reports started once the first resync is queued."""
         # Messages, and the `seq` a tail check found the service at, in one queue:
         # the consumer is the only place that applies messages or resyncs.
-        send, receive = anyio.create_memory_object_stream[Msg | int](QUEUE_MAX)
+        send, receive = anyio.create_memory_object_stream[Msg | tuple[int, int]](QUEUE_MAX)
 
         async def queued(msg: Msg) -> None:
             try:
@@ -215,15 +233,18 @@ class Connector:
                 task_status.started()
                 tasks.start_soon(self._check_tail, send)
                 async for msg in receive:
-                    if isinstance(msg, int):
-                        if self.last_seq is not None and msg > self.last_seq:
+                    if isinstance(msg, tuple):
+                        partition, seq = msg
+                        seen = self.last_seqs.get(partition)
+                        if seen is not None and seq > seen:
                             log.warning(
-                                "%s: the service is at seq %d, we saw %d: resyncing",
+                                "%s: partition %d is at seq %d, we saw %d: resyncing it",
                                 self.channel,
-                                msg,
-                                self.last_seq,
+                                partition,
+                                seq,
+                                seen,
                             )
-                            await self._resync()
+                            await self._resync_partition(partition)
                     else:
                         await self._on_message(msg)
         finally:
@@ -241,20 +262,24 @@ class Connector:
         except msgspec.DecodeError as exc:
             log.warning("%s: unreadable quantities message skipped: %s", self.channel, exc)
             return
-        if self.last_seq is not None and body.seq <= self.last_seq:
+        partition = body.partition
+        seen = self.last_seqs.get(partition)
+        if seen is not None and body.seq <= seen:
             return  # already in the resync it arrived during
-        if self.last_seq is not None and body.seq != self.last_seq + 1:
+        if seen is None or body.seq != seen + 1:
             log.warning(
-                "%s: seq %d after %d: resyncing from the service",
+                "%s: partition %d seq %d after %s: resyncing it from the service",
                 self.channel,
+                partition,
                 body.seq,
-                self.last_seq,
+                seen,
             )
-            await self._resync()
-            if body.seq <= (self.last_seq or 0):
+            self.partitions = max(self.partitions, partition + 1)
+            await self._resync_partition(partition)
+            if body.seq <= self.last_seqs.get(partition, 0):
                 return
-        self.last_seq = body.seq
-        ack = _Acknowledgement(body.seq, len(body.items))
+        self.last_seqs[partition] = body.seq
+        ack = _Acknowledgement(body.seq, len(body.items), partition)
         self._acks.append(ack)
         for item in body.items:
             self._want(item.sku, item.condition, item.qty, item.source_ts, ack)
@@ -377,73 +402,97 @@ class Connector:
     # --- resync ------------------------------------------------------------------------
 
     async def _resync(self) -> None:
-        """Queue every quantity the service shows on the channel, as of a `seq`."""
+        """Queue every quantity the service shows on the channel, as of a `seq` per
+        partition; a mapped listing no partition's page names is sent 0."""
+        pages = [(0, *await self._read_until_answered(0))]
+        for partition in range(1, self.partitions):  # known once partition 0 answered
+            pages.append((partition, *await self._read_until_answered(partition)))
+        named = {(sku, condition) for _, _, items in pages for sku, condition, _ in items}
+        unnamed = [key for key in self.map.listed() if key not in named]
+        for partition, seq, items in pages:
+            last = partition == pages[-1][0]
+            self._queue_resync(partition, seq, items, unnamed if last else [])
+
+    async def _resync_partition(self, partition: int) -> None:
+        """Queue every quantity one partition shows on the channel, as of its `seq`."""
+        self._queue_resync(partition, *await self._read_until_answered(partition), [])
+
+    async def _read_until_answered(self, partition: int) -> tuple[int, list[tuple[str, str, int]]]:
         attempt = 0
         while True:
             try:
-                seq, items = await self._read_all()
-                break
+                return await self._read_all(partition)
             except _ResyncFailed as exc:
                 delay = RESYNC_RETRY_S[min(attempt, len(RESYNC_RETRY_S) - 1)]
                 attempt += 1
                 log.warning("%s: resync failed (%s), again in %.1f s", self.channel, exc, delay)
                 await anyio.sleep(delay)
+
+    def _queue_resync(
+        self, partition: int, seq: int, items: list[tuple[str, str, int]], zeros: list[Key]
+    ) -> None:
+        """Queue one partition's page items, and 0 for `zeros`, acknowledged as its `seq`."""
         self.resyncs += 1
-        ack = _Acknowledgement(seq, 0)
-        named: set[Key] = set()
+        ack = _Acknowledgement(seq, 0, partition)
         now = datetime.now(UTC)
         for sku, condition, qty in items:
-            named.add((sku, condition))
             ack.remaining += 1
             self._want(sku, condition, qty, now, ack, unless_shown=True)
-        for key in self.map.listed():
-            if key not in named:
-                ack.remaining += 1
-                self._want(key[0], key[1], 0, now, ack, unless_shown=True)
-        self.last_seq = seq
+        for key in zeros:
+            ack.remaining += 1
+            self._want(key[0], key[1], 0, now, ack, unless_shown=True)
+        self.last_seqs[partition] = seq
         if seq > 0:
             self._acks.append(ack)
         self._outbox_ready.set()
-        log.info("%s: resynced %d quantities as of seq %d", self.channel, len(items), seq)
+        log.info(
+            "%s: resynced %d quantities of partition %d as of seq %d",
+            self.channel,
+            len(items),
+            partition,
+            seq,
+        )
 
-    async def _check_tail(self, found: MemoryObjectSendStream[Msg | int]) -> None:
+    async def _check_tail(self, found: MemoryObjectSendStream[Msg | tuple[int, int]]) -> None:
         """A message lost after the last one we saw shows no gap until the next one,
         which on a quiet channel may be hours away: ask the service now and then
         which `seq` it is at. A `seq` ahead of ours that no message brings within a
         grace period means a lost message: the consumer resyncs."""
         while True:
             await anyio.sleep(self.tail_check_s)
-            try:
-                seq = await self._service_seq()
-            except _ResyncFailed as exc:
-                log.info("%s: tail check skipped: %s", self.channel, exc)
-                continue
-            if self.last_seq is None or seq <= self.last_seq:
-                continue
-            await anyio.sleep(TAIL_GRACE_S)  # the message may just be on its way
-            if seq > (self.last_seq or 0):
-                await found.send(seq)
+            for partition in range(self.partitions):
+                try:
+                    seq = (await self._page(None, 1, partition)).seq
+                except _ResyncFailed as exc:
+                    log.info("%s: tail check skipped: %s", self.channel, exc)
+                    continue
+                seen = self.last_seqs.get(partition)
+                if seen is None or seq <= seen:
+                    continue
+                await anyio.sleep(TAIL_GRACE_S)  # the message may just be on its way
+                if seq > self.last_seqs.get(partition, 0):
+                    await found.send((partition, seq))
 
-    async def _service_seq(self) -> int:
-        return (await self._page(None, limit=1)).seq
-
-    async def _read_all(self) -> tuple[int, list[tuple[str, str, int]]]:
+    async def _read_all(self, partition: int) -> tuple[int, list[tuple[str, str, int]]]:
         items: list[tuple[str, str, int]] = []
         after: str | None = None
         seq: int | None = None
         while True:
-            page = await self._page(after, self.page_limit)
+            page = await self._page(after, self.page_limit, partition)
             if seq is None:
                 seq = page.seq
+                self.partitions = max(self.partitions, page.partitions)
             items += [(item.sku, item.condition, item.qty) for item in page.items]
             if page.next is None:
                 return seq, items
             after = page.next
 
-    async def _page(self, after: str | None, limit: int) -> ChannelPage:
+    async def _page(self, after: str | None, limit: int, partition: int) -> ChannelPage:
         query: dict[str, object] = {"channel": self.channel, "limit": limit}
         if after is not None:
             query["after"] = after
+        if partition:  # partition 0 answers a query that names none, as before partitions
+            query["partition"] = partition
         try:
             reply = await self.nc.request(
                 self.subjects.query_channel, encode_json(query), timeout=QUERY_TIMEOUT_S

@@ -67,17 +67,33 @@ def requester(msg: Msg) -> str:
     return f"user {who.user} of account {who.acc}{named}"
 
 
+#: Partitioned, any one partition takes a policy reload in.
+ADMIN_QUEUE = "invsync-admin"
+
+
 class Admin:
-    def __init__(self, nc: Client, writer: LogWriter, subjects: Subjects, engine: Engine) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        writer: LogWriter,
+        subjects: Subjects,
+        engine: Engine,
+        partition: tuple[int, int] = (0, 1),
+    ) -> None:
+        """`partition`: (k, n), this instance's partition of n (0 of 1: every SKU)."""
         self.nc = nc
         self.writer = writer
         self.subjects = subjects
         self.engine = engine
+        self._partition, self._partitions = partition
         self._subs: list[Subscription] = []
 
     async def start(self) -> None:
+        # Every partition hears every SKU query and only the SKU's owner answers, so
+        # one answer comes back with no hop between partitions.
+        queue = ADMIN_QUEUE if self._partitions > 1 else ""
         self._subs = [
-            await self.nc.subscribe(self.subjects.admin_policy, cb=self._on_policy),
+            await self.nc.subscribe(self.subjects.admin_policy, queue=queue, cb=self._on_policy),
             await self.nc.subscribe(self.subjects.query_sku, cb=self._on_query),
         ]
 
@@ -139,8 +155,12 @@ class Admin:
     async def _on_query(self, msg: Msg) -> None:
         try:
             query = _QUERY.decode(msg.data)
+            if self._partitions > 1 and self.engine.partition_of(query.sku) != self._partition:
+                return  # its owner answers
             body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
         except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
+            if self._partition != 0:
+                return  # a bad query as a whole: partition 0 answers it
             body = encode_json({"ok": False, "error": str(exc)})
         reply = reply_inbox(msg.reply)
         if reply:

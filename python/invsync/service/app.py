@@ -53,6 +53,7 @@ from invsync.service.snapshots import (
 )
 from invsync.service.stream import ensure_stream
 from invsync.service.subjects import Subjects
+from invsync.service.votes import VoteWriter
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -71,8 +72,23 @@ def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore
     return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
 
 
+def new_engine(
+    engine_type: type[Engine], policy: Policy, config: ServiceConfig, data: bytes | None = None
+) -> Engine:
+    """The engine of this instance's partition, fresh or from snapshot bytes."""
+    if config.partitions == 1:  # as before partitions: any engine type will do
+        return engine_type(policy) if data is None else engine_type.restore(policy, data)
+    k, n = config.partition, config.partitions
+    if data is None:
+        return engine_type(policy, partition=k, partitions=n)
+    return engine_type.restore(policy, data, partition=k, partitions=n)
+
+
 async def restore(
-    store: SnapshotStore, file_policy: Policy, engine_type: type[Engine]
+    store: SnapshotStore,
+    file_policy: Policy,
+    engine_type: type[Engine],
+    config: ServiceConfig,
 ) -> tuple[Engine, Snapshot | None]:
     """The engine at the newest good snapshot, or a fresh one on the file's policy."""
     started = time.perf_counter()
@@ -80,7 +96,7 @@ async def restore(
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
-            engine = engine_type.restore(policy, snapshot.engine)
+            engine = new_engine(engine_type, policy, config, snapshot.engine)
             log.info(
                 "restored snapshot at stream sequence %d (%.1f MB) in %.2f s",
                 snapshot.stream_sequence,
@@ -94,7 +110,7 @@ async def restore(
                 snapshot.stream_sequence,
                 exc,
             )
-    return engine_type(file_policy), None
+    return new_engine(engine_type, file_policy, config), None
 
 
 def settle_heap() -> None:
@@ -136,12 +152,21 @@ class LeaderTerm:
     async def start(self, tg: TaskGroup) -> None:
         service, nc, engine, publisher = self.service, self.nc, self.engine, self.publisher
         subjects, config, metrics = service.subjects, service.config, self.metrics
-        admin = Admin(nc, self.writer, subjects, engine)
+        partition = config.sku_share
+        admin = Admin(nc, self.writer, subjects, engine, partition)
         gateway = ReservationGateway(
             nc, self.writer, subjects, metrics, lambda: engine.policy.channels
         )
-        feeds = FeedMonitor(nc, subjects, engine, metrics, publisher.outbox, self.push_lags)
-        channel_query = ChannelQueryServer(nc, subjects, engine, publisher)
+        feeds = FeedMonitor(
+            nc,
+            subjects,
+            engine,
+            metrics,
+            publisher.outbox,
+            self.push_lags,
+            partition=partition[0],
+        )
+        channel_query = ChannelQueryServer(nc, subjects, engine, publisher, partition)
         depletion = DepletionSampler(engine, metrics, publisher.touched)
         self._stops = [gateway.stop, admin.stop, channel_query.stop, feeds.stop]
         await admin.start()
@@ -238,7 +263,7 @@ class Service:
             js = nc.jetstream()
             await ensure_stream(js, config.stream, self.subjects, config.duplicate_window_s)
             store = snapshot_store(config, js)
-            engine, snapshot = await restore(store, file_policy, self.engine_type)
+            engine, snapshot = await restore(store, file_policy, self.engine_type, config)
             await self._serve(nc, js, store, engine, snapshot, file_policy, ready)
         finally:
             if not nc.is_closed:
@@ -268,6 +293,7 @@ class Service:
             ceilings=await store.load_ceilings(),
             save_ceilings=store.save_ceilings,
             push_lags=push_lags,
+            partition=config.sku_share[0],
         )
         publisher.follow()  # until this process leads its partition
         writer = LogWriter(js, config.stream)
@@ -298,11 +324,14 @@ class Service:
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
             on_epoch_entry=leadership.on_epoch_entry,
+            partition=config.sku_share[0],
+            partitions=config.partitions,
         )
         reader = LogReader(js, config.stream, self.subjects)
         await reader.open(snapshot.stream_sequence if snapshot else 0)
+        votes = VoteWriter(writer, self.subjects) if config.partitions > 1 else None
         loop = ConsumeLoop(
-            config, reader, applier, publisher, store, engine, lambda: leadership.leading
+            config, reader, applier, publisher, store, engine, votes, lambda: leadership.leading
         )
 
         settle_heap()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, cast
 
 import msgspec
 
-from invsync.errors import BadInputError, CoreBugError, InvsyncError
+from invsync.errors import BadInputError, CoreBugError, InvsyncError, ReportedElsewhereError
 from invsync.events import (
     INBOUND_TYPES,
     Alert,
@@ -38,6 +38,7 @@ from invsync.events import (
     LoggedReservation,
     ReservationGroup,
     ReserveRequest,
+    Vote,
     decode_events,
     encode_json,
 )
@@ -63,6 +64,7 @@ _SERVICE_ONLY: frozenset[type] = frozenset({ClockTick, ReserveRequest})
 # Tag per Struct class, looked up once per event instead of read from its config.
 _TAGS: dict[type, str] = {cls: str(cls.__struct_config__.tag) for cls in INBOUND_TYPES}
 _GROUP_DECODER = msgspec.json.Decoder(ReservationGroup)
+_VOTE_DECODER = msgspec.json.Decoder(Vote)
 
 
 def _reply_inbox(msg: LogEntry) -> str | None:
@@ -86,11 +88,19 @@ class Applier:
         *,
         audit: bool = True,
         route_frames: bool = False,
+        partition: int = 0,
+        partitions: int = 1,
         on_epoch_entry: Callable[[LogEntry], None] | None = None,
     ) -> None:
         """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
         log (leadership.py); they change no state."""
         self.engine = engine
+        # Partitioned: reservations are shared out (`Engine.reserve_share`) and the
+        # votes on those spanning partitions come back through the log.
+        self._partitioned = partitions > 1
+        # Bad input about no partition's SKU (an undecodable message, a bad order as a
+        # whole) is refused by every partition and dead-lettered by partition 0 alone.
+        self._reports_whole_events = partition == 0
         self._on_epoch_entry = on_epoch_entry
         self._leader_prefix = subjects.leader_log_prefix
         self.metrics = metrics
@@ -105,6 +115,7 @@ class Applier:
         self._reserve_prefix = subjects.reserve_log_prefix
         self._clock = subjects.clock_log
         self._policy = subjects.policy_log
+        self._vote = subjects.vote_log
 
     def apply_batch(self, msgs: list[LogEntry]) -> None:
         """Apply one fetched batch in order; never raises for anything in it."""
@@ -126,6 +137,8 @@ class Applier:
                 self._internal("log", msg.subject, msg.data, _entry_name(msg), "log", exc)
         if run:
             self._apply_producer_run(run, counts)
+        if self._partitioned:
+            self._answer_cross()
         self.metrics.apply_batch.observe(time.perf_counter() - started)
         for event_type, count in counts.items():
             self.metrics.events.labels(event_type).inc(count)
@@ -141,6 +154,9 @@ class Applier:
         elif subject == self._policy:
             self._apply_policy(msg)
             counts["policy"] = counts.get("policy", 0) + 1
+        elif subject == self._vote:
+            self._apply_vote(msg)
+            counts["vote"] = counts.get("vote", 0) + 1
         elif subject.startswith(self._leader_prefix):
             if self._on_epoch_entry is not None:
                 self._on_epoch_entry(msg)
@@ -170,9 +186,12 @@ class Applier:
             for event in decode_events(msg.data, msgpack=msgpack):
                 kind = type(event)
                 if kind is DecodeError:
-                    bad = cast(DecodeError, event)
-                    self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
+                    if self._reports_whole_events:
+                        bad = cast(DecodeError, event)
+                        self._dead_letter(msg.subject, bad.raw, bad.reason, bad.error)
                 elif kind in _SERVICE_ONLY:
+                    if not self._reports_whole_events:
+                        continue
                     # Only the service appends these, to its own log subjects.
                     self._dead_letter(
                         msg.subject,
@@ -212,6 +231,8 @@ class Applier:
         for i, refusal in done.refused:
             event = events[i]
             applied[type(event)] -= 1
+            if isinstance(refusal, ReportedElsewhereError):
+                continue
             payload, tag = encode_json(event), _TAGS[type(event)]
             if isinstance(refusal, BadInputError):
                 self._skip(subjects[i], payload, event.event_id, tag, str(refusal), "bad_input")
@@ -260,7 +281,17 @@ class Applier:
     def _decide(self, subject: str, entry: LoggedReservation) -> None:
         request, inbox = entry.request, entry.reply
         try:
-            reply = self.engine.reserve(request)
+            if self._partitioned:
+                share = self.engine.reserve_share(request, inbox)
+                if share.vote is not None:
+                    self.outbox.votes.append(share.vote)
+                if share.reply is None:
+                    return  # another partition's, or decided by the votes
+                reply = share.reply
+            else:
+                reply = self.engine.reserve(request)
+        except ReportedElsewhereError:
+            return  # bad as a whole: the request's coordinator answers and reports it
         except BadInputError as exc:
             self._answer_error(inbox, str(exc))
             self._skip(
@@ -275,6 +306,24 @@ class Applier:
         self.metrics.reservations.labels(request.channel, result).inc()
         if inbox:
             self.outbox.replies.append((inbox, encode_json(reply)))
+
+    def _apply_vote(self, msg: LogEntry) -> None:
+        try:
+            vote = _VOTE_DECODER.decode(msg.data)
+            effects = self.engine.apply_vote(vote)
+        except (msgspec.DecodeError, BadInputError) as exc:
+            self._skip(msg.subject, msg.data, _entry_name(msg), "vote", str(exc), "invalid")
+            return
+        self.outbox.alerts.extend(effects.alerts)
+
+    def _answer_cross(self) -> None:
+        """Answers the requests spanning partitions that this partition coordinates and
+        the log just decided."""
+        for _, inbox, channel, reply in self.engine.take_cross_answers():
+            result = "granted" if reply["ok"] else "refused"
+            self.metrics.reservations.labels(channel, result).inc()
+            if inbox:
+                self.outbox.replies.append((inbox, encode_json(reply)))
 
     def _apply_tick(self, msg: LogEntry, counts: dict[str, int]) -> None:
         ticks: list[AppliedEvent] = []

@@ -49,8 +49,15 @@ def parse_cursor(after: str | None) -> int:
     return int(after)
 
 
-def answer(engine: Engine, channel_seqs: Mapping[str, int], data: bytes) -> ChannelPage:
-    """The page `data` asks for; BadQuery names what is wrong with a bad request."""
+def answer(
+    engine: Engine,
+    channel_seqs: Mapping[str, int],
+    data: bytes,
+    partition: tuple[int, int] = (0, 1),
+) -> ChannelPage:
+    """The page `data` asks for, of partition `partition` = (k, n); BadQuery names what
+    is wrong with a bad request."""
+    mine, partitions = partition
     try:
         query = _QUERY.decode(data)
     except msgspec.DecodeError as exc:
@@ -67,15 +74,33 @@ def answer(engine: Engine, channel_seqs: Mapping[str, int], data: bytes) -> Chan
         seq=channel_seqs.get(query.channel, 0),
         items=[ShownItem(sku=sku, condition=cond, qty=qty) for sku, cond, qty in rows],
         next=None if next_key is None else str(next_key),
+        partition=mine,
+        partitions=partitions,
     )
+
+
+def addressed_to(data: bytes) -> int:
+    """The partition a channel query asks: the one it names, else partition 0 (which
+    also answers a query too bad to name one)."""
+    try:
+        return _QUERY.decode(data).partition or 0
+    except msgspec.DecodeError:
+        return 0
 
 
 class ChannelQueryServer:
     """Answers `{p}.query.channel` from the engine and the publisher's `seq` counters."""
 
     def __init__(
-        self, nc: Client, subjects: Subjects, engine: Engine, publisher: Publisher
+        self,
+        nc: Client,
+        subjects: Subjects,
+        engine: Engine,
+        publisher: Publisher,
+        partition: tuple[int, int] = (0, 1),
     ) -> None:
+        """`partition`: (k, n); every partition hears every query, the one it names answers."""
+        self.partition = partition
         self.nc = nc
         self.subjects = subjects
         self.engine = engine
@@ -94,8 +119,11 @@ class ChannelQueryServer:
         reply = reply_inbox(msg.reply)
         if reply is None:
             return
+        if self.partition[1] > 1 and addressed_to(msg.data) != self.partition[0]:
+            return
         try:
-            body = encode_json(answer(self.engine, self.publisher.channel_seqs, msg.data))
+            page = answer(self.engine, self.publisher.channel_seqs, msg.data, self.partition)
+            body = encode_json(page)
         except BadQuery as exc:
             log.debug("channel query refused: %s", exc)
             body = encode_json({"ok": False, "error": str(exc)})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from invsync.errors import InvsyncError
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,45 @@ class ServiceConfig:
     snapshots_kept: int = 3
     tick_s: float = 1.0
     publish_audit: bool = True
-    # The partition this process allocates; 0 while there is one.
+    # This instance applies partition `partition` of `partitions` (SKU families by
+    # `partition_of`); 0 of 1 is every SKU, as before partitions existed.
     partition: int = 0
+    partitions: int = 1
     # Follow the partition's log and take over when its leader's lease lapses,
     # instead of claiming a lease nobody ever held at start.
     standby: bool = False
     lease_s: float = 1.0
+
+    @property
+    def sku_share(self) -> tuple[int, int]:
+        """(k, n): the partition of the SKUs this instance applies and publishes; (0, 1)
+        with one partition, whatever `partition` names (its lease, say)."""
+        return (self.partition, self.partitions) if self.partitions > 1 else (0, 1)
+
+
+_ORDINAL = re.compile(r"-(\d+)$")
+
+
+def resolve_partition(value: str, partitions: int, hostname: str) -> int:
+    """The partition `--partition` names: a number, or `auto` for the StatefulSet pod
+    ordinal at the end of `hostname` (`name-<ordinal>`). Refuses what does not exist."""
+    if partitions < 1:
+        raise InvsyncError(f"--partitions {partitions}: there must be at least 1")
+    if value == "auto":
+        found = _ORDINAL.search(hostname)
+        if found is None:
+            raise InvsyncError(
+                f"--partition auto: hostname {hostname!r} does not end in a pod ordinal "
+                "('name-<ordinal>', as a StatefulSet names its pods); give --partition K"
+            )
+        partition = int(found.group(1))
+    elif value.isdigit():
+        partition = int(value)
+    else:
+        raise InvsyncError(f"--partition {value!r}: expected a number or 'auto'")
+    if partition >= partitions:
+        raise InvsyncError(
+            f"partition {partition} does not exist with --partitions {partitions} "
+            f"(0 to {partitions - 1})"
+        )
+    return partition

@@ -58,8 +58,12 @@ class FeedMonitor:
         metrics: Metrics,
         outbox: Outbox,
         push_lags: PushLags | None = None,
+        *,
+        partition: int = 0,
     ) -> None:
+        """`partition`: only acks of this partition's messages count here."""
         self.nc = nc
+        self.partition = partition
         self.push_lags = push_lags
         self.subjects = subjects
         self.engine = engine
@@ -94,6 +98,8 @@ class FeedMonitor:
         except msgspec.DecodeError:
             log.warning("malformed ack on %s", msg.subject)
             return
+        if ack.partition != self.partition:
+            return  # another partition's message, with its own `seq`s
         self.acknowledged(channel, ack, time.monotonic())
 
     def acknowledged(self, channel: str, ack: ChannelAck, received: float) -> None:

@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from invsync.events import Alert, AuditRecord, DeadLetter
+from invsync.events import Alert, AuditRecord, DeadLetter, Vote
 
 
 def dead_letter(subject: str, payload: bytes, error: str) -> DeadLetter:
@@ -34,6 +34,12 @@ class Outbox:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     # (reply inbox, encoded body): answers to requests decided in log order.
     replies: list[tuple[str, bytes]] = field(default_factory=list)
+    # This partition's votes on reservations spanning partitions, for the log.
+    votes: list[Vote] = field(default_factory=list)
+
+    def take_votes(self) -> list[Vote]:
+        votes, self.votes = self.votes, []
+        return votes
 
     def take(self) -> Outbox:
         """Hand over everything collected so far and start empty."""

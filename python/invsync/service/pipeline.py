@@ -19,6 +19,7 @@ from invsync.service.config import ServiceConfig
 from invsync.service.consumer import LogReader
 from invsync.service.publisher import Publisher
 from invsync.service.snapshots import Snapshot, SnapshotStore
+from invsync.service.votes import VoteWriter
 
 if TYPE_CHECKING:
     from invsync.engine import Engine
@@ -46,11 +47,14 @@ class ConsumeLoop:
         publisher: Publisher,
         store: SnapshotStore,
         engine: Engine,
+        votes: VoteWriter | None = None,
         leading: Callable[[], bool] = lambda: True,
     ) -> None:
         """`leading()`: whether this process leads its partition; only a leader
         writes snapshots (and `seq` ceilings)."""
         self.config = config
+        # Partitioned: this partition's votes go to the log before the flush.
+        self.votes = votes
         self.leading = leading
         self.reader = reader
         self.applier = applier
@@ -101,10 +105,15 @@ class ConsumeLoop:
             (at_tail and self.reader.buffered == 0 and since >= TAIL_FLUSH_S)
             or since >= self._flush_interval
             or self.publisher.outbox.replies
+            or self.publisher.outbox.votes
         ):
             await self._flush(now)
 
     async def _flush(self, now: float) -> None:
+        if self.votes is not None and self.publisher.outbox.votes:
+            votes = self.publisher.outbox.take_votes()
+            if self.leading():  # a standby's votes are its leader's to write
+                await self.votes.append(votes)
         try:
             await self.publisher.flush(self.engine)
         except NatsError:

@@ -73,8 +73,11 @@ class Publisher:
         ceilings: dict[str, int] | None = None,
         save_ceilings: SaveCeilings | None = None,
         push_lags: PushLags | None = None,
+        partition: int = 0,
     ) -> None:
+        """`partition`: the partition this instance runs; its `seq`s are its own."""
         self.nc = nc
+        self.partition = partition
         self.subjects = subjects
         self.metrics = metrics
         self.outbox = outbox
@@ -195,10 +198,14 @@ class Publisher:
             # encoding of the message with its items spliced in (tests/service check
             # the whole against msgspec's encoding of the same message).
             now = datetime.now(UTC)
-            envelope = encode_json(ChannelQuantities(channel=channel, seq=seq, ts=now, items=[]))
+            head, tail = encode_json(
+                ChannelQuantities(
+                    channel=channel, seq=seq, ts=now, items=[], partition=self.partition
+                )
+            ).split(b'"items":[]', 1)
             if self._push_lags is not None:
                 self._push_lags.sent(channel, seq, now)
-            batch.add(subject, b"%s[%s]}" % (envelope[:-3], items))
+            batch.add(subject, b'%s"items":[%s]%s' % (head, items, tail))
             self.touched.update(keys.tolist())
             if len(stamps) <= SMALL_PIECE:
                 ages = [(published_us - t) / 1e6 for t in stamps.tolist() if t > 0]

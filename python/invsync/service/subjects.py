@@ -54,6 +54,11 @@ class Subjects:
     def policy_log(self) -> str:
         return f"{self.prefix}.log.policy"
 
+    @property
+    def vote_log(self) -> str:
+        """Where partitions append their votes on reservations spanning partitions."""
+        return f"{self.prefix}.log.vote"
+
     def leader_log(self, partition: int) -> str:
         """Where each new leader of `partition` appends its epoch entry: the fence."""
         return f"{self.prefix}.log.leader.{partition}"

@@ -2,10 +2,8 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::args::LineArg;
 use crate::effects::{AlertOut, AuditOut, BackorderOut, DeadOut, Effects};
 use crate::reservation::Decision;
 use crate::timefmt::rfc3339;
@@ -144,12 +142,15 @@ pub struct BatchEffects {
 
 /// The contract reply dict, built from the request's own lines and the decision. The
 /// request's string objects go into the reply as they are, not copied.
-pub fn reply<'py>(
+pub fn reply<'py, 'a, T>(
     py: Python<'py>,
-    order_id: &PyBackedStr,
-    lines: &[LineArg],
+    order_id: &'a T,
+    lines: &'a [(T, T, T, i64)],
     d: &Decision,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Bound<'py, PyDict>>
+where
+    &'a T: IntoPyObject<'py>,
+{
     let out = PyDict::new(py);
     out.set_item(intern!(py, "ok"), d.ok())?;
     out.set_item(intern!(py, "order_id"), order_id)?;

@@ -15,7 +15,10 @@ use crate::core::Core as Inner;
 use crate::dedupe::Fingerprint;
 use crate::effects::Effects;
 use crate::error::CoreError;
+use crate::partition::Partition;
 use crate::policy::{parse, Part, Policy, Refusal};
+use crate::reservation::REASONS;
+use crate::state::Share;
 
 #[pyclass(frozen, module = "invsync._core")]
 pub struct Core {
@@ -29,6 +32,8 @@ type Reply<'py> = (
     Option<Bound<'py, convert::BatchEffects>>,
 );
 type Decided<'py> = PyResult<Reply<'py>>;
+/// A decided cross-partition request to answer: (request_id, reply_to, channel, reply).
+type CrossAnswer<'py> = (String, Option<String>, String, Bound<'py, PyDict>);
 
 impl Core {
     /// Decides a request read by either entry point.
@@ -44,7 +49,7 @@ impl Core {
                 r.ts,
             )
         })?;
-        let reply = convert::reply(py, &r.order_id, &r.lines, &decision)?;
+        let reply = convert::reply::<PyBackedStr>(py, &r.order_id, &r.lines[..], &decision)?;
         let quiet = fx
             == Effects {
                 duplicate: fx.duplicate,
@@ -95,6 +100,15 @@ pub fn check_policy<'py>(
     }
 }
 
+/// `fnv1a_64(key) % partitions`: the partition of a family key (`crate::partition`).
+#[pyfunction]
+pub fn partition_of(key: &str, partitions: u32) -> PyResult<u32> {
+    if partitions == 0 {
+        return Err(PyValueError::new_err("partitions must be at least 1"));
+    }
+    Ok(crate::partition::partition_of(key, partitions))
+}
+
 /// Borrows a contiguous numpy array; a strided view is refused instead of copied.
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()
@@ -113,18 +127,44 @@ fn same_len(a: usize, b: usize, c: usize) -> PyResult<()> {
 
 #[pymethods]
 impl Core {
+    /// A core over every SKU, or with `partitions` > 1 only over partition `partition`'s.
     #[new]
-    fn new(py: Python<'_>, tables_json: &[u8]) -> PyResult<Self> {
+    #[pyo3(signature = (tables_json, partition=0, partitions=1))]
+    fn new(py: Python<'_>, tables_json: &[u8], partition: u32, partitions: u32) -> PyResult<Self> {
+        let part = Partition::new(partition, partitions).map_err(PyValueError::new_err)?;
         Ok(Core {
-            inner: Inner::new(policy(py, tables_json)?),
+            inner: Inner::partitioned(policy(py, tables_json)?, part),
         })
     }
 
     #[staticmethod]
-    fn restore(py: Python<'_>, tables_json: &[u8], data: &[u8]) -> PyResult<Self> {
+    #[pyo3(signature = (tables_json, data, partition=0, partitions=1))]
+    fn restore(
+        py: Python<'_>,
+        tables_json: &[u8],
+        data: &[u8],
+        partition: u32,
+        partitions: u32,
+    ) -> PyResult<Self> {
+        let part = Partition::new(partition, partitions).map_err(PyValueError::new_err)?;
         let p = policy(py, tables_json)?;
-        let inner = guarded(py, || Inner::restore(p, data))?;
+        let inner = guarded(py, || Inner::restore(p, part, data))?;
         Ok(Core { inner })
+    }
+
+    /// (partition, partitions) this core applies.
+    fn partition(&self) -> (u32, u32) {
+        let part = self.inner.partition();
+        (part.index, part.count)
+    }
+
+    /// The partition `sku` belongs to among `partitions`, by the family the policy gives it.
+    fn partition_of_sku(&self, sku: &str, partitions: u32) -> u32 {
+        self.inner
+            .state()
+            .policy
+            .families
+            .partition(sku, partitions)
     }
 
     fn set_policy<'py>(&self, py: Python<'py>, tables_json: &[u8]) -> Fx<'py> {
@@ -273,6 +313,108 @@ impl Core {
                 ts,
             },
         )
+    }
+
+    /// A reservation in a partitioned core: ("decided", reply, None, effects) when
+    /// decided here; ("prepared", None, vote, effects) when this partition prepared its
+    /// lines of a request spanning partitions, vote = (partition, ok, [(line_id,
+    /// granted, reason)]) for the log; ("pending", ...) for a duplicate of a request
+    /// still waiting for votes; ("elsewhere", ...) when no line is this partition's.
+    /// `reply_to` stays with a prepared request for the coordinator's answer.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (request_id, ts, order_id, channel, lines, hold_seconds, reply_to=None))]
+    fn reserve_share<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: PyBackedStr,
+        ts: i64,
+        order_id: PyBackedStr,
+        channel: PyBackedStr,
+        lines: &Bound<'py, PyAny>,
+        hold_seconds: i64,
+        reply_to: Option<&str>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let args = line_args(py, lines)?;
+        let borrowed_lines = borrowed(&args);
+        let (share, fx) = caught(py, || {
+            self.inner.reserve_share(
+                &request_id,
+                &order_id,
+                &channel,
+                &borrowed_lines,
+                hold_seconds,
+                ts,
+                reply_to,
+            )
+        })?;
+        let fx = convert::Collected::one(fx).into_py(py)?.into_any();
+        let none = || py.None().into_bound(py);
+        let out: [Bound<'py, PyAny>; 4] = match share {
+            Share::Decided(d) => {
+                let reply = convert::reply::<PyBackedStr>(py, &order_id, &args[..], &d)?;
+                [
+                    "decided".into_pyobject(py)?.into_any(),
+                    reply.into_any(),
+                    none(),
+                    fx,
+                ]
+            }
+            Share::Prepared(vote) => {
+                let lines: Vec<(&str, bool, Option<&str>)> = vote
+                    .lines
+                    .iter()
+                    .map(|&(i, r)| {
+                        let id: &str = &args[i as usize].0;
+                        (
+                            id,
+                            vote.ok,
+                            r.and_then(|r| REASONS.get(r as usize).copied()),
+                        )
+                    })
+                    .collect();
+                let v = (vote.partition, vote.ok, lines)
+                    .into_pyobject(py)?
+                    .into_any();
+                ["prepared".into_pyobject(py)?.into_any(), none(), v, fx]
+            }
+            Share::Pending => ["pending".into_pyobject(py)?.into_any(), none(), none(), fx],
+            Share::Elsewhere => [
+                "elsewhere".into_pyobject(py)?.into_any(),
+                none(),
+                none(),
+                fx,
+            ],
+        };
+        PyTuple::new(py, out)
+    }
+
+    /// A partition's vote read from the log: (line_id, reason or None) per line it
+    /// voted on. Returns what deciding the request did, if this vote decided it.
+    fn vote<'py>(
+        &self,
+        py: Python<'py>,
+        request_id: &str,
+        partition: u32,
+        ok: bool,
+        lines: Vec<(PyBackedStr, Option<PyBackedStr>)>,
+    ) -> Fx<'py> {
+        let lines: Vec<(&str, Option<&str>)> =
+            lines.iter().map(|(l, r)| (&**l, r.as_deref())).collect();
+        let fx = caught(py, || self.inner.vote(request_id, partition, ok, &lines))?;
+        convert::Collected::one(fx).into_py(py)
+    }
+
+    /// Cross-partition requests decided since the last call that this partition
+    /// answers: (request_id, reply_to or None, channel, the contract reply).
+    fn take_cross_answers<'py>(&self, py: Python<'py>) -> PyResult<Vec<CrossAnswer<'py>>> {
+        self.inner
+            .take_cross_answers()
+            .into_iter()
+            .map(|a| {
+                let reply = convert::reply::<String>(py, &a.order_id, &a.lines, &a.decision)?;
+                Ok((a.request_id, a.reply_to, a.channel, reply))
+            })
+            .collect()
     }
 
     /// `reserve` for a request dict in the plain shape (see `plain::request`), read

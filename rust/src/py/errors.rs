@@ -20,6 +20,7 @@ pub fn to_py(py: Python<'_>, e: CoreError) -> PyErr {
         CoreError::Policy(_) => "InvsyncError",
         CoreError::Internal(_) => "CoreBugError",
         CoreError::Snapshot(_) => "SnapshotError",
+        CoreError::ReportedElsewhere(_) => "ReportedElsewhereError",
     };
     match class(py, name) {
         Ok(cls) => PyErr::from_type(cls, e.to_string()),

@@ -48,6 +48,9 @@ pub fn apply(
         EventKind::StockInbound => stock(core, py, ev, &id, fp, StockMove::Inbound, ts),
         EventKind::StockTransfer => {
             let sku = text(ev, intern!(py, "sku"))?;
+            if core.elsewhere(&sku) {
+                return Ok(Effects::default());
+            }
             let condition = text(ev, intern!(py, "condition"))?;
             let from = text(ev, intern!(py, "from_location"))?;
             let to = text(ev, intern!(py, "to_location"))?;
@@ -75,9 +78,15 @@ pub fn apply(
                 .fold(fp.text(&order_id).text(&channel), |fp, l| {
                     fp.text(l.0).text(l.1).text(l.2).int(l.3)
                 });
+            let part = core.partition();
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
-                    s.order_placed(c, &order_id, &channel, &lines, ts)
+                    if part.is_whole() {
+                        return s.order_placed(c, &order_id, &channel, &lines, ts);
+                    }
+                    let mine: Vec<_> = lines.iter().copied().filter(|l| s.owns(l.1)).collect();
+                    s.order_placed_share(c, &order_id, &channel, &lines, &mine, ts)
+                        .map_err(|e| e.whole_event(part))
                 })
             })
         }
@@ -142,6 +151,9 @@ pub fn apply(
             let order_id = text(ev, intern!(py, "order_id"))?;
             let line_id = text(ev, intern!(py, "line_id"))?;
             let sku = text(ev, intern!(py, "sku"))?;
+            if core.elsewhere(&sku) {
+                return Ok(Effects::default());
+            }
             let location = text(ev, intern!(py, "location"))?;
             let qty = int(ev, intern!(py, "qty"))?;
             let disposition = text(ev, intern!(py, "disposition"))?;
@@ -197,6 +209,9 @@ fn stock(
         _ => intern!(py, "qty"),
     };
     let sku = text(ev, intern!(py, "sku"))?;
+    if core.elsewhere(&sku) {
+        return Ok(Effects::default());
+    }
     let condition = text(ev, intern!(py, "condition"))?;
     let location = text(ev, intern!(py, "location"))?;
     let qty = int(ev, qty_field)?;

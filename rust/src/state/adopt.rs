@@ -94,10 +94,12 @@ impl State {
             .tables
             .skus
             .iter()
+            .filter(|s| self.owns(&s.id))
             .map(|s| s.id.clone())
             .collect();
         for sku in listed {
-            // Listed SKUs exist from the start, so a gift card is shown before any event names it.
+            // Listed SKUs exist from the start, so a gift card is shown before any event
+            // names it (in the partition that owns it).
             let _ = self.intern(c, &sku, "new");
         }
         self.last_shown = vec![-1; self.keys.len() * self.policy.channel_count()];
@@ -230,6 +232,7 @@ impl State {
 
     /// Old index → new index for a new policy; refuses dropping an id still in use.
     fn policy_remaps(&self, policy: &Policy) -> Result<Remaps, Refusal> {
+        self.refuse_partition_moves(policy)?;
         let ids = |table: Table| -> Vec<String> {
             let t = &self.policy.tables;
             match table {
@@ -249,6 +252,45 @@ impl State {
                 Table::Channels,
             )?,
         })
+    }
+
+    /// Refuses a policy under which a SKU either policy names would belong to another
+    /// partition: its state would be left behind. Judged from the two policies alone,
+    /// so every partition applying the reload decides the same way.
+    fn refuse_partition_moves(&self, policy: &Policy) -> Result<(), Refusal> {
+        let n = self.partition.count;
+        if n == 1 {
+            return Ok(());
+        }
+        let (old, new) = (&self.policy, policy);
+        let named = old.tables.skus.iter().chain(&new.tables.skus);
+        for rule in named {
+            let sku = rule.id.as_str();
+            let (was, will) = (
+                old.families.partition(sku, n),
+                new.families.partition(sku, n),
+            );
+            if was != will {
+                let mut path = vec![Part::Key("skus")];
+                if let Some(&i) = new.sku_rules.get(sku) {
+                    path.push(Part::Index(i));
+                    if new.tables.skus[i].family.is_some() {
+                        path.push(Part::Key("family"));
+                    }
+                }
+                return Err(Refusal::at(
+                    &path,
+                    format!(
+                        "SKU {sku:?} would move from partition {was} to {will} of {n} \
+                         (its family key changes from {:?} to {:?}); a running partition \
+                         cannot hand its state over: resize offline (docs/scaling.md)",
+                        old.families.key(sku),
+                        new.families.key(sku)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether entry `i` of `table` holds anything: stock at a location, an order on a
@@ -293,6 +335,7 @@ mod tests {
     use super::super::fixture::{line, policy, World, LOCATIONS, MICROS};
     use super::super::StockMove;
     use crate::core::Core;
+    use crate::partition::Partition;
 
     #[test]
     fn a_policy_dropping_a_location_with_stock_is_refused_and_changes_nothing() {
@@ -338,7 +381,8 @@ mod tests {
         })
         .expect("stock.set");
         let data = core.snapshot().expect("snapshot");
-        let back = Core::restore(policy(&["east", "wh"]), &data).expect("restore");
+        let back =
+            Core::restore(policy(&["east", "wh"]), Partition::WHOLE, &data).expect("restore");
         let k = back.intern("A", "new").expect("known");
         let a = back.explain(k).expect("explained");
         assert_eq!(a.on_hand, 7);
@@ -347,7 +391,7 @@ mod tests {
             .iter()
             .any(|l| l.location == "east" && l.on_hand == 7));
         assert!(
-            Core::restore(policy(&["wh"]), &data).is_err(),
+            Core::restore(policy(&["wh"]), Partition::WHOLE, &data).is_err(),
             "east holds stock"
         );
     }

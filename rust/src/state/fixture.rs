@@ -56,7 +56,7 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         let c = Counters::default();
-        let mut state = State::new(policy(&LOCATIONS), &c);
+        let mut state = State::new(policy(&LOCATIONS), &c, crate::partition::Partition::WHOLE);
         state.now = MICROS;
         World { state, c }
     }

@@ -174,20 +174,41 @@ impl State {
                 break;
             }
             self.registry.holds.pop_first();
-            let n = self
-                .registry
-                .orders
-                .get(&order_id)
-                .map_or(0, |o| o.lines.len());
-            for i in 0..n {
-                let idx = self.registry.orders[&order_id].lines[i].key;
-                self.touch(idx, now);
-                self.release_line(c, &order_id, i, &mut fx);
-            }
-            self.close_if_done(&order_id);
+            self.release_order_lines(c, &order_id, now, &mut fx);
             fx.expired.push(order_id.to_string());
         }
         fx
+    }
+
+    /// Releases a live hold before its time (a cross-partition reservation aborted);
+    /// an order already placed on it is left alone.
+    pub fn drop_hold(&mut self, c: &Counters, order_id: &str, now: i64, fx: &mut Effects) {
+        let Some(exp) = self
+            .registry
+            .orders
+            .get(order_id)
+            .and_then(|o| o.hold_expires)
+        else {
+            return;
+        };
+        self.registry
+            .holds
+            .remove(&(exp, CompactString::from(order_id)));
+        self.release_order_lines(c, order_id, now, fx);
+    }
+
+    fn release_order_lines(&mut self, c: &Counters, order_id: &str, now: i64, fx: &mut Effects) {
+        let n = self
+            .registry
+            .orders
+            .get(order_id)
+            .map_or(0, |o| o.lines.len());
+        for i in 0..n {
+            let idx = self.registry.orders[order_id].lines[i].key;
+            self.touch(idx, now);
+            self.release_line(c, order_id, i, fx);
+        }
+        self.close_if_done(order_id);
     }
 
     /// Moves the clock forward; keys whose hold date has come sell from stock, and their

@@ -72,6 +72,12 @@ impl State {
         self.index.find(&self.keys, cond, sku)
     }
 
+    /// Whether this state applies `sku`'s lines (every SKU unless partitioned).
+    pub fn owns(&self, sku: &str) -> bool {
+        let part = self.partition;
+        part.is_whole() || self.policy.families.partition(sku, part.count) == part.index
+    }
+
     /// A SKU is known when the policy lists it or any event has named it.
     pub fn is_known(&self, sku: &str, condition: &str) -> bool {
         self.policy.rule(sku).is_some() || self.lookup(sku, condition).is_some()

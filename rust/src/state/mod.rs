@@ -14,6 +14,7 @@
 
 mod adaptive;
 mod adopt;
+mod cross;
 mod holds;
 mod keys;
 mod orders;
@@ -25,6 +26,7 @@ mod units;
 mod fixture;
 
 pub use adaptive::{Adaptive, AdaptiveImage, BufferWhy, KeyDemand, Lag, ProtectWhy, VelocityWhy};
+pub use cross::{CrossAnswer, CrossImage, CrossRequest, Share, Vote};
 pub use orders::Disposition;
 pub use stock::StockMove;
 
@@ -38,6 +40,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::hash::{Map, Set};
 use crate::ledger::Stock;
 use crate::parking::{Parked, Parking};
+use crate::partition::Partition;
 use crate::policy::{Kind, Policy};
 use crate::reservation::Registry;
 use crate::timefmt;
@@ -136,6 +139,12 @@ pub struct State {
     pub discontinued_in_stock: Set<u32>,
     /// Sales rates, delays and the automatic buffers and protection levels (CONTRACT 13).
     pub adaptive: Adaptive,
+    /// The SKUs this state applies (all of them unless partitioned).
+    pub partition: Partition,
+    /// Reservations spanning partitions, prepared here and not yet decided.
+    pub cross: CrossImage,
+    /// Decided cross-partition requests this partition answers, until taken.
+    pub cross_answers: Vec<CrossAnswer>,
 }
 
 /// What the raw counter path may do with a key of `kind`, `held` before its hold date.
@@ -148,7 +157,7 @@ fn raw_mode(kind: Kind, held: bool) -> RawMode {
 }
 
 impl State {
-    pub fn new(policy: Policy, c: &Counters) -> State {
+    pub fn new(policy: Policy, c: &Counters, partition: Partition) -> State {
         let mut s = State {
             policy,
             keys: vec![],
@@ -169,6 +178,9 @@ impl State {
             parking: Parking::default(),
             discontinued_in_stock: Set::default(),
             adaptive: Adaptive::default(),
+            partition,
+            cross: CrossImage::default(),
+            cross_answers: Vec::new(),
         };
         s.condition("new");
         s.adopt_policy(c);

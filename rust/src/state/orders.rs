@@ -45,6 +45,64 @@ impl State {
     ) -> CoreResult<Effects> {
         let ch = self.channel(channel)?;
         Self::check_lines(lines)?;
+        self.place(c, order_id, channel, ch, lines, ts)
+    }
+
+    /// A partitioned engine's share of an order: the whole order is checked as
+    /// `order_placed` checks it, then only `mine` (this partition's lines) is placed.
+    /// An order with no line here is still recorded, closed at once, so the events that
+    /// name it later are known to be another partition's and not parked.
+    pub fn order_placed_share(
+        &mut self,
+        c: &Counters,
+        order_id: &str,
+        channel: &str,
+        all: &[LineIn],
+        mine: &[LineIn],
+        ts: i64,
+    ) -> CoreResult<Effects> {
+        let ch = self.channel(channel)?;
+        Self::check_lines(all)?;
+        self.place(c, order_id, channel, ch, mine, ts)
+    }
+
+    /// Whether the order is live here (placed with lines of this partition, not closed).
+    pub fn holds_order(&self, order_id: &str) -> bool {
+        self.registry.orders.contains_key(order_id)
+    }
+
+    /// A partitioned state's share of the items of an event on a known order: those
+    /// whose line (`line_id(item)`) the order holds here. The others are another
+    /// partition's lines, or of an order this partition holds nothing of, and are
+    /// skipped. Unpartitioned: None (every item applies, and is checked, as it is).
+    fn share<T: Clone>(
+        &self,
+        order_id: &str,
+        items: &[T],
+        line_id: impl Fn(&T) -> &str,
+    ) -> Option<Vec<T>> {
+        if self.partition.is_whole() {
+            return None;
+        }
+        let order = self.registry.orders.get(order_id);
+        Some(
+            items
+                .iter()
+                .filter(|item| order.is_some_and(|o| o.line(line_id(item)).is_some()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn place(
+        &mut self,
+        c: &Counters,
+        order_id: &str,
+        channel: &str,
+        ch: u16,
+        lines: &[LineIn],
+        ts: i64,
+    ) -> CoreResult<Effects> {
         let mut fx = Effects::default();
         let committed = match self.registry.orders.get(order_id) {
             Some(o) => o.hold_expires.is_none(),
@@ -215,6 +273,21 @@ impl State {
         line_ids: Option<&[String]>,
         ts: i64,
     ) -> CoreResult<Effects> {
+        let here;
+        let line_ids = match line_ids {
+            _ if self.partition.is_whole() => line_ids,
+            _ if !self.holds_order(order_id) => return Ok(Effects::default()),
+            None => None,
+            Some(ids) => {
+                here = self
+                    .share(order_id, ids, String::as_str)
+                    .unwrap_or_default();
+                if here.is_empty() {
+                    return Ok(Effects::default());
+                }
+                Some(&here[..])
+            }
+        };
         let lines: Vec<usize> = match line_ids {
             None => (0..self.order_lines(order_id)?.lines.len()).collect(),
             Some(ids) => ids
@@ -240,6 +313,11 @@ impl State {
         lines: &[(String, i64, String)],
         ts: i64,
     ) -> CoreResult<Effects> {
+        let here = self.share(order_id, lines, |l| l.0.as_str());
+        if here.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Effects::default());
+        }
+        let lines = here.as_deref().unwrap_or(lines);
         // Validate every line before touching anything.
         let mut plan = vec![];
         let mut taking: Map<usize, i64> = Map::default();
@@ -320,6 +398,12 @@ impl State {
         disposition: &str,
         ts: i64,
     ) -> CoreResult<Effects> {
+        if self
+            .share(order_id, &[line_id], |l| l)
+            .is_some_and(|h| h.is_empty())
+        {
+            return Ok(Effects::default());
+        }
         let i = self.line_index(order_id, line_id, "line_id")?;
         let d = Disposition::parse(disposition, "disposition")?;
         if d == Disposition::Inspect {

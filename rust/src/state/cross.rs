@@ -1,0 +1,338 @@
+//! Reservations whose lines span partitions, decided through the log in two phases
+//! with no coordinator process. Each involved partition, applying the logged request,
+//! prepares its lines (an ordinary hold, taken with today's tier-aware check) and its
+//! leader appends a vote. Every partition reads every vote; the decision is a pure
+//! function of the log: at the first position where every involved partition's vote
+//! is present, commit if all are ok, else abort; or abort at the first clock tick past
+//! the request's ts + `cross_partition_timeout_s`. First vote per partition counts.
+//! On commit the prepared holds simply stay (expiring as any hold); on abort they are
+//! released. The partition of the request's first line answers the client.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LineIn, State, MICROS};
+use crate::counters::Counters;
+use crate::effects::Effects;
+use crate::error::{CoreError, CoreResult};
+use crate::reservation::{Decision, REASONS};
+
+/// The reason a line of an aborted request carries when its partition never voted.
+pub const TIMEOUT: &str = "timeout";
+
+/// One partition's vote: whether its lines are held, and each line's outcome
+/// (index into the request's lines, and the reason it was refused, if one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    pub partition: u32,
+    pub ok: bool,
+    pub lines: Vec<(u32, Option<u8>)>,
+}
+
+/// A request this partition prepared, waiting for the votes that decide it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossRequest {
+    pub order_id: String,
+    pub channel: String,
+    /// (line_id, sku, condition, qty) of every line, for the reply.
+    pub lines: Vec<(String, String, String, i64)>,
+    /// The partition of each line.
+    pub owners: Vec<u32>,
+    /// The request's time as the log took it, and when a commit's holds expire (µs).
+    pub ts: i64,
+    pub expires: i64,
+    /// Whether this partition's prepare holds units (released on abort).
+    pub held: bool,
+    /// Where the coordinator answers (the requester's inbox), if anywhere.
+    pub reply_to: Option<String>,
+    /// The votes read from the log so far, first per partition.
+    pub votes: Vec<Vote>,
+}
+
+impl CrossRequest {
+    fn coordinator(&self) -> u32 {
+        self.owners.first().copied().unwrap_or(0)
+    }
+
+    fn involved(&self) -> Vec<u32> {
+        let mut parts = self.owners.clone();
+        parts.sort_unstable();
+        parts.dedup();
+        parts
+    }
+
+    /// The decision once every involved partition voted: None while one is missing.
+    fn decided(&self) -> Option<Decision> {
+        let all = self
+            .involved()
+            .iter()
+            .all(|p| self.votes.iter().any(|v| v.partition == *p));
+        all.then(|| self.decision(None))
+    }
+
+    /// Commit when every vote is ok; else the refusals the votes give, and `missing`'s
+    /// reason for the lines of partitions that did not vote.
+    fn decision(&self, missing: Option<u8>) -> Decision {
+        let voted = |p: u32| self.votes.iter().find(|v| v.partition == p);
+        if missing.is_none() && self.votes.iter().all(|v| v.ok) {
+            return Decision::Held(self.expires);
+        }
+        let mut refused = Vec::new();
+        for (n, &owner) in self.owners.iter().enumerate() {
+            let reason = match voted(owner) {
+                Some(v) => v
+                    .lines
+                    .iter()
+                    .find(|(line, _)| *line as usize == n)
+                    .and_then(|(_, r)| *r),
+                None => missing,
+            };
+            if let Some(r) = reason {
+                refused.push((n as u32, r));
+            }
+        }
+        Decision::Refused(refused.into())
+    }
+}
+
+/// A decided request the coordinator answers: the reply is rebuilt from these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrossAnswer {
+    pub request_id: String,
+    pub reply_to: Option<String>,
+    pub channel: String,
+    pub order_id: String,
+    pub lines: Vec<(String, String, String, i64)>,
+    pub decision: Decision,
+}
+
+/// Prepared-and-undecided requests, by request id (ordered, so snapshots and timeouts
+/// are deterministic); a snapshot section of its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossImage {
+    pub pending: BTreeMap<String, CrossRequest>,
+}
+
+/// What applying a reservation did in a partitioned state.
+#[derive(Debug)]
+pub enum Share {
+    /// Decided here as an unpartitioned state decides it (all lines here), or a
+    /// duplicate of a decided request.
+    Decided(Decision),
+    /// Prepared here: this vote goes to the log.
+    Prepared(Vote),
+    /// A duplicate of a request still waiting for its votes.
+    Pending,
+    /// No line of it is this partition's.
+    Elsewhere,
+}
+
+fn reason_code(reason: &str) -> Option<u8> {
+    REASONS.iter().position(|r| *r == reason).map(|i| i as u8)
+}
+
+impl State {
+    /// A reservation in a partitioned state (`ts` as the log took it).
+    #[allow(clippy::too_many_arguments)]
+    pub fn reserve_share(
+        &mut self,
+        c: &Counters,
+        request_id: &str,
+        order_id: &str,
+        channel: &str,
+        lines: &[LineIn],
+        hold_seconds: i64,
+        ts: i64,
+        reply_to: Option<&str>,
+    ) -> CoreResult<(Share, Effects)> {
+        let n = self.partition.count;
+        let me = self.partition.index;
+        let owners: Vec<u32> = lines
+            .iter()
+            .map(|l| self.policy.families.partition(l.1, n))
+            .collect();
+        let coordinator = owners.first().copied().unwrap_or(0);
+        if !owners.contains(&me) {
+            // An empty request is bad input as a whole: its coordinator is partition 0.
+            if !lines.is_empty() || me != 0 {
+                return Ok((Share::Elsewhere, Effects::default()));
+            }
+        }
+        if owners.iter().all(|&p| p == me) {
+            let (d, fx) =
+                self.reserve(c, request_id, order_id, channel, lines, hold_seconds, ts)?;
+            return Ok((Share::Decided(d), fx));
+        }
+        if self.cross.pending.contains_key(request_id) {
+            return Ok((Share::Pending, Effects::default()));
+        }
+        if let Some(d) = self.registry.decision(request_id) {
+            // A duplicate of a decided request: its coordinator answers it again.
+            let share = if coordinator == me {
+                Share::Decided(d.clone())
+            } else {
+                Share::Elsewhere
+            };
+            return Ok((share, Effects::default()));
+        }
+        let whole = |e: CoreError| {
+            if coordinator == me {
+                e
+            } else {
+                CoreError::ReportedElsewhere(e.to_string())
+            }
+        };
+        self.channel(channel).map_err(whole)?;
+        Self::check_lines(lines).map_err(whole)?;
+        if hold_seconds < 0 {
+            return Err(whole(CoreError::bad("hold_seconds", "must be ≥ 0")));
+        }
+        let expires = crate::error::mul("hold_seconds", hold_seconds, MICROS)
+            .and_then(|h| crate::error::add("hold_seconds", ts, h))
+            .map_err(whole)?;
+        let mine: Vec<usize> = (0..lines.len()).filter(|&i| owners[i] == me).collect();
+        let my_lines: Vec<LineIn> = mine.iter().map(|&i| lines[i]).collect();
+        let (vote, held, fx) = match self.reserve(
+            c,
+            request_id,
+            order_id,
+            channel,
+            &my_lines,
+            hold_seconds,
+            ts,
+        ) {
+            Ok((d, fx)) => {
+                let outcome = mine
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| (i as u32, d.reason(k).and_then(reason_code)))
+                    .collect();
+                (
+                    Vote {
+                        partition: me,
+                        ok: d.ok(),
+                        lines: outcome,
+                    },
+                    d.ok(),
+                    fx,
+                )
+            }
+            // This partition cannot take the request at all (its order id already
+            // holds stock here, say): a no vote without line reasons.
+            Err(CoreError::BadInput { .. }) => {
+                let outcome = mine.iter().map(|&i| (i as u32, None)).collect();
+                (
+                    Vote {
+                        partition: me,
+                        ok: false,
+                        lines: outcome,
+                    },
+                    false,
+                    Effects::default(),
+                )
+            }
+            Err(other) => return Err(other),
+        };
+        self.cross.pending.insert(
+            request_id.to_string(),
+            CrossRequest {
+                order_id: order_id.to_string(),
+                channel: channel.to_string(),
+                lines: lines
+                    .iter()
+                    .map(|l| (l.0.to_string(), l.1.to_string(), l.2.to_string(), l.3))
+                    .collect(),
+                owners,
+                ts,
+                expires,
+                held,
+                reply_to: reply_to.map(str::to_string),
+                votes: Vec::new(),
+            },
+        );
+        Ok((Share::Prepared(vote), fx))
+    }
+
+    /// A vote read from the log: counted when it is the first of its partition for a
+    /// request prepared here; decides the request when it completes the votes.
+    pub fn vote(
+        &mut self,
+        c: &Counters,
+        request_id: &str,
+        partition: u32,
+        ok: bool,
+        lines: &[(&str, Option<&str>)],
+    ) -> CoreResult<Effects> {
+        let Some(req) = self.cross.pending.get_mut(request_id) else {
+            return Ok(Effects::default()); // decided already, or not prepared here
+        };
+        if !req.owners.contains(&partition) || req.votes.iter().any(|v| v.partition == partition) {
+            return Ok(Effects::default());
+        }
+        let mut outcome = Vec::with_capacity(lines.len());
+        for (line_id, reason) in lines {
+            let Some(i) = req.lines.iter().position(|l| l.0 == *line_id) else {
+                return Err(CoreError::bad(
+                    "lines",
+                    format!("request {request_id:?} has no line {line_id:?}"),
+                ));
+            };
+            outcome.push((i as u32, reason.and_then(reason_code)));
+        }
+        req.votes.push(Vote {
+            partition,
+            ok,
+            lines: outcome,
+        });
+        match req.decided() {
+            Some(d) => Ok(self.decide(c, request_id, d)),
+            None => Ok(Effects::default()),
+        }
+    }
+
+    /// Aborts the requests whose time ran out by `now` without every vote.
+    pub fn time_out_cross(&mut self, c: &Counters, now: i64, fx: &mut Effects) {
+        let limit = self
+            .policy
+            .tables
+            .log
+            .cross_partition_timeout_s
+            .saturating_mul(MICROS);
+        let late: Vec<(String, Decision)> = self
+            .cross
+            .pending
+            .iter()
+            .filter(|(_, r)| now > r.ts.saturating_add(limit))
+            .map(|(id, r)| (id.clone(), r.decision(reason_code(TIMEOUT))))
+            .collect();
+        for (id, d) in late {
+            fx.absorb(self.decide(c, &id, d));
+        }
+    }
+
+    /// Applies a decision: an abort releases what this partition prepared. The decision
+    /// is remembered for duplicates, and the coordinator's answer queued.
+    fn decide(&mut self, c: &Counters, request_id: &str, d: Decision) -> Effects {
+        let mut fx = Effects::default();
+        let Some(req) = self.cross.pending.remove(request_id) else {
+            return fx;
+        };
+        if !d.ok() && req.held {
+            let now = self.now.max(req.ts);
+            self.drop_hold(c, &req.order_id, now, &mut fx);
+        }
+        self.registry.remember_reply(request_id, d.clone());
+        if req.coordinator() == self.partition.index {
+            self.cross_answers.push(CrossAnswer {
+                request_id: request_id.to_string(),
+                reply_to: req.reply_to,
+                channel: req.channel,
+                order_id: req.order_id,
+                lines: req.lines,
+                decision: d,
+            });
+        }
+        fx
+    }
+}
