@@ -86,6 +86,7 @@ class Explanation:
             "reason": self._reason(ch),
             "feed_stale": ch["channel"] in self._stale,
             **self._hold(ch["channel"], ch["shown"]),
+            **({"promo": ch["promo"]} if ch.get("promo") else {}),
         }
         auto = ch["buffer_auto"]
         if auto is not None:
@@ -146,12 +147,18 @@ class Explanation:
             held = left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})"
             return f"{shown} = {held} (before sellable_from)"
         expr = self._pool_expr(ch)
+        promo = ch.get("promo")
+        if promo and not promo["own"]:
+            expr = f"max(0, {expr} {_MINUS} promo {promo['promo']} set aside {promo['held']})"
         if ch["share"] < 1:
             expr = f"floor({ch['share']:g} × ({expr}))"
         if ch["buffer"]:
             expr = f"{expr} {_MINUS} buffer {ch['buffer']}"
         if ch["cap"] is not None:
             expr = f"min(cap {ch['cap']}, {expr})"
+        if promo and promo["own"]:
+            waves = f"released {promo['released']} {_MINUS} sold {promo['sold']}"
+            expr = f"min({expr}, promo {promo['promo']} {waves})"
         return f"{shown} = {expr}"
 
     def __str__(self) -> str:

@@ -113,8 +113,7 @@ impl Core {
         let before = st.now;
         let mut fx = st.expire(&self.counters, ts);
         st.advance(&self.counters, ts, &mut fx);
-        let now = st.now;
-        st.pricing.clock_moved(before, now);
+        st.clock_moved(&self.counters, before);
         st.adaptive_tick(&self.counters, ts);
         st.expire_parked(&mut fx);
         st.remember_event(event_id, 0, ts, &mut fx);
@@ -159,8 +158,7 @@ impl Core {
         let mut fx = st.expire(&self.counters, now);
         st.advance(&self.counters, now, &mut fx);
         st.adaptive_tick(&self.counters, now);
-        let after = st.now;
-        st.pricing.clock_moved(before, after);
+        st.clock_moved(&self.counters, before);
         Ok(fx)
     }
 
@@ -169,6 +167,7 @@ impl Core {
         let fx = st.set_policy(&self.counters, policy)?;
         let st = &mut *st;
         st.pricing.adopt(&st.policy);
+        st.reshow_carved(&self.counters);
         Ok(fx)
     }
 
@@ -291,7 +290,8 @@ impl Core {
         {
             let mut st = core.state();
             st.load(&core.counters, p, log, adaptive)?;
-            st.pricing = Pricing::from_image(&st.policy, pricing);
+            let now = st.now;
+            st.pricing = Pricing::from_image(&st.policy, pricing, now);
         }
         Ok(core)
     }

@@ -308,3 +308,56 @@ def test_a_wrong_price_table_is_refused_naming_the_field(old: str, new: str, fie
     assert old in POLICY
     with pytest.raises(PolicyError, match=field):
         Policy.from_toml(POLICY.replace(old, new, 1))
+
+
+STOCKED = (
+    POLICY
+    + """
+[[skus]]
+id = "S"
+"""
+)
+
+
+def stock(sku: str, on_hand: int) -> dict[str, Any]:
+    return event("stock.set", sku=sku, location="wh-1", on_hand=on_hand)
+
+
+def sale(channel: str, sku: str, qty: int) -> dict[str, Any]:
+    lines = [{"line_id": "1", "sku": sku, "qty": qty}]
+    return event("order.placed", order_id=f"o{next(_ids)}", channel=channel, lines=lines)
+
+
+def test_a_promotion_stock_cap_is_kept_from_other_channels_and_released_in_waves() -> None:
+    e = engine(STOCKED)
+    e.apply(stock("S", 100))
+    e.apply(price_set("S", "10.00"))
+    # 12:00-14:00, 40 units for shopify: four waves of 10, every 30 minutes.
+    e.apply(promo("flash", ["shopify"], ["S"], 20, stock_cap=40))
+    e.apply(tick("2026-12-05T11:59:59Z"))
+    assert (e.shown("S", "shopify"), e.shown("S", "amazon")) == (100, 100)
+    e.apply(tick("2026-12-05T12:00:00Z"))
+    assert e.shown("S", "shopify") == 10, "the first wave"
+    assert e.shown("S", "amazon") == 60, "100 less the 40 set aside"
+    e.apply(sale("shopify", "S", 10))
+    assert e.shown("S", "shopify") == 10, "the first wave sold through: the second opens"
+    assert e.shown("S", "amazon") == 60, "90 less the 30 still set aside"
+    e.apply(tick("2026-12-05T13:00:00Z"))
+    assert e.shown("S", "shopify") == 20, "the third wave by the clock"
+    e.apply(sale("amazon", "S", 5))
+    assert e.shown("S", "amazon") == 55
+    explained = {ch["channel"]: ch["reason"] for ch in e.explain("S").to_dict()["channels"]}
+    assert "promo flash released 30 − sold 10" in explained["shopify"]
+    assert "promo flash set aside 30" in explained["amazon"]
+    e.apply(tick("2026-12-05T14:00:00Z"))
+    assert (e.shown("S", "shopify"), e.shown("S", "amazon")) == (85, 85), "the window closed"
+
+
+def test_a_promotion_set_aside_survives_a_snapshot() -> None:
+    e = engine(STOCKED)
+    e.apply(stock("S", 100))
+    e.apply(promo("flash", ["shopify"], ["S"], 20, stock_cap=40))
+    e.apply(tick("2026-12-05T12:00:00Z"))
+    e.apply(sale("shopify", "S", 4))
+    back = Engine.restore(e.policy, e.snapshot())
+    assert (back.shown("S", "shopify"), back.shown("S", "amazon")) == (6, 60)

@@ -7,6 +7,7 @@
 //! when a promotion window opens or closes in log time (ticks). A price that breaks a
 //! guard is not published: the last good one stays and `price_guard` is alerted.
 
+pub mod carve;
 pub mod money;
 pub mod quote;
 pub mod rule;
@@ -20,6 +21,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::hash::Map;
 use crate::policy::Policy;
 use crate::timefmt;
+use carve::Carve;
 use money::Currency;
 pub use quote::SkuPrice;
 use quote::{Candidate, Check, Running};
@@ -39,6 +41,9 @@ pub struct Promo {
     pub starts: i64,
     pub ends: i64,
     pub stock_cap: Option<i64>,
+    /// Units its channels sold per SKU while it ran (for `stock_cap`).
+    #[serde(default)]
+    pub sold: BTreeMap<String, i64>,
 }
 
 impl Promo {
@@ -131,6 +136,12 @@ pub struct Pricing {
     alerted: Vec<i64>,
     dirty: Vec<u32>,
     marked: Vec<bool>,
+    /// SKU → the set-aside of its running promotion with a `stock_cap`.
+    carves: Map<Box<str>, Carve>,
+    /// SKUs whose set-aside changed: their shown quantities must be recomputed.
+    reshow: Vec<String>,
+    /// The log's clock as last seen, for set-asides rebuilt between ticks.
+    now: i64,
 }
 
 impl Pricing {
@@ -142,6 +153,7 @@ impl Pricing {
                 .iter()
                 .map(|c| c.id.clone())
                 .collect(),
+            now: crate::state::NO_TIME,
             ..Pricing::default()
         }
     }
@@ -329,6 +341,7 @@ impl Pricing {
             starts,
             ends,
             stock_cap,
+            sold: BTreeMap::new(),
         };
         for sku in skus {
             let slot = self.slot(sku);
@@ -336,6 +349,7 @@ impl Pricing {
             self.mark(slot);
         }
         self.promos.insert(id.to_string(), promo);
+        self.refresh_carves(policy);
         let mut fx = Effects::default();
         for (sku, other) in collisions {
             fx.alerts.push(AlertOut {
@@ -364,7 +378,7 @@ impl Pricing {
 
     /// The log's clock moved from `before` to `now`: SKUs whose promotion opened or
     /// closed in between are recomputed, and promotions over by `now` are forgotten.
-    pub fn clock_moved(&mut self, before: i64, now: i64) {
+    pub fn clock_moved(&mut self, policy: &Policy, before: i64, now: i64) {
         let edge = |t: i64| before < t && t <= now;
         let crossed: Vec<Promo> = self
             .promos
@@ -383,6 +397,78 @@ impl Pricing {
                 self.unlink(&p);
             }
         }
+        self.now = now;
+        let waves: Vec<String> = self
+            .carves
+            .iter()
+            .filter(|(_, cv)| (1..carve::WAVES).any(|k| edge(cv.wave_time(k))))
+            .map(|(sku, _)| sku.to_string())
+            .collect();
+        self.reshow.extend(waves);
+        self.refresh_carves(policy);
+    }
+
+    /// Rebuilds the set-asides of the promotions running at the log's clock; SKUs
+    /// whose set-aside changed go to `reshow`.
+    fn refresh_carves(&mut self, policy: &Policy) {
+        let now = self.now;
+        let mut carves: Map<Box<str>, Carve> = Map::default();
+        for p in self.promos.values().filter(|p| p.running(now)) {
+            let Some(cap) = p.stock_cap else { continue };
+            let mask = p
+                .channels
+                .iter()
+                .filter_map(|c| policy.channel_index.get(c.as_str()))
+                .fold(0u64, |m, &ch| m | 1 << ch);
+            for sku in &p.skus {
+                let carve = Carve {
+                    promo: p.id.clone(),
+                    mask,
+                    cap,
+                    sold: p.sold.get(sku).copied().unwrap_or(0),
+                    starts: p.starts,
+                    ends: p.ends,
+                };
+                carves.insert(sku.as_str().into(), carve);
+            }
+        }
+        for (sku, cv) in &carves {
+            if self.carves.get(sku) != Some(cv) {
+                self.reshow.push(sku.to_string());
+            }
+        }
+        for sku in self.carves.keys().filter(|s| !carves.contains_key(*s)) {
+            self.reshow.push(sku.to_string());
+        }
+        self.carves = carves;
+    }
+
+    /// Units of `sku` sold on channel `ch`: counted against a running set-aside there.
+    pub fn sold(&mut self, ch: u16, sku: &str, qty: i64) {
+        let Some(cv) = self
+            .carves
+            .get_mut(sku)
+            .filter(|cv| cv.mask & (1 << ch) != 0)
+        else {
+            return;
+        };
+        cv.sold = cv.sold.saturating_add(qty);
+        if let Some(p) = self.promos.get_mut(&cv.promo) {
+            *p.sold.entry(sku.to_string()).or_default() = cv.sold;
+        }
+    }
+
+    /// The set-aside of `sku` now, if a running promotion has one.
+    pub fn carve(&self, sku: &str) -> Option<&Carve> {
+        if self.carves.is_empty() {
+            return None;
+        }
+        self.carves.get(sku)
+    }
+
+    /// SKUs whose set-aside changed since the last call.
+    pub fn take_reshow(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.reshow)
     }
 
     /// A new policy: the columns follow the channels by id, and every priced SKU is
@@ -419,6 +505,7 @@ impl Pricing {
                 self.mark(slot);
             }
         }
+        self.refresh_carves(policy);
     }
 
     fn running(&self, slot: usize, channel: &str, now: i64) -> Option<Running<'_>> {
@@ -475,8 +562,8 @@ impl Pricing {
                     _ => Some(self.published[s * w + ch]).filter(|&l| l != NONE),
                 })
                 .collect();
-            for ch in 0..w {
-                let Some((c, checks)) = cands[ch].as_mut() else {
+            for (ch, cand) in cands.iter_mut().enumerate() {
+                let Some((c, checks)) = cand.as_mut() else {
                     continue;
                 };
                 let Some(rule) = rule_of(policy, &self.names[s], ch) else {
@@ -616,7 +703,7 @@ impl Pricing {
 
     /// Prices from a snapshot under `policy`; a published price of a channel the
     /// policy no longer has is dropped. Nothing is dirty: what was published stands.
-    pub fn from_image(policy: &Policy, image: PricingImage) -> Pricing {
+    pub fn from_image(policy: &Policy, image: PricingImage, now: i64) -> Pricing {
         let mut p = Pricing::new(policy);
         for (sku, price) in image.prices {
             let slot = p.slot(&sku);
@@ -629,6 +716,9 @@ impl Pricing {
             }
             p.promos.insert(promo.id.clone(), promo);
         }
+        p.now = now;
+        p.refresh_carves(policy);
+        p.reshow.clear();
         let w = p.width();
         for (sku, channel, price) in image.published {
             if let Some(ch) = p.channels.iter().position(|c| *c == channel) {

@@ -200,3 +200,78 @@ pub fn parity_check(
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::rule::Rounding;
+
+    fn usd(base: i64, cost: Option<i64>, map: Option<i64>) -> SkuPrice {
+        SkuPrice {
+            base,
+            cost,
+            map,
+            currency: Currency::parse("currency", "USD").expect("USD"),
+        }
+    }
+
+    fn rule(markup_bp: i64) -> PriceRule {
+        PriceRule {
+            markup_bp,
+            fee_bp: 1500,
+            rounding: Rounding::Charm(99),
+            max_deviation_bp: Some(7900),
+            margin_floor_bp: Some(1500),
+            parity: Parity::NotAboveLowest,
+            max_discount_bp: 5000,
+        }
+    }
+
+    #[test]
+    fn the_candidate_is_exact_and_names_its_formula() {
+        let c = candidate(&usd(1900, None, None), &rule(1500), None);
+        assert_eq!(
+            (c.price, c.formula.as_str()),
+            (2199, "round_99(19.00 × 1.15)")
+        );
+        let promo = Some(Running {
+            id: "x",
+            discount_bp: 2000,
+        });
+        let c = candidate(&usd(1900, None, None), &rule(1500), promo);
+        // 19.00 × 1.15 × 0.8 = 17.48 → 17.99
+        assert_eq!((c.price, c.word), (1799, "promo"));
+        assert_eq!(c.formula, "round_99(19.00 × 1.15 × 0.8) promo x");
+    }
+
+    #[test]
+    fn each_guard_names_the_nearest_price_it_allows() {
+        let r = rule(0);
+        let p = usd(1900, Some(1600), Some(2000));
+        let checks = own_checks(1999, &p, &r, Some(1000));
+        let by = |g: Guard| checks.iter().find(|c| c.guard == g).expect("checked");
+        assert!(!by(Guard::Map).ok && by(Guard::Map).limit == Some(2000));
+        // (p × 0.85 − 16) / p ≥ 0.15 ⇔ p ≥ 16 / 0.70 = 22.857… → 22.86
+        assert_eq!(
+            (by(Guard::Margin).ok, by(Guard::Margin).limit),
+            (false, Some(2286))
+        );
+        assert!(own_checks(2286, &p, &r, None)[1].ok);
+        assert!(!own_checks(2285, &p, &r, None)[1].ok);
+        // +99.9% from 10.00 is beyond 79%: at most 17.90
+        assert_eq!(
+            (by(Guard::Deviation).ok, by(Guard::Deviation).limit),
+            (false, Some(1790))
+        );
+        assert!(own_checks(1790, &p, &r, Some(1000))[2].ok);
+        let parity = parity_check(1999, &p.currency, &r, Some(1899)).expect("parity");
+        assert_eq!((parity.ok, parity.limit), (false, Some(1899)));
+    }
+
+    #[test]
+    fn percentages_print_without_float_noise() {
+        assert_eq!(pct(2200), "22%");
+        assert_eq!(pct(1250), "12.5%");
+        assert_eq!(pct(-800), "-8%");
+    }
+}

@@ -98,7 +98,9 @@ pub fn apply(
                 });
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
-                    s.order_placed(c, &order_id, &channel, &lines, ts)
+                    let fx = s.order_placed(c, &order_id, &channel, &lines, ts)?;
+                    s.promotion_sales(&channel, &lines);
+                    Ok(fx)
                 })
             })
         }
@@ -233,11 +235,13 @@ pub fn apply(
                 .int(ends)
                 .int(stock_cap.unwrap_or(-1));
             caught(py, || {
-                core.event(&id, fp.finish(), ts, |s, _, _| {
+                core.event(&id, fp.finish(), ts, |s, c, _| {
                     let st = &mut *s;
-                    st.pricing.promo_set(
+                    let fx = st.pricing.promo_set(
                         &st.policy, &promo_id, &channels, &skus, discount, starts, ends, stock_cap,
-                    )
+                    )?;
+                    st.reshow_carved(c);
+                    Ok(fx)
                 })
             })
         }

@@ -272,6 +272,36 @@ impl State {
         }
     }
 
+    // ---- prices and promotions ----------------------------------------------------------
+
+    /// The log's clock moved on from `before`: prices and promotion set-asides follow.
+    pub fn clock_moved(&mut self, c: &Counters, before: i64) {
+        self.pricing.clock_moved(&self.policy, before, self.now);
+        self.reshow_carved(c);
+    }
+
+    /// Counts the lines of a placed order against its channel's running set-asides.
+    pub fn promotion_sales(&mut self, channel: &str, lines: &[LineIn]) {
+        let Some(&ch) = self.policy.channel_index.get(channel) else {
+            return;
+        };
+        for &(_, sku, condition, qty) in lines {
+            if condition == "new" {
+                self.pricing.sold(ch, sku, qty);
+            }
+        }
+    }
+
+    /// Marks the keys whose promotion set-aside changed, so their quantities are
+    /// published again.
+    pub fn reshow_carved(&mut self, c: &Counters) {
+        for sku in self.pricing.take_reshow() {
+            if let Some(idx) = self.lookup(&sku, "new") {
+                c.mark_dirty(idx);
+            }
+        }
+    }
+
     // ---- quantities ---------------------------------------------------------------------
 
     pub fn reserved(&self, c: &Counters, idx: u32) -> i64 {
