@@ -48,7 +48,7 @@ def priced() -> Engine:
 
 @pytest.mark.parametrize("drained", ["prices", "quantities"])
 def test_recompute_after_a_policy_change(benchmark: Any, priced: Engine, drained: str) -> None:
-    markups = iter(range(10**6))
+    markups = iter(range(1, 10**6))
 
     def new_policy() -> tuple[tuple[()], dict[str, Any]]:
         # Markups alternate between 10 and 12 (+ the channel index): every price moves

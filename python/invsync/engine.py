@@ -37,7 +37,6 @@ from invsync.events import (
     OrderReturned,
     OrderShipped,
     PriceSet,
-    PriceUpdate,
     PromoSet,
     QtyItem,
     ReserveRequest,
@@ -480,18 +479,16 @@ class Engine:
 
     def drain_prices(
         self, max_skus: int | None = None
-    ) -> tuple[list[tuple[str, PriceUpdate]], list[Alert]]:
+    ) -> tuple[list[tuple[str, bytes]], list[Alert]]:
         """Recomputes the prices of SKUs whose price, promotions or policy moved (at most
-        `max_skus` of them; the rest wait): per channel, the prices that changed and
-        passed every guard, and a `price_guard` alert for each price a guard held back.
-        Prices are stamped with the engine's clock."""
-        published, held = self._core.drain_prices(max_skus)
+        `max_skus` of them; the rest wait): the prices that changed and passed every
+        guard, each as (channel, its `PriceUpdate` message as JSON, ready to publish),
+        and a `price_guard` alert for each price a guard held back. Both are stamped
+        with the engine's clock."""
         now = self.now or datetime.now(UTC)
+        published, held = self._core.drain_prices(to_micros(now), max_skus)
         names = self._policy.channels
-        prices = [
-            (names[ch], PriceUpdate(sku=sku, price=price, currency=cur, reason=reason, ts=now))
-            for ch, sku, price, cur, reason in published
-        ]
+        prices = [(names[ch], body) for ch, body in published]
         alerts = [
             Alert(
                 "price_guard",

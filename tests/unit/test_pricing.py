@@ -8,10 +8,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import msgspec
 import pytest
 
 from invsync import Engine, Policy
 from invsync.errors import BadInputError, PolicyError
+from invsync.events import PriceUpdate, encode_json
 
 _ids = itertools.count(1)
 
@@ -88,9 +90,19 @@ def prices_explained(e: Engine, sku: str = "A") -> dict[str, dict[str, Any]]:
     return {p["channel"]: p for p in e.explain(sku).to_dict()["prices"]}
 
 
-def published(e: Engine) -> dict[tuple[str, str], str]:
+_PRICE = msgspec.json.Decoder(PriceUpdate)
+
+
+def drained(e: Engine) -> list[tuple[str, PriceUpdate]]:
+    """The prices a drain publishes, decoded; each body is what msgspec writes for it."""
     prices, _ = e.drain_prices()
-    return {(channel, p.sku): p.price for channel, p in prices}
+    out = [(channel, _PRICE.decode(body)) for channel, body in prices]
+    assert [body for _, body in prices] == [encode_json(p) for _, p in out]
+    return out
+
+
+def published(e: Engine) -> dict[tuple[str, str], str]:
+    return {(channel, p.sku): p.price for channel, p in drained(e)}
 
 
 def held(e: Engine) -> list[tuple[str | None, str | None, str | None, str | None]]:
@@ -114,8 +126,7 @@ def test_each_channel_gets_its_markup_and_rounding_and_an_unpriced_channel_none(
 def test_a_class_override_replaces_only_the_fields_it_names() -> None:
     e = engine()
     e.apply(price_set("P", "19.00"))
-    prices, _ = e.drain_prices()
-    amazon = next(p for ch, p in prices if ch == "amazon")
+    amazon = next(p for ch, p in drained(e) if ch == "amazon")
     assert amazon.price == "23.99"  # 19.00 × 1.25 = 23.75, still rounded to .99
     assert amazon.reason == "list: round_99(19.00 × 1.25)"
     assert amazon.currency == "USD"
@@ -148,7 +159,7 @@ def test_parity_holds_a_price_above_the_lowest_elsewhere() -> None:
     e.apply(promo("sale", ["shopify"], ["A"], 20, starts="2026-12-05T09:00:00Z"))
     e.apply(tick("2026-12-05T10:00:01Z"))
     prices, alerts = e.drain_prices()
-    assert [(ch, p.price) for ch, p in prices] == [("shopify", "15.99")]
+    assert [(ch, _PRICE.decode(body).price) for ch, body in prices] == [("shopify", "15.99")]
     assert [(a.channel, a.rule, a.limit) for a in alerts] == [("walmart", "parity", "15.99")]
 
 
@@ -178,8 +189,7 @@ def test_a_promotion_applies_inside_its_window_only() -> None:
     e.apply(promo("noon", ["shopify"], ["A"], 25))
     assert published(e) == {}
     e.apply(tick("2026-12-05T12:00:00Z"))
-    prices, _ = e.drain_prices()
-    assert [(ch, p.price, p.reason) for ch, p in prices] == [
+    assert [(ch, p.price, p.reason) for ch, p in drained(e)] == [
         ("shopify", "15.99", "promo: round_99(20.00 × 0.75) promo noon")
     ]
     e.apply(tick("2026-12-05T14:00:00Z"))

@@ -96,8 +96,8 @@ class Publisher:
         add = batch.add
         subjects = self.subjects
         prices, held = engine.drain_prices()
-        for channel, update in prices:
-            add(subjects.price(channel), encode_json(update))
+        for channel, body in prices:
+            add(subjects.price(channel), body)
         pending.alerts.extend(held)
         for frames in pending.route_frames:
             batch.add_frames(frames)

@@ -25,6 +25,14 @@ use carve::Carve;
 use money::Currency;
 pub use quote::SkuPrice;
 use quote::{Candidate, Check, Running};
+
+/// One priced channel of a SKU in a recompute: its rule, candidate and verdicts.
+struct Quote<'a> {
+    ch: usize,
+    rule: &'a PriceRule,
+    cand: Candidate<'a>,
+    checks: Vec<Check>,
+}
 use rule::PriceRule;
 
 /// No price published (or alerted) yet.
@@ -519,27 +527,48 @@ impl Pricing {
             })
     }
 
-    /// Per priced channel of a slot: its candidate and the guards that need no other
-    /// channel.
-    fn candidates(
-        &self,
-        policy: &Policy,
+    fn last_published(&self, slot: usize, ch: usize) -> Option<i64> {
+        Some(self.published[slot * self.width() + ch]).filter(|&l| l != NONE)
+    }
+
+    /// Each priced channel of a slot with its candidate and every guard's verdict.
+    /// Parity compares with what the other channels have: with `this_round`, their new
+    /// price where it passed its own guards, else (and otherwise) their last published.
+    fn quotes<'a>(
+        &'a self,
+        policy: &'a Policy,
         slot: usize,
+        p: &SkuPrice,
         now: i64,
-    ) -> Vec<Option<(Candidate, Vec<Check>)>> {
+        this_round: bool,
+    ) -> Vec<Quote<'a>> {
         let name = &self.names[slot];
-        let Some(p) = self.book[slot] else {
-            return vec![None; self.width()];
-        };
-        (0..self.width())
-            .map(|ch| {
+        let w = self.width();
+        let mut quotes: Vec<Quote<'a>> = (0..w)
+            .filter_map(|ch| {
                 let rule = rule_of(policy, name, ch)?;
-                let c = quote::candidate(&p, rule, self.running(slot, &self.channels[ch], now));
-                let last = Some(self.published[slot * self.width() + ch]).filter(|&l| l != NONE);
-                let checks = quote::own_checks(c.price, &p, rule, last);
-                Some((c, checks))
+                let cand = quote::candidate(p, rule, self.running(slot, &self.channels[ch], now));
+                let checks = quote::own_checks(cand.price, p, rule, self.last_published(slot, ch));
+                Some(Quote {
+                    ch,
+                    rule,
+                    cand,
+                    checks,
+                })
             })
-            .collect()
+            .collect();
+        let mut after: Vec<Option<i64>> = (0..w).map(|ch| self.last_published(slot, ch)).collect();
+        if this_round {
+            for q in quotes.iter().filter(|q| q.checks.iter().all(|k| k.ok)) {
+                after[q.ch] = Some(q.cand.price);
+            }
+        }
+        for q in &mut quotes {
+            let lowest = (0..w).filter(|&d| d != q.ch).filter_map(|d| after[d]).min();
+            q.checks
+                .extend(quote::parity_check(q.cand.price, q.rule, lowest));
+        }
+        quotes
     }
 
     /// Recomputes up to `max` dirty SKUs at log time `now`: the prices that changed and
@@ -553,65 +582,62 @@ impl Pricing {
             let s = slot as usize;
             self.marked[s] = false;
             let Some(p) = self.book[s] else { continue };
-            let mut cands = self.candidates(policy, s, now);
-            // Parity compares with what the other channels will have after this round:
-            // their new price where it passed its own guards, else their last one.
-            let after: Vec<Option<i64>> = (0..w)
-                .map(|ch| match &cands[ch] {
-                    Some((c, checks)) if checks.iter().all(|k| k.ok) => Some(c.price),
-                    _ => Some(self.published[s * w + ch]).filter(|&l| l != NONE),
-                })
-                .collect();
-            for (ch, cand) in cands.iter_mut().enumerate() {
-                let Some((c, checks)) = cand.as_mut() else {
-                    continue;
-                };
-                let Some(rule) = rule_of(policy, &self.names[s], ch) else {
-                    continue;
-                };
-                let lowest = (0..w).filter(|&d| d != ch).filter_map(|d| after[d]).min();
-                checks.extend(quote::parity_check(c.price, &p.currency, rule, lowest));
-                let at = s * w + ch;
-                match checks.iter().find(|k| !k.ok) {
+            let cur = p.currency;
+            // Decide on the quotes first (they borrow the promotions), then record.
+            let mut passed: Vec<(usize, i64)> = Vec::new();
+            let mut held: Vec<(usize, i64)> = Vec::new();
+            for q in self.quotes(policy, s, &p, now, true) {
+                let at = s * w + q.ch;
+                match q.checks.iter().find(|k| !k.ok) {
                     None => {
-                        self.alerted[at] = NONE;
-                        if self.published[at] != c.price {
-                            self.published[at] = c.price;
+                        passed.push((q.ch, q.cand.price));
+                        if self.published[at] != q.cand.price {
                             out.prices.push(PriceOut {
-                                channel: ch as u16,
+                                channel: q.ch as u16,
                                 sku: self.names[s].to_string(),
-                                price: p.currency.format(c.price),
-                                currency: p.currency.code().to_string(),
-                                reason: format!("{}: {}", c.word, c.formula),
+                                price: cur.format(q.cand.price),
+                                currency: cur.code().to_string(),
+                                reason: format!(
+                                    "{}: {}",
+                                    q.cand.word(),
+                                    q.cand.formula(&p, q.rule)
+                                ),
                             });
                         }
                     }
-                    Some(broken) if self.alerted[at] != c.price => {
-                        self.alerted[at] = c.price;
-                        let kept = Some(self.published[at])
-                            .filter(|&l| l != NONE)
+                    Some(broken) if self.alerted[at] != q.cand.price => {
+                        held.push((q.ch, q.cand.price));
+                        let kept = self
+                            .last_published(s, q.ch)
                             .map_or("nothing published yet".to_string(), |l| {
-                                format!("{} stays", p.currency.format(l))
+                                format!("{} stays", cur.format(l))
                             });
                         out.guards.push(GuardOut {
                             rule: broken.guard.name(),
-                            channel: self.channels[ch].clone(),
+                            channel: self.channels[q.ch].clone(),
                             sku: self.names[s].to_string(),
-                            price: p.currency.format(c.price),
-                            limit: broken.limit.map(|l| p.currency.format(l)),
-                            currency: p.currency.code().to_string(),
+                            price: cur.format(q.cand.price),
+                            limit: broken.limit.map(|l| cur.format(l)),
+                            currency: cur.code().to_string(),
                             detail: format!(
                                 "{} {} = {} held back on {}: {}; {kept}",
-                                p.currency.code(),
-                                p.currency.format(c.price),
-                                c.formula,
-                                self.channels[ch],
-                                broken.text
+                                cur.code(),
+                                cur.format(q.cand.price),
+                                q.cand.formula(&p, q.rule),
+                                self.channels[q.ch],
+                                broken.text(&cur)
                             ),
                         });
                     }
                     Some(_) => {}
                 }
+            }
+            for (ch, price) in passed {
+                self.published[s * w + ch] = price;
+                self.alerted[s * w + ch] = NONE;
+            }
+            for (ch, price) in held {
+                self.alerted[s * w + ch] = price;
             }
         }
         out
@@ -624,49 +650,45 @@ impl Pricing {
         };
         let s = slot as usize;
         let Some(p) = self.book[s] else { return vec![] };
-        let w = self.width();
-        let published = |ch: usize| Some(self.published[s * w + ch]).filter(|&l| l != NONE);
-        let cands = self.candidates(policy, s, now);
+        let cur = p.currency;
         let mut out = Vec::new();
-        for (ch, cand) in cands.into_iter().enumerate() {
-            let (Some((c, mut checks)), Some(rule)) = (cand, rule_of(policy, sku, ch)) else {
-                continue;
-            };
-            let lowest = (0..w).filter(|&d| d != ch).filter_map(published).min();
-            checks.extend(quote::parity_check(c.price, &p.currency, rule, lowest));
-            let held_by = checks
+        for q in self.quotes(policy, s, &p, now, false) {
+            let published = self.last_published(s, q.ch);
+            let held_by = q
+                .checks
                 .iter()
                 .find(|k| !k.ok)
                 .map(|k| k.guard.name().to_string());
-            let words: Vec<&str> = checks.iter().map(|k| k.text.as_str()).collect();
-            let price = p.currency.format(c.price);
+            let words: Vec<String> = q.checks.iter().map(|k| k.text(&cur)).collect();
+            let price = cur.format(q.cand.price);
+            let formula = q.cand.formula(&p, q.rule);
             let guards = if words.is_empty() {
                 "none".into()
             } else {
                 words.join(", ")
             };
-            let mut text = format!("price {price} = {} ; guards: {guards}", c.formula);
+            let mut text = format!("price {price} = {formula} ; guards: {guards}");
             if let Some(rule) = &held_by {
-                let kept = published(ch).map_or("nothing".into(), |l| p.currency.format(l));
+                let kept = published.map_or("nothing".into(), |l| cur.format(l));
                 text.push_str(&format!(" ; held back by {rule}, {kept} published"));
             }
             out.push(PriceWhy {
-                channel: self.channels[ch].clone(),
-                currency: p.currency.code().to_string(),
+                channel: self.channels[q.ch].clone(),
+                currency: cur.code().to_string(),
                 price,
-                published: published(ch).map(|l| p.currency.format(l)),
-                promo: self
-                    .running(s, &self.channels[ch], now)
-                    .map(|r| r.id.to_string()),
-                formula: c.formula,
-                guards: checks
+                published: published.map(|l| cur.format(l)),
+                promo: q.cand.promo.map(|r| r.id.to_string()),
+                formula,
+                guards: q
+                    .checks
                     .iter()
-                    .map(|k| {
+                    .zip(words)
+                    .map(|(k, words)| {
                         (
                             k.guard.name().to_string(),
                             k.ok,
-                            k.limit.map(|l| p.currency.format(l)),
-                            k.text.clone(),
+                            k.limit.map(|l| cur.format(l)),
+                            words,
                         )
                     })
                     .collect(),

@@ -44,12 +44,14 @@ impl Rounding {
     }
 
     /// How formulas name the rounding: `round_99`, `step_05`, `cents`.
-    pub fn name(self) -> String {
-        match self {
-            Rounding::None => "cents".into(),
-            Rounding::Step(h) => format!("step_{h:02}"),
-            Rounding::Charm(h) => format!("round_{h:02}"),
-        }
+    pub fn write_name(self, out: &mut String) {
+        use std::fmt::Write;
+        // Writing to a String cannot fail.
+        let _ = match self {
+            Rounding::None => write!(out, "cents"),
+            Rounding::Step(h) => write!(out, "step_{h:02}"),
+            Rounding::Charm(h) => write!(out, "round_{h:02}"),
+        };
     }
 }
 

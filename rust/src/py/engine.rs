@@ -408,17 +408,18 @@ impl Core {
     }
 
     /// Recomputes up to `max_skus` SKUs whose prices may have moved (all when None):
-    /// ([(channel index, sku, price, currency, reason)], [(rule, channel, sku, price,
+    /// ([(channel index, `PriceUpdate` JSON stamped `ts`)], [(rule, channel, sku, price,
     /// limit or None, currency, detail)]): the prices to publish and the guards that
     /// held one back. See `crate::pricing::Pricing::drain`.
-    #[pyo3(signature = (max_skus=None))]
+    #[pyo3(signature = (ts, max_skus=None))]
     #[allow(clippy::type_complexity)]
-    fn drain_prices(
+    fn drain_prices<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
+        ts: i64,
         max_skus: Option<usize>,
     ) -> PyResult<(
-        Vec<(u16, String, String, String, String)>,
+        Vec<(u16, Bound<'py, PyBytes>)>,
         Vec<(
             &'static str,
             String,
@@ -429,17 +430,25 @@ impl Core {
             String,
         )>,
     )> {
-        let drained = guarded(py, || {
-            Ok(self.inner.drain_prices(max_skus.unwrap_or(usize::MAX)))
+        let (bodies, guards) = guarded(py, || {
+            let drained = self.inner.drain_prices(max_skus.unwrap_or(usize::MAX));
+            let bodies: Vec<(u16, Vec<u8>)> = drained
+                .prices
+                .iter()
+                .map(|p| {
+                    let body =
+                        crate::wire_json::price(&p.sku, &p.price, &p.currency, &p.reason, ts);
+                    (p.channel, body)
+                })
+                .collect();
+            Ok((bodies, drained.guards))
         })?;
         Ok((
-            drained
-                .prices
+            bodies
                 .into_iter()
-                .map(|p| (p.channel, p.sku, p.price, p.currency, p.reason))
+                .map(|(ch, body)| (ch, PyBytes::new(py, &body)))
                 .collect(),
-            drained
-                .guards
+            guards
                 .into_iter()
                 .map(|g| {
                     (
