@@ -194,7 +194,6 @@ impl Pricing {
 
     /// `price.set`: validates everything, then records. A SKU keeps the currency its
     /// first price set; a MAP above the price is refused (the price would never pass).
-    #[allow(clippy::too_many_arguments)]
     pub fn price_set(
         &mut self,
         sku: &str,
@@ -749,10 +748,5 @@ impl Pricing {
             }
         }
         p
-    }
-
-    /// Whether any SKU waits for a recompute.
-    pub fn pending(&self) -> bool {
-        !self.dirty.is_empty()
     }
 }
