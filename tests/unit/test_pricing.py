@@ -161,6 +161,9 @@ def test_parity_holds_a_price_above_the_lowest_elsewhere() -> None:
     prices, alerts = e.drain_prices()
     assert [(ch, _PRICE.decode(body).price) for ch, body in prices] == [("shopify", "15.99")]
     assert [(a.channel, a.rule, a.limit) for a in alerts] == [("walmart", "parity", "15.99")]
+    walmart = prices_explained(e)["walmart"]
+    assert (walmart["held_by"], walmart["published"]) == ("parity", "19.00")
+    assert "parity > lowest elsewhere 15.99 broken" in walmart["reason"]
 
 
 def test_a_change_of_80_percent_is_held_on_lazada_and_79_percent_passes() -> None:

@@ -531,15 +531,14 @@ impl Pricing {
     }
 
     /// Each priced channel of a slot with its candidate and every guard's verdict.
-    /// Parity compares with what the other channels have: with `this_round`, their new
-    /// price where it passed its own guards, else (and otherwise) their last published.
+    /// Parity compares with what the other channels have after this recompute: their
+    /// new price where it passed its own guards, else their last published one.
     fn quotes<'a>(
         &'a self,
         policy: &'a Policy,
         slot: usize,
         p: &SkuPrice,
         now: i64,
-        this_round: bool,
     ) -> Vec<Quote<'a>> {
         let name = &self.names[slot];
         let w = self.width();
@@ -557,10 +556,8 @@ impl Pricing {
             })
             .collect();
         let mut after: Vec<Option<i64>> = (0..w).map(|ch| self.last_published(slot, ch)).collect();
-        if this_round {
-            for q in quotes.iter().filter(|q| q.checks.iter().all(|k| k.ok)) {
-                after[q.ch] = Some(q.cand.price);
-            }
+        for q in quotes.iter().filter(|q| q.checks.iter().all(|k| k.ok)) {
+            after[q.ch] = Some(q.cand.price);
         }
         for q in &mut quotes {
             let lowest = (0..w).filter(|&d| d != q.ch).filter_map(|d| after[d]).min();
@@ -585,7 +582,7 @@ impl Pricing {
             // Decide on the quotes first (they borrow the promotions), then record.
             let mut passed: Vec<(usize, i64)> = Vec::new();
             let mut held: Vec<(usize, i64)> = Vec::new();
-            for q in self.quotes(policy, s, &p, now, true) {
+            for q in self.quotes(policy, s, &p, now) {
                 let at = s * w + q.ch;
                 match q.checks.iter().find(|k| !k.ok) {
                     None => {
@@ -642,7 +639,8 @@ impl Pricing {
         out
     }
 
-    /// Each priced channel's price for `sku` now, with its formula and guards.
+    /// Each priced channel's price for `sku` as the next recompute would see it, with
+    /// its formula and guards.
     pub fn explain(&self, policy: &Policy, sku: &str, now: i64) -> Vec<PriceWhy> {
         let Some(&slot) = self.slot_of.get(sku) else {
             return vec![];
@@ -651,7 +649,7 @@ impl Pricing {
         let Some(p) = self.book[s] else { return vec![] };
         let cur = p.currency;
         let mut out = Vec::new();
-        for q in self.quotes(policy, s, &p, now, false) {
+        for q in self.quotes(policy, s, &p, now) {
             let published = self.last_published(s, q.ch);
             let held_by = q
                 .checks
