@@ -129,7 +129,7 @@ impl State {
     }
 
     /// The set-aside of a running promotion with a `stock_cap` on this key (new stock only).
-    fn carve_of(&self, idx: u32) -> Option<&Carve> {
+    pub(crate) fn carve_of(&self, idx: u32) -> Option<&Carve> {
         let key = &self.keys[idx as usize];
         if key.condition != 0 {
             return None;

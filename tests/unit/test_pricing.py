@@ -374,3 +374,25 @@ def test_a_promotion_set_aside_survives_a_snapshot() -> None:
     e.apply(sale("shopify", "S", 4))
     back = Engine.restore(e.policy, e.snapshot())
     assert (back.shown("S", "shopify"), back.shown("S", "amazon")) == (6, 60)
+
+
+def hold(channel: str, sku: str, qty: int) -> dict[str, Any]:
+    return {
+        "type": "reserve",
+        "request_id": f"r{next(_ids)}",
+        "order_id": f"h{next(_ids)}",
+        "channel": channel,
+        "lines": [{"line_id": "1", "sku": sku, "qty": qty}],
+        "ts": "2026-12-05T12:01:00Z",
+    }
+
+
+def test_reservations_keep_to_a_promotion_set_aside_too() -> None:
+    e = engine(STOCKED)
+    e.apply(stock("S", 100))
+    e.apply(promo("flash", ["shopify"], ["S"], 20, stock_cap=40))
+    e.apply(tick("2026-12-05T12:00:00Z"))
+    assert e.reserve(hold("amazon", "S", 61))["ok"] is False, "40 of 100 are set aside"
+    assert e.reserve(hold("amazon", "S", 60))["ok"] is True
+    assert e.reserve(hold("shopify", "S", 11))["ok"] is False, "the first wave is 10"
+    assert e.reserve(hold("shopify", "S", 10))["ok"] is True

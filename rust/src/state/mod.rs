@@ -280,6 +280,23 @@ impl State {
         self.reshow_carved(c);
     }
 
+    /// Units of key `k` a take on channel `ch` must leave: the unsold set-aside of a
+    /// running promotion `ch` is not part of (at most the key's ATS).
+    pub(super) fn set_aside(&self, c: &Counters, k: u32, ch: u16) -> i64 {
+        match self.carve_of(k) {
+            Some(cv) if cv.mask & (1 << ch) == 0 => cv.unsold().min(self.ats(c, k)).max(0),
+            _ => 0,
+        }
+    }
+
+    /// What channel `ch` may still take of key `k` under a running promotion with a
+    /// `stock_cap` that names it (released and not sold); None when none does.
+    pub(super) fn promo_room(&self, k: u32, ch: u16) -> Option<i64> {
+        self.carve_of(k)
+            .filter(|cv| cv.mask & (1 << ch) != 0)
+            .map(|cv| cv.left(self.now))
+    }
+
     /// Counts the lines of a placed order against its channel's running set-asides.
     pub fn promotion_sales(&mut self, channel: &str, lines: &[LineIn]) {
         let Some(&ch) = self.policy.channel_index.get(channel) else {
