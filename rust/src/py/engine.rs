@@ -549,6 +549,58 @@ impl Core {
         Ok((items, page.next))
     }
 
+    /// Recomputes up to `max_skus` SKUs whose prices may have moved (all when None):
+    /// ([(channel index, `PriceUpdate` JSON stamped `ts`)], [(rule, channel, sku, price,
+    /// limit or None, currency, detail)]): the prices to publish and the guards that
+    /// held one back. See `crate::pricing::Pricing::drain`.
+    #[pyo3(signature = (ts, max_skus=None))]
+    #[allow(clippy::type_complexity)]
+    fn drain_prices<'py>(
+        &self,
+        py: Python<'py>,
+        ts: i64,
+        max_skus: Option<usize>,
+    ) -> PyResult<(
+        Vec<(u16, Bound<'py, PyBytes>)>,
+        Vec<(
+            &'static str,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+        )>,
+    )> {
+        let (bodies, guards) = guarded(py, || {
+            let drained = self.inner.drain_prices(max_skus.unwrap_or(usize::MAX));
+            let bodies: Vec<(u16, Vec<u8>)> = drained
+                .prices
+                .iter()
+                .map(|p| {
+                    let body =
+                        crate::wire_json::price(&p.sku, &p.price, &p.currency, &p.reason, ts);
+                    (p.channel, body)
+                })
+                .collect();
+            Ok((bodies, drained.guards))
+        })?;
+        Ok((
+            bodies
+                .into_iter()
+                .map(|(ch, body)| (ch, PyBytes::new(py, &body)))
+                .collect(),
+            guards
+                .into_iter()
+                .map(|g| {
+                    (
+                        g.rule, g.channel, g.sku, g.price, g.limit, g.currency, g.detail,
+                    )
+                })
+                .collect(),
+        ))
+    }
+
     /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since
     /// the last call, as the `alerts` of a `BatchEffects` (index 0).
     fn take_alerts<'py>(&self, py: Python<'py>) -> Fx<'py> {
