@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from invsync import Engine, Policy
-from invsync.errors import BadInputError, PolicyError
+from invsync import Engine, Policy, _core
+from invsync.errors import BadInputError, PolicyError, ReportedElsewhereError
 from invsync.events import PriceUpdate, encode_json
 
 _ids = itertools.count(1)
@@ -396,3 +396,24 @@ def test_reservations_keep_to_a_promotion_set_aside_too() -> None:
     assert e.reserve(hold("amazon", "S", 60))["ok"] is True
     assert e.reserve(hold("shopify", "S", 11))["ok"] is False, "the first wave is 10"
     assert e.reserve(hold("shopify", "S", 10))["ok"] is True
+
+
+def _sku_in(partition: int) -> str:
+    return next(s for s in (f"S{i}" for i in range(100)) if _core.partition_of(s, 2) == partition)
+
+
+def test_a_partition_prices_its_own_skus_and_partition_zero_alone_refuses_a_promotion() -> None:
+    policy = Policy.from_toml(POLICY)
+    first, second = (Engine(policy, partition=k, partitions=2) for k in (0, 1))
+    mine, theirs = _sku_in(0), _sku_in(1)
+    for e in (first, second):
+        e.apply(price_set(mine, "20.00"))
+        e.apply(price_set(theirs, "30.00"))
+    assert {sku for _, sku in published(first)} == {mine}
+    assert {sku for _, sku in published(second)} == {theirs}
+    bad = promo("x", ["shopify"], [theirs], 10, ends="2026-12-05T11:00:00Z")
+    with pytest.raises(BadInputError, match="ends") as refused:
+        first.apply(bad)
+    assert not isinstance(refused.value, ReportedElsewhereError)
+    with pytest.raises(ReportedElsewhereError):
+        second.apply(bad)
