@@ -52,3 +52,8 @@ class VelocityError(ConfigError):
 
 class ScenarioError(ConfigError):
     """A simulation scenario (`invsync simulate --scenario`) refused at load."""
+
+
+class CatalogError(ConfigError):
+    """A catalog file (`invsync listing check --catalog`) that cannot be read at all; a
+    line that cannot be read is a finding at its line, not an exception."""
