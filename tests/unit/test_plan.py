@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from invsync.catalog.rules import listing_rules
 from invsync.cli import main
 from invsync.plan import build_plan
-from invsync.plan.document import Document, Section
+from invsync.plan.document import Document, Heading, Section, Table
 from invsync.plan.markdown import render
 from invsync.plan.velocity import read_velocity
 from invsync.policy import Policy
@@ -40,6 +41,12 @@ def _table(section: Section, first_header: str, second_header: str) -> dict[str,
     """The section's table whose header starts with these two names, by first cell."""
     table = next(t for t in section.tables() if t.header[:2] == (first_header, second_header))
     return {row[0]: table.row(row[0]) for row in table.rows}
+
+
+def _table_under(section: Section, heading: str) -> Table:
+    """The first table after the sub-heading `heading`."""
+    at = section.blocks.index(Heading(heading))
+    return next(b for b in section.blocks[at:] if isinstance(b, Table))
 
 
 def test_the_example_playbook_has_four_sections_in_order(
@@ -110,14 +117,22 @@ def test_the_inventory_matrix_shows_overrides_and_safety_stock_per_class_and_sku
     assert safety["SKU GIFT-50"]["safety"] == "none needed"
 
 
-def test_pricing_and_listing_sections_say_what_the_policy_lacks() -> None:
-    plan = _plan()
-    pricing = render(Document("t", (), (_section(plan, "Pricing matrix"),)))
+def test_the_pricing_section_says_the_policy_has_no_price_rules() -> None:
+    pricing = render(Document("t", (), (_section(_plan(), "Pricing matrix"),)))
     assert "No pricing rules in this policy" in pricing
-    listing = _section(plan, "Listing rules in force")
-    platforms = _table(listing, "platform", "channels")
-    assert platforms["walmart"]["listing rules"] == "missing"
-    assert platforms["no known platform"]["channels"] == "b2b-portal"
+
+
+def test_the_listing_section_prints_the_rules_listing_check_applies_per_platform() -> None:
+    listing = _section(_plan(), "Listing rules in force")
+    text = render(Document("t", (), (listing,)))
+    assert "### eBay (ebay)" in text
+    assert "### Other channels (b2b-portal)" in text
+    ebay = _table_under(listing, "eBay (ebay)")
+    assert ("title", "per channel", "at most 80 characters") in [row[:3] for row in ebay.rows]
+    for channel in listing_rules(Policy.load(EXAMPLE_POLICY)):
+        for row in channel.rows:
+            assert f"| {row.field} | {row.scope} |" in text
+    assert "content, then price, then quantity" in text
 
 
 def test_the_risk_checklist_of_the_example_without_velocity() -> None:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from invsync.catalog.rules import platform_of
 from invsync.plan.buffers import BufferAtPeak
 from invsync.plan.document import Block, Check, Checklist, Heading, Paragraph, Section, Table
-from invsync.plan.platforms import platform_of
 from invsync.plan.settings import Settings
 from invsync.plan.wording import count_of, seconds, units
 from invsync.policy import Policy
