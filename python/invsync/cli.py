@@ -21,6 +21,7 @@ COMMANDS = (
     "explain",
     "check",
     "plan",
+    "listing",
     "simulate",
     "loadtest",
     "publish",

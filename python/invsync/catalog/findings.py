@@ -29,7 +29,7 @@ class Finding:
     note: str = ""
 
     def text(self) -> str:
-        """One line for a person: where, what is wrong, what is allowed."""
+        """One line for a person: where, what is wrong, what is allowed (not the source)."""
         where = f"line {self.line}" + (f", sku {self.sku}" if self.sku else "")
         note = f" ({self.note})" if self.note else ""
-        return f"{where}, {self.field}: {self.problem}; {self.rule}{note} [{self.source}]"
+        return f"{where}, {self.field}: {self.problem}; {self.rule}{note}"

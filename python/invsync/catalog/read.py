@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -19,6 +19,7 @@ from invsync.tomlpos import msgspec_path
 __all__ = ["Catalog", "CatalogLine", "read_catalog"]
 
 _decode_line = msgspec.json.Decoder()
+_BOM: Final = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +69,9 @@ def read_catalog(path: str | PathLike[str]) -> Catalog:
 
 
 def _lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(line number, content) of every line that is not blank."""
-    for number, raw in enumerate(data.split(b"\n"), start=1):
+    """(line number, content) of every line that is not blank; a byte order mark some
+    editors write before the first line is not part of it."""
+    for number, raw in enumerate(data.removeprefix(_BOM).split(b"\n"), start=1):
         if raw.strip():
             yield number, raw
 
@@ -150,6 +152,8 @@ def _kind(value: object) -> str:
 def _dotted(path: tuple[str | int, ...]) -> str:
     out = ""
     for part in path:
+        if part == "...":  # a table key msgspec does not name and none was found at fault
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
 

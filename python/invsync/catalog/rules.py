@@ -73,7 +73,7 @@ def platform_of(channel: str) -> str:
 
 def platform_name(platform: str) -> str:
     listing = PLATFORM_LISTINGS.get(platform)
-    return listing.name if listing else "generic (no listing rules)"
+    return listing.name if listing else "generic: no listing rules"
 
 
 def listing_rules(policy: Policy) -> list[ChannelRules]:
