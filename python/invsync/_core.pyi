@@ -186,11 +186,22 @@ class Core:
         keys in index order from `start` on, and the key the next page starts at (None
         on the last page). Never-published keys, and keys at 0 that the channel does not
         sell, are left out."""
+    def drain_prices(
+        self, max_skus: int | None = None
+    ) -> tuple[
+        list[tuple[int, str, str, str, str]],
+        list[tuple[str, str, str, str, str | None, str, str]],
+    ]:
+        """Recomputes up to `max_skus` SKUs whose price, promotions or policy moved (all
+        when None): ([(channel index, sku, price, currency, reason)], [(rule, channel,
+        sku, price, limit or None, currency, detail)]), the prices to publish (changed,
+        every guard passed) and the guards that held a price back (each held price once).
+        Prices are decimal strings in the SKU's currency."""
     def take_alerts(self) -> BatchEffects:
         """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
         since the last call, as the `alerts` of a `BatchEffects` (index 0)."""
     def explain(self, idx: int) -> bytes:
-        """JSON of every number behind a key's shown quantities."""
+        """JSON of every number behind a key's shown quantities, and its SKU's prices."""
     def snapshot(self) -> bytes:
         """The state, versioned and checksummed (deterministic for equal states)."""
     def reserve_batch(

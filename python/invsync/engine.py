@@ -14,7 +14,7 @@ import itertools
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeAlias, get_args
+from typing import Any, NamedTuple, TypeAlias, cast, get_args
 
 import msgspec
 import numpy as np
@@ -29,12 +29,16 @@ from invsync.events import (
     Batch,
     ClockTick,
     DecodeError,
+    GuardRule,
     InboundEvent,
     OrderCancelled,
     OrderFulfillmentFailed,
     OrderPlaced,
     OrderReturned,
     OrderShipped,
+    PriceSet,
+    PriceUpdate,
+    PromoSet,
     QtyItem,
     ReserveRequest,
     Route,
@@ -176,6 +180,8 @@ AppliedEvent: TypeAlias = (
     | OrderFulfillmentFailed
     | OrderReturned
     | ClockTick
+    | PriceSet
+    | PromoSet
 )
 #: Those events by the kind number the core knows each by: the core's own list of kinds
 #: (`_core.EVENT_KINDS`), each with its Struct.
@@ -471,6 +477,36 @@ class Engine:
         for channel, items, _, _ in self.drain_json(sys.maxsize, fallback, max_keys):
             out.setdefault(channel, []).extend(_QTY_ITEMS.decode(b"[" + items + b"]"))
         return out
+
+    def drain_prices(
+        self, max_skus: int | None = None
+    ) -> tuple[list[tuple[str, PriceUpdate]], list[Alert]]:
+        """Recomputes the prices of SKUs whose price, promotions or policy moved (at most
+        `max_skus` of them; the rest wait): per channel, the prices that changed and
+        passed every guard, and a `price_guard` alert for each price a guard held back.
+        Prices are stamped with the engine's clock."""
+        published, held = self._core.drain_prices(max_skus)
+        now = self.now or datetime.now(UTC)
+        names = self._policy.channels
+        prices = [
+            (names[ch], PriceUpdate(sku=sku, price=price, currency=cur, reason=reason, ts=now))
+            for ch, sku, price, cur, reason in published
+        ]
+        alerts = [
+            Alert(
+                "price_guard",
+                sku,
+                channel,
+                detail,
+                now,
+                rule=cast(GuardRule, rule),
+                price=price,
+                limit=limit,
+                currency=cur,
+            )
+            for rule, channel, sku, price, limit, cur, detail in held
+        ]
+        return prices, alerts
 
     def drain_alerts(self) -> list[Alert]:
         """Alerts raised by drains since the last call: `pause` and `reserve_low` when a

@@ -65,6 +65,7 @@ class Explanation:
                 for v in c["velocity"]
             ],
             **({"protect": [self._protect_level(p) for p in c["protect"]]} if c["protect"] else {}),
+            **({"prices": [_price(p) for p in c["prices"]]} if c.get("prices") else {}),
         }
 
     def _hold(self, channel: str, shown: int) -> dict[str, Any]:
@@ -157,6 +158,25 @@ class Explanation:
         return render(self.to_dict())
 
 
+def _price(p: dict[str, Any]) -> dict[str, Any]:
+    """One channel's price (CONTRACT 14): what the rule computes now, what the channel
+    was last sent, and each guard's verdict; `reason` is the whole line."""
+    return {
+        "channel": p["channel"],
+        "price": p["price"],
+        "currency": p["currency"],
+        "published": p["published"],
+        "formula": p["formula"],
+        "promo": p["promo"],
+        "guards": [
+            {"rule": rule, "ok": ok, "limit": limit, "detail": text}
+            for rule, ok, limit, text in p["guards"]
+        ],
+        "held_by": p["held_by"],
+        "reason": p["text"],
+    }
+
+
 def _seconds(s: float) -> str:
     return f"{s:.4g} s"
 
@@ -239,6 +259,8 @@ def render(d: dict[str, Any]) -> str:
             lines.append(f"  {'':<{width}}  {ch['buffer_auto']['reason']}")
         if "platform_hold" in ch:
             lines.append(f"  {'':<{width}}  {_hold_text(ch)}")
+    for price in d.get("prices", []):
+        lines.append(f"  {price['channel']:<{width}}  {price['currency']} {price['reason']}")
     lines += [line for line in (_protect_line(d), _velocity_line(d)) if line]
     return "\n".join(lines)
 

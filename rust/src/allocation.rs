@@ -271,6 +271,7 @@ mod tests {
             buffer: 3,
             pause_below: 0,
             auto: None,
+            price: None,
         };
         assert_eq!(clamp_shown(&r, 101, 3), 40); // floor(50.5) − 3 = 47 → cap 40
         assert_eq!(clamp_shown(&r, 20, 3), 7);

@@ -13,6 +13,7 @@ pub mod hash;
 pub mod ledger;
 pub mod parking;
 pub mod policy;
+pub mod pricing;
 pub mod reservation;
 pub mod snapshot;
 pub mod state;

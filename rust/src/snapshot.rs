@@ -2,21 +2,30 @@
 //!
 //! Layout: magic `INVSYNC\0`, format version (u32 LE), payload length (u64 LE),
 //! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
-//! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`]. An older snapshot
-//! restores with the parts it lacks empty.
+//! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`], then (format 4 on) of
+//! [`PricingImage`]. An older snapshot restores with the parts it lacks empty.
 
 use crate::error::{CoreError, CoreResult};
+use crate::pricing::PricingImage;
 use crate::state::{AdaptiveImage, LogImage, Persisted};
 
+/// Everything a snapshot holds, by the format that added it.
+pub type Image = (Persisted, LogImage, AdaptiveImage, PricingImage);
+
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format this build restores.
 const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
-pub fn encode(p: &Persisted, log: &LogImage, adaptive: &AdaptiveImage) -> CoreResult<Vec<u8>> {
-    let payload =
-        bincode::serialize(&(p, log, adaptive)).map_err(|e| CoreError::Snapshot(e.to_string()))?;
+pub fn encode(
+    p: &Persisted,
+    log: &LogImage,
+    adaptive: &AdaptiveImage,
+    pricing: &PricingImage,
+) -> CoreResult<Vec<u8>> {
+    let payload = bincode::serialize(&(p, log, adaptive, pricing))
+        .map_err(|e| CoreError::Snapshot(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -32,7 +41,7 @@ fn field<const N: usize>(data: &[u8], at: usize) -> CoreResult<[u8; N]> {
         .ok_or_else(|| CoreError::Snapshot("truncated header".into()))
 }
 
-pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage, AdaptiveImage)> {
+pub fn decode(data: &[u8]) -> CoreResult<Image> {
     if data.get(..8) != Some(MAGIC.as_slice()) {
         return Err(CoreError::Snapshot(
             "not an invsync snapshot (bad magic)".into(),
@@ -62,11 +71,20 @@ pub fn decode(data: &[u8]) -> CoreResult<(Persisted, LogImage, AdaptiveImage)> {
     match version {
         1 => {
             let p = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, LogImage::default(), AdaptiveImage::default()))
+            Ok((
+                p,
+                LogImage::default(),
+                AdaptiveImage::default(),
+                PricingImage::default(),
+            ))
         }
         2 => {
             let (p, log) = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, log, AdaptiveImage::default()))
+            Ok((p, log, AdaptiveImage::default(), PricingImage::default()))
+        }
+        3 => {
+            let (p, log, adaptive) = bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, log, adaptive, PricingImage::default()))
         }
         _ => bincode::deserialize(payload).map_err(undecodable),
     }
@@ -82,6 +100,7 @@ mod tests {
             &Persisted::default(),
             &LogImage::default(),
             &AdaptiveImage::default(),
+            &PricingImage::default(),
         )
         .unwrap();
         let last = data.len() - 1;
@@ -103,9 +122,28 @@ mod tests {
         data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
-        let (back, log, adaptive) = decode(&data).unwrap();
+        let (back, log, adaptive, pricing) = decode(&data).unwrap();
         assert_eq!(back.now, 42);
         assert!(log.event_stamps.times.is_empty());
         assert!(adaptive.demand.is_empty());
+        assert!(pricing.prices.is_empty());
+    }
+
+    #[test]
+    fn a_format_3_snapshot_restores_without_prices() {
+        let p = Persisted {
+            now: 7,
+            ..Default::default()
+        };
+        let payload =
+            bincode::serialize(&(&p, &LogImage::default(), &AdaptiveImage::default())).unwrap();
+        let mut data = MAGIC.to_vec();
+        data.extend_from_slice(&3u32.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        let (back, _, _, pricing) = decode(&data).unwrap();
+        assert_eq!(back.now, 7);
+        assert!(pricing.prices.is_empty() && pricing.published.is_empty());
     }
 }

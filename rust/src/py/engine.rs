@@ -407,6 +407,49 @@ impl Core {
         Ok((items, page.next))
     }
 
+    /// Recomputes up to `max_skus` SKUs whose prices may have moved (all when None):
+    /// ([(channel index, sku, price, currency, reason)], [(rule, channel, sku, price,
+    /// limit or None, currency, detail)]): the prices to publish and the guards that
+    /// held one back. See `crate::pricing::Pricing::drain`.
+    #[pyo3(signature = (max_skus=None))]
+    #[allow(clippy::type_complexity)]
+    fn drain_prices(
+        &self,
+        py: Python<'_>,
+        max_skus: Option<usize>,
+    ) -> PyResult<(
+        Vec<(u16, String, String, String, String)>,
+        Vec<(
+            &'static str,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+        )>,
+    )> {
+        let drained = guarded(py, || {
+            Ok(self.inner.drain_prices(max_skus.unwrap_or(usize::MAX)))
+        })?;
+        Ok((
+            drained
+                .prices
+                .into_iter()
+                .map(|p| (p.channel, p.sku, p.price, p.currency, p.reason))
+                .collect(),
+            drained
+                .guards
+                .into_iter()
+                .map(|g| {
+                    (
+                        g.rule, g.channel, g.sku, g.price, g.limit, g.currency, g.detail,
+                    )
+                })
+                .collect(),
+        ))
+    }
+
     /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since
     /// the last call, as the `alerts` of a `BatchEffects` (index 0).
     fn take_alerts<'py>(&self, py: Python<'py>) -> Fx<'py> {

@@ -24,6 +24,27 @@ fn int(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
     ev.getattr(name)?.extract()
 }
 
+/// A decimal field (`decimal.Decimal`) as plain digits, never in exponent form.
+fn decimal(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<String> {
+    ev.getattr(name)?
+        .call_method1("__format__", ("f",))?
+        .extract()
+}
+
+fn optional_decimal(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+    let value = ev.getattr(name)?;
+    if value.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(value.call_method1("__format__", ("f",))?.extract()?))
+}
+
+/// A time field (an aware `datetime`) in Unix µs, as the core keeps times.
+fn micros(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+    let seconds: f64 = ev.getattr(name)?.call_method0("timestamp")?.extract()?;
+    Ok((seconds * 1e6).round() as i64)
+}
+
 /// Applies one event of `kind` (an [`EventKind`] number) stamped `ts` (Unix µs).
 pub fn apply(
     core: &Core,
@@ -163,6 +184,59 @@ pub fn apply(
                         qty,
                         &disposition,
                         ts,
+                    )
+                })
+            })
+        }
+        EventKind::PriceSet => {
+            let sku = text(ev, intern!(py, "sku"))?;
+            let currency = text(ev, intern!(py, "currency"))?;
+            let price = decimal(ev, intern!(py, "price"))?;
+            let cost = optional_decimal(ev, intern!(py, "cost"))?;
+            let map = optional_decimal(ev, intern!(py, "map"))?;
+            let fp = fp
+                .text(&sku)
+                .text(&currency)
+                .text(&price)
+                .text(cost.as_deref().unwrap_or("-"))
+                .text(map.as_deref().unwrap_or("-"));
+            caught(py, || {
+                core.event(&id, fp.finish(), ts, |s, c, _| {
+                    let fx = s.pricing.price_set(
+                        &sku,
+                        &currency,
+                        &price,
+                        cost.as_deref(),
+                        map.as_deref(),
+                    )?;
+                    // A priced SKU is a listed one: `explain` and channel pages know it.
+                    s.intern(c, &sku, "new")?;
+                    Ok(fx)
+                })
+            })
+        }
+        EventKind::PromoSet => {
+            let promo_id = text(ev, intern!(py, "promo_id"))?;
+            let channels: Vec<String> = ev.getattr(intern!(py, "channels"))?.extract()?;
+            let skus: Vec<String> = ev.getattr(intern!(py, "skus"))?.extract()?;
+            let discount: f64 = ev.getattr(intern!(py, "discount_pct"))?.extract()?;
+            let starts = micros(ev, intern!(py, "starts"))?;
+            let ends = micros(ev, intern!(py, "ends"))?;
+            let stock_cap: Option<i64> = ev.getattr(intern!(py, "stock_cap"))?.extract()?;
+            let fp = skus.iter().fold(
+                channels.iter().fold(fp.text(&promo_id), |fp, c| fp.text(c)),
+                |fp, s| fp.text(s),
+            );
+            let fp = fp
+                .int(discount.to_bits() as i64)
+                .int(starts)
+                .int(ends)
+                .int(stock_cap.unwrap_or(-1));
+            caught(py, || {
+                core.event(&id, fp.finish(), ts, |s, _, _| {
+                    let st = &mut *s;
+                    st.pricing.promo_set(
+                        &st.policy, &promo_id, &channels, &skus, discount, starts, ends, stock_cap,
                     )
                 })
             })

@@ -39,6 +39,7 @@ use crate::hash::{Map, Set};
 use crate::ledger::Stock;
 use crate::parking::{Parked, Parking};
 use crate::policy::{Kind, Policy};
+use crate::pricing::Pricing;
 use crate::reservation::Registry;
 use crate::timefmt;
 use keys::{KeyIndex, Links};
@@ -136,6 +137,8 @@ pub struct State {
     pub discontinued_in_stock: Set<u32>,
     /// Sales rates, delays and the automatic buffers and protection levels (CONTRACT 13).
     pub adaptive: Adaptive,
+    /// Base prices, promotions and the prices last published (CONTRACT 14).
+    pub pricing: Pricing,
 }
 
 /// What the raw counter path may do with a key of `kind`, `held` before its hold date.
@@ -149,6 +152,7 @@ fn raw_mode(kind: Kind, held: bool) -> RawMode {
 
 impl State {
     pub fn new(policy: Policy, c: &Counters) -> State {
+        let pricing = Pricing::new(&policy);
         let mut s = State {
             policy,
             keys: vec![],
@@ -169,6 +173,7 @@ impl State {
             parking: Parking::default(),
             discontinued_in_stock: Set::default(),
             adaptive: Adaptive::default(),
+            pricing,
         };
         s.condition("new");
         s.adopt_policy(c);

@@ -1,0 +1,310 @@
+"""Prices in, guarded prices out (CONTRACT 14): a channel's price follows from the
+SKU's base price by its policy, and a price that breaks a guard (MAP floor, margin
+after fees, parity, a change large enough to send a listing to review) is never
+published: the last good price stays and `price_guard` says why."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from invsync import Engine, Policy
+from invsync.errors import BadInputError, PolicyError
+
+_ids = itertools.count(1)
+
+TS = "2026-12-05T10:00:00Z"
+
+POLICY = """
+[[tiers]]
+tier = 1
+
+[[locations]]
+id = "wh-1"
+kind = "warehouse"
+
+[[channels]]
+id = "shopify"
+tier = 1
+price = { rounding = "0.99", fee_pct = 3, margin_floor_pct = 15, max_discount_pct = 30 }
+
+[[channels]]
+id = "amazon"
+tier = 1
+price = { markup_pct = 15, fee_pct = 15, rounding = "0.99", margin_floor_pct = 15 }
+
+[[channels]]
+id = "walmart"
+tier = 1
+price = { rounding = "0.05", parity = "not_above_lowest" }
+
+[[channels]]
+id = "lazada"
+tier = 1
+price = { markup_pct = 5, max_deviation_pct = 79 }
+
+[[channels]]
+id = "b2b"
+tier = 1
+
+[[classes]]
+id = "premium"
+channels = { amazon = { price = { markup_pct = 25 } } }
+
+[[skus]]
+id = "P"
+class = "premium"
+"""
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, "event_id": f"e{next(_ids)}", "ts": TS, **fields}
+
+
+def price_set(sku: str, price: str, **fields: Any) -> dict[str, Any]:
+    return event("price.set", sku=sku, price=price, currency="USD", **fields)
+
+
+def promo(
+    promo_id: str, channels: list[str], skus: list[str], pct: float, **fields: Any
+) -> dict[str, Any]:
+    window = {"starts": "2026-12-05T12:00:00Z", "ends": "2026-12-05T14:00:00Z"} | fields
+    return event(
+        "promo.set", promo_id=promo_id, channels=channels, skus=skus, discount_pct=pct, **window
+    )
+
+
+def tick(at: str) -> dict[str, Any]:
+    return event("clock.tick", ts=at)
+
+
+def engine(text: str = POLICY) -> Engine:
+    return Engine(Policy.from_toml(text))
+
+
+def prices_explained(e: Engine, sku: str = "A") -> dict[str, dict[str, Any]]:
+    return {p["channel"]: p for p in e.explain(sku).to_dict()["prices"]}
+
+
+def published(e: Engine) -> dict[tuple[str, str], str]:
+    prices, _ = e.drain_prices()
+    return {(channel, p.sku): p.price for channel, p in prices}
+
+
+def held(e: Engine) -> list[tuple[str | None, str | None, str | None, str | None]]:
+    _, alerts = e.drain_prices()
+    assert all(a.kind == "price_guard" for a in alerts)
+    return [(a.channel, a.rule, a.price, a.limit) for a in alerts]
+
+
+def test_each_channel_gets_its_markup_and_rounding_and_an_unpriced_channel_none() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00"))
+    assert published(e) == {
+        ("shopify", "A"): "19.99",  # 19.00 up to the next .99
+        ("amazon", "A"): "21.99",  # 19.00 × 1.15 = 21.85 → 21.99
+        ("walmart", "A"): "19.00",  # on a 0.05 step already, and the lowest
+        ("lazada", "A"): "19.95",
+    }
+    assert published(e) == {}, "an unchanged price is not published again"
+
+
+def test_a_class_override_replaces_only_the_fields_it_names() -> None:
+    e = engine()
+    e.apply(price_set("P", "19.00"))
+    prices, _ = e.drain_prices()
+    amazon = next(p for ch, p in prices if ch == "amazon")
+    assert amazon.price == "23.99"  # 19.00 × 1.25 = 23.75, still rounded to .99
+    assert amazon.reason == "list: round_99(19.00 × 1.25)"
+    assert amazon.currency == "USD"
+
+
+def test_a_price_below_the_map_is_held_and_the_last_good_one_stays() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00", map="19.00"))
+    published(e)
+    e.apply(promo("wk", ["shopify"], ["A"], 20, starts="2026-12-05T09:00:00Z"))
+    e.apply(tick("2026-12-05T10:00:01Z"))
+    # 19.00 × 0.80 = 15.20 → 15.99 is below the MAP 19.00
+    assert held(e) == [("shopify", "map", "15.99", "19.00")]
+    assert prices_explained(e)["shopify"]["published"] == "19.99"
+
+
+def test_a_price_under_the_margin_floor_after_fees_is_held_with_the_price_that_would_pass() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00", cost="16.00"))
+    # shopify 19.99: (19.99 × 0.97 − 16) / 19.99 = 16.9% ≥ 15% passes;
+    # amazon 21.99: (21.99 × 0.85 − 16) / 21.99 = 12.2% < 15% is held.
+    assert held(e) == [("amazon", "margin", "21.99", "22.86")]
+
+
+def test_parity_holds_a_price_above_the_lowest_elsewhere() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00"))
+    published(e)
+    # A shopify-only promotion takes shopify to 15.99: walmart's 19.00 is now above it.
+    e.apply(promo("sale", ["shopify"], ["A"], 20, starts="2026-12-05T09:00:00Z"))
+    e.apply(tick("2026-12-05T10:00:01Z"))
+    prices, alerts = e.drain_prices()
+    assert [(ch, p.price) for ch, p in prices] == [("shopify", "15.99")]
+    assert [(a.channel, a.rule, a.limit) for a in alerts] == [("walmart", "parity", "15.99")]
+
+
+def test_a_change_of_80_percent_is_held_on_lazada_and_79_percent_passes() -> None:
+    e = engine()
+    e.apply(price_set("A", "10.00"))
+    assert published(e)[("lazada", "A")] == "10.50"
+    e.apply(price_set("A", "19.00"))  # 19.95: +90%
+    assert ("lazada", "deviation", "19.95", "18.79") in held(e)
+    e.apply(price_set("A", "17.80"))  # 18.69: +78%
+    assert published(e)[("lazada", "A")] == "18.69"
+
+
+def test_a_held_price_is_alerted_once_not_at_every_recompute() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00", cost="16.00"))
+    assert len(held(e)) == 1
+    e.set_policy(Policy.from_toml(POLICY))
+    assert held(e) == []
+
+
+def test_a_promotion_applies_inside_its_window_only() -> None:
+    e = engine()
+    e.apply(price_set("A", "20.00"))
+    e.apply(tick("2026-12-05T11:00:00Z"))
+    published(e)
+    e.apply(promo("noon", ["shopify"], ["A"], 25))
+    assert published(e) == {}
+    e.apply(tick("2026-12-05T12:00:00Z"))
+    prices, _ = e.drain_prices()
+    assert [(ch, p.price, p.reason) for ch, p in prices] == [
+        ("shopify", "15.99", "promo: round_99(20.00 × 0.75) promo noon")
+    ]
+    e.apply(tick("2026-12-05T14:00:00Z"))
+    assert published(e) == {("shopify", "A"): "20.99"}
+
+
+def test_explain_shows_each_channel_price_as_a_formula_with_its_guards() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00", cost="10.00", map="18.00"))
+    published(e)
+    lines = str(e.explain("A")).splitlines()
+    amazon = next(line for line in lines if "amazon" in line and "price" in line)
+    assert "price 21.99 = round_99(19.00 × 1.15) ; guards: map 18.00 ok, margin" in amazon
+    assert "≥ 15% ok" in amazon
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"price": "-1.00"}, "price"),
+        ({"price": "0"}, "price"),
+        ({"price": "99999999999999"}, "price"),
+        ({"price": "19.999"}, "price"),
+        ({"price": 1e400}, "price"),
+        ({"currency": "XYZ"}, "currency"),
+        ({"map": "25.00"}, "map"),
+        ({"cost": "-2"}, "cost"),
+    ],
+)
+def test_bad_prices_are_refused_and_change_nothing(fields: dict[str, Any], field: str) -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00"))
+    before = published(e)
+    with pytest.raises(BadInputError, match=field):
+        e.apply(price_set("A", "19.00") | fields)
+    assert published(e) == {}
+    assert prices_explained(e)["shopify"]["published"] == before[("shopify", "A")]
+
+
+def test_a_second_currency_for_a_sku_is_refused() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00"))
+    with pytest.raises(BadInputError, match="currency"):
+        e.apply(price_set("A", "17.00") | {"currency": "EUR"})
+    e.apply(price_set("B", "17.00") | {"currency": "EUR"})
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        (promo("x", ["shopify"], ["A"], 10, ends="2026-12-05T11:00:00Z"), "ends"),
+        (promo("x", ["shopify"], ["A"], 40), "discount_pct"),  # shopify allows 30
+        (promo("x", ["b2b"], ["A"], 10), "channels"),  # not priced
+        (promo("x", ["nowhere"], ["A"], 10), "channels"),
+        (
+            promo(
+                "x",
+                ["shopify"],
+                ["A"],
+                10,
+                starts="2026-12-05T13:00:00Z",
+                ends="2026-12-05T15:00:00Z",
+            ),
+            "overlaps",
+        ),
+    ],
+)
+def test_bad_promotions_are_refused_and_change_nothing(bad: dict[str, Any], field: str) -> None:
+    e = engine()
+    e.apply(price_set("A", "20.00"))
+    e.apply(promo("first", ["shopify", "amazon"], ["A"], 10))
+    e.apply(tick("2026-12-05T12:30:00Z"))
+    before = published(e)
+    with pytest.raises(BadInputError, match=field):
+        e.apply(bad)
+    e.apply(tick("2026-12-05T12:31:00Z"))
+    assert published(e) == {}
+    assert before[("shopify", "A")] == "18.99"
+
+
+def test_promotions_on_one_sku_on_different_channels_at_once_are_alerted() -> None:
+    e = engine()
+    e.apply(promo("a", ["shopify"], ["A"], 10))
+    fx = e.apply(promo("b", ["amazon"], ["A", "B"], 10, starts="2026-12-05T13:00:00Z"))
+    assert [(a.kind, a.sku) for a in fx.alerts] == [("promo_collision", "A")]
+
+
+def test_prices_and_promotions_survive_a_snapshot() -> None:
+    e = engine()
+    e.apply(price_set("A", "19.00"))
+    e.apply(promo("noon", ["shopify"], ["A"], 25))
+    published(e)
+    back = Engine.restore(e.policy, e.snapshot())
+    assert published(back) == {}, "what was published stands"
+    back.apply(tick("2026-12-05T12:00:00Z"))
+    assert published(back) == {("shopify", "A"): "14.99"}
+
+
+def test_a_lazada_channel_may_not_allow_a_change_its_review_catches() -> None:
+    text = POLICY.replace("max_deviation_pct = 79", "max_deviation_pct = 80")
+    with pytest.raises(PolicyError, match="max_deviation_pct") as refused:
+        Policy.from_toml(text)
+    assert (
+        refused.value.line
+        == text.splitlines().index("price = { markup_pct = 5, max_deviation_pct = 80 }") + 1
+    )
+    with pytest.raises(PolicyError, match="Lazada"):
+        Policy.from_toml(POLICY.replace(", max_deviation_pct = 79", ""))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('rounding = "0.99"', 'rounding = "0.07"', "rounding"),
+        ('rounding = "0.99"', 'rounding = "ninety-nine"', "rounding"),
+        ('parity = "not_above_lowest"', 'parity = "below"', "parity"),
+        ("fee_pct = 15", "fee_pct = 100", "fee_pct"),
+        (
+            "channels = { amazon = { price = { markup_pct = 25 } } }",
+            "channels = { b2b = { price = { markup_pct = 25 } } }",
+            "price",
+        ),
+    ],
+)
+def test_a_wrong_price_table_is_refused_naming_the_field(old: str, new: str, field: str) -> None:
+    assert old in POLICY
+    with pytest.raises(PolicyError, match=field):
+        Policy.from_toml(POLICY.replace(old, new, 1))
