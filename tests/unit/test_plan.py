@@ -117,9 +117,53 @@ def test_the_inventory_matrix_shows_overrides_and_safety_stock_per_class_and_sku
     assert safety["SKU GIFT-50"]["safety"] == "none needed"
 
 
-def test_the_pricing_section_says_the_policy_has_no_price_rules() -> None:
-    pricing = render(Document("t", (), (_section(_plan(), "Pricing matrix"),)))
-    assert "No pricing rules in this policy" in pricing
+def test_the_pricing_matrix_shows_each_channels_price_rules() -> None:
+    pricing = _section(_plan(), "Pricing matrix")
+    channels = _table(pricing, "channel", "markup")
+    assert channels["amazon"] == {
+        "channel": "amazon",
+        "markup": "0%",
+        "fees": "15%",
+        "rounding": "up to .99",
+        "max change": "50%",
+        "margin floor": "10%",
+        "parity": "not above the lowest other channel",
+        "max promotion discount": "50%",
+    }
+    assert channels["ebay"]["markup"] == "8%"
+    assert channels["shopify"]["max change"] == "no limit"
+    assert channels["tiktok"]["max promotion discount"] == "60%"
+    assert "b2b-portal" not in channels
+    text = render(Document("t", (), (pricing,)))
+    assert "Not priced by invsync (no `price` table): b2b-portal." in text
+    overrides = _table(pricing, "applies to", "channel")
+    assert overrides["class clearance (CASE-B)"]["changes"] == "markup_pct 0, margin_floor_pct 0"
+
+
+def _small_policy(tmp_path: Path, channel: str) -> Policy:
+    path = tmp_path / "policy.toml"
+    path.write_text("[[tiers]]\ntier = 1\n\n[[channels]]\n" + channel)
+    return Policy.load(path)
+
+
+def test_a_policy_without_price_tables_says_so(tmp_path: Path) -> None:
+    policy = _small_policy(tmp_path, 'id = "amazon"\ntier = 1\n')
+    pricing = _section(build_plan(policy, None, DAY), "Pricing matrix")
+    assert "No pricing rules in this policy" in render(Document("t", (), (pricing,)))
+    assert not pricing.tables()
+
+
+def test_an_amazon_price_without_parity_or_margin_floor_is_on_the_risk_list(
+    tmp_path: Path,
+) -> None:
+    policy = _small_policy(tmp_path, 'id = "amazon"\ntier = 1\nprice = { fee_pct = 15 }\n')
+    checks = _section(build_plan(policy, None, DAY), "Risk checklist").checks()
+    prices = [c for c in checks if c.subject == "amazon prices"]
+    assert len(prices) == 2
+    assert "Featured Offer" in prices[0].finding and "not_above_lowest" in prices[0].action
+    assert "below cost after the channel's 15% fees" in prices[1].finding
+    example = _section(_plan(), "Risk checklist").checks()
+    assert not [c for c in example if c.subject.endswith(" prices")]
 
 
 def test_the_listing_section_prints_the_rules_listing_check_applies_per_platform() -> None:

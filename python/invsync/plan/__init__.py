@@ -47,7 +47,7 @@ def build_plan(policy: Policy, velocity: Velocity | None, rendered_on: date) -> 
         intro,
         (
             inventory_section(policy, settings, at_peak),
-            pricing_section(),
+            pricing_section(policy),
             listing_section(policy),
             risk_section(policy, settings, at_peak),
         ),

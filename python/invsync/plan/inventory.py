@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from invsync.plan.buffers import BufferAtPeak
 from invsync.plan.document import Block, Heading, Paragraph, Section, Table
-from invsync.plan.settings import Settings
-from invsync.plan.wording import number, seconds, units
-from invsync.policy import ChannelOverride, ChannelSpec, Policy
+from invsync.plan.settings import Settings, override_tables
+from invsync.plan.wording import number, seconds, units, written
+from invsync.policy import ChannelSpec, Policy
 
 __all__ = ["inventory_section"]
 
@@ -92,27 +92,13 @@ def _automatic(channels: Sequence[ChannelSpec]) -> Table:
 
 
 def _overrides(policy: Policy) -> Table:
-    doc = policy.document
-    members: dict[str, list[str]] = {}
-    for sku in doc.skus:
-        if sku.class_ is not None:
-            members.setdefault(sku.class_, []).append(sku.id)
-    rows: list[tuple[str, str, str]] = []
-    for cls in doc.classes:
-        who = f"class {cls.id} ({', '.join(members.get(cls.id, [])) or 'no SKUs listed'})"
-        rows += [(who, name, _changes(o)) for name, o in cls.channels.items()]
-    for sku in doc.skus:
-        rows += [(f"SKU {sku.id}", name, _changes(o)) for name, o in sku.channels.items()]
-    return Table(("applies to", "channel", "changes"), tuple(rows))
-
-
-def _changes(override: ChannelOverride) -> str:
-    written = [(name, getattr(override, name)) for name in _OVERRIDE_FIELDS]
-    return ", ".join(
-        f"{name} {value}" if isinstance(value, str) else f"{name} {number(value)}"
-        for name, value in written
-        if value is not None
+    rows = tuple(
+        (who, name, changes)
+        for who, overrides in override_tables(policy)
+        for name, override in overrides.items()
+        if (changes := written(override, _OVERRIDE_FIELDS))
     )
+    return Table(("applies to", "channel", "changes"), rows)
 
 
 def _safety(policy: Policy, settings: Settings) -> Table:

@@ -11,10 +11,10 @@ from invsync.catalog.rules import platform_of
 from invsync.plan.buffers import BufferAtPeak
 from invsync.plan.document import Block, Check, Checklist, Heading, Paragraph, Section, Table
 from invsync.plan.settings import Settings
-from invsync.plan.wording import count_of, seconds, units
+from invsync.plan.wording import count_of, number, seconds, units
 from invsync.policy import Policy
 
-__all__ = ["CANCELLATION_LIMITS", "CancellationLimit", "risk_section"]
+__all__ = ["CANCELLATION_LIMITS", "PRICE_PARITY_RULES", "CancellationLimit", "risk_section"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ CANCELLATION_LIMITS: Final = {
 }
 
 
+#: Marketplaces that penalise a price above what the item costs elsewhere, and how.
+PRICE_PARITY_RULES: Final = {
+    "amazon": "Amazon's fair pricing policy can take the Featured Offer (Buy Box) away from "
+    "an offer priced above the item elsewhere "
+    "(https://sellercentral.amazon.com.au/gp/help/external/G5TUVJKZHUVMN77V)",
+    "walmart": "Walmart unpublishes offers priced well above the same item elsewhere, "
+    'reason "Reasonable Price Not Satisfied" (https://marketplacelearn.walmart.com/guides/'
+    "Catalog%20management/Price%20management/Pricing-rules)",
+}
+
+
 def risk_section(
     policy: Policy, settings: Settings, at_peak: Sequence[BufferAtPeak] | None
 ) -> Section:
@@ -61,6 +72,7 @@ def risk_section(
         *_lag_checks(policy, settings, at_peak),
         *_safety_checks(policy, settings),
         *_measured_lag_checks(policy),
+        *_price_checks(policy),
         *_cancellation_checks(policy),
     ]
     blocks: list[Block] = [
@@ -191,6 +203,34 @@ def _measured_lag_checks(policy: Policy) -> list[Check]:
                 "checkout reserves through invsync has none).",
             )
         )
+    return checks
+
+
+def _price_checks(policy: Policy) -> list[Check]:
+    """Priced channels a marketplace's price rules or the seller's margin can catch out."""
+    checks = []
+    for channel in policy.document.channels:
+        price = channel.price
+        if price is None:
+            continue
+        rule = PRICE_PARITY_RULES.get(platform_of(channel.id))
+        if rule is not None and price.parity == "none":
+            checks.append(
+                Check(
+                    f"{channel.id} prices",
+                    f"parity none: {rule}.",
+                    'set `parity = "not_above_lowest"` in its `price` table.',
+                )
+            )
+        if price.margin_floor_pct is None:
+            checks.append(
+                Check(
+                    f"{channel.id} prices",
+                    "no `margin_floor_pct`: a price may be sent below cost after the "
+                    f"channel's {number(price.fee_pct)}% fees.",
+                    "set `margin_floor_pct` (and send `cost` with `price.set`).",
+                )
+            )
     return checks
 
 

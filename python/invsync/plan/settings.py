@@ -13,7 +13,7 @@ from msgspec import Struct, json
 
 from invsync.policy import ChannelOverride, Policy
 
-__all__ = ["AutoRule", "ChannelRule", "Settings"]
+__all__ = ["AutoRule", "ChannelRule", "Settings", "override_tables"]
 
 
 class AutoRule(Struct, frozen=True):
@@ -90,3 +90,18 @@ class Settings:
 def _sets(overrides: Mapping[str, ChannelOverride], channel: str, field: str) -> bool:
     override = overrides.get(channel)
     return override is not None and getattr(override, field) is not None
+
+
+def override_tables(policy: Policy) -> list[tuple[str, Mapping[str, ChannelOverride]]]:
+    """Every class's and SKU's channel overrides, each with who wrote them as a reader
+    finds it in the policy: `class bestseller (A, B)`, `SKU A`."""
+    doc = policy.document
+    members: dict[str, list[str]] = {}
+    for sku in doc.skus:
+        if sku.class_ is not None:
+            members.setdefault(sku.class_, []).append(sku.id)
+    tables: list[tuple[str, Mapping[str, ChannelOverride]]] = [
+        (f"class {cls.id} ({', '.join(members.get(cls.id, [])) or 'no SKUs listed'})", cls.channels)
+        for cls in doc.classes
+    ]
+    return tables + [(f"SKU {sku.id}", sku.channels) for sku in doc.skus]

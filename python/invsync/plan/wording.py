@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["count_of", "number", "seconds", "units"]
+from collections.abc import Iterable
+
+from msgspec import Struct
+
+__all__ = ["count_of", "number", "seconds", "units", "written"]
 
 
 def number(value: float) -> str:
@@ -23,3 +27,14 @@ def seconds(value: float) -> str:
 def count_of(count: int, noun: str) -> str:
     """`1 unit`, `36 units`."""
     return f"{units(count)} {noun}{'' if count == 1 else 's'}"
+
+
+def written(table: Struct, fields: Iterable[str]) -> str:
+    """The fields an override sets, as `share 1, buffer 0`; those it leaves out are
+    inherited and not shown."""
+    values = [(name, getattr(table, name)) for name in fields]
+    return ", ".join(
+        f"{name} {value if isinstance(value, str) else number(value)}"
+        for name, value in values
+        if value is not None
+    )
