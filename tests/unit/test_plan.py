@@ -146,6 +146,17 @@ def _small_policy(tmp_path: Path, channel: str) -> Policy:
     return Policy.load(path)
 
 
+def test_an_automatic_buffer_set_by_a_sku_shows_its_channels_inputs(tmp_path: Path) -> None:
+    policy = _small_policy(
+        tmp_path,
+        'id = "walmart"\ntier = 1\nlag_s = 1800\n\n'
+        '[[skus]]\nid = "X"\nchannels = { walmart = { buffer = "auto", risk = 2.0 } }\n',
+    )
+    inventory = _section(build_plan(policy, None, DAY), "Inventory matrix")
+    assert _table(inventory, "channel", "lag_s")["walmart"]["lag_s"] == "1,800 s"
+    assert _table(inventory, "applies to", "channel")["SKU X"]["changes"] == "buffer auto, risk 2"
+
+
 def test_a_policy_without_price_tables_says_so(tmp_path: Path) -> None:
     policy = _small_policy(tmp_path, 'id = "amazon"\ntier = 1\n')
     pricing = _section(build_plan(policy, None, DAY), "Pricing matrix")
@@ -202,7 +213,9 @@ def test_velocity_turns_automatic_buffers_into_numbers(tmp_path: Path) -> None:
     rows = {(row[0], row[1]): dict(zip(table.header, row, strict=True)) for row in table.rows}
     # walmart: ceil(1.5 × (0.5 × (1800 + 30) + 0.1 × (1800 + 120))) = ceil(1660.5)
     assert rows["A", "walmart"]["buffer"] == "1,661"
-    assert rows["A", "walmart"]["how"].startswith("buffer 1661 = ceil((0.5/s × (1800 s + 30 s)")
+    assert rows["A", "walmart"]["how"] == (
+        "buffer 1661 = ceil((0.1/s × (1800 s + 120 s) + 0.5/s × (1800 s + 30 s)) × 1.5)"
+    )
     # tiktok: 2 × (0.5 × (60 + 30) + 0.1 × (60 + 120)) = 126
     assert rows["A", "tiktok"]["buffer"] == "126"
     # amazon: bestseller's static 3 overrides the automatic buffer; 0.5 × 330 + 0.1 × 420

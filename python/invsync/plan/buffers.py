@@ -42,7 +42,8 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
     for sku, rates in velocity.rates.items():
         if settings.kind(sku) == "non_inventory":
             continue  # shown a constant: nothing to oversell
-        sellers = [(rate, specs[channel].order_lag_s) for channel, rate in rates.items()]
+        # In the policy's channel order, as the core sums them.
+        sellers = [(rates[c], spec.order_lag_s) for c, spec in specs.items() if c in rates]
         for channel, spec in specs.items():
             rule = settings.rule(sku, channel)
             exposure = None if spec.lag_s is None else _units(spec.lag_s, sellers, 1.0)

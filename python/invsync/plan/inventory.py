@@ -31,7 +31,8 @@ def inventory_section(
         Heading("Channels"),
         _channels(policy),
     ]
-    automatic = [c for c in policy.document.channels if c.buffer == "auto"]
+    auto_anywhere = policy.auto_buffered_channels()
+    automatic = [c for c in policy.document.channels if c.id in auto_anywhere]
     if automatic:
         blocks += [Heading("Automatic buffers: their inputs"), _automatic(automatic)]
     overrides = _overrides(policy)
