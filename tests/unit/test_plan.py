@@ -235,6 +235,8 @@ def test_velocity_puts_buffers_shorter_than_their_lag_on_the_risk_list(tmp_path:
     assert "sell 207 units during amazon's 300 s lag" in amazon.finding
     assert "its buffer is 3" in amazon.finding
     assert "set by class bestseller" in amazon.action and "at least 207" in amazon.action
+    assert "storefront" not in amazon.action
+    assert "storefront whose checkout reserves" in checks["shopify · A"].action
     # shopify (2 s lag, buffer 0): 0.5 × 32 + 0.1 × 122 = 28.2 → 29 units
     assert "sell 29 units" in checks["shopify · A"].finding
     assert "walmart · A" not in checks and "tiktok · A" not in checks

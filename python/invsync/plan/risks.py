@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from invsync.catalog.rules import platform_of
+from invsync.catalog.rules import GENERIC, platform_name, platform_of
 from invsync.plan.buffers import BufferAtPeak
 from invsync.plan.document import Block, Check, Checklist, Heading, Paragraph, Section, Table
 from invsync.plan.settings import Settings
@@ -138,10 +138,10 @@ def _lag_action(settings: Settings, b: BufferAtPeak) -> str:
         where = settings.written_by(b.sku, b.channel, "buffer_max")
         return f"raise buffer_max (set by {where}) to at least {at_least}, or shorten the lag."
     where = settings.written_by(b.sku, b.channel, "buffer")
-    return (
-        f'raise the buffer (set by {where}) to at least {at_least} or make it "auto"; a '
-        "storefront whose checkout reserves through invsync can leave it."
-    )
+    action = f'raise the buffer (set by {where}) to at least {at_least} or make it "auto"'
+    if platform_of(b.channel) in ("shopify", GENERIC):
+        return action + "; a storefront whose checkout reserves through invsync can leave it."
+    return action + "."
 
 
 def _safety_checks(policy: Policy, settings: Settings) -> list[Check]:
@@ -244,7 +244,8 @@ def _cancellation_checks(policy: Policy) -> list[Check]:
         checks.append(
             Check(
                 f"{channel} cancellations",
-                f"{platform} wants a {limit.measure.split(':')[0]} {limit.limit}; every "
+                f"{platform_name(platform)} wants a {limit.measure.split(':')[0]} "
+                f"{limit.limit}; every "
                 f"unit oversold on {channel} is one cancellation.",
                 f'watch `invsync_oversold_units_total{{channel="{channel}"}}` against the '
                 "channel's orders, and raise its buffer or `risk` when cancellations pass "
