@@ -20,6 +20,7 @@ COMMANDS = (
     "sandbox",
     "explain",
     "check",
+    "plan",
     "listing",
     "simulate",
     "loadtest",

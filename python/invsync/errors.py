@@ -51,6 +51,10 @@ class ListingError(ConfigError):
     """A listing map entry refused: a CSV row (field = its column) or a KV entry."""
 
 
+class VelocityError(ConfigError):
+    """A sales-rate CSV (`invsync plan --velocity`) refused: field = the column at fault."""
+
+
 class ScenarioError(ConfigError):
     """A simulation scenario (`invsync simulate --scenario`) refused at load."""
 

@@ -108,7 +108,7 @@ class Explanation:
                     for s in auto["sellers"]
                 ],
                 "computed_at": None if auto["at"] is None else rfc3339(from_micros(auto["at"])),
-                "reason": _buffer_reason(ch["buffer"], auto),
+                "reason": buffer_reason(ch["buffer"], auto),
             }
         return out
 
@@ -188,7 +188,7 @@ def _seconds(s: float) -> str:
     return f"{s:.4g} s"
 
 
-def _buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
+def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
     """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers."""
     push = _seconds(auto["push_lag"]["seconds"])
     terms = [
