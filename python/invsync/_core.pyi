@@ -35,6 +35,12 @@ def check_policy(tables_json: bytes) -> _PolicyRefusal | None:
 def partition_of(key: str, partitions: int) -> int:
     """`fnv1a_64(key) % partitions`: the partition of a SKU family key."""
 
+def auto_buffer(
+    risk: float, min: int, max: int | None, push_lag_s: float, sellers: list[tuple[float, float]]
+) -> tuple[int, int]:
+    """CONTRACT 13's automatic buffer for given rates: (the formula's value, the buffer
+    within min..max). `sellers` are (units/s, order lag s) of every selling channel."""
+
 @final
 class BatchEffects:
     """What a core call did, as columns: a few flat lists instead of an object per event.
@@ -94,6 +100,7 @@ __all__ = [
     "FrameSplitter",
     "LogMessage",
     "__version__",
+    "auto_buffer",
     "check_policy",
     "partition_of",
 ]

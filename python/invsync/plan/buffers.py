@@ -9,9 +9,9 @@ and order lag its `order_lag_s`, as in a freshly started service.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from invsync._core import auto_buffer
 from invsync.explain import buffer_reason
 from invsync.plan.settings import AutoRule, Settings
 from invsync.plan.velocity import Velocity
@@ -59,19 +59,15 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
 
 
 def _units(push_s: float, sellers: list[tuple[float, float]], risk: float) -> int:
-    """ceil(risk × Σ_d v_d × (push + order_lag_d)), in whole units."""
-    return max(0, math.ceil(risk * sum(v * (push_s + lag) for v, lag in sellers)))
+    """ceil(risk × Σ_d v_d × (push + order_lag_d)), in whole units, as the core counts."""
+    return auto_buffer(risk, 0, None, push_s, sellers)[0]
 
 
 def _automatic(
     rule: AutoRule, push_s: float, sellers: list[tuple[float, float]]
 ) -> tuple[int, int]:
-    """(the formula's value, the buffer within the rule's bounds)."""
-    formula = _units(push_s, sellers, rule.risk)
-    bounded = max(formula, rule.min)
-    if rule.max is not None:
-        bounded = min(bounded, rule.max)
-    return formula, max(bounded, 0)
+    """(the formula's value, the buffer within the rule's bounds): the core's own rule."""
+    return auto_buffer(rule.risk, rule.min, rule.max, push_s, sellers)
 
 
 def _explain_inputs(

@@ -109,6 +109,22 @@ pub fn partition_of(key: &str, partitions: u32) -> PyResult<u32> {
     Ok(crate::partition::partition_of(key, partitions))
 }
 
+/// CONTRACT 13's automatic buffer for rates a caller supplies (`invsync plan`):
+/// (the formula's value, the buffer within `min`..`max`). `sellers` are
+/// (units/s, order lag s) of every channel selling the SKU.
+#[pyfunction]
+#[pyo3(signature = (risk, min, max, push_lag_s, sellers))]
+pub fn auto_buffer(
+    risk: f64,
+    min: i64,
+    max: Option<i64>,
+    push_lag_s: f64,
+    sellers: Vec<(f64, f64)>,
+) -> (i64, i64) {
+    let rule = crate::velocity::AutoBuffer { min, max, risk };
+    crate::velocity::auto_buffer(&rule, push_lag_s, sellers.into_iter())
+}
+
 /// Borrows a contiguous numpy array; a strided view is refused instead of copied.
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()
