@@ -1,8 +1,9 @@
-"""Shared fixtures: a real nats-server on a free loopback port, one per test, and an
-HTTP client session for the tests that call an emulated platform.
+"""Shared fixtures: a real nats-server on a free loopback port, one per test (or a
+three-node cluster of them), and an HTTP client session for the tests that call an
+emulated platform.
 
-Tests that use the server are marked `nats`; `pytest -m "not nats"` skips them. The server
-runs with the shipped permissions and the harness's test client user.
+Tests that use a server are marked `nats`; `pytest -m "not nats"` skips them. Servers
+run with the shipped permissions and the harness's test client user.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from invsync.gateway.platforms import calls
 from invsync.nats_server import NatsServer
+from tests.cluster import NatsCluster
 from tests.users import TEST_USERS
 
 
@@ -43,7 +45,17 @@ def nats_server() -> Iterator[NatsServer]:
         yield server
 
 
+@pytest.fixture
+def nats_cluster() -> Iterator[NatsCluster]:
+    """Three clustered servers on loopback, formed; the test creates its stream."""
+    with NatsCluster(users=TEST_USERS) as cluster:
+        yield cluster
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "nats_server" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if {"nats_server", "nats_cluster"} & fixtures:
             item.add_marker(pytest.mark.nats)
+        if "nats_cluster" in fixtures:
+            item.add_marker(pytest.mark.cluster)

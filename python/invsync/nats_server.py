@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from invsync.security.natsconf import User, accounts, load_or_mint, render, write_seeds
 from invsync.security.roles import ROLE_NAMES, inbox_prefix
@@ -69,9 +69,11 @@ class NatsServer:
     """One nats-server process; use as a context manager or call start()/stop().
 
     `users` adds users (name -> roles) to the one-per-role users every server has.
-    A server started again on the same store keeps its users' keys. Only the
-    benchmark harnesses turn `permissions` off: their probes (a bare echo
-    responder, a raw log reader) are measuring tools, not invsync roles.
+    A server started again on the same store keeps its users' keys; servers of one
+    cluster share them through one `users_dir`, and take their server name and
+    cluster block from `config`. Only the benchmark harnesses turn `permissions`
+    off: their probes (a bare echo responder, a raw log reader) are measuring
+    tools, not invsync roles.
     """
 
     def __init__(
@@ -81,10 +83,14 @@ class NatsServer:
         users: Mapping[str, Sequence[str]] | None = None,
         *,
         permissions: bool = True,
+        users_dir: Path | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self.port = port or free_port()
         self._own_store = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="invsync-nats-"))
+        self.users_dir = users_dir or self.store_dir / "users"
+        self.config = dict(config or {})
         self.users: dict[str, tuple[str, ...]] = {role: (role,) for role in ROLE_NAMES}
         self.users.update((name, tuple(held)) for name, held in (users or {}).items())
         self.permissions = permissions
@@ -113,14 +119,14 @@ class NatsServer:
     def _write_config(self) -> Path:
         config = self.store_dir / "nats-server.conf"
         if not self.permissions:
-            config.write_text(render({"max_payload": MAX_PAYLOAD}))
+            config.write_text(render({"max_payload": MAX_PAYLOAD, **self.config}))
             return config
-        seeds_dir = self.store_dir / "users"
         users: list[User] = [
-            load_or_mint(seeds_dir / f"{name}.nk", name, held) for name, held in self.users.items()
+            load_or_mint(self.users_dir / f"{name}.nk", name, held)
+            for name, held in self.users.items()
         ]
-        self._seeds = write_seeds(users, seeds_dir)
-        config.write_text(render({"max_payload": MAX_PAYLOAD, **accounts(users)}))
+        self._seeds = write_seeds(users, self.users_dir)
+        config.write_text(render({"max_payload": MAX_PAYLOAD, **accounts(users), **self.config}))
         return config
 
     def start(self) -> Self:
@@ -162,6 +168,13 @@ class NatsServer:
                 time.sleep(0.02)
         self.stop()
         raise NatsServerError(f"nats-server not ready on port {self.port}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crashed node: no flush, no goodbye to the cluster. The store stays."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
 
     def stop(self) -> None:
         if self._process is not None:

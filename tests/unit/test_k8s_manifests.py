@@ -1,9 +1,11 @@
 """The Kubernetes manifests under k8s/ agree with the service they deploy.
 
-Every YAML document is a Kubernetes object (or a kustomization, or Helm values);
-every metric the alerts and the dashboard query is one the service exports; the
-allocator is started with flags `invsync serve` accepts, on the ports, paths
-and volumes the pod actually has.
+Every YAML document is a Kubernetes object (or a kustomization, or Helm values)
+that validates offline against the Kubernetes schema (Prometheus Operator objects,
+which it has no schema for, against their structure); every metric the alerts and
+the dashboard query is one the service exports; each partition's allocators are
+started with flags `invsync serve` accepts, on the ports, paths and volumes the pod
+actually has.
 """
 
 from __future__ import annotations
@@ -34,13 +36,21 @@ from invsync.security.roles import ROLE_NAMES
 from invsync.service.metrics import Metrics
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: k8s manifests not checked")
+kubernetes_validate = pytest.importorskip(
+    "kubernetes_validate", reason="kubernetes-validate is not installed: k8s schemas not checked"
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 HELM_VALUES = K8S / "nats" / "values.yaml"
 HELM_TLS_VALUES = K8S / "nats" / "values-tls.yaml"
 DASHBOARD = K8S / "base" / "dashboards" / "invsync.json"
+PARTITIONS = K8S / "base" / "partitions"
 METRIC = re.compile(r"\binvsync_[a-z0-9_]+\b")
+# The oldest Kubernetes the manifests are written for (PodDisruptionBudget's
+# unhealthyPodEvictionPolicy is GA from 1.31).
+KUBERNETES_VERSION = "1.31.0"
+PARTITION_LABEL = "invsync.io/partition"
 
 
 def yaml_files() -> list[Path]:
@@ -52,12 +62,14 @@ def documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
 
 
+def base_objects() -> list[dict[str, Any]]:
+    """Every document in the base, the allocator template included (overlays hold
+    partial patches)."""
+    return [d for path in sorted((K8S / "base").rglob("*.yaml")) for d in documents(path)]
+
+
 def objects(kind: str) -> list[dict[str, Any]]:
-    """Every document of `kind` in the base (overlays hold partial patches)."""
-    found = []
-    for path in sorted((K8S / "base").glob("*.yaml")):
-        found += [d for d in documents(path) if d.get("kind") == kind]
-    return found
+    return [d for d in base_objects() if d.get("kind") == kind]
 
 
 def the(kind: str) -> dict[str, Any]:
@@ -115,6 +127,39 @@ def expand(arg: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env[m.group(1)], arg)
 
 
+def partition_count() -> int:
+    """N, from the ConfigMap every allocator reads it from."""
+    (kustomization,) = documents(K8S / "base" / "kustomization.yaml")
+    (generator,) = [
+        g for g in kustomization["configMapGenerator"] if g["name"] == "invsync-partitions"
+    ]
+    (literal,) = generator["literals"]
+    key, value = literal.split("=")
+    assert key == "partitions"
+    return int(value)
+
+
+def container_env(container: dict[str, Any], partition: int = 0) -> dict[str, str]:
+    """The container's environment as the pod of `partition` gets it: plain values, N
+    from the invsync-partitions ConfigMap, k from the pod's partition label."""
+    env = {}
+    for entry in container["env"]:
+        source = entry.get("valueFrom", {})
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+        elif source.get("configMapKeyRef", {}).get("name") == "invsync-partitions":
+            env[entry["name"]] = str(partition_count())
+        elif source.get("fieldRef", {}).get("fieldPath") == f"metadata.labels['{PARTITION_LABEL}']":
+            env[entry["name"]] = str(partition)
+    return env
+
+
+def allocator_args(partition: int = 0) -> argparse.Namespace:
+    container = allocator()
+    env = container_env(container, partition)
+    return serve_parser().parse_args([expand(a, env) for a in container["args"]])
+
+
 def test_there_are_manifests_to_check() -> None:
     assert len(yaml_files()) >= 10
     assert HELM_VALUES.is_file() and DASHBOARD.is_file()
@@ -162,12 +207,11 @@ def test_prod_nats_values_turn_on_client_tls_from_a_secret() -> None:
 def test_allocator_connects_as_the_service_user_from_a_secret() -> None:
     pod = the("StatefulSet")["spec"]["template"]["spec"]
     container = allocator()
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    parsed = allocator_args()
     assert parsed.metrics_addr == "0.0.0.0"  # the probes and Prometheus come from outside
     volumes = {v["name"]: v for v in pod["volumes"]}
     (ensure,) = pod["initContainers"]
-    ensure_env = {e["name"]: e["value"] for e in ensure["env"] if "value" in e}
+    ensure_env = container_env(ensure)
     for seed, mounts in (
         (parsed.nkey, container["volumeMounts"]),
         (Path(ensure_env["INVSYNC_NATS_NKEY"]), ensure["volumeMounts"]),
@@ -209,15 +253,13 @@ def test_allocator_runs_invsync_serve_with_flags_it_accepts() -> None:
     args = container["args"]
     flags = [a.split("=", 1)[0] for a in args if a.startswith("-")]
     assert set(flags) <= known, f"unknown flags: {sorted(set(flags) - known)}"
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    parsed = parser.parse_args([expand(a, env) for a in args])
+    parsed = allocator_args()
     assert parsed.policy and parsed.state and parsed.nats.startswith("nats://")
 
 
 def test_metrics_port_probes_and_services_line_up() -> None:
     container = allocator()
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    parsed = allocator_args()
     (port,) = [p for p in container["ports"] if p["name"] == "metrics"]
     assert port["containerPort"] == parsed.metrics_port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -238,8 +280,7 @@ def test_policy_and_state_live_on_the_mounted_volumes() -> None:
     statefulset = the("StatefulSet")
     pod = statefulset["spec"]["template"]["spec"]
     container = allocator()
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+    parsed = allocator_args()
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
 
@@ -265,11 +306,86 @@ def test_allocator_is_hardened_and_has_time_to_snapshot() -> None:
         assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
-def test_one_partition_means_one_replica() -> None:
-    assert the("StatefulSet")["spec"]["replicas"] == 1
-    for overlay in ("dev", "prod"):
-        (kustomization,) = documents(K8S / "overlays" / overlay / "kustomization.yaml")
-        assert all(r["count"] == 1 for r in kustomization.get("replicas", []))
+def partition_kustomizations() -> dict[int, dict[str, Any]]:
+    """base/partitions/p<k>/kustomization.yaml by k."""
+    found = {}
+    for path in sorted(PARTITIONS.glob("p*/kustomization.yaml")):
+        (kustomization,) = documents(path)
+        found[int(path.parent.name.removeprefix("p"))] = kustomization
+    return found
+
+
+def test_each_partition_k_of_n_has_its_own_statefulset_of_a_leader_and_a_standby() -> None:
+    """k8s/base lists p0..p(N-1), N is what the allocators are told, and each
+    partition's kustomization names and labels its StatefulSet with its own k."""
+    n = partition_count()
+    assert n >= 2
+    found = partition_kustomizations()
+    assert sorted(found) == list(range(n))
+    (base,) = documents(K8S / "base" / "kustomization.yaml")
+    assert [r for r in base["resources"] if r.startswith("partitions/")] == [
+        f"partitions/p{k}" for k in range(n)
+    ]
+    for k, kustomization in found.items():
+        assert kustomization["nameSuffix"] == f"-p{k}"
+        (labels,) = kustomization["labels"]
+        assert labels == {"pairs": {PARTITION_LABEL: str(k)}, "includeSelectors": True}
+        parsed = allocator_args(k)
+        assert (parsed.partitions, parsed.partition) == (n, str(k))
+    statefulset = the("StatefulSet")
+    assert statefulset["spec"]["replicas"] == 2
+    # Both pods are candidates for the lease; neither writes before holding it.
+    assert allocator_args().standby is True
+
+
+def test_a_partitions_leader_and_standby_never_share_a_node() -> None:
+    pod = the("StatefulSet")["spec"]["template"]["spec"]
+    (term,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    selector = the("StatefulSet")["spec"]["selector"]["matchLabels"]
+    assert term["labelSelector"]["matchLabels"] == selector
+
+
+def test_a_drain_takes_at_most_one_allocator_of_a_partition() -> None:
+    budget = the("PodDisruptionBudget")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == the("StatefulSet")["spec"]["selector"]
+
+
+def test_alerts_cover_a_leaderless_partition_and_a_lagging_standby() -> None:
+    rules = {
+        r["alert"]: r["expr"]
+        for g in the("PrometheusRule")["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    leaderless = rules["InvsyncPartitionLeaderless"]
+    assert "invsync_partition_leader" in leaderless and "partition" in leaderless
+    assert "invsync_standby_lag_events" in rules["InvsyncStandbyLagging"]
+
+
+def test_the_dashboard_repeats_a_row_per_partition() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert "invsync_partition_leader" in variables["partition"]["definition"]
+    (row,) = [p for p in dashboard["panels"] if p.get("repeat") == "partition"]
+    start = dashboard["panels"].index(row)
+    inside = dashboard["panels"][start + 1 :]
+    exprs = " ".join(t["expr"] for p in inside for t in p.get("targets", []))
+    for metric in ("invsync_partition_leader", "invsync_partition_epoch"):
+        assert metric in exprs
+    assert "invsync_standby_lag_events" in exprs
+    assert all("$partition" in t["expr"] for p in inside for t in p.get("targets", []))
+
+
+def test_nats_values_keep_the_stream_replicated_on_three_servers() -> None:
+    """The shared log and the leader lease bucket live on three servers: one lost
+    server loses neither."""
+    (values,) = documents(HELM_VALUES)
+    assert values["config"]["cluster"]["replicas"] == 3
+    ensure = the("StatefulSet")["spec"]["template"]["spec"]["initContainers"][0]
+    env = container_env(ensure)
+    assert env["INVSYNC_STREAM_REPLICAS"] == "3"
 
 
 def test_policy_in_the_configmap_is_the_example_policy() -> None:
@@ -293,27 +409,113 @@ def kustomize(target: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
-def test_kustomize_builds(target: str) -> None:
-    kinds = [d["kind"] for d in kustomize(target)]
-    assert "StatefulSet" in kinds and "Deployment" in kinds and kinds.count("ConfigMap") == 4
+def test_kustomize_builds_one_statefulset_and_budget_per_partition(target: str) -> None:
+    built = kustomize(target)
+    kinds = [d["kind"] for d in built]
+    assert "Deployment" in kinds and kinds.count("ConfigMap") == 5
+    n = partition_count()
+    for kind in ("StatefulSet", "PodDisruptionBudget"):
+        named = sorted(d["metadata"]["name"] for d in built if d["kind"] == kind)
+        assert named == [f"invsync-p{k}" for k in range(n)]
+    for statefulset in (d for d in built if d["kind"] == "StatefulSet"):
+        k = statefulset["metadata"]["name"].removeprefix("invsync-p")
+        template = statefulset["spec"]["template"]
+        assert statefulset["spec"]["selector"]["matchLabels"][PARTITION_LABEL] == k
+        assert template["metadata"]["labels"][PARTITION_LABEL] == k
+
+
+# --- offline schema validation -------------------------------------------------------------
+
+
+# Prometheus Operator kinds kubernetes-validate has no schema for: the fields the
+# operator needs, checked by hand (name: required keys, and the keys of each list item).
+def check_prometheus_rule(rule: dict[str, Any]) -> None:
+    groups = rule["spec"]["groups"]
+    assert groups and len({g["name"] for g in groups}) == len(groups)
+    for group in groups:
+        assert set(group) <= {"name", "interval", "rules"}, group["name"]
+        for entry in group["rules"]:
+            assert ("alert" in entry) != ("record" in entry), entry
+            assert set(entry) <= {"alert", "record", "expr", "for", "labels", "annotations"}
+            assert isinstance(entry["expr"], str) and entry["expr"].strip()
+            if "alert" in entry:
+                assert entry["labels"]["severity"] in {"critical", "warning", "info"}
+                assert entry["annotations"]["summary"]
+            if "for" in entry:
+                assert re.fullmatch(r"\d+[smh]", entry["for"]), entry["for"]
+
+
+def check_service_monitor(monitor: dict[str, Any]) -> None:
+    assert monitor["spec"]["selector"]["matchLabels"]
+    for endpoint in monitor["spec"]["endpoints"]:
+        assert isinstance(endpoint["port"], str) and endpoint["path"].startswith("/")
+        assert re.fullmatch(r"\d+s", endpoint["interval"])
+
+
+STRUCTURAL_CHECKS = {
+    "PrometheusRule": check_prometheus_rule,
+    "ServiceMonitor": check_service_monitor,
+}
+
+
+def validate(document: dict[str, Any]) -> None:
+    """kubernetes-validate's strict schema check, or ours for a Prometheus Operator kind."""
+    if document["kind"] in STRUCTURAL_CHECKS:
+        assert document["apiVersion"] == "monitoring.coreos.com/v1"
+        STRUCTURAL_CHECKS[document["kind"]](document)
+        return
+    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def full_objects() -> list[dict[str, Any]]:
+    """The base's complete objects: everything but kustomizations (overlays hold patches)."""
+    return [d for d in base_objects() if d["kind"] != "Kustomization"]
+
+
+@pytest.mark.parametrize(
+    "document", full_objects(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}"
+)
+def test_every_base_object_validates_against_its_schema(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+@pytest.mark.parametrize("target", ["base", "overlays/dev", "overlays/prod"])
+def test_every_built_object_validates_against_its_schema(target: str) -> None:
+    for document in kustomize(target):
+        validate(document)
+
+
+def test_the_schema_check_refuses_a_broken_object() -> None:
+    """The validation above can fail: a misspelt field and a rule without expr are caught."""
+    statefulset = json.loads(json.dumps(the("StatefulSet")))
+    statefulset["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(statefulset)
+    rule = json.loads(json.dumps(the("PrometheusRule")))
+    del rule["spec"]["groups"][0]["rules"][0]["expr"]
+    with pytest.raises(KeyError):
+        validate(rule)
 
 
 def test_prod_connects_to_nats_over_tls_checking_the_ca_from_a_secret() -> None:
-    (statefulset,) = [d for d in kustomize("overlays/prod") if d["kind"] == "StatefulSet"]
-    pod = statefulset["spec"]["template"]["spec"]
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    (container,) = [c for c in pod["containers"] if c["name"] == "invsync"]
-    (ensure,) = pod["initContainers"]
-    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
-    ensure_env = {e["name"]: e["value"] for e in ensure["env"] if "value" in e}
-    assert parsed.nats.startswith("tls://") and ensure_env["INVSYNC_NATS_URL"].startswith("tls://")
-    for ca, mounts in (
-        (parsed.tls_ca, container["volumeMounts"]),
-        (Path(ensure_env["INVSYNC_NATS_TLS_CA"]), ensure["volumeMounts"]),
-    ):
-        (mount,) = [m for m in mounts if ca.is_relative_to(m["mountPath"])]
-        assert "secret" in volumes[mount["name"]]
+    statefulsets = [d for d in kustomize("overlays/prod") if d["kind"] == "StatefulSet"]
+    assert len(statefulsets) == partition_count()
+    for statefulset in statefulsets:
+        pod = statefulset["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = [c for c in pod["containers"] if c["name"] == "invsync"]
+        (ensure,) = pod["initContainers"]
+        env = container_env(container)
+        parsed = serve_parser().parse_args([expand(a, env) for a in container["args"]])
+        ensure_env = container_env(ensure)
+        assert parsed.nats.startswith("tls://")
+        assert ensure_env["INVSYNC_NATS_URL"].startswith("tls://")
+        for ca, mounts in (
+            (parsed.tls_ca, container["volumeMounts"]),
+            (Path(ensure_env["INVSYNC_NATS_TLS_CA"]), ensure["volumeMounts"]),
+        ):
+            (mount,) = [m for m in mounts if ca.is_relative_to(m["mountPath"])]
+            assert "secret" in volumes[mount["name"]]
 
 
 # --- the channel gateway -----------------------------------------------------------------

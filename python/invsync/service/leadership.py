@@ -343,7 +343,17 @@ class Leadership:
         await self._fence()
 
     async def _watch_candidates(self) -> None:
-        """Keeps `_candidates` current: who follows the partition, how far, seen when."""
+        """Keeps `_candidates` current, watching again when the watch cannot start or
+        breaks (a NATS node lost): a leadership that dies with it leaves no standby."""
+        while True:
+            try:
+                await self._follow_candidates()
+            except NatsError as exc:
+                log.warning("partition %d candidates: %r", self.partition, exc)
+            await anyio.sleep(self.lease_s / RENEWALS_PER_LEASE)
+
+    async def _follow_candidates(self) -> None:
+        """Who follows the partition, how far, seen when: until the watch ends."""
         watcher = await self._kv.watch(f"p{self.partition}.cand.>")
         prefix = len(f"p{self.partition}.cand.")
         async for entry in watcher:
