@@ -27,6 +27,8 @@ class PushLags:
     def __init__(self) -> None:
         self._sent: dict[str, OrderedDict[int, datetime]] = {}
         self._lags: dict[str, deque[float]] = {}
+        #: each channel's p99 as of its last ack (dropped by the next one)
+        self._p99: dict[str, float | None] = {}
         self._reported: dict[str, float] = {}
 
     def sent(self, channel: str, seq: int, ts: datetime) -> None:
@@ -44,14 +46,21 @@ class PushLags:
             return  # sent before a restart, or forgotten
         lag = max((accepted_ts - went_out).total_seconds(), 0.0)
         self._lags.setdefault(channel, deque(maxlen=WINDOW)).append(lag)
+        self._p99.pop(channel, None)
 
     def p99(self, channel: str) -> float | None:
-        """The p99 of the channel's recent push lags, once `MIN_ACKS` were measured."""
+        """The p99 of the channel's recent push lags, once `MIN_ACKS` were measured
+        (sorted again only after an ack: a tick asks every channel, most got none)."""
+        if channel in self._p99:
+            return self._p99[channel]
         lags = self._lags.get(channel)
         if lags is None or len(lags) < MIN_ACKS:
-            return None
-        ordered = sorted(lags)
-        return ordered[math.ceil(0.99 * len(ordered)) - 1]
+            p99 = None
+        else:
+            ordered = sorted(lags)
+            p99 = ordered[math.ceil(0.99 * len(ordered)) - 1]
+        self._p99[channel] = p99
+        return p99
 
     def pending(self) -> dict[str, float]:
         """Each channel's p99 that differs from what the log last got: what the next
