@@ -93,7 +93,7 @@ class Defaults(_Table, frozen=True):
     velocity_fast_half_life_s: Span = 30.0
     velocity_slow_half_life_s: Span = 900.0
     velocity_peak_half_life_s: Span = 300.0
-    #: log seconds between recomputations of every automatic buffer and protection level
+    #: log seconds between recomputations of the automatic numbers that may have moved
     adaptive_every_s: Annotated[int, Meta(ge=1, le=86_400)] = 10
     #: automatic protection levels cover the demand of this many seconds
     protect_horizon_s: Span = 3_600.0
