@@ -11,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import msgspec
@@ -21,6 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from invsync import Engine, Policy
+from invsync._core import partition_of
 from invsync.cli import main
 from invsync.nats_server import NatsServer
 from invsync.service.connection import client_kwargs
@@ -43,7 +43,15 @@ CHANNELS = ("shopify", "amazon")
 
 async def resize_command(server: NatsServer, *args: str) -> int:
     """`invsync partitions resize` as an operator runs it (in a thread: it runs its own loop)."""
-    argv = ["partitions", "resize", *cli_connection(server, "service"), "--watch-s", "1.5"]
+    argv = [
+        "partitions",
+        "resize",
+        *cli_connection(server, "service"),
+        "--policy",
+        str(EXAMPLE_POLICY),
+        "--watch-s",
+        "1.5",
+    ]
     return await anyio.to_thread.run_sync(main, [*argv, *args])
 
 
@@ -222,12 +230,27 @@ async def as_service(server: NatsServer) -> AsyncIterator[Client]:
         await nc.close()
 
 
-async def test_resize_refuses_a_log_with_votes_across_partitions(
+async def test_resize_refuses_a_log_with_reservations_spanning_the_new_partitions(
     nats_server: NatsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await run_partitions(nats_server, tmp_path, 2, rounds=1, seed=5)
-    vote: dict[str, Any] = {"request_id": "x", "partition": 1, "ok": True, "lines": []}
-    async with as_service(nats_server) as nc:
-        await nc.jetstream().publish("inv.log.vote", msgspec.json.encode(vote))
-    assert await resize_command(nats_server, "--from", "2", "--to", "3") == 2
-    assert "decided across partitions" in capsys.readouterr().out
+    # Decided at once by one allocator; two partitions would decide it by votes.
+    left, right = (next(s for s in SKUS if partition_of(s, 2) == k) for k in (0, 1))
+    async with running_service(nats_server, service_config(nats_server, tmp_path)) as svc:
+        js = svc.nc.jetstream()
+        for sku in (left, right):
+            stock = event("stock.set", f"s-{sku}", sku=sku, location="wh-3", on_hand=ON_HAND)
+            await js.publish("inv.stock.wh-3", stock)
+        lines = [{"line_id": str(i), "sku": s, "qty": 1} for i, s in enumerate((left, right))]
+        request = {
+            "request_id": "cart",
+            "order_id": "o-cart",
+            "channel": "shopify",
+            "hold_seconds": 60,
+            "lines": lines,
+        }
+        reply = await svc.nc.request("inv.reserve.shopify", msgspec.json.encode(request), 10)
+        assert msgspec.json.decode(reply.data)["ok"]
+    assert await resize_command(nats_server, "--from", "1", "--to", "2") == 2
+    assert "'cart'" in capsys.readouterr().out
+    # With one partition nothing spans: the same log resizes to 1 (a no-op) fine.
+    assert await resize_command(nats_server, "--from", "1", "--to", "1") == 0

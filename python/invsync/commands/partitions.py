@@ -23,6 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "from the start.",
     )
     resize.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
+    resize.add_argument(
+        "--policy",
+        type=Path,
+        required=True,
+        help="the policy TOML file the allocators run (its SKU families place SKUs)",
+    )
     resize.add_argument("--from", dest="from_partitions", type=int, required=True, metavar="N")
     resize.add_argument("--to", dest="to_partitions", type=int, required=True, metavar="M")
     resize.add_argument("--stream", default="INVSYNC", help="JetStream stream name")
@@ -47,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import anyio
 
+    from invsync.errors import PolicyError
+    from invsync.policy import Policy
     from invsync.service.connection import connect
     from invsync.service.resize import Resized, ResizeRefused, resize
 
@@ -55,12 +63,14 @@ def run(args: argparse.Namespace) -> int:
         options = replace(
             connection_options(args, args.nats, "invsync-resize"), reconnect_attempts=0
         )
+        policy = Policy.load(args.policy)
         nc = await connect(options)
         try:
             return await resize(
                 nc,
                 args.stream,
                 args.prefix,
+                policy,
                 args.from_partitions,
                 args.to_partitions,
                 args.state_dir,
@@ -73,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
         done = anyio.run(main)
     except ResizeRefused as exc:
         print(f"invsync partitions resize: refused: {exc}")
+        return 2
+    except PolicyError as exc:
+        print(f"invsync partitions resize: {exc}")
         return 2
     print(
         f"stream {done.stream}: {done.from_partitions} -> {done.to_partitions} partitions "

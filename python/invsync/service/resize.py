@@ -7,8 +7,9 @@ is refused unless
 - no allocator of the stream runs: no lease or candidate entry is renewed while
   we watch, and no lease holder answers its presence subject;
 - the stream holds its whole history (first sequence 1, nothing deleted);
-- no reservation was decided across partitions: its votes name the old
-  partitions, and another count would decide it again, differently.
+- no logged reservation spans partitions under the old or the new count: its
+  decision depends on the count (votes of the old partitions, or none), and a
+  replay with another count would decide it again, differently.
 Then the new count is recorded (partition_count.py: `invsync serve` refuses any
 other) and the old partitions' snapshots are retired, so each new partition
 replays from the start.
@@ -30,8 +31,12 @@ from nats.js.api import StreamInfo
 from nats.js.errors import BucketNotFoundError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
+from invsync.engine import Engine
 from invsync.errors import InvsyncError
+from invsync.events import ReservationGroup
+from invsync.policy import Policy
 from invsync.security.roles import leases_bucket
+from invsync.service.consumer import LogReader
 from invsync.service.leadership import Lease
 from invsync.service.partition_count import record_partitions, recorded_partitions
 from invsync.service.subjects import Subjects
@@ -39,6 +44,7 @@ from invsync.service.subjects import Subjects
 _LEASE_KEY = re.compile(r"^p(\d+)$")
 # Partition 0's snapshots keep the names of a service without partitions.
 _SNAPSHOT_OBJECT = re.compile(r"^(p\d+-)?snapshot-\d+\.bin$")
+_GROUPS = msgspec.json.Decoder(ReservationGroup)
 
 
 class ResizeRefused(InvsyncError):
@@ -71,18 +77,44 @@ def check_whole_history(info: StreamInfo, stream: str) -> None:
         )
 
 
-async def check_no_votes(js: JetStreamContext, stream: str, subjects: Subjects) -> None:
-    """A reservation decided by the old partitions' votes is not decided again the same way
-    by another count of partitions (its votes name the old ones)."""
-    info = await js.stream_info(stream, subjects_filter=subjects.vote_log)
-    votes = sum((info.state.subjects or {}).values())
-    if votes:
-        raise ResizeRefused(
-            f"stream {stream} holds {votes} vote(s) of reservations decided across "
-            "partitions: replayed with another partition count they would be decided again "
-            "without the old partitions' votes, and holds would be lost. Keep the current "
-            "partition count (docs/scaling.md, 'Changing the number of partitions')"
-        )
+async def spanning_reservations(
+    js: JetStreamContext,
+    stream: str,
+    subjects: Subjects,
+    policy: Policy,
+    counts: tuple[int, int],
+    through: int,
+) -> list[str]:
+    """Request ids of logged reservations whose SKUs fall in more than one partition
+    under either count. Such a request is decided through votes (or inline, with one
+    partition) and a replay with another count decides it again without the votes it
+    had: a granted hold can come back aborted, a refused one granted."""
+    families = Engine(policy)
+    found: list[str] = []
+    reader = LogReader(js, stream, subjects)
+    await reader.open(0)
+    try:
+        while reader.last_sequence < through:
+            entries = await reader.fetch(min(20_000, through - reader.last_sequence))
+            if not entries:
+                raise ResizeRefused(
+                    f"stream {stream} could not be read past sequence {reader.last_sequence} "
+                    f"of {through}: run this again"
+                )
+            for msg in entries:
+                if not msg.subject.startswith(subjects.reserve_log_prefix):
+                    continue
+                try:
+                    group = _GROUPS.decode(msg.data)
+                except msgspec.DecodeError:
+                    continue  # skipped alike by every partition of any count
+                for logged in group.requests:
+                    skus = {line.sku for line in logged.request.lines}
+                    if any(len({families.partition_of(s, n) for s in skus}) > 1 for n in counts):
+                        found.append(logged.request.request_id)
+    finally:
+        await reader.close()
+    return found
 
 
 async def live_allocators(
@@ -163,6 +195,7 @@ async def resize(
     nc: Client,
     stream: str,
     prefix: str,
+    policy: Policy,
     from_partitions: int,
     to_partitions: int,
     state_dir: Path | None,
@@ -188,7 +221,18 @@ async def resize(
             f"{from_partitions}: run with --from {recorded}"
         )
     check_whole_history(info, stream)
-    await check_no_votes(js, stream, subjects)
+    counts = (from_partitions, to_partitions)
+    last = info.state.last_seq
+    spanning = await spanning_reservations(js, stream, subjects, policy, counts, last)
+    if spanning:
+        raise ResizeRefused(
+            f"stream {stream} holds {len(spanning)} reservation(s) whose SKUs span "
+            f"partitions with {from_partitions} or {to_partitions} partitions (request "
+            f"{spanning[0]!r}, ...): a partition count decides them through its own "
+            "partitions' votes, and the new partitions replaying the log would decide them "
+            "again, differently, losing or inventing holds. Keep the current partition "
+            "count (docs/scaling.md, 'Changing the number of partitions')"
+        )
     running = await live_allocators(nc, leases, subjects, watch_s)
     if running:
         raise ResizeRefused(
