@@ -192,7 +192,8 @@ async def test_serve_refuses_another_partition_count(
         "--partitions",
         "3",
     ]
-    done = await anyio.run_process(serve, check=False)
+    with anyio.fail_after(30):  # a serve that is not refused runs until stopped
+        done = await anyio.run_process(serve, check=False)
     assert done.returncode == 2
     assert b"resize --from 2 --to 3" in done.stdout
 
