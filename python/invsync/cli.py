@@ -16,6 +16,7 @@ from typing import Protocol, cast
 COMMANDS = (
     "demo",
     "serve",
+    "partitions",
     "connect",
     "sandbox",
     "explain",

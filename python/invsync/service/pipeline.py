@@ -189,8 +189,11 @@ class ConsumeLoop:
         if sequence == self._snapshot_sequence:
             return
         policy = self.engine.policy
+        partition, partitions = self.config.sku_share
         snapshot = Snapshot(
             stream_sequence=sequence,
+            partition=partition,
+            partitions=partitions,
             channel_seqs=dict(self.publisher.channel_seqs),
             policy_text=policy.text,
             policy_source=policy.source,
