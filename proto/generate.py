@@ -51,9 +51,11 @@ ORDER: list[type[msgspec.Struct]] = [
     events.OrderFulfillmentFailed,
     events.OrderReturned,
 ]
+CATALOG: list[type[msgspec.Struct]] = [events.PriceSet, events.PromoSet]
 MESSAGES: list[type[msgspec.Struct]] = [
     *STOCK,
     *ORDER,
+    *CATALOG,
     events.Batch,
     events.ReserveRequest,
     events.ReservationGroup,
@@ -62,6 +64,7 @@ MESSAGES: list[type[msgspec.Struct]] = [
     events.ClockTick,
     events.LeaderEpoch,
     events.ChannelQuantities,
+    events.PriceUpdate,
     events.Route,
     events.Alert,
     events.DeadLetter,
@@ -181,6 +184,36 @@ SKU_EXPLANATION = {
                 },
             },
         },
+        "prices": {
+            "type": "array",
+            "description": "Present once the SKU has a price: per priced channel, the price"
+            " its rule computes now, the one last published, and each guard's verdict.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "channel": {"type": "string"},
+                    "price": {"type": "string", "description": "Decimal, e.g. \"21.99\"."},
+                    "currency": {"type": "string"},
+                    "published": {"type": ["string", "null"]},
+                    "formula": {"type": "string"},
+                    "promo": {"type": ["string", "null"]},
+                    "guards": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "rule": {"enum": list(get_args(events.GuardRule))},
+                                "ok": {"type": "boolean"},
+                                "limit": {"type": ["string", "null"]},
+                                "detail": {"type": "string"},
+                            },
+                        },
+                    },
+                    "held_by": {"type": ["string", "null"]},
+                    "reason": {"type": "string", "description": "The whole line, in words."},
+                },
+            },
+        },
         "protect": {
             "type": "array",
             "description": "Present where a tier's protect is \"auto\": this SKU's level per"
@@ -293,6 +326,7 @@ def _operation(
 
 _STOCK_NAMES = [cls.__name__ for cls in STOCK] + ["Batch"]
 _ORDER_NAMES = [cls.__name__ for cls in ORDER] + ["Batch"]
+_CATALOG_NAMES = [cls.__name__ for cls in CATALOG] + ["Batch"]
 _CHANNELS: dict[str, dict[str, Any]] = {
     "stock": _channel(
         "{prefix}.stock.{location}",
@@ -307,6 +341,13 @@ _CHANNELS: dict[str, dict[str, Any]] = {
         _ORDER_NAMES,
         prefix=PREFIX_PARAMETER,
         channel=CHANNEL_PARAMETER,
+    ),
+    "catalog": _channel(
+        "{prefix}.catalog.{source}",
+        "Prices and promotions from a catalog (PIM, ERP, pricing tool), logged in JetStream.",
+        _CATALOG_NAMES,
+        prefix=PREFIX_PARAMETER,
+        source={"description": "Who sends them, e.g. `erp`; any subject token."},
     ),
     "reserve": _channel(
         "{prefix}.reserve.{channel}",
@@ -349,6 +390,13 @@ _CHANNELS: dict[str, dict[str, Any]] = {
         "{prefix}.qty.{channel}",
         "What each channel may show, for the SKUs whose shown quantity changed.",
         ["ChannelQuantities"],
+        prefix=PREFIX_PARAMETER,
+        channel=CHANNEL_PARAMETER,
+    ),
+    "prices": _channel(
+        "{prefix}.price.{channel}",
+        "A channel's new price for one SKU: changed, and every guard passed.",
+        ["PriceUpdate"],
         prefix=PREFIX_PARAMETER,
         channel=CHANNEL_PARAMETER,
     ),
@@ -409,6 +457,9 @@ _CHANNELS: dict[str, dict[str, Any]] = {
 _OPERATIONS = {
     "receiveStock": _operation("receive", "stock", _STOCK_NAMES, "Apply stock events."),
     "receiveOrders": _operation("receive", "order", _ORDER_NAMES, "Apply order events."),
+    "receiveCatalog": _operation(
+        "receive", "catalog", _CATALOG_NAMES, "Apply prices and promotions."
+    ),
     "reserve": _operation(
         "receive", "reserve", ["ReserveRequest"], "Hold units for a checkout.", "reserveReply"
     ),
@@ -430,6 +481,9 @@ _OPERATIONS = {
     ),
     "publishQuantities": _operation(
         "send", "quantities", ["ChannelQuantities"], "Tell a channel what to show."
+    ),
+    "publishPrices": _operation(
+        "send", "prices", ["PriceUpdate"], "Tell a channel its price for a SKU."
     ),
     "publishRoutes": _operation("send", "route", ["Route"], "Route committed order lines."),
     "publishAlerts": _operation("send", "alert", ["Alert"], "Raise an alert."),
@@ -453,7 +507,7 @@ _OPERATIONS = {
 
 def asyncapi_document() -> dict[str, Any]:
     """AsyncAPI 3.0.0 description of every subject, seen from the invsync service."""
-    logged = {*STOCK, *ORDER, events.Batch}
+    logged = {*STOCK, *ORDER, *CATALOG, events.Batch}
     messages = {
         cls.__name__: _message(cls.__name__, cls.__doc__, inbound=cls in logged) for cls in MESSAGES
     }

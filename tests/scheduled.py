@@ -11,7 +11,7 @@ import anyio
 from prometheus_client import CollectorRegistry
 
 from invsync.gateway.metrics import GatewayMetrics
-from invsync.gateway.platforms.base import Listing, Profile
+from invsync.gateway.platforms.base import Listing, Price, Profile
 from invsync.gateway.scheduler import HoldReport, Scheduler
 
 TS = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -23,17 +23,19 @@ async def push_all(
     pushes: Sequence[tuple[Listing, int, int]],
     timeout_s: float = 20.0,
     holds: list[tuple[str, int, int, str]] | None = None,
+    prices: Sequence[tuple[Listing, Price]] = (),
 ) -> tuple[list[bool], list[str]]:
-    """Queue each (listing, quantity shown now, quantity to show) and run the scheduler
-    until every push is settled; returns whether each was applied, and the alerts.
-    `holds` collects each platform hold as (stock SKU, decided, held, reason)."""
+    """Queue each (listing, quantity shown now, quantity to show) and each (listing,
+    price), and run the scheduler until every push is settled; returns whether each was
+    applied (in the order the platform answered), and the alerts. `holds` collects each
+    platform hold as (stock SKU, decided, held, reason)."""
     alerts: list[str] = []
     settled: list[bool] = []
     done = anyio.Event()
 
     def heard(applied: bool, reason: str | None) -> None:
         settled.append(applied)
-        if len(settled) == len(pushes):
+        if len(settled) == len(pushes) + len(prices):
             done.set()
 
     scheduler = Scheduler(
@@ -46,6 +48,8 @@ async def push_all(
     for listing, shown, qty in pushes:
         scheduler.queue.known[profile.listing_key(listing)] = shown
         scheduler.put(listing, qty, TS, heard)
+    for listing, price in prices:
+        scheduler.put_price(listing, price, TS, heard)
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(scheduler.run)
         with anyio.fail_after(timeout_s):

@@ -11,14 +11,21 @@ from invsync import Engine, Policy
 CHANNELS = ("shopify", "b2b", "amazon", "walmart", "ebay", "tiktok", "etsy", "shopee")
 
 
-def bench_policy(*, automatic: bool = False) -> Policy:
+def bench_policy(*, automatic: bool = False, markup_pct: float | None = None) -> Policy:
     """Eight channels on three tiers, one warehouse: the shape the targets are stated for;
-    `automatic`: every channel's buffer is "auto" (CONTRACT 13)."""
+    `automatic`: every channel's buffer is "auto" (CONTRACT 13); `markup_pct`: every
+    channel priced with every guard on (CONTRACT 14), its markup this plus its index."""
     tiers = "".join(f"[[tiers]]\ntier = {t}\nprotect = {p}\n" for t, p in ((1, 5), (2, 3), (3, 0)))
     channels = "".join(
         f'[[channels]]\nid = "{ch}"\ntier = {1 + i % 3}\nshare = {0.5 + 0.05 * i:.2f}\n'
         f"cap = {100 + 10 * i}\n"
         + (f'buffer = "auto"\nlag_s = {5 * i}\n' if automatic else f"buffer = {i % 3}\n")
+        + (
+            ""
+            if markup_pct is None
+            else f'price = {{ markup_pct = {markup_pct + i}, fee_pct = 12, rounding = "0.99", '
+            f"margin_floor_pct = 5, max_deviation_pct = 50 }}\n"
+        )
         for i, ch in enumerate(CHANNELS)
     )
     text = (
@@ -31,12 +38,17 @@ def bench_policy(*, automatic: bool = False) -> Policy:
 
 
 def stocked_engine(
-    skus: int, on_hand: int, *, drain: bool = True, automatic: bool = False
+    skus: int,
+    on_hand: int,
+    *,
+    drain: bool = True,
+    automatic: bool = False,
+    markup_pct: float | None = None,
 ) -> tuple[Engine, npt.NDArray[np.uint32]]:
     """An engine with `skus` keys, each counted at `on_hand` in one bulk event."""
     from datetime import UTC, datetime
 
-    engine = Engine(bench_policy(automatic=automatic))
+    engine = Engine(bench_policy(automatic=automatic, markup_pct=markup_pct))
     idx = np.fromiter((engine.index(f"SKU-{i}") for i in range(skus)), np.uint32, skus)
     engine.set_on_hand_batch(
         idx,

@@ -12,6 +12,9 @@ Each ratio is taken against a baseline measured in the same run.
 - shown-quantity drain as the publisher takes it (recompute and wire JSON),
   100,000 dirty SKUs × 8 channels                 [recompute alone: ≥ 20 M cells/s]
   (static buffers, and automatic ones with every SKU selling on two channels)
+- a cadence tick (every automatic number due is recomputed), 100,000 SKUs that sold on
+  two channels: static buffers, automatic ones, and automatic ones whose push lag moves
+  on every tick (every key recomputed)                              [ratios, same run]
 - memory, 1,000,000 SKUs × 8 channels loaded                               [< 400 MB RSS]
 - the slowest of 200-order `apply_all` batches while 1,000,000 orders open  [no stall]
 """
@@ -25,7 +28,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -36,7 +39,7 @@ from conftest import CHANNELS, stocked_engine
 
 from invsync import Engine
 from invsync.engine import AppliedEvent
-from invsync.events import InboundEvent, OrderLine, OrderPlaced
+from invsync.events import ClockTick, InboundEvent, OrderLine, OrderPlaced
 
 PLENTY = 10**12
 #: The publisher's message size (`invsync.service.publisher.MAX_ITEMS_PER_MESSAGE`).
@@ -320,6 +323,31 @@ def test_shown_recompute(benchmark: Any, buffers: str) -> None:
     changed = benchmark.pedantic(drain, setup=dirty_everything, rounds=20)
     assert changed >= SKUS  # at least one channel moved per key
     benchmark.extra_info["cells_per_second"] = SKUS * len(CHANNELS) / benchmark.stats.stats.mean
+
+
+@pytest.mark.parametrize("buffers", ["static", "automatic", "automatic-lags-moving"])
+def test_cadence_tick(benchmark: Any, buffers: str) -> None:
+    """One tick per cadence (10 s of log time) after every SKU sold: the cadence
+    recomputes the keys whose numbers may have moved; a push lag that moves beyond its
+    tolerance on every tick makes that every key."""
+    engine, _ = stocked_engine(SKUS, 100, automatic=buffers != "static")
+    selling_on_every_channel(engine, SKUS)
+    engine.drain_json(MAX_ITEMS_PER_MESSAGE, FALLBACK_TS)
+    ticks = iter(range(1, 10**6))
+
+    def next_tick() -> tuple[tuple[ClockTick], dict[str, Any]]:
+        n = next(ticks)
+        lags = {"amazon": 10.0 * (1 + n % 2)} if buffers == "automatic-lags-moving" else None
+        tick = ClockTick(
+            event_id=f"tick-{n}", ts=FALLBACK_TS + timedelta(seconds=10 * n), push_lag_s=lags
+        )
+        return (tick,), {}
+
+    def tick(event: ClockTick) -> None:
+        engine.apply_all([event])
+
+    benchmark.pedantic(tick, setup=next_tick, rounds=30, warmup_rounds=1)
+    benchmark.extra_info["keys_per_second"] = SKUS / benchmark.stats.stats.mean
 
 
 def test_open_orders_growing_to_a_million(benchmark: Any) -> None:

@@ -35,6 +35,12 @@ def check_policy(tables_json: bytes) -> _PolicyRefusal | None:
 def partition_of(key: str, partitions: int) -> int:
     """`fnv1a_64(key) % partitions`: the partition of a SKU family key."""
 
+def auto_buffer(
+    risk: float, min: int, max: int | None, push_lag_s: float, sellers: list[tuple[float, float]]
+) -> tuple[int, int]:
+    """CONTRACT 13's automatic buffer for given rates: (the formula's value, the buffer
+    within min..max). `sellers` are (units/s, order lag s) of every selling channel."""
+
 @final
 class BatchEffects:
     """What a core call did, as columns: a few flat lists instead of an object per event.
@@ -94,6 +100,7 @@ __all__ = [
     "FrameSplitter",
     "LogMessage",
     "__version__",
+    "auto_buffer",
     "check_policy",
     "partition_of",
 ]
@@ -219,11 +226,23 @@ class Core:
         keys in index order from `start` on, and the key the next page starts at (None
         on the last page). Never-published keys, and keys at 0 that the channel does not
         sell, are left out."""
+    def drain_prices(
+        self, ts: int, max_skus: int | None = None
+    ) -> tuple[
+        list[tuple[int, bytes]],
+        list[tuple[str, str, str, str, str | None, str, str]],
+    ]:
+        """Recomputes up to `max_skus` SKUs whose price, promotions or policy moved (all
+        when None): ([(channel index, the `PriceUpdate` message as JSON, stamped `ts`
+        in Unix µs)], [(rule, channel, sku, price, limit or None, currency, detail)]),
+        the prices to publish (changed, every guard passed) and the guards that held a
+        price back (each held price once). Prices are decimal strings in the SKU's
+        currency."""
     def take_alerts(self) -> BatchEffects:
         """`pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains
         since the last call, as the `alerts` of a `BatchEffects` (index 0)."""
     def explain(self, idx: int) -> bytes:
-        """JSON of every number behind a key's shown quantities."""
+        """JSON of every number behind a key's shown quantities, and its SKU's prices."""
     def snapshot(self) -> bytes:
         """The state, versioned and checksummed (deterministic for equal states)."""
     def reserve_batch(

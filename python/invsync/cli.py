@@ -16,10 +16,13 @@ from typing import Protocol, cast
 COMMANDS = (
     "demo",
     "serve",
+    "partitions",
     "connect",
     "sandbox",
     "explain",
     "check",
+    "plan",
+    "listing",
     "simulate",
     "loadtest",
     "publish",

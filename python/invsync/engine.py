@@ -29,12 +29,15 @@ from invsync.events import (
     Batch,
     ClockTick,
     DecodeError,
+    GuardRule,
     InboundEvent,
     OrderCancelled,
     OrderFulfillmentFailed,
     OrderPlaced,
     OrderReturned,
     OrderShipped,
+    PriceSet,
+    PromoSet,
     QtyItem,
     ReplyReason,
     ReserveRequest,
@@ -189,6 +192,8 @@ AppliedEvent: TypeAlias = (
     | OrderFulfillmentFailed
     | OrderReturned
     | ClockTick
+    | PriceSet
+    | PromoSet
 )
 #: Those events by the kind number the core knows each by: the core's own list of kinds
 #: (`_core.EVENT_KINDS`), each with its Struct.
@@ -556,6 +561,34 @@ class Engine:
         for channel, items, _, _ in self.drain_json(sys.maxsize, fallback, max_keys):
             out.setdefault(channel, []).extend(_QTY_ITEMS.decode(b"[" + items + b"]"))
         return out
+
+    def drain_prices(
+        self, max_skus: int | None = None
+    ) -> tuple[list[tuple[str, bytes]], list[Alert]]:
+        """Recomputes the prices of SKUs whose price, promotions or policy moved (at most
+        `max_skus` of them; the rest wait): the prices that changed and passed every
+        guard, each as (channel, its `PriceUpdate` message as JSON, ready to publish),
+        and a `price_guard` alert for each price a guard held back. Both are stamped
+        with the engine's clock."""
+        now = self.now or datetime.now(UTC)
+        published, held = self._core.drain_prices(to_micros(now), max_skus)
+        names = self._policy.channels
+        prices = [(names[ch], body) for ch, body in published]
+        alerts = [
+            Alert(
+                "price_guard",
+                sku,
+                channel,
+                detail,
+                now,
+                rule=cast(GuardRule, rule),
+                price=price,
+                limit=limit,
+                currency=cur,
+            )
+            for rule, channel, sku, price, limit, cur, detail in held
+        ]
+        return prices, alerts
 
     def drain_alerts(self) -> list[Alert]:
         """Alerts raised by drains since the last call: `pause` and `reserve_low` when a

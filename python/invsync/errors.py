@@ -51,5 +51,14 @@ class ListingError(ConfigError):
     """A listing map entry refused: a CSV row (field = its column) or a KV entry."""
 
 
+class VelocityError(ConfigError):
+    """A sales-rate CSV (`invsync plan --velocity`) refused: field = the column at fault."""
+
+
 class ScenarioError(ConfigError):
     """A simulation scenario (`invsync simulate --scenario`) refused at load."""
+
+
+class CatalogError(ConfigError):
+    """A catalog file (`invsync listing check --catalog`) that cannot be read at all; a
+    line that cannot be read is a finding at its line, not an exception."""

@@ -9,6 +9,7 @@ Wire Structs ignore unknown fields: producers may add fields without breaking us
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Final, Literal, TypeAlias, cast
 
 import msgspec
@@ -183,6 +184,61 @@ class OrderReturned(Event, tag="order.returned", frozen=True):
     ]
 
 
+# Catalog events: subject {prefix}.catalog.<source>
+
+Money = Annotated[
+    Decimal,
+    Meta(
+        description="An amount in the currency's major unit, exact: a decimal string "
+        '("19.99") or a JSON number; at most as many decimals as the currency has.'
+    ),
+]
+CurrencyCode = Annotated[
+    str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 currency code, e.g. USD.")
+]
+
+
+class PriceSet(Event, tag="price.set", frozen=True):
+    """A SKU's base price, the one every channel's price is computed from (README,
+    "Pricing"). Refused: a price of 0 or below, beyond 10,000,000,000, or with more
+    decimals than the currency has; a code that is not ISO 4217; a currency other than
+    the one the SKU's first price set; a MAP above the price."""
+
+    sku: Sku
+    price: Money
+    currency: CurrencyCode
+    cost: Annotated[
+        Money | None, Meta(description="What a unit costs the seller; the margin guard uses it.")
+    ] = None
+    map: Annotated[
+        Money | None,
+        Meta(description="Minimum advertised price: no channel is sent a price below it."),
+    ] = None
+
+
+class PromoSet(Event, tag="promo.set", frozen=True):
+    """A promotion: a discount on some SKUs and channels over a window of log time, a new
+    one or a new version of the one with this `promo_id`. Refused: a window that ends
+    before it starts, a channel without a price table, a discount beyond a channel's
+    `max_discount_pct`, a window that overlaps another promotion on the same SKU and
+    channel. Two promotions on one SKU on different channels at once are alerted
+    (`promo_collision`)."""
+
+    promo_id: Annotated[str, Meta(min_length=1, description="Identifies the promotion.")]
+    channels: Annotated[list[ChannelId], Meta(min_length=1)]
+    skus: Annotated[list[Sku], Meta(min_length=1)]
+    discount_pct: Annotated[float, Meta(gt=0.0, lt=100.0, description="Percent off the price.")]
+    starts: Annotated[Timestamp, Meta(description="When the discount starts (log time).")]
+    ends: Annotated[Timestamp, Meta(description="When it ends; after `starts`.")]
+    stock_cap: Annotated[
+        Qty | None,
+        Meta(
+            description="Units set aside for the promotion's channels during its window, "
+            'released to them in waves (README, "Promotions").'
+        ),
+    ] = None
+
+
 # Service-generated and request messages that also travel through the log
 
 
@@ -296,7 +352,8 @@ StockEvent: TypeAlias = (
 OrderEvent: TypeAlias = (
     OrderPlaced | OrderCancelled | OrderShipped | OrderFulfillmentFailed | OrderReturned
 )
-InboundEvent: TypeAlias = StockEvent | OrderEvent | ReserveRequest | ClockTick
+CatalogEvent: TypeAlias = PriceSet | PromoSet
+InboundEvent: TypeAlias = StockEvent | OrderEvent | CatalogEvent | ReserveRequest | ClockTick
 
 
 # Outbound messages
@@ -350,6 +407,8 @@ AlertKind: TypeAlias = Literal[
     "log_entry_refused",
     "internal_error",
     "sold_out_discontinued",
+    "price_guard",
+    "promo_collision",
     # raised by the channel gateway (`invsync connect`)
     "channel_error",
     "mapping_missing",
@@ -357,8 +416,14 @@ AlertKind: TypeAlias = Literal[
 ]
 
 
-class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
+#: The guards a price must pass before it is published, in the order they are checked.
+GuardRule: TypeAlias = Literal["map", "margin", "parity", "deviation"]
+
+
+class Alert(Struct, frozen=True, tag_field="type", tag="alert", omit_defaults=True):
     """Something an operator should look at, published on {prefix}.alert.<kind>.
+    `price_guard` (a price held back: the rule it broke, the price and the nearest price
+    the rule allows) also carries `rule`, `price`, `limit` and `currency`.
     The gateway raises `channel_error` (a platform refused a change or the credentials;
     the detail is the platform's reason), `mapping_missing` (a quantity for a
     (sku, condition) the channel's listing map does not name) and `platform_hold` (the
@@ -370,6 +435,33 @@ class Alert(Struct, frozen=True, tag_field="type", tag="alert"):
     channel: ChannelId | None
     detail: Annotated[str, Meta(description="What happened, in words and numbers.")]
     ts: Timestamp
+    rule: Annotated[
+        GuardRule | None,
+        Meta(description="price_guard: the guard that held the price back."),
+    ] = None
+    price: Annotated[str | None, Meta(description="price_guard: the price held back.")] = None
+    limit: Annotated[
+        str | None,
+        Meta(description="price_guard: the nearest price the rule allows; null if none would."),
+    ] = None
+    currency: Annotated[str | None, Meta(description="price_guard: the prices' currency.")] = None
+
+
+class PriceUpdate(Struct, frozen=True, tag_field="type", tag="price"):
+    """A channel's new price for one SKU, on {prefix}.price.<channel>: only prices that
+    changed and passed every guard, coalesced over the flush interval."""
+
+    sku: Sku
+    price: Annotated[str, Meta(description='Decimal string in the currency, e.g. "19.99".')]
+    currency: CurrencyCode
+    reason: Annotated[
+        str,
+        Meta(
+            description="`list` or `promo`, a colon, then the formula with its numbers: "
+            '"list: round_99(19.00 × 1.15)".'
+        ),
+    ]
+    ts: Annotated[Timestamp, Meta(description="When the service published it.")]
 
 
 class Backorder(Struct, frozen=True):
@@ -592,6 +684,8 @@ INBOUND_TYPES: Final[tuple[type[Struct], ...]] = (
     OrderReturned,
     ReserveRequest,
     ClockTick,
+    PriceSet,
+    PromoSet,
 )
 _KNOWN_TAGS: Final = frozenset({*map(_tag, INBOUND_TYPES), _tag(Batch)})
 _BATCH_TAG: Final = _tag(Batch)

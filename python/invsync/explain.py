@@ -65,6 +65,7 @@ class Explanation:
                 for v in c["velocity"]
             ],
             **({"protect": [self._protect_level(p) for p in c["protect"]]} if c["protect"] else {}),
+            **({"prices": [_price(p) for p in c["prices"]]} if c.get("prices") else {}),
         }
 
     def _hold(self, channel: str, shown: int) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class Explanation:
             "reason": self._reason(ch),
             "feed_stale": ch["channel"] in self._stale,
             **self._hold(ch["channel"], ch["shown"]),
+            **({"promo": ch["promo"]} if ch.get("promo") else {}),
         }
         auto = ch["buffer_auto"]
         if auto is not None:
@@ -106,7 +108,7 @@ class Explanation:
                     for s in auto["sellers"]
                 ],
                 "computed_at": None if auto["at"] is None else rfc3339(from_micros(auto["at"])),
-                "reason": _buffer_reason(ch["buffer"], auto),
+                "reason": buffer_reason(ch["buffer"], auto),
             }
         return out
 
@@ -145,23 +147,48 @@ class Explanation:
             held = left if ch["cap"] is None else f"min(cap {ch['cap']}, {left})"
             return f"{shown} = {held} (before sellable_from)"
         expr = self._pool_expr(ch)
+        promo = ch.get("promo")
+        if promo and not promo["own"]:
+            expr = f"max(0, {expr} {_MINUS} promo {promo['promo']} set aside {promo['held']})"
         if ch["share"] < 1:
             expr = f"floor({ch['share']:g} × ({expr}))"
         if ch["buffer"]:
             expr = f"{expr} {_MINUS} buffer {ch['buffer']}"
         if ch["cap"] is not None:
             expr = f"min(cap {ch['cap']}, {expr})"
+        if promo and promo["own"]:
+            waves = f"released {promo['released']} {_MINUS} sold {promo['sold']}"
+            expr = f"min({expr}, promo {promo['promo']} {waves})"
         return f"{shown} = {expr}"
 
     def __str__(self) -> str:
         return render(self.to_dict())
 
 
+def _price(p: dict[str, Any]) -> dict[str, Any]:
+    """One channel's price (CONTRACT 14): what the rule computes now, what the channel
+    was last sent, and each guard's verdict; `reason` is the whole line."""
+    return {
+        "channel": p["channel"],
+        "price": p["price"],
+        "currency": p["currency"],
+        "published": p["published"],
+        "formula": p["formula"],
+        "promo": p["promo"],
+        "guards": [
+            {"rule": rule, "ok": ok, "limit": limit, "detail": text}
+            for rule, ok, limit, text in p["guards"]
+        ],
+        "held_by": p["held_by"],
+        "reason": p["text"],
+    }
+
+
 def _seconds(s: float) -> str:
     return f"{s:.4g} s"
 
 
-def _buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
+def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
     """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers."""
     push = _seconds(auto["push_lag"]["seconds"])
     terms = [
@@ -239,6 +266,8 @@ def render(d: dict[str, Any]) -> str:
             lines.append(f"  {'':<{width}}  {ch['buffer_auto']['reason']}")
         if "platform_hold" in ch:
             lines.append(f"  {'':<{width}}  {_hold_text(ch)}")
+    for price in d.get("prices", []):
+        lines.append(f"  {price['channel']:<{width}}  {price['currency']} {price['reason']}")
     lines += [line for line in (_protect_line(d), _velocity_line(d)) if line]
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ from invsync.tomlpos import FieldPath, locate, msgspec_path, syntax_problem
 
 __all__ = [
     "ChannelOverride",
+    "ChannelPrice",
     "ChannelSpec",
     "ClassSpec",
     "Component",
@@ -37,6 +38,7 @@ __all__ = [
     "LocationSpec",
     "Policy",
     "PolicyFile",
+    "PriceOverride",
     "SkuSpec",
     "TierSpec",
 ]
@@ -91,7 +93,7 @@ class Defaults(_Table, frozen=True):
     velocity_fast_half_life_s: Span = 30.0
     velocity_slow_half_life_s: Span = 900.0
     velocity_peak_half_life_s: Span = 300.0
-    #: log seconds between recomputations of every automatic buffer and protection level
+    #: log seconds between recomputations of the automatic numbers that may have moved
     adaptive_every_s: Annotated[int, Meta(ge=1, le=86_400)] = 10
     #: automatic protection levels cover the demand of this many seconds
     protect_horizon_s: Span = 3_600.0
@@ -118,6 +120,49 @@ class LocationSpec(_Table, frozen=True):
     release_gate: bool = False
 
 
+#: a markup in percent, two decimals at most (the core counts in basis points); below 0
+#: prices a channel under the base price
+Pct = Annotated[float, Meta(ge=-99.0, le=1000.0)]
+#: `"none"` (to the cent), a charm ending `"0.51"`..`"0.99"` (round up to it: 21.85 → 21.99
+#: with `"0.99"`) or a step `"0.01"`..`"0.50"` that divides 1.00 (round up to a multiple:
+#: 21.83 → 21.85 with `"0.05"`). README, "Pricing".
+Rounding = Annotated[str, Meta(pattern=r"^(none|0\.\d\d)$")]
+Parity = Literal["none", "not_above_lowest"]
+#: Lazada sends a listing back to QC after a price change of 80% or more.
+LAZADA_MAX_DEVIATION_PCT: Final = 79.0
+
+
+class ChannelPrice(_Table, frozen=True):
+    """How a channel's price follows from the SKU's base price, and the guards a price
+    must pass before it is published (README, "Pricing")."""
+
+    #: added to the base price: price = base × (1 + markup_pct / 100), then rounded
+    markup_pct: Pct = 0.0
+    #: the marketplace's fees as a share of the price; only the margin guard uses it
+    fee_pct: Annotated[float, Meta(ge=0.0, lt=100.0)] = 0.0
+    rounding: Rounding = "none"
+    #: a price further than this from the last published one is held back (review risk)
+    max_deviation_pct: Annotated[float, Meta(gt=0.0, le=1000.0)] | None = None
+    #: (price × (1 − fee) − cost) / price must stay at or above this; needs a cost
+    margin_floor_pct: Annotated[float, Meta(ge=-100.0, lt=100.0)] | None = None
+    #: "not_above_lowest": never above the lowest price published on another channel
+    parity: Parity = "none"
+    #: the largest promotion discount this channel takes; a bigger one is refused
+    max_discount_pct: Annotated[float, Meta(ge=0.0, lt=100.0)] = 50.0
+
+
+class PriceOverride(_Table, frozen=True):
+    """Per-class or per-SKU replacements for a channel's `price` table; absent = inherited."""
+
+    markup_pct: Pct | None = None
+    fee_pct: Annotated[float, Meta(ge=0.0, lt=100.0)] | None = None
+    rounding: Rounding | None = None
+    max_deviation_pct: Annotated[float, Meta(gt=0.0, le=1000.0)] | None = None
+    margin_floor_pct: Annotated[float, Meta(ge=-100.0, lt=100.0)] | None = None
+    parity: Parity | None = None
+    max_discount_pct: Annotated[float, Meta(ge=0.0, lt=100.0)] | None = None
+
+
 class ChannelSpec(_Table, frozen=True):
     """A sales channel and how much of its tier's pool it is shown."""
 
@@ -137,6 +182,8 @@ class ChannelSpec(_Table, frozen=True):
     lag_s: Lag | None = None
     #: sale-to-order delay (s) used until orders measure one
     order_lag_s: Lag = 0.0
+    #: how this channel is priced; absent: invsync publishes no prices for it
+    price: ChannelPrice | None = None
 
 
 class ChannelOverride(_Table, frozen=True):
@@ -149,6 +196,7 @@ class ChannelOverride(_Table, frozen=True):
     buffer_max: Count | None = None
     risk: Risk | None = None
     pause_below: Count | None = None
+    price: PriceOverride | None = None
 
 
 class ClassSpec(_Table, frozen=True):
@@ -292,6 +340,20 @@ class Policy:
         """Seconds without a good ack after which the channel's feed counts as stale."""
         return self._channel_by_id[channel].stale_after_s
 
+    def channel_price(self, channel: str, sku: str | None = None) -> ChannelPrice | None:
+        """The `price` table that applies to `sku` on `channel` (SKU > class > channel),
+        or the channel's own without a SKU; None when the channel is not priced.
+        `KeyError` for a channel the policy does not know."""
+        price = self._channel_by_id[channel].price
+        spec = next((s for s in self._document.skus if s.id == sku), None)
+        if spec is None:
+            return price
+        cls = next((c for c in self._document.classes if c.id == spec.class_), None)
+        for table in (cls.channels if cls is not None else {}, spec.channels):
+            override = table.get(channel)
+            price = _override_price(price, override.price if override else None)
+        return price
+
     def sku_kind(self, sku: str) -> str:
         """The SKU's kind; SKUs the policy does not list are `standard`."""
         return self._kinds.get(sku, "standard")
@@ -337,6 +399,7 @@ def _check_file_names(doc: PolicyFile) -> None:
             raise _Refusal(("skus", index, "class"), f"unknown class {sku.class_!r}")
         _refuse_unknown_channels(("skus", index), sku.channels, channels)
     _check_automatic(doc)
+    _check_prices(doc)
 
 
 def _check_automatic(doc: PolicyFile) -> None:
@@ -372,6 +435,101 @@ def _check_automatic(doc: PolicyFile) -> None:
                 )
 
 
+def _check_prices(doc: PolicyFile) -> None:
+    """Rounding a price can follow, overrides only of channels that are priced, and no
+    Lazada channel allowed a change its QC review would catch."""
+    by_id = {channel.id: channel for channel in doc.channels}
+    written: list[tuple[FieldPath, str, ChannelPrice | PriceOverride]] = [
+        (("channels", i, "price"), channel.id, channel.price)
+        for i, channel in enumerate(doc.channels)
+        if channel.price is not None
+    ]
+    for section, i, table in (
+        *(("classes", i, cls.channels) for i, cls in enumerate(doc.classes)),
+        *(("skus", i, sku.channels) for i, sku in enumerate(doc.skus)),
+    ):
+        for name, override in table.items():
+            if override.price is None:
+                continue
+            path: FieldPath = (section, i, "channels", name, "price")
+            if by_id[name].price is None:
+                raise _Refusal(path, f"channel {name!r} has no price table to override")
+            written.append((path, name, override.price))
+    for path, name, price in written:
+        if price.rounding is not None:
+            try:
+                rounding_rule(price.rounding)
+            except ValueError as exc:
+                raise _Refusal((*path, "rounding"), str(exc)) from None
+    for path, name, price in written:
+        # An override without its own limit inherits the channel's, checked on its own entry.
+        own = price.max_deviation_pct
+        if not is_lazada(name) or (own is None and isinstance(price, PriceOverride)):
+            continue
+        if own is None or own > LAZADA_MAX_DEVIATION_PCT:
+            raise _Refusal(
+                path if own is None else (*path, "max_deviation_pct"),
+                f"max_deviation_pct {'absent' if own is None else f'{own:g}'} on Lazada "
+                f"channel {name!r}: Lazada sends a listing back to QC after a price change "
+                f"of 80% or more, so set it to at most {LAZADA_MAX_DEVIATION_PCT:g}",
+            )
+
+
+def is_lazada(channel: str) -> bool:
+    """Whether a channel id names a Lazada store (`lazada`, `lazada-my`, `lazada_th`)."""
+    return channel == "lazada" or channel.startswith(("lazada-", "lazada_"))
+
+
+def rounding_rule(rounding: str) -> Any:
+    """The core's form of a `rounding` setting: `"none"`, `{"charm": hundredths}` or
+    `{"step": hundredths}`; ValueError says why a setting is not one."""
+    if rounding == "none":
+        return "none"
+    hundredths = int(rounding[2:])
+    if hundredths > 50:
+        return {"charm": hundredths}
+    if hundredths == 0 or 100 % hundredths:
+        raise ValueError(
+            f"rounding {rounding!r}: a step must divide 1.00 (0.01, 0.02, 0.04, 0.05, 0.10, "
+            "0.20, 0.25, 0.50); an ending above 0.50 is a charm price (0.95, 0.99)"
+        )
+    return {"step": hundredths}
+
+
+def _basis_points(pct: float) -> int:
+    return round(pct * 100)
+
+
+def _price_rule(price: ChannelPrice) -> dict[str, Any]:
+    """One channel's resolved `price` table as the core reads it, in basis points."""
+    return {
+        "markup_bp": _basis_points(price.markup_pct),
+        "fee_bp": _basis_points(price.fee_pct),
+        "rounding": rounding_rule(price.rounding),
+        "max_deviation_bp": (
+            None if price.max_deviation_pct is None else _basis_points(price.max_deviation_pct)
+        ),
+        "margin_floor_bp": (
+            None if price.margin_floor_pct is None else _basis_points(price.margin_floor_pct)
+        ),
+        "parity": price.parity,
+        "max_discount_bp": _basis_points(price.max_discount_pct),
+    }
+
+
+def _override_price(
+    price: ChannelPrice | None, override: PriceOverride | None
+) -> ChannelPrice | None:
+    if override is None or price is None:
+        return price
+    changes = {
+        field: value
+        for field in override.__struct_fields__
+        if (value := getattr(override, field)) is not None
+    }
+    return msgspec.structs.replace(price, **changes)
+
+
 def _refuse_unknown_channels(
     path: FieldPath, overrides: Mapping[str, ChannelOverride], channels: set[str]
 ) -> None:
@@ -382,9 +540,9 @@ def _refuse_unknown_channels(
 
 # --- resolution ----------------------------------------------------------------------------
 
-#: A channel's display settings as resolved: share, cap, buffer ("auto" or units),
-#: pause_below, buffer_min, buffer_max, risk.
-Setting = tuple[float, int | None, int | Auto, int, int, int | None, float]
+#: A channel's settings as resolved: share, cap, buffer ("auto" or units),
+#: pause_below, buffer_min, buffer_max, risk, price.
+Setting = tuple[float, int | None, int | Auto, int, int, int | None, float, ChannelPrice | None]
 Profile = tuple[Setting, ...]
 
 
@@ -400,6 +558,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
             channel.buffer_min,
             channel.buffer_max,
             channel.risk,
+            channel.price,
         )
         for channel in doc.channels
     )
@@ -478,7 +637,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
 
 def _rule(setting: Setting) -> dict[str, Any]:
     """One channel's resolved settings as the core's rule."""
-    share, cap, buffer, pause_below, buffer_min, buffer_max, risk = setting
+    share, cap, buffer, pause_below, buffer_min, buffer_max, risk, price = setting
     auto = buffer == "auto"
     return {
         "share": share,
@@ -486,6 +645,7 @@ def _rule(setting: Setting) -> dict[str, Any]:
         "buffer": 0 if buffer == "auto" else buffer,
         "pause_below": pause_below,
         "auto": {"min": buffer_min, "max": buffer_max, "risk": risk} if auto else None,
+        **({"price": _price_rule(price)} if price is not None else {}),
     }
 
 
@@ -497,7 +657,7 @@ def _apply_overrides(
     settings = list(profile)
     for name, override in overrides.items():
         index = channel_index[name]
-        share, cap, buffer, pause_below, buffer_min, buffer_max, risk = settings[index]
+        share, cap, buffer, pause_below, buffer_min, buffer_max, risk, price = settings[index]
         settings[index] = (
             _or(override.share, share),
             _or(override.cap, cap),
@@ -506,6 +666,7 @@ def _apply_overrides(
             _or(override.buffer_min, buffer_min),
             _or(override.buffer_max, buffer_max),
             _or(override.risk, risk),
+            _override_price(price, override.price),
         )
     return tuple(settings)
 

@@ -7,6 +7,7 @@ use crate::effects::AlertOut;
 use crate::policy::{ChannelRule, Kind};
 use smallvec::SmallVec;
 
+use crate::pricing::carve::{Carve, CarveWhy};
 use crate::state::{BufferWhy, KeyDemand, State};
 
 /// Why a channel is shown what it is shown, with the formula's numbers.
@@ -25,6 +26,9 @@ pub struct ShownWhy {
     pub buffer_auto: Option<BufferWhy>,
     pub cap: Option<i64>,
     pub pause_below: i64,
+    /// A running promotion's `stock_cap` on this key: its own channels' waves, or the
+    /// units it takes out of this channel's pool.
+    pub promo: Option<CarveWhy>,
 }
 
 /// The buffer under `rule` on channel `ch`: the policy's, or the key's automatic one
@@ -105,12 +109,32 @@ impl State {
             decided(ShownRule::Paused, 0)
         } else {
             let pool = self.pool(c, idx, self.policy.tables.channels[ch].tier);
-            Shown {
-                qty: clamp_shown(rule, pool, buffer_of(rule, ch, demand)),
+            let buffer = buffer_of(rule, ch, demand);
+            let formula = |pool| Shown {
+                qty: clamp_shown(rule, pool, buffer),
                 rule: ShownRule::Formula,
                 pool,
+            };
+            match self.carve_of(idx) {
+                // The promotion's channel: at most what its waves released and it did not sell.
+                Some(cv) if cv.mask & (1 << ch) != 0 => Shown {
+                    qty: clamp_shown(rule, pool, buffer).min(cv.left(self.now)),
+                    ..formula(pool)
+                },
+                // Any other channel: the unsold set-aside is not in its pool.
+                Some(cv) => formula((pool - cv.unsold().min(self.ats(c, idx))).max(0)),
+                None => formula(pool),
             }
         }
+    }
+
+    /// The set-aside of a running promotion with a `stock_cap` on this key (new stock only).
+    pub(crate) fn carve_of(&self, idx: u32) -> Option<&Carve> {
+        let key = &self.keys[idx as usize];
+        if key.condition != 0 {
+            return None;
+        }
+        self.pricing.carve(&key.sku)
     }
 
     /// [`State::shown_rule`] with every number of the formula, for explanations.
@@ -131,6 +155,18 @@ impl State {
             buffer_auto: rule.auto.map(|auto| self.buffer_why(idx, ch, &auto)),
             cap: rule.cap,
             pause_below: rule.pause_below,
+            promo: self
+                .carve_of(idx)
+                .filter(|_| shown.rule == ShownRule::Formula)
+                .map(|cv| {
+                    let own = cv.mask & (1 << ch) != 0;
+                    let held = if own {
+                        0
+                    } else {
+                        cv.unsold().min(self.ats(c, idx))
+                    };
+                    cv.why(self.now, own, held)
+                }),
         }
     }
 
@@ -271,6 +307,7 @@ mod tests {
             buffer: 3,
             pause_below: 0,
             auto: None,
+            price: None,
         };
         assert_eq!(clamp_shown(&r, 101, 3), 40); // floor(50.5) − 3 = 47 → cap 40
         assert_eq!(clamp_shown(&r, 20, 3), 7);

@@ -11,6 +11,7 @@ use crate::effects::{AlertOut, Effects};
 use crate::error::{CoreError, CoreResult};
 use crate::partition::Partition;
 use crate::policy::{Kind, Policy};
+use crate::pricing::{PriceDrain, PriceWhy, Pricing};
 use crate::reservation::Decision;
 use crate::snapshot;
 use crate::state::{CrossAnswer, LineIn, Persisted, ProtectWhy, Share, State, VelocityWhy};
@@ -57,6 +58,8 @@ pub struct Explanation {
     pub velocity: Vec<VelocityWhy>,
     /// Protection per tier with its EMSR-b inputs, when a tier's level is automatic.
     pub protect: Vec<ProtectWhy>,
+    /// Each priced channel's price of the SKU, with its formula and guards (CONTRACT 14).
+    pub prices: Vec<PriceWhy>,
 }
 
 impl Core {
@@ -125,9 +128,11 @@ impl Core {
             return Ok(fx);
         }
         st.set_push_lags(push_lags)?;
+        let before = st.now;
         let mut fx = st.expire(&self.counters, ts);
         st.time_out_cross(&self.counters, ts, &mut fx);
         st.advance(&self.counters, ts, &mut fx);
+        st.clock_moved(&self.counters, before);
         st.adaptive_tick(&self.counters, ts);
         st.expire_parked(&mut fx);
         st.remember_event(event_id, 0, ts, &mut fx);
@@ -218,14 +223,29 @@ impl Core {
     pub fn expire(&self, now: i64) -> CoreResult<Effects> {
         timefmt::check_time("now", now)?;
         let mut st = self.state();
+        let before = st.now;
         let mut fx = st.expire(&self.counters, now);
         st.advance(&self.counters, now, &mut fx);
         st.adaptive_tick(&self.counters, now);
+        st.clock_moved(&self.counters, before);
         Ok(fx)
     }
 
     pub fn set_policy(&self, policy: Policy) -> CoreResult<Effects> {
-        self.state().set_policy(&self.counters, policy)
+        let mut st = self.state();
+        let fx = st.set_policy(&self.counters, policy)?;
+        let st = &mut *st;
+        st.pricing.adopt(&st.policy);
+        st.reshow_carved(&self.counters);
+        Ok(fx)
+    }
+
+    /// Recomputes up to `max_skus` SKUs whose prices may have moved: what to publish,
+    /// and what the guards held back.
+    pub fn drain_prices(&self, max_skus: usize) -> PriceDrain {
+        let mut st = self.state();
+        let st = &mut *st;
+        st.pricing.drain(&st.policy, st.now, max_skus)
     }
 
     /// Whether `set_policy` would take `policy` now; changes nothing.
@@ -294,6 +314,7 @@ impl Core {
                 .collect(),
             velocity: st.velocity_why(idx),
             protect: st.protect_why(c, idx),
+            prices: st.pricing.explain(&st.policy, &key.sku, st.now),
         })
     }
 
@@ -322,16 +343,27 @@ impl Core {
                 .map(|c| c.id.clone())
                 .collect(),
         };
-        snapshot::encode(&p, &st.log_image(), &st.adaptive.image(), &st.cross)
+        snapshot::encode(
+            &p,
+            &st.log_image(),
+            &st.adaptive.image(),
+            &st.cross,
+            &st.pricing.image(),
+        )
     }
 
     /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
     /// matched by id, so a reload between snapshot and restart is fine).
     pub fn restore(policy: Policy, partition: Partition, data: &[u8]) -> CoreResult<Core> {
-        let (p, log, adaptive, cross) = snapshot::decode(data)?;
+        let (p, log, adaptive, cross, pricing) = snapshot::decode(data)?;
         let core = Core::partitioned(policy, partition);
-        core.state().load(&core.counters, p, log, adaptive)?;
-        core.state().cross = cross;
+        {
+            let mut st = core.state();
+            st.load(&core.counters, p, log, adaptive)?;
+            st.cross = cross;
+            let now = st.now;
+            st.pricing = Pricing::from_image(&st.policy, pricing, now);
+        }
         Ok(core)
     }
 }

@@ -49,6 +49,8 @@ event_kinds! {
     OrderFulfillmentFailed = 10 => "order.fulfillment_failed",
     OrderReturned = 11 => "order.returned",
     ClockTick = 12 => "clock.tick",
+    PriceSet = 13 => "price.set",
+    PromoSet = 14 => "promo.set",
 }
 
 #[cfg(test)]

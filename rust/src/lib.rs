@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod parking;
 pub mod partition;
 pub mod policy;
+pub mod pricing;
 pub mod reservation;
 pub mod snapshot;
 pub mod state;

@@ -13,6 +13,7 @@ use crate::hash::Map;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult};
+use crate::pricing::rule::PriceRule;
 use crate::velocity::{AutoBuffer, HalfLives};
 
 /// Most channels a policy may have: each has one bit in a key's channel masks.
@@ -85,6 +86,9 @@ pub struct ChannelRule {
     /// `buffer = "auto"`: the buffer comes from velocity and lags, not from `buffer`.
     #[serde(default)]
     pub auto: Option<AutoBuffer>,
+    /// The channel's `price` table for SKUs of this profile; None: not priced.
+    #[serde(default)]
+    pub price: Option<PriceRule>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -2,10 +2,12 @@
 //!
 //! Layout: magic `INVSYNC\0`, format version (u32 LE), payload length (u64 LE),
 //! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
-//! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`]. An older snapshot
-//! restores with the parts it lacks empty.
+//! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`], then (format 4 on) of
+//! [`CrossImage`] and [`PricingImage`]. An older snapshot restores with the parts it
+//! lacks empty.
 
 use crate::error::{CoreError, CoreResult};
+use crate::pricing::PricingImage;
 use crate::state::{AdaptiveImage, CrossImage, LogImage, Persisted};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
@@ -15,15 +17,16 @@ const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
 
 /// A snapshot's sections: each format adds one after the previous format's.
-pub type Sections = (Persisted, LogImage, AdaptiveImage, CrossImage);
+pub type Sections = (Persisted, LogImage, AdaptiveImage, CrossImage, PricingImage);
 
 pub fn encode(
     p: &Persisted,
     log: &LogImage,
     adaptive: &AdaptiveImage,
     cross: &CrossImage,
+    pricing: &PricingImage,
 ) -> CoreResult<Vec<u8>> {
-    let payload = bincode::serialize(&(p, log, adaptive, cross))
+    let payload = bincode::serialize(&(p, log, adaptive, cross, pricing))
         .map_err(|e| CoreError::Snapshot(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len());
     out.extend_from_slice(MAGIC);
@@ -75,15 +78,22 @@ pub fn decode(data: &[u8]) -> CoreResult<Sections> {
                 LogImage::default(),
                 AdaptiveImage::default(),
                 CrossImage::default(),
+                PricingImage::default(),
             ))
         }
         2 => {
             let (p, log) = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, log, AdaptiveImage::default(), CrossImage::default()))
+            Ok((
+                p,
+                log,
+                AdaptiveImage::default(),
+                CrossImage::default(),
+                PricingImage::default(),
+            ))
         }
         3 => {
             let (p, log, adaptive) = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, log, adaptive, CrossImage::default()))
+            Ok((p, log, adaptive, CrossImage::default(), PricingImage::default()))
         }
         _ => bincode::deserialize(payload).map_err(undecodable),
     }
@@ -100,6 +110,7 @@ mod tests {
             &LogImage::default(),
             &AdaptiveImage::default(),
             &CrossImage::default(),
+            &PricingImage::default(),
         )
         .unwrap();
         let last = data.len() - 1;
@@ -121,15 +132,16 @@ mod tests {
         data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
-        let (back, log, adaptive, cross) = decode(&data).unwrap();
+        let (back, log, adaptive, cross, pricing) = decode(&data).unwrap();
         assert_eq!(back.now, 42);
         assert!(log.event_stamps.times.is_empty());
         assert!(adaptive.demand.is_empty());
         assert!(cross.pending.is_empty());
+        assert!(pricing.prices.is_empty());
     }
 
     #[test]
-    fn a_format_3_snapshot_restores_with_no_pending_cross_requests() {
+    fn a_format_3_snapshot_restores_with_no_pending_cross_requests_and_no_prices() {
         let p = Persisted {
             now: 7,
             ..Default::default()
@@ -141,8 +153,9 @@ mod tests {
         data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         data.extend_from_slice(&payload);
-        let (back, _, _, cross) = decode(&data).unwrap();
+        let (back, _, _, cross, pricing) = decode(&data).unwrap();
         assert_eq!(back.now, 7);
         assert!(cross.pending.is_empty());
+        assert!(pricing.prices.is_empty() && pricing.published.is_empty());
     }
 }

@@ -15,6 +15,11 @@ const MICROS: f64 = 1e6;
 const MAX_UNITS: f64 = 1e15;
 /// Delays are clamped to this many seconds (about four months).
 pub const MAX_DELAY_S: f64 = 1e7;
+/// A rate below this (one unit a day) is forgotten.
+const FADED_BELOW: f64 = 1.0 / 86_400.0;
+/// How far above a threshold a lower bound must stay to count as above it: far more
+/// than the rounding of the few float operations between the bound and the number.
+const MARGIN: f64 = 1e-9;
 
 /// Half-lives of the rate estimates, in seconds (policy `[defaults]`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -136,7 +141,24 @@ impl Rate {
 
     /// Whether nothing is left worth keeping (below one unit a day).
     pub fn faded(&self, now: i64, hl: &HalfLives) -> bool {
-        self.at(now, hl).rate < 1.0 / 86_400.0
+        self.at(now, hl).rate < FADED_BELOW
+    }
+
+    /// Seconds after `now` this rate is sure not to have faded if it sells nothing more.
+    pub fn lasts_s(&self, now: i64, hl: &HalfLives) -> f64 {
+        let r = self.at(now, hl);
+        decays_to(r.slow, FADED_BELOW, hl.slow_s).max(decays_to(r.peak, FADED_BELOW, hl.peak_s))
+    }
+}
+
+/// How long (s) `value`, halving every `half_life_s`, stays above `floor` (0 when it is
+/// not above it now, or is no number).
+fn decays_to(value: f64, floor: f64, half_life_s: f64) -> f64 {
+    let above = floor * (1.0 + MARGIN) + MARGIN;
+    if value > above && half_life_s > 0.0 {
+        half_life_s * (value / above).log2()
+    } else {
+        0.0
     }
 }
 
@@ -277,6 +299,44 @@ pub fn auto_buffer(
         bounded = bounded.min(max);
     }
     (raw, bounded.max(0))
+}
+
+/// How long (s) an automatic buffer of `current` units surely keeps its value while no
+/// channel sells: between sales every rate only decays, and never below the larger of
+/// its slow rate and its peak, which halve every `slow_s` and `peak_s`; so the
+/// formula's units only fall, and `current` holds while they stay above `current − 1`. `sellers` are (rate now, order_lag_d s) of every
+/// channel d selling the SKU. A lower bound: recomputed at that time the buffer may
+/// still be `current`, never changed before (infinite when no decay can move it).
+pub fn buffer_holds_s(
+    rule: &AutoBuffer,
+    push_lag_s: f64,
+    sellers: &[(RateNow, f64)],
+    current: i64,
+    hl: &HalfLives,
+) -> f64 {
+    let floor = auto_buffer(rule, push_lag_s, std::iter::empty()).1;
+    if current <= floor {
+        return f64::INFINITY;
+    }
+    let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
+    let risk = rule.risk.clamp(0.0, 100.0);
+    let (mut slow, mut peak) = (0.0, 0.0);
+    for (now, order_lag) in sellers {
+        let lag = push + order_lag.clamp(0.0, MAX_DELAY_S);
+        slow += now.slow.clamp(0.0, MAX_UNITS) * lag;
+        peak += now.peak.clamp(0.0, MAX_UNITS) * lag;
+    }
+    let threshold = (current - 1) as f64;
+    let holds = decays_to(risk * slow, threshold, hl.slow_s).max(decays_to(
+        risk * peak,
+        threshold,
+        hl.peak_s,
+    ));
+    if holds.is_nan() {
+        0.0
+    } else {
+        holds
+    }
 }
 
 /// EMSR-b nested protection levels. `tiers` are (unit value, mean demand over the

@@ -97,6 +97,23 @@ pub fn route(order_id: &str, line_id: &str, sku: &str, qty: i64, location: &str)
     out
 }
 
+/// A channel's price for one SKU, the whole `PriceUpdate` message, stamped `ts` (Unix µs).
+pub fn price(sku: &str, price: &str, currency: &str, reason: &str, ts: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"type\":\"price\",\"sku\":");
+    write_str(&mut out, sku);
+    out.extend_from_slice(b",\"price\":");
+    write_str(&mut out, price);
+    out.extend_from_slice(b",\"currency\":");
+    write_str(&mut out, currency);
+    out.extend_from_slice(b",\"reason\":");
+    write_str(&mut out, reason);
+    out.extend_from_slice(b",\"ts\":\"");
+    write_rfc3339(&mut out, ts);
+    out.extend_from_slice(b"\"}");
+    out
+}
+
 fn write_str(out: &mut Vec<u8>, s: &str) {
     // A &str always serializes; the fallback keeps the output valid JSON regardless.
     if serde_json::to_writer(&mut *out, s).is_err() {

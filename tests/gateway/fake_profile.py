@@ -15,6 +15,7 @@ from invsync.gateway.platforms.base import (
     LaneLimits,
     Listing,
     Outcome,
+    Price,
     Reply,
 )
 
@@ -38,12 +39,19 @@ class FakeLane:
     """A lane that applies everything unless told otherwise. `failures` are raised one
     per request before anything is applied; `refuse` maps a listing key to the
     platform's reason; `retry` keys get a transient per-item outcome once; `held` maps a
-    listing key to stock the platform holds for a promotion, below which it refuses."""
+    listing key to stock the platform holds for a promotion, below which it refuses.
+    `quantities` and `prices` say what it carries; `refuse_prices` maps a listing key to
+    the reason the platform refuses any price for it (a change carrying one is refused
+    whole, as eBay's entries are)."""
 
     name: str
     limits: LaneLimits
     asynchronous: bool = False
+    quantities: bool = True
+    prices: bool = False
     shown: dict[str, int] = field(default_factory=dict)
+    priced: dict[str, Price] = field(default_factory=dict)
+    refuse_prices: dict[str, str] = field(default_factory=dict)
     requests: list[list[Change]] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
@@ -71,17 +79,29 @@ class FakeLane:
             return None
         return Reply(self.jobs[job])
 
+    def answer(self, changes: Sequence[Change]) -> list[Outcome]:
+        """What a synchronous call with `changes` would answer, recorded as sent."""
+        self.requests.append(list(changes))
+        return [self._apply(change) for change in changes]
+
     def _apply(self, change: Change) -> Outcome:
         key = change.listing.ids["item_id"]
+        assert change.qty is None or self.quantities, f"{self.name} got a quantity"
+        assert change.price is None or self.prices, f"{self.name} got a price"
         if key in self.refuse:
             return Outcome(applied=False, reason=self.refuse[key])
+        if change.price is not None and key in self.refuse_prices:
+            return Outcome(applied=False, reason=self.refuse_prices[key])
         if key in self.retry:
             self.retry.discard(key)
             return Outcome(applied=False, reason="E500: try again", retry=True)
         floor = self.held.get(key, 0)
-        if change.qty < floor:
+        if change.qty is not None and change.qty < floor:
             return Outcome(applied=False, reason=f"E_HOLD: {floor} held", held=floor)
-        self.shown[key] = change.qty
+        if change.qty is not None:
+            self.shown[key] = change.qty
+        if change.price is not None:
+            self.priced[key] = change.price
         return Outcome(applied=True)
 
     def sent_keys(self) -> list[list[str]]:
@@ -94,6 +114,7 @@ class FakeProfile:
     platform: str = "fake"
     id_fields: tuple[str, ...] = ID_FIELDS
     daily_revisions: int | None = None
+    currency: str = "USD"
 
     def listing_key(self, listing: Listing) -> str:
         return listing.ids["item_id"]
@@ -101,6 +122,18 @@ class FakeProfile:
 
 def per_item_lane(rate: float = 10.0, burst: float = 10.0, batch: int = 1) -> FakeLane:
     return FakeLane("item", LaneLimits(rate=rate, burst=burst, batch=batch))
+
+
+def price_lane(rate: float = 10.0, burst: float = 10.0, batch: int = 1) -> FakeLane:
+    """A lane that carries prices only (Walmart's PUT /v3/price)."""
+    return FakeLane(
+        "price", LaneLimits(rate=rate, burst=burst, batch=batch), quantities=False, prices=True
+    )
+
+
+def price_quantity_lane(rate: float = 10.0, burst: float = 10.0, batch: int = 5) -> FakeLane:
+    """A lane that sets price and quantity in one call (eBay's, Lazada's)."""
+    return FakeLane("price_quantity", LaneLimits(rate=rate, burst=burst, batch=batch), prices=True)
 
 
 def per_parent_lane(rate: float = 100.0, burst: float = 100.0, batch: int = 10) -> FakeLane:

@@ -173,6 +173,10 @@ class FakeEngine:
         """This stand-in has no low-stock pause or protected tiers: never an alert."""
         return []
 
+    def drain_prices(self) -> tuple[list[tuple[str, Any]], list[Alert]]:
+        """This stand-in prices nothing."""
+        return [], []
+
     def drain_json(
         self, per_message: int, fallback: datetime
     ) -> list[tuple[str, bytes, np.ndarray, np.ndarray]]:

@@ -103,7 +103,7 @@ async def test_the_loop_runs_while_a_feed_document_is_built(
 
     listing = Listing(sku="stock", condition="new", ids={id_field: sku})
     async with served() as market:
-        _, feed = profile_of(market.url).lanes
+        feed = profile_of(market.url).lanes[1]
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(other_work)
             with anyio.fail_after(10):

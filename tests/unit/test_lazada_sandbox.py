@@ -75,7 +75,7 @@ async def test_more_than_50_skus_in_one_call_are_refused_whole(
 ) -> None:
     token = await access(http, served, clock)
     item, sku_id = SKUS["LZ-RED"]
-    payload = lz.quantity_payload([("LZ-RED", item, sku_id, n) for n in range(lz.MAX_SKUS + 1)])
+    payload = lz.update_payload([("LZ-RED", item, sku_id, n, None) for n in range(lz.MAX_SKUS + 1)])
     reply = await call(http, served.url, lz.UPDATE_PATH, clock, access_token=token, payload=payload)
     assert reply["code"] == lz.TOO_MANY_SKUS
     assert served.sandbox.market.listings["LZ-RED"].updates == 0
@@ -101,7 +101,7 @@ async def test_a_call_without_an_access_token_is_refused(
     served: Served, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     item, sku_id = SKUS["LZ-RED"]
-    payload = lz.quantity_payload([("LZ-RED", item, sku_id, 3)])
+    payload = lz.update_payload([("LZ-RED", item, sku_id, 3, None)])
     reply = await call(http, served.url, lz.UPDATE_PATH, clock, payload=payload)
     assert reply["code"] == lz.INCOMPLETE_SIGNATURE
     assert served.sandbox.market.counters.rejected == 1

@@ -14,7 +14,7 @@ from invsync.service.clock import make_tick
 from invsync.service.feeds import FeedMonitor
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
-from invsync.service.push_lag import MIN_ACKS, PushLags
+from invsync.service.push_lag import MIN_ACKS, WINDOW, PushLags
 from invsync.service.subjects import Subjects
 from tests.unit.test_adaptive_buffers import POLICY, channel, shopify_sells_one_a_second, stocked
 
@@ -45,6 +45,15 @@ def test_an_acks_accepted_ts_against_its_messages_ts_is_a_push_lag() -> None:
     assert lags.p99("walmart") == 30.0
     acked(lags, feeds, [600.0] * 5)
     assert lags.p99("walmart") == 600.0
+
+
+def test_the_p99_is_of_the_last_window_of_acks() -> None:
+    lags = PushLags()
+    feeds = monitor(lags)
+    acked(lags, feeds, [600.0] * WINDOW)
+    assert lags.p99("walmart") == 600.0
+    acked(lags, feeds, [30.0] * (WINDOW - 20) + [45.0] * 20)
+    assert lags.p99("walmart") == 45.0, "the slow acks fell out of the window"
 
 
 def test_a_tick_carries_a_p99_once_until_it_moves() -> None:

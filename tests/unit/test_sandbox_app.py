@@ -180,6 +180,27 @@ async def test_a_restart_with_a_state_file_keeps_what_the_marketplace_shows(tmp_
     assert state["orders"]["pending"] == 1
 
 
+async def test_a_sale_is_at_the_listings_price_and_a_restart_keeps_price_and_revenue(
+    tmp_path: Path,
+) -> None:
+    state_file = tmp_path / "sandbox.json"
+    front = storefront(delay_s=60)
+    front.emulation.market.listings["a-1"].price = "4.50"
+    async with sandbox(front, Orders(), state_file) as (http, url):
+        await http.put(f"{url}/stall/a-1", json={"qty": 7})
+        sale = {"platform": "stall", "listing": "a-1", "qty": 2}
+        async with http.post(f"{url}/sandbox/sale", json=sale) as r:
+            sold = await r.json()
+    assert sold["unit_price"] == "4.50"
+    async with (
+        sandbox(storefront(delay_s=60), Orders(), state_file) as (http, url),
+        http.get(f"{url}/sandbox/state") as r,
+    ):
+        listing = (await r.json())["platforms"]["stall"]["listings"]["a-1"]
+    assert (listing["qty"], listing["price"], listing["status"]) == (5, "4.50", "live")
+    assert (listing["sold"], listing["revenue"]) == (2, "9.00")
+
+
 def test_a_platform_the_sandbox_does_not_emulate_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="etsy"):
         sandbox_factory("etsy")

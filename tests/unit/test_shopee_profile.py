@@ -46,8 +46,8 @@ def change(key: str, qty: int) -> Change:
 
 
 def lane(settings: ProfileSettings) -> Lane:
-    (only,) = PROFILE(settings).lanes
-    return only
+    stock, _price = PROFILE(settings).lanes
+    return stock
 
 
 @pytest.fixture
@@ -270,14 +270,14 @@ def test_a_channel_without_shop_id_is_refused_by_name() -> None:
 
 
 def test_the_lane_sends_up_to_50_models_of_one_item_per_call_within_the_default_budget() -> None:
-    (only,) = PROFILE(profile_settings(None)).lanes
+    only = PROFILE(profile_settings(None)).lanes[0]
     limits = only.limits
     assert (limits.group_by, limits.batch, limits.rate, limits.burst) == ("item_id", 50, 10, 9)
     settings = profile_settings(None)
     for batch in (0, 2.5, sp.MAX_MODELS + 1):
         with pytest.raises(ValueError, match="batch"):
             PROFILE(dataclasses.replace(settings, overrides={"batch": batch}))
-    (smaller,) = PROFILE(dataclasses.replace(settings, overrides={"batch": 10})).lanes
+    smaller = PROFILE(dataclasses.replace(settings, overrides={"batch": 10})).lanes[0]
     assert smaller.limits.batch == 10
 
 

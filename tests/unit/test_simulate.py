@@ -13,10 +13,10 @@ from invsync.cli import main
 from invsync.errors import ScenarioError
 from invsync.policy import Policy
 from invsync.simulate import strategies
-from invsync.simulate.compare import compare, draw_all, search_candidates
+from invsync.simulate.compare import Summary, compare, dominates, draw_all, search_candidates
 from invsync.simulate.demand import Buyers, draw
 from invsync.simulate.feeds import Feeds
-from invsync.simulate.run import simulate
+from invsync.simulate.run import Outcome, simulate
 from invsync.simulate.scenario import PLATFORMS, Scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
@@ -294,3 +294,32 @@ def test_automatic_buffers_do_not_oversell_steady_demand_that_a_zero_buffer_over
     assert bare.oversold > 0
     assert auto.oversold == 0
     assert auto.sold > 0.85 * bare.sold
+
+
+def _summary(sold: int, oversold: int, revenue: float) -> Summary:
+    return Summary("s", [Outcome("s", sold=sold, oversold=oversold, revenue_by_tier={1: revenue})])
+
+
+def test_a_strategy_is_beaten_by_more_revenue_not_by_more_units() -> None:
+    """Kits sharing parts: holding kits back sells more parts one by one, more order lines
+    for less money. That is no better place on the frontier."""
+    auto = _summary(sold=1_068, oversold=2, revenue=90_000.0)
+    more_lines = _summary(sold=1_091, oversold=0, revenue=88_000.0)
+    more_money = _summary(sold=1_050, oversold=0, revenue=91_000.0)
+    assert not dominates(more_lines, auto)
+    assert dominates(more_money, auto)
+
+
+def test_lags_within_their_p99_are_the_same_draws_cut_at_the_p99() -> None:
+    _, scenario = _surge_scenario()
+    within = scenario.within_p99()
+    wild, tame = draw(scenario, 5), draw(within, 5)
+    assert (wild.time, wild.channel, wild.sku) == (tame.time, tame.channel, tame.sku)
+    p99 = [plan.order_lag.p99 for plan in scenario.channels]
+    cut = [min(lag, p99[c]) for lag, c in zip(wild.order_lag, wild.channel, strict=True)]
+    assert tame.order_lag == cut
+    assert any(lag > p99[c] for lag, c in zip(wild.order_lag, wild.channel, strict=True))
+    rng = np.random.default_rng(1)
+    walmart = next(plan for plan in within.channels if plan.id == "walmart")
+    assert walmart.push_lag.sample(rng, 10_000).max() <= walmart.push_lag.p99
+    assert [plan.stalls for plan in within.channels] == [plan.stalls for plan in scenario.channels]

@@ -3,8 +3,9 @@
 `tests/fixtures/snapshot-format-N.*` were written by the last build of snapshot
 format N: the snapshot, the policy it ran, and what each SKU explained to right
 then. Format 1 came before event ids carried their log time, format 2 before sales
-rates and automatic buffers, format 3 before reservations spanning partitions. An
-upgrade must not need a replay from the start of the log.
+rates and automatic buffers, format 3 before reservations spanning partitions and
+before prices and promotions. An upgrade must not need a replay from the start of the
+log.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from invsync import Engine, Policy
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-FORMATS = [1, 2]
+FORMATS = [1, 2, 3]
 
 
 def restored(version: int) -> Engine:
@@ -44,7 +45,9 @@ def test_an_older_snapshot_restores_to_the_same_numbers(version: int) -> None:
     for sku, explanation in expected.items():
         now = engine.explain(sku).to_dict()
         assert _as_then(now, explanation) == explanation, sku
-        assert now["velocity"] == [], "no sales rate before the format kept one"
+        if version < 3:
+            assert now["velocity"] == [], "no sales rate before the format kept one"
+        assert "prices" not in now, "no price before the format kept one"
 
 
 def test_a_format_3_snapshot_restores_with_its_sales_rates_and_no_cross_partition_requests() -> (
@@ -83,6 +86,26 @@ def test_a_format_2_snapshot_keeps_its_event_ids_and_holds() -> None:
     held = engine.reserved("A")
     engine.apply({"type": "clock.tick", "event_id": "t-late", "ts": "2026-11-30T09:10:07Z"})
     assert engine.reserved("A") == held - 4, "the checkout hold expired on the clock"
+
+
+def test_a_format_3_snapshot_keeps_its_sales_rates_and_takes_prices() -> None:
+    # The example policy of today: the same channels, now with price tables.
+    policy = Policy.load(FIXTURES.parent.parent / "examples" / "policy.toml")
+    engine = Engine.restore(policy, (FIXTURES / "snapshot-format-3.bin").read_bytes())
+    rates = engine.explain("A").to_dict()["velocity"]
+    assert {v["channel"] for v in rates} == {"amazon", "tiktok", "walmart", "shopify"}
+    engine.apply(
+        {
+            "type": "price.set",
+            "event_id": "p1",
+            "ts": "2026-12-04T09:00:30Z",
+            "sku": "A",
+            "price": "19.00",
+            "currency": "USD",
+        }
+    )
+    prices, _ = engine.drain_prices()
+    assert prices, "a format 3 state takes prices like any other"
 
 
 @pytest.mark.parametrize("version", FORMATS)

@@ -66,7 +66,7 @@ async def served(clock: ManualClock) -> AsyncIterator[Served]:
 
 
 def lane(base_url: str, credentials: dict[str, Secret] = CREDENTIALS) -> Lane:
-    (only,) = PROFILE(profile_settings(base_url, credentials)).lanes
+    only = PROFILE(profile_settings(base_url, credentials)).lanes[0]
     return only
 
 
@@ -94,13 +94,13 @@ async def test_one_call_sets_a_products_skus_and_refuses_only_the_one_tiktok_ref
 
 
 def test_the_lane_sends_up_to_100_skus_of_one_product_per_call() -> None:
-    (only,) = PROFILE(profile_settings(None)).lanes
+    only = PROFILE(profile_settings(None)).lanes[0]
     assert (only.limits.group_by, only.limits.batch) == ("product_id", tt.MAX_SKUS)
     settings = profile_settings(None)
     for batch in (0, 2.5, tt.MAX_SKUS + 1):
         with pytest.raises(ValueError, match="batch"):
             PROFILE(dataclasses.replace(settings, overrides={"batch": batch}))
-    (smaller,) = PROFILE(dataclasses.replace(settings, overrides={"batch": 20})).lanes
+    smaller = PROFILE(dataclasses.replace(settings, overrides={"batch": 20})).lanes[0]
     assert smaller.limits.batch == 20
 
 

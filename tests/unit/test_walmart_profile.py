@@ -60,7 +60,7 @@ async def served(clock: ManualClock) -> AsyncIterator[Served]:
 
 
 def lanes(profile: Profile) -> tuple[Lane, Lane]:
-    put, feed = profile.lanes
+    put, feed, _price = profile.lanes
     return put, feed
 
 

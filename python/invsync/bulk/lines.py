@@ -19,6 +19,7 @@ import msgspec
 
 from invsync.events import (
     Batch,
+    CatalogEvent,
     ClockTick,
     DecodeError,
     OrderEvent,
@@ -36,6 +37,8 @@ _NOT_IN_A_TOKEN: Final = re.compile(r"[\s.*>]")
 # Nats-Msg-Id is a header: a line break in it would end the header.
 _NOT_IN_A_HEADER: Final = re.compile(r"[\x00-\x1f\x7f]")
 _BATCH: Final = msgspec.json.Decoder(Batch)
+#: The `<source>` of {prefix}.catalog.<source> for prices and promotions read from a file.
+CATALOG_SOURCE: Final = "file"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class BadLine:
 
 
 class _Router:
-    """The subject of each event: its location, or its order's channel.
+    """The subject of each event: its location, its order's channel, or the catalog.
 
     Events after `order.placed` do not name a channel; they follow the order's
     `order.placed` when the file has it, else go to `fallback_channel`.
@@ -73,8 +76,10 @@ class _Router:
         self._fallback = fallback_channel
         self._channels: dict[str, str] = {}
 
-    def subject(self, event: StockEvent | OrderEvent) -> tuple[str, str]:
+    def subject(self, event: StockEvent | OrderEvent | CatalogEvent) -> tuple[str, str]:
         """(subject, the token taken from the event) for one event."""
+        if isinstance(event, CatalogEvent):
+            return self._subjects.catalog_from(CATALOG_SOURCE), CATALOG_SOURCE
         if isinstance(event, StockTransfer):
             return self._subjects.stock_at(event.from_location), event.from_location
         if isinstance(event, OrderPlaced):

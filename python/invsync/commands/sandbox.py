@@ -49,6 +49,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds an asynchronous feed takes to process (default: each platform's own)",
     )
+    parser.add_argument(
+        "--review-delay",
+        type=float,
+        default=None,
+        help="seconds a listing a price change sent back to review (Lazada's QC) stays off "
+        "sale (default: a day)",
+    )
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     add_credential_arguments(parser, "producer")
 
@@ -67,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for name in ("token_ttl", "order_delay", "job_delay"):
+    for name in ("token_ttl", "order_delay", "job_delay", "review_delay"):
         value = getattr(args, name)
         if value is not None and value < 0:
             print(f"invsync sandbox: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
@@ -104,7 +111,10 @@ async def _serve(args: argparse.Namespace) -> None:
     from invsync.service.subjects import Subjects
 
     settings = SandboxSettings(
-        token_ttl_s=args.token_ttl, order_delay_s=args.order_delay, job_delay_s=args.job_delay
+        token_ttl_s=args.token_ttl,
+        order_delay_s=args.order_delay,
+        job_delay_s=args.job_delay,
+        review_delay_s=args.review_delay,
     )
     channels = load_channels(args.channels)
     fronts = storefronts(channels, settings)

@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from invsync.errors import InvsyncError, PolicyError
     from invsync.service.app import run_service
     from invsync.service.config import ServiceConfig, resolve_partition
+    from invsync.service.partition_count import PartitionCountError
 
     hostname = os.environ.get("HOSTNAME") or socket.gethostname()
     try:
@@ -124,9 +125,11 @@ def run(args: argparse.Namespace) -> int:
         standby=args.standby,
         lease_s=args.lease_s,
     )
+    refused = False
     try:
         anyio.run(lambda: run_service(config, handle_signals=True))
-    except PolicyError as exc:
-        print(f"invsync serve: {exc}")
-        return 2
-    return 0
+    except* (PolicyError, PartitionCountError) as group:  # raised inside the task groups
+        for refusal in group.exceptions:
+            print(f"invsync serve: {refusal}")
+        refused = True
+    return 2 if refused else 0

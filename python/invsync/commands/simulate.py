@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also try up to N sets of static buffers and show them (default: none)",
     )
     parser.add_argument(
+        "--lags-within-p99",
+        action="store_true",
+        help="cut every drawn push and order lag at its p99 (stalls stay): the delays "
+        "automatic buffers are sized for",
+    )
+    parser.add_argument(
         "--report", type=Path, metavar="DIR", help="write summary.json and PNG figures here"
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -61,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         policy = Policy.load(args.policy)
         scenario = Scenario.load(args.scenario, policy)
+        if args.lags_within_p99:
+            scenario = scenario.within_p99()
         first = scenario.head.seed if args.seed is None else args.seed
         seeds = list(range(first, first + args.seeds))
         buyers = draw_all(scenario, seeds)

@@ -1,5 +1,5 @@
-"""One channel's connector: `{p}.qty.<channel>` in, the platform via the scheduler,
-`{p}.ack.<channel>` and alerts out.
+"""One channel's connector: `{p}.qty.<channel>` and `{p}.price.<channel>` in, the
+platform via the scheduler, `{p}.ack.<channel>` and alerts out.
 
 It keeps nothing that `{p}.query.channel` cannot rebuild. On start, and whenever a
 message's `seq` is not the next one, it resyncs: it reads every shown quantity as of
@@ -15,6 +15,15 @@ map reload or a KV put names it. A listing the marketplace holds above the quant
 asked for (a promotion's reserved or locked stock) is pushed at that floor, counted
 applied, alerted as `platform_hold` when the hold appears, changes or ends, and
 reported to the service in the next ack's `held`.
+
+Prices (`{sku, price, currency, reason}`, CONTRACT 14) go through the same scheduler:
+the latest per listing wins, and where the platform sets price and quantity in one
+call a listing's pending price and quantity go together. A price names a SKU, so it
+is the `new` listing's unless the message names a `condition`. Prices carry no `seq`
+and the service reads acks by `seq`, so they are not acknowledged: each is counted in
+`invsync_channel_price_pushes_total{channel,outcome}`, and a refusal, a price in
+another currency than the channel's, or a platform whose profile sends no prices is
+alerted as `channel_error`. An unmapped price waits for its listing like a quantity.
 
 Partitioned services send each channel's messages from every partition, each with
 its own `seq` (`partition` in the message): the connector keeps the last `seq` per
@@ -52,9 +61,10 @@ from invsync.events import (
 from invsync.gateway.budget import RevisionBudget
 from invsync.gateway.listings import Key, ListingMap, ListingSource
 from invsync.gateway.metrics import ChannelMetrics
-from invsync.gateway.platforms.base import Listing, Profile
+from invsync.gateway.platforms.base import Listing, Price, Profile
 from invsync.gateway.scheduler import Scheduler, Settled
 from invsync.gateway.secrets import Secret, redact
+from invsync.marketplaces.money import price_problem
 from invsync.service.subjects import Subjects
 
 __all__ = ["Connector"]
@@ -74,6 +84,20 @@ RESYNC_RETRY_S = (0.5, 1.0, 2.0, 5.0)
 ERRORS_QUOTED = 3
 
 _QUANTITIES = msgspec.json.Decoder(ChannelQuantities)
+
+
+class _PriceMessage(msgspec.Struct, frozen=True):
+    """What the gateway reads of `{p}.price.<channel>` (CONTRACT 14). `condition` is not
+    in the contract: a price is the SKU's `new` listing's unless a producer names one."""
+
+    sku: str
+    price: str
+    currency: str
+    reason: str = ""
+    condition: str = "new"
+
+
+_PRICE = msgspec.json.Decoder(_PriceMessage)
 _PAGE = msgspec.json.Decoder(ChannelPage)
 
 
@@ -160,6 +184,9 @@ class Connector:
         self.resyncs = 0
         # The latest quantity per key: what a listing gets when its mapping appears.
         self._latest: dict[Key, tuple[int, datetime]] = {}
+        # The latest price per key, for the same reason.
+        self._latest_price: dict[Key, tuple[Price, datetime]] = {}
+        self._unsupported_alerted = False
         self._unmapped: set[Key] = set()
         self._acks: deque[_Acknowledgement] = deque()
         self._alerts: list[Alert] = []
@@ -191,10 +218,15 @@ class Connector:
                 # Dropped: the next message shows the gap and a resync covers it.
                 log.warning("%s: %d messages waiting, one dropped", self.channel, QUEUE_MAX)
 
+        async def price(msg: Msg) -> None:
+            self._on_price(msg.data)
+
         sub = await self.nc.subscribe(self.subjects.qty(self.channel), cb=queued)
+        prices = None
         try:
             async with anyio.create_task_group() as tasks:
                 await tasks.start(self.source.run, self.map, self._mapping_changed)
+                prices = await self.nc.subscribe(self.subjects.price(self.channel), cb=price)
                 tasks.start_soon(self.scheduler.run)
                 tasks.start_soon(self._publish)
                 await self._resync()
@@ -217,6 +249,8 @@ class Connector:
                         await self._on_message(msg)
         finally:
             await sub.unsubscribe()
+            if prices is not None:
+                await prices.unsubscribe()
             send.close()
             receive.close()
 
@@ -268,7 +302,7 @@ class Connector:
         self._latest[key] = (qty, source_ts)
         listing = self.map.get(sku, condition)
         if listing is None:
-            self._missing(key, qty)
+            self._missing(key, f"quantity {qty}")
             ack.settle(False, f"no listing mapped for {sku} ({condition})")
             return
         if unless_shown and self.scheduler.queue.shows(listing) == qty:
@@ -283,7 +317,7 @@ class Connector:
 
         return settled
 
-    def _missing(self, key: Key, qty: int) -> None:
+    def _missing(self, key: Key, what: str) -> None:
         if key in self._unmapped:
             return
         self._unmapped.add(key)
@@ -291,20 +325,79 @@ class Connector:
         self._alert(
             "mapping_missing",
             key[0],
-            f"{self.channel} has no listing for {key[0]} ({key[1]}); quantity {qty} waits "
+            f"{self.channel} has no listing for {key[0]} ({key[1]}); {what} waits "
             "for the listing map to name it",
         )
 
     def _mapping_changed(self, keys: set[Key]) -> None:
-        """A map reload or KV put named `keys`: send them their latest quantity."""
+        """A map reload or KV put named `keys`: send them their latest price and
+        quantity."""
         for key in keys:
-            latest = self._latest.get(key)
             listing = self.map.get(*key)
-            if latest is None or listing is None:
+            if listing is None:
                 continue
-            self.scheduler.put(listing, latest[0], latest[1])
-            self._unmapped.discard(key)
+            price = self._latest_price.get(key)
+            if price is not None:
+                self.scheduler.put_price(listing, *price, self._price_waiter())
+            latest = self._latest.get(key)
+            if latest is not None:
+                self.scheduler.put(listing, latest[0], latest[1])
+            if price is not None or latest is not None:
+                self._unmapped.discard(key)
         self.metrics.unmapped.set(len(self._unmapped))
+
+    # --- prices in ---------------------------------------------------------------------
+
+    def _on_price(self, data: bytes) -> None:
+        """Queue one `{p}.price.<channel>` message's price for its listing."""
+        try:
+            body = _PRICE.decode(data)
+        except msgspec.DecodeError as exc:
+            log.warning("%s: unreadable price message skipped: %s", self.channel, exc)
+            self.metrics.price("invalid")
+            return
+        key = (body.sku, body.condition)
+        if not self.scheduler.sends_prices:
+            self.metrics.price("unsupported")
+            if not self._unsupported_alerted:
+                self._unsupported_alerted = True
+                self._alert(
+                    "channel_error",
+                    body.sku,
+                    f"{self.channel}: the {self.scheduler.profile.platform} profile does not "
+                    "send prices yet; prices for this channel are counted, not pushed",
+                )
+            return
+        problem = price_problem(body.price, body.currency)
+        currency = self.scheduler.profile.currency
+        if problem is None and body.currency != currency:
+            problem = f"the price is in {body.currency}, {self.channel} sells in {currency}"
+        if problem is not None:
+            self.metrics.price("invalid")
+            self._alert(
+                "channel_error",
+                body.sku,
+                f"price of {body.sku} not sent to {self.channel}: {problem}",
+            )
+            return
+        price, now = Price(body.price, body.currency), datetime.now(UTC)
+        self._latest_price[key] = (price, now)
+        listing = self.map.get(*key)
+        if listing is None:
+            self.metrics.price("unmapped")
+            self._missing(key, f"price {price}")
+            return
+        self.scheduler.put_price(listing, price, now, self._price_waiter())
+
+    def _price_waiter(self) -> Settled:
+        """Counts what the platform did with a price (its refusal is alerted by the
+        scheduler)."""
+
+        def settled(applied: bool, reason: str | None) -> None:
+            self.metrics.price("applied" if applied else "refused")
+            self._outbox_ready.set()
+
+        return settled
 
     # --- resync ------------------------------------------------------------------------
 

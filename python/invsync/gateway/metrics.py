@@ -10,7 +10,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["RESULTS", "ChannelMetrics", "GatewayMetrics"]
+__all__ = ["PRICE_OUTCOMES", "RESULTS", "ChannelMetrics", "GatewayMetrics"]
 
 # Event `ts` to the platform's acceptance: a fast Shopify push to a feed that took
 # minutes (Amazon) or half an hour (Walmart) to process.
@@ -40,6 +40,11 @@ FLOOR_WINDOW_S: Final = 600.0
 # What a request to a platform came to: accepted (`ok`, its items may still be
 # refused one by one), throttled, a transient `error`, `auth_error`, or `refused` whole.
 RESULTS: Final = ("ok", "throttled", "error", "auth_error", "refused")
+# What became of a price message: the platform `applied` or `refused` it (a newer price
+# for the same listing answers for the one it replaced), no listing is mapped for it
+# (`unmapped`, sent once one is), it is not a price in the channel's currency
+# (`invalid`), or the platform's profile sends no prices (`unsupported`).
+PRICE_OUTCOMES: Final = ("applied", "refused", "unmapped", "invalid", "unsupported")
 
 
 class GatewayMetrics:
@@ -60,7 +65,7 @@ class GatewayMetrics:
         )
         self.backlog = Gauge(
             "invsync_channel_backlog_items",
-            "Listings with a quantity not yet accepted by the platform.",
+            "Quantities and prices not yet accepted by the platform (queued or in a request).",
             ["channel"],
             registry=self.registry,
         )
@@ -82,6 +87,13 @@ class GatewayMetrics:
             "invsync_channel_unmapped_items",
             "(sku, condition) pairs with a quantity but no listing in the channel's map.",
             ["channel"],
+            registry=self.registry,
+        )
+        self.price_pushes = Counter(
+            "invsync_channel_price_pushes",
+            "Price messages by what became of them (prices are not acknowledged to the "
+            "service: CONTRACT acknowledges quantity messages by seq).",
+            ["channel", "outcome"],
             registry=self.registry,
         )
         self.acks = Counter(
@@ -109,8 +121,11 @@ class ChannelMetrics:
         # Each lane floor that accepted quantities, and when it last did (monotonic s).
         self._floors: dict[float, float] = {}
         self._acks = metrics.acks
+        self._prices = metrics.price_pushes
         for result in RESULTS:
             self._requests.labels(channel, result)
+        for outcome in PRICE_OUTCOMES:
+            self._prices.labels(channel, outcome)
         for ok in ("true", "false"):
             self._acks.labels(channel, ok)
 
@@ -124,6 +139,9 @@ class ChannelMetrics:
             if now - seen > FLOOR_WINDOW_S:
                 del self._floors[floor]
         self._floor.set(max(self._floors))
+
+    def price(self, outcome: str) -> None:
+        self._prices.labels(self.channel, outcome).inc()
 
     def ack(self, ok: bool) -> None:
         self._acks.labels(self.channel, "true" if ok else "false").inc()

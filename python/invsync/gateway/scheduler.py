@@ -21,7 +21,13 @@ clock:
 - a transient failure comes back after a jittered exponential backoff; a refusal is
   answered and alerted, never retried blindly;
 - a refusal because the platform holds more for its promotions (an outcome with
-  `held` above the quantity sent) is sent again at once with that floor.
+  `held` above the quantity sent) is sent again at once with that floor;
+- prices go through the same queue, lanes and budgets: the latest price per listing
+  wins, a price ranks after decreases and before increases, and on a lane that sets
+  price and quantity in one call (eBay, Lazada, Amazon) a listing's pending price and
+  quantity go in one entry. An increase waits while the listing's first price is on
+  its way (content, then price, then quantity); a refused entry carrying both is sent
+  again as two, so a bad price never blocks a quantity.
 
 `Scheduler` is the only place that waits: it sends what the queue hands out, polls
 asynchronous jobs, and answers the waiters (the connector's acks) with what the
@@ -40,6 +46,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import aiohttp
 import anyio
@@ -53,6 +60,7 @@ from invsync.gateway.platforms.base import (
     Change,
     Listing,
     Outcome,
+    Price,
     Profile,
     Reply,
     Throttled,
@@ -72,7 +80,9 @@ Alert = Callable[[Listing | None, str], None]
 # decided, what the platform holds, and the platform's reason.
 HoldReport = Callable[[Listing, int, int, str], None]
 
-TOWARD_ZERO, DECREASE, INCREASE = 0, 1, 2
+TOWARD_ZERO, DECREASE, PRICE, INCREASE = 0, 1, 2, 3
+# What a pending change sets on its listing.
+QTY_KIND, PRICE_KIND = 0, 1
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 60.0
 # Requests of one synchronous lane in flight at once (each already paid for).
@@ -94,8 +104,9 @@ HOLD_RECHECK_S = 300.0
 
 
 def urgency(qty: int, known: int | None) -> int:
-    """A change's class: toward zero first, then other decreases, then increases. An
-    unknown shown quantity (after a restart) counts as a decrease: it might be one."""
+    """A quantity change's class: toward zero first, then other decreases, then
+    increases (prices go between the last two). An unknown shown quantity (after a
+    restart) counts as a decrease: it might be one."""
     if qty == 0 and known != 0:
         return TOWARD_ZERO
     if known is None or qty < known:
@@ -110,19 +121,23 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return ceiling * (0.5 + 0.5 * rng.random())
 
 
-@dataclass(eq=False)
-class _Item:
-    """One listing's quantity to send, with everyone waiting to hear how it went."""
+@dataclass(eq=False, kw_only=True)
+class _Pending:
+    """One listing's quantity or price to send, with everyone waiting to hear how it
+    went. `alone`: a combined request with it was refused, so it goes by itself once,
+    to find out which half the platform refused."""
 
     key: str
     listing: Listing
-    qty: int
     source_ts: datetime
     arrival: int
     urgency: int
     waiters: list[Settled] = field(default_factory=list)
     attempt: int = 0
     not_before: float = 0.0
+    alone: bool = False
+
+    kind: ClassVar[int]
 
     def settle(self, applied: bool, reason: str | None) -> None:
         waiters, self.waiters = self.waiters, []
@@ -130,31 +145,81 @@ class _Item:
             waiter(applied, reason)
 
 
+@dataclass(eq=False, kw_only=True)
+class _Item(_Pending):
+    """A listing's quantity."""
+
+    qty: int
+    kind: ClassVar[int] = QTY_KIND
+
+
+@dataclass(eq=False, kw_only=True)
+class _PriceItem(_Pending):
+    """A listing's price."""
+
+    price: Price
+    kind: ClassVar[int] = PRICE_KIND
+
+
+@dataclass(eq=False)
+class _Entry:
+    """One listing's part of a request: its quantity, its price, or both (on a lane
+    that carries both, a pending price and quantity of one listing go together)."""
+
+    qty: _Item | None
+    price: _PriceItem | None
+
+    @property
+    def lead(self) -> _Pending:
+        lead = self.qty or self.price
+        assert lead is not None, "an entry carries a quantity, a price or both"
+        return lead
+
+    def parts(self) -> list[_Pending]:
+        return [part for part in (self.qty, self.price) if part is not None]
+
+
 @dataclass(eq=False)
 class Batch:
-    """Items handed to one lane for one request (or one asynchronous job), and what
+    """Entries handed to one lane for one request (or one asynchronous job), and what
     the request cost the lane's budget."""
 
     lane: int
-    items: list[_Item]
+    entries: list[_Entry]
     spent: Spent
 
+    @property
+    def items(self) -> list[_Item]:
+        """The quantities the request carries."""
+        return [entry.qty for entry in self.entries if entry.qty is not None]
+
     def changes(self, known: dict[str, int]) -> list[Change]:
-        return [
-            Change(item.listing, item.qty, known.get(item.key), item.source_ts)
-            for item in self.items
-        ]
+        changes = []
+        for entry in self.entries:
+            lead = entry.lead
+            changes.append(
+                Change(
+                    lead.listing,
+                    None if entry.qty is None else entry.qty.qty,
+                    known.get(lead.key),
+                    min(part.source_ts for part in entry.parts()),
+                    None if entry.price is None else entry.price.price,
+                )
+            )
+        return changes
 
 
 @dataclass(frozen=True)
 class Settlement:
-    """What one reply did: items applied (for latency), items refused (for alerts), and
-    items the platform held above what was sent: (item, quantity sent, held, reason)."""
+    """What one reply did: quantities applied (for latency), prices applied, items
+    refused (for alerts), and quantities the platform held above what was sent: (item,
+    quantity sent, held, reason)."""
 
     applied: list[_Item]
-    refused: list[tuple[_Item, str]]
-    retry_alerts: list[tuple[_Item, str]]
+    refused: list[tuple[_Pending, str]]
+    retry_alerts: list[tuple[_Pending, str]]
     held: list[tuple[_Item, int, int, str]] = field(default_factory=list)
+    prices: list[_PriceItem] = field(default_factory=list)
 
 
 @dataclass
@@ -168,7 +233,8 @@ class Hold:
 
 
 class PushQueue:
-    """Every listing's latest quantity not yet accepted, and which to send next."""
+    """Every listing's latest quantity and price not yet accepted, and which to send
+    next. One request per listing is in flight at a time, whatever it carries."""
 
     def __init__(
         self,
@@ -178,20 +244,26 @@ class PushQueue:
         rng: random.Random | None = None,
     ) -> None:
         self.profile = profile
-        self.budgets = [LaneBudget(lane.limits, clock) for lane in profile.lanes]
+        self.budgets = _budgets(profile, clock)
         self.revisions = revisions
         self.rng = rng or random.Random()
         self.known: dict[str, int] = {}
+        # The price each listing was last accepted at (since this gateway started).
+        self.known_prices: dict[str, Price] = {}
         self._pending: dict[str, _Item] = {}
-        self._in_flight: dict[str, _Item] = {}
-        # Per grouping column (`LaneLimits.group_by`), its values' pending listing keys.
-        self._groups: dict[str, dict[str, set[str]]] = {
+        self._prices: dict[str, _PriceItem] = {}
+        self._in_flight: dict[str, _Entry] = {}
+        # Per grouping column (`LaneLimits.group_by`), its values' pending changes.
+        self._groups: dict[str, dict[str, set[tuple[str, int]]]] = {
             lane.limits.group_by: {} for lane in profile.lanes if lane.limits.group_by
         }
-        self._heaps: tuple[list[tuple[int, str]], ...] = ([], [], [])
+        self._heaps: tuple[list[tuple[int, str, int]], ...] = ([], [], [], [])
         self._arrivals = 0
         self.sending = [0] * len(profile.lanes)
         self.paused_until = [-math.inf] * len(profile.lanes)
+        lanes = list(enumerate(profile.lanes))
+        self._quantity_lanes = [index for index, lane in lanes if lane.quantities]
+        self.price_lane = next((index for index, lane in lanes if lane.prices), None)
 
     # --- filling -----------------------------------------------------------------------
 
@@ -203,25 +275,62 @@ class PushQueue:
         item = self._pending.get(key)
         if item is None:
             self._arrivals += 1
-            item = _Item(key, listing, qty, source_ts, self._arrivals, -1)
+            item = _Item(
+                key=key,
+                listing=listing,
+                qty=qty,
+                source_ts=source_ts,
+                arrival=self._arrivals,
+                urgency=-1,
+            )
         else:
             self._unfile(item)  # the listing map may have moved it to another group
             item.listing, item.qty, item.source_ts = listing, qty, source_ts
-            item.attempt, item.not_before = 0, 0.0
+            item.attempt, item.not_before, item.alone = 0, 0.0, False
         self._file(item)
         if waiter is not None:
             item.waiters.append(waiter)
         self._rank(item)
 
+    def put_price(
+        self, listing: Listing, price: Price, source_ts: datetime, waiter: Settled | None = None
+    ) -> None:
+        """Queue `price` for `listing`, replacing a queued price for it. Raises
+        LookupError when no lane of the platform carries prices."""
+        if self.price_lane is None:
+            raise LookupError(f"the {self.profile.platform} profile sends no prices")
+        key = self.profile.listing_key(listing)
+        item = self._prices.get(key)
+        if item is None:
+            self._arrivals += 1
+            item = _PriceItem(
+                key=key,
+                listing=listing,
+                price=price,
+                source_ts=source_ts,
+                arrival=self._arrivals,
+                urgency=PRICE,
+            )
+        else:
+            self._unfile(item)
+            item.listing, item.price, item.source_ts = listing, price, source_ts
+            item.attempt, item.not_before, item.alone = 0, 0.0, False
+        self._file(item)
+        if waiter is not None:
+            item.waiters.append(waiter)
+        self._rank(item, force=True)
+
     def backlog(self) -> int:
-        """Listings with a quantity not yet accepted (queued or in flight)."""
-        return len(self._pending) + len(self._in_flight)
+        """Quantities and prices not yet accepted: queued, or in a request (one per
+        listing) on its way. Counted, not collected: it is read on every turn."""
+        return len(self._pending) + len(self._prices) + len(self._in_flight)
 
     def shows(self, listing: Listing) -> int | None:
-        """What the platform last accepted for `listing` when nothing for it is queued
-        or in flight; None when that is not known."""
+        """What the platform last accepted for `listing` when no quantity for it is
+        queued or in flight; None when that is not known."""
         key = self.profile.listing_key(listing)
-        if key in self._pending or key in self._in_flight:
+        flying = self._in_flight.get(key)
+        if key in self._pending or (flying is not None and flying.qty is not None):
             return None
         return self.known.get(key)
 
@@ -231,24 +340,34 @@ class PushQueue:
         """The next batch to send now, or how long until one could be (inf: nothing
         queued)."""
         waits: list[float] = []
-        if len(self.profile.lanes) > 1:
-            bulk = self._take_bulk(now, waits)
+        if len(self._quantity_lanes) > 1:
+            per_item, bulk_lane = self._quantity_lanes[:2]
+            bulk = self._take_bulk(per_item, bulk_lane, now, waits)
             if bulk is not None:
                 return bulk
-        batch = self._take_lane(0, now, waits, exclude=frozenset(), skip=0)
-        if batch is not None:
-            return batch
+        lanes = self._quantity_lanes[:1]
+        if self.price_lane is not None and self.price_lane not in lanes:
+            lanes.append(self.price_lane)
+        for lane in lanes:
+            batch = self._take_lane(lane, now, waits, exclude=frozenset(), skip=0)
+            if batch is not None:
+                return batch
         return min(waits, default=math.inf)
 
-    def _take_bulk(self, now: float, waits: list[float]) -> Batch | None:
-        per_item, bulk = self.profile.lanes[0].limits, self.profile.lanes[1].limits
+    def _take_bulk(
+        self, per_item_lane: int, bulk_lane: int, now: float, waits: list[float]
+    ) -> Batch | None:
+        per_item = self.profile.lanes[per_item_lane].limits
+        bulk = self.profile.lanes[bulk_lane].limits
         ready = sum(1 for item in self._pending.values() if item.not_before <= now)
-        per_item_rate = self.budgets[0].rate * per_item.batch / per_item.cost(per_item.batch)
+        per_item_rate = (
+            self.budgets[per_item_lane].rate * per_item.batch / per_item.cost(per_item.batch)
+        )
         if ready / per_item_rate <= bulk.processing_s:
             return None
         # What the per-item lane sends within a job's processing time goes that way.
         head = int(per_item_rate * bulk.processing_s)
-        return self._take_lane(1, now, waits, exclude=frozenset({TOWARD_ZERO}), skip=head)
+        return self._take_lane(bulk_lane, now, waits, exclude=frozenset({TOWARD_ZERO}), skip=head)
 
     def _take_lane(
         self, lane: int, now: float, waits: list[float], exclude: frozenset[int], skip: int
@@ -259,94 +378,165 @@ class PushQueue:
         if self.paused_until[lane] > now:
             waits.append(self.paused_until[lane] - now)
             return None
-        chosen: list[_Item] = []
-        held: list[tuple[int, int, str]] = []
-        seen: set[str] = set()
+        chosen: list[_Entry] = []
+        held: list[tuple[int, _Pending]] = []
+        seen: set[tuple[str, int]] = set()
+        chosen_keys: set[str] = set()
         # A grouping lane takes only the most urgent change from the heaps; its group
         # fills the rest of the batch.
         room = 1 if limits.group_by else limits.batch
         for rank, heap in enumerate(self._heaps):
             while heap and len(chosen) < room:
-                arrival, key = heapq.heappop(heap)
-                item = self._pending.get(key)
-                if item is None or item.arrival != arrival or item.urgency != rank or key in seen:
+                arrival, key, kind = heapq.heappop(heap)
+                item = self._queued(key, kind)
+                if item is None or item.arrival != arrival or item.urgency != rank:
                     continue  # replaced, sent or a second copy: a stale heap entry
-                seen.add(key)
-                held.append((rank, arrival, key))
-                if rank in exclude or key in self._in_flight:
+                if (key, kind) in seen:
                     continue
-                if item.not_before > now:
-                    waits.append(item.not_before - now)
+                seen.add((key, kind))
+                held.append((rank, item))
+                if rank in exclude or not self._carries(lane, item) or key in chosen_keys:
                     continue
-                if not self._revision_allows(item):
-                    waits.append(IDLE_S)
+                entry = self._entry(lane, item, now, waits)
+                if entry is None:
                     continue
                 if skip > 0:
                     skip -= 1
                     continue
-                chosen.append(item)
+                chosen.append(entry)
+                chosen_keys.add(key)
         if chosen and limits.group_by:
-            chosen += self._group_mates(chosen[0], limits.group_by, limits.batch - 1, now, exclude)
+            chosen += self._group_mates(
+                lane, chosen[0].lead, limits.group_by, limits.batch - 1, now, exclude
+            )
         if chosen:
             cost = limits.cost(len(chosen))
             wait = self.budgets[lane].wait_s(cost)
             if wait > 0:
                 waits.append(wait)
                 chosen = []
-        taken = {id(item) for item in chosen}
-        for rank, arrival, key in held:
-            if id(self._pending[key]) not in taken:
-                heapq.heappush(self._heaps[rank], (arrival, key))
+        taken = {id(part) for entry in chosen for part in entry.parts()}
+        for rank, item in held:
+            if id(item) not in taken:
+                heapq.heappush(self._heaps[rank], (item.arrival, item.key, item.kind))
         if not chosen:
             return None
         spent = self.budgets[lane].spend(limits.cost(len(chosen)))
-        for item in chosen:
-            self._unfile(item)
-            self._in_flight[item.key] = item
+        for entry in chosen:
+            for part in entry.parts():
+                self._unfile(part)
+            self._in_flight[entry.lead.key] = entry
         self.sending[lane] += 1
         return Batch(lane, chosen, spent)
 
+    def _entry(self, lane: int, item: _Pending, now: float, waits: list[float]) -> _Entry | None:
+        """`item` as an entry of a request on `lane` now, with its listing's other
+        pending change when the lane carries both; None when it must wait."""
+        if item.key in self._in_flight:
+            return None
+        if item.not_before > now:
+            waits.append(item.not_before - now)
+            return None
+        if not self._revision_allows(item):
+            waits.append(IDLE_S)
+            return None
+        mate = None if item.alone else self._mate(lane, item, now)
+        if isinstance(item, _Item):
+            if mate is None and self._first_price_pending(item):
+                return None  # sent when its price is settled
+            return _Entry(item, mate if isinstance(mate, _PriceItem) else None)
+        assert isinstance(item, _PriceItem)
+        return _Entry(mate if isinstance(mate, _Item) else None, item)
+
+    def _mate(self, lane: int, item: _Pending, now: float) -> _Pending | None:
+        """The listing's other pending change, if `lane` carries it and it can go now."""
+        other = self._queued(item.key, PRICE_KIND if item.kind == QTY_KIND else QTY_KIND)
+        if other is None or other.alone or other.not_before > now:
+            return None
+        return other if self._carries(lane, other) else None
+
+    def _first_price_pending(self, item: _Item) -> bool:
+        """An increase waits while the listing's first price is on its way: a listing
+        is not offered more before it has a price (content, then price, then
+        quantity). Decreases never wait: selling less is never wrong."""
+        return (
+            item.urgency == INCREASE
+            and item.key in self._prices
+            and item.key not in self.known_prices
+        )
+
+    def _carries(self, lane: int, item: _Pending) -> bool:
+        carrier = self.profile.lanes[lane]
+        return carrier.prices if item.kind == PRICE_KIND else carrier.quantities
+
+    def _queued(self, key: str, kind: int) -> _Pending | None:
+        return (self._pending if kind == QTY_KIND else self._prices).get(key)
+
     def _group_mates(
-        self, anchor: _Item, column: str, room: int, now: float, exclude: frozenset[int]
-    ) -> list[_Item]:
+        self,
+        lane: int,
+        anchor: _Pending,
+        column: str,
+        room: int,
+        now: float,
+        exclude: frozenset[int],
+    ) -> list[_Entry]:
         """Up to `room` other pending changes of `anchor`'s group that can go now, most
         urgent first (class, then arrival)."""
         group = anchor.listing.ids.get(column)
-        keys = self._groups[column].get(group, set()) if group is not None else set()
+        slots = self._groups[column].get(group, set()) if group is not None else set()
         mates = [
             item
-            for item in (self._pending[key] for key in keys if key != anchor.key)
-            if item.urgency not in exclude
+            for item in (self._queued(key, kind) for key, kind in slots if key != anchor.key)
+            if item is not None
+            and item.urgency not in exclude
+            and self._carries(lane, item)
             and item.key not in self._in_flight
             and item.not_before <= now
             and self._revision_allows(item)
+            and not (isinstance(item, _Item) and self._first_price_pending(item))
         ]
         mates.sort(key=lambda item: (item.urgency, item.arrival))
-        return mates[:room]
+        entries: dict[str, _Entry] = {}
+        for item in mates:
+            entry = entries.get(item.key)
+            if entry is None and len(entries) >= room:
+                continue
+            entry = entries.setdefault(item.key, _Entry(None, None))
+            if isinstance(item, _Item):
+                entry.qty = item
+            else:
+                assert isinstance(item, _PriceItem)
+                entry.price = item
+        return list(entries.values())
 
-    def _file(self, item: _Item) -> None:
-        """Queue `item` as its listing's pending change, in its groups."""
-        self._pending[item.key] = item
+    def _file(self, item: _Pending) -> None:
+        """Queue `item` as its listing's pending quantity or price, in its groups."""
+        if isinstance(item, _Item):
+            self._pending[item.key] = item
+        else:
+            assert isinstance(item, _PriceItem)
+            self._prices[item.key] = item
         for column, groups in self._groups.items():
             group = item.listing.ids.get(column)
             if group is not None:
-                groups.setdefault(group, set()).add(item.key)
+                groups.setdefault(group, set()).add((item.key, item.kind))
 
-    def _unfile(self, item: _Item) -> None:
+    def _unfile(self, item: _Pending) -> None:
         """Take `item` out of the pending changes and its groups."""
-        del self._pending[item.key]
+        del (self._pending if item.kind == QTY_KIND else self._prices)[item.key]
         for column, groups in self._groups.items():
             group = item.listing.ids.get(column)
             if group is None or group not in groups:
                 continue
-            groups[group].discard(item.key)
+            groups[group].discard((item.key, item.kind))
             if not groups[group]:
                 del groups[group]
 
-    def _revision_allows(self, item: _Item) -> bool:
+    def _revision_allows(self, item: _Pending) -> bool:
         if self.revisions is None:
             return True
-        return self.revisions.allows(item.key, decrease=item.urgency != INCREASE)
+        return self.revisions.allows(item.key, decrease=item.urgency < PRICE)
 
     # --- results -----------------------------------------------------------------------
 
@@ -355,67 +545,104 @@ class PushQueue:
         self.sending[batch.lane] -= 1
 
     def settle(self, batch: Batch, outcomes: Sequence[Outcome], now: float) -> Settlement:
-        """Apply a reply's per-item outcomes (in batch order)."""
+        """Apply a reply's per-entry outcomes (in batch order)."""
         result = Settlement([], [], [])
-        for item, outcome in zip(batch.items, outcomes, strict=True):
-            del self._in_flight[item.key]
+        for entry, outcome in zip(batch.entries, outcomes, strict=True):
+            del self._in_flight[entry.lead.key]
             if self.revisions is not None:
-                # Spent once the platform answered for the item: a request that failed
+                # Spent once the platform answered for the entry: a request that failed
                 # whole revised nothing. One request per listing is in flight at a time.
-                self.revisions.spend(item.key)
-            if outcome.shown is not None:
-                self.known[item.key] = outcome.shown
-            elif outcome.applied:
-                self.known[item.key] = item.qty
-            if outcome.applied:
-                item.settle(True, None)
-                result.applied.append(item)
-            elif outcome.held is not None and outcome.held > item.qty:
-                reason = outcome.reason or "the platform holds more"
-                result.held.append((item, item.qty, outcome.held, reason))
-                item.qty = outcome.held  # never below what the platform holds
-                self._requeue(item)
-            elif not outcome.retry:
-                reason = outcome.reason or "refused without a reason"
-                item.settle(False, reason)
-                result.refused.append((item, reason))
-            elif outcome.bystander:
-                self._requeue(item)
-            elif self._retry(item, now) == ALERT_AFTER_ATTEMPTS:
-                result.retry_alerts.append((item, outcome.reason or "not applied"))
-            newer = self._pending.get(item.key)
-            if newer is not None:
-                self._rank(newer)  # its class follows what the platform now shows
+                self.revisions.spend(entry.lead.key)
+            refused = not outcome.applied and not outcome.retry and outcome.held is None
+            if refused and entry.qty is not None and entry.price is not None:
+                # Either half may be at fault: each goes alone once, so a bad price never
+                # blocks a quantity, nor a bad quantity a price.
+                for part in entry.parts():
+                    part.alone = True
+                    self._requeue(part)
+                continue
+            if entry.qty is not None:
+                self._settle_quantity(entry.qty, outcome, now, result)
+            if entry.price is not None:
+                self._settle_price(entry.price, outcome, now, result)
+            for part in entry.parts():
+                newer = self._queued(part.key, part.kind)
+                if newer is not None:
+                    self._rank(newer)  # its class follows what the platform now shows
         return result
+
+    def _settle_quantity(
+        self, item: _Item, outcome: Outcome, now: float, result: Settlement
+    ) -> None:
+        if outcome.shown is not None:
+            self.known[item.key] = outcome.shown
+        elif outcome.applied:
+            self.known[item.key] = item.qty
+        if outcome.applied:
+            item.settle(True, None)
+            result.applied.append(item)
+        elif outcome.held is not None and outcome.held > item.qty:
+            reason = outcome.reason or "the platform holds more"
+            result.held.append((item, item.qty, outcome.held, reason))
+            item.qty = outcome.held  # never below what the platform holds
+            self._requeue(item)
+        else:
+            self._settle_failure(item, outcome, now, result)
+
+    def _settle_price(
+        self, item: _PriceItem, outcome: Outcome, now: float, result: Settlement
+    ) -> None:
+        if outcome.applied:
+            self.known_prices[item.key] = item.price
+            item.settle(True, None)
+            result.prices.append(item)
+        elif outcome.held is not None:
+            self._requeue(item)  # the quantity's floor is sent again, the price with it
+        else:
+            self._settle_failure(item, outcome, now, result)
+
+    def _settle_failure(
+        self, item: _Pending, outcome: Outcome, now: float, result: Settlement
+    ) -> None:
+        if not outcome.retry:
+            reason = outcome.reason or "refused without a reason"
+            item.settle(False, reason)
+            result.refused.append((item, reason))
+        elif outcome.bystander:
+            self._requeue(item)
+        elif self._retry(item, now) == ALERT_AFTER_ATTEMPTS:
+            result.retry_alerts.append((item, outcome.reason or "not applied"))
 
     def give_back(self, batch: Batch, now: float, backoff: bool) -> None:
         """A whole request failed: its items are queued again in their old places
         (after a backoff when the failure was the request's, not the budget's)."""
-        for item in batch.items:
-            del self._in_flight[item.key]
-            if backoff:
-                self._retry(item, now)
-            else:
-                self._requeue(item)
+        for entry in batch.entries:
+            del self._in_flight[entry.lead.key]
+            for part in entry.parts():
+                if backoff:
+                    self._retry(part, now)
+                else:
+                    self._requeue(part)
 
     def refuse(self, batch: Batch, reason: str) -> None:
         """The platform refused the whole request as malformed: every item is answered
-        with its reason and waits for a newer quantity."""
-        for item in batch.items:
-            del self._in_flight[item.key]
-            item.settle(False, reason)
+        with its reason and waits for a newer quantity or price."""
+        for entry in batch.entries:
+            del self._in_flight[entry.lead.key]
+            for part in entry.parts():
+                part.settle(False, reason)
 
     def pause(self, lane: int, until: float) -> None:
         self.paused_until[lane] = max(self.paused_until[lane], until)
 
-    def _retry(self, item: _Item, now: float) -> int:
+    def _retry(self, item: _Pending, now: float) -> int:
         item.attempt += 1
         item.not_before = now + backoff_s(item.attempt, self.rng)
         self._requeue(item)
         return item.attempt
 
-    def _requeue(self, item: _Item) -> None:
-        newer = self._pending.get(item.key)
+    def _requeue(self, item: _Pending) -> None:
+        newer = self._queued(item.key, item.kind)
         if newer is not None:
             # A newer quantity superseded it: that one answers these waiters too.
             newer.waiters[:0] = item.waiters
@@ -425,11 +652,27 @@ class PushQueue:
         self._file(item)
         self._rank(item, force=True)
 
-    def _rank(self, item: _Item, force: bool = False) -> None:
-        rank = urgency(item.qty, self.known.get(item.key))
+    def _rank(self, item: _Pending, force: bool = False) -> None:
+        rank = urgency(item.qty, self.known.get(item.key)) if isinstance(item, _Item) else PRICE
         if rank != item.urgency or force:
             item.urgency = rank
-            heapq.heappush(self._heaps[rank], (item.arrival, item.key))
+            heapq.heappush(self._heaps[rank], (item.arrival, item.key, item.kind))
+
+
+def _budgets(profile: Profile, clock: Callable[[], float]) -> list[LaneBudget]:
+    """Each lane's budget: its own, or the one of the lanes naming the same
+    `shared_budget`."""
+    shared: dict[str, LaneBudget] = {}
+    budgets = []
+    for lane in profile.lanes:
+        name = lane.limits.shared_budget
+        budget = shared.get(name) if name else None
+        if budget is None:
+            budget = LaneBudget(lane.limits, clock)
+            if name:
+                shared[name] = budget
+        budgets.append(budget)
+    return budgets
 
 
 class Scheduler:
@@ -471,6 +714,19 @@ class Scheduler:
         self._wake.set()
         self.metrics.backlog.set(self.queue.backlog())
 
+    @property
+    def sends_prices(self) -> bool:
+        """Whether the platform's profile has a lane that carries prices."""
+        return self.queue.price_lane is not None
+
+    def put_price(
+        self, listing: Listing, price: Price, source_ts: datetime, waiter: Settled | None = None
+    ) -> None:
+        """Queue `price` for `listing` (the profile must send prices)."""
+        self.queue.put_price(listing, price, source_ts, waiter)
+        self._wake.set()
+        self.metrics.backlog.set(self.queue.backlog())
+
     async def run(self) -> None:
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
@@ -492,9 +748,9 @@ class Scheduler:
         budget = self.queue.budgets[batch.lane]
         try:
             reply = await lane.send(self.http, batch.changes(self.queue.known))
-            if not reply.job and len(reply.outcomes) != len(batch.items):
+            if not reply.job and len(reply.outcomes) != len(batch.entries):
                 raise TransientError(
-                    f"{lane.name}: {len(reply.outcomes)} outcomes for {len(batch.items)} changes"
+                    f"{lane.name}: {len(reply.outcomes)} outcomes for {len(batch.entries)} changes"
                 )
         except Throttled as exc:
             budget.throttled(exc.budget)
@@ -531,7 +787,7 @@ class Scheduler:
 
     def _failed(self, batch: Batch, result: str, reason: str, backoff: bool) -> None:
         log.warning(
-            "%s: %s (%d items queued again)", self.metrics.channel, reason, len(batch.items)
+            "%s: %s (%d items queued again)", self.metrics.channel, reason, len(batch.entries)
         )
         self.metrics.request(result)
         self.queue.give_back(batch, self.clock(), backoff)
@@ -543,10 +799,12 @@ class Scheduler:
             self.metrics.accepted_on(self.profile.lanes[batch.lane].limits.floor_s, self.clock())
         for item in done.applied:
             self.metrics.latency.observe(max(0.0, (now - item.source_ts).total_seconds()))
-        for item, reason in done.refused:
-            self.alert(item.listing, reason)
-        for item, reason in done.retry_alerts:
-            self.alert(item.listing, f"not applied after {item.attempt} attempts: {reason}")
+        for part, reason in done.refused:
+            self.alert(part.listing, _what(part) + reason)
+        for part, reason in done.retry_alerts:
+            self.alert(
+                part.listing, f"{_what(part)}not applied after {part.attempt} attempts: {reason}"
+            )
         self._holds_settled(done)
         self.metrics.backlog.set(self.queue.backlog())
 
@@ -603,7 +861,7 @@ class Scheduler:
                 break
             if reply is None:
                 continue
-            if len(reply.outcomes) == len(batch.items):
+            if len(reply.outcomes) == len(batch.entries):
                 self._settled(batch, reply)
                 self._wake.set()
                 return
@@ -612,13 +870,19 @@ class Scheduler:
                 self.metrics.channel,
                 job,
                 len(reply.outcomes),
-                len(batch.items),
+                len(batch.entries),
             )
             break
         else:
             self.alert(None, f"{self.profile.platform} job {job} unfinished after {patience:.0f} s")
         self.queue.give_back(batch, self.clock(), backoff=True)
         self._wake.set()
+
+
+def _what(item: _Pending) -> str:
+    """How an alert names a refused price (a quantity's alert stays the platform's
+    reason alone)."""
+    return f"price {item.price} of {item.listing.sku}: " if isinstance(item, _PriceItem) else ""
 
 
 def _reason(exc: BaseException) -> str:

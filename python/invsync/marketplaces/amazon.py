@@ -28,6 +28,15 @@ Sources (checked 2026-12-05):
   missing `fulfillment_channel_code` is refused as "does not have enough values" inside a 200;
   issue 2344: the wording of a bound violation ("Value for '...' is greater than the allowed
   maximum"); issue 4429: a SKU with '/' or '#' must be percent-encoded in the path.
+- [PO] the PRODUCT product type definition (getDefinitionsProductType, the schema the
+  Listings Items API validates attributes against) and Amazon's listings guides on
+  updating a price (developer-docs.amazon.com/sp-api/docs/building-listings-management-
+  workflows-guide): the price is the top-level attribute `purchasable_offer`, each entry
+  `{"marketplace_id", "currency", "audience": "ALL", "our_price": [{"schedule":
+  [{"value_with_tax"}]}]}`, patched like `fulfillment_availability` (so one PATCH may
+  carry both); `merge` selects the entry by `marketplace_id` and `audience` [MG]. The
+  same shape in sellers' public clients that patch it (e.g. the spapi-listing-builder
+  package's ListingPrice), read 2026-12-05.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote
+
+# The currency a channel sells in unless its option `currency` says otherwise: the US
+# marketplace's (ATVPDKIKX0DER) currency; option `currency` for another.
+CURRENCY = "USD"
 
 DEFAULT_BASE_URL: Final = "https://sellingpartnerapi-na.amazon.com"
 TOKEN_URL: Final = "https://api.amazon.com/auth/o2/token"  # [AUTH]
@@ -52,6 +65,8 @@ PATCH_BURST: Final = 5.0
 FULFILLMENT_PATH: Final = "/attributes/fulfillment_availability"
 # "DEFAULT" is the merchant-fulfilled stock; AMAZON_NA / AMAZON_EU entries are FBA's own.
 MERCHANT_CHANNEL: Final = "DEFAULT"
+PRICE_PATH: Final = "/attributes/purchasable_offer"  # [PO]
+PRICE_AUDIENCE: Final = "ALL"  # [PO] the offer to every buyer (not a B2B one)
 PATCH_OPS: Final = ("add", "replace", "merge", "delete")
 QUANTITY_OPS: Final = ("replace", "merge")
 DEFAULT_PRODUCT_TYPE: Final = "PRODUCT"
@@ -125,6 +140,18 @@ def quantity_patch(op: str, qty: int) -> dict[str, Any]:
         "path": FULFILLMENT_PATH,
         "value": [{"fulfillment_channel_code": MERCHANT_CHANNEL, "quantity": qty}],
     }
+
+
+def price_patch(op: str, marketplace_id: str, amount: str, currency: str) -> dict[str, Any]:
+    """The one JSON patch that sets the listing's price in one marketplace [PO]; the
+    amount goes as a JSON number, as the schema types it."""
+    offer = {
+        "marketplace_id": marketplace_id,
+        "currency": currency,
+        "audience": PRICE_AUDIENCE,
+        "our_price": [{"schedule": [{"value_with_tax": float(amount)}]}],
+    }
+    return {"op": op, "path": PRICE_PATH, "value": [offer]}
 
 
 def feed_document(seller_id: str, messages: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ Sources (checked 2026-12-05):
   sell_inventory_v1_oas3.json): the path, the BulkPriceQuantity / PriceQuantity /
   OfferPriceQuantity / BulkPriceQuantityResponse / PriceQuantityResponse / Error
   schemas, responses 200 / 207 / 400 / 500 with their `x-response-codes`, the scope
-  and the token URL.
+  and the token URL. OfferPriceQuantity: "Either the availableQuantity field or the
+  price container is required, but not necessarily both"; `price` is an Amount.
 - [METHOD] https://developer.ebay.com/api-docs/sell/inventory/resources/inventory_item/
   methods/bulkUpdatePriceQuantity and the bulk-updates guide
   (https://developer.ebay.com/api-docs/sell/static/inventory/bulk-updates.html).
@@ -32,6 +33,9 @@ from __future__ import annotations
 import msgspec
 
 PLATFORM = "ebay"
+# The currency a channel sells in unless its option `currency` says otherwise: the
+# EBAY_US marketplace's currency; option `currency` for another.
+CURRENCY = "USD"
 API_URL = "https://api.ebay.com"
 TOKEN_PATH = "/identity/v1/oauth2/token"  # [OAS] securitySchemes tokenUrl
 BULK_UPDATE_PATH = "/sell/inventory/v1/bulk_update_price_quantity"  # [OAS]
@@ -94,7 +98,8 @@ class ShipToLocationAvailability(msgspec.Struct, omit_defaults=True):
 
 
 class Amount(msgspec.Struct):
-    """[OAS] Amount: a price, which the gateway never sends (quantities only)."""
+    """[OAS] Amount: an offer's price, `value` a decimal string in `currency` (an ISO
+    4217 code of the listing's marketplace)."""
 
     value: str
     currency: str

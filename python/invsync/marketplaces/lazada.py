@@ -46,6 +46,12 @@ Sources (checked 2026-12-05):
 - [ITEM] API reference GetProductItem (open.lazada.com/apps/doc/api?path=
   %2Fproduct%2Fitem%2Fget; its response sample in the same dump): `GET
   /product/item/get` with `item_id` (or `seller_sku`), signed like any call.
+- [PRICE] UpdatePriceQuantity ([UPQ], and lazada-sellercenter.readme.io/docs/
+  updatepricequantity) with its payload as Lazada's clients build it: a `Sku` carries
+  `Price` (and optionally `SalePrice`, `SaleStartDate`, `SaleEndDate`) beside
+  `Quantity`, each optional, in the venture's currency (the payload names none); "a
+  price update of 80% or more sends the product back to QC" (quality control: not sold
+  until it passes). Lazada publishes no figure for how long that review takes.
 - [AUTH] Lazada "Seller authorization introduction": `/auth/token/refresh` on
   https://auth.lazada.com/rest, signed like any call, with `refresh_token`; the reply
   `access_token`, `refresh_token`, `expires_in`, `refresh_expires_in` (seconds).
@@ -60,6 +66,10 @@ from typing import Any, Final
 from xml.sax.saxutils import escape
 
 PLATFORM: Final = "lazada"
+# The currency a channel sells in unless its option `currency` says otherwise: the
+# Singapore venture's currency, like the default host; option `currency` for another
+# venture.
+CURRENCY = "SGD"
 DEFAULT_BASE_URL: Final = "https://api.lazada.sg"  # [SIGN] the Singapore venture
 AUTH_BASE_URL: Final = "https://auth.lazada.com"  # [AUTH]
 REST_PREFIX: Final = "/rest"  # every API path is served under it [SIGN]
@@ -85,6 +95,13 @@ CLIENT_BURST: Final = BURST - 1
 # Lazada publishes no upper bound for Quantity; the sandbox refuses above this one
 # (inference).
 MAX_QUANTITY: Final = 999_999
+# [PRICE] A price change of this fraction of the current price or more sends the
+# product back to QC.
+REVIEW_CHANGE: Final = 0.8
+# How long the QC review keeps such a product off sale in the sandbox: Lazada publishes
+# no figure (inference: a working day; a rehearsal sets its own `review_delay_s`).
+REVIEW_DELAY_S: Final = 86_400.0
+REVIEW_STATUS: Final = "pending"  # a product awaiting QC, as GetProducts' filter names it
 # From a sale to the order reaching the seller's OMS: no documented figure; about a
 # minute (inference).
 ORDER_DELAY_S: Final = 60.0
@@ -132,13 +149,17 @@ def below_locked(locked: int) -> str:
     )
 
 
-def quantity_payload(skus: Sequence[tuple[str, str, str, int]]) -> str:
+def update_payload(skus: Sequence[tuple[str, str, str, int | None, str | None]]) -> str:
     """The single-warehouse UpdatePriceQuantity payload for `(seller_sku, item_id, sku_id,
-    quantity)` entries [INV] [UPQ]."""
+    quantity, price)` entries, each setting its quantity, its price or both [INV] [UPQ]
+    [PRICE]."""
     entries = "".join(
         f"<Sku><ItemId>{escape(item)}</ItemId><SkuId>{escape(sku_id)}</SkuId>"
-        f"<SellerSku>{escape(seller_sku)}</SellerSku><Quantity>{qty}</Quantity></Sku>"
-        for seller_sku, item, sku_id, qty in skus
+        f"<SellerSku>{escape(seller_sku)}</SellerSku>"
+        + ("" if price is None else f"<Price>{escape(price)}</Price>")
+        + ("" if qty is None else f"<Quantity>{qty}</Quantity>")
+        + "</Sku>"
+        for seller_sku, item, sku_id, qty, price in skus
     )
     return f"<Request><Product><Skus>{entries}</Skus></Product></Request>"
 

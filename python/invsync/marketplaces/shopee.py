@@ -42,6 +42,13 @@ Sources (checked 2026-12-05):
   `item_id_list` (up to 50); `response.item_list` [{`item_id`, `stock_info_v2`} with the
   same `summary_info`], the stock of an item without variants, which get_model_list
   does not list.
+- [UP] Shopee's API reference for v2.product.update_price (open.shopee.com/documents?
+  module=89&type=1&id=651&version=2; the same call in Shopee clients such as
+  alfarady/letgo x/api/shopee/product/product.go and its UpdatePriceResult): `POST
+  /api/v2/product/update_price`, signed like update_stock, with `item_id` and a
+  `price_list` [{`model_id`, `original_price`}] of that item's models, in the shop's
+  currency (the body names none); the reply `response.failure_list` [{`model_id`,
+  `failed_reason`}] and `success_list` [{`model_id`, `original_price`}].
 """
 
 from __future__ import annotations
@@ -52,8 +59,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 PLATFORM: Final = "shopee"
+# The currency a channel sells in unless its option `currency` says otherwise: the
+# Singapore shop's currency (the default host is the global one); option `currency` for
+# another region.
+CURRENCY = "SGD"
 DEFAULT_BASE_URL: Final = "https://partner.shopeemobile.com"  # [CALLS]
 UPDATE_STOCK_PATH: Final = "/api/v2/product/update_stock"  # [US]
+UPDATE_PRICE_PATH: Final = "/api/v2/product/update_price"  # [UP]
 REFRESH_PATH: Final = "/api/v2/auth/access_token/get"  # [AUTH]
 # Read with GET and the same signed common parameters [ML] [BI].
 MODEL_LIST_PATH: Final = "/api/v2/product/get_model_list"
@@ -97,6 +109,10 @@ ERROR_UPDATE_STOCK_FAILED: Final = "error_busi_update_stock_failed"
 UPDATE_STOCK_FAILED: Final = "Update stock failed, please check failure_list for detailed reason"
 BELOW_RESERVED: Final = "Can not update item with stock less than reserved stock"
 ERROR_TOO_MANY_REQUESTS: Final = "error_too_many_request"  # (inference)
+# The error of an update_price call none of whose models was updated: update_stock's
+# pattern (inference; [UP] names the per-model `failed_reason` only).
+ERROR_UPDATE_PRICE_FAILED: Final = "error_busi_update_price_failed"
+UPDATE_PRICE_FAILED: Final = "Update price failed, please check failure_list for detailed reason"
 # Whole-request failures worth retrying [US]: "Something wrong. Please try later.",
 # "Our system is taking some time to respond", "Inner http call failed".
 TRANSIENT_ERRORS: Final = ("error_server", "error_inner", "error_system_busy", "error_network")
@@ -136,6 +152,17 @@ def stock_request(
         "stock_list": [
             {"model_id": model, "seller_stock": [{**where, "stock": stock}]}
             for model, stock in models
+        ],
+    }
+
+
+def price_request(item_id: int, models: Sequence[tuple[int, str]]) -> dict[str, Any]:
+    """The update_price body for `(model_id, price)` pairs of one item [UP]; the price
+    goes as a JSON number, as the reference types it."""
+    return {
+        "item_id": item_id,
+        "price_list": [
+            {"model_id": model, "original_price": float(price)} for model, price in models
         ],
     }
 

@@ -24,11 +24,26 @@ Sources (read 2026-12-05):
   "THROTTLED"}}]` beside `extensions.cost` (actualQueryCost null):
   https://community.shopify.com/t/throttled/254776
 - Inventory adjustment reasons: https://shopify.dev/docs/apps/build/orders-fulfillment/inventory-management-apps
+- Prices [PV]: productVariantsBulkUpdate
+  https://shopify.dev/docs/api/admin-graphql/2026-04/mutations/productVariantsBulkUpdate
+  (`productId: ID!`, `variants: [ProductVariantsBulkInput!]!` of that one product, each
+  `id` and `price: Money` (a decimal string in the store's currency), all or nothing
+  unless `allowPartialUpdates`; payload `product`, `productVariants`, `userErrors`), the
+  ProductVariantsBulkUpdateUserErrorCode enum (.../enums/ProductVariantsBulkUpdateUserErrorCode:
+  PRODUCT_DOES_NOT_EXIST, PRODUCT_VARIANT_DOES_NOT_EXIST, MUST_BE_FOR_THIS_PRODUCT,
+  NEGATIVE_PRICE_VALUE, INVALID_INPUT), and InventoryItem.variant (the variant an
+  inventory item belongs to) with ProductVariant.product, which is how the profile finds
+  the ids the mutation needs from the listing map's inventory item.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+# The currency a channel sells in unless its option `currency` says otherwise: Shopify
+# prices are in the store's currency, which the API call does not name: set option
+# `currency` to the store's.
+CURRENCY = "USD"
 
 API_VERSION: Final = "2026-04"
 GRAPHQL_PATH: Final = "/admin/api/{version}/graphql.json"
@@ -97,6 +112,25 @@ def read_levels(count: int) -> str:
     return f"query ReadAvailable({params}) {{ {fields} }}"
 
 
+PRICE_MUTATION_FIELD: Final = "productVariantsBulkUpdate"  # [PV]
+VARIANT_INPUT_TYPE: Final = "ProductVariantsBulkInput"
+UPDATE_PRICE: Final = """\
+mutation SetPrice($productId: ID!, $variants: [ProductVariantsBulkInput!]!) {
+  productVariantsBulkUpdate(productId: $productId, variants: $variants) {
+    userErrors { code field message }
+  }
+}"""
+READ_VARIANT: Final = """\
+query VariantOf($id: ID!) {
+  inventoryItem(id: $id) { variant { id product { id } } }
+}"""
+# ProductVariantsBulkUpdateUserErrorCode values the sandbox returns [PV].
+PRODUCT_DOES_NOT_EXIST: Final = "PRODUCT_DOES_NOT_EXIST"
+PRODUCT_VARIANT_DOES_NOT_EXIST: Final = "PRODUCT_VARIANT_DOES_NOT_EXIST"
+MUST_BE_FOR_THIS_PRODUCT: Final = "MUST_BE_FOR_THIS_PRODUCT"
+NEGATIVE_PRICE_VALUE: Final = "NEGATIVE_PRICE_VALUE"
+INVALID_INPUT: Final = "INVALID_INPUT"
+
 # Query cost: Shopify's documented weights.
 MUTATION_COST: Final = 10
 OBJECT_COST: Final = 1
@@ -104,6 +138,10 @@ OBJECT_COST: Final = 1
 SET_QUANTITIES_COST: Final = MUTATION_COST + OBJECT_COST
 # read_levels: per listing its inventoryItem, inventoryLevel and quantities objects.
 READ_LEVEL_COST: Final = 3 * OBJECT_COST
+# UPDATE_PRICE: the mutation field plus its userErrors objects.
+UPDATE_PRICE_COST: Final = MUTATION_COST + OBJECT_COST
+# READ_VARIANT: the inventoryItem, variant and product objects.
+READ_VARIANT_COST: Final = 3 * OBJECT_COST
 
 # Restore rate (points per second) by plan; the bucket holds ten seconds of it (the
 # documented Standard figures are 100/s and 1,000; the other plans' buckets follow

@@ -28,6 +28,15 @@ Sources (checked 2026-12-05):
   `{"code": 0, "data": {"access_token", "access_token_expire_in", "refresh_token", ...}}`
   where `access_token_expire_in` is the Unix time the token expires; API calls carry it in
   the `x-tts-access-token` header.
+- [PRICE] lywzx/tiktok-partner-api packages/tk-origin-api/src/products/UpdatePrice.ts
+  (the same generated definitions): `POST
+  /product/202309/products/{product_id}/prices/update?shop_cipher=...` with `{"skus":
+  [{"id", "price": {"amount" (a string), "currency"}}]}`, several SKUs of one product,
+  live SKUs only; the currency is the region's (US USD, GB GBP, SG SGD, MY MYR, TH THB,
+  PH PHP, VN VND, ID IDR) and the amount within the region's range (local shops: US
+  0.01 to 7,600 USD, GB 0.01 to 5,600, SG 0.01 to 10,000, MY 0.01 to 320,000, TH 30 to
+  260,000, PH 0.01 to 400,000, VN 1 to 180,000,000, ID 100 to 100,000,000); the reply is
+  the usual envelope.
 - Codes the sources above do not give are the sandbox's choice, kept here so both sides
   agree: 105001 / 105002 for an invalid / expired access token (as TikTok's error
   catalogue numbers its credential errors, inference), and the per-request and per-SKU
@@ -40,6 +49,10 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any, Final
+
+# The currency a channel sells in unless its option `currency` says otherwise: the US
+# shop's currency; option `currency` for another region.
+CURRENCY = "USD"
 
 DEFAULT_BASE_URL: Final = "https://open-api.tiktokglobalshop.com"
 AUTH_URL: Final = "https://auth.tiktok-shops.com"
@@ -54,6 +67,18 @@ RATE: Final = 50.0
 BURST: Final = 50.0
 MAX_QTY: Final = 99_999
 MAX_SKUS: Final = 100
+PRICE_PATH: Final = "/product/202309/products/{product_id}/prices/update"  # [PRICE]
+# [PRICE] the least and the most a local shop's SKU may cost, by currency.
+PRICE_RANGES: Final = {
+    "USD": ("0.01", "7600"),
+    "GBP": ("0.01", "5600"),
+    "SGD": ("0.01", "10000"),
+    "MYR": ("0.01", "320000"),
+    "THB": ("30", "260000"),
+    "PHP": ("0.01", "400000"),
+    "VND": ("1", "180000000"),
+    "IDR": ("100", "100000000"),
+}
 
 # Signing [SIGN]
 SIGN_EXCLUDED: Final = ("sign", "access_token")
@@ -70,6 +95,7 @@ INVALID_PARAMS: Final = 36009001
 PRODUCT_NOT_FOUND: Final = 12052048
 SKU_NOT_FOUND: Final = 12052217
 QUANTITY_OUT_OF_RANGE: Final = 12052230
+PRICE_INVALID: Final = 12052231  # the sandbox's choice, beside QUANTITY_OUT_OF_RANGE
 WAREHOUSE_INVALID: Final = 12052240
 
 # From a sale to the order reaching the seller (order webhooks, Get Order List): no

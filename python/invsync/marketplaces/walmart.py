@@ -33,12 +33,31 @@ Sources (checked 2026-12-05):
   "severity", "category"}]}`; codes read `<REASON>.GMP_<API>` (e.g.
   `UNAUTHORIZED.GMP_GATEWAY_API`, `CONTENT_NOT_FOUND.GMP_INVENTORY_API`) as seen in
   replies quoted by sellers (inference: no published code list for this API).
+- [PRICE] Walmart's Price Management API, "Update a price"
+  (developer.walmart.com/us-marketplace/reference/updateprice; its OpenAPI definition
+  as mirrored in paragonsean/openapi-directory APIs/walmart.com/price/1.0.0 and
+  highsidelabs/walmart-api-php docs/Apis/MP/US/PricesApi.md): `PUT /v3/price` with
+  `{"sku", "pricing": [{"currentPriceType": "BASE", "currentPrice": {"currency",
+  "amount"}}]}`, answered `{"ItemPriceResponse": {"mart", "sku", "message"}}`; the
+  bulk price feed (`feedType=price`) is 10 an hour, 10 MB, 10,000 items, up to 4 h.
+  The single-item call's rate is not published (the same assumption as PUT_RATE).
+- [RULES] Walmart Pricing Rules (marketplacelearn.walmart.com/guides/Catalog
+  management/Price management/Pricing-rules) and the older "Automatic Pricing Rules
+  Overview": an offer "priced egregiously higher" than prices currently or recently
+  offered for the same item elsewhere is unpublished with reason "Reasonable Price Not
+  Satisfied" (Price Parity: the same seller cheaper on another channel) and republished
+  automatically, within 15 minutes, once back in range. Walmart publishes no
+  threshold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
+
+# The currency a channel sells in unless its option `currency` says otherwise: Walmart
+# Marketplace US sells in USD.
+CURRENCY = "USD"
 
 DEFAULT_BASE_URL: Final = "https://marketplace.walmartapis.com"
 TOKEN_PATH: Final = "/v3/token"  # [TOK]: on the API host itself
@@ -96,10 +115,28 @@ FEED_INVALID: Final = "INVALID_REQUEST_CONTENT.GMP_FEED_API"
 # a minute (inference).
 ORDER_DELAY_S: Final = 60.0
 
+PRICE_PATH: Final = "/v3/price"  # [PRICE]
+PRICE_TYPE: Final = "BASE"  # [PRICE] the item's selling price
+PRICE_NOT_FOUND: Final = "CONTENT_NOT_FOUND.GMP_PRICE_API"
+PRICE_INVALID: Final = "INVALID_REQUEST_CONTENT.GMP_PRICE_API"
+UNPUBLISHED_REASON: Final = "Reasonable Price Not Satisfied"  # [RULES]
+# [RULES] gives no threshold for "egregiously higher". The sandbox unpublishes an offer
+# priced more than this far above the seller's lowest price for the item on another
+# channel (inference; a rehearsal may set its own with the channel option
+# `reasonable_price_pct`).
+REASONABLE_PRICE_PCT: Final = 15.0
+
 
 def inventory(sku: str, qty: int) -> dict[str, Any]:
     """One SKU's quantity, as the PUT body and as a feed's `Inventory` entry [INV] [FEED]."""
     return {"sku": sku, "quantity": {"unit": UNIT, "amount": qty}}
+
+
+def price(sku: str, amount: str, currency: str) -> dict[str, Any]:
+    """One SKU's base price, the body of `PUT /v3/price` [PRICE]. The amount goes as a
+    JSON number: Walmart's schema types it so."""
+    current = {"currency": currency, "amount": float(amount)}
+    return {"sku": sku, "pricing": [{"currentPriceType": PRICE_TYPE, "currentPrice": current}]}
 
 
 def feed_document(items: list[dict[str, Any]]) -> dict[str, Any]:

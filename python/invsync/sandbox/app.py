@@ -2,9 +2,11 @@
 its own that a rehearsal drives it with.
 
 - `POST /sandbox/sale` `{"platform", "listing", "qty"}`: a buyer takes `qty` of what
-  the listing shows (never more: a marketplace does not sell what it does not show);
+  the listing shows (never more: a marketplace does not sell what it does not show, nor
+  a listing a price rule took off sale), at its price;
   after the platform's order delay the OMS gets the `order.placed`.
-- `GET /sandbox/state`: per platform and listing the quantity it now shows, plus the
+- `GET /sandbox/state`: per platform and listing the quantity it now shows, its price,
+  whether it is for sale (`status`, `status_reason`) and what it sold, plus the
   request counters (`requests`, `throttled`, `rejected`) and the platform's own state.
 - `POST /sandbox/listings` `{"platform", "listings": [{"sku", "condition"?, "ids",
   "qty"?}]}`: listings a channel gains without a listing file (e.g. a `kv:` map).
@@ -26,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -36,7 +39,7 @@ from aiohttp.web import BaseRequest, StreamResponse
 from msgspec import Meta
 
 from invsync.gateway.platforms.base import Listing
-from invsync.sandbox.market import Market, SandboxListing
+from invsync.sandbox.market import LIVE, Market, SandboxListing
 from invsync.sandbox.orders import OrderBook, new_order
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxPlatform
 from invsync.sandbox.state import keep_saved, load, restore, save, snapshot
@@ -132,6 +135,8 @@ class Sandbox:
                     "would collide); run a second sandbox on another port"
                 )
             self.storefronts[platform] = front
+        for market in self.markets:
+            market.neighbours = [other for other in self.markets if other is not market]
         self.orders = orders
         # Faults still to inject, per platform, in order.
         self.faults: dict[str, list[FaultRequest]] = {}
@@ -216,8 +221,13 @@ class Sandbox:
                 409,
                 f"{sale.platform} shows {listing.qty} of {sale.listing!r}; cannot sell {sale.qty}",
             )
+        status, reason = market.status(listing)
+        if status != LIVE:
+            return _refuse(409, f"{sale.platform} does not sell {sale.listing!r}: {reason}")
         listing.qty -= sale.qty
         listing.sold += sale.qty
+        if listing.price is not None:
+            listing.revenue += Decimal(listing.price) * sale.qty
         order = new_order(
             market.channel, listing.sku, listing.condition, sale.qty, datetime.now(UTC)
         )
@@ -229,6 +239,7 @@ class Sandbox:
                 "sku": listing.sku,
                 "condition": listing.condition,
                 "qty": sale.qty,
+                "unit_price": listing.price,
                 "shown": listing.qty,
                 "order_due": datetime.fromtimestamp(pending.due, UTC).isoformat(),
             }
@@ -241,13 +252,7 @@ class Sandbox:
                     platform: {
                         "channel": front.emulation.market.channel,
                         "listings": {
-                            li.key: {
-                                "sku": li.sku,
-                                "condition": li.condition,
-                                "qty": li.qty,
-                                "sold": li.sold,
-                                "updates": li.updates,
-                            }
+                            li.key: _listing_state(front.emulation.market, li)
                             for li in front.emulation.market.listings.values()
                         },
                         "counters": msgspec.to_builtins(front.emulation.market.counters),
@@ -277,6 +282,23 @@ class Sandbox:
         return web.json_response(
             {"platform": body.platform, "channel": front.emulation.market.channel, "listings": keys}
         )
+
+
+def _listing_state(market: Market, listing: SandboxListing) -> dict[str, object]:
+    """One listing in `GET /sandbox/state`: what it shows, at what price, whether it is
+    for sale (and if not, which rule keeps it off), and what it sold."""
+    status, reason = market.status(listing)
+    return {
+        "sku": listing.sku,
+        "condition": listing.condition,
+        "qty": listing.qty,
+        "price": listing.price,
+        "status": status,
+        "status_reason": reason,
+        "sold": listing.sold,
+        "revenue": str(listing.revenue),
+        "updates": listing.updates,
+    }
 
 
 class PathOnlyAccessLogger(AbstractAccessLogger):

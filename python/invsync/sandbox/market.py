@@ -1,11 +1,15 @@
 """One marketplace's listings and request counters, shared by its routes, the sale
-endpoint and `GET /sandbox/state`."""
+endpoint and `GET /sandbox/state`; and the price rules that take a listing off sale."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+LIVE = "live"
 
 
 @dataclass
@@ -30,6 +34,19 @@ class SandboxListing:
     qty: int = 0
     sold: int = 0
     updates: int = 0
+    # The price the marketplace sells at (a decimal string in the market's currency),
+    # None until one was pushed; and what its sales brought in.
+    price: str | None = None
+    revenue: Decimal = Decimal(0)
+
+
+class PriceRule(Protocol):
+    """A platform's rule that takes a listing off sale over its price (Lazada's QC
+    review, Walmart's reasonable-price rule)."""
+
+    def off_sale(self, listing: SandboxListing) -> tuple[str, str] | None:
+        """(status, reason) while the rule keeps `listing` off sale, else None."""
+        ...
 
 
 @dataclass
@@ -43,6 +60,32 @@ class Market:
     listings: dict[str, SandboxListing] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     options: dict[str, str] = field(default_factory=dict)
+    rules: list[PriceRule] = field(default_factory=list)
+    # The sandbox's other marketplaces, where a rule looks for the seller's prices.
+    neighbours: list[Market] = field(default_factory=list)
+
+    def currency(self, default: str) -> str:
+        """The currency the channel sells in: its option `currency`, else `default`."""
+        return self.options.get("currency", default)
+
+    def status(self, listing: SandboxListing) -> tuple[str, str | None]:
+        """Whether `listing` is for sale (`live`), or which rule keeps it off and why."""
+        for rule in self.rules:
+            off = rule.off_sale(listing)
+            if off is not None:
+                return off
+        return LIVE, None
+
+    def prices_elsewhere(self, listing: SandboxListing) -> list[tuple[str, Decimal]]:
+        """The seller's prices for the same (sku, condition) on the other marketplaces
+        (platform, price), whatever their currency (a rehearsal sells in one)."""
+        return [
+            (market.platform, Decimal(other.price))
+            for market in self.neighbours
+            for other in market.listings.values()
+            if (other.sku, other.condition) == (listing.sku, listing.condition)
+            and other.price is not None
+        ]
 
 
 class Bucket:

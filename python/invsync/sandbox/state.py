@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 
 import anyio
@@ -33,6 +34,8 @@ class SavedListing(msgspec.Struct, frozen=True):
     qty: int
     sold: int = 0
     updates: int = 0
+    price: str | None = None
+    revenue: str = "0"
 
 
 class SavedState(msgspec.Struct, frozen=True):
@@ -52,7 +55,15 @@ def snapshot(markets: Iterable[Market], orders: OrderBook) -> SavedState:
         markets={
             m.channel: [
                 SavedListing(
-                    li.key, li.sku, li.condition, dict(li.ids), li.qty, li.sold, li.updates
+                    li.key,
+                    li.sku,
+                    li.condition,
+                    dict(li.ids),
+                    li.qty,
+                    li.sold,
+                    li.updates,
+                    li.price,
+                    str(li.revenue),
                 )
                 for li in m.listings.values()
             ]
@@ -96,6 +107,7 @@ def restore(state: SavedState, markets: Mapping[str, Market], orders: OrderBook)
                 held = SandboxListing(saved.key, saved.sku, saved.condition, dict(saved.ids))
                 market.listings[saved.key] = held
             held.qty, held.sold, held.updates = saved.qty, saved.sold, saved.updates
+            held.price, held.revenue = saved.price, Decimal(saved.revenue)
     orders.restore(state.orders)
 
 

@@ -131,16 +131,24 @@ def _object_store(bucket: str) -> tuple[str, ...]:
 def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
     """The role table for one deployment's subject prefix and stream name."""
     p = prefix
-    feeds = (f"{p}.qty.>", f"{p}.route.>", f"{p}.alert.>", f"{p}.audit", f"{p}.dlq")
+    feeds = (
+        f"{p}.qty.>",
+        f"{p}.price.>",
+        f"{p}.route.>",
+        f"{p}.alert.>",
+        f"{p}.audit",
+        f"{p}.dlq",
+    )
     table = (
         Role(
             "producer",
-            "OMS, WMS, POS, catalog: stock and order events, reservations, queries and "
-            "the channels' listing map",
+            "OMS, WMS, POS, catalog: stock, order and catalog events, reservations, "
+            "queries and the channels' listing map",
             # Stream reads let `invsync publish` find the stream and its message limit.
             publish=(
                 f"{p}.stock.>",
                 f"{p}.order.>",
+                f"{p}.catalog.>",
                 f"{p}.reserve.*",
                 f"{p}.query.sku",
                 *_stream_reads(stream),
@@ -151,8 +159,8 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
         ),
         Role(
             "connector",
-            "a sales channel's connector (`invsync connect`): reads its quantities and "
-            "listing map, acknowledges them, raises channel alerts, queries",
+            "a sales channel's connector (`invsync connect`): reads its quantities, prices "
+            "and listing map, acknowledges quantities, raises channel alerts, queries",
             publish=(
                 f"{p}.ack.*",
                 f"{p}.alert.channel_error",
@@ -162,7 +170,7 @@ def roles(prefix: str = "inv", stream: str = "INVSYNC") -> dict[str, Role]:
                 f"{p}.query.channel",
                 *_kv_reads(listings_bucket(p)),
             ),
-            subscribe=(f"{p}.qty.>", f"{inbox_prefix('connector')}.>"),
+            subscribe=(f"{p}.qty.>", f"{p}.price.>", f"{inbox_prefix('connector')}.>"),
         ),
         Role(
             "service",

@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.kv import KeyValue
 from prometheus_client import CollectorRegistry, start_http_server
 
 from invsync.errors import PolicyError, SnapshotError
@@ -41,6 +42,7 @@ from invsync.service.leadership import Leadership, holder_id, open_leases
 from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
+from invsync.service.partition_count import check_partitions
 from invsync.service.pipeline import ConsumeLoop
 from invsync.service.publisher import Publisher
 from invsync.service.push_lag import PushLags
@@ -93,6 +95,18 @@ async def restore(
     """The engine at the newest good snapshot, or a fresh one on the file's policy."""
     started = time.perf_counter()
     snapshot = await store.load_newest()
+    if snapshot is not None and (snapshot.partition, snapshot.partitions) != config.sku_share:
+        # Another partition count's share of the SKUs (a resize): loading it would
+        # serve some SKUs twice and others not at all. The whole log rebuilds ours.
+        log.warning(
+            "snapshot at %d is partition %d of %d, this is %d of %d: not loaded, "
+            "replaying from the start",
+            snapshot.stream_sequence,
+            snapshot.partition,
+            snapshot.partitions,
+            *config.sku_share,
+        )
+        snapshot = None
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
@@ -262,9 +276,12 @@ class Service:
         try:
             js = nc.jetstream()
             await ensure_stream(js, config.stream, self.subjects, config.duplicate_window_s)
+            stream = await js.stream_info(config.stream)
+            leases = await open_leases(js, config.stream, stream.config.num_replicas or 1)
+            await check_partitions(leases, config.stream, config.partitions)
             store = snapshot_store(config, js)
             engine, snapshot = await restore(store, file_policy, self.engine_type, config)
-            await self._serve(nc, js, store, engine, snapshot, file_policy, ready)
+            await self._serve(nc, js, leases, store, engine, snapshot, file_policy, ready)
         finally:
             if not nc.is_closed:
                 await nc.drain()
@@ -273,6 +290,7 @@ class Service:
         self,
         nc: Client,
         js: JetStreamContext,
+        leases: KeyValue,
         store: SnapshotStore,
         engine: Engine,
         snapshot: Snapshot | None,
@@ -304,7 +322,7 @@ class Service:
 
         leadership = Leadership(
             nc,
-            await open_leases(js, config.stream, stream.config.num_replicas or 1),
+            leases,
             writer,
             self.subjects,
             metrics,

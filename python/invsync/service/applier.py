@@ -1,6 +1,6 @@
 """Applying the log to the engine, one fetched batch at a time, in stream order.
 
-Producer events (`{p}.stock.>`, `{p}.order.>`) are decoded as a batch and each
+Producer events (`{p}.stock.>`, `{p}.order.>`, `{p}.catalog.>`) are decoded as a batch and each
 event is applied on its own, so one bad event is dead-lettered alone. The
 service's own log entries (`{p}.log.>`: reservations, clock ticks, policy
 reloads) are applied where they sit in the stream, which is what makes a replay
@@ -108,7 +108,11 @@ class Applier:
         self.audit = audit
         # With a publisher that writes frames, routes come from the engine as PUB frames.
         self._route_prefix = f"{subjects.prefix}.route." if route_frames else None
-        self._producer_prefixes = (f"{subjects.prefix}.stock.", f"{subjects.prefix}.order.")
+        self._producer_prefixes = (
+            f"{subjects.prefix}.stock.",
+            f"{subjects.prefix}.order.",
+            f"{subjects.prefix}.catalog.",
+        )
         # Where an order event that waited for its order is dead-lettered: the engine
         # keeps the event, not its subject, and order subjects carry nothing it needs.
         self._parked_subject = f"{subjects.prefix}.order.parked"

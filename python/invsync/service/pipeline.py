@@ -28,6 +28,10 @@ log = logging.getLogger("invsync.service")
 
 # Messages applied between two chances to flush: ~5 ms of engine work.
 APPLY_SLICE = 500
+# Votes a standby keeps for when it is promoted: those of the requests still
+# undecided are among the latest (a request is decided within
+# cross_partition_timeout_s of log time).
+HELD_VOTES = 10_000
 CATCH_UP_IDLE_S = 1.0
 CATCH_UP_FETCH_TIMEOUT_S = 0.05
 # At the tail, flushes are at least this far apart: a trickle of events is
@@ -105,15 +109,18 @@ class ConsumeLoop:
             (at_tail and self.reader.buffered == 0 and since >= TAIL_FLUSH_S)
             or since >= self._flush_interval
             or self.publisher.outbox.replies
-            or self.publisher.outbox.votes
+            or (self.publisher.outbox.votes and self.leading())
         ):
             await self._flush(now)
 
     async def _flush(self, now: float) -> None:
         if self.votes is not None and self.publisher.outbox.votes:
-            votes = self.publisher.outbox.take_votes()
-            if self.leading():  # a standby's votes are its leader's to write
-                await self.votes.append(votes)
+            if self.leading():
+                await self.votes.append(self.publisher.outbox.take_votes())
+            else:
+                # A standby writes nothing, but keeps its latest votes: promoted, it
+                # appends them (the log keeps the first vote per request and partition).
+                del self.publisher.outbox.votes[:-HELD_VOTES]
         try:
             await self.publisher.flush(self.engine)
         except NatsError:
@@ -182,8 +189,11 @@ class ConsumeLoop:
         if sequence == self._snapshot_sequence:
             return
         policy = self.engine.policy
+        partition, partitions = self.config.sku_share
         snapshot = Snapshot(
             stream_sequence=sequence,
+            partition=partition,
+            partitions=partitions,
             channel_seqs=dict(self.publisher.channel_seqs),
             policy_text=policy.text,
             policy_source=policy.source,

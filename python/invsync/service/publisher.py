@@ -1,8 +1,8 @@
 """Publishing what changed: channel quantities, routes, alerts, audit, dead letters, replies.
 
 Called once per flush. Quantities first (one message per channel, chunked so a
-100,000-SKU cycle count never exceeds the server's payload limit), then the
-rest, then the replies, so a client that gets a reservation answer can already
+100,000-SKU cycle count never exceeds the server's payload limit), then prices
+(one message per changed price), then the rest, then the replies, so a client that gets a reservation answer can already
 see the quantities it caused. A flush is one write to the client (wire.py).
 """
 
@@ -137,6 +137,10 @@ class Publisher:
         pending.alerts.extend(engine.drain_alerts())
         add = batch.add
         subjects = self.subjects
+        prices, held = engine.drain_prices()
+        for channel, body in prices:
+            add(subjects.price(channel), body)
+        pending.alerts.extend(held)
         for frames in pending.route_frames:
             batch.add_frames(frames)
         for location, route in pending.routes:

@@ -10,6 +10,7 @@ next tick (`clock.tick` `push_lag_s`): a replay then computes the same buffers.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections import OrderedDict, deque
 from datetime import datetime
 
@@ -26,7 +27,11 @@ class PushLags:
 
     def __init__(self) -> None:
         self._sent: dict[str, OrderedDict[int, datetime]] = {}
+        #: each channel's last `WINDOW` lags as they came, and the same lags sorted (a
+        #: tick asks every channel for its p99; sorting them again each time was most
+        #: of a simulated week)
         self._lags: dict[str, deque[float]] = {}
+        self._sorted: dict[str, list[float]] = {}
         self._reported: dict[str, float] = {}
 
     def sent(self, channel: str, seq: int, ts: datetime) -> None:
@@ -43,14 +48,18 @@ class PushLags:
         if went_out is None:
             return  # sent before a restart, or forgotten
         lag = max((accepted_ts - went_out).total_seconds(), 0.0)
-        self._lags.setdefault(channel, deque(maxlen=WINDOW)).append(lag)
+        lags = self._lags.setdefault(channel, deque())
+        ordered = self._sorted.setdefault(channel, [])
+        if len(lags) == WINDOW:
+            del ordered[bisect_left(ordered, lags.popleft())]
+        lags.append(lag)
+        insort(ordered, lag)
 
     def p99(self, channel: str) -> float | None:
         """The p99 of the channel's recent push lags, once `MIN_ACKS` were measured."""
-        lags = self._lags.get(channel)
-        if lags is None or len(lags) < MIN_ACKS:
+        ordered = self._sorted.get(channel)
+        if ordered is None or len(ordered) < MIN_ACKS:
             return None
-        ordered = sorted(lags)
         return ordered[math.ceil(0.99 * len(ordered)) - 1]
 
     def pending(self) -> dict[str, float]:

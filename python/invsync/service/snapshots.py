@@ -32,13 +32,16 @@ CEILINGS_NAME = "seq-ceilings.bin"
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """Everything needed to resume at `stream_sequence + 1`."""
+    """Everything needed to resume at `stream_sequence + 1`, by the partition that wrote
+    it: `partition` of `partitions` (0 of 1 in a snapshot from before partitions)."""
 
     stream_sequence: int
     channel_seqs: dict[str, int]
     policy_text: str
     policy_source: str
     engine: bytes
+    partition: int = 0
+    partitions: int = 1
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:

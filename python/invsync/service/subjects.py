@@ -20,6 +20,17 @@ class Subjects:
         return f"{self.prefix}.order.>"
 
     @property
+    def catalog(self) -> str:
+        return f"{self.prefix}.catalog.>"
+
+    def catalog_from(self, source: str) -> str:
+        """Where a catalog (PIM, ERP, pricing tool) sends prices and promotions."""
+        return f"{self.prefix}.catalog.{source}"
+
+    def price(self, channel: str) -> str:
+        return f"{self.prefix}.price.{channel}"
+
+    @property
     def log(self) -> str:
         return f"{self.prefix}.log.>"
 
@@ -33,7 +44,7 @@ class Subjects:
 
     @property
     def stream_subjects(self) -> list[str]:
-        return [self.stock, self.order, self.log]
+        return [self.stock, self.order, self.catalog, self.log]
 
     @property
     def reserve_requests(self) -> str:
@@ -74,6 +85,10 @@ class Subjects:
 
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
+
+    def price(self, channel: str) -> str:
+        """Where a channel's prices are published (CONTRACT 14)."""
+        return f"{self.prefix}.price.{channel}"
 
     def route(self, location: str) -> str:
         return f"{self.prefix}.route.{location}"

@@ -3,6 +3,9 @@
 Every strategy of a seed meets the same buyers (`demand.draw`), so differences between
 strategies are the strategies', not the dice's. Sums are over all seeds; the table shows
 them per run.
+
+Strategies are weighed by revenue, not units: where kits share parts, holding kits back
+sells the parts one by one, more order lines from the same stock for less money.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class Summary:
         return {
             tier: sum(run.revenue_by_tier.get(tier, 0.0) for run in self.runs) for tier in tiers
         }
+
+    @property
+    def revenue(self) -> float:
+        """Revenue of the units sold and kept, every tier."""
+        return sum(self.revenue_by_tier.values())
 
     @property
     def sellout_s(self) -> float | None:
@@ -148,21 +156,21 @@ def search(
 
 
 def dominates(a: Summary, b: Summary) -> bool:
-    """Whether `a` sold more than `b` and oversold less: a strictly better place on the
+    """Whether `a` earned more than `b` and oversold less: a strictly better place on the
     frontier."""
-    return a.sold > b.sold and a.oversold < b.oversold
+    return a.revenue > b.revenue and a.oversold < b.oversold
 
 
 def frontier(points: Sequence[Summary]) -> list[Summary]:
     """The summaries no other one matches on both counts and beats on one (the Pareto
-    frontier of oversold against sold), by units sold."""
+    frontier of oversold units against revenue), by revenue."""
 
     def covered(p: Summary) -> bool:
         return any(
-            q.sold >= p.sold
+            q.revenue >= p.revenue
             and q.oversold <= p.oversold
-            and (q.sold > p.sold or q.oversold < p.oversold)
+            and (q.revenue > p.revenue or q.oversold < p.oversold)
             for q in points
         )
 
-    return sorted((p for p in points if not covered(p)), key=lambda p: p.sold)
+    return sorted((p for p in points if not covered(p)), key=lambda p: p.revenue)

@@ -1,7 +1,8 @@
 """What a simulation found, as a table, as JSON and as figures.
 
 Numbers are per run (the sum over seeds divided by the seeds); sell-through is units
-sold against the oracle's. matplotlib is imported only when a figure is asked for.
+sold against the oracle's; strategies are compared by revenue (`compare.dominates`).
+matplotlib is imported only when a figure is asked for.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def sell_through(summary: Summary, oracle: Summary | None) -> float | None:
 
 def table(summaries: Sequence[Summary], oracle: Summary | None) -> str:
     """One line per strategy: units sold, oversold, cancelled, sell-through against the
-    oracle, unsold, when the hottest SKU sold out, and revenue per tier."""
+    oracle, unsold, when the hottest SKU sold out, revenue, and revenue per tier."""
     tiers = sorted({tier for s in summaries for tier in s.revenue_by_tier})
     header = [
         "strategy",
@@ -46,6 +47,7 @@ def table(summaries: Sequence[Summary], oracle: Summary | None) -> str:
         "sell-through",
         "unsold",
         "hot SKU out at",
+        "revenue",
         *(f"revenue tier {tier}" for tier in tiers),
     ]
     rows = [header]
@@ -60,6 +62,7 @@ def table(summaries: Sequence[Summary], oracle: Summary | None) -> str:
                 "—" if share is None else f"{share:.1%}",
                 _count(s.per_run(s.unsold)),
                 _duration(s.sellout_s),
+                f"{s.per_run(s.revenue):,.0f}",
                 *(f"{s.per_run(s.revenue_by_tier.get(tier, 0.0)):,.0f}" for tier in tiers),
             ]
         )
@@ -76,16 +79,17 @@ def table(summaries: Sequence[Summary], oracle: Summary | None) -> str:
 def search_table(
     searched: Sequence[tuple[dict[str, int], Summary]], auto: Sequence[Summary]
 ) -> str:
-    """The static buffers tried, best sellers first, marking the frontier and any set that
-    beats an automatic strategy on both counts."""
+    """The static buffers tried, best earners first, marking the frontier and any set that
+    beats an automatic strategy on both counts (more revenue, fewer oversold)."""
     best = {id(s) for s in frontier([summary for _, summary in searched])}
     lines = ["static buffers tried (per run; * on the frontier, ! beats an auto strategy):"]
-    for buffers, summary in sorted(searched, key=lambda item: -item[1].sold):
+    for buffers, summary in sorted(searched, key=lambda item: -item[1].revenue):
         beaten = [a.strategy for a in auto if dominates(summary, a)]
         mark = ("*" if id(summary) in best else " ") + ("!" if beaten else " ")
         label = " ".join(f"{name}={value}" for name, value in buffers.items())
         lines.append(
-            f" {mark} sold {_count(summary.per_run(summary.sold)):>9}  "
+            f" {mark} revenue {summary.per_run(summary.revenue):>11,.0f}  "
+            f"sold {_count(summary.per_run(summary.sold)):>9}  "
             f"oversold {_count(summary.per_run(summary.oversold)):>7}  {label}"
             + (f"  (beats {', '.join(beaten)})" if beaten else "")
         )
@@ -105,6 +109,7 @@ def to_json(
         return {
             "strategy": s.strategy,
             "sold": s.sold,
+            "revenue": s.revenue,
             "oversold": s.oversold,
             "oversold_by_channel": s.oversold_by_channel,
             "cancellations": s.cancellations,
@@ -119,6 +124,7 @@ def to_json(
                     "buyers": run.buyers,
                     "turned_away": run.turned_away,
                     "sold": run.sold,
+                    "revenue": sum(run.revenue_by_tier.values()),
                     "oversold": run.oversold,
                     "cancellations": run.cancellations,
                     "unsold": run.unsold,
@@ -133,7 +139,8 @@ def to_json(
         "seeds": list(seeds),
         "strategies": [strategy(s) for s in summaries],
         "search": [
-            {"buffers": buffers, "sold": s.sold, "oversold": s.oversold} for buffers, s in searched
+            {"buffers": buffers, "sold": s.sold, "revenue": s.revenue, "oversold": s.oversold}
+            for buffers, s in searched
         ],
     }
 
@@ -179,8 +186,8 @@ def draw_frontier(
     auto: Sequence[tuple[float, Summary]],
     oracle: Summary | None,
 ) -> None:
-    """Oversold against sold per run: every static buffer set tried, its frontier, and the
-    automatic buffers at each risk factor."""
+    """Revenue against oversold units per run: every static buffer set tried, its
+    frontier, and the automatic buffers at each risk factor."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,7 +196,7 @@ def draw_frontier(
     figure, axis = plt.subplots(figsize=(7, 5), constrained_layout=True)
     axis.scatter(
         [s.per_run(s.oversold) for s in searched],
-        [s.per_run(s.sold) for s in searched],
+        [s.per_run(s.revenue) for s in searched],
         s=12,
         color="grey",
         label="static buffers tried",
@@ -197,7 +204,7 @@ def draw_frontier(
     edge = frontier(searched)
     axis.plot(
         [s.per_run(s.oversold) for s in edge],
-        [s.per_run(s.sold) for s in edge],
+        [s.per_run(s.revenue) for s in edge],
         color="grey",
         marker="s",
         label="static frontier",
@@ -205,17 +212,19 @@ def draw_frontier(
     if auto:
         axis.plot(
             [s.per_run(s.oversold) for _, s in auto],
-            [s.per_run(s.sold) for _, s in auto],
+            [s.per_run(s.revenue) for _, s in auto],
             marker="o",
             color="tab:blue",
             label="auto, risk " + "–".join(f"{r:g}" for r in (auto[0][0], auto[-1][0])),
         )
         for risk, s in auto:
-            axis.annotate(f"{risk:g}", (s.per_run(s.oversold), s.per_run(s.sold)), fontsize=8)
+            axis.annotate(f"{risk:g}", (s.per_run(s.oversold), s.per_run(s.revenue)), fontsize=8)
     if oracle is not None:
-        axis.axhline(oracle.per_run(oracle.sold), color="tab:green", linestyle=":", label="oracle")
+        axis.axhline(
+            oracle.per_run(oracle.revenue), color="tab:green", linestyle=":", label="oracle"
+        )
     axis.set_xlabel("oversold units per run")
-    axis.set_ylabel("units sold per run")
+    axis.set_ylabel("revenue per run")
     axis.set_xscale("symlog", linthresh=1)
     axis.set_xlim(left=-0.3)  # points at 0 oversold off the axis line
     axis.set_title(title)

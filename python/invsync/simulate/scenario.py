@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
@@ -30,7 +30,17 @@ from invsync.errors import ScenarioError
 from invsync.policy import Policy
 from invsync.tomlpos import FieldPath, locate, msgspec_path, syntax_problem
 
-__all__ = ["PLATFORMS", "Channel", "Lag", "Platform", "Scenario", "Sku", "Stall", "Surge"]
+__all__ = [
+    "PLATFORMS",
+    "Channel",
+    "Lag",
+    "Platform",
+    "Scenario",
+    "Sku",
+    "Stall",
+    "Surge",
+    "WithinP99",
+]
 
 _DAY: Final = 86_400.0
 Seconds = Annotated[float, Meta(ge=0.0, le=30 * _DAY)]
@@ -92,6 +102,21 @@ class LogNormal(_Table, tag_field="dist", tag="lognormal", frozen=True):
 
 #: A delay in seconds, as a distribution: `{ dist = "lognormal", p50 = 120, p99 = 600 }`.
 Lag = Fixed | Uniform | LogNormal
+
+
+@dataclass(frozen=True)
+class WithinP99:
+    """`lag` drawn as usual and cut at its p99: the delays automatic buffers are sized
+    for, without the 1 % of draws beyond them."""
+
+    lag: Lag | WithinP99
+
+    def sample(self, rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
+        return np.minimum(self.lag.sample(rng, n), self.lag.p99)
+
+    @property
+    def p99(self) -> float:
+        return self.lag.p99
 
 
 @dataclass(frozen=True)
@@ -227,8 +252,8 @@ class ChannelPlan:
 
     id: str
     rate: float
-    push_lag: Lag
-    order_lag: Lag
+    push_lag: Lag | WithinP99
+    order_lag: Lag | WithinP99
     checkout_reserves: bool
     push_every_s: float
     price: float
@@ -249,6 +274,21 @@ class Scenario:
     weight: tuple[float, ...]
     channels: tuple[ChannelPlan, ...]
     surges: tuple[tuple[Surge, tuple[int, ...], tuple[int, ...]], ...]
+
+    def within_p99(self) -> Scenario:
+        """This scenario with every push and order lag cut at its p99 (stalls stay): the
+        same seed draws the same buyers and lags, only the tail beyond the p99 goes."""
+        return replace(
+            self,
+            channels=tuple(
+                replace(
+                    plan,
+                    push_lag=WithinP99(plan.push_lag),
+                    order_lag=WithinP99(plan.order_lag),
+                )
+                for plan in self.channels
+            ),
+        )
 
     @classmethod
     def from_toml(cls, text: str, policy: Policy, source: str = "<scenario>") -> Scenario:

@@ -109,6 +109,22 @@ pub fn partition_of(key: &str, partitions: u32) -> PyResult<u32> {
     Ok(crate::partition::partition_of(key, partitions))
 }
 
+/// CONTRACT 13's automatic buffer for rates a caller supplies (`invsync plan`):
+/// (the formula's value, the buffer within `min`..`max`). `sellers` are
+/// (units/s, order lag s) of every channel selling the SKU.
+#[pyfunction]
+#[pyo3(signature = (risk, min, max, push_lag_s, sellers))]
+pub fn auto_buffer(
+    risk: f64,
+    min: i64,
+    max: Option<i64>,
+    push_lag_s: f64,
+    sellers: Vec<(f64, f64)>,
+) -> (i64, i64) {
+    let rule = crate::velocity::AutoBuffer { min, max, risk };
+    crate::velocity::auto_buffer(&rule, push_lag_s, sellers.into_iter())
+}
+
 /// Borrows a contiguous numpy array; a strided view is refused instead of copied.
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()
@@ -547,6 +563,58 @@ impl Core {
             })
             .collect();
         Ok((items, page.next))
+    }
+
+    /// Recomputes up to `max_skus` SKUs whose prices may have moved (all when None):
+    /// ([(channel index, `PriceUpdate` JSON stamped `ts`)], [(rule, channel, sku, price,
+    /// limit or None, currency, detail)]): the prices to publish and the guards that
+    /// held one back. See `crate::pricing::Pricing::drain`.
+    #[pyo3(signature = (ts, max_skus=None))]
+    #[allow(clippy::type_complexity)]
+    fn drain_prices<'py>(
+        &self,
+        py: Python<'py>,
+        ts: i64,
+        max_skus: Option<usize>,
+    ) -> PyResult<(
+        Vec<(u16, Bound<'py, PyBytes>)>,
+        Vec<(
+            &'static str,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+        )>,
+    )> {
+        let (bodies, guards) = guarded(py, || {
+            let drained = self.inner.drain_prices(max_skus.unwrap_or(usize::MAX));
+            let bodies: Vec<(u16, Vec<u8>)> = drained
+                .prices
+                .iter()
+                .map(|p| {
+                    let body =
+                        crate::wire_json::price(&p.sku, &p.price, &p.currency, &p.reason, ts);
+                    (p.channel, body)
+                })
+                .collect();
+            Ok((bodies, drained.guards))
+        })?;
+        Ok((
+            bodies
+                .into_iter()
+                .map(|(ch, body)| (ch, PyBytes::new(py, &body)))
+                .collect(),
+            guards
+                .into_iter()
+                .map(|g| {
+                    (
+                        g.rule, g.channel, g.sku, g.price, g.limit, g.currency, g.detail,
+                    )
+                })
+                .collect(),
+        ))
     }
 
     /// `pause`, `reserve_low` and `sold_out_discontinued` alerts raised by drains since

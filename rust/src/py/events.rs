@@ -24,6 +24,27 @@ fn int(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
     ev.getattr(name)?.extract()
 }
 
+/// A decimal field (`decimal.Decimal`) as plain digits, never in exponent form.
+fn decimal(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<String> {
+    ev.getattr(name)?
+        .call_method1("__format__", ("f",))?
+        .extract()
+}
+
+fn optional_decimal(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<Option<String>> {
+    let value = ev.getattr(name)?;
+    if value.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(value.call_method1("__format__", ("f",))?.extract()?))
+}
+
+/// A time field (an aware `datetime`) in Unix µs, as the core keeps times.
+fn micros(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<i64> {
+    let seconds: f64 = ev.getattr(name)?.call_method0("timestamp")?.extract()?;
+    Ok((seconds * 1e6).round() as i64)
+}
+
 /// Applies one event of `kind` (an [`EventKind`] number) stamped `ts` (Unix µs).
 pub fn apply(
     core: &Core,
@@ -82,11 +103,16 @@ pub fn apply(
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, ts| {
                     if part.is_whole() {
-                        return s.order_placed(c, &order_id, &channel, &lines, ts);
+                        let fx = s.order_placed(c, &order_id, &channel, &lines, ts)?;
+                        s.promotion_sales(&channel, &lines);
+                        return Ok(fx);
                     }
                     let mine: Vec<_> = lines.iter().copied().filter(|l| s.owns(l.1)).collect();
-                    s.order_placed_share(c, &order_id, &channel, &lines, &mine, ts)
-                        .map_err(|e| e.whole_event(part))
+                    let fx = s
+                        .order_placed_share(c, &order_id, &channel, &lines, &mine, ts)
+                        .map_err(|e| e.whole_event(part))?;
+                    s.promotion_sales(&channel, &mine);
+                    Ok(fx)
                 })
             })
         }
@@ -176,6 +202,75 @@ pub fn apply(
                         &disposition,
                         ts,
                     )
+                })
+            })
+        }
+        EventKind::PriceSet => {
+            let sku = text(ev, intern!(py, "sku"))?;
+            if core.elsewhere(&sku) {
+                return Ok(Effects::default());
+            }
+            let currency = text(ev, intern!(py, "currency"))?;
+            let price = decimal(ev, intern!(py, "price"))?;
+            let cost = optional_decimal(ev, intern!(py, "cost"))?;
+            let map = optional_decimal(ev, intern!(py, "map"))?;
+            let fp = fp
+                .text(&sku)
+                .text(&currency)
+                .text(&price)
+                .text(cost.as_deref().unwrap_or("-"))
+                .text(map.as_deref().unwrap_or("-"));
+            caught(py, || {
+                core.event(&id, fp.finish(), ts, |s, c, _| {
+                    let fx = s.pricing.price_set(
+                        &sku,
+                        &currency,
+                        &price,
+                        cost.as_deref(),
+                        map.as_deref(),
+                    )?;
+                    // A priced SKU is a listed one: `explain` and channel pages know it.
+                    s.intern(c, &sku, "new")?;
+                    Ok(fx)
+                })
+            })
+        }
+        EventKind::PromoSet => {
+            let promo_id = text(ev, intern!(py, "promo_id"))?;
+            let channels: Vec<String> = ev.getattr(intern!(py, "channels"))?.extract()?;
+            let part = core.partition();
+            // Each partition keeps the promotion for its own SKUs; partition 0 judges
+            // the event as a whole even when it holds none of them.
+            let skus: Vec<String> = ev.getattr(intern!(py, "skus"))?.extract()?;
+            let skus: Vec<String> = skus.into_iter().filter(|s| !core.elsewhere(s)).collect();
+            if skus.is_empty() && !part.is_first() {
+                return Ok(Effects::default());
+            }
+            let discount: f64 = ev.getattr(intern!(py, "discount_pct"))?.extract()?;
+            let starts = micros(ev, intern!(py, "starts"))?;
+            let ends = micros(ev, intern!(py, "ends"))?;
+            let stock_cap: Option<i64> = ev.getattr(intern!(py, "stock_cap"))?.extract()?;
+            let fp = skus.iter().fold(
+                channels.iter().fold(fp.text(&promo_id), |fp, c| fp.text(c)),
+                |fp, s| fp.text(s),
+            );
+            let fp = fp
+                .int(discount.to_bits() as i64)
+                .int(starts)
+                .int(ends)
+                .int(stock_cap.unwrap_or(-1));
+            caught(py, || {
+                core.event(&id, fp.finish(), ts, |s, c, _| {
+                    let st = &mut *s;
+                    let fx = st
+                        .pricing
+                        .promo_set(
+                            &st.policy, &promo_id, &channels, &skus, discount, starts, ends,
+                            stock_cap,
+                        )
+                        .map_err(|e| e.whole_event(part))?;
+                    st.reshow_carved(c);
+                    Ok(fx)
                 })
             })
         }

@@ -1,12 +1,20 @@
 //! Adaptive protection (CONTRACT 13) in the state: sales rates per key and channel,
 //! delays per channel, and the automatic buffers and protection levels derived from
-//! them. A key's rates move on its sales, and its buffers are recomputed then; every
-//! automatic number is recomputed on a cadence in log time (rates decay between sales,
+//! them. A key's rates move on its sales, and its buffers are recomputed then; the
+//! automatic numbers are recomputed on a cadence in log time (rates decay between sales,
 //! protection levels change only then). Everything runs on log time at log positions,
 //! so a replay computes the same numbers.
+//!
+//! A cadence recomputes only the keys whose numbers may have moved: each key is due at
+//! the next cadence after a sale, else when its decaying rates could first change one
+//! of its buffers or fade (`velocity::buffer_holds_s`, `Rate::lasts_s`). Lags that moved
+//! beyond [`LAG_TOLERANCE`], a new policy, and automatic protection (its levels do not
+//! move one way as rates decay) recompute every key. Either way the numbers are those
+//! of recomputing every key.
 
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::collections::BTreeSet;
 
 use super::{State, NO_TIME};
 use crate::counters::Counters;
@@ -20,8 +28,11 @@ use crate::velocity::{self, AutoBuffer, DelayP99, HalfLives, Rate, RateNow};
 pub struct KeyDemand {
     /// (channel index, its sales rate) of each channel that sold the key.
     pub rates: SmallVec<[(u16, Rate); 2]>,
-    /// Log time (µs) the numbers below were computed at; explanations read the rates
-    /// as of then, so they show the inputs of the number in use.
+    /// Log time (µs) of the key's last sale, change of lags or policy, or recomputation
+    /// that changed its buffers, whichever is latest: the buffers in use are those of
+    /// its rates as of then, so explanations read the rates at `at`. (A recomputation
+    /// that changes nothing leaves it: it does not depend on which cadences recompute
+    /// the key.)
     pub at: i64,
     /// The automatic buffer by channel index (empty until computed).
     pub buffers: Vec<i64>,
@@ -30,6 +41,10 @@ pub struct KeyDemand {
     pub cum_protect: Vec<i64>,
     /// The mean demand per tier `cum_protect` was computed from.
     pub protect_demand: Vec<f64>,
+    /// Log time (µs) of the cadence that must recompute these numbers; its entry in
+    /// [`Adaptive::schedule`]. Derived, so not in the snapshot.
+    #[serde(skip)]
+    pub due: i64,
 }
 
 impl KeyDemand {
@@ -64,9 +79,16 @@ pub struct Adaptive {
     /// measurements on the cadence only, so each buffer in use and its explanation
     /// share one set of lags.
     pub lags: Vec<(Lag, Lag)>,
-    /// Log time of the next recomputation of every automatic number.
+    /// Log time of the next cadence.
     pub next_at: i64,
+    /// (due, key) of every key in `demand`: what each cadence must recompute.
+    pub schedule: BTreeSet<(i64, u32)>,
 }
+
+/// A measured lag replaces the one in use when it moved by more than this share of it:
+/// a p99 wanders by a few percent from one cadence to the next, and every change of a
+/// lag recomputes every key.
+pub const LAG_TOLERANCE: f64 = 0.1;
 
 /// What snapshot format 3 adds: [`Adaptive`] with its keys in order, so a snapshot
 /// of the same state is the same bytes.
@@ -94,8 +116,12 @@ impl Adaptive {
     }
 
     pub fn from_image(image: AdaptiveImage) -> Adaptive {
+        // The schedule is not kept: every key is due at the first cadence.
         let mut demand = ShardedMap::default();
-        for (k, d) in image.demand {
+        let mut schedule = BTreeSet::new();
+        for (k, mut d) in image.demand {
+            d.due = i64::MIN;
+            schedule.insert((d.due, k));
             demand.insert(k, d);
         }
         Adaptive {
@@ -104,6 +130,7 @@ impl Adaptive {
             push_lag: image.push_lag,
             lags: image.lags,
             next_at: image.next_at,
+            schedule,
         }
     }
 }
@@ -183,17 +210,29 @@ impl State {
                     .map(|&(k, m)| (k, units.saturating_mul(m))),
             );
         }
+        let next = self.adaptive.next_at;
         for (k, n) in moved {
             // One lookup for a key that sold before (the common case on the order path).
             match self.adaptive.demand.get_mut(&k) {
-                Some(d) => d.add(ch, n, now, &hl),
+                Some(d) => {
+                    d.add(ch, n, now, &hl);
+                    if d.due > next {
+                        self.adaptive.schedule.remove(&(d.due, k));
+                        d.due = next;
+                        self.adaptive.schedule.insert((next, k));
+                    }
+                }
                 None => {
-                    let mut d = KeyDemand::default();
+                    let mut d = KeyDemand {
+                        due: next,
+                        ..KeyDemand::default()
+                    };
                     d.add(ch, n, now, &hl);
                     self.adaptive.demand.insert(k, d);
+                    self.adaptive.schedule.insert((next, k));
                 }
             }
-            self.recompute_buffers(c, k, now);
+            self.recompute_buffers(c, k, now, true);
         }
     }
 
@@ -236,48 +275,143 @@ impl State {
         Ok(())
     }
 
-    /// On a tick: when the cadence is due, every key's rates are decayed to `now`,
-    /// faded ones forgotten, and every automatic number recomputed.
+    /// On a tick: when the cadence is due, the keys whose automatic numbers may have
+    /// moved are recomputed as of `now` (every key when the lags in use or automatic
+    /// protection ask for it).
     pub fn adaptive_tick(&mut self, c: &Counters, now: i64) {
+        self.cadence(c, now, false);
+    }
+
+    /// A cadence at `now` if one is due; `everything` recomputes every key (what the
+    /// schedule must match).
+    fn cadence(&mut self, c: &Counters, now: i64, everything: bool) {
         if now < self.adaptive.next_at {
             return;
         }
         let every = self.policy.tables.adaptive.every_s.max(1);
         self.adaptive.next_at = now.saturating_add(every.saturating_mul(super::MICROS));
-        self.recompute_all(c, now);
+        let lags = self.lags_to_use();
+        if lags != self.adaptive.lags {
+            self.adaptive.lags = lags;
+            self.recompute_keys(c, now, |_| true, true);
+        } else if everything || self.policy.auto_protect {
+            self.recompute_keys(c, now, |_| true, false);
+        } else {
+            self.recompute_keys(c, now, |due| due <= now, false);
+        }
     }
 
-    /// Recomputes every automatic number as of `now` (a cadence, a policy change).
+    /// Recomputes every automatic number as of `now` from the lags measured now (a
+    /// policy change).
     pub(super) fn recompute_all(&mut self, c: &Counters, now: i64) {
         self.adaptive.lags = (0..self.policy.channel_count())
             .map(|ch| (self.measured_push_lag(ch), self.measured_order_lag(ch)))
             .collect();
-        let hl = self.policy.tables.adaptive.half_lives;
+        self.recompute_keys(c, now, |_| true, true);
+    }
+
+    /// Recomputes, in key order, the keys whose due time `due` picks: each one's faded
+    /// rates are forgotten, its automatic numbers recomputed, and its next due time set.
+    /// `inputs_moved`: the lags or the policy changed.
+    fn recompute_keys(
+        &mut self,
+        c: &Counters,
+        now: i64,
+        due: impl Fn(i64) -> bool,
+        inputs_moved: bool,
+    ) {
         let mut keys: Vec<u32> = Vec::new();
-        let mut faded: Vec<u32> = Vec::new();
-        self.adaptive.demand.retain(|&k, d| {
-            d.rates.retain(|(_, r)| !r.faded(now, &hl));
-            let keep = !d.rates.is_empty();
-            if keep {
-                keys.push(k);
-            } else {
-                // Its buffers fall back to `min` and its protection to the static levels.
-                c.mark_dirty(k);
-                faded.push(k);
+        while let Some(&(at, k)) = self.adaptive.schedule.first() {
+            if !due(at) {
+                break;
             }
-            keep
-        });
-        for k in faded {
-            self.touch_with_bundles(k, now);
+            self.adaptive.schedule.pop_first();
+            keys.push(k);
         }
         keys.sort_unstable();
+        let hl = self.policy.tables.adaptive.half_lives;
         for k in keys {
-            let buffers = self.recompute_buffers(c, k, now);
+            let Some(d) = self.adaptive.demand.get_mut(&k) else {
+                continue;
+            };
+            d.rates.retain(|(_, r)| !r.faded(now, &hl));
+            if d.rates.is_empty() {
+                // Its buffers fall back to `min` and its protection to the static levels.
+                self.adaptive.demand.remove(&k);
+                c.mark_dirty(k);
+                self.touch_with_bundles(k, now);
+                continue;
+            }
+            let buffers = self.recompute_buffers(c, k, now, inputs_moved);
             let protect = self.recompute_protect(c, k, now);
             if buffers || protect {
                 self.touch_with_bundles(k, now);
             }
+            let next = self.next_change(k, now);
+            if let Some(d) = self.adaptive.demand.get_mut(&k) {
+                d.due = next;
+                self.adaptive.schedule.insert((next, k));
+            }
         }
+    }
+
+    /// The earliest log time key `idx`'s numbers, just recomputed at `now`, may change
+    /// if it sells nothing more: when one of its rates may fade or one of its automatic
+    /// buffers may fall.
+    fn next_change(&self, idx: u32, now: i64) -> i64 {
+        let Some(d) = self.adaptive.demand.get(&idx) else {
+            return now;
+        };
+        let hl = self.policy.tables.adaptive.half_lives;
+        let info = &self.info[idx as usize];
+        let mut holds_s = f64::INFINITY;
+        let mut sellers: SmallVec<[(RateNow, f64); 4]> = SmallVec::new();
+        for (ch, r) in &d.rates {
+            holds_s = holds_s.min(r.lasts_s(now, &hl));
+            if info.channel_mask & (1 << ch) != 0 {
+                sellers.push((r.at(now, &hl), self.lags_of(*ch as usize).1.seconds));
+            }
+        }
+        if self.policy.auto_buffers {
+            let profile = &self.policy.tables.profiles[info.profile as usize];
+            for (ch, rule) in profile.iter().enumerate() {
+                if let (Some(auto), Some(&current)) = (&rule.auto, d.buffers.get(ch)) {
+                    let push = self.lags_of(ch).0.seconds;
+                    let s = velocity::buffer_holds_s(auto, push, &sellers, current, &hl);
+                    holds_s = holds_s.min(s);
+                }
+            }
+        }
+        // Whole microseconds, rounded down; beyond the clock's range, never.
+        let micros = (holds_s * 1e6).floor();
+        if micros.is_nan() || micros <= 0.0 {
+            now
+        } else {
+            now.saturating_add(micros.min(i64::MAX as f64) as i64)
+        }
+    }
+
+    /// The (push, order) lags every buffer uses from this cadence on: what is measured
+    /// now, where it moved beyond [`LAG_TOLERANCE`] of the lag in use (or became
+    /// measured).
+    fn lags_to_use(&self) -> Vec<(Lag, Lag)> {
+        let keep = |in_use: Lag, now: Lag| {
+            let near = (now.seconds - in_use.seconds).abs() <= LAG_TOLERANCE * in_use.seconds;
+            if in_use.measured == now.measured && near {
+                in_use
+            } else {
+                now
+            }
+        };
+        (0..self.policy.channel_count())
+            .map(|ch| {
+                let now = (self.measured_push_lag(ch), self.measured_order_lag(ch));
+                match self.adaptive.lags.get(ch) {
+                    Some(&(push, order)) => (keep(push, now.0), keep(order, now.1)),
+                    None => now,
+                }
+            })
+            .collect()
     }
 
     /// The recomputation at `now` is the newest event behind what it moved: the key's
@@ -345,8 +479,9 @@ impl State {
             .collect()
     }
 
-    /// Key `idx`'s automatic buffers as of `now`; true when they changed.
-    fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64) -> bool {
+    /// Key `idx`'s automatic buffers as of `now`; true when they changed. `inputs_moved`
+    /// (a sale, new lags, a new policy) moves `at` even when they did not.
+    fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64, inputs_moved: bool) -> bool {
         if !self.policy.auto_buffers {
             return false;
         }
@@ -371,8 +506,10 @@ impl State {
         let Some(d) = self.adaptive.demand.get_mut(&idx) else {
             return false;
         };
-        d.at = now;
         let changed = d.buffers != buffers;
+        if changed || inputs_moved {
+            d.at = now;
+        }
         if changed {
             d.buffers = buffers;
             c.mark_dirty(idx);
@@ -603,21 +740,145 @@ mod tests {
     use crate::velocity::AutoBuffer;
 
     fn auto(w: &mut World, lag_s: f64) {
+        auto_with(
+            w,
+            lag_s,
+            AutoBuffer {
+                min: 0,
+                max: None,
+                risk: 1.5,
+            },
+        );
+    }
+
+    fn auto_with(w: &mut World, lag_s: f64, rule: AutoBuffer) {
         let mut tables = w.state.policy.tables.clone();
         for ch in &mut tables.channels {
             ch.lag_s = Some(lag_s);
         }
         for profile in &mut tables.profiles {
-            for rule in profile.iter_mut() {
-                rule.auto = Some(AutoBuffer {
-                    min: 0,
-                    max: None,
-                    risk: 1.5,
-                });
+            for r in profile.iter_mut() {
+                r.auto = Some(rule);
             }
         }
         let policy = Policy::new(tables).expect("policy");
         w.state.set_policy(&w.c, policy).expect("reload");
+    }
+
+    /// A small seeded generator (xorshift64*), so a failing case can be replayed.
+    struct Dice(u64);
+
+    impl Dice {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+    }
+
+    /// What a cadence decides, key by key: when the buffers last changed, rates,
+    /// buffers, protection, shown quantities and the `source_ts` a recomputation stamps.
+    fn decided(w: &World) -> String {
+        let mut out = String::new();
+        for idx in 0..w.state.keys.len() as u32 {
+            let d = w.state.adaptive.demand.get(&idx);
+            let shown: Vec<i64> = (0..w.state.policy.channel_count())
+                .map(|ch| w.state.shown(&w.c, idx, ch))
+                .collect();
+            out += &format!(
+                "{idx}: {:?} {:?} {:?} {:?} {shown:?} {}\n",
+                d.map(|d| d.at),
+                d.map(|d| &d.rates),
+                d.map(|d| &d.buffers),
+                d.map(|d| &d.cum_protect),
+                w.state.keys[idx as usize].source_ts,
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn the_schedule_recomputes_what_recomputing_every_key_does() {
+        for seed in 1..=60u64 {
+            let mut dice = Dice(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let rule = AutoBuffer {
+                min: dice.below(3) as i64,
+                max: [None, Some(4), Some(40)][dice.below(3) as usize],
+                risk: 1.0 + dice.below(5) as f64 / 4.0,
+            };
+            let lag_s = [5.0, 60.0, 1_800.0][dice.below(3) as usize];
+            let (mut scheduled, mut every) = (World::new(), World::new());
+            for w in [&mut scheduled, &mut every] {
+                auto_with(w, lag_s, rule);
+                for sku in ["A", "B"] {
+                    w.stock(sku, "wh", 10_000);
+                }
+            }
+            let mut now = 2 * MICROS;
+            for step in 0..400 {
+                // Bursts of seconds, lulls of minutes to hours: rates rise, decay, fade.
+                now += match dice.below(10) {
+                    0..=5 => (dice.below(3_000) as i64 + 1) * MICROS / 1_000,
+                    6..=8 => (dice.below(600) as i64 + 1) * MICROS,
+                    _ => (dice.below(20_000) as i64 + 1) * MICROS,
+                };
+                let sku = ["A", "B", "KIT"][dice.below(3) as usize];
+                let channel = ["shop", "market"][dice.below(2) as usize];
+                let qty = dice.below(4) as i64 + 1;
+                let sold_at = now - dice.below(120) as i64 * MICROS;
+                let push = [("market", dice.below(90) as f64)];
+                for (w, everything) in [(&mut scheduled, false), (&mut every, true)] {
+                    let mut fx = w.state.expire(&w.c, now);
+                    w.state.advance(&w.c, now, &mut fx);
+                    if step % 7 == 0 {
+                        w.state.set_push_lags(&push).expect("lags");
+                    }
+                    w.state.cadence(&w.c, now, everything);
+                    let id = format!("o{step}");
+                    w.state
+                        .order_placed(&w.c, &id, channel, &[line("1", sku, qty)], sold_at)
+                        .expect("order");
+                }
+                assert_eq!(
+                    decided(&scheduled),
+                    decided(&every),
+                    "seed {seed}, step {step}, t {now}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cadence_leaves_a_key_alone_while_its_buffers_cannot_move() {
+        let mut w = World::new();
+        auto(&mut w, 60.0);
+        w.stock("A", "wh", 1_000);
+        w.stock("B", "wh", 1_000);
+        for i in 0..20 {
+            w.tick(i * MICROS);
+            w.place(&format!("o{i}"), &[line("1", "A", 1)])
+                .expect("order");
+        }
+        w.place("b", &[line("1", "B", 1)]).expect("order");
+        // The cadence after the sales takes them in; a lone sale keeps B's buffer at 1
+        // for an hour and more, so the cadences after it leave B alone, while A's
+        // buffer falls and A is recomputed within a minute.
+        w.tick(30 * MICROS);
+        let (a, b) = (w.key("A"), w.key("B"));
+        let due = |w: &World, k: u32| w.state.adaptive.demand[&k].due;
+        assert!(due(&w, b) > 3_600 * MICROS, "{}", due(&w, b));
+        assert!(due(&w, a) <= 90 * MICROS, "{}", due(&w, a));
+        let b_due = due(&w, b);
+        w.tick(60 * MICROS);
+        w.tick(90 * MICROS);
+        assert_eq!(due(&w, b), b_due);
+        assert_eq!(w.state.adaptive.demand[&b].buffers, vec![1, 1]);
+        assert_eq!(
+            w.state.adaptive.demand[&a].at,
+            90 * MICROS,
+            "A's buffer falls"
+        );
     }
 
     #[test]

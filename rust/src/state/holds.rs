@@ -91,7 +91,11 @@ impl State {
                         reasons[n] = Some("insufficient");
                         break;
                     }
-                } else if self.take_tier(c, idx, *qty, tier) {
+                } else if self.promo_room(idx, ch).is_some_and(|room| *qty > room) {
+                    // A promotion's channel holds no more than its waves released.
+                    reasons[n] = Some("insufficient");
+                    break;
+                } else if self.take_tier(c, idx, *qty, tier, Some(ch)) {
                     taken.push((n, idx, *qty, false));
                 } else {
                     reasons[n] = Some("insufficient");

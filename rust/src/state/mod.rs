@@ -42,6 +42,7 @@ use crate::ledger::Stock;
 use crate::parking::{Parked, Parking};
 use crate::partition::Partition;
 use crate::policy::{Kind, Policy};
+use crate::pricing::Pricing;
 use crate::reservation::Registry;
 use crate::timefmt;
 use keys::{KeyIndex, Links};
@@ -145,6 +146,8 @@ pub struct State {
     pub cross: CrossImage,
     /// Decided cross-partition requests this partition answers, until taken.
     pub cross_answers: Vec<CrossAnswer>,
+    /// Base prices, promotions and the prices last published (CONTRACT 14).
+    pub pricing: Pricing,
 }
 
 /// What the raw counter path may do with a key of `kind`, `held` before its hold date.
@@ -158,6 +161,7 @@ fn raw_mode(kind: Kind, held: bool) -> RawMode {
 
 impl State {
     pub fn new(policy: Policy, c: &Counters, partition: Partition) -> State {
+        let pricing = Pricing::new(&policy);
         let mut s = State {
             policy,
             keys: vec![],
@@ -181,6 +185,7 @@ impl State {
             partition,
             cross: CrossImage::default(),
             cross_answers: Vec::new(),
+            pricing,
         };
         s.condition("new");
         s.adopt_policy(c);
@@ -276,6 +281,53 @@ impl State {
         LogImage {
             event_stamps: self.registry.events.stamps(),
             parked: self.parking.image(),
+        }
+    }
+
+    // ---- prices and promotions ----------------------------------------------------------
+
+    /// The log's clock moved on from `before`: prices and promotion set-asides follow.
+    pub fn clock_moved(&mut self, c: &Counters, before: i64) {
+        self.pricing.clock_moved(&self.policy, before, self.now);
+        self.reshow_carved(c);
+    }
+
+    /// Units of key `k` a take on channel `ch` must leave: the unsold set-aside of a
+    /// running promotion `ch` is not part of (at most the key's ATS).
+    pub(super) fn set_aside(&self, c: &Counters, k: u32, ch: u16) -> i64 {
+        match self.carve_of(k) {
+            Some(cv) if cv.mask & (1 << ch) == 0 => cv.unsold().min(self.ats(c, k)).max(0),
+            _ => 0,
+        }
+    }
+
+    /// What channel `ch` may still take of key `k` under a running promotion with a
+    /// `stock_cap` that names it (released and not sold); None when none does.
+    pub(super) fn promo_room(&self, k: u32, ch: u16) -> Option<i64> {
+        self.carve_of(k)
+            .filter(|cv| cv.mask & (1 << ch) != 0)
+            .map(|cv| cv.left(self.now))
+    }
+
+    /// Counts the lines of a placed order against its channel's running set-asides.
+    pub fn promotion_sales(&mut self, channel: &str, lines: &[LineIn]) {
+        let Some(&ch) = self.policy.channel_index.get(channel) else {
+            return;
+        };
+        for &(_, sku, condition, qty) in lines {
+            if condition == "new" {
+                self.pricing.sold(ch, sku, qty);
+            }
+        }
+    }
+
+    /// Marks the keys whose promotion set-aside changed, so their quantities are
+    /// published again.
+    pub fn reshow_carved(&mut self, c: &Counters) {
+        for sku in self.pricing.take_reshow() {
+            if let Some(idx) = self.lookup(&sku, "new") {
+                c.mark_dirty(idx);
+            }
         }
     }
 

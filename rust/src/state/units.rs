@@ -33,15 +33,25 @@ impl State {
         !matches!(self.info[idx as usize].kind, Kind::NonInventory)
     }
 
-    /// Tier-aware take of `qty` line units, all parts or none.
-    pub(super) fn take_tier(&self, c: &Counters, idx: u32, qty: i64, tier: u8) -> bool {
+    /// Tier-aware take of `qty` line units, all parts or none; for channel `ch`, above
+    /// what running promotions set aside for other channels.
+    pub(super) fn take_tier(
+        &self,
+        c: &Counters,
+        idx: u32,
+        qty: i64,
+        tier: u8,
+        ch: Option<u16>,
+    ) -> bool {
         if !self.counted(idx) {
             return true;
         }
         let parts = self.parts(idx);
         for (n, &(k, m)) in parts.iter().enumerate() {
             let units = qty.saturating_mul(m);
-            if c.take(k, units, self.floor_of(c, k, tier)) == Take::Refused {
+            let set_aside = ch.map_or(0, |ch| self.set_aside(c, k, ch));
+            let floor = self.floor_of(c, k, tier).saturating_add(set_aside);
+            if c.take(k, units, floor) == Take::Refused {
                 for &(k2, m2) in &parts[..n] {
                     c.add(k2, qty.saturating_mul(m2));
                 }
@@ -408,9 +418,9 @@ mod tests {
         w.stock("B", "wh", 3);
         let kit = w.key("KIT");
         // Two kits need 2 A and 4 B: B is one short, so neither part moves.
-        assert!(!w.state.take_tier(&w.c, kit, 2, 1));
+        assert!(!w.state.take_tier(&w.c, kit, 2, 1, None));
         assert_eq!((w.avail("A"), w.avail("B")), (5, 3));
-        assert!(w.state.take_tier(&w.c, kit, 1, 1));
+        assert!(w.state.take_tier(&w.c, kit, 1, 1, None));
         assert_eq!((w.avail("A"), w.avail("B")), (4, 1));
     }
 

@@ -1,5 +1,7 @@
 """Amazon (Selling Partner API): a per-item patchListingsItem lane, and a JSON_LISTINGS_FEED
 lane for backlogs the per-item budget would take longer to clear than a feed takes.
+The patch lane also sets prices (`purchasable_offer`), in the same PATCH as the
+listing's quantity when both are pending; the feed lane carries quantities only.
 
 Both lanes share one selling account: its seller id, marketplace, product type and the
 Login with Amazon access token, refreshed ahead of expiry and once more when Amazon
@@ -36,6 +38,7 @@ from invsync.gateway.platforms.base import (
     LaneLimits,
     Listing,
     Outcome,
+    Price,
     ProfileFactory,
     ProfileSettings,
     Reply,
@@ -92,11 +95,14 @@ class _Account:
 
         self.token = RefreshingToken(fetch)
 
-    def patch(self, qty: int) -> dict[str, Any]:
-        return {
-            "productType": self.product_type,
-            "patches": [az.quantity_patch(self.patch_op, qty)],
-        }
+    def patch(self, qty: int | None, price: Price | None = None) -> dict[str, Any]:
+        """The patches of one listing: its quantity, its price, or both [PO]."""
+        patches = [] if qty is None else [az.quantity_patch(self.patch_op, qty)]
+        if price is not None:
+            patches.append(
+                az.price_patch(self.patch_op, self.marketplace_id, price.amount, price.currency)
+            )
+        return {"productType": self.product_type, "patches": patches}
 
     async def call(
         self,
@@ -178,6 +184,7 @@ class PatchLane(SynchronousLane):
 
     name = "patch"
     call = "patchListingsItem"
+    prices = True
 
     def __init__(self, account: _Account, limits: LaneLimits) -> None:
         super().__init__(limits)
@@ -191,7 +198,7 @@ class PatchLane(SynchronousLane):
             http,
             "PATCH",
             az.listings_item_path(account.seller_id, change.listing.ids["seller_sku"]),
-            body=account.patch(change.qty),
+            body=account.patch(change.qty, change.price),
             params={"marketplaceIds": account.marketplace_id},
         )
         if response.status == 404:
@@ -219,6 +226,8 @@ class FeedLane:
 
     name = "feed"
     asynchronous = True
+    quantities = True
+    prices = False
 
     def __init__(self, account: _Account, limits: LaneLimits) -> None:
         self._account = account
@@ -235,7 +244,7 @@ class FeedLane:
                     "messageId": number,
                     "sku": change.listing.ids["seller_sku"],
                     "operationType": az.FEED_OPERATION,
-                    **account.patch(change.qty),
+                    **account.patch(change.quantity),
                 }
                 for number, change in enumerate(changes, start=1)
             ]
@@ -349,6 +358,7 @@ class AmazonProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "amazon")
+        self.currency = channel.currency(settings, az.CURRENCY)
         channel.require_single_item_batch(settings, "patchListingsItem")
         account = _Account(settings)
         processing_s = channel.seconds_option(settings, "feed_processing_s", az.FEED_PROCESSING_S)

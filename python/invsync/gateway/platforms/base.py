@@ -1,7 +1,7 @@
 """What a platform profile gives the shared push machinery, and what it gets back.
 
 A profile knows one marketplace's wire: how to authenticate, how to turn a batch of
-quantity changes into requests, and how to read the reply into one `Outcome` per
+quantity and price changes into requests, and how to read the reply into one `Outcome` per
 change plus what the reply says about the budget. It keeps no queue and never
 sleeps: ordering, coalescing, budgets, retries and acks are the scheduler's and the
 connector's, the same for every platform.
@@ -10,6 +10,9 @@ A profile has one or more lanes. A lane is one way of sending (Amazon: a per-ite
 PATCH, or a JSON_LISTINGS_FEED for backlogs; Walmart: a single-item PUT or a bulk
 feed), with its own batch size and budget. A synchronous lane's reply says what was
 applied; an asynchronous lane's reply names a job whose outcomes `poll` reads later.
+A lane says what it carries: quantities, prices, or both where the platform sets them
+in one call (eBay's bulkUpdatePriceQuantity, Lazada's UpdatePriceQuantity, Amazon's
+listing PATCH), so a pending price and quantity of one listing go in one request.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
@@ -38,15 +42,41 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Price:
+    """A listing's price as the service published it: `amount` a decimal string
+    ("19.99", sent to the platform as written) in `currency` (ISO 4217)."""
+
+    amount: str
+    currency: str
+
+    @property
+    def value(self) -> Decimal:
+        return Decimal(self.amount)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+@dataclass(frozen=True)
 class Change:
-    """One listing's quantity to send. `known` is what the marketplace was last known to
-    show (its last accepted quantity from us, or what it reported), None when unknown:
-    Shopify's compare-and-swap sends it as `changeFromQuantity`."""
+    """One listing's quantity and/or price to send. `known` is what the marketplace was
+    last known to show (its last accepted quantity from us, or what it reported), None
+    when unknown: Shopify's compare-and-swap sends it as `changeFromQuantity`. `qty` is
+    None in a change that sets only the price (`price` None: only the quantity); a lane
+    that carries no prices is only ever given quantities."""
 
     listing: Listing
-    qty: int
+    qty: int | None
     known: int | None
     source_ts: datetime
+    price: Price | None = None
+
+    @property
+    def quantity(self) -> int:
+        """The quantity of a change on a lane that carries only quantities."""
+        if self.qty is None:
+            raise ValueError(f"a quantity lane was given a price-only change of {self.listing}")
+        return self.qty
 
 
 @dataclass(frozen=True)
@@ -108,7 +138,9 @@ class LaneLimits:
     scheduler sends a backlog through such a lane only when the per-item lane would
     take longer than that to clear it. `group_by` names the listing id column every
     change of one request must share, for a platform whose call updates one parent
-    (TikTok `product_id`, Shopee `item_id`); None: any listings go together."""
+    (TikTok `product_id`, Shopee `item_id`); None: any listings go together. Lanes
+    whose limits name the same `shared_budget` spend one bucket (Shopify's calls all
+    spend the store's query-cost bucket); "" : the lane's own."""
 
     rate: float
     burst: float
@@ -117,6 +149,7 @@ class LaneLimits:
     cost_per_item: float = 0.0
     processing_s: float = 0.0
     group_by: str | None = None
+    shared_budget: str = ""
 
     def cost(self, items: int) -> float:
         return self.cost_per_request + self.cost_per_item * items
@@ -187,11 +220,14 @@ class ProfileSettings:
 
 
 class Lane(Protocol):
-    """One way of sending quantities to a platform."""
+    """One way of sending quantities and/or prices to a platform: `quantities` and
+    `prices` say which it carries."""
 
     name: str
     limits: LaneLimits
     asynchronous: bool
+    quantities: bool
+    prices: bool
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         """Send one batch (at most `limits.batch` changes). Raises Throttled,
@@ -205,12 +241,15 @@ class Lane(Protocol):
 
 
 class Profile(Protocol):
-    """One marketplace: its lanes (the first is the per-item lane; a second, if any, is
-    the bulk lane for backlogs) and the listing id columns it needs."""
+    """One marketplace: its lanes (of those carrying quantities, the first is the
+    per-item lane and a second, if any, the bulk lane for backlogs; the first lane
+    carrying prices sends them), the listing id columns it needs, and the currency the
+    channel sells in (a price in another is refused before it is sent)."""
 
     platform: str
     id_fields: tuple[str, ...]
     lanes: Sequence[Lane]
+    currency: str
     # eBay: revisions per listing per calendar day (UTC); None where there is no cap.
     daily_revisions: int | None
 

@@ -1,10 +1,10 @@
-"""The eBay profile: quantities through bulkUpdatePriceQuantity, 25 listings a call,
-with a user access token from the seller's refresh token.
+"""The eBay profile: quantities and prices through bulkUpdatePriceQuantity, 25 listings
+a call, with a user access token from the seller's refresh token.
 
-Each change sets the inventory item's ship-to-home quantity and its offer's available
-quantity to the same number, since the listing shows the smaller of the two. A 200 or
-207 reply carries one response per item and per offer; a change is applied when both
-were, refused with eBay's `<errorId>: <message>` when either was refused, and retried
+Each quantity sets the inventory item's ship-to-home quantity and its offer's available
+quantity to the same number, since the listing shows the smaller of the two; a price
+sets the offer's `price`, in the same entry when both are pending. A 200 or 207 reply
+carries one response per item and per offer; a change is applied when all of its were, refused with eBay's `<errorId>: <message>` when either was refused, and retried
 when eBay answered it with a 5xx. The facts (path, limits, error ids, payload shapes)
 live in `invsync.marketplaces.ebay`, shared with the sandbox.
 """
@@ -18,6 +18,7 @@ import aiohttp
 import msgspec
 
 from invsync.gateway.platforms import calls
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -45,20 +46,24 @@ _ERRORS = msgspec.json.Decoder(ebay.ErrorResponse)
 
 
 def build_request(changes: Sequence[Change]) -> ebay.BulkPriceQuantity:
-    """One request entry per change: the item's quantity and its offer's, both `qty`."""
-    return ebay.BulkPriceQuantity(
-        [
-            ebay.PriceQuantity(
-                sku=change.listing.ids["ebay_sku"],
-                ship_to_location_availability=ebay.ShipToLocationAvailability(change.qty),
-                offers=[
-                    ebay.OfferPriceQuantity(
-                        change.listing.ids["offer_id"], available_quantity=change.qty
-                    )
-                ],
-            )
-            for change in changes
-        ]
+    """One request entry per change: the item's quantity and its offer's, both `qty`,
+    and the offer's price."""
+    return ebay.BulkPriceQuantity([_entry(change) for change in changes])
+
+
+def _entry(change: Change) -> ebay.PriceQuantity:
+    price = change.price
+    offer = ebay.OfferPriceQuantity(
+        change.listing.ids["offer_id"],
+        available_quantity=change.qty,
+        price=None if price is None else ebay.Amount(price.amount, price.currency),
+    )
+    if change.qty is None:  # the offer's price alone
+        return ebay.PriceQuantity(offers=[offer])
+    return ebay.PriceQuantity(
+        sku=change.listing.ids["ebay_sku"],
+        ship_to_location_availability=ebay.ShipToLocationAvailability(change.qty),
+        offers=[offer],
     )
 
 
@@ -106,6 +111,8 @@ class BulkUpdateLane:
     limits: LaneLimits
     name: str = "bulk_update_price_quantity"
     asynchronous: bool = False
+    quantities: bool = True
+    prices: bool = True
 
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         body = _ENCODER.encode(build_request(changes))
@@ -175,6 +182,7 @@ class EbayProfile:
 
     lanes: Sequence[Lane]
     daily_revisions: int | None
+    currency: str
     platform: str = ebay.PLATFORM
     id_fields: tuple[str, ...] = field(default=ebay.ID_FIELDS)
 
@@ -235,7 +243,8 @@ def build_profile(settings: ProfileSettings) -> Profile:
         token=RefreshingToken(fetch),
         limits=_limits(settings),
     )
-    return EbayProfile(lanes=[lane], daily_revisions=daily)
+    currency = channel.currency(settings, ebay.CURRENCY)
+    return EbayProfile(lanes=[lane], daily_revisions=daily, currency=currency)
 
 
 PROFILE: ProfileFactory = build_profile

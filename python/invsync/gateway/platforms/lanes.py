@@ -18,6 +18,8 @@ class SynchronousLane:
     name: str
     call: str
     asynchronous = False
+    quantities = True
+    prices = False
 
     def __init__(self, limits: LaneLimits) -> None:
         self.limits = limits

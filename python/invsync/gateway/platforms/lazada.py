@@ -1,4 +1,5 @@
-"""Lazada (Open Platform): one lane, UpdatePriceQuantity, up to 20 SKUs per call.
+"""Lazada (Open Platform): one lane, UpdatePriceQuantity, up to 20 SKUs per call, each
+setting the SKU's quantity, its price (in the venture's currency) or both.
 
 Every call is signed with the app secret over the API path and the sorted parameters
 (uppercase hex), its timestamp taken when it is sent. The access token comes from the
@@ -227,6 +228,7 @@ class PriceQuantityLane(SynchronousLane):
 
     name = "price_quantity"
     call = "UpdatePriceQuantity"
+    prices = True
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
         super().__init__(limits)
@@ -235,11 +237,17 @@ class PriceQuantityLane(SynchronousLane):
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         self.one_call(changes)
         skus = [
-            (ids["seller_sku"], ids["item_id"], ids["sku_id"], change.qty)
+            (
+                ids["seller_sku"],
+                ids["item_id"],
+                ids["sku_id"],
+                change.qty,
+                None if change.price is None else change.price.amount,
+            )
             for change in changes
             for ids in (change.listing.ids,)
         ]
-        form = {"payload": lz.quantity_payload(skus)}
+        form = {"payload": lz.update_payload(skus)}
         payload = await self._seller.call(http, lz.UPDATE_PATH, form)
         outcomes = _outcomes(payload, changes)
         refused = [i for i, o in enumerate(outcomes) if not (o.applied or o.retry)]
@@ -272,7 +280,8 @@ class PriceQuantityLane(SynchronousLane):
                 data = reply.get("data")
                 items[ids["item_id"]] = data if isinstance(data, Mapping) else {}
             locked = lz.locked_stock(items[ids["item_id"]], ids["seller_sku"])
-            if locked is not None and locked > max(changes[index].qty, 0):
+            qty = changes[index].qty
+            if qty is not None and locked is not None and locked > max(qty, 0):
                 outcomes[index] = replace(outcomes[index], held=locked)
 
 
@@ -285,6 +294,7 @@ class LazadaProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "lazada")
+        self.currency = channel.currency(settings, lz.CURRENCY)
         batch = channel.batch_override(settings, "lazada", lz.RECOMMENDED_SKUS, lz.MAX_SKUS)
         limits = channel.overridden_limits(settings, lz.RATE, lz.CLIENT_BURST, batch)
         self.lanes: Sequence[Lane] = (PriceQuantityLane(_Seller(settings), limits),)

@@ -74,3 +74,14 @@ def seconds_option(settings: ProfileSettings, name: str, default: float) -> floa
         raise ValueError(
             f"channel {settings.channel}: {name} must be seconds, not {value!r}"
         ) from None
+
+
+def currency(settings: ProfileSettings, default: str) -> str:
+    """The currency the channel sells in: option `currency` (ISO 4217, e.g. "SGD" for
+    a Singapore shop), else the platform's `default` for its default marketplace."""
+    value = settings.options.get("currency", default)
+    if len(value) != 3 or not value.isascii() or not value.isalpha() or not value.isupper():
+        raise ValueError(
+            f"channel {settings.channel}: currency must be an ISO 4217 code like USD, not {value!r}"
+        )
+    return value

@@ -1,4 +1,5 @@
-"""Shopee (Open Platform v2): one lane, `v2.product.update_stock`, one item's models per call.
+"""Shopee (Open Platform v2): `v2.product.update_stock` for quantities and
+`v2.product.update_price` for prices, each one item's models per call.
 
 Every call is signed with the partner key over partner id, path, timestamp, access
 token and shop id; Shopee refuses a timestamp older than five minutes, so each call is
@@ -126,6 +127,12 @@ class _Shop:
         access token)."""
         return await self._shop_call(http, sp.UPDATE_STOCK_PATH, "update_stock", body=body)
 
+    async def update_price(
+        self, http: aiohttp.ClientSession, body: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], BudgetReport]:
+        """One signed update_price call, answered and raising like `update_stock`."""
+        return await self._shop_call(http, sp.UPDATE_PRICE_PATH, "update_price", body=body)
+
     async def stock_of(
         self, http: aiohttp.ClientSession, item: int, variants: bool
     ) -> Mapping[str, Any]:
@@ -225,13 +232,16 @@ def _reason(payload: Mapping[str, Any]) -> str:
     return f"{payload.get('error') or 'no error name'}: {payload.get('message') or ''}".strip()
 
 
-def _outcomes(payload: Mapping[str, Any], models: Sequence[int]) -> list[Outcome]:
+def _outcomes(
+    payload: Mapping[str, Any], models: Sequence[int], none_applied: str
+) -> list[Outcome]:
     """Each model's outcome: applied when `success_list` names it, refused with the
     `failed_reason` of `failure_list`; every model refused with the reply's error when
-    the item itself was refused (unknown item, wrong model)."""
+    the item itself was refused (unknown item, wrong model). `none_applied` is the
+    call's error when no model was (its models are in `failure_list` all the same)."""
     error = payload.get("error") or ""
     response = payload.get("response")
-    if error not in ("", sp.ERROR_UPDATE_STOCK_FAILED) or not isinstance(response, Mapping):
+    if error not in ("", none_applied) or not isinstance(response, Mapping):
         reason = _reason(payload) if error else "shopee: a reply without `response`"
         return [Outcome(applied=False, reason=reason, retry=not error) for _ in models]
     succeeded = {
@@ -285,7 +295,7 @@ class UpdateStockLane(SynchronousLane):
         item = _id(changes[0].listing.ids["item_id"])
         models = [_id(change.listing.ids["model_id"]) for change in changes]
         sendable = [
-            (model, change.qty)
+            (model, change.quantity)
             for model, change in zip(models, changes, strict=True)
             if model is not None
         ]
@@ -294,7 +304,10 @@ class UpdateStockLane(SynchronousLane):
         body = sp.stock_request(item, sendable, self._shop.location_id)
         payload, budget = await self._shop.update_stock(http, body)
         answered = await self._held(
-            http, item, sendable, _outcomes(payload, [m for m, _ in sendable])
+            http,
+            item,
+            sendable,
+            _outcomes(payload, [m for m, _ in sendable], sp.ERROR_UPDATE_STOCK_FAILED),
         )
         replies = iter(answered)
         outcomes = [
@@ -332,6 +345,34 @@ class UpdateStockLane(SynchronousLane):
         return marked
 
 
+class UpdatePriceLane(SynchronousLane):
+    """v2.product.update_price, the prices of one item's models per call [UP]."""
+
+    name = "update_price"
+    call = "update_price"
+    quantities = False
+    prices = True
+
+    def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
+        self._shop = shop
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        self.one_call(changes)
+        item = _id(changes[0].listing.ids["item_id"])
+        models = [_id(change.listing.ids["model_id"]) for change in changes]
+        sendable = [
+            (model, change.price.amount)
+            for model, change in zip(models, changes, strict=True)
+            if model is not None and change.price is not None
+        ]
+        if item is None or len(sendable) != len(changes):
+            return Reply(outcomes=[_not_numbers(change) for change in changes])
+        payload, budget = await self._shop.update_price(http, sp.price_request(item, sendable))
+        outcomes = _outcomes(payload, [m for m, _ in sendable], sp.ERROR_UPDATE_PRICE_FAILED)
+        return Reply(outcomes=outcomes, budget=budget)
+
+
 class ShopeeProfile:
     """The Shopee profile: one lane, "update_stock"."""
 
@@ -341,11 +382,18 @@ class ShopeeProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "shopee")
+        self.currency = channel.currency(settings, sp.CURRENCY)
         batch = channel.batch_override(
             settings, "shopee", sp.MAX_MODELS, sp.MAX_MODELS, " models per item"
         )
         limits = channel.overridden_limits(settings, sp.RATE, sp.CLIENT_BURST, batch, "item_id")
-        self.lanes: Sequence[Lane] = (UpdateStockLane(_Shop(settings), limits),)
+        # Shopee publishes no rate for either call: update_price gets the same assumed
+        # budget as update_stock, its own.
+        shop = _Shop(settings)
+        self.lanes: Sequence[Lane] = (
+            UpdateStockLane(shop, limits),
+            UpdatePriceLane(shop, limits),
+        )
 
     def listing_key(self, listing: Listing) -> str:
         return sp.listing_key(listing.ids["item_id"], listing.ids["model_id"])

@@ -13,6 +13,11 @@ value just read loses the race again (under a flash sale, five times in a row).
 The mutation is all or nothing: when one quantity is refused, the others were not
 applied either and come back as retries.
 
+Prices go by `productVariantsBulkUpdate`, one variant per request, spending the same
+query-cost bucket. The mutation names the variant and its product, which the listing
+map does not: each inventory item's are read once (`InventoryItem.variant`) and kept
+for the gateway's lifetime.
+
 Channels file: `base_url` (the store, e.g. "https://example.myshopify.com") or option
 `shop` ("example"), credential `access_token`, options `api_version` (default
 2026-04) and `plan` (standard, advanced, plus, enterprise: the starting budget; the
@@ -23,11 +28,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
 
+from invsync.gateway.platforms import settings as channel
 from invsync.gateway.platforms.base import (
     AuthError,
     BatchRefused,
@@ -48,6 +54,8 @@ from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopify as doc
 
 REQUEST_TIMEOUT_S = 15.0
+# Every call spends the store's one query-cost bucket.
+STORE_BUCKET = "store"
 ID_FIELDS = ("inventory_item_id", "location_id")
 NOT_APPLIED = "not applied: another quantity in the same request was refused"
 # Points left for mutations already on their way (the scheduler keeps up to four
@@ -103,6 +111,8 @@ class GraphQLLane:
     limits: LaneLimits
     name: str = "graphql"
     asynchronous: bool = False
+    quantities: bool = True
+    prices: bool = False
     # Inventory items whose compare quantity the store refused: their next quantity
     # goes without the check.
     unverified: set[str] = field(default_factory=set)
@@ -112,7 +122,7 @@ class GraphQLLane:
             {
                 "inventoryItemId": c.listing.ids["inventory_item_id"],
                 "locationId": c.listing.ids["location_id"],
-                "quantity": c.qty,
+                "quantity": c.quantity,
                 "changeFromQuantity": None
                 if c.listing.ids["inventory_item_id"] in self.unverified
                 else c.known,
@@ -130,14 +140,14 @@ class GraphQLLane:
             # changeFromQuantity, so a resend after a time-out cannot count twice.
             "key": str(uuid.uuid4()),
         }
-        payload = await self._post(http, doc.SET_QUANTITIES, variables)
+        payload = await self.post(http, doc.SET_QUANTITIES, variables)
         budget = throttle_report(payload)
         result = (payload.get("data") or {}).get(doc.MUTATION_FIELD)
         if not isinstance(result, dict):
             raise BatchRefused(f"Shopify answered without {doc.MUTATION_FIELD} data")
         errors = result.get("userErrors") or []
         if not errors:
-            return Reply([Outcome(applied=True, shown=c.qty) for c in changes], budget)
+            return Reply([Outcome(applied=True, shown=c.quantity) for c in changes], budget)
         per_item: dict[int, dict[str, Any]] = {}
         for error in errors:
             index = _quantity_index(error.get("field"))
@@ -182,7 +192,7 @@ class GraphQLLane:
             variables[f"i{n}"] = listing.ids["inventory_item_id"]
             variables[f"l{n}"] = listing.ids["location_id"]
         try:
-            payload = await self._post(http, doc.read_levels(len(listings)), variables)
+            payload = await self.post(http, doc.read_levels(len(listings)), variables)
         except (Throttled, TransientError, BatchRefused):
             return {}, budget
         data = payload.get("data") or {}
@@ -196,7 +206,7 @@ class GraphQLLane:
                     shown[n] = quantity["quantity"]
         return shown, throttle_report(payload)
 
-    async def _post(
+    async def post(
         self, http: aiohttp.ClientSession, query: str, variables: Mapping[str, Any]
     ) -> dict[str, Any]:
         """One GraphQL request; whole-request failures become the base exceptions."""
@@ -242,6 +252,61 @@ class GraphQLLane:
         return payload
 
 
+@dataclass
+class PriceLane:
+    """productVariantsBulkUpdate: one variant's price per request, through the store's
+    GraphQL lane and within its bucket."""
+
+    store: GraphQLLane
+    limits: LaneLimits
+    name: str = "variants"
+    asynchronous: bool = False
+    quantities: bool = False
+    prices: bool = True
+    # Inventory item GID -> (variant GID, product GID), read once each.
+    variants: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        (change,) = changes
+        if change.price is None or change.qty is not None:
+            raise ValueError(f"{doc.PRICE_MUTATION_FIELD} takes one price alone, not {change}")
+        item = change.listing.ids["inventory_item_id"]
+        ids = self.variants.get(item) or await self._variant_of(http, item)
+        if ids is None:
+            reason = f"Shopify has no product variant for inventory item {item}"
+            return Reply([Outcome(applied=False, reason=reason)])
+        self.variants[item] = ids
+        variant, product = ids
+        variables = {
+            "productId": product,
+            "variants": [{"id": variant, "price": change.price.amount}],
+        }
+        payload = await self.store.post(http, doc.UPDATE_PRICE, variables)
+        budget = throttle_report(payload)
+        result = (payload.get("data") or {}).get(doc.PRICE_MUTATION_FIELD)
+        if not isinstance(result, dict):
+            raise BatchRefused(f"Shopify answered without {doc.PRICE_MUTATION_FIELD} data")
+        errors = [e for e in result.get("userErrors") or [] if isinstance(e, dict)]
+        if errors:
+            reason = "; ".join(_describe(error) for error in errors)
+            return Reply([Outcome(applied=False, reason=reason)], budget)
+        return Reply([Outcome(applied=True)], budget)
+
+    async def poll(self, http: aiohttp.ClientSession, job: str) -> Reply | None:
+        raise NotImplementedError("the Shopify price lane is synchronous: it never names a job")
+
+    async def _variant_of(self, http: aiohttp.ClientSession, item: str) -> tuple[str, str] | None:
+        """The variant and product GIDs of an inventory item; None when the store has
+        none for it."""
+        payload = await self.store.post(http, doc.READ_VARIANT, {"id": item})
+        node = (payload.get("data") or {}).get("inventoryItem") or {}
+        variant = node.get("variant") or {}
+        product = variant.get("product") or {}
+        if isinstance(variant.get("id"), str) and isinstance(product.get("id"), str):
+            return variant["id"], product["id"]
+        return None
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     code = error.get("code") or (error.get("extensions") or {}).get("code") or "ERROR"
     return f"{code}: {error.get('message', '')}"
@@ -251,6 +316,7 @@ def _describe(error: Mapping[str, Any]) -> str:
 class ShopifyProfile:
     platform: str
     lanes: Sequence[Lane]
+    currency: str
     id_fields: tuple[str, ...] = ID_FIELDS
     daily_revisions: int | None = None
 
@@ -288,10 +354,14 @@ def build_profile(settings: ProfileSettings) -> ShopifyProfile:
         burst=settings.overrides.get("burst", rate * doc.BUCKET_SECONDS),
         batch=batch,
         cost_per_request=doc.SET_QUANTITIES_COST,
+        shared_budget=STORE_BUCKET,
     )
     version = settings.options.get("api_version", doc.API_VERSION)
     url = base_url.rstrip("/") + doc.graphql_path(version)
-    return ShopifyProfile("shopify", [GraphQLLane(url, token, limits)])
+    currency = channel.currency(settings, doc.CURRENCY)
+    store = GraphQLLane(url, token, limits)
+    prices = PriceLane(store, replace(limits, batch=1, cost_per_request=doc.UPDATE_PRICE_COST))
+    return ShopifyProfile("shopify", [store, prices], currency)
 
 
 PROFILE: ProfileFactory = build_profile

@@ -1,4 +1,5 @@
-"""TikTok Shop: one lane, Update Inventory, one product's SKUs per signed call.
+"""TikTok Shop: Update Inventory for quantities and Update Price for prices, each one
+product's SKUs per signed call.
 
 Every call is signed with the app secret (HMAC-SHA256 over the path, the sorted query
 and the body, with a timestamp TikTok accepts for 5 minutes) and carries an access
@@ -191,20 +192,52 @@ class InventoryLane(SynchronousLane):
                 {
                     "id": change.listing.ids["sku_id"],
                     "inventory": [
-                        {"warehouse_id": change.listing.ids["warehouse_id"], "quantity": change.qty}
+                        {
+                            "warehouse_id": change.listing.ids["warehouse_id"],
+                            "quantity": change.quantity,
+                        }
                     ],
                 }
                 for change in changes
             ]
         }
         path = tt.INVENTORY_PATH.format(product_id=changes[0].listing.ids["product_id"])
-        response = await self._shop.update(http, path, body)
-        payload = response.payload
-        if _code(response) != tt.OK:
-            refused = Outcome(applied=False, reason=tt.reply_reason(payload))
-            return Reply(outcomes=[refused] * len(changes))
-        failed = tt.sku_errors(payload.get("data"))
-        return Reply(outcomes=[_outcome(change, failed) for change in changes])
+        return _reply(changes, await self._shop.update(http, path, body))
+
+
+class PriceLane(SynchronousLane):
+    """Update Price: one product's SKUs' prices per call [PRICE]."""
+
+    name = "price"
+    call = "Update Price"
+    quantities = False
+    prices = True
+
+    def __init__(self, shop: _Shop, limits: LaneLimits) -> None:
+        super().__init__(limits)
+        self._shop = shop
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        self.one_call(changes)
+        skus = []
+        for change in changes:
+            if change.price is None:
+                raise ValueError(f"{self.call} takes prices, not {change}")
+            price = {"amount": change.price.amount, "currency": change.price.currency}
+            skus.append({"id": change.listing.ids["sku_id"], "price": price})
+        path = tt.PRICE_PATH.format(product_id=changes[0].listing.ids["product_id"])
+        return _reply(changes, await self._shop.update(http, path, {"skus": skus}))
+
+
+def _reply(changes: Sequence[Change], response: calls.Response) -> Reply:
+    """Every change refused with the reply's code, or in a `code: 0` reply each SKU
+    applied unless `data.errors` names it."""
+    payload = response.payload
+    if _code(response) != tt.OK:
+        refused = Outcome(applied=False, reason=tt.reply_reason(payload))
+        return Reply(outcomes=[refused] * len(changes))
+    failed = tt.sku_errors(payload.get("data"))
+    return Reply(outcomes=[_outcome(change, failed) for change in changes])
 
 
 def _outcome(change: Change, failed: Mapping[str, str]) -> Outcome:
@@ -224,12 +257,15 @@ class TikTokProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "tiktok")
+        self.currency = channel.currency(settings, tt.CURRENCY)
         batch = channel.batch_override(
             settings, "tiktok", tt.MAX_SKUS, tt.MAX_SKUS, " SKUs per product"
         )
         burst = tt.BURST - BURST_HEADROOM
         limits = channel.overridden_limits(settings, tt.RATE, burst, batch, "product_id")
-        self.lanes: Sequence[Lane] = (InventoryLane(_Shop(settings), limits),)
+        # 50 calls a second per API [RATE]: Update Price has a budget of its own.
+        shop = _Shop(settings)
+        self.lanes: Sequence[Lane] = (InventoryLane(shop, limits), PriceLane(shop, limits))
 
     def listing_key(self, listing: Listing) -> str:
         return listing.ids["sku_id"]

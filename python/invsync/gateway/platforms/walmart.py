@@ -1,5 +1,6 @@
-"""Walmart Marketplace: a single-item `PUT /v3/inventory` lane, and the bulk inventory
-feed for backlogs the per-item budget would take longer to clear than a feed takes.
+"""Walmart Marketplace: a single-item `PUT /v3/inventory` lane, the bulk inventory
+feed for backlogs the per-item budget would take longer to clear than a feed takes,
+and a single-item `PUT /v3/price` lane for prices (the Price API's own budget).
 
 Both lanes share one seller account and its access token, fetched with the client
 credentials grant (15 minutes), refreshed ahead of expiry and once more when Walmart
@@ -174,11 +175,38 @@ class InventoryLane(SynchronousLane):
         if self._seller.ship_node:
             params["shipNode"] = self._seller.ship_node
         response = await self._seller.call(
-            http, "PUT", wm.INVENTORY_PATH, params=params, body=wm.inventory(sku, change.qty)
+            http, "PUT", wm.INVENTORY_PATH, params=params, body=wm.inventory(sku, change.quantity)
         )
         if response.status < 300:
-            outcome = Outcome(applied=True, shown=change.qty)
+            outcome = Outcome(applied=True, shown=change.quantity)
         else:  # 400 or 404: Walmart refused this SKU's update
+            outcome = Outcome(applied=False, reason=wm.first_error(response.payload))
+        return Reply(outcomes=[outcome], budget=response.budget)
+
+
+class PriceLane(SynchronousLane):
+    """`PUT /v3/price`: one SKU's base price per request."""
+
+    name = "price"
+    call = "PUT /v3/price"
+    quantities = False
+    prices = True
+
+    def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
+        super().__init__(limits)
+        self._seller = seller
+
+    async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
+        self.one_call(changes)
+        change = changes[0]
+        if change.price is None or change.qty is not None:
+            raise ValueError(f"{self.call} takes prices alone, not {change}")
+        sku = change.listing.ids["walmart_sku"]
+        body = wm.price(sku, change.price.amount, change.price.currency)
+        response = await self._seller.call(http, "PUT", wm.PRICE_PATH, body=body)
+        if response.status < 300:
+            outcome = Outcome(applied=True)
+        else:  # 400 or 404: Walmart refused this SKU's price
             outcome = Outcome(applied=False, reason=wm.first_error(response.payload))
         return Reply(outcomes=[outcome], budget=response.budget)
 
@@ -189,6 +217,8 @@ class FeedLane:
 
     name = "feed"
     asynchronous = True
+    quantities = True
+    prices = False
 
     def __init__(self, seller: _Seller, limits: LaneLimits) -> None:
         self._seller = seller
@@ -199,7 +229,7 @@ class FeedLane:
     async def send(self, http: aiohttp.ClientSession, changes: Sequence[Change]) -> Reply:
         document = await json_document(
             lambda: wm.feed_document(
-                [wm.inventory(c.listing.ids["walmart_sku"], c.qty) for c in changes]
+                [wm.inventory(c.listing.ids["walmart_sku"], c.quantity) for c in changes]
             )
         )
         if len(document) > wm.FEED_MAX_BYTES:
@@ -301,6 +331,7 @@ class WalmartProfile:
 
     def __init__(self, settings: ProfileSettings) -> None:
         channel.refuse_daily_revisions(settings, "walmart")
+        self.currency = channel.currency(settings, wm.CURRENCY)
         channel.require_single_item_batch(settings, "PUT /v3/inventory")
         seller = _Seller(settings)
         processing_s = channel.seconds_option(settings, "feed_processing_s", wm.FEED_PROCESSING_S)
@@ -312,9 +343,11 @@ class WalmartProfile:
             batch=wm.FEED_MAX_ITEMS,
             processing_s=processing_s,
         )
+        price_limits = LaneLimits(rate=wm.PUT_RATE, burst=put_burst, batch=1)
         self.lanes: Sequence[Lane] = (
             InventoryLane(seller, put_limits),
             FeedLane(seller, feed_limits),
+            PriceLane(seller, price_limits),
         )
 
     def listing_key(self, listing: Listing) -> str:

@@ -10,7 +10,10 @@ What it refuses, and how (facts and sources in `invsync.marketplaces.amazon`):
   400 `InvalidInput`;
 - an attribute Amazon would not accept (a `fulfillment_availability` entry without
   `fulfillment_channel_code`, a quantity below 0 or not a whole number, a nested
-  path): HTTP 200 with `status: INVALID` and the issues, as Amazon answers;
+  path; a `purchasable_offer` entry without `our_price`, for another marketplace, in
+  another currency than the channel's, or with a price that is not positive or has
+  more decimals than its currency): HTTP 200 with `status: INVALID` and the issues, as
+  Amazon answers; a PATCH applies whole or not at all;
 - another seller's id in the path (403) or a request without the channel's
   `marketplace_id` (400), when the channels file names them;
 - a seller SKU the market does not hold: 404 `NOT_FOUND` (the sandbox's choice: the
@@ -33,13 +36,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import amazon as az
-from invsync.sandbox.market import Bucket, Market
+from invsync.marketplaces.money import decimals, price_problem
+from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
@@ -169,6 +174,49 @@ def quantity_of(patches: list[Mapping[str, Any]]) -> tuple[int | None, list[dict
             elif code == az.MERCHANT_CHANNEL:
                 qty = value
     return qty, issues
+
+
+def price_of(
+    patches: list[Mapping[str, Any]], marketplace_id: str | None, currency: str
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """The price the patches set for the channel's marketplace (None: they set none), as
+    a decimal string, and the issues Amazon would return for them (facts: `invsync.marketplaces.amazon` [PO])."""
+    attribute = "purchasable_offer"
+    price: str | None = None
+    issues: list[dict[str, Any]] = []
+    for patch in patches:
+        if patch["path"] != az.PRICE_PATH or patch["op"] == "delete":
+            continue
+        for entry in patch.get("value") or []:
+            problem, amount = _offer_problem(entry, marketplace_id, currency)
+            if problem is not None:
+                issues.append(_issue(az.ISSUE_INVALID_ATTRIBUTE, problem, attribute))
+            else:
+                price = amount
+    return price, issues
+
+
+def _offer_problem(
+    entry: object, marketplace_id: str | None, currency: str
+) -> tuple[str | None, str | None]:
+    """Why one `purchasable_offer` entry is refused, else its price as a decimal string."""
+    if not isinstance(entry, Mapping):
+        return "Each 'purchasable_offer' value must be an object.", None
+    if marketplace_id is not None and entry.get("marketplace_id") != marketplace_id:
+        return f"'purchasable_offer' must name marketplace_id '{marketplace_id}'.", None
+    if entry.get("currency") != currency:
+        return f"'purchasable_offer' currency must be '{currency}'.", None
+    try:
+        value = entry["our_price"][0]["schedule"][0]["value_with_tax"]
+    except (KeyError, IndexError, TypeError):
+        return "'purchasable_offer' needs our_price[].schedule[].value_with_tax.", None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "Value for 'our_price' must be a number.", None
+    amount = str(Decimal(str(value)))
+    problem = price_problem(amount, currency)
+    if problem is not None:
+        return f"Value for 'our_price' is invalid: {problem}.", None
+    return None, str(Decimal(amount).quantize(Decimal(10) ** -decimals(currency)))
 
 
 def _error(status: int, code: str, message: str, details: str = "", **headers: str) -> web.Response:
@@ -326,12 +374,9 @@ class AmazonSandbox:
         if listing is None:
             self.market.counters.rejected += 1
             return _error(404, az.NOT_FOUND, f"SKU '{sku}' not found for this seller.")
-        qty, issues = quantity_of(patches)
+        issues = self._apply(listing, patches)
         if issues:
             self.market.counters.rejected += 1
-        elif qty is not None:
-            listing.qty = qty
-            listing.updates += 1
         body = {
             "sku": sku,
             "status": az.STATUS_INVALID if issues else az.STATUS_ACCEPTED,
@@ -553,10 +598,23 @@ class AmazonSandbox:
         listing = self.market.listings.get(str(message.get("sku")))
         if listing is None:
             return [_issue(az.NOT_FOUND, f"SKU '{message.get('sku')}' not found.", "sku")]
+        return self._apply(listing, patches)
+
+    def _apply(
+        self, listing: SandboxListing, patches: list[Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Apply one listing's patches whole, or none of them: the issues if refused."""
         qty, issues = quantity_of(patches)
-        if not issues and qty is not None:
+        currency = self.market.currency(az.CURRENCY)
+        price, price_issues = price_of(patches, self.market.options.get("marketplace_id"), currency)
+        issues += price_issues
+        if issues or (qty is None and price is None):
+            return issues
+        if qty is not None:
             listing.qty = qty
-            listing.updates += 1
+        if price is not None:
+            listing.price = price
+        listing.updates += 1
         return issues
 
 

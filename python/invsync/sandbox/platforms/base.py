@@ -37,11 +37,13 @@ class SandboxSettings:
     """Knobs a rehearsal or a test may turn; None keeps the platform's documented value.
     `token_ttl_s` is the lifetime of the access tokens the sandbox hands out (short, to
     exercise refresh); `order_delay_s` the time from a sale to its `order.placed`;
-    `job_delay_s` how long an asynchronous feed takes to process."""
+    `job_delay_s` how long an asynchronous feed takes to process; `review_delay_s` how
+    long a listing a price change sent back to review (Lazada's QC) stays off sale."""
 
     token_ttl_s: float = 3600.0
     order_delay_s: float | None = None
     job_delay_s: float | None = None
+    review_delay_s: float | None = None
 
     def order_delay(self, documented_s: float) -> float:
         """`order_delay_s`, else the platform's documented delay."""

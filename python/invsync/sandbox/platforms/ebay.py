@@ -5,7 +5,9 @@ It refuses what eBay refuses, in eBay's shapes: a bad client or refresh token at
 token endpoint (RFC 6749 errors), a missing or expired access token (401, errorId
 1001), calls beyond the application's budget (429, errorId 2001), malformed bodies and
 more than 25 requests or offers (400), and per item in a 207: an unknown SKU or offer,
-a quantity out of range, a listing revised 250 times today. Facts and payload shapes
+a quantity out of range, a price that is not a positive decimal with at most the
+currency's decimals or not in the marketplace's currency (25709), a listing revised 250
+times today. A price and a quantity in one entry apply together or not at all. Facts and payload shapes
 come from `invsync.marketplaces.ebay`, the same the gateway profile sends.
 """
 
@@ -24,6 +26,7 @@ from aiohttp import web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import ebay
+from invsync.marketplaces.money import price_problem
 from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
@@ -265,7 +268,11 @@ class EbaySandbox:
         entry applies whole or not at all."""
         listing, error = self._resolve(entry)
         if error is None and listing is not None:
-            error = self._quantity_error(entry) or self._revision_error(listing)
+            error = (
+                self._quantity_error(entry)
+                or self._price_error(entry)
+                or self._revision_error(listing)
+            )
         status = 200 if error is None else 400
         errors = None if error is None else [error]
         sku = entry.sku or (listing.ids.get("ebay_sku") if listing else None)
@@ -325,6 +332,18 @@ class EbaySandbox:
                 )
         return None
 
+    def _price_error(self, entry: ebay.PriceQuantity) -> ebay.ErrorDetail | None:
+        currency = self.market.currency(ebay.CURRENCY)
+        for offer in entry.offers or ():
+            if offer.price is None:
+                continue
+            problem = price_problem(offer.price.value, offer.price.currency)
+            if problem is None and offer.price.currency != currency:
+                problem = f"{offer.price.currency} is not this marketplace's currency {currency}"
+            if problem is not None:
+                return _item_error(ebay.ERROR_INVALID_VALUE, f"Invalid value for price. {problem}.")
+        return None
+
     def _revision_error(self, listing: SandboxListing) -> ebay.ErrorDetail | None:
         if self._revisions.get(listing.key, 0) < ebay.DAILY_REVISIONS:
             return None
@@ -344,6 +363,8 @@ class EbaySandbox:
         for update in entry.offers or ():
             if update.available_quantity is not None:
                 offer = update.available_quantity
+            if update.price is not None:
+                listing.price = update.price.value
         self._levels[listing.key] = _Levels(item, offer, listing.sold)
         shown = [level for level in (item, offer) if level is not None]
         if shown:

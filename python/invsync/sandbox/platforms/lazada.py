@@ -16,7 +16,14 @@ What it refuses, and how:
 - per SKU, in `detail` under code `501` "Update product failed" (the other SKUs of
   the call are applied): a seller SKU the seller does not have or whose item and SKU
   ids differ (`SELLER_SKU_INVALID`), a quantity that is negative, not a whole number
-  or above 999,999, or below the stock Lazada has locked.
+  or above 999,999, or below the stock Lazada has locked, a `Price` that is not a
+  positive decimal with at most the venture currency's decimals. A SKU's price and
+  quantity apply together or not at all.
+
+A price change of 80% or more of the SKU's current price sends the product back to QC
+[PRICE]: it is applied, and the listing shows `status` `pending` (not for sale, so
+`POST /sandbox/sale` refuses it) for `review_delay_s` (default a day; Lazada publishes
+no figure).
 
 GetProductItem (`GET /rest/product/item/get`, the same gate; reads do not spend the
 inventory APIs' 50 a second, inference) answers the item's SKUs with their quantity and
@@ -33,6 +40,7 @@ import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -41,7 +49,8 @@ from msgspec import Meta
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import lazada as lz
-from invsync.sandbox.market import Bucket, Market
+from invsync.marketplaces.money import price_problem
+from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
 
@@ -89,6 +98,13 @@ class LazadaSandbox:
         self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._budget = Bucket(lz.RATE, lz.BURST, clock)
         self.locked: dict[str, int] = {}
+        self.currency = market.currency(lz.CURRENCY)
+        self.review_delay_s = (
+            lz.REVIEW_DELAY_S if settings.review_delay_s is None else settings.review_delay_s
+        )
+        # Seller SKU -> (when its QC review ends, the price change that caused it).
+        self.reviews: dict[str, tuple[float, str]] = {}
+        market.rules.append(self)
 
     def routes(self) -> Iterable[web.RouteDef]:
         return [
@@ -100,6 +116,17 @@ class LazadaSandbox:
 
     def state(self) -> Mapping[str, Any]:
         return {"locked": dict(self.locked)}
+
+    def off_sale(self, listing: SandboxListing) -> tuple[str, str] | None:
+        """A product under QC after a large price change is not sold until it passes."""
+        review = self.reviews.get(listing.key)
+        if review is None:
+            return None
+        until, change = review
+        if self._clock() >= until:
+            del self.reviews[listing.key]
+            return None
+        return lz.REVIEW_STATUS, f"back in QC after a price change of {change}"
 
     # The gate: system parameters, timestamp, signature, token, budget
 
@@ -178,13 +205,17 @@ class LazadaSandbox:
         except _Refused as refused:
             return self._refusal(refused)
         detail = []
-        for seller_sku, item, sku_id, quantity in skus:
-            message = self._sku_refusal(seller_sku, item, sku_id, quantity)
-            if message is not None:
-                detail.append({"field": "Quantity", "seller_sku": seller_sku, "message": message})
+        for seller_sku, item, sku_id, quantity, price in skus:
+            refusal = self._sku_refusal(seller_sku, item, sku_id, quantity, price)
+            if refusal is not None:
+                field, message = refusal
+                detail.append({"field": field, "seller_sku": seller_sku, "message": message})
                 continue
             listing = self.market.listings[seller_sku]
-            listing.qty = int(quantity)
+            if quantity is not None:
+                listing.qty = int(quantity)
+            if price is not None:
+                self._reprice(listing, price)
             listing.updates += 1
         if detail:
             self.market.counters.rejected += 1
@@ -193,13 +224,37 @@ class LazadaSandbox:
             )
         return _reply(data={})
 
-    def _sku_refusal(self, seller_sku: str, item: str, sku_id: str, quantity: str) -> str | None:
+    def _reprice(self, listing: SandboxListing, price: str) -> None:
+        """Set the price; a change of 80% or more of the old one starts a QC review."""
+        old = listing.price
+        listing.price = price
+        if old is None:
+            return
+        change = abs(Decimal(price) - Decimal(old)) / Decimal(old)
+        if change >= Decimal(str(lz.REVIEW_CHANGE)):
+            described = f"{change:.0%} ({old} to {price} {self.currency})"
+            self.reviews[listing.key] = (self._clock() + self.review_delay_s, described)
+
+    def _sku_refusal(
+        self, seller_sku: str, item: str, sku_id: str, quantity: str | None, price: str | None
+    ) -> tuple[str, str] | None:
+        """The field and message of a SKU Lazada would not update, None when it would."""
         listing = self.market.listings.get(seller_sku)
         if listing is None or (listing.ids.get("item_id"), listing.ids.get("sku_id")) != (
             item,
             sku_id,
         ):
-            return lz.SELLER_SKU_INVALID
+            return "Sku", lz.SELLER_SKU_INVALID
+        if price is not None:
+            problem = price_problem(price, self.currency)
+            if problem is not None:
+                return "Price", f"Price is invalid: {problem}"
+        if quantity is None:
+            return None
+        message = self._quantity_refusal(seller_sku, quantity)
+        return None if message is None else ("Quantity", message)
+
+    def _quantity_refusal(self, seller_sku: str, quantity: str) -> str | None:
         try:
             qty = int(quantity)
         except ValueError:
@@ -251,9 +306,10 @@ class LazadaSandbox:
         return web.json_response({"listing": body.listing, "locked": body.locked})
 
 
-def _read_skus(payload: str) -> list[tuple[str, str, str, str]]:
-    """`(seller_sku, item_id, sku_id, quantity)` of each `Sku` of a single-warehouse
-    payload, or `_Refused` for one Lazada would not take. The payload comes from the
+def _read_skus(payload: str) -> list[tuple[str, str, str, str | None, str | None]]:
+    """`(seller_sku, item_id, sku_id, quantity, price)` of each `Sku` of a single-warehouse
+    payload (a `Sku` sets its quantity, its price or both), or `_Refused` for one Lazada
+    would not take. The payload comes from the
     gateway on loopback; ElementTree expands no external entities."""
     try:
         root = ET.fromstring(payload)
@@ -271,10 +327,22 @@ def _read_skus(payload: str) -> list[tuple[str, str, str, str]]:
     read = []
     for sku in skus:
         fields = [(sku.findtext(name) or "").strip() for name in ("SellerSku", "ItemId", "SkuId")]
-        quantity = sku.findtext("Quantity")
-        if not all(fields) or quantity is None or sku.find("MultiWarehouseInventories") is not None:
+        quantity, price = sku.findtext("Quantity"), sku.findtext("Price")
+        if (
+            not all(fields)
+            or (quantity is None and price is None)
+            or sku.find("MultiWarehouseInventories") is not None
+        ):
             raise _Refused(lz.INVALID_FORMAT, "E005: Invalid Request Format")
-        read.append((fields[0], fields[1], fields[2], quantity.strip()))
+        read.append(
+            (
+                fields[0],
+                fields[1],
+                fields[2],
+                None if quantity is None else quantity.strip(),
+                None if price is None else price.strip(),
+            )
+        )
     return read
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Annotated, Any, TypeGuard
 
 import msgspec
@@ -47,6 +48,7 @@ from msgspec import Meta
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopee as sp
+from invsync.marketplaces.money import decimals, price_problem
 from invsync.sandbox.market import Bucket, Market
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
@@ -99,12 +101,15 @@ class ShopeeSandbox:
         self._clock = clock
         self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._budget = Bucket(sp.RATE, sp.BURST, clock)
+        self._price_budget = Bucket(sp.RATE, sp.BURST, clock)
         self.reserved: dict[str, int] = {}
+        self.currency = market.currency(sp.CURRENCY)
 
     def routes(self) -> Iterable[web.RouteDef]:
         return [
             web.post(sp.REFRESH_PATH, self._refresh),
             web.post(sp.UPDATE_STOCK_PATH, self._update_stock),
+            web.post(sp.UPDATE_PRICE_PATH, self._update_price),
             web.get(sp.MODEL_LIST_PATH, self._model_list),
             web.get(sp.ITEM_BASE_INFO_PATH, self._item_base_info),
             web.post(RESERVED_PATH, self._set_reserved),
@@ -220,30 +225,87 @@ class ShopeeSandbox:
             )
         return _reply(response=response)
 
-    def _read_stock_list(self, body: Mapping[str, Any]) -> tuple[int, list[tuple[int, Any, str]]]:
-        """The item and its `(model_id, stock, location_id)` entries, or `_Refused` for a
-        body Shopee would not take."""
+    async def _update_price(self, request: web.Request) -> web.Response:
+        """update_price [UP]: each model's `original_price`, a positive number with at
+        most the shop currency's decimals; the others of the call apply."""
+        self.market.counters.requests += 1
+        try:
+            self._check(request, shop_api=True)
+            if not self._price_budget.take(1.0):
+                raise _Refused(429, sp.ERROR_TOO_MANY_REQUESTS, "Too many requests.")
+            item, models = self._read_models(await self._json(request), "price_list")
+        except _Refused as refused:
+            return self._refusal(refused)
+        success, failure = [], []
+        for model, entry in models:
+            price, reason = self._price_of(entry)
+            if reason is not None:
+                failure.append({"model_id": model, "failed_reason": reason})
+                continue
+            listing = self.market.listings[sp.listing_key(str(item), str(model))]
+            listing.price = price
+            listing.updates += 1
+            success.append({"model_id": model, "original_price": entry["original_price"]})
+        response = {"failure_list": failure, "success_list": success}
+        if failure:
+            self.market.counters.rejected += 1
+        if not success:
+            return _reply(
+                200, sp.ERROR_UPDATE_PRICE_FAILED, sp.UPDATE_PRICE_FAILED, response=response
+            )
+        return _reply(response=response)
+
+    def _price_of(self, entry: Mapping[str, Any]) -> tuple[str, str | None]:
+        value = entry.get("original_price")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "", "original_price must be a number"
+        text = str(Decimal(str(value)))
+        problem = price_problem(text, self.currency)
+        if problem is not None:
+            return "", f"Invalid original_price: {problem}"
+        return str(Decimal(text).quantize(Decimal(10) ** -decimals(self.currency))), None
+
+    def _read_models(
+        self, body: Mapping[str, Any], field: str
+    ) -> tuple[int, list[tuple[int, Mapping[str, Any]]]]:
+        """The item and its `(model_id, entry)` pairs of `field`, or `_Refused` for a
+        body Shopee would not take: not 1 to 50 entries, an unknown item, a model twice
+        or one the item lacks."""
         item = body.get("item_id")
-        stock_list = body.get("stock_list")
-        if not _whole(item) or not isinstance(stock_list, list):
-            raise _Refused(400, sp.ERROR_PARAM, "Wrong parameters, detail: item_id and stock_list.")
-        if not 1 <= len(stock_list) <= sp.MAX_MODELS:
+        entries = body.get(field)
+        if not _whole(item) or not isinstance(entries, list):
+            raise _Refused(400, sp.ERROR_PARAM, f"Wrong parameters, detail: item_id and {field}.")
+        if not 1 <= len(entries) <= sp.MAX_MODELS:
             raise _Refused(
                 400,
                 sp.ERROR_PARAM,
                 "Parameter is not match the constraints, "
-                f"stock_list length should be between 1 to {sp.MAX_MODELS}.",
+                f"{field} length should be between 1 to {sp.MAX_MODELS}.",
             )
         held = {key for key in self.market.listings if key.startswith(f"{item}:")}
         if not held:
             raise _Refused(400, sp.ERROR_ITEM_NOT_FOUND, sp.ITEM_NOT_FOUND)
-        models: list[tuple[int, Any, str]] = []
-        for entry in stock_list:
+        models: list[tuple[int, Mapping[str, Any]]] = []
+        for entry in entries:
             model = entry.get("model_id", 0) if isinstance(entry, Mapping) else None
-            seller_stock = entry.get("seller_stock") if isinstance(entry, Mapping) else None
+            if not _whole(model) or not isinstance(entry, Mapping):
+                raise _Refused(400, sp.ERROR_PARAM, f"Wrong parameters, detail: {field}.")
+            if any(model == seen for seen, _ in models):
+                raise _Refused(400, sp.ERROR_PARAM, "Repeat model_id.")
+            if sp.listing_key(str(item), str(model)) not in held:
+                raise _Refused(400, sp.ERROR_PARAM, sp.WRONG_MODEL)
+            models.append((model, entry))
+        return item, models
+
+    def _read_stock_list(self, body: Mapping[str, Any]) -> tuple[int, list[tuple[int, Any, str]]]:
+        """The item and its `(model_id, stock, location_id)` entries, or `_Refused` for a
+        body Shopee would not take."""
+        item, entries = self._read_models(body, "stock_list")
+        models: list[tuple[int, Any, str]] = []
+        for model, entry in entries:
+            seller_stock = entry.get("seller_stock")
             if (
-                not _whole(model)
-                or not isinstance(seller_stock, list)
+                not isinstance(seller_stock, list)
                 or len(seller_stock) != 1
                 or not isinstance(seller_stock[0], Mapping)
                 or "stock" not in seller_stock[0]
@@ -251,10 +313,6 @@ class ShopeeSandbox:
                 raise _Refused(
                     400, sp.ERROR_PARAM, "Wrong parameters, detail: model_id and seller_stock."
                 )
-            if any(model == seen for seen, _, _ in models):
-                raise _Refused(400, sp.ERROR_PARAM, "Repeat model_id.")
-            if sp.listing_key(str(item), str(model)) not in held:
-                raise _Refused(400, sp.ERROR_PARAM, sp.WRONG_MODEL)
             where = seller_stock[0].get("location_id", "")
             models.append(
                 (model, seller_stock[0]["stock"], where if isinstance(where, str) else "")

@@ -10,6 +10,14 @@ taken from a leaky bucket (THROTTLED when it does not fit), every reply carries
 userErrors (compare-and-swap on `changeFromQuantity`, unknown item or location,
 quantity range, duplicates) and a repeated idempotency key returns the first answer.
 Listings are keyed by their inventory item GID.
+
+Prices: `productVariantsBulkUpdate(productId:, variants:)` (all or nothing; an unknown
+product, a variant not of it, a price that is negative, not a decimal string or with
+more decimals than the store's currency are userErrors), and
+`inventoryItem { variant { id price product { id } } }` to find a listing's variant.
+Each inventory item is the one variant of a product of its own:
+`gid://shopify/ProductVariant/<n>` of `gid://shopify/Product/<n>` for
+`gid://shopify/InventoryItem/<n>`.
 """
 
 from __future__ import annotations
@@ -20,12 +28,14 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import shopify as doc
+from invsync.marketplaces.money import decimals, price_problem
 from invsync.sandbox.graphql import (
     MISSING,
     Field,
@@ -49,8 +59,28 @@ IDEMPOTENCY_KEYS_KEPT = 10_000
 # The slice of the Admin schema the sandbox serves: type -> field -> (type, arguments).
 _OUTPUT: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "Mutation": {
-        doc.MUTATION_FIELD: ("InventorySetQuantitiesPayload", {"input": f"{doc.INPUT_TYPE}!"})
+        doc.MUTATION_FIELD: ("InventorySetQuantitiesPayload", {"input": f"{doc.INPUT_TYPE}!"}),
+        doc.PRICE_MUTATION_FIELD: (
+            "ProductVariantsBulkUpdatePayload",
+            {"productId": "ID!", "variants": f"[{doc.VARIANT_INPUT_TYPE}!]!"},
+        ),
     },
+    "ProductVariantsBulkUpdatePayload": {
+        "product": ("Product", {}),
+        "productVariants": ("[ProductVariant!]", {}),
+        "userErrors": ("[ProductVariantsBulkUpdateUserError!]!", {}),
+    },
+    "ProductVariantsBulkUpdateUserError": {
+        "code": ("ProductVariantsBulkUpdateUserErrorCode", {}),
+        "field": ("[String!]", {}),
+        "message": ("String!", {}),
+    },
+    "ProductVariant": {
+        "id": ("ID!", {}),
+        "price": ("Money!", {}),
+        "product": ("Product!", {}),
+    },
+    "Product": {"id": ("ID!", {})},
     "QueryRoot": {"inventoryItem": ("InventoryItem", {"id": "ID!"})},
     "InventorySetQuantitiesPayload": {
         "inventoryAdjustmentGroup": ("InventoryAdjustmentGroup", {}),
@@ -77,6 +107,7 @@ _OUTPUT: dict[str, dict[str, tuple[str, dict[str, str]]]] = {
     "InventoryItem": {
         "id": ("ID!", {}),
         "inventoryLevel": ("InventoryLevel", {"locationId": "ID!"}),
+        "variant": ("ProductVariant!", {}),
     },
     "InventoryLevel": {
         "quantities": ("[InventoryQuantity!]!", {"names": "[String!]!"}),
@@ -99,6 +130,7 @@ _INPUT: dict[str, dict[str, str]] = {
         "quantity": "Int!",
         "changeFromQuantity": "Int",
     },
+    doc.VARIANT_INPUT_TYPE: {"id": "ID", "price": "Money"},
 }
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -148,6 +180,7 @@ def _coerce(value: Any, type_: str, path: list[str | int]) -> list[tuple[list[st
     ok = {
         "String": isinstance(value, str),
         "ID": isinstance(value, str),
+        "Money": isinstance(value, str),
         "Int": isinstance(value, int)
         and not isinstance(value, bool)
         and _INT32[0] <= value <= _INT32[1],
@@ -395,11 +428,17 @@ class ShopifySandbox:
             for name in operation.variables
             if name not in used
         ]
-        if operation.kind == "mutation" and [f.name for f in operation.selections] != [
-            doc.MUTATION_FIELD
-        ]:
+        mutations = [f.name for f in operation.selections]
+        if operation.kind == "mutation" and mutations not in (
+            [doc.MUTATION_FIELD],
+            [doc.PRICE_MUTATION_FIELD],
+        ):
             errors.append(
-                _error(f"this store takes one {doc.MUTATION_FIELD} per mutation", "BAD_REQUEST")
+                _error(
+                    f"this store takes one {doc.MUTATION_FIELD} or one "
+                    f"{doc.PRICE_MUTATION_FIELD} per mutation",
+                    "BAD_REQUEST",
+                )
             )
         if errors:
             raise _Refused(*errors)
@@ -423,6 +462,8 @@ class ShopifySandbox:
         return dict(given)
 
     def _mutate(self, field: Field, variables: Mapping[str, Any]) -> dict[str, Any]:
+        if field.name == doc.PRICE_MUTATION_FIELD:
+            return self._update_variants(field, variables)
         key = None
         for directive in field.directives:
             if directive.name == doc.IDEMPOTENT_DIRECTIVE:
@@ -598,6 +639,75 @@ class ShopifySandbox:
         }
         return self._payload([], group)
 
+    def _update_variants(self, field: Field, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """productVariantsBulkUpdate of prices: all or nothing [PV]."""
+        arguments = {
+            name: resolve(value, dict(variables)) for name, value in field.arguments.items()
+        }
+        problems = _coerce(arguments["productId"], "ID!", ["productId"]) + _coerce(
+            arguments["variants"], f"[{doc.VARIANT_INPUT_TYPE}!]!", ["variants"]
+        )
+        if problems:  # inline literals of the wrong shape
+            raise _Refused(
+                *(
+                    _error(
+                        f"Argument has an invalid value: {'.'.join(map(str, p))}: {e}",
+                        "argumentLiteralsIncompatible",
+                    )
+                    for p, e in problems
+                )
+            )
+        product, variants = arguments["productId"], arguments["variants"]
+        by_variant = {_variant_gid(li): li for li in self.market.listings.values()}
+        currency = self.market.currency(doc.CURRENCY)
+        errors: list[tuple[str, list[str | int], str]] = []
+        planned: list[tuple[SandboxListing, str]] = []
+        if product not in {_product_gid(li) for li in by_variant.values()}:
+            errors.append((doc.PRODUCT_DOES_NOT_EXIST, ["productId"], "Product does not exist"))
+        for n, variant in enumerate(variants):
+            at: list[str | int] = ["variants", n]
+            listing = by_variant.get(variant.get("id"))
+            price = variant.get("price")
+            if listing is None:
+                errors.append(
+                    (
+                        doc.PRODUCT_VARIANT_DOES_NOT_EXIST,
+                        [*at, "id"],
+                        "Product variant does not exist",
+                    )
+                )
+            elif _product_gid(listing) != product:
+                errors.append(
+                    (doc.MUST_BE_FOR_THIS_PRODUCT, [*at, "id"], "Input must be for this product.")
+                )
+            elif price is None:
+                continue  # nothing to set
+            elif (refusal := _price_refusal(price, currency)) is not None:
+                errors.append((refusal[0], [*at, "price"], refusal[1]))
+            else:
+                planned.append((listing, price))
+        if errors:
+            self.market.counters.rejected += 1
+            answer: dict[str, Any] = {"product": None, "productVariants": None}
+        else:
+            places = Decimal(10) ** -decimals(currency)
+            for listing, price in planned:
+                listing.price = str(Decimal(price).quantize(places))
+                listing.updates += 1
+            answer = {
+                "product": {"id": product},
+                "productVariants": [_variant_node(li) for li, _ in planned],
+            }
+        answer["userErrors"] = [
+            {"code": code, "field": [str(p) for p in path], "message": message}
+            for code, path, message in errors
+        ]
+        return {
+            field.response_key: _render(
+                answer, field.selections, "ProductVariantsBulkUpdatePayload"
+            )
+        }
+
     @staticmethod
     def _payload(
         errors: Sequence[tuple[str, list[str | int], str]], group: dict[str, Any] | None
@@ -632,7 +742,36 @@ class ShopifySandbox:
                 "item": {"id": listing.key},
             }
 
-        return {"id": listing.key, "inventoryLevel": level}
+        return {"id": listing.key, "inventoryLevel": level, "variant": _variant_node(listing)}
+
+
+def _price_refusal(price: str, currency: str) -> tuple[str, str] | None:
+    """The userError code and message of a variant price the store would not take: a
+    negative one, or not a decimal with at most the currency's decimals (0 is a price:
+    a free variant)."""
+    if price.startswith("-"):
+        return doc.NEGATIVE_PRICE_VALUE, "Price cannot take a negative value."
+    problem = (
+        None if price.strip("0.") == "" and price[:1] == "0" else price_problem(price, currency)
+    )
+    return None if problem is None else (doc.INVALID_INPUT, f"Price is invalid: {problem}")
+
+
+def _variant_gid(listing: SandboxListing) -> str:
+    """The one variant of the inventory item's product, in the sandbox's model."""
+    return "gid://shopify/ProductVariant/" + listing.key.rsplit("/", 1)[-1]
+
+
+def _product_gid(listing: SandboxListing) -> str:
+    return "gid://shopify/Product/" + listing.key.rsplit("/", 1)[-1]
+
+
+def _variant_node(listing: SandboxListing) -> dict[str, Any]:
+    return {
+        "id": _variant_gid(listing),
+        "price": listing.price or "0.00",
+        "product": {"id": _product_gid(listing)},
+    }
 
 
 SANDBOX: SandboxFactory = ShopifySandbox

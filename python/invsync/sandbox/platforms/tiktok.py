@@ -1,5 +1,5 @@
-"""TikTok Shop on loopback: the refresh-token endpoint and Update Inventory, each as
-strict as TikTok documents it.
+"""TikTok Shop on loopback: the refresh-token endpoint, Update Inventory and Update
+Price, each as strict as TikTok documents it.
 
 What it refuses, and how (facts, sources and the sandbox's own codes in
 `invsync.marketplaces.tiktok`):
@@ -16,7 +16,10 @@ What it refuses, and how (facts, sources and the sandbox's own codes in
   a product the shop does not have: 404;
 - per SKU, inside an overall `code: 0` (`data.errors` with `detail.sku_id` and
   `extra_errors` per warehouse): a SKU not of this product, another warehouse than the
-  SKU's, or a quantity outside 0 to 99,999.
+  SKU's, or a quantity outside 0 to 99,999; for Update Price (`{"skus": [{"id",
+  "price": {"amount", "currency"}}]}`, its own 50 calls a second) another currency
+  than the channel's, an amount that is not a decimal string with at most the
+  currency's decimals, or outside the region's range (US 0.01 to 7,600 USD).
 
 Each listing is one SKU in one warehouse (the listing map's `warehouse_id`), so naming
 it, or leaving it out as TikTok allows for a single warehouse, lists all of the SKU's
@@ -30,12 +33,14 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import tiktok as tt
+from invsync.marketplaces.money import decimals, price_problem
 from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings
@@ -65,11 +70,14 @@ class TikTokSandbox:
         self._clock = clock
         self.tokens = IssuedTokens(settings.token_ttl_s, clock)
         self._bucket = Bucket(tt.RATE, tt.BURST, clock)
+        self._price_bucket = Bucket(tt.RATE, tt.BURST, clock)
+        self.currency = market.currency(tt.CURRENCY)
 
     def routes(self) -> Iterable[web.RouteDef]:
         return [
             web.get(tt.REFRESH_PATH, self._refresh),
             web.post(tt.INVENTORY_PATH, self._update_inventory),
+            web.post(tt.PRICE_PATH, self._update_price),
         ]
 
     def state(self) -> Mapping[str, Any]:
@@ -99,8 +107,9 @@ class TikTokSandbox:
             refresh_token_expire_in=int(self._clock() + 365 * 86400),
         )
 
-    def _gate(self, request: web.Request, body: bytes) -> web.Response | None:
-        """The refusal for this call's signature, token or budget, or None to serve it."""
+    def _gate(self, request: web.Request, body: bytes, bucket: Bucket) -> web.Response | None:
+        """The refusal for this call's signature, token or budget (each API has its own
+        `bucket`), or None to serve it."""
         self.market.counters.requests += 1
         query = request.query
         if query.get("app_key") != self._credentials["app_key"]:
@@ -121,7 +130,7 @@ class TikTokSandbox:
             return self._reply(tt.ACCESS_TOKEN_INVALID, "The access token is invalid.", 401)
         if not self.tokens.valid(token):
             return self._reply(tt.ACCESS_TOKEN_EXPIRED, "The access token has expired.", 401)
-        if not self._bucket.take(1.0):
+        if not bucket.take(1.0):
             self.market.counters.throttled += 1
             return web.json_response(
                 tt.envelope(tt.TOO_MANY_REQUESTS, "Too many requests."), status=429
@@ -132,12 +141,23 @@ class TikTokSandbox:
         return None
 
     async def _update_inventory(self, request: web.Request) -> web.Response:
+        return await self._update(request, self._bucket, "inventory", self._set_inventory)
+
+    async def _update_price(self, request: web.Request) -> web.Response:
+        return await self._update(request, self._price_bucket, "price", self._set_price)
+
+    async def _update(
+        self, request: web.Request, bucket: Bucket, part: str, apply: _Apply
+    ) -> web.Response:
+        """One product's SKUs, each with its `part` applied by `apply` unless it names
+        why TikTok would not update that SKU (its failures, reported in `data.errors`
+        while the others apply)."""
         body = await request.read()
-        refusal = self._gate(request, body)
+        refusal = self._gate(request, body, bucket)
         if refusal is not None:
             return refusal
         try:
-            skus = _skus(body)
+            skus = _skus(body, part)
         except _Invalid as exc:
             return self._reply(tt.INVALID_PARAMS, f"Invalid params: {exc}", 400)
         product_id = request.match_info["product_id"]
@@ -151,8 +171,9 @@ class TikTokSandbox:
         errors = []
         for entry in skus:
             sku_id = entry["id"]
-            failures = _sku_failures(product.get(sku_id), entry["inventory"])
-            if failures:
+            listing = product.get(sku_id)
+            failures = _NOT_IN_PRODUCT if listing is None else apply(listing, entry[part])
+            if failures or listing is None:
                 self.market.counters.rejected += 1
                 detail = {"sku_id": sku_id, "extra_errors": failures}
                 errors.append(
@@ -163,16 +184,48 @@ class TikTokSandbox:
                     }
                 )
                 continue
-            listing = product[sku_id]
-            listing.qty = entry["inventory"][0]["quantity"]
             listing.updates += 1
         return web.json_response(
             tt.envelope(tt.OK, "Success", {"errors": errors} if errors else {})
         )
 
+    def _set_inventory(self, listing: SandboxListing, inventory: Any) -> list[dict[str, Any]]:
+        failures = _sku_failures(listing, inventory)
+        if not failures:
+            listing.qty = inventory[0]["quantity"]
+        return failures
 
-def _skus(body: bytes) -> list[Mapping[str, Any]]:
-    """The SKU entries of an Update Inventory body, or `_Invalid` naming what is wrong."""
+    def _set_price(self, listing: SandboxListing, price: Any) -> list[dict[str, Any]]:
+        """Set the SKU's price, or why TikTok would not: another currency than the
+        region's, an amount that is not a decimal string within the region's range with
+        at most the currency's decimals [PRICE]."""
+        amount, currency = price.get("amount"), price.get("currency")
+        problem = None
+        if currency != self.currency:
+            problem = f"The currency must be {self.currency}."
+        elif not isinstance(amount, str) or price_problem(amount, currency) is not None:
+            problem = f"The amount must be a decimal string in {currency}."
+        else:
+            low, high = tt.PRICE_RANGES.get(currency, ("0.01", "1000000000"))
+            if not Decimal(low) <= Decimal(amount) <= Decimal(high):
+                problem = f"The amount must be from {low} to {high} {currency}."
+        if problem is not None:
+            return [{"warehouse_id": "", "code": tt.PRICE_INVALID, "message": problem}]
+        places = Decimal(10) ** -decimals(currency)
+        listing.price = str(Decimal(amount).quantize(places))
+        return []
+
+
+_NOT_IN_PRODUCT: list[dict[str, Any]] = [
+    {"warehouse_id": "", "code": tt.SKU_NOT_FOUND, "message": "SKU not in this product."}
+]
+# Applies one SKU's part of a request; returns why TikTok would not (empty: it did).
+_Apply = Callable[[SandboxListing, Any], list[dict[str, Any]]]
+
+
+def _skus(body: bytes, part: str) -> list[Mapping[str, Any]]:
+    """The SKU entries of an Update Inventory (`part` "inventory") or Update Price
+    ("price") body, or `_Invalid` naming what is wrong."""
     try:
         document = json.loads(body)
     except ValueError:
@@ -183,10 +236,14 @@ def _skus(body: bytes) -> list[Mapping[str, Any]]:
     seen: set[str] = set()
     for entry in skus:
         sku_id = entry.get("id") if isinstance(entry, Mapping) else None
-        inventory = entry.get("inventory") if isinstance(entry, Mapping) else None
         if not isinstance(sku_id, str) or not sku_id or sku_id in seen:
             raise _Invalid("every SKU needs a distinct id")
         seen.add(sku_id)
+        if part == "price":
+            if not isinstance(entry.get("price"), Mapping):
+                raise _Invalid(f"SKU {sku_id} needs its price")
+            continue
+        inventory = entry.get("inventory")
         if not isinstance(inventory, list) or not inventory:
             raise _Invalid(f"SKU {sku_id} needs its inventory")
         for stock in inventory:
@@ -197,12 +254,8 @@ def _skus(body: bytes) -> list[Mapping[str, Any]]:
     return skus
 
 
-def _sku_failures(listing: SandboxListing | None, inventory: list[Any]) -> list[dict[str, Any]]:
+def _sku_failures(listing: SandboxListing, inventory: list[Any]) -> list[dict[str, Any]]:
     """Why TikTok would not update this SKU's warehouses (empty: it would)."""
-    if listing is None:
-        return [
-            {"warehouse_id": "", "code": tt.SKU_NOT_FOUND, "message": "SKU not in this product."}
-        ]
     own = listing.ids.get("warehouse_id", "")
     failures = []
     if len(inventory) != 1:

@@ -1,5 +1,6 @@
-"""Walmart Marketplace on loopback: the token API, `PUT /v3/inventory` and the bulk
-inventory feed with its item statuses, each as strict as Walmart documents it.
+"""Walmart Marketplace on loopback: the token API, `PUT /v3/inventory`, the bulk
+inventory feed with its item statuses and `PUT /v3/price`, each as strict as Walmart
+documents it.
 
 What it refuses, and how (facts and sources in `invsync.marketplaces.walmart`):
 - a token request without the client credentials grant or with other client
@@ -13,7 +14,18 @@ What it refuses, and how (facts and sources in `invsync.marketplaces.walmart`):
   whole amount from 0, or whose `sku` differs from the query's: 400; an unknown SKU:
   404 `CONTENT_NOT_FOUND`; another ship node than the channel's `ship_node`: 400;
 - a feed file over 5 MB: 413; a file that is not a version 1.4 inventory feed of 1 to
-  50,000 entries: 400.
+  50,000 entries: 400;
+- a price body that is not `{"sku", "pricing": [{"currentPriceType": "BASE",
+  "currentPrice": {"currency", "amount"}}]}` with a positive amount of at most the
+  currency's decimals, in the channel's currency: 400 `INVALID_REQUEST_CONTENT`; an
+  unknown SKU: 404 (the price calls spend the same assumed bucket as the PUTs, their
+  own).
+
+The pricing rule [RULES]: an offer priced more than `reasonable_price_pct` (channel
+option; default 15, Walmart publishes no figure) above the seller's lowest price for
+the same item on another marketplace of the sandbox is `UNPUBLISHED` with reason
+"Reasonable Price Not Satisfied" (not for sale), and published again as soon as it is
+back in range (Walmart: within 15 minutes).
 
 A feed answers with its id at once and is processed `job_delay_s` later (default 30
 minutes): RECEIVED, then INPROGRESS, then PROCESSED with one ingestion status per item:
@@ -30,13 +42,15 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from invsync.gateway.secrets import Secret
 from invsync.marketplaces import walmart as wm
-from invsync.sandbox.market import Bucket, Market
+from invsync.marketplaces.money import decimals, price_problem
+from invsync.sandbox.market import Bucket, Market, SandboxListing
 from invsync.sandbox.platforms.access import IssuedTokens, require_credentials
 from invsync.sandbox.platforms.base import SandboxFactory, SandboxSettings, basic_credentials
 
@@ -74,17 +88,43 @@ class WalmartSandbox:
         self._puts = Bucket(wm.PUT_RATE, wm.PUT_BURST, clock)
         self._feeds_bucket = Bucket(wm.FEED_RATE, wm.FEED_BURST, clock)
         self._feeds: dict[str, _Feed] = {}
+        self._prices = Bucket(wm.PUT_RATE, wm.PUT_BURST, clock)
+        self.currency = market.currency(wm.CURRENCY)
+        self.reasonable_pct = Decimal(
+            market.options.get("reasonable_price_pct", str(wm.REASONABLE_PRICE_PCT))
+        )
+        market.rules.append(self)
 
     def routes(self) -> Iterable[web.RouteDef]:
         return [
             web.post(wm.TOKEN_PATH, self._token),
             web.put(wm.INVENTORY_PATH, self._put_inventory),
+            web.put(wm.PRICE_PATH, self._put_price),
             web.post(wm.FEEDS_PATH, self._submit_feed),
             web.get(wm.FEED_PATH, self._feed_status),
         ]
 
     def state(self) -> Mapping[str, Any]:
-        return {"feeds": {feed.feed_id: feed.status for feed in self._feeds.values()}}
+        return {
+            "feeds": {feed.feed_id: feed.status for feed in self._feeds.values()},
+            "currency": self.currency,
+            "reasonable_price_pct": str(self.reasonable_pct),
+        }
+
+    def off_sale(self, listing: SandboxListing) -> tuple[str, str] | None:
+        """Walmart's pricing rule: unpublished while priced too far above the seller's
+        lowest price for the item elsewhere [RULES]."""
+        elsewhere = self.market.prices_elsewhere(listing)
+        if listing.price is None or not elsewhere:
+            return None
+        platform, lowest = min(elsewhere, key=lambda entry: entry[1])
+        ceiling = lowest * (1 + self.reasonable_pct / 100)
+        if Decimal(listing.price) <= ceiling:
+            return None
+        return "UNPUBLISHED", (
+            f"{wm.UNPUBLISHED_REASON}: {listing.price} is more than {self.reasonable_pct}% "
+            f"above {lowest} on {platform}"
+        )
 
     # Token API
 
@@ -169,6 +209,57 @@ class WalmartSandbox:
         listing.qty = body["quantity"]["amount"]
         listing.updates += 1
         return self._reply(wm.inventory(sku, listing.qty), self._puts)
+
+    # The price API
+
+    async def _put_price(self, request: web.Request) -> web.Response:
+        refusal = self._gate(request, self._prices)
+        if refusal is not None:
+            return refusal
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._refuse(400, wm.PRICE_INVALID, "The body is not JSON")
+        sku = body.get("sku") if isinstance(body, Mapping) else None
+        if not isinstance(sku, str) or not sku:
+            return self._refuse(400, wm.PRICE_INVALID, "sku is required", "sku")
+        amount, problem = self._price(body)
+        if problem is not None:
+            return self._refuse(400, wm.PRICE_INVALID, problem, "pricing")
+        listing = self.market.listings.get(sku)
+        if listing is None:
+            return self._refuse(404, wm.PRICE_NOT_FOUND, f"Item not found for sku {sku}", "sku")
+        listing.price = amount
+        listing.updates += 1
+        answer = {
+            "mart": "WALMART_US",
+            "sku": sku,
+            "message": "Thank you. Your price has been updated. Please allow up to five "
+            "minutes for this change to be reflected on the site.",
+        }
+        return self._reply({"ItemPriceResponse": answer}, self._prices)
+
+    def _price(self, body: Mapping[str, Any]) -> tuple[str, str | None]:
+        """The BASE price's amount as a decimal string, or why the body has none Walmart
+        would take."""
+        pricing = body.get("pricing")
+        entry = pricing[0] if isinstance(pricing, list) and len(pricing) == 1 else None
+        if not isinstance(entry, Mapping) or entry.get("currentPriceType") != wm.PRICE_TYPE:
+            return "", "pricing must hold one BASE currentPrice {currency, amount}"
+        current = entry.get("currentPrice")
+        if not isinstance(current, Mapping):
+            return "", "pricing must hold one BASE currentPrice {currency, amount}"
+        amount, currency = current.get("amount"), current.get("currency")
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            return "", "currentPrice.amount must be a number"
+        if currency != self.currency:
+            return "", f"currentPrice.currency must be {self.currency}, not {currency}"
+        text = str(Decimal(str(amount)))
+        problem = price_problem(text, self.currency)
+        if problem is not None:
+            return "", problem
+        # A JSON number loses trailing zeros; the offer shows the currency's decimals.
+        return str(Decimal(text).quantize(Decimal(10) ** -decimals(self.currency))), None
 
     # The bulk inventory feed
 

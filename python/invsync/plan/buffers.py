@@ -1,0 +1,84 @@
+"""Each channel's buffer for each hot SKU at the seller's peak rates, against what
+every channel can sell while that channel's quantity is late (CONTRACT 13).
+
+An automatic buffer is `clamp(ceil(risk × Σ_d v_d × (push_lag_c + order_lag_d)),
+buffer_min, buffer_max)`, the core's rule, worded as `invsync explain` words it. The
+plan has no acks or orders to measure lags from, so push lag is the policy's `lag_s`
+and order lag its `order_lag_s`, as in a freshly started service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from invsync._core import auto_buffer
+from invsync.explain import buffer_reason
+from invsync.plan.settings import AutoRule, Settings
+from invsync.plan.velocity import Velocity
+from invsync.policy import Policy
+
+__all__ = ["BufferAtPeak", "buffers_at_peak"]
+
+
+@dataclass(frozen=True)
+class BufferAtPeak:
+    """A channel's buffer for a SKU at the planned rates."""
+
+    sku: str
+    channel: str
+    #: units held back from what the channel is shown
+    buffer: int
+    #: the CONTRACT 13 formula with its numbers; None for a static buffer
+    formula: str | None
+    #: units every channel sells during this channel's push lag plus their order lags
+    #: (risk 1); None when the policy gives the channel no `lag_s`
+    exposure: int | None
+
+
+def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> list[BufferAtPeak]:
+    """For every SKU of `velocity` with stock, every channel's buffer, in file order."""
+    specs = {channel.id: channel for channel in policy.document.channels}
+    out = []
+    for sku, rates in velocity.rates.items():
+        if settings.kind(sku) == "non_inventory":
+            continue  # shown a constant: nothing to oversell
+        # In the policy's channel order, as the core sums them.
+        sellers = [(rates[c], spec.order_lag_s) for c, spec in specs.items() if c in rates]
+        for channel, spec in specs.items():
+            rule = settings.rule(sku, channel)
+            exposure = None if spec.lag_s is None else _units(spec.lag_s, sellers, 1.0)
+            if rule.auto is None:
+                out.append(BufferAtPeak(sku, channel, rule.buffer, None, exposure))
+                continue
+            # `check` refuses an automatic buffer on a channel without lag_s.
+            push = spec.lag_s or 0.0
+            formula, buffer = _automatic(rule.auto, push, sellers)
+            reason = buffer_reason(buffer, _explain_inputs(rule.auto, formula, push, sellers))
+            out.append(BufferAtPeak(sku, channel, buffer, reason, exposure))
+    return out
+
+
+def _units(push_s: float, sellers: list[tuple[float, float]], risk: float) -> int:
+    """ceil(risk × Σ_d v_d × (push + order_lag_d)), in whole units, as the core counts."""
+    return auto_buffer(risk, 0, None, push_s, sellers)[0]
+
+
+def _automatic(
+    rule: AutoRule, push_s: float, sellers: list[tuple[float, float]]
+) -> tuple[int, int]:
+    """(the formula's value, the buffer within the rule's bounds): the core's own rule."""
+    return auto_buffer(rule.risk, rule.min, rule.max, push_s, sellers)
+
+
+def _explain_inputs(
+    rule: AutoRule, formula: int, push_s: float, sellers: list[tuple[float, float]]
+) -> dict[str, object]:
+    """The inputs in the shape `explain` words them."""
+    return {
+        "formula": formula,
+        "risk": rule.risk,
+        "min": rule.min,
+        "max": rule.max,
+        "push_lag": {"seconds": push_s},
+        "sellers": [{"rate": v, "order_lag": {"seconds": lag}} for v, lag in sellers],
+    }

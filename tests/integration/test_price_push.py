@@ -1,0 +1,119 @@
+"""Prices end to end on a real nats-server: the running service and a connector for an
+eBay channel on the sandbox. The test publishes `inv.price.<channel>` itself (the
+service's pricing side publishes the same messages): a price reaches the marketplace in
+eBay's price call, the listing's quantity still follows the service, a price in another
+currency is alerted and not sent, an unmapped SKU's price waits for its listing, and
+`invsync_channel_price_pushes_total` counts what became of each."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+import anyio
+import msgspec
+import nats
+import pytest
+from prometheus_client import CollectorRegistry
+
+from invsync.gateway.connector import Connector
+from invsync.gateway.listings import CsvListings
+from invsync.gateway.metrics import GatewayMetrics
+from invsync.gateway.platforms import ebay as ebay_profile
+from invsync.marketplaces import ebay
+from invsync.nats_server import NatsServer
+from invsync.sandbox.market import SandboxListing
+from invsync.sandbox.platforms.base import SandboxSettings
+from invsync.sandbox.platforms.ebay import EbaySandbox
+from invsync.service.connection import client_kwargs
+from invsync.service.subjects import Subjects
+from tests import ebay_world
+from tests.integration.test_connector import CHANNEL, as_service, stock, until, watch
+from tests.service.harness import running_service, service_config
+
+pytestmark = pytest.mark.anyio
+
+
+def price(sku: str, amount: str, currency: str = "USD") -> bytes:
+    body = {"sku": sku, "price": amount, "currency": currency, "reason": "list price"}
+    return msgspec.json.encode(body)
+
+
+def pushes(registry: CollectorRegistry, outcome: str) -> float:
+    sample = registry.get_sample_value(
+        "invsync_channel_price_pushes_total", {"channel": CHANNEL, "outcome": outcome}
+    )
+    return sample or 0.0
+
+
+@asynccontextmanager
+async def ebay_connector(
+    server: NatsServer, tmp_path: Path
+) -> AsyncIterator[tuple[EbaySandbox, CollectorRegistry]]:
+    """The policy's channel `amazon` sold through an eBay account on the sandbox, which
+    lists P1 and P2; the listing map names P1 only."""
+    market = ebay_world.market(0)
+    for n in (1, 2):
+        ids = {"ebay_sku": f"P{n}-EBAY", "offer_id": f"OFF-{n}"}
+        market.listings[ids["ebay_sku"]] = SandboxListing(ids["ebay_sku"], f"P{n}", "new", ids)
+    sandbox = EbaySandbox(market, ebay_world.CREDENTIALS, SandboxSettings())
+    listings = tmp_path / "ebay.csv"
+    listings.write_text("sku,condition,ebay_sku,offer_id\nP1,,P1-EBAY,OFF-1\n", encoding="utf-8")
+    nc = await nats.connect(**client_kwargs(server.client("connector")))
+    registry = CollectorRegistry()
+    try:
+        async with (
+            ebay_world.serving(sandbox.routes()) as url,
+            aiohttp.ClientSession() as http,
+            anyio.create_task_group() as tasks,
+        ):
+            conn = Connector(
+                CHANNEL,
+                nc,
+                Subjects(),
+                ebay_profile.build_profile(ebay_world.settings(url)),
+                http,
+                CsvListings(listings, ebay.ID_FIELDS, poll_s=0.05),
+                GatewayMetrics(registry).channel(CHANNEL),
+            )
+            await tasks.start(conn.run)
+            yield sandbox, registry
+            tasks.cancel_scope.cancel()
+    finally:
+        await nc.close()
+
+
+async def test_prices_published_for_a_channel_reach_its_marketplace(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    async with (
+        running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc,
+        as_service(nats_server) as service,  # the role that publishes prices
+    ):
+        errors = await watch(svc.nc, "inv.alert.channel_error")
+        missing = await watch(svc.nc, "inv.alert.mapping_missing")
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+            shown = sandbox.market.listings["P1-EBAY"]
+            decided = await stock(svc, "P1", 100, "p1")
+            await until(lambda: shown.qty == decided)
+            await service.publish("inv.price.amazon", price("P1", "24.99"))
+            await until(lambda: shown.price == "24.99")
+            assert pushes(registry, "applied") == 1
+            # A price in another currency than the channel's is alerted, never sent.
+            await service.publish("inv.price.amazon", price("P1", "21.00", "EUR"))
+            await errors.wait_for(lambda m: any("EUR" in b["detail"] for _, b in m))
+            assert pushes(registry, "invalid") == 1 and shown.price == "24.99"
+            # P2 is not in the listing map: its price waits for it, alerted once.
+            await service.publish("inv.price.amazon", price("P2", "9.50"))
+            await missing.wait_for(lambda m: any(b["sku"] == "P2" for _, b in m))
+            assert pushes(registry, "unmapped") == 1
+            assert sandbox.market.listings["P2-EBAY"].price is None
+            with (tmp_path / "ebay.csv").open("a", encoding="utf-8") as csv:
+                csv.write("P2,,P2-EBAY,OFF-2\n")
+            await until(lambda: sandbox.market.listings["P2-EBAY"].price == "9.50")
+            # The quantity still follows the service after the price.
+            again = await stock(svc, "P1", 40, "p1-again")
+            await until(lambda: shown.qty == again)
+            assert shown.price == "24.99"
