@@ -28,6 +28,7 @@ class Subjects:
         return f"{self.prefix}.catalog.{source}"
 
     def price(self, channel: str) -> str:
+        """Where a channel's prices are published (CONTRACT 14)."""
         return f"{self.prefix}.price.{channel}"
 
     @property
@@ -85,10 +86,6 @@ class Subjects:
 
     def qty(self, channel: str) -> str:
         return f"{self.prefix}.qty.{channel}"
-
-    def price(self, channel: str) -> str:
-        """Where a channel's prices are published (CONTRACT 14)."""
-        return f"{self.prefix}.price.{channel}"
 
     def route(self, location: str) -> str:
         return f"{self.prefix}.route.{location}"
