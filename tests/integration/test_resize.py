@@ -195,7 +195,7 @@ async def test_serve_refuses_another_partition_count(
     with anyio.fail_after(30):  # a serve that is not refused runs until stopped
         done = await anyio.run_process(serve, check=False)
     assert done.returncode == 2
-    assert b"resize --from 2 --to 3" in done.stdout
+    assert b"resize --from 2 --to 3" in done.stderr
 
 
 async def test_resize_refuses_while_an_allocator_runs(

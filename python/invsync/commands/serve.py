@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from invsync.commands.credentials import add_credential_arguments, connection_options
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         partition = resolve_partition(args.partition, args.partitions, hostname)
     except InvsyncError as exc:
-        print(f"invsync serve: {exc}")
+        print(f"invsync serve: {exc}", file=sys.stderr)
         return 2
 
     logging.basicConfig(
@@ -130,6 +131,6 @@ def run(args: argparse.Namespace) -> int:
         anyio.run(lambda: run_service(config, handle_signals=True))
     except* (PolicyError, PartitionCountError) as group:  # raised inside the task groups
         for refusal in group.exceptions:
-            print(f"invsync serve: {refusal}")
+            print(f"invsync serve: {refusal}", file=sys.stderr)
         refused = True
     return 2 if refused else 0
