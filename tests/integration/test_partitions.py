@@ -121,6 +121,17 @@ async def test_two_partitions_grant_within_stock_and_leave_no_stray_hold(
                 with pytest.raises(TimeoutError):
                     await answers.next_msg(0.2)
                 await answers.unsubscribe()
+            for partition in (0, 1):
+                # A SKU nobody has heard of is answered by the partition it would be in.
+                unknown = next(
+                    s
+                    for s in (f"NEW{i}" for i in range(100))
+                    if _core.partition_of(s, 2) == partition
+                )
+                answer = await nc.request(
+                    "inv.query.sku", msgspec.json.encode({"sku": unknown}), timeout=5
+                )
+                assert msgspec.json.decode(answer.data)["ok"] is False
 
     granted: dict[str, int] = dict.fromkeys(LEFT + RIGHT, 0)
     for request_id, reply in replies.items():

@@ -155,13 +155,17 @@ class Admin:
     async def _on_query(self, msg: Msg) -> None:
         try:
             query = _QUERY.decode(msg.data)
-            if self._partitions > 1 and self.engine.partition_of(query.sku) != self._partition:
-                return  # its owner answers
-            body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
-        except (msgspec.DecodeError, InvsyncError, KeyError) as exc:
+        except msgspec.DecodeError as exc:
             if self._partition != 0:
                 return  # a bad query as a whole: partition 0 answers it
             body = encode_json({"ok": False, "error": str(exc)})
+        else:
+            if self._partitions > 1 and self.engine.partition_of(query.sku) != self._partition:
+                return  # its owner answers, known SKU or not
+            try:
+                body = encode_json(self.engine.explain(query.sku, query.condition).to_dict())
+            except (InvsyncError, KeyError) as exc:
+                body = encode_json({"ok": False, "error": str(exc)})
         reply = reply_inbox(msg.reply)
         if reply:
             await self.nc.publish(reply, body)
