@@ -93,7 +93,13 @@ pub fn decode(data: &[u8]) -> CoreResult<Sections> {
         }
         3 => {
             let (p, log, adaptive) = bincode::deserialize(payload).map_err(undecodable)?;
-            Ok((p, log, adaptive, CrossImage::default(), PricingImage::default()))
+            Ok((
+                p,
+                log,
+                adaptive,
+                CrossImage::default(),
+                PricingImage::default(),
+            ))
         }
         _ => bincode::deserialize(payload).map_err(undecodable),
     }
