@@ -1,9 +1,10 @@
 """Prices end to end on a real nats-server: the running service and a connector for an
-eBay channel on the sandbox. The test publishes `inv.price.<channel>` itself (the
+eBay channel on the sandbox. Most tests publish `inv.price.<channel>` themselves (the
 service's pricing side publishes the same messages): a price reaches the marketplace in
 eBay's price call, the listing's quantity still follows the service, a price in another
 currency is alerted and not sent, an unmapped SKU's price waits for its listing, and
-`invsync_channel_price_pushes_total` counts what became of each."""
+`invsync_channel_price_pushes_total` counts what became of each. One starts from a
+`price.set` in the log and follows it through the service's guards."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from invsync.service.connection import client_kwargs
 from invsync.service.subjects import Subjects
 from tests import ebay_world
 from tests.integration.test_connector import CHANNEL, as_service, stock, until, watch
-from tests.service.harness import running_service, service_config
+from tests.service.harness import event, running_service, service_config
 
 pytestmark = pytest.mark.anyio
 
@@ -117,3 +118,38 @@ async def test_prices_published_for_a_channel_reach_its_marketplace(
             again = await stock(svc, "P1", 40, "p1-again")
             await until(lambda: shown.qty == again)
             assert shown.price == "24.99"
+
+
+async def test_a_catalog_price_goes_from_the_log_through_its_guards_to_the_marketplace(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """`price.set` on `inv.catalog.<source>` → the service's channel price (the policy's
+    rounding, fees and guards) → the connector → what the marketplace shows. A price the
+    margin floor rejects is alerted as `price_guard` and never reaches the marketplace."""
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc:
+        published = await watch(svc.nc, "inv.price.amazon")
+        guarded = await watch(svc.nc, "inv.alert.price_guard")
+        js = svc.nc.jetstream()
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+            shown = sandbox.market.listings["P1-EBAY"]
+            good = event("price.set", "price-1", sku="P1", price="20.00", currency="USD")
+            await js.publish("inv.catalog.pim", good)
+            await published.wait_for(lambda m: any(b["sku"] == "P1" for _, b in m))
+            [body] = [b for _, b in published.messages if b["sku"] == "P1"]
+            assert body["currency"] == "USD" and body["reason"].startswith("list")
+            await until(lambda: shown.price == body["price"])
+            assert pushes(registry, "applied") >= 1
+            # A cost that leaves less than the channel's 10% margin after its 15% fee.
+            thin = event(
+                "price.set", "price-2", sku="P1", price="20.00", currency="USD", cost="19.50"
+            )
+            ack = await js.publish("inv.catalog.pim", thin)
+            await svc.wait_applied(ack.seq)
+            await guarded.wait_for(
+                lambda m: any(b["channel"] == "amazon" and b["sku"] == "P1" for _, b in m)
+            )
+            [alert] = [b for _, b in guarded.messages if b["channel"] == "amazon"]
+            assert alert["rule"] == "margin"
+            await anyio.sleep(0.5)
+            assert shown.price == body["price"]
+            assert [b["sku"] for _, b in published.messages] == ["P1"]
