@@ -221,11 +221,12 @@ class Core:
         `max_keys` keys are recomputed per call; the rest stay dirty."""
     def published_page(
         self, channel: int, start: int, limit: int
-    ) -> tuple[list[tuple[str, str, int]], int | None]:
-        """At most `limit` (sku, condition, qty) of what was last published on a channel,
-        keys in index order from `start` on, and the key the next page starts at (None
-        on the last page). Never-published keys, and keys at 0 that the channel does not
-        sell, are left out."""
+    ) -> tuple[list[tuple[str, str, int, str | None, str | None]], int | None]:
+        """At most `limit` (sku, condition, qty, price, currency) of what was last
+        published on a channel, keys in index order from `start` on, and the key the next
+        page starts at (None on the last page). Never-published keys, and keys at 0 that
+        the channel does not sell, are left out. `price` and `currency` are the SKU's
+        last published price on the channel, None when it has none."""
     def drain_prices(
         self, ts: int, max_skus: int | None = None
     ) -> tuple[

@@ -539,10 +539,12 @@ class Engine:
 
     def published_page(
         self, channel: str, start: int, limit: int
-    ) -> tuple[list[tuple[str, str, int]], int | None]:
+    ) -> tuple[list[tuple[str, str, int, str | None, str | None]], int | None]:
         """What was last published on `channel`, one page: at most `limit`
-        (sku, condition, qty) from stock key `start` on, in key order, and the key the
-        next page starts at (None on the last page). A key no page names shows 0."""
+        (sku, condition, qty, price, currency) from stock key `start` on, in key order,
+        and the key the next page starts at (None on the last page). A key no page names
+        shows 0; `price` and `currency` are the SKU's last published price on the
+        channel, None when it has none."""
         ch = self._channel_index.get(channel)
         if ch is None:
             raise BadInputError(f"channel: unknown channel {channel!r}")

@@ -609,19 +609,27 @@ class ChannelQuery(Struct, frozen=True):
     ) = None
 
 
-class ShownItem(Struct, frozen=True, gc=False):
-    """The quantity a channel was last sent for one stock key."""
+class ShownItem(Struct, frozen=True, gc=False, omit_defaults=True):
+    """The quantity a channel was last sent for one stock key, and the price last
+    published for its SKU on that channel (both absent when none was)."""
 
     sku: Sku
     condition: Condition
     qty: Qty
+    price: Annotated[
+        str | None,
+        Meta(description='The SKU\'s last published price on the channel, e.g. "19.99".'),
+    ] = None
+    currency: CurrencyCode | None = None
 
 
 class ChannelPage(Struct, frozen=True, omit_defaults=True):
     """One page of {prefix}.query.channel: every quantity last published on a channel
     as of `seq`. A connector resyncs by taking the first page's `seq`, paging through
     with `after` = `next` until `next` is null, then applying the `channel.quantities`
-    messages with a greater `seq` in order. A listing no page names shows 0."""
+    messages with a greater `seq` in order. A listing no page names shows 0. An item's
+    `price` is the last `price` message of its SKU on the channel: a connector that missed
+    it sends it on resync."""
 
     channel: ChannelId
     seq: Annotated[Qty, Meta(description="The channel's last published `seq` when answered.")]

@@ -153,3 +153,21 @@ async def test_a_catalog_price_goes_from_the_log_through_its_guards_to_the_marke
             await anyio.sleep(0.5)
             assert shown.price == body["price"]
             assert [b["sku"] for _, b in published.messages] == ["P1"]
+
+
+async def test_a_price_published_while_no_connector_runs_reaches_the_marketplace_on_its_start(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """A restarted gateway resyncs prices with quantities: the channel query's page
+    carries the price published while it was down, and the connector sends it."""
+    async with running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc:
+        published = await watch(svc.nc, "inv.price.amazon")
+        decided = await stock(svc, "P1", 100, "p1")
+        set_price = event("price.set", "price-1", sku="P1", price="20.00", currency="USD")
+        await svc.nc.jetstream().publish("inv.catalog.pim", set_price)
+        await published.wait_for(lambda m: any(b["sku"] == "P1" for _, b in m))
+        [body] = [b for _, b in published.messages if b["sku"] == "P1"]
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+            shown = sandbox.market.listings["P1-EBAY"]
+            await until(lambda: shown.qty == decided and shown.price == body["price"])
+            assert pushes(registry, "applied") == 1

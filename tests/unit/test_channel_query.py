@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from invsync import Engine, Policy
-from invsync.events import ChannelPage
+from invsync.events import ChannelPage, encode_json
 from invsync.service.channel_query import (
     BAD_CURSOR_ERROR,
     REPUBLISHING_ERROR,
@@ -42,6 +42,17 @@ def stock(sku: str, on_hand: int, n: int, condition: str = "new") -> dict[str, A
         "condition": condition,
         "location": "wh",
         "on_hand": on_hand,
+    }
+
+
+def price_set(sku: str, price: str, n: int) -> dict[str, Any]:
+    return {
+        "type": "price.set",
+        "event_id": f"p{n}",
+        "ts": TS,
+        "sku": sku,
+        "price": price,
+        "currency": "USD",
     }
 
 
@@ -86,6 +97,31 @@ def test_pages_of_two_list_every_published_quantity_once_with_the_channel_seq() 
     outlet = all_pages(engine, {}, "outlet", 1000)
     assert [(i.sku, i.condition, i.qty) for i in outlet[0].items] == [("U", "used", 4)]
     assert outlet[0].seq == 0 and outlet[0].next is None
+
+
+def test_items_carry_their_skus_published_price_and_unpriced_pages_stay_as_they_were() -> None:
+    engine = Engine(Policy.from_toml(POLICY.replace('id = "shop"\n', 'id = "shop"\nprice = {}\n')))
+    engine.apply(stock("A", 5, 1))
+    engine.apply(stock("B", 3, 2))
+    engine.apply(stock("U", 4, 3, condition="used"))
+    engine.apply(price_set("A", "19.00", 1))
+    engine.drain_changes()
+    engine.apply(price_set("B", "5.00", 2))  # recorded, not yet published
+    prices, _ = engine.drain_prices(max_skus=1)
+    assert [(ch, msgspec.json.decode(body)["sku"]) for ch, body in prices] == [("shop", "A")]
+
+    [page] = all_pages(engine, {"shop": 3}, "shop", 10)
+
+    assert [(i.sku, i.price, i.currency) for i in page.items] == [
+        ("A", "19.00", "USD"),
+        ("B", None, None),
+    ]
+    assert b'{"sku":"B","condition":"new","qty":3}' in encode_json(page)
+    # outlet sets no prices: its page is byte for byte what it was before prices.
+    [outlet] = all_pages(engine, {"outlet": 1}, "outlet", 10)
+    assert encode_json(outlet) == (
+        b'{"channel":"outlet","seq":1,"items":[{"sku":"U","condition":"used","qty":4}],"next":null}'
+    )
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,9 @@ and the service reads acks by `seq`, so they are not acknowledged: each is count
 `invsync_channel_price_pushes_total{channel,outcome}`, and a refusal, a price in
 another currency than the channel's, or a platform whose profile sends no prices is
 alerted as `channel_error`. An unmapped price waits for its listing like a quantity.
+A resync's pages carry each SKU's last published price too: each is queued as if its
+message came again, unless the platform already accepted exactly that price from this
+gateway, so a price published while the gateway was down or cut off still arrives.
 
 Partitioned services send each channel's messages from every partition, each with
 its own `seq` (`partition` in the message): the connector keeps the last `seq` per
@@ -56,6 +59,7 @@ from invsync.events import (
     ChannelPage,
     ChannelQuantities,
     HeldStock,
+    ShownItem,
     encode_json,
 )
 from invsync.gateway.budget import RevisionBudget
@@ -356,6 +360,12 @@ class Connector:
             log.warning("%s: unreadable price message skipped: %s", self.channel, exc)
             self.metrics.price("invalid")
             return
+        self._want_price(body)
+
+    def _want_price(self, body: _PriceMessage, unless_shown: bool = False) -> None:
+        """Queue a price for its listing, from a message or a resync's page.
+        `unless_shown` (a resync): not when the platform already accepted exactly that
+        price from this gateway and no other is on its way."""
         key = (body.sku, body.condition)
         if not self.scheduler.sends_prices:
             self.metrics.price("unsupported")
@@ -387,6 +397,8 @@ class Connector:
             self.metrics.price("unmapped")
             self._missing(key, f"price {price}")
             return
+        if unless_shown and self.scheduler.queue.shows_price(listing) == price:
+            return
         self.scheduler.put_price(listing, price, now, self._price_waiter())
 
     def _price_waiter(self) -> Settled:
@@ -407,7 +419,7 @@ class Connector:
         pages = [(0, *await self._read_until_answered(0))]
         for partition in range(1, self.partitions):  # known once partition 0 answered
             pages.append((partition, *await self._read_until_answered(partition)))
-        named = {(sku, condition) for _, _, items in pages for sku, condition, _ in items}
+        named = {(item.sku, item.condition) for _, _, items in pages for item in items}
         unnamed = [key for key in self.map.listed() if key not in named]
         for partition, seq, items in pages:
             last = partition == pages[-1][0]
@@ -417,7 +429,7 @@ class Connector:
         """Queue every quantity one partition shows on the channel, as of its `seq`."""
         self._queue_resync(partition, *await self._read_until_answered(partition), [])
 
-    async def _read_until_answered(self, partition: int) -> tuple[int, list[tuple[str, str, int]]]:
+    async def _read_until_answered(self, partition: int) -> tuple[int, list[ShownItem]]:
         attempt = 0
         while True:
             try:
@@ -429,18 +441,24 @@ class Connector:
                 await anyio.sleep(delay)
 
     def _queue_resync(
-        self, partition: int, seq: int, items: list[tuple[str, str, int]], zeros: list[Key]
+        self, partition: int, seq: int, items: list[ShownItem], zeros: list[Key]
     ) -> None:
-        """Queue one partition's page items, and 0 for `zeros`, acknowledged as its `seq`."""
+        """Queue one partition's page items, and 0 for `zeros`, acknowledged as its `seq`;
+        and each SKU's price as if its last price message came again."""
         self.resyncs += 1
         ack = _Acknowledgement(seq, 0, partition)
         now = datetime.now(UTC)
-        for sku, condition, qty in items:
+        prices: dict[str, _PriceMessage] = {}
+        for item in items:
             ack.remaining += 1
-            self._want(sku, condition, qty, now, ack, unless_shown=True)
+            self._want(item.sku, item.condition, item.qty, now, ack, unless_shown=True)
+            if item.price is not None and item.currency is not None:
+                prices[item.sku] = _PriceMessage(item.sku, item.price, item.currency)
         for key in zeros:
             ack.remaining += 1
             self._want(key[0], key[1], 0, now, ack, unless_shown=True)
+        for price in prices.values():
+            self._want_price(price, unless_shown=True)
         self.last_seqs[partition] = seq
         if seq > 0:
             self._acks.append(ack)
@@ -473,8 +491,8 @@ class Connector:
                 if seq > self.last_seqs.get(partition, 0):
                     await found.send((partition, seq))
 
-    async def _read_all(self, partition: int) -> tuple[int, list[tuple[str, str, int]]]:
-        items: list[tuple[str, str, int]] = []
+    async def _read_all(self, partition: int) -> tuple[int, list[ShownItem]]:
+        items: list[ShownItem] = []
         after: str | None = None
         seq: int | None = None
         while True:
@@ -482,7 +500,7 @@ class Connector:
             if seq is None:
                 seq = page.seq
                 self.partitions = max(self.partitions, page.partitions)
-            items += [(item.sku, item.condition, item.qty) for item in page.items]
+            items += page.items
             if page.next is None:
                 return seq, items
             after = page.next

@@ -334,6 +334,15 @@ class PushQueue:
             return None
         return self.known.get(key)
 
+    def shows_price(self, listing: Listing) -> Price | None:
+        """The price the platform last accepted for `listing` when no price for it is
+        queued or in flight; None when that is not known."""
+        key = self.profile.listing_key(listing)
+        flying = self._in_flight.get(key)
+        if key in self._prices or (flying is not None and flying.price is not None):
+            return None
+        return self.known_prices.get(key)
+
     # --- choosing ----------------------------------------------------------------------
 
     def take(self, now: float) -> Batch | float:

@@ -7,6 +7,8 @@ the core's record of what was published (updated by the same drain that the
 publisher numbers, with no await in between) together with the publisher's `seq`
 for the channel, in one step of the event loop: the items are exactly what the
 messages up to that `seq` said, so the messages after it are the only ones to apply.
+Each item also carries its SKU's last published `{p}.price.<channel>` price, if any:
+prices have no `seq`, so a connector queues it like a price message (the newest wins).
 """
 
 from __future__ import annotations
@@ -72,7 +74,10 @@ def answer(
     return ChannelPage(
         channel=query.channel,
         seq=channel_seqs.get(query.channel, 0),
-        items=[ShownItem(sku=sku, condition=cond, qty=qty) for sku, cond, qty in rows],
+        items=[
+            ShownItem(sku=sku, condition=cond, qty=qty, price=price, currency=currency)
+            for sku, cond, qty, price, currency in rows
+        ],
         next=None if next_key is None else str(next_key),
         partition=mine,
         partitions=partitions,

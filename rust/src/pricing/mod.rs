@@ -526,6 +526,18 @@ impl Pricing {
             })
     }
 
+    /// The price last published for `sku` on channel `ch`, as (decimal, currency code):
+    /// what a connector that missed it is sent on resync. None when none was.
+    pub fn published_price(&self, sku: &str, ch: usize) -> Option<(String, String)> {
+        let s = *self.slot_of.get(sku)? as usize;
+        if ch >= self.width() {
+            return None;
+        }
+        let price = self.last_published(s, ch)?;
+        let cur = self.book[s]?.currency;
+        Some((cur.format(price), cur.code().to_string()))
+    }
+
     fn last_published(&self, slot: usize, ch: usize) -> Option<i64> {
         Some(self.published[slot * self.width() + ch]).filter(|&l| l != NONE)
     }

@@ -26,6 +26,8 @@ pub struct Core {
 }
 
 type Fx<'py> = PyResult<Bound<'py, convert::BatchEffects>>;
+/// A channel page's (sku, condition, qty, price or None, currency or None).
+type PublishedRows = Vec<(String, String, i64, Option<String>, Option<String>)>;
 /// A reservation's contract reply, and its effects (None when there are none).
 type Reply<'py> = (
     Bound<'py, PyDict>,
@@ -537,8 +539,9 @@ impl Core {
     }
 
     /// One page of channel `channel`'s last published quantities from key `start` on:
-    /// ([(sku, condition, qty)], the key the next page starts at or None), see
-    /// `State::published_page`.
+    /// ([(sku, condition, qty, price or None, currency or None)], the key the next page
+    /// starts at or None), see `State::published_page`; the price is the SKU's last
+    /// published on the channel (`Pricing::published_price`).
     #[allow(clippy::type_complexity)]
     fn published_page(
         &self,
@@ -546,7 +549,7 @@ impl Core {
         channel: usize,
         start: u32,
         limit: usize,
-    ) -> PyResult<(Vec<(String, String, i64)>, Option<u32>)> {
+    ) -> PyResult<(PublishedRows, Option<u32>)> {
         let st = self.inner.state();
         let page = caught(py, || st.published_page(channel, start, limit))?;
         let items = page
@@ -555,10 +558,13 @@ impl Core {
             .map(|(key, qty)| {
                 let k = &st.keys[key as usize];
                 let condition = st.conditions.get(k.condition as usize);
+                let (price, currency) = st.pricing.published_price(&k.sku, channel).unzip();
                 (
                     k.sku.to_string(),
                     condition.map_or_else(String::new, Clone::clone),
                     qty,
+                    price,
+                    currency,
                 )
             })
             .collect();
