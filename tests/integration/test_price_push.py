@@ -52,7 +52,7 @@ def pushes(registry: CollectorRegistry, outcome: str) -> float:
 @asynccontextmanager
 async def ebay_connector(
     server: NatsServer, tmp_path: Path
-) -> AsyncIterator[tuple[EbaySandbox, CollectorRegistry]]:
+) -> AsyncIterator[tuple[EbaySandbox, CollectorRegistry, Connector]]:
     """The policy's channel `amazon` sold through an eBay account on the sandbox, which
     lists P1 and P2; the listing map names P1 only."""
     market = ebay_world.market(0)
@@ -80,7 +80,7 @@ async def ebay_connector(
                 GatewayMetrics(registry).channel(CHANNEL),
             )
             await tasks.start(conn.run)
-            yield sandbox, registry
+            yield sandbox, registry, conn
             tasks.cancel_scope.cancel()
     finally:
         await nc.close()
@@ -95,7 +95,7 @@ async def test_prices_published_for_a_channel_reach_its_marketplace(
     ):
         errors = await watch(svc.nc, "inv.alert.channel_error")
         missing = await watch(svc.nc, "inv.alert.mapping_missing")
-        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry, _):
             shown = sandbox.market.listings["P1-EBAY"]
             decided = await stock(svc, "P1", 100, "p1")
             await until(lambda: shown.qty == decided)
@@ -130,7 +130,7 @@ async def test_a_catalog_price_goes_from_the_log_through_its_guards_to_the_marke
         published = await watch(svc.nc, "inv.price.amazon")
         guarded = await watch(svc.nc, "inv.alert.price_guard")
         js = svc.nc.jetstream()
-        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry, _):
             shown = sandbox.market.listings["P1-EBAY"]
             good = event("price.set", "price-1", sku="P1", price="20.00", currency="USD")
             await js.publish("inv.catalog.pim", good)
@@ -159,7 +159,8 @@ async def test_a_price_published_while_no_connector_runs_reaches_the_marketplace
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     """A restarted gateway resyncs prices with quantities: the channel query's page
-    carries the price published while it was down, and the connector sends it."""
+    carries the price published while it was down, and the connector sends it. A later
+    resync does not send a price the marketplace accepted from it again."""
     async with running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc:
         published = await watch(svc.nc, "inv.price.amazon")
         decided = await stock(svc, "P1", 100, "p1")
@@ -167,7 +168,14 @@ async def test_a_price_published_while_no_connector_runs_reaches_the_marketplace
         await svc.nc.jetstream().publish("inv.catalog.pim", set_price)
         await published.wait_for(lambda m: any(b["sku"] == "P1" for _, b in m))
         [body] = [b for _, b in published.messages if b["sku"] == "P1"]
-        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry):
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, registry, conn):
             shown = sandbox.market.listings["P1-EBAY"]
             await until(lambda: shown.qty == decided and shown.price == body["price"])
             assert pushes(registry, "applied") == 1
+            # A message lost on the way: the next one shows a gap, and the connector resyncs.
+            assert conn.last_seq is not None
+            conn.last_seq -= 1
+            again = await stock(svc, "P1", 40, "p1-again")
+            await until(lambda: conn.resyncs == 2 and shown.qty == again)
+            await anyio.sleep(0.3)
+            assert pushes(registry, "applied") == 1 and shown.price == body["price"]
