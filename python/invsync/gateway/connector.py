@@ -416,6 +416,7 @@ class Connector:
     async def _resync(self) -> None:
         """Queue every quantity the service shows on the channel, as of a `seq` per
         partition; a mapped listing no partition's page names is sent 0."""
+        asked = datetime.now(UTC)
         pages = [(0, *await self._read_until_answered(0))]
         for partition in range(1, self.partitions):  # known once partition 0 answered
             pages.append((partition, *await self._read_until_answered(partition)))
@@ -423,11 +424,12 @@ class Connector:
         unnamed = [key for key in self.map.listed() if key not in named]
         for partition, seq, items in pages:
             last = partition == pages[-1][0]
-            self._queue_resync(partition, seq, items, unnamed if last else [])
+            self._queue_resync(partition, seq, items, unnamed if last else [], asked)
 
     async def _resync_partition(self, partition: int) -> None:
         """Queue every quantity one partition shows on the channel, as of its `seq`."""
-        self._queue_resync(partition, *await self._read_until_answered(partition), [])
+        asked = datetime.now(UTC)
+        self._queue_resync(partition, *await self._read_until_answered(partition), [], asked)
 
     async def _read_until_answered(self, partition: int) -> tuple[int, list[ShownItem]]:
         attempt = 0
@@ -441,10 +443,17 @@ class Connector:
                 await anyio.sleep(delay)
 
     def _queue_resync(
-        self, partition: int, seq: int, items: list[ShownItem], zeros: list[Key]
+        self,
+        partition: int,
+        seq: int,
+        items: list[ShownItem],
+        zeros: list[Key],
+        asked: datetime,
     ) -> None:
         """Queue one partition's page items, and 0 for `zeros`, acknowledged as its `seq`;
-        and each SKU's price as if its last price message came again."""
+        and each SKU's price as if its last price message came again, unless a price
+        message for it arrived since the pages were `asked` for (prices have no `seq`:
+        the page's may be the older one)."""
         self.resyncs += 1
         ack = _Acknowledgement(seq, 0, partition)
         now = datetime.now(UTC)
@@ -458,7 +467,9 @@ class Connector:
             ack.remaining += 1
             self._want(key[0], key[1], 0, now, ack, unless_shown=True)
         for price in prices.values():
-            self._want_price(price, unless_shown=True)
+            heard = self._latest_price.get((price.sku, price.condition))
+            if heard is None or heard[1] < asked:
+                self._want_price(price, unless_shown=True)
         self.last_seqs[partition] = seq
         if seq > 0:
             self._acks.append(ack)
