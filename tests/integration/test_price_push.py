@@ -19,6 +19,7 @@ import nats
 import pytest
 from prometheus_client import CollectorRegistry
 
+from invsync.events import ShownItem
 from invsync.gateway.connector import Connector
 from invsync.gateway.listings import CsvListings
 from invsync.gateway.metrics import GatewayMetrics
@@ -179,3 +180,37 @@ async def test_a_price_published_while_no_connector_runs_reaches_the_marketplace
             await until(lambda: conn.resyncs == 2 and shown.qty == again)
             await anyio.sleep(0.3)
             assert pushes(registry, "applied") == 1 and shown.price == body["price"]
+
+
+async def test_a_price_message_heard_during_a_resync_wins_over_the_older_page_price(
+    nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prices have no `seq`: a price message that arrives while a resync reads its pages
+    is newer than the page's price, which must not replace it."""
+    async with (
+        running_service(nats_server, service_config(nats_server, tmp_path / "s")) as svc,
+        as_service(nats_server) as service,
+    ):
+        published = await watch(svc.nc, "inv.price.amazon")
+        await stock(svc, "P1", 100, "p1")
+        set_price = event("price.set", "price-1", sku="P1", price="20.00", currency="USD")
+        await svc.nc.jetstream().publish("inv.catalog.pim", set_price)
+        await published.wait_for(lambda m: any(b["sku"] == "P1" for _, b in m))
+        async with ebay_connector(nats_server, tmp_path) as (sandbox, _, conn):
+            shown = sandbox.market.listings["P1-EBAY"]
+            await until(lambda: shown.price is not None)
+            read_pages = conn._read_until_answered
+
+            async def newer_price_heard_meanwhile(partition: int) -> tuple[int, list[ShownItem]]:
+                answer = await read_pages(partition)
+                await service.publish("inv.price.amazon", price("P1", "31.00"))
+                await until(lambda: shown.price == "31.00")
+                return answer
+
+            monkeypatch.setattr(conn, "_read_until_answered", newer_price_heard_meanwhile)
+            assert conn.last_seq is not None
+            conn.last_seq -= 1  # a gap: the next message resyncs
+            await stock(svc, "P1", 40, "p1-again")
+            await until(lambda: conn.resyncs == 2)
+            await anyio.sleep(0.3)
+            assert shown.price == "31.00"
