@@ -192,7 +192,7 @@ SKU_EXPLANATION = {
                 "type": "object",
                 "properties": {
                     "channel": {"type": "string"},
-                    "price": {"type": "string", "description": "Decimal, e.g. \"21.99\"."},
+                    "price": {"type": "string", "description": 'Decimal, e.g. "21.99".'},
                     "currency": {"type": "string"},
                     "published": {"type": ["string", "null"]},
                     "formula": {"type": "string"},

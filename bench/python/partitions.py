@@ -27,17 +27,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import bench_policy, stocked_engine  # noqa: E402
-from test_core import contract_events  # noqa: E402
+from conftest import bench_policy, stocked_engine
+from test_core import contract_events
 
-from invsync import Engine, _core  # noqa: E402
-from invsync.events import InboundEvent, ReserveRequest  # noqa: E402
+from invsync import Engine, _core
+from invsync.events import InboundEvent, ReserveRequest
 
 ROUNDS = 9
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -113,8 +112,14 @@ def core_reservations(n: int = 5_000) -> tuple[float, float]:
     def setup() -> None:
         engines[:] = [Engine(bench_policy(), partition=k, partitions=2) for k in (0, 1)]
         stock = [
-            {"type": "stock.set", "event_id": f"s-{s}", "ts": T0.isoformat(), "sku": s,
-             "location": "wh", "on_hand": 10**9}
+            {
+                "type": "stock.set",
+                "event_id": f"s-{s}",
+                "ts": T0.isoformat(),
+                "sku": s,
+                "location": "wh",
+                "on_hand": 10**9,
+            }
             for s in left + right
         ]
         for engine in engines:
@@ -168,17 +173,28 @@ async def nats_reservations(n: int = 300) -> tuple[float, float]:
             nc = await connect(server.client("producer"))
             js = nc.jetstream()
             for s in left + right:
-                body = {"type": "stock.set", "event_id": f"s-{s}", "ts": T0.isoformat(),
-                        "sku": s, "location": "wh-3", "on_hand": 10**6}
+                body = {
+                    "type": "stock.set",
+                    "event_id": f"s-{s}",
+                    "ts": T0.isoformat(),
+                    "sku": s,
+                    "location": "wh-3",
+                    "on_hand": 10**6,
+                }
                 await js.publish("inv.stock.wh-3", msgspec.json.encode(body))
 
             async def latency(name: str, lines: Callable[[int], list[tuple[str, int]]]) -> float:
                 times = []
                 for i in range(n):
-                    body = {"request_id": f"{name}{i}", "order_id": f"{name}{i}",
-                            "channel": "shopify",
-                            "lines": [{"line_id": str(k), "sku": s, "qty": q}
-                                      for k, (s, q) in enumerate(lines(i))]}
+                    body = {
+                        "request_id": f"{name}{i}",
+                        "order_id": f"{name}{i}",
+                        "channel": "shopify",
+                        "lines": [
+                            {"line_id": str(k), "sku": s, "qty": q}
+                            for k, (s, q) in enumerate(lines(i))
+                        ],
+                    }
                     started = time.perf_counter()
                     reply = await nc.request("inv.reserve.shopify", msgspec.json.encode(body), 10)
                     times.append((time.perf_counter() - started) * 1000)
@@ -201,18 +217,24 @@ def main() -> None:
     elif what == "core":
         whole = events_bench()
         halves = [events_bench(2, k) for k in (0, 1)]
-        print(f"event bench, 20,000 events: one engine {whole:.1f} ms; partitions of 2: "
-              f"{halves[0]:.1f} ms and {halves[1]:.1f} ms "
-              f"({halves[0] / whole:.2f}x and {halves[1] / whole:.2f}x)")
+        print(
+            f"event bench, 20,000 events: one engine {whole:.1f} ms; partitions of 2: "
+            f"{halves[0]:.1f} ms and {halves[1]:.1f} ms "
+            f"({halves[0] / whole:.2f}x and {halves[1] / whole:.2f}x)"
+        )
         one, two = core_reservations()
-        print(f"reservation in the core: single partition {one:.2f} µs, "
-              f"spanning two {two:.2f} µs ({two / one:.1f}x)")
+        print(
+            f"reservation in the core: single partition {one:.2f} µs, "
+            f"spanning two {two:.2f} µs ({two / one:.1f}x)"
+        )
     else:
         import anyio
 
         single, cross = anyio.run(nats_reservations)
-        print(f"reservation through NATS (median wait): single partition {single:.2f} ms, "
-              f"spanning two {cross:.2f} ms ({cross / single:.1f}x)")
+        print(
+            f"reservation through NATS (median wait): single partition {single:.2f} ms, "
+            f"spanning two {cross:.2f} ms ({cross / single:.1f}x)"
+        )
 
 
 if __name__ == "__main__":
