@@ -52,8 +52,9 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
                 continue
             # `check` refuses an automatic buffer on a channel without lag_s.
             push = spec.lag_s or 0.0
-            formula, buffer = _automatic(rule.auto, push, sellers)
-            reason = buffer_reason(buffer, _explain_inputs(rule.auto, formula, push, sellers))
+            auto = rule.auto
+            formula, buffer = auto_buffer(auto.risk, auto.min, auto.max, push, sellers)
+            reason = buffer_reason(buffer, _explain_inputs(auto, formula, push, sellers))
             out.append(BufferAtPeak(sku, channel, buffer, reason, exposure))
     return out
 
@@ -61,13 +62,6 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
 def _units(push_s: float, sellers: list[tuple[float, float]], risk: float) -> int:
     """ceil(risk × Σ_d v_d × (push + order_lag_d)), in whole units, as the core counts."""
     return auto_buffer(risk, 0, None, push_s, sellers)[0]
-
-
-def _automatic(
-    rule: AutoRule, push_s: float, sellers: list[tuple[float, float]]
-) -> tuple[int, int]:
-    """(the formula's value, the buffer within the rule's bounds): the core's own rule."""
-    return auto_buffer(rule.risk, rule.min, rule.max, push_s, sellers)
 
 
 def _explain_inputs(
