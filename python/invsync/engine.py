@@ -639,6 +639,23 @@ class Engine:
         core = _core.Core.restore(policy.tables_json(), data, partition, partitions)
         return cls(policy, partition=partition, partitions=partitions, _core_obj=core)
 
+    @classmethod
+    def split(
+        cls, policy: Policy, snapshots: list[bytes], *, partition: int, partitions: int
+    ) -> Engine:
+        """Partition `partition` of `partitions`, built from the snapshots every old
+        partition took at one log position (`snapshots[j]` is old partition j's): each
+        SKU's state moves to its family's new partition, what the log shares is merged.
+        SnapshotError when they do not fit together or a reservation spanning partitions
+        still waits for votes (`undecided_requests`)."""
+        core = _core.Core.split(policy.tables_json(), snapshots, partition, partitions)
+        return cls(policy, partition=partition, partitions=partitions, _core_obj=core)
+
+    def undecided_requests(self) -> list[str]:
+        """Ids of the reservations spanning partitions that were prepared here and
+        still wait for a vote: the log has not decided them yet."""
+        return self._core.undecided_requests()
+
     @property
     def partition(self) -> tuple[int, int]:
         """(partition, partitions): the share of the SKUs this engine applies."""

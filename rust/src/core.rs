@@ -355,7 +355,26 @@ impl Core {
     /// Rebuilds a core from a snapshot, adopting `policy` (locations and channels are
     /// matched by id, so a reload between snapshot and restart is fine).
     pub fn restore(policy: Policy, partition: Partition, data: &[u8]) -> CoreResult<Core> {
-        let (p, log, adaptive, cross, pricing) = snapshot::decode(data)?;
+        Core::from_sections(policy, partition, snapshot::decode(data)?)
+    }
+
+    /// Partition `partition` of `partition.count`, built from the snapshots of the old
+    /// partitions (`olds[j]` is old partition j's), all at one log position: see
+    /// `crate::split`.
+    pub fn split(policy: Policy, partition: Partition, olds: &[&[u8]]) -> CoreResult<Core> {
+        let sections = olds
+            .iter()
+            .map(|data| snapshot::decode(data))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let merged = crate::split::split(&policy, sections, partition)?;
+        Core::from_sections(policy, partition, merged)
+    }
+
+    fn from_sections(
+        policy: Policy,
+        partition: Partition,
+        (p, log, adaptive, cross, pricing): snapshot::Sections,
+    ) -> CoreResult<Core> {
         let core = Core::partitioned(policy, partition);
         {
             let mut st = core.state();

@@ -116,6 +116,11 @@ impl EventWindow {
         self.order.len()
     }
 
+    /// The remembered id hashes, oldest first.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.order.iter().map(|&(_, id)| id)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }

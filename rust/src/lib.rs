@@ -17,6 +17,7 @@ pub mod policy;
 pub mod pricing;
 pub mod reservation;
 pub mod snapshot;
+pub mod split;
 pub mod state;
 pub mod timefmt;
 pub mod velocity;

@@ -200,6 +200,11 @@ impl<K: std::hash::Hash + Eq + Clone> Window<K> {
         self.seen.contains(k)
     }
 
+    /// The remembered identifiers, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
+        self.order.iter()
+    }
+
     /// Returns the identifier that fell out of the window, if any.
     pub fn insert(&mut self, k: K) -> Option<K> {
         if !self.seen.insert(k.clone()) {

@@ -170,6 +170,29 @@ impl Core {
         Ok(Core { inner })
     }
 
+    /// Partition `partition` of `partitions` from the snapshots of every old partition
+    /// at one log position (`snapshots[j]` is old partition j's): see `crate::split`.
+    #[staticmethod]
+    fn split(
+        py: Python<'_>,
+        tables_json: &[u8],
+        snapshots: Vec<Vec<u8>>,
+        partition: u32,
+        partitions: u32,
+    ) -> PyResult<Self> {
+        let part = Partition::new(partition, partitions).map_err(PyValueError::new_err)?;
+        let p = policy(py, tables_json)?;
+        let olds: Vec<&[u8]> = snapshots.iter().map(Vec::as_slice).collect();
+        let inner = guarded(py, || Inner::split(p, part, &olds))?;
+        Ok(Core { inner })
+    }
+
+    /// Request ids of reservations spanning partitions prepared here and still waiting
+    /// for their votes, in id order.
+    fn undecided_requests(&self) -> Vec<String> {
+        self.inner.state().cross.pending.keys().cloned().collect()
+    }
+
     /// (partition, partitions) this core applies.
     fn partition(&self) -> (u32, u32) {
         let part = self.inner.partition();
