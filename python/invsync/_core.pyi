@@ -116,12 +116,13 @@ class Core:
     def restore(tables_json: bytes, data: bytes, partition: int = 0, partitions: int = 1) -> Core:
         """A core from `snapshot()` bytes, adopting the given policy; SnapshotError if corrupt."""
     @staticmethod
-    def split(
-        tables_json: bytes, snapshots: list[bytes], partition: int, partitions: int
-    ) -> Core:
+    def split(tables_json: bytes, snapshots: list[bytes], partition: int, partitions: int) -> Core:
         """Partition `partition` of `partitions` from every old partition's snapshot at
         one log position (`snapshots[j]` is old partition j's); SnapshotError when they
         do not fit together or a spanning reservation is still undecided."""
+    def holds(self) -> list[tuple[str, int, list[tuple[str, str, str, int]]]]:
+        """Live checkout holds: (order id, expires at µs, [(line id, sku, condition,
+        units held)])."""
     def undecided_requests(self) -> list[str]:
         """Ids of spanning reservations prepared here still waiting for votes."""
     def reserve_share(

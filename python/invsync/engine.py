@@ -651,6 +651,14 @@ class Engine:
         core = _core.Core.split(policy.tables_json(), snapshots, partition, partitions)
         return cls(policy, partition=partition, partitions=partitions, _core_obj=core)
 
+    def holds(self) -> dict[str, tuple[datetime, list[tuple[str, str, str, int]]]]:
+        """Every live checkout hold by order id: when it expires, and its lines as
+        (line id, sku, condition, units held)."""
+        return {
+            order_id: (from_micros(expires), lines)
+            for order_id, expires, lines in self._core.holds()
+        }
+
     def undecided_requests(self) -> list[str]:
         """Ids of the reservations spanning partitions that were prepared here and
         still wait for a vote: the log has not decided them yet."""

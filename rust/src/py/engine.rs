@@ -193,6 +193,35 @@ impl Core {
         self.inner.state().cross.pending.keys().cloned().collect()
     }
 
+    /// Every live checkout hold in order id order: (order id, expires at µs, its lines
+    /// as (line id, sku, condition, units held)).
+    #[allow(clippy::type_complexity)]
+    fn holds(&self) -> Vec<(String, i64, Vec<(String, String, String, i64)>)> {
+        let st = self.inner.state();
+        st.registry
+            .holds
+            .iter()
+            .filter_map(|(expires, id)| {
+                let order = st.registry.orders.get(id)?;
+                let lines = order
+                    .lines
+                    .iter()
+                    .filter_map(|l| {
+                        let key = st.keys.get(l.key as usize)?;
+                        let condition = st.conditions.get(key.condition as usize)?.clone();
+                        Some((
+                            l.line_id.to_string(),
+                            key.sku.to_string(),
+                            condition,
+                            l.reserved,
+                        ))
+                    })
+                    .collect();
+                Some((id.to_string(), *expires, lines))
+            })
+            .collect()
+    }
+
     /// (partition, partitions) this core applies.
     fn partition(&self) -> (u32, u32) {
         let part = self.inner.partition();
