@@ -16,18 +16,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     resize = sub.add_parser(
         "resize",
-        help="record a new partition count and retire the old partitions' snapshots",
-        description="With every allocator of the stream stopped: check that the log is "
-        "whole, record the new partition count (`invsync serve` refuses any other) and "
-        "retire the old partitions' snapshots; each new partition then replays the log "
-        "from the start.",
+        help="move the old partitions' state into a new partition count",
+        description="With every allocator of the stream stopped: bring each old "
+        "partition's state to the end of the log (its snapshot plus the log after it), "
+        "split it by SKU family into the new partitions' snapshots at that position, "
+        "record the new count (`invsync serve` refuses any other) and retire the old "
+        "snapshots. Refused while a reservation spanning partitions waits for votes.",
     )
     resize.add_argument("--nats", default="nats://127.0.0.1:4222", help="NATS server URL")
     resize.add_argument(
         "--policy",
         type=Path,
         required=True,
-        help="the policy TOML file the allocators run (its SKU families place SKUs)",
+        help="the policy TOML file the allocators run (its SKU families place SKUs; "
+        "the log's own policy is used where it has one)",
     )
     resize.add_argument("--from", dest="from_partitions", type=int, required=True, metavar="N")
     resize.add_argument("--to", dest="to_partitions", type=int, required=True, metavar="M")
@@ -89,14 +91,18 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"stream {done.stream}: {done.from_partitions} -> {done.to_partitions} partitions "
-        "recorded; `invsync serve` now refuses any other --partitions"
+        f"recorded at stream sequence {done.at_sequence}; `invsync serve` now refuses any "
+        "other --partitions"
     )
+    print(f"wrote {len(done.written)} snapshot(s) of the new partitions")
+    for name in done.written:
+        print(f"  {name}")
     print(f"retired {len(done.retired)} snapshot(s) of the old partitions")
     for name in done.retired:
         print(f"  {name}")
     print(
         f"next: start --partitions {done.to_partitions} --partition K for K = 0 to "
-        f"{done.to_partitions - 1}; each replays the log's {done.log_messages} messages "
-        "from the start before it serves"
+        f"{done.to_partitions - 1}, with the same snapshot store; each starts from its "
+        f"snapshot at {done.at_sequence}"
     )
     return 0

@@ -42,17 +42,12 @@ from invsync.service.leadership import Leadership, holder_id, open_leases
 from invsync.service.logwriter import Fenced, LogWriter
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
-from invsync.service.partition_count import check_partitions
+from invsync.service.partition_count import MissingResizeSnapshot, check_partitions
 from invsync.service.pipeline import ConsumeLoop
 from invsync.service.publisher import Publisher
 from invsync.service.push_lag import PushLags
 from invsync.service.reservations import ReservationGateway
-from invsync.service.snapshots import (
-    DirectorySnapshotStore,
-    ObjectStoreSnapshotStore,
-    Snapshot,
-    SnapshotStore,
-)
+from invsync.service.snapshots import Snapshot, SnapshotStore, partition_store
 from invsync.service.stream import ensure_stream
 from invsync.service.subjects import Subjects
 from invsync.service.votes import VoteWriter
@@ -64,14 +59,10 @@ log = logging.getLogger("invsync.service")
 
 
 def snapshot_store(config: ServiceConfig, js: JetStreamContext) -> SnapshotStore:
-    """Where the partition's leader keeps its snapshots: partition 0 where a service
-    without partitions always has, each other partition beside it under its own name."""
-    k = config.partition
-    if config.state_dir is not None:
-        directory = config.state_dir / f"partition-{k}" if k else config.state_dir
-        return DirectorySnapshotStore(directory, config.snapshots_kept)
-    bucket = f"{config.stream}_SNAPSHOTS"
-    return ObjectStoreSnapshotStore(js, bucket, config.snapshots_kept, f"p{k}-" if k else "")
+    """Where the partition's leader keeps its snapshots (`partition_store`)."""
+    return partition_store(
+        js, config.stream, config.state_dir, config.partition, config.snapshots_kept
+    )
 
 
 def new_engine(
@@ -91,22 +82,17 @@ async def restore(
     file_policy: Policy,
     engine_type: type[Engine],
     config: ServiceConfig,
+    resized_at: int = 0,
 ) -> tuple[Engine, Snapshot | None]:
-    """The engine at the newest good snapshot, or a fresh one on the file's policy."""
+    """The engine at the newest good snapshot of this partition, or a fresh one on the
+    file's policy. After a resize at stream sequence `resized_at` (> 0) the snapshot
+    must be at or after it: the log before it was applied under another count."""
     started = time.perf_counter()
-    snapshot = await store.load_newest()
-    if snapshot is not None and (snapshot.partition, snapshot.partitions) != config.sku_share:
-        # Another partition count's share of the SKUs (a resize): loading it would
-        # serve some SKUs twice and others not at all. The whole log rebuilds ours.
-        log.warning(
-            "snapshot at %d is partition %d of %d, this is %d of %d: not loaded, "
-            "replaying from the start",
-            snapshot.stream_sequence,
-            snapshot.partition,
-            snapshot.partitions,
-            *config.sku_share,
-        )
-        snapshot = None
+    # Only this partition's share of the SKUs: another count's snapshot would serve
+    # some SKUs twice and others not at all.
+    snapshot = await store.load_newest(config.sku_share)
+    if snapshot is not None and snapshot.stream_sequence < resized_at:
+        snapshot = None  # from before the resize
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
@@ -119,11 +105,18 @@ async def restore(
             )
             return engine, snapshot
         except (SnapshotError, PolicyError, ValueError) as exc:
-            log.warning(
-                "snapshot at %d unusable, replaying from the start: %s",
-                snapshot.stream_sequence,
-                exc,
-            )
+            log.warning("snapshot at %d unusable: %s", snapshot.stream_sequence, exc)
+    if resized_at:
+        k, n = config.sku_share
+        raise MissingResizeSnapshot(
+            f"partition {k} of {n} has no usable snapshot at or after stream sequence "
+            f"{resized_at}, where `invsync partitions resize` moved the state to {n} "
+            "partitions; the log before it was applied under another count, and replaying "
+            "it under this one would decide its reservations again, differently. Start "
+            "this partition with the snapshot store the resize wrote to (the same --state "
+            "directory, or the stream's object store bucket), or restore that store from a "
+            "backup (docs/scaling.md, 'Changing the number of partitions')"
+        )
     return new_engine(engine_type, file_policy, config), None
 
 
@@ -278,9 +271,11 @@ class Service:
             await ensure_stream(js, config.stream, self.subjects, config.duplicate_window_s)
             stream = await js.stream_info(config.stream)
             leases = await open_leases(js, config.stream, stream.config.num_replicas or 1)
-            await check_partitions(leases, config.stream, config.partitions)
+            resized_at = await check_partitions(leases, config.stream, config.partitions)
             store = snapshot_store(config, js)
-            engine, snapshot = await restore(store, file_policy, self.engine_type, config)
+            engine, snapshot = await restore(
+                store, file_policy, self.engine_type, config, resized_at
+            )
             await self._serve(nc, js, leases, store, engine, snapshot, file_policy, ready)
         finally:
             if not nc.is_closed:

@@ -88,10 +88,17 @@ def snapshot_name(stream_sequence: int) -> str:
     return f"snapshot-{stream_sequence:020d}.bin"
 
 
+Share = tuple[int, int]
+"""(partition, partitions): which SKUs a snapshot holds."""
+
+
 class SnapshotStore(Protocol):
     async def save(self, snapshot: Snapshot) -> None: ...
 
-    async def load_newest(self) -> Snapshot | None: ...
+    async def load_newest(self, share: Share | None = None) -> Snapshot | None:
+        """The newest good snapshot; of partition `share` only, when given (a resize
+        leaves another count's snapshots beside them until it retires them)."""
+        ...
 
     async def save_ceilings(self, ceilings: dict[str, int]) -> None: ...
 
@@ -126,20 +133,23 @@ class DirectorySnapshotStore:
         for old in self._names()[self.keep :]:
             old.unlink(missing_ok=True)
 
-    def _read_newest(self) -> Snapshot | None:
+    def _read_newest(self, share: Share | None) -> Snapshot | None:
         for path in self._names():
             try:
-                return decode_snapshot(path.read_bytes())
+                snapshot = decode_snapshot(path.read_bytes())
             except (OSError, ValueError) as exc:
                 log.warning("skipping snapshot %s: %s", path.name, exc)
+                continue
+            if share is None or of_share(snapshot, share):
+                return snapshot
         return None
 
     async def save(self, snapshot: Snapshot) -> None:
         # Off the event loop: a large snapshot's fsync must not stall consumption.
         await anyio.to_thread.run_sync(self._write, snapshot)
 
-    async def load_newest(self) -> Snapshot | None:
-        return await anyio.to_thread.run_sync(self._read_newest)
+    async def load_newest(self, share: Share | None = None) -> Snapshot | None:
+        return await anyio.to_thread.run_sync(self._read_newest, share)
 
     async def save_ceilings(self, ceilings: dict[str, int]) -> None:
         await anyio.to_thread.run_sync(self._write_whole, CEILINGS_NAME, encode_ceilings(ceilings))
@@ -205,12 +215,32 @@ class ObjectStoreSnapshotStore:
         for old in (await self._names(store))[self.keep :]:
             await store.delete(old)
 
-    async def load_newest(self) -> Snapshot | None:
+    async def load_newest(self, share: Share | None = None) -> Snapshot | None:
         store = await self._open()
         for name in await self._names(store):
             try:
                 result = await store.get(name)
-                return decode_snapshot(result.data or b"")
+                snapshot = decode_snapshot(result.data or b"")
             except (NotFoundError, ValueError) as exc:
                 log.warning("skipping snapshot %s: %s", name, exc)
+                continue
+            if share is None or of_share(snapshot, share):
+                return snapshot
         return None
+
+
+def of_share(snapshot: Snapshot, share: Share) -> bool:
+    return (snapshot.partition, snapshot.partitions) == share
+
+
+def partition_store(
+    js: JetStreamContext, stream: str, state_dir: Path | None, partition: int, keep: int
+) -> DirectorySnapshotStore | ObjectStoreSnapshotStore:
+    """Where partition `partition`'s leader keeps its snapshots: partition 0 where a
+    service without partitions always has, each other partition beside it under its
+    own name (a directory `partition-<k>`, an object name prefix `p<k>-`)."""
+    if state_dir is not None:
+        directory = state_dir / f"partition-{partition}" if partition else state_dir
+        return DirectorySnapshotStore(directory, keep)
+    prefix = f"p{partition}-" if partition else ""
+    return ObjectStoreSnapshotStore(js, f"{stream}_SNAPSHOTS", keep, prefix)
