@@ -382,6 +382,25 @@ async def test_a_new_partition_without_the_resize_snapshot_refuses_to_replay(
         pass
 
 
+async def test_partitions_on_volumes_the_resize_cannot_reach_start_from_the_bucket(
+    nats_server: NatsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As in k8s: each allocator keeps its snapshots on its own volume, which the resize
+    # does not see. It rebuilds the old partitions from the log and writes the new
+    # snapshots to the stream's bucket, where the new partitions find them.
+    state = tmp_path / "volumes"
+    seen = Seen()
+    async with partitions_running(nats_server, state, 2, seen) as nc:
+        await load(nc, seen, 2, rounds=10, seed=6)
+    assert seen.granted()
+    assert await resize_command(nats_server, "--from", "2", "--to", "3") == 0
+    assert "p2-snapshot-" in capsys.readouterr().out
+    async with partitions_running(nats_server, state, 3, seen):
+        pass
+    _, holds = union(await final_states(nats_server, state, 3))
+    assert_granted_holds_hold(seen, holds)
+
+
 async def test_resize_refuses_while_an_allocator_runs(
     nats_server: NatsServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -83,16 +83,23 @@ async def restore(
     engine_type: type[Engine],
     config: ServiceConfig,
     resized_at: int = 0,
+    resize_store: SnapshotStore | None = None,
 ) -> tuple[Engine, Snapshot | None]:
     """The engine at the newest good snapshot of this partition, or a fresh one on the
     file's policy. After a resize at stream sequence `resized_at` (> 0) the snapshot
-    must be at or after it: the log before it was applied under another count."""
+    must be at or after it: the log before it was applied under another count. When
+    `store` has none, `resize_store` may: a resize that could not reach this
+    process's volume writes to the stream's bucket."""
     started = time.perf_counter()
     # Only this partition's share of the SKUs: another count's snapshot would serve
     # some SKUs twice and others not at all.
     snapshot = await store.load_newest(config.sku_share)
     if snapshot is not None and snapshot.stream_sequence < resized_at:
         snapshot = None  # from before the resize
+    if snapshot is None and resized_at and resize_store is not None:
+        snapshot = await resize_store.load_newest(config.sku_share)
+        if snapshot is not None and snapshot.stream_sequence < resized_at:
+            snapshot = None
     if snapshot is not None:
         try:
             policy = Policy.from_toml(snapshot.policy_text, snapshot.policy_source)
@@ -113,9 +120,9 @@ async def restore(
             f"{resized_at}, where `invsync partitions resize` moved the state to {n} "
             "partitions; the log before it was applied under another count, and replaying "
             "it under this one would decide its reservations again, differently. Start "
-            "this partition with the snapshot store the resize wrote to (the same --state "
-            "directory, or the stream's object store bucket), or restore that store from a "
-            "backup (docs/scaling.md, 'Changing the number of partitions')"
+            "this partition with the snapshot store the resize wrote to (its --state-dir "
+            "as --state, or the stream's object store bucket), or restore that store from "
+            "a backup (docs/scaling.md, 'Changing the number of partitions')"
         )
     return new_engine(engine_type, file_policy, config), None
 
@@ -273,8 +280,14 @@ class Service:
             leases = await open_leases(js, config.stream, stream.config.num_replicas or 1)
             resized_at = await check_partitions(leases, config.stream, config.partitions)
             store = snapshot_store(config, js)
+            # Where a resize writes when it cannot reach a volume: the stream's bucket.
+            bucket = (
+                partition_store(js, config.stream, None, config.partition, config.snapshots_kept)
+                if config.state_dir is not None
+                else None
+            )
             engine, snapshot = await restore(
-                store, file_policy, self.engine_type, config, resized_at
+                store, file_policy, self.engine_type, config, resized_at, bucket
             )
             await self._serve(nc, js, leases, store, engine, snapshot, file_policy, ready)
         finally:
