@@ -816,6 +816,74 @@ mod tests {
     }
 
     #[test]
+    fn an_event_applied_before_the_split_is_a_duplicate_in_every_new_partition() {
+        let mut log = Log::new(2);
+        for i in 0..SKUS {
+            log.stock(&sku(i), 4); // event ids e1.. with fingerprint 1
+        }
+        for p in log.split(3) {
+            let st = p.state();
+            for n in 1..=SKUS {
+                assert!(st.duplicate(&format!("e{n}"), 1).is_some(), "e{n}");
+            }
+            assert!(st.duplicate("never-sent", 1).is_none());
+        }
+    }
+
+    #[test]
+    fn prices_and_promotion_shares_follow_their_skus() {
+        let log = Log::new(2);
+        let skus: Vec<String> = (0..SKUS).map(sku).collect();
+        for p in &log.parts {
+            let mut st = p.state();
+            let owned: Vec<String> = skus.iter().filter(|s| st.owns(s)).cloned().collect();
+            for s in &owned {
+                st.pricing
+                    .price_set(s, "EUR", "19.00", None, None)
+                    .expect("price");
+            }
+            let mut image = st.pricing.image();
+            image.promos.push(Promo {
+                id: "sale".into(),
+                channels: vec!["shop".into()],
+                skus: owned.clone(),
+                discount_bp: 1000,
+                starts: 0,
+                ends: i64::MAX,
+                stock_cap: Some(10),
+                sold: owned.iter().map(|s| (s.clone(), 1)).collect(),
+            });
+            let now = st.now;
+            st.pricing = crate::pricing::Pricing::from_image(&st.policy, image, now);
+        }
+        let new = log.split(3);
+        let mut priced = Vec::new();
+        for p in &new {
+            let st = p.state();
+            let image = st.pricing.image();
+            for (s, _) in &image.prices {
+                assert!(st.owns(s), "{s} priced outside its partition");
+                priced.push(s.clone());
+            }
+            let promo = image.promos.iter().find(|pr| pr.id == "sale");
+            match promo {
+                Some(pr) => {
+                    assert!(pr.skus.iter().all(|s| st.owns(s)));
+                    assert_eq!(pr.sold.len(), pr.skus.len());
+                }
+                None => assert!(
+                    !p.partition().is_first(),
+                    "partition 0 keeps every promotion"
+                ),
+            }
+        }
+        priced.sort();
+        let mut want = skus.clone();
+        want.sort();
+        assert_eq!(priced, want, "every price moved once");
+    }
+
+    #[test]
     fn snapshots_of_other_positions_or_nothing_are_refused() {
         assert!(Core::split(policy(), Partition::WHOLE, &[]).is_err());
         assert!(Core::split(policy(), Partition::WHOLE, &[b"junk".as_slice()]).is_err());
