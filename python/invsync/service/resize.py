@@ -347,7 +347,7 @@ async def resize(
     moved = split_policy(olds)
     refuse_undecided(olds, moved.document.defaults.cross_partition_timeout_s)
     images = [engine.snapshot() for engine in olds]
-    del olds
+    del olds  # their state is in `images` now: not held twice while the new ones build
     done = Resized(stream, from_partitions, to_partitions, at)
     for k in range(to_partitions):
         new = Engine.split(moved, images, partition=k, partitions=to_partitions)
