@@ -295,6 +295,38 @@ pub struct Changes {
     pub source_ts: Vec<i64>,
 }
 
+/// One channel's changed keys and their shown quantities, in drain order.
+pub struct ChannelChanges {
+    pub channel: u16,
+    pub key: Vec<u32>,
+    pub qty: Vec<i64>,
+}
+
+impl Changes {
+    /// The changes grouped by channel, in channel order (drain order within): what a
+    /// caller that only needs the numbers reads, without a message's names and times.
+    pub fn by_channel(&self) -> Vec<ChannelChanges> {
+        let mut order: Vec<usize> = (0..self.channel.len()).collect();
+        order.sort_by_key(|&i| self.channel[i]);
+        let mut out: Vec<ChannelChanges> = Vec::new();
+        for i in order {
+            let channel = self.channel[i];
+            if out.last().is_none_or(|group| group.channel != channel) {
+                out.push(ChannelChanges {
+                    channel,
+                    key: Vec::new(),
+                    qty: Vec::new(),
+                });
+            }
+            if let Some(group) = out.last_mut() {
+                group.key.push(self.key[i]);
+                group.qty.push(self.qty[i]);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

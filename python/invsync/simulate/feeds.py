@@ -54,6 +54,9 @@ class Feeds:
         self._last = [0.0] * count
         self._queue: list[tuple[float, int, int, Items, list[int]]] = []
         self._sent = 0
+        #: the time of the last `publish`, as a datetime (every channel's drain of one
+        #: step is published at the same moment)
+        self._published: tuple[float, datetime] = (math.nan, self._start)
         #: the service's measurement of each channel's push lag, from acks
         self.lags = PushLags()
 
@@ -68,8 +71,10 @@ class Feeds:
     def publish(self, channel: int, at: float, items: Items) -> None:
         """A quantity message for `channel` at `at`: sent now, or with the channel's next
         feed."""
+        if self._published[0] != at:
+            self._published = (at, self._time(at))
         self._seq[channel] += 1
-        self.lags.sent(self._plans[channel].id, self._seq[channel], self._time(at))
+        self.lags.sent(self._plans[channel].id, self._seq[channel], self._published[1])
         self._waiting[channel].append(items)
         self._waiting_seqs[channel].append(self._seq[channel])
 
