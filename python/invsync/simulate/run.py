@@ -179,7 +179,7 @@ def simulate(
         if not drained:
             return
         for c, keys, qty in drained:
-            pushes.publish(c, at, (np.take(key_sku, keys, mode="clip"), qty))
+            pushes.publish(c, at, (key_sku.take(keys, mode="clip"), qty))
         pushes.flush(at)
 
     def deliver(until: float) -> float:
@@ -204,6 +204,8 @@ def simulate(
             pending_skus.clear()
 
     b, total = 0, len(time)
+    lagged = strategy.lagged
+    sold = turned_away = 0
     next_push = math.inf
     next_lag_report = 0.0
     for k in range(steps):
@@ -211,63 +213,63 @@ def simulate(
         now = start + timedelta(seconds=t)
         arriving = sorted(due.pop(k, ()))
         lags = None
-        if strategy.lagged and t >= next_lag_report:
+        if lagged and t >= next_lag_report:
             next_lag_report = t + LAG_REPORT_S
             lags = pushes.lags.pending() or None
         tick = ClockTick(event_id=f"tick-{k}", ts=now, push_lag_s=lags)
         apply_orders(t, [tick, *(order(i) for _, i in arriving)])
         if lags:
             pushes.lags.written(lags)
-        if strategy.lagged:
+        if lagged:
             publish(t)
             next_push = deliver(t)
         if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
             outcome.sellout_s = t
         if outcome.series is not None:
-            _record(outcome.series, engine, t, names, displayed, hot, strategy.lagged)
+            _record(outcome.series, engine, t, names, displayed, hot, lagged)
         end = t + step
         while b < total and time[b] < end:
             i, b = b, b + 1
-            c, s = channel[i], sku[i]
-            if strategy.lagged:
-                if time[i] >= next_push:
-                    next_push = deliver(time[i])
-                if displayed[c][s] <= 0 or (
-                    reserves[c] and not _reserved(engine, i, time, start, names[c], skus[s])
+            c, s, at = channel[i], sku[i], time[i]
+            if lagged:
+                if at >= next_push:
+                    next_push = deliver(at)
+                shows = displayed[c]
+                if shows[s] <= 0 or (
+                    reserves[c] and not _reserved(engine, i, at, start, names[c], skus[s])
                 ):
-                    outcome.turned_away += 1
+                    turned_away += 1
                     continue
-                displayed[c][s] -= 1
-                arrival = time[i] + order_lag[i]
+                shows[s] -= 1
+                arrival = at + order_lag[i]
                 due[max(k + 1, math.ceil(arrival / step))].append((arrival, i))
             else:
                 if s in pending_skus or not alone[s]:
                     apply_pending()
                 if engine.shown(skus[s], names[c]) <= 0:
-                    outcome.turned_away += 1
+                    turned_away += 1
                     continue
                 if alone[s]:
                     pending.append(i)
                     pending_skus.add(s)
                 else:
-                    apply_orders(time[i], [order(i)])
-            outcome.sold += 1
+                    apply_orders(at, [order(i)])
+            sold += 1
             revenue[tiers[c]] += worth[c][s]
         apply_pending()
     # Sales made before the end still reach the seller, and may still be oversells.
     for k in sorted(due):
         apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
     outcome.buyers = total
-    outcome.sold -= outcome.oversold
+    outcome.turned_away = turned_away
+    outcome.sold = sold - outcome.oversold
     outcome.unsold = sum(
         qty - engine.reserved(name) for name, qty in zip(skus, scenario.stock, strict=True) if qty
     )
     return outcome
 
 
-def _reserved(
-    engine: Engine, i: int, time: list[float], start: datetime, channel: str, sku: str
-) -> bool:
+def _reserved(engine: Engine, i: int, at: float, start: datetime, channel: str, sku: str) -> bool:
     """A storefront's checkout hold for buyer `i`: granted or not, by the engine."""
     reply = engine.reserve(
         {
@@ -277,7 +279,7 @@ def _reserved(
             "channel": channel,
             "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
             "hold_seconds": HOLD_SECONDS,
-            "ts": rfc3339(start + timedelta(seconds=time[i])),
+            "ts": rfc3339(start + timedelta(seconds=at)),
         }
     )
     return bool(reply["ok"])
