@@ -43,6 +43,7 @@ class Feeds:
 
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self._plans = scenario.channels
+        self._names = [plan.id for plan in self._plans]
         self._start = scenario.head.start
         count = len(self._plans)
         self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(count)]
@@ -74,7 +75,7 @@ class Feeds:
         if self._published[0] != at:
             self._published = (at, self._time(at))
         self._seq[channel] += 1
-        self.lags.sent(self._plans[channel].id, self._seq[channel], self._published[1])
+        self.lags.sent(self._names[channel], self._seq[channel], self._published[1])
         self._waiting[channel].append(items)
         self._waiting_seqs[channel].append(self._seq[channel])
 
@@ -103,7 +104,7 @@ class Feeds:
     def take(self) -> tuple[int, Items]:
         """The next accepted push: its channel and items; its messages are acked."""
         accepted, _, channel, items, seqs = heapq.heappop(self._queue)
-        name, when = self._plans[channel].id, self._time(accepted)
+        name, when = self._names[channel], self._time(accepted)
         for seq in seqs:
             self.lags.accepted(name, seq, when)
         return channel, items

@@ -29,12 +29,19 @@ import numpy as np
 import numpy.typing as npt
 
 from invsync.engine import AppliedEvent, Engine
-from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
+from invsync.events import (
+    ClockTick,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    ReserveLine,
+    ReserveRequest,
+    StockSet,
+)
 from invsync.policy import Policy
 from invsync.simulate.demand import Buyers
 from invsync.simulate.feeds import Feeds
 from invsync.simulate.scenario import Scenario
-from invsync.timeconv import rfc3339
 
 #: How long a storefront's checkout hold lasts before its order converts it.
 HOLD_SECONDS = 900
@@ -132,8 +139,10 @@ def simulate(
     revenue = outcome.revenue_by_tier
     by_channel = outcome.oversold_by_channel
 
-    # Every buyer buys one unit: each SKU's order line is the same (a frozen Struct).
+    # Every buyer buys one unit: each SKU's order line and checkout hold line are the
+    # same (frozen Structs).
     lines = [[OrderLine(line_id="1", sku=name, qty=1)] for name in skus]
+    hold_lines = [[ReserveLine(line_id="1", sku=name, qty=1)] for name in skus]
 
     def order(i: int) -> OrderPlaced:
         order_id = f"o{i}"
@@ -236,7 +245,7 @@ def simulate(
                     next_push = deliver(at)
                 shows = displayed[c]
                 if shows[s] <= 0 or (
-                    reserves[c] and not _reserved(engine, i, at, start, names[c], skus[s])
+                    reserves[c] and not _reserved(engine, i, at, start, names[c], hold_lines[s])
                 ):
                     turned_away += 1
                     continue
@@ -269,18 +278,19 @@ def simulate(
     return outcome
 
 
-def _reserved(engine: Engine, i: int, at: float, start: datetime, channel: str, sku: str) -> bool:
+def _reserved(
+    engine: Engine, i: int, at: float, start: datetime, channel: str, lines: list[ReserveLine]
+) -> bool:
     """A storefront's checkout hold for buyer `i`: granted or not, by the engine."""
     reply = engine.reserve(
-        {
-            "type": "reserve",
-            "request_id": f"r{i}",
-            "order_id": f"o{i}",
-            "channel": channel,
-            "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
-            "hold_seconds": HOLD_SECONDS,
-            "ts": rfc3339(start + timedelta(seconds=at)),
-        }
+        ReserveRequest(
+            request_id=f"r{i}",
+            order_id=f"o{i}",
+            channel=channel,
+            lines=lines,
+            hold_seconds=HOLD_SECONDS,
+            ts=start + timedelta(seconds=at),
+        )
     )
     return bool(reply["ok"])
 
