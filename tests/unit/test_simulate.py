@@ -347,18 +347,18 @@ def test_a_feed_limit_coalesces_pushes_a_stall_holds_them_and_acks_measure_the_l
     feeds = Feeds(Scenario.from_toml(stalled, policy), seed=1)
     sku = np.array([0])
     for second in range(25):
-        feeds.publish(1, float(second), (sku, np.array([30 - second])))
-        feeds.flush(float(second))  # only the first goes at once; the next slot is at 360 s
+        # only the first goes at once; the next slot is at 360 s
+        feeds.publish(float(second), [(1, (sku, np.array([30 - second])))])
     assert feeds.next_at == 50.0
-    feeds.take()
+    assert feeds.accepted_by(49.0) == []
+    assert len(feeds.accepted_by(50.0)) == 1
     assert feeds.lags.p99("walmart") is None  # one ack is not a measurement
     feeds.flush(360.0)
     assert feeds.next_at == 410.0
-    channel, (skus, quantities) = feeds.take()
+    [(channel, (skus, quantities))] = feeds.accepted_by(410.0)
     assert (channel, skus.tolist(), quantities.tolist()) == (1, [0], [6])
     assert feeds.lags.pending() == {"walmart": 409.0}  # 410 s after the message of 1 s
-    feeds.publish(1, 1200.0, (sku, np.array([2])))
-    feeds.flush(1200.0)
+    feeds.publish(1200.0, [(1, (sku, np.array([2])))])
     assert feeds.next_at == 3000.0
 
 

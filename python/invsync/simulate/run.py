@@ -181,20 +181,16 @@ def simulate(
 
     def publish(at: float) -> None:
         drained = [
-            (channel_of[name], keys, qty)
+            (channel_of[name], (key_sku.take(keys, mode="clip"), qty))
             for name, keys, qty in engine.drain_quantities()
             if name in channel_of
         ]
-        if not drained:
-            return
-        for c, keys, qty in drained:
-            pushes.publish(c, at, (key_sku.take(keys, mode="clip"), qty))
-        pushes.flush(at)
+        if drained:
+            pushes.publish(at, drained)
 
     def deliver(until: float) -> float:
         """Applies the pushes accepted by `until`; returns when the next one is."""
-        while pushes.next_at <= until:
-            c, (which, qty) = pushes.take()
+        for c, (which, qty) in pushes.accepted_by(until):
             displayed[c][which] = qty
         return pushes.next_at
 
