@@ -368,4 +368,24 @@ mod tests {
             .map(|n| format!("{n:?}"))
         );
     }
+
+    #[test]
+    fn changes_by_channel_keep_drain_order_within_each_channel() {
+        let changes = Changes {
+            channel: vec![1, 0, 1, 0],
+            key: vec![7, 7, 3, 3],
+            qty: vec![10, 11, 12, 13],
+            source_ts: vec![0; 4],
+        };
+        let groups: Vec<(u16, Vec<u32>, Vec<i64>)> = changes
+            .by_channel()
+            .into_iter()
+            .map(|g| (g.channel, g.key, g.qty))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![(0, vec![7, 3], vec![11, 13]), (1, vec![7, 3], vec![10, 12])]
+        );
+        assert!(Changes::default().by_channel().is_empty());
+    }
 }
