@@ -13,8 +13,9 @@ The loop the seller lives in, one step (`step_s`) at a time:
    order reaches the seller after the buyer's order lag.
 
 The oracle has no lag: a buyer buys while the engine shows the channel more than 0, and
-the order is applied at once, so it never oversells. Everything is seeded: the same
-scenario, strategy and seed give the same outcome.
+the order is applied before any later buyer it could matter to is decided, so it never
+oversells. Everything is seeded: the same scenario, strategy and seed give the same
+outcome.
 """
 
 from __future__ import annotations
@@ -172,9 +173,9 @@ def simulate(
             by_channel[names[channel[i]]] = by_channel.get(names[channel[i]], 0) + 1
             revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
 
-    # A drained key's stock-key index gives its SKU. A key of no scenario SKU (a
-    # component, or a key made after this table) goes to the spare last slot of
-    # `displayed`, which no buyer reads: one lookup, no filtering.
+    # A drained key's stock-key index gives its SKU. A key of no scenario SKU (a policy
+    # SKU the scenario does not sell, or a key made after this table) goes to the spare
+    # last slot of `displayed`, which no buyer reads: one lookup, no filtering.
     key_index = [engine.index(name) for name in skus]
     key_sku = np.full(max(key_index) + 2, len(skus), dtype=np.int64)
     key_sku[key_index] = np.arange(len(skus))
