@@ -229,6 +229,11 @@ class Core:
         in pieces of at most `per_message`: (channel index, items joined by commas, keys,
         source µs). A quantity with no event behind it is stamped `fallback_ts`. At most
         `max_keys` keys are recomputed per call; the rest stay dirty."""
+    def drain_quantities(
+        self, max_keys: int | None = None
+    ) -> list[tuple[int, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
+        """The drain of `drain_json` as numbers: (channel index, keys, shown quantities)
+        per channel, in channel order."""
     def published_page(
         self, channel: int, start: int, limit: int
     ) -> tuple[list[tuple[str, str, int, str | None, str | None]], int | None]:

@@ -531,6 +531,18 @@ class Engine:
             self._republish_pending = False
         return [(names[ch], items, keys, stamps) for ch, items, keys, stamps in pieces]
 
+    def drain_quantities(
+        self, max_keys: int | None = None
+    ) -> list[tuple[str, npt.NDArray[np.uint32], npt.NDArray[np.int64]]]:
+        """What `drain_json` drains, as numbers: per channel, the keys whose shown
+        quantity changed and their quantities. For callers that act on the numbers (a
+        simulation) rather than publish them."""
+        names = self._policy.channels
+        groups = self._core.drain_quantities(max_keys)
+        if max_keys is None:
+            self._republish_pending = False
+        return [(names[ch], keys, qty) for ch, keys, qty in groups]
+
     @property
     def republishing(self) -> bool:
         """Whether a policy change is applied but its quantities not yet drained: until

@@ -295,6 +295,38 @@ pub struct Changes {
     pub source_ts: Vec<i64>,
 }
 
+/// One channel's changed keys and their shown quantities, in drain order.
+pub struct ChannelChanges {
+    pub channel: u16,
+    pub key: Vec<u32>,
+    pub qty: Vec<i64>,
+}
+
+impl Changes {
+    /// The changes grouped by channel, in channel order (drain order within): what a
+    /// caller that only needs the numbers reads, without a message's names and times.
+    pub fn by_channel(&self) -> Vec<ChannelChanges> {
+        let mut order: Vec<usize> = (0..self.channel.len()).collect();
+        order.sort_by_key(|&i| self.channel[i]);
+        let mut out: Vec<ChannelChanges> = Vec::new();
+        for i in order {
+            let channel = self.channel[i];
+            if out.last().is_none_or(|group| group.channel != channel) {
+                out.push(ChannelChanges {
+                    channel,
+                    key: Vec::new(),
+                    qty: Vec::new(),
+                });
+            }
+            if let Some(group) = out.last_mut() {
+                group.key.push(self.key[i]);
+                group.qty.push(self.qty[i]);
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,5 +367,25 @@ mod tests {
             ]
             .map(|n| format!("{n:?}"))
         );
+    }
+
+    #[test]
+    fn changes_by_channel_keep_drain_order_within_each_channel() {
+        let changes = Changes {
+            channel: vec![1, 0, 1, 0],
+            key: vec![7, 7, 3, 3],
+            qty: vec![10, 11, 12, 13],
+            source_ts: vec![0; 4],
+        };
+        let groups: Vec<(u16, Vec<u32>, Vec<i64>)> = changes
+            .by_channel()
+            .into_iter()
+            .map(|g| (g.channel, g.key, g.qty))
+            .collect();
+        assert_eq!(
+            groups,
+            vec![(0, vec![7, 3], vec![11, 13]), (1, vec![7, 3], vec![10, 12])]
+        );
+        assert!(Changes::default().by_channel().is_empty());
     }
 }

@@ -100,3 +100,36 @@ def test_drain_changes_is_the_published_drain_decoded() -> None:
         }
     )
     assert viewed.drain_changes() == {}
+
+
+def test_drain_quantities_is_the_published_drain_as_numbers() -> None:
+    """Per channel, the keys and quantities `drain_json` would publish; a drain takes
+    them, as a publish does, so the next drain has only what changed since."""
+    published, counted = Engine(Policy.from_toml(POLICY)), Engine(Policy.from_toml(POLICY))
+    for engine in (published, counted):
+        engine.apply_all(
+            decoded(
+                STOCK,
+                {"type": "stock.set", "event_id": "s2", "sku": "B", "location": "wh", "on_hand": 7},
+                ORDER,
+            )
+        )
+    wire = [
+        (
+            channel,
+            keys.tolist(),
+            [item.qty for item in msgspec.json.decode(b"[" + items + b"]", type=list[QtyItem])],
+        )
+        for channel, items, keys, _ in published.drain_json(100, TS)
+    ]
+    numbers = [
+        (channel, keys.tolist(), qty.tolist()) for channel, keys, qty in counted.drain_quantities()
+    ]
+    a, b = counted.index("A"), counted.index("B")
+    assert numbers == wire == [("shopify", [a, b], [3, 7]), ("ebay", [a, b], [3, 7])]
+    assert counted.drain_quantities() == []
+    counted.apply_all(decoded({**ORDER, "event_id": "o2", "order_id": "o-2", "channel": "ebay"}))
+    assert [(ch, k.tolist(), q.tolist()) for ch, k, q in counted.drain_quantities()] == [
+        ("shopify", [a], [1]),
+        ("ebay", [a], [1]),
+    ]

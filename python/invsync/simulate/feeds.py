@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -43,6 +44,7 @@ class Feeds:
 
     def __init__(self, scenario: Scenario, seed: int) -> None:
         self._plans = scenario.channels
+        self._names = [plan.id for plan in self._plans]
         self._start = scenario.head.start
         count = len(self._plans)
         self._rngs = [np.random.default_rng([seed, 7, c]) for c in range(count)]
@@ -65,13 +67,16 @@ class Feeds:
         """When the next push is accepted (inf when none is in flight)."""
         return self._queue[0][0] if self._queue else math.inf
 
-    def publish(self, channel: int, at: float, items: Items) -> None:
-        """A quantity message for `channel` at `at`: sent now, or with the channel's next
-        feed."""
-        self._seq[channel] += 1
-        self.lags.sent(self._plans[channel].id, self._seq[channel], self._time(at))
-        self._waiting[channel].append(items)
-        self._waiting_seqs[channel].append(self._seq[channel])
+    def publish(self, at: float, messages: Iterable[tuple[int, Items]]) -> None:
+        """The quantity messages of moment `at`, (channel, items) each: every channel's
+        waiting changes whose feed slot has come are sent now, the others wait for it."""
+        when = self._time(at)
+        for channel, items in messages:
+            self._seq[channel] += 1
+            self.lags.sent(self._names[channel], self._seq[channel], when)
+            self._waiting[channel].append(items)
+            self._waiting_seqs[channel].append(self._seq[channel])
+        self.flush(at)
 
     def flush(self, now: float) -> None:
         """Sends every channel's waiting changes whose feed slot has come."""
@@ -95,10 +100,14 @@ class Feeds:
         self._sent += 1
         heapq.heappush(self._queue, (accepted, self._sent, channel, items, seqs))
 
-    def take(self) -> tuple[int, Items]:
-        """The next accepted push: its channel and items; its messages are acked."""
-        accepted, _, channel, items, seqs = heapq.heappop(self._queue)
-        name, when = self._plans[channel].id, self._time(accepted)
-        for seq in seqs:
-            self.lags.accepted(name, seq, when)
-        return channel, items
+    def accepted_by(self, until: float) -> list[tuple[int, Items]]:
+        """The pushes accepted by `until`, in the order they were accepted: (channel,
+        items) each; their messages are acked."""
+        queue, out = self._queue, []
+        while queue and queue[0][0] <= until:
+            accepted, _, channel, items, seqs = heapq.heappop(queue)
+            name, when = self._names[channel], self._time(accepted)
+            for seq in seqs:
+                self.lags.accepted(name, seq, when)
+            out.append((channel, items))
+        return out

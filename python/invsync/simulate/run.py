@@ -13,29 +13,36 @@ The loop the seller lives in, one step (`step_s`) at a time:
    order reaches the seller after the buyer's order lag.
 
 The oracle has no lag: a buyer buys while the engine shows the channel more than 0, and
-the order is applied at once, so it never oversells. Everything is seeded: the same
-scenario, strategy and seed give the same outcome.
+the order is applied before any later buyer it could matter to is decided, so it never
+oversells. Everything is seeded: the same scenario, strategy and seed give the same
+outcome.
 """
 
 from __future__ import annotations
 
 import math
-import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from invsync.engine import AppliedEvent, Engine
-from invsync.events import ClockTick, OrderCancelled, OrderLine, OrderPlaced, StockSet
+from invsync.events import (
+    ClockTick,
+    OrderCancelled,
+    OrderLine,
+    OrderPlaced,
+    ReserveLine,
+    ReserveRequest,
+    StockSet,
+)
 from invsync.policy import Policy
 from invsync.simulate.demand import Buyers
 from invsync.simulate.feeds import Feeds
 from invsync.simulate.scenario import Scenario
-from invsync.timeconv import rfc3339
 
 #: How long a storefront's checkout hold lasts before its order converts it.
 HOLD_SECONDS = 900
@@ -43,15 +50,6 @@ HOLD_SECONDS = 900
 #: offers them on every tick; their p99 over 1,000 acks moves little in 10 s, and
 #: sorting them every simulated second would cost more than the rest of a step.
 LAG_REPORT_S = 10.0
-
-
-class _Qty(msgspec.Struct):
-    """The one field of a drained item the simulation reads."""
-
-    qty: int
-
-
-_QTY = msgspec.json.Decoder(list[_Qty])
 
 
 @dataclass(frozen=True)
@@ -128,7 +126,7 @@ def simulate(
         if qty
     ]
     engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
-    displayed = [np.zeros(len(skus), dtype=np.int64) for _ in plans]
+    displayed = [np.zeros(len(skus) + 1, dtype=np.int64) for _ in plans]
     pushes = Feeds(scenario, seed)
     for name, items in engine.drain_changes().items():
         if name in channel_of:  # the listings start as the engine decided
@@ -142,13 +140,19 @@ def simulate(
     revenue = outcome.revenue_by_tier
     by_channel = outcome.oversold_by_channel
 
+    # Every buyer buys one unit: each SKU's order line and checkout hold line are the
+    # same (frozen Structs).
+    lines = [[OrderLine(line_id="1", sku=name, qty=1)] for name in skus]
+    hold_lines = [[ReserveLine(line_id="1", sku=name, qty=1)] for name in skus]
+
     def order(i: int) -> OrderPlaced:
+        order_id = f"o{i}"
         return OrderPlaced(
-            event_id=f"o{i}",
+            event_id=order_id,
             ts=start + timedelta(seconds=time[i]),
-            order_id=f"o{i}",
+            order_id=order_id,
             channel=names[channel[i]],
-            lines=[OrderLine(line_id="1", sku=skus[sku[i]], qty=1)],
+            lines=lines[sku[i]],
         )
 
     def apply_orders(at: float, events: list[AppliedEvent]) -> None:
@@ -169,39 +173,45 @@ def simulate(
             by_channel[names[channel[i]]] = by_channel.get(names[channel[i]], 0) + 1
             revenue[tiers[channel[i]]] -= worth[channel[i]][sku[i]]
 
-    # A drained key's stock-key index gives its SKU; the JSON gives its quantity.
+    # A drained key's stock-key index gives its SKU. A key of no scenario SKU (a policy
+    # SKU the scenario does not sell, or a key made after this table) goes to the spare
+    # last slot of `displayed`, which no buyer reads: one lookup, no filtering.
     key_index = [engine.index(name) for name in skus]
-    key_sku = np.full(max(key_index) + 2, -1, dtype=np.int64)
+    key_sku = np.full(max(key_index) + 2, len(skus), dtype=np.int64)
     key_sku[key_index] = np.arange(len(skus))
 
     def publish(at: float) -> None:
         drained = [
-            (channel_of[name], items, keys)
-            for name, items, keys, _ in engine.drain_json(sys.maxsize, start)
+            (channel_of[name], (key_sku.take(keys, mode="clip"), qty))
+            for name, keys, qty in engine.drain_quantities()
             if name in channel_of
         ]
-        if not drained:
-            return
-        decoded = _QTY.decode(b"[" + b",".join(items for _, items, _ in drained) + b"]")
-        quantities = np.fromiter((item.qty for item in decoded), np.int64, len(decoded))
-        keys = np.concatenate([keys for _, _, keys in drained])
-        mine = key_sku[np.minimum(keys, len(key_sku) - 1)]
-        first = 0
-        for c, _, channel_keys in drained:
-            part = slice(first, first + len(channel_keys))
-            first += len(channel_keys)
-            known = mine[part] >= 0
-            pushes.publish(c, at, (mine[part][known], quantities[part][known]))
-        pushes.flush(at)
+        if drained:
+            pushes.publish(at, drained)
 
     def deliver(until: float) -> float:
         """Applies the pushes accepted by `until`; returns when the next one is."""
-        while pushes.next_at <= until:
-            c, (which, qty) = pushes.take()
+        for c, (which, qty) in pushes.accepted_by(until):
             displayed[c][which] = qty
         return pushes.next_at
 
+    # The oracle decides a buyer against what the engine shows after every earlier sale.
+    # A sale of a SKU that stands alone moves no other SKU's shown quantity, so such
+    # sales of one step wait in `pending` and go to the engine in one call; a buyer whose
+    # SKU is already pending, or does not stand alone, first has them applied.
+    alone = _stands_alone(policy, skus)
+    pending: list[int] = []
+    pending_skus: set[int] = set()
+
+    def apply_pending() -> None:
+        if pending:
+            apply_orders(time[pending[-1]], [order(i) for i in pending])
+            pending.clear()
+            pending_skus.clear()
+
     b, total = 0, len(time)
+    lagged = strategy.lagged
+    sold = turned_away = 0
     next_push = math.inf
     next_lag_report = 0.0
     for k in range(steps):
@@ -209,47 +219,56 @@ def simulate(
         now = start + timedelta(seconds=t)
         arriving = sorted(due.pop(k, ()))
         lags = None
-        if strategy.lagged and t >= next_lag_report:
+        if lagged and t >= next_lag_report:
             next_lag_report = t + LAG_REPORT_S
             lags = pushes.lags.pending() or None
         tick = ClockTick(event_id=f"tick-{k}", ts=now, push_lag_s=lags)
         apply_orders(t, [tick, *(order(i) for _, i in arriving)])
         if lags:
             pushes.lags.written(lags)
-        if strategy.lagged:
+        if lagged:
             publish(t)
             next_push = deliver(t)
         if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
             outcome.sellout_s = t
         if outcome.series is not None:
-            _record(outcome.series, engine, t, names, displayed, hot, strategy.lagged)
+            _record(outcome.series, engine, t, names, displayed, hot, lagged)
         end = t + step
         while b < total and time[b] < end:
             i, b = b, b + 1
-            c, s = channel[i], sku[i]
-            if strategy.lagged:
-                if time[i] >= next_push:
-                    next_push = deliver(time[i])
-                if displayed[c][s] <= 0 or (
-                    reserves[c] and not _reserved(engine, i, time, start, names[c], skus[s])
+            c, s, at = channel[i], sku[i], time[i]
+            if lagged:
+                if at >= next_push:
+                    next_push = deliver(at)
+                shows = displayed[c]
+                if shows[s] <= 0 or (
+                    reserves[c] and not _reserved(engine, i, at, start, names[c], hold_lines[s])
                 ):
-                    outcome.turned_away += 1
+                    turned_away += 1
                     continue
-                displayed[c][s] -= 1
-                arrival = time[i] + order_lag[i]
+                shows[s] -= 1
+                arrival = at + order_lag[i]
                 due[max(k + 1, math.ceil(arrival / step))].append((arrival, i))
             else:
+                if s in pending_skus or not alone[s]:
+                    apply_pending()
                 if engine.shown(skus[s], names[c]) <= 0:
-                    outcome.turned_away += 1
+                    turned_away += 1
                     continue
-                apply_orders(time[i], [order(i)])
-            outcome.sold += 1
+                if alone[s]:
+                    pending.append(i)
+                    pending_skus.add(s)
+                else:
+                    apply_orders(at, [order(i)])
+            sold += 1
             revenue[tiers[c]] += worth[c][s]
+        apply_pending()
     # Sales made before the end still reach the seller, and may still be oversells.
     for k in sorted(due):
         apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
     outcome.buyers = total
-    outcome.sold -= outcome.oversold
+    outcome.turned_away = turned_away
+    outcome.sold = sold - outcome.oversold
     outcome.unsold = sum(
         qty - engine.reserved(name) for name, qty in zip(skus, scenario.stock, strict=True) if qty
     )
@@ -257,19 +276,18 @@ def simulate(
 
 
 def _reserved(
-    engine: Engine, i: int, time: list[float], start: datetime, channel: str, sku: str
+    engine: Engine, i: int, at: float, start: datetime, channel: str, lines: list[ReserveLine]
 ) -> bool:
     """A storefront's checkout hold for buyer `i`: granted or not, by the engine."""
     reply = engine.reserve(
-        {
-            "type": "reserve",
-            "request_id": f"r{i}",
-            "order_id": f"o{i}",
-            "channel": channel,
-            "lines": [{"line_id": "1", "sku": sku, "qty": 1}],
-            "hold_seconds": HOLD_SECONDS,
-            "ts": rfc3339(start + timedelta(seconds=time[i])),
-        }
+        ReserveRequest(
+            request_id=f"r{i}",
+            order_id=f"o{i}",
+            channel=channel,
+            lines=lines,
+            hold_seconds=HOLD_SECONDS,
+            ts=start + timedelta(seconds=at),
+        )
     )
     return bool(reply["ok"])
 
@@ -288,3 +306,14 @@ def _record(
     series.ats.append(engine.ats(series.sku))
     series.decided.append(decided)
     series.displayed.append([int(row[hot]) for row in displayed] if lagged else decided)
+
+
+def _stands_alone(policy: Policy, skus: Sequence[str]) -> list[bool]:
+    """Per SKU, whether its sales move only its own shown quantities and the clock never
+    moves them: a standard SKU without a date it is sellable from, in no bundle."""
+    dated = {spec.id for spec in policy.document.skus if spec.sellable_from is not None}
+    parts = {part.sku for spec in policy.document.skus for part in spec.components}
+    return [
+        policy.sku_kind(name) == "standard" and name not in dated and name not in parts
+        for name in skus
+    ]
