@@ -22,13 +22,14 @@ import os
 import sys
 from pathlib import Path
 
+from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError
+
 from invsync.security.roles import inbox_prefix
 from invsync.service.config import ConnectionOptions, ServiceConfig
 from invsync.service.connection import connect
 from invsync.service.stream import stream_config
 from invsync.service.subjects import Subjects
-from nats.errors import Error as NatsError
-from nats.js.errors import NotFoundError
 
 
 def _path(name: str) -> Path | None:
