@@ -219,7 +219,9 @@ class Applier:
         if not events:
             return
         try:
-            done = self.engine.apply_all(events, self._route_prefix)
+            # An audit trail goes out only from a leader that publishes one.
+            audit = self.audit and self._publishing()
+            done = self.engine.apply_all(events, self._route_prefix, audit)
         except Exception as exc:  # the loop must outlive any engine bug
             if len(events) == 1:
                 event = events[0]
