@@ -3,6 +3,7 @@ latency of one partition's leader beside its hot standby.
 
 Run:  python bench/load/partitions.py [--events 300000] [--rounds 3] [--seconds 5]
       [--clients 16] [--latency-rounds 3] [--rates 30000 50000]
+      [--latency-only] [--baseline SOURCE_TREE]
 
 Uses bench/load/service_load.py's machinery (its policy, stream, preload, paced
 producer, histogram and CPU accounting) on an embedded nats-server, and prints:
@@ -23,8 +24,11 @@ producer, histogram and CPU accounting) on an embedded nats-server, and prints:
 3. sync latency, one partition with its standby (a second `invsync serve --standby`
    following the same log), producer and nats-server on the same machine: p50/p99 of
    event `ts` → publish at `--rates` (30,000 and 50,000 events/s), `--latency-rounds`
-   rounds each, with each process's share of a core and the standby's lag at the end;
-   and the same rounds, just before, against the leader alone (what the standby costs).
+   rounds each, with each process's share of a core, the standby's CPU per event and
+   its lag after each round; and the same rounds against the leader alone (what the
+   standby costs). Each round runs every setup on a fresh server, in turn. With
+   `--baseline`, every setup also runs the service of another source tree (a checkout
+   of the code before a change, its extension built), in the same rounds.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 import nats
@@ -250,13 +255,29 @@ async def wait_followed(port: int, timeout_s: float = SERVING_TIMEOUT_S) -> None
         await asyncio.sleep(0.1)
 
 
-async def latency_rounds(
-    tmp: Path, policy: Path, rates: list[float], rounds: int, seconds: float, standby: bool
-) -> list[tuple[float, list[Latency], float | None]]:
-    """Per rate: `rounds` paced rounds against one leader, with its standby or alone,
-    and the standby's lag after the last round."""
-    results: list[tuple[float, list[Latency], float | None]] = []
-    label = "with-standby" if standby else "alone"
+class Setup(NamedTuple):
+    """One configuration of the sync latency part: the leader alone or with its standby,
+    run from the installed package or from `--baseline`'s source tree."""
+
+    standby: bool
+    source: Path | None
+
+    @property
+    def label(self) -> str:
+        who = "the leader with its standby" if self.standby else "the leader alone"
+        return f"{who} ({'baseline' if self.source else 'this tree'})"
+
+
+async def latency_round(
+    tmp: Path, policy: Path, rates: list[float], seconds: float, setup: Setup, run: int
+) -> list[tuple[Latency, float | None, float | None]]:
+    """One paced round per rate against one leader on a fresh server, with its standby
+    or alone; per rate, the standby's lag once the producer stopped and its CPU seconds
+    per event (from the round's start until it has applied the round's last event)."""
+    results: list[tuple[Latency, float | None, float | None]] = []
+    name = (
+        f"lat-{run}-{'standby' if setup.standby else 'alone'}-{'base' if setup.source else 'new'}"
+    )
     with NatsServer(permissions=False) as server:
         nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
         js = nc.jetstream()
@@ -266,15 +287,17 @@ async def latency_rounds(
         leader_port, standby_port = free_port(), free_port()
         # One partition: no partition options, as a service that has never heard of them.
         leader = start_service(
-            server.url, tmp / f"lat-{label}-leader", policy,
+            server.url, tmp / f"{name}-leader", policy,
             "--snapshot-events", "100000000", "--metrics-port", str(leader_port),
+            source=setup.source,
         )  # fmt: skip
         await wait_serving(nc, 1)
         follower = None
-        if standby:
+        if setup.standby:
             follower = start_service(
-                server.url, tmp / f"lat-{label}-standby", policy,
+                server.url, tmp / f"{name}-standby", policy,
                 "--snapshot-events", "100000000", "--metrics-port", str(standby_port), "--standby",
+                source=setup.source,
             )  # fmt: skip
         try:
             first = 0
@@ -284,28 +307,29 @@ async def latency_rounds(
                 watched["standby"] = follower.pid
                 await wait_followed(standby_port)
             for rate in rates:
-                measured: list[Latency] = []
-                for _ in range(rounds):
-                    before = dict(await asyncio.to_thread(service_latency_buckets, leader_port))
-                    seen, cpu = await asyncio.to_thread(
-                        paced_round, server.url, rate, seconds, first, watched
-                    )
-                    after = await asyncio.to_thread(service_latency_buckets, leader_port)
-                    buckets = [(bound, count - before.get(bound, 0.0)) for bound, count in after]
-                    sent = int(seen["sent"])
-                    first += sent
-                    measured.append(
-                        Latency(
-                            sent,
-                            histogram_quantile(buckets, 0.5),
-                            histogram_quantile(buckets, 0.99),
-                            seen["connector_p50"],
-                            seen["connector_p99"],
-                            cpu,
-                        )
-                    )
-                lag = await asyncio.to_thread(standby_lag, standby_port) if follower else None
-                results.append((rate, measured, lag))
+                before = dict(await asyncio.to_thread(service_latency_buckets, leader_port))
+                standby_cpu = cpu_seconds(follower.pid) if follower else 0.0
+                seen, cpu = await asyncio.to_thread(
+                    paced_round, server.url, rate, seconds, first, watched
+                )
+                after = await asyncio.to_thread(service_latency_buckets, leader_port)
+                buckets = [(bound, count - before.get(bound, 0.0)) for bound, count in after]
+                sent = int(seen["sent"])
+                first += sent
+                latency = Latency(
+                    sent,
+                    histogram_quantile(buckets, 0.5),
+                    histogram_quantile(buckets, 0.99),
+                    seen["connector_p50"],
+                    seen["connector_p99"],
+                    cpu,
+                )
+                lag, per_event = None, None
+                if follower is not None:
+                    lag = await asyncio.to_thread(standby_lag, standby_port)
+                    await wait_followed(standby_port)
+                    per_event = (cpu_seconds(follower.pid) - standby_cpu) / sent
+                results.append((latency, lag, per_event))
         finally:
             if follower is not None:
                 stop_service(follower)
@@ -314,44 +338,64 @@ async def latency_rounds(
     return results
 
 
+async def sync_latency(tmp: Path, policy: Path, args: argparse.Namespace) -> None:
+    """Every setup once per round, rounds interleaved, so that a before/after pair meets
+    the same machine; then per setup and rate its rounds and their median p99."""
+    sources = [None] if args.baseline is None else [args.baseline, None]
+    setups = [Setup(standby, source) for standby in (False, True) for source in sources]
+    measured: dict[Setup, dict[float, list[tuple[Latency, float | None, float | None]]]] = {
+        setup: {rate: [] for rate in args.rates} for setup in setups
+    }
+    for run in range(args.latency_rounds):
+        for setup in setups:
+            got = await latency_round(tmp, policy, args.rates, args.seconds, setup, run)
+            for rate, result in zip(args.rates, got, strict=True):
+                measured[setup][rate].append(result)
+    for setup in setups:
+        print(f"{setup.label}:")
+        for rate, rounds in measured[setup].items():
+            print_latency(rate, [latency for latency, _, _ in rounds])
+            if setup.standby:
+                print(
+                    f"standby at {rate:,.0f} events/s, per round: CPU per event "
+                    + " / ".join(f"{(cost or 0) * 1e6:.2f} µs" for _, _, cost in rounds)
+                    + "; lag when the producer stopped "
+                    + " / ".join(f"{lag or 0:,.0f}" for _, lag, _ in rounds)
+                )
+
+
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="invsync-partitions-") as tmpdir:
         tmp = Path(tmpdir)
         policy = tmp / "policy.toml"
         policy.write_text(POLICY)
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"{args.events:,} order.placed events over {SKUS} SKUs per round")
-        rates: dict[int, list[float]] = {1: [], 2: []}
-        for run in range(args.rounds):
-            for n in (1, 2):
-                rate, cpu = await aggregate_round(tmp, policy, args.events, n, run)
-                rates[n].append(rate)
-                shares = ", ".join(f"{name} {share:.0%}" for name, share in cpu.items())
-                print(
-                    f"round {run + 1}, {n} partition{'s' if n > 1 else ''}: {rate:,.0f} events/s; "
-                    f"share of a core: {shares}"
-                )
-        one, two = (statistics.median(rates[n]) for n in (1, 2))
-        print(
-            f"median of {args.rounds} rounds: 1 partition {one:,.0f} events/s, "
-            f"2 partitions {two:,.0f} events/s, ratio {two / one:.2f}"
-        )
-        for clients in (1, args.clients):
-            cost = await reservation_cost(tmp, policy, clients, args.seconds)
-            (s50, s99), (c50, c99) = cost["single"], cost["cross"]
+        if not args.latency_only:
+            print(f"{args.events:,} order.placed events over {SKUS} SKUs per round")
+            rates: dict[int, list[float]] = {1: [], 2: []}
+            for run in range(args.rounds):
+                for n in (1, 2):
+                    rate, cpu = await aggregate_round(tmp, policy, args.events, n, run)
+                    rates[n].append(rate)
+                    shares = ", ".join(f"{name} {share:.0%}" for name, share in cpu.items())
+                    print(
+                        f"round {run + 1}, {n} partition{'s' if n > 1 else ''}: {rate:,.0f} events/s; "
+                        f"share of a core: {shares}"
+                    )
+            one, two = (statistics.median(rates[n]) for n in (1, 2))
             print(
-                f"reservation request/reply, 2 partitions, {clients} client(s): one partition "
-                f"p50 {s50 * 1000:.2f} ms, p99 {s99 * 1000:.2f} ms; across both p50 "
-                f"{c50 * 1000:.2f} ms, p99 {c99 * 1000:.2f} ms ({c50 / s50:.1f}× at p50)"
+                f"median of {args.rounds} rounds: 1 partition {one:,.0f} events/s, "
+                f"2 partitions {two:,.0f} events/s, ratio {two / one:.2f}"
             )
-        for standby in (False, True):
-            print("the leader with its standby:" if standby else "the leader alone:")
-            for rate, measured, lag in await latency_rounds(
-                tmp, policy, args.rates, args.latency_rounds, args.seconds, standby
-            ):
-                print_latency(rate, measured)
-                if lag is not None:
-                    print(f"standby lag after the rounds at {rate:,.0f} events/s: {lag:,.0f}")
+            for clients in (1, args.clients):
+                cost = await reservation_cost(tmp, policy, clients, args.seconds)
+                (s50, s99), (c50, c99) = cost["single"], cost["cross"]
+                print(
+                    f"reservation request/reply, 2 partitions, {clients} client(s): one partition "
+                    f"p50 {s50 * 1000:.2f} ms, p99 {s99 * 1000:.2f} ms; across both p50 "
+                    f"{c50 * 1000:.2f} ms, p99 {c99 * 1000:.2f} ms ({c50 / s50:.1f}× at p50)"
+                )
+        await sync_latency(tmp, policy, args)
         print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -363,4 +407,11 @@ if __name__ == "__main__":
     parser.add_argument("--latency-rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rates", type=float, nargs="+", default=[30_000.0, 50_000.0])
+    parser.add_argument("--latency-only", action="store_true", help="only part 3, the sync latency")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a source tree (extension built) whose service part 3 also runs, "
+        "round by round with this one: a before/after on the same machine",
+    )
     asyncio.run(main(parser.parse_args()))

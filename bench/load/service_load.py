@@ -170,7 +170,14 @@ async def preload(nc: Client, count: int, start: int = 0, per_message: int = 1) 
         await asyncio.sleep(0.05)
 
 
-def start_service(url: str, state: Path, policy: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_service(
+    url: str, state: Path, policy: Path, *extra: str, source: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`invsync serve` in its own process; with `source`, the package in that source
+    tree's `python/` (with its extension built) instead of the installed one."""
+    env = None
+    if source is not None:
+        env = {**os.environ, "PYTHONPATH": str(source / "python")}
     command = [
         sys.executable,
         "-m",
@@ -190,7 +197,7 @@ def start_service(url: str, state: Path, policy: Path, *extra: str) -> subproces
         str(FETCH_BATCH),
         *extra,
     ]
-    return subprocess.Popen(command)
+    return subprocess.Popen(command, env=env)
 
 
 def stop_service(service: subprocess.Popen[bytes]) -> None:

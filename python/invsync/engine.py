@@ -263,7 +263,7 @@ class Engine:
         return self._apply_batch(ev)
 
     def apply_all(
-        self, events: list[AppliedEvent], route_prefix: str | None = None
+        self, events: list[AppliedEvent], route_prefix: str | None = None, audit: bool = True
     ) -> AppliedBatch:
         """Applies decoded events in order in one core call, for high-rate callers.
 
@@ -271,25 +271,29 @@ class Engine:
         still apply; what the batch did comes back as one set of lists. A publisher
         that writes NATS frames itself passes `route_prefix` (`"inv.route."`) and
         gets the routes as ready `PUB` frames: one per committed line is too many
-        to hand over as Python objects at log rates.
+        to hand over as Python objects at log rates. A caller that keeps no audit
+        trail passes `audit=False` and gets none.
         """
-        return self._apply_events(events, route_prefix)
+        return self._apply_events(events, route_prefix, audit=audit)
 
     def _apply_events(
         self,
         events: list[AppliedEvent],
         route_prefix: str | None = None,
         stop_at_refusal: bool = False,
+        audit: bool = True,
     ) -> AppliedBatch:
         """`apply_all`; with `stop_at_refusal`, nothing after a refused event applies."""
         kinds = bytes([_KIND[type(e)] for e in events])
         raw = self._core.apply_events(
             events, kinds, [to_micros(e.ts) for e in events], route_prefix, stop_at_refusal
         )
-        return self._applied(raw, lambda i: events[i].ts)
+        return self._applied(raw, lambda i: events[i].ts, audit)
 
     @staticmethod
-    def _applied(raw: _core.BatchEffects, ts_of: Callable[[int], datetime]) -> AppliedBatch:
+    def _applied(
+        raw: _core.BatchEffects, ts_of: Callable[[int], datetime], audit: bool = True
+    ) -> AppliedBatch:
         """What a core call did, as contract Structs; `ts_of(i)` stamps event i's alerts.
         The core's records list each Struct's fields in declaration order (`_core.pyi`)."""
         return AppliedBatch(
@@ -301,7 +305,9 @@ class Engine:
             audit=[
                 (i, AuditChange(s, cond, loc, f, was, now))
                 for i, s, cond, loc, f, was, now in raw.audit
-            ],
+            ]
+            if audit
+            else [],
             expired=raw.expired,
             route_frames=raw.route_frames,
             dead_letters=[DeadLetterOut._make(fields) for fields in raw.dead_letters],

@@ -35,6 +35,8 @@ from tests.service.harness import EXAMPLE_POLICY, TS, connect_as, replay_stream
 pytestmark = pytest.mark.anyio
 
 SKUS = [f"H{i}" for i in range(4)]
+# SKUs whose stock changes while the standby follows.
+FOLLOWED = [f"F{i}" for i in range(40)]
 CLIENTS = 4
 # Lease 1 s: the standby claims after a lease without renewal, then fences and applies.
 TAKEOVER_BOUND_S = 5.0
@@ -283,3 +285,60 @@ async def test_a_connector_resyncs_on_the_new_leaders_seq_jump_and_converges(
     finally:
         cleanup(leader, standby)
         await nc.close()
+
+
+class ShownLog:
+    """Every item of every `inv.qty.*` message, in arrival order: (channel, sku, qty)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, int]] = []
+
+    async def on_msg(self, msg: Msg) -> None:
+        message = msgspec.json.decode(msg.data)
+        self.items += [(message["channel"], i["sku"], i["qty"]) for i in message["items"]]
+
+    def latest(self, since: int = 0) -> dict[tuple[str, str], int]:
+        """(channel, sku) → the last quantity shown, over the items from `since` on."""
+        return {(channel, sku): qty for channel, sku, qty in self.items[since:]}
+
+
+async def applied_through(service: ServiceProcess, sequence: int, timeout_s: float) -> None:
+    with anyio.fail_after(timeout_s):
+        while (await anyio.to_thread.run_sync(service.metric, "invsync_stream_sequence") or 0) < (
+            sequence
+        ):
+            await anyio.sleep(0.05)
+
+
+async def test_a_promoted_standby_publishes_every_quantity_that_changed_while_it_followed(
+    nats_server: NatsServer,
+) -> None:
+    nc = await connect_as(nats_server)
+    shown = ShownLog()
+    await nc.subscribe("inv.qty.>", cb=shown.on_msg)
+    leader, standby = await leader_and_standby(nats_server, nc)
+    try:
+        js = nc.jetstream()
+        for n, sku in enumerate(FOLLOWED):
+            body = {"type": "stock.set", "event_id": f"f-{sku}", "ts": TS, "sku": sku}
+            ack = await js.publish(
+                "inv.stock.wh-3",
+                msgspec.json.encode({**body, "location": "wh-3", "on_hand": 10 + n}),
+            )
+        await until(lambda: {sku for _, sku in shown.latest()} >= set(FOLLOWED), 15)
+        # Applied by the standby as a follower, before the leader goes.
+        await applied_through(standby, ack.seq, 15)
+        leader.process.kill()
+        leader.process.wait()
+        led = {key: qty for key, qty in shown.latest().items() if key[1] in FOLLOWED}
+        takeover = len(shown.items)
+        await standby.wait_metric("invsync_partition_leader", 1, 15)
+        await until(lambda: shown.latest(takeover).keys() >= led.keys(), 15)
+        stop(standby)
+    finally:
+        cleanup(leader, standby)
+        await nc.close()
+    # Every channel showed the followed SKUs, and the new leader shows each the same.
+    assert {channel for channel, _ in led} == set(Policy.load(EXAMPLE_POLICY).channels)
+    promoted = shown.latest(takeover)
+    assert {key: promoted[key] for key in led} == led

@@ -114,7 +114,9 @@ class FakeEngine:
         self.state.seen.append(event.event_id)
         return effects
 
-    def apply_all(self, events: list[Any], route_prefix: str | None = None) -> AppliedBatch:
+    def apply_all(
+        self, events: list[Any], route_prefix: str | None = None, audit: bool = True
+    ) -> AppliedBatch:
         # Routes always come as a list here, which a publisher takes as well as frames.
         done = AppliedBatch(
             refused=[], duplicates=[], routes=[], alerts=[], backorders=[], audit=[], expired=[]
@@ -128,7 +130,8 @@ class FakeEngine:
             done.routes += [(r.location, encode_json(r)) for r in fx.routes]
             done.alerts += fx.alerts
             done.backorders += fx.backorders
-            done.audit += [(i, change) for change in fx.audit]
+            if audit:
+                done.audit += [(i, change) for change in fx.audit]
         return done
 
     def reserve(self, request: ReserveRequest) -> dict[str, Any]:

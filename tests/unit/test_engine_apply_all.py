@@ -99,3 +99,22 @@ def test_routes_as_frames_are_what_publishing_them_one_by_one_writes() -> None:
     )
     assert as_frames.route_frames == expected and expected.count(b"PUB ") == 3
     assert as_frames.routes == [r for r in as_list.routes if r[0] == "east wh"]
+
+
+def test_without_the_audit_trail_a_batch_applies_the_same_and_reports_no_changes() -> None:
+    events = decoded(
+        {"type": "stock.set", "event_id": "s1", "sku": "A", "location": "wh", "on_hand": 5},
+        {
+            "type": "order.placed",
+            "event_id": "o1",
+            "order_id": "o-1",
+            "channel": "shopify",
+            "lines": [{"line_id": "1", "sku": "A", "qty": 2}],
+        },
+    )
+    audited, unaudited = Engine(Policy.from_toml(POLICY)), Engine(Policy.from_toml(POLICY))
+    with_trail = audited.apply_all(events)
+    without = unaudited.apply_all(events, audit=False)
+    assert with_trail.audit != [] and without.audit == []
+    assert without.routes == with_trail.routes
+    assert unaudited.snapshot() == audited.snapshot()

@@ -350,6 +350,7 @@ class Service:
             audit=config.publish_audit,
             route_frames=publisher.takes_frames,
             on_epoch_entry=leadership.on_epoch_entry,
+            publishing=lambda: leadership.leading,
             partition=config.sku_share[0],
             partitions=config.partitions,
         )

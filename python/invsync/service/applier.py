@@ -91,10 +91,15 @@ class Applier:
         partition: int = 0,
         partitions: int = 1,
         on_epoch_entry: Callable[[LogEntry], None] | None = None,
+        publishing: Callable[[], bool] = lambda: True,
     ) -> None:
         """`on_epoch_entry` learns of every leader's epoch entry where it sits in the
-        log (leadership.py); they change no state."""
+        log (leadership.py); they change no state. `publishing()`: whether what this
+        process collects goes out. A follower's output is dropped at its flush, so
+        the routes, alerts, audit records and replies of its hot path are not built
+        (its votes are: promoted, it appends them)."""
         self.engine = engine
+        self._publishing = publishing
         # Partitioned: reservations are shared out (`Engine.reserve_share`) and the
         # votes on those spanning partitions come back through the log.
         self._partitioned = partitions > 1
@@ -214,7 +219,9 @@ class Applier:
         if not events:
             return
         try:
-            done = self.engine.apply_all(events, self._route_prefix)
+            # An audit trail goes out only from a leader that publishes one.
+            audit = self.audit and self._publishing()
+            done = self.engine.apply_all(events, self._route_prefix, audit)
         except Exception as exc:  # the loop must outlive any engine bug
             if len(events) == 1:
                 event = events[0]
@@ -248,15 +255,17 @@ class Applier:
         self._collect(events, done)
 
     def _collect(self, events: list[AppliedEvent], done: AppliedBatch) -> None:
+        for backorder in done.backorders:
+            self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)
+        for dead in done.dead_letters:
+            self._dead_letter(self._parked_subject, dead.event_json, dead.reason, dead.error)
+        if not self._publishing():
+            return
         outbox = self.outbox
         outbox.routes += done.routes
         if done.route_frames:
             outbox.route_frames.append(done.route_frames)
         outbox.alerts += done.alerts
-        for dead in done.dead_letters:
-            self._dead_letter(self._parked_subject, dead.event_json, dead.reason, dead.error)
-        for backorder in done.backorders:
-            self.metrics.oversold.labels(backorder.channel).inc(backorder.qty)
         if not self.audit:
             return
         for i, changes in groupby(done.audit, key=itemgetter(0)):
@@ -308,7 +317,7 @@ class Applier:
             return
         result = "granted" if reply["ok"] else "refused"
         self.metrics.reservations.labels(request.channel, result).inc()
-        if inbox:
+        if inbox and self._publishing():
             self.outbox.replies.append((inbox, encode_json(reply)))
 
     def _apply_vote(self, msg: LogEntry) -> None:
@@ -326,7 +335,7 @@ class Applier:
         for _, inbox, channel, reply in self.engine.take_cross_answers():
             result = "granted" if reply["ok"] else "refused"
             self.metrics.reservations.labels(channel, result).inc()
-            if inbox:
+            if inbox and self._publishing():
                 self.outbox.replies.append((inbox, encode_json(reply)))
 
     def _apply_tick(self, msg: LogEntry, counts: dict[str, int]) -> None:
@@ -414,4 +423,5 @@ class Applier:
 
     def _dead_letter(self, subject: str, payload: bytes, reason: str, error: str) -> None:
         self.metrics.dead_letters.labels(reason).inc()
-        self.outbox.dead_letters.append(dead_letter(subject, payload, error))
+        if self._publishing():
+            self.outbox.dead_letters.append(dead_letter(subject, payload, error))

@@ -38,6 +38,13 @@ CATCH_UP_FETCH_TIMEOUT_S = 0.05
 # published within about a millisecond, and a busy tail cannot turn into a
 # flush (drain, encode, write per channel) for every few events.
 TAIL_FLUSH_S = 0.001
+# A follower lets the log gather this long between two applies: it publishes
+# nothing and answers nobody, so nobody waits for it, and it wakes a few dozen
+# times a second instead of for every burst that arrives (a wake costs the event
+# loop, a fetch, an apply call and a flush check, on cores the leader needs). Its
+# applied position trails the log by at most this much; promoted, it serves only
+# once it has applied its own epoch entry, which the log holds after everything.
+FOLLOW_GATHER_S = 0.025
 
 
 class ConsumeLoop:
@@ -170,9 +177,12 @@ class ConsumeLoop:
         await self._flush(time.monotonic())
 
     async def run(self, stop: anyio.Event) -> None:
-        # Messages wake the loop as they arrive; the time-out only bounds how
+        # A leader's loop wakes as messages arrive; the time-out only bounds how
         # long pending side output (alerts of the feed monitor) waits.
         while not stop.is_set():
+            if not self.leading():
+                with anyio.move_on_after(FOLLOW_GATHER_S):
+                    await stop.wait()
             await self._step(TAIL_FLUSH_S if self._dirty else self._flush_interval)
 
     async def finish(self) -> None:
