@@ -125,7 +125,8 @@ pub enum Share {
     Decided(Decision),
     /// Prepared here: this vote goes to the log.
     Prepared(Vote),
-    /// A duplicate of a request still waiting for its votes.
+    /// A duplicate of a request still waiting for its votes (its coordinator answers
+    /// the duplicate's inbox too, once decided).
     Pending,
     /// No line of it is this partition's.
     Elsewhere,
@@ -167,7 +168,17 @@ impl State {
                 self.reserve(c, request_id, order_id, channel, lines, hold_seconds, ts)?;
             return Ok((Share::Decided(d), fx));
         }
-        if self.cross.pending.contains_key(request_id) {
+        if let Some(req) = self.cross.pending.get(request_id) {
+            // A repeat still waiting for its votes: answered with the first asker.
+            if let Some(inbox) = reply_to.filter(|_| coordinator == me) {
+                let repeats = self
+                    .cross_repeats
+                    .entry(request_id.to_string())
+                    .or_default();
+                if req.reply_to.as_deref() != Some(inbox) && !repeats.iter().any(|r| r == inbox) {
+                    repeats.push(inbox.to_string());
+                }
+            }
             return Ok((Share::Pending, Effects::default()));
         }
         if let Some(d) = self.registry.decision(request_id) {
@@ -336,15 +347,20 @@ impl State {
             self.drop_hold(c, &req.order_id, now, &mut fx);
         }
         self.registry.remember_reply(request_id, d.clone());
+        let repeats = self.cross_repeats.remove(request_id).unwrap_or_default();
         if req.coordinator() == self.partition.index {
-            self.cross_answers.push(CrossAnswer {
-                request_id: request_id.to_string(),
-                reply_to: req.reply_to,
-                channel: req.channel,
-                order_id: req.order_id,
-                lines: req.lines,
-                decision: d,
-            });
+            let inboxes =
+                std::iter::once(req.reply_to.clone()).chain(repeats.into_iter().map(Some));
+            for reply_to in inboxes {
+                self.cross_answers.push(CrossAnswer {
+                    request_id: request_id.to_string(),
+                    reply_to,
+                    channel: req.channel.clone(),
+                    order_id: req.order_id.clone(),
+                    lines: req.lines.clone(),
+                    decision: d.clone(),
+                });
+            }
         }
         fx
     }
@@ -389,12 +405,17 @@ mod tests {
 
     /// Both partitions apply the request (at 1 s) for 2 × A and 3 × D; their votes.
     fn prepare(ws: &mut [World; 2], id: &str, hold_seconds: i64) -> Vec<Vote> {
+        ask(ws, id, hold_seconds, None)
+    }
+
+    /// As `prepare`, with the asker's inbox; the votes of the partitions that prepared.
+    fn ask(ws: &mut [World; 2], id: &str, hold_seconds: i64, inbox: Option<&str>) -> Vec<Vote> {
         let lines = [line("1", "A", 2), line("2", "D", 3)];
         ws.iter_mut()
             .filter_map(|w| {
                 let (share, _) = w
                     .state
-                    .reserve_share(&w.c, id, id, "shop", &lines, hold_seconds, MICROS, None)
+                    .reserve_share(&w.c, id, id, "shop", &lines, hold_seconds, MICROS, inbox)
                     .expect("reserve_share");
                 match share {
                     Share::Prepared(v) => Some(v),
@@ -436,16 +457,32 @@ mod tests {
         let votes = prepare(&mut ws, "r1", 1);
         cast(&mut ws, "r1", &votes[0]);
         tick(&mut ws, 3 * MICROS); // past ts + hold_seconds, within the vote timeout
-        assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (3, 2), "still prepared");
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (3, 2),
+            "still prepared"
+        );
         cast(&mut ws, "r1", &votes[1]);
         let [answer] = ws[0].state.cross_answers.as_slice() else {
             panic!("the coordinator answers once");
         };
-        assert_eq!(answer.decision, Decision::Held(4 * MICROS), "1 s after the decision");
+        assert_eq!(
+            answer.decision,
+            Decision::Held(4 * MICROS),
+            "1 s after the decision"
+        );
         tick(&mut ws, 4 * MICROS - 1);
-        assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (3, 2), "held as answered");
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (3, 2),
+            "held as answered"
+        );
         tick(&mut ws, 4 * MICROS);
-        assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (5, 5), "then released");
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (5, 5),
+            "then released"
+        );
     }
 
     #[test]
@@ -463,5 +500,44 @@ mod tests {
         assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (3, 2));
         tick(&mut ws, 61 * MICROS);
         assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (5, 5));
+    }
+
+    #[test]
+    fn every_asker_of_an_undecided_request_is_answered_once_at_the_decision() {
+        let mut ws = pair();
+        let votes = ask(&mut ws, "r1", 60, Some("_INBOX.first"));
+        for inbox in [
+            "_INBOX.first",
+            "_INBOX.again",
+            "_INBOX.again",
+            "_INBOX.third",
+        ] {
+            assert!(
+                ask(&mut ws, "r1", 60, Some(inbox)).is_empty(),
+                "no second vote"
+            );
+        }
+        for v in &votes {
+            cast(&mut ws, "r1", v);
+        }
+        let answered: Vec<(Option<&str>, bool)> = ws[0]
+            .state
+            .cross_answers
+            .iter()
+            .map(|a| (a.reply_to.as_deref(), a.decision.ok()))
+            .collect();
+        assert_eq!(
+            answered,
+            [
+                (Some("_INBOX.first"), true),
+                (Some("_INBOX.again"), true),
+                (Some("_INBOX.third"), true)
+            ]
+        );
+        assert!(
+            ws[1].state.cross_answers.is_empty(),
+            "the coordinator alone answers"
+        );
+        assert!(ws.iter().all(|w| w.state.cross_repeats.is_empty()));
     }
 }
