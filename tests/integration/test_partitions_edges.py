@@ -4,7 +4,10 @@ partition alone, would judge."""
 
 from __future__ import annotations
 
+import base64
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 import anyio
 import msgspec
@@ -12,7 +15,13 @@ import pytest
 
 from invsync import _core
 from invsync.nats_server import NatsServer
-from tests.service.harness import event, running_service, service_config
+from tests.service.harness import (
+    EXAMPLE_POLICY,
+    Collector,
+    event,
+    running_service,
+    service_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -57,3 +66,49 @@ async def test_every_asker_of_an_undecided_cross_request_gets_the_decision(
             with pytest.raises(TimeoutError):
                 await sub.next_msg(0.3)  # answered once
     assert [[line["reason"] for line in a["lines"]] for a in answers] == [[None, "timeout"]] * 3
+
+
+async def test_an_order_event_no_partition_holds_is_dead_lettered_once(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        EXAMPLE_POLICY.read_text().replace("park_window_s = 3600", "park_window_s = 1")
+    )
+    dead = Collector()
+    async with AsyncExitStack() as stack:
+        services = [
+            await stack.enter_async_context(
+                running_service(
+                    nats_server,
+                    service_config(
+                        nats_server, tmp_path / str(k), partitions=2, partition=k,
+                        policy_path=policy,
+                    ),
+                )
+            )
+            for k in (0, 1)
+        ]
+        nc = services[0].nc
+        await nc.subscribe("inv.dlq", cb=dead.on_msg)
+        js = nc.jetstream()
+        held_by_1 = _sku(1)
+        await js.publish(
+            "inv.stock.wh-3", event("stock.set", "s-1", sku=held_by_1, location="wh-3", on_hand=5)
+        )
+        # A cancel before its order (held by partition 1 alone), and one whose order never comes.
+        await js.publish("inv.order.shopify", event("order.cancelled", "early", order_id="o-1"))
+        line = {"line_id": "1", "sku": held_by_1, "qty": 1}
+        await js.publish(
+            "inv.order.shopify",
+            event("order.placed", "placed", order_id="o-1", channel="shopify", lines=[line]),
+        )
+        await js.publish("inv.order.shopify", event("order.cancelled", "ghost", order_id="o-9"))
+
+        def dead_ids(messages: list[tuple[str, Any]]) -> list[str]:
+            payloads = (base64.b64decode(m["payload_b64"]) for _, m in messages)
+            return [msgspec.json.decode(p)["event_id"] for p in payloads]
+
+        await dead.wait_for(lambda m: dead_ids(m), timeout_s=15)
+        await anyio.sleep(2.5)  # both partitions ticked past the window again
+    assert dead_ids(dead.messages) == ["ghost"]
