@@ -19,6 +19,7 @@ mod holds;
 mod keys;
 mod orders;
 mod parked;
+mod promos;
 mod stock;
 mod units;
 
