@@ -26,6 +26,12 @@ from tests.service.harness import (
 pytestmark = pytest.mark.anyio
 
 
+def dead_ids(messages: list[tuple[str, Any]]) -> list[str]:
+    """The event ids of the dead letters collected from `inv.dlq`."""
+    payloads = (base64.b64decode(m["payload_b64"]) for _, m in messages)
+    return [msgspec.json.decode(p)["event_id"] for p in payloads]
+
+
 def _sku(partition: int) -> str:
     return next(s for s in (f"E{i}" for i in range(1000)) if _core.partition_of(s, 2) == partition)
 
@@ -82,7 +88,10 @@ async def test_an_order_event_no_partition_holds_is_dead_lettered_once(
                 running_service(
                     nats_server,
                     service_config(
-                        nats_server, tmp_path / str(k), partitions=2, partition=k,
+                        nats_server,
+                        tmp_path / str(k),
+                        partitions=2,
+                        partition=k,
                         policy_path=policy,
                     ),
                 )
@@ -105,10 +114,44 @@ async def test_an_order_event_no_partition_holds_is_dead_lettered_once(
         )
         await js.publish("inv.order.shopify", event("order.cancelled", "ghost", order_id="o-9"))
 
-        def dead_ids(messages: list[tuple[str, Any]]) -> list[str]:
-            payloads = (base64.b64decode(m["payload_b64"]) for _, m in messages)
-            return [msgspec.json.decode(p)["event_id"] for p in payloads]
-
         await dead.wait_for(lambda m: dead_ids(m), timeout_s=15)
         await anyio.sleep(2.5)  # both partitions ticked past the window again
     assert dead_ids(dead.messages) == ["ghost"]
+
+
+async def test_a_promotion_one_partition_refuses_is_refused_whole_and_dead_lettered_once(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    dead = Collector()
+    window = {"starts": "2026-11-23T12:00:00Z", "ends": "2026-11-23T14:00:00Z"}
+    async with AsyncExitStack() as stack:
+        services = [
+            await stack.enter_async_context(
+                running_service(
+                    nats_server,
+                    service_config(nats_server, tmp_path / str(k), partitions=2, partition=k),
+                )
+            )
+            for k in (0, 1)
+        ]
+        nc = services[0].nc
+        await nc.subscribe("inv.dlq", cb=dead.on_msg)
+        js = nc.jetstream()
+        mine, theirs = _sku(0), _sku(1)
+        for promo_id, skus in (("early", [theirs]), ("late", [mine, theirs])):
+            body = event(
+                "promo.set",
+                promo_id,
+                promo_id=promo_id,
+                channels=["shopify"],
+                skus=skus,
+                discount_pct=10,
+                **window,
+            )
+            await js.publish("inv.catalog.pim", body)
+        await dead.wait_for(lambda m: dead_ids(m), timeout_s=10)
+        last = (await js.stream_info("INVSYNC")).state.last_seq
+        for svc in services:
+            await svc.wait_applied(last)
+        await anyio.sleep(0.5)
+    assert dead_ids(dead.messages) == ["late"], "refused as a whole, reported once"
