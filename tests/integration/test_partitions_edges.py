@@ -74,6 +74,52 @@ async def test_every_asker_of_an_undecided_cross_request_gets_the_decision(
     assert [[line["reason"] for line in a["lines"]] for a in answers] == [[None, "timeout"]] * 3
 
 
+async def test_a_cross_request_decided_after_its_hold_seconds_holds_what_it_answers(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        EXAMPLE_POLICY.read_text().replace(
+            "park_window_s = 3600", "park_window_s = 3600\ncross_partition_timeout_s = 60"
+        )
+    )
+    left, right = _sku(0), _sku(1)
+
+    def config(k: int) -> Any:
+        return service_config(
+            nats_server, tmp_path / str(k), partitions=2, partition=k, policy_path=policy
+        )
+
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(running_service(nats_server, config(0)))
+        nc = first.nc
+        for sku in (left, right):
+            await nc.jetstream().publish(
+                "inv.stock.wh-3",
+                event("stock.set", f"s-{sku}", sku=sku, location="wh-3", on_hand=9),
+            )
+        inbox = nc.new_inbox()
+        replies = await nc.subscribe(inbox)
+        request = {
+            "request_id": "r1",
+            "order_id": "o-r1",
+            "channel": "shopify",
+            "hold_seconds": 3,
+            "lines": [
+                {"line_id": "1", "sku": left, "qty": 2},
+                {"line_id": "2", "sku": right, "qty": 2},
+            ],
+        }
+        await nc.publish("inv.reserve.shopify", msgspec.json.encode(request), reply=inbox)
+        await anyio.sleep(5)  # ticks pass ts + hold_seconds while partition 1 is away
+        await stack.enter_async_context(running_service(nats_server, config(1)))
+        reply = msgspec.json.decode((await replies.next_msg(20)).data)
+        asked = msgspec.json.encode({"sku": left})
+        explained = msgspec.json.decode((await nc.request("inv.query.sku", asked, 5)).data)
+    assert reply["ok"], reply
+    assert explained["reserved"] == 2, "answered held, so held"
+
+
 async def test_an_order_event_no_partition_holds_is_dead_lettered_once(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
