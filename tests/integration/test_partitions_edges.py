@@ -1,6 +1,6 @@
-"""Edges of partitioned serving on a real NATS server: a client asking again while its
-request spanning partitions is still undecided, and events that no partition, or one
-partition alone, would judge."""
+"""Partitioned serving on a real NATS server, at its edges: a request spanning
+partitions that is decided after its hold_seconds, or asked again while undecided; an
+order event whose order never comes; a promotion only one partition would refuse."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from invsync import _core
 from invsync.nats_server import NatsServer
+from invsync.service.config import ServiceConfig
 from tests.service.harness import (
     EXAMPLE_POLICY,
     Collector,
@@ -85,7 +86,7 @@ async def test_a_cross_request_decided_after_its_hold_seconds_holds_what_it_answ
     )
     left, right = _sku(0), _sku(1)
 
-    def config(k: int) -> Any:
+    def config(k: int) -> ServiceConfig:
         return service_config(
             nats_server, tmp_path / str(k), partitions=2, partition=k, policy_path=policy
         )
