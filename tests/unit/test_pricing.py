@@ -417,3 +417,25 @@ def test_a_partition_prices_its_own_skus_and_partition_zero_alone_refuses_a_prom
     assert not isinstance(refused.value, ReportedElsewhereError)
     with pytest.raises(ReportedElsewhereError):
         second.apply(bad)
+
+
+def test_a_promotion_overlapping_on_one_partitions_sku_is_refused_by_every_partition() -> None:
+    policy = Policy.from_toml(POLICY)
+    first, second = (Engine(policy, partition=k, partitions=2) for k in (0, 1))
+    mine, theirs = _sku_in(0), _sku_in(1)
+    for e in (first, second):
+        e.apply(price_set(mine, "20.00"))
+        e.apply(price_set(theirs, "30.00"))
+        e.apply(promo("early", ["shopify"], [theirs], 10))
+        published(e)  # the base prices; from here on only changes are published
+    overlapping = promo("late", ["shopify"], [mine, theirs], 20)
+    with pytest.raises(BadInputError, match="overlaps") as refused:
+        first.apply(overlapping)
+    assert not isinstance(refused.value, ReportedElsewhereError), "partition 0 reports it"
+    with pytest.raises(ReportedElsewhereError):
+        second.apply(overlapping)
+    for e in (first, second):
+        e.apply(tick("2026-12-05T12:30:00Z"))
+    # Only the first promotion runs, and each partition prices its own SKUs alone.
+    assert {sku for _, sku in published(first)} == set()
+    assert {sku for _, sku in published(second)} == {theirs}

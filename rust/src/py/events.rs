@@ -238,14 +238,7 @@ pub fn apply(
         EventKind::PromoSet => {
             let promo_id = text(ev, intern!(py, "promo_id"))?;
             let channels: Vec<String> = ev.getattr(intern!(py, "channels"))?.extract()?;
-            let part = core.partition();
-            // Each partition keeps the promotion for its own SKUs; partition 0 judges
-            // the event as a whole even when it holds none of them.
             let skus: Vec<String> = ev.getattr(intern!(py, "skus"))?.extract()?;
-            let skus: Vec<String> = skus.into_iter().filter(|s| !core.elsewhere(s)).collect();
-            if skus.is_empty() && !part.is_first() {
-                return Ok(Effects::default());
-            }
             let discount: f64 = ev.getattr(intern!(py, "discount_pct"))?.extract()?;
             let starts = micros(ev, intern!(py, "starts"))?;
             let ends = micros(ev, intern!(py, "ends"))?;
@@ -261,16 +254,9 @@ pub fn apply(
                 .int(stock_cap.unwrap_or(-1));
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, _| {
-                    let st = &mut *s;
-                    let fx = st
-                        .pricing
-                        .promo_set(
-                            &st.policy, &promo_id, &channels, &skus, discount, starts, ends,
-                            stock_cap,
-                        )
-                        .map_err(|e| e.whole_event(part))?;
-                    st.reshow_carved(c);
-                    Ok(fx)
+                    s.promo_set(
+                        c, &promo_id, &channels, &skus, discount, starts, ends, stock_cap,
+                    )
                 })
             })
         }

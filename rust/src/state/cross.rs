@@ -5,11 +5,14 @@
 //! function of the log: at the first position where every involved partition's vote
 //! is present, commit if all are ok, else abort; or abort at the first clock tick past
 //! the request's ts + `cross_partition_timeout_s`. First vote per partition counts.
-//! On commit the prepared holds simply stay (expiring as any hold); on abort they are
-//! released. The partition of the request's first line answers the client.
+//! A prepared hold does not expire while its request is undecided: on commit it expires
+//! `hold_seconds` after the decision (never before `ts + hold_seconds`), so every
+//! partition keeps its lines exactly as long as the answer says; on abort it is released.
+//! The partition of the request's first line answers the client.
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use super::{LineIn, State, MICROS};
@@ -39,7 +42,7 @@ pub struct CrossRequest {
     pub lines: Vec<(String, String, String, i64)>,
     /// The partition of each line.
     pub owners: Vec<u32>,
-    /// The request's time as the log took it, and when a commit's holds expire (µs).
+    /// The request's time as the log took it, and `ts + hold_seconds` (µs).
     pub ts: i64,
     pub expires: i64,
     /// Whether this partition's prepare holds units (released on abort).
@@ -122,7 +125,8 @@ pub enum Share {
     Decided(Decision),
     /// Prepared here: this vote goes to the log.
     Prepared(Vote),
-    /// A duplicate of a request still waiting for its votes.
+    /// A duplicate of a request still waiting for its votes (its coordinator answers
+    /// the duplicate's inbox too, once decided).
     Pending,
     /// No line of it is this partition's.
     Elsewhere,
@@ -164,7 +168,17 @@ impl State {
                 self.reserve(c, request_id, order_id, channel, lines, hold_seconds, ts)?;
             return Ok((Share::Decided(d), fx));
         }
-        if self.cross.pending.contains_key(request_id) {
+        if let Some(req) = self.cross.pending.get(request_id) {
+            // A repeat still waiting for its votes: answered with the first asker.
+            if let Some(inbox) = reply_to.filter(|_| coordinator == me) {
+                let repeats = self
+                    .cross_repeats
+                    .entry(request_id.to_string())
+                    .or_default();
+                if req.reply_to.as_deref() != Some(inbox) && !repeats.iter().any(|r| r == inbox) {
+                    repeats.push(inbox.to_string());
+                }
+            }
             return Ok((Share::Pending, Effects::default()));
         }
         if let Some(d) = self.registry.decision(request_id) {
@@ -234,6 +248,12 @@ impl State {
             }
             Err(other) => return Err(other),
         };
+        if held {
+            // Out of the expiry sweep until decided: `decide` sets its expiry.
+            self.registry
+                .holds
+                .remove(&(expires, CompactString::from(order_id)));
+        }
         self.cross.pending.insert(
             request_id.to_string(),
             CrossRequest {
@@ -318,21 +338,206 @@ impl State {
         let Some(req) = self.cross.pending.remove(request_id) else {
             return fx;
         };
+        let d = match d {
+            Decision::Held(_) => Decision::Held(self.rearm_hold(&req)),
+            refused => refused,
+        };
         if !d.ok() && req.held {
             let now = self.now.max(req.ts);
             self.drop_hold(c, &req.order_id, now, &mut fx);
         }
         self.registry.remember_reply(request_id, d.clone());
+        let repeats = self.cross_repeats.remove(request_id).unwrap_or_default();
         if req.coordinator() == self.partition.index {
-            self.cross_answers.push(CrossAnswer {
-                request_id: request_id.to_string(),
-                reply_to: req.reply_to,
-                channel: req.channel,
-                order_id: req.order_id,
-                lines: req.lines,
-                decision: d,
-            });
+            let inboxes =
+                std::iter::once(req.reply_to.clone()).chain(repeats.into_iter().map(Some));
+            for reply_to in inboxes {
+                self.cross_answers.push(CrossAnswer {
+                    request_id: request_id.to_string(),
+                    reply_to,
+                    channel: req.channel.clone(),
+                    order_id: req.order_id.clone(),
+                    lines: req.lines.clone(),
+                    decision: d.clone(),
+                });
+            }
         }
         fx
+    }
+
+    /// A committed request's expiry: `hold_seconds` after the decision's clock, or
+    /// `ts + hold_seconds` if later. This partition's prepared hold (if it took one and
+    /// it is still a hold) goes back into the expiry sweep at that time.
+    fn rearm_hold(&mut self, req: &CrossRequest) -> i64 {
+        let expires = self
+            .now
+            .saturating_add(req.expires.saturating_sub(req.ts))
+            .max(req.expires);
+        let id = CompactString::from(req.order_id.as_str());
+        let Some(order) = self.registry.orders.get_mut(&id) else {
+            return expires;
+        };
+        let Some(prepared) = order.hold_expires else {
+            return expires;
+        };
+        order.hold_expires = Some(expires);
+        // A snapshot from before prepared holds left the sweep still lists it there.
+        self.registry.holds.remove(&(prepared, id.clone()));
+        self.registry.holds.insert((expires, id));
+        expires
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{line, World, MICROS};
+    use super::*;
+    use crate::partition::Partition;
+
+    /// Partitions 0 and 1 of 2, with 5 units of `A` (partition 0) and `D` (partition 1).
+    fn pair() -> [World; 2] {
+        [0, 1].map(|k| {
+            let mut w = World::partition(Partition::new(k, 2).expect("partition"));
+            w.stock(if k == 0 { "A" } else { "D" }, "wh", 5);
+            w
+        })
+    }
+
+    /// Both partitions apply the request (at 1 s) for 2 × A and 3 × D; their votes.
+    fn prepare(ws: &mut [World; 2], id: &str, hold_seconds: i64) -> Vec<Vote> {
+        ask(ws, id, hold_seconds, None)
+    }
+
+    /// As `prepare`, with the asker's inbox; the votes of the partitions that prepared.
+    fn ask(ws: &mut [World; 2], id: &str, hold_seconds: i64, inbox: Option<&str>) -> Vec<Vote> {
+        let lines = [line("1", "A", 2), line("2", "D", 3)];
+        ws.iter_mut()
+            .filter_map(|w| {
+                let (share, _) = w
+                    .state
+                    .reserve_share(&w.c, id, id, "shop", &lines, hold_seconds, MICROS, inbox)
+                    .expect("reserve_share");
+                match share {
+                    Share::Prepared(v) => Some(v),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    fn cast(ws: &mut [World; 2], id: &str, v: &Vote) {
+        let lines: Vec<(String, Option<&str>)> = v
+            .lines
+            .iter()
+            .map(|(n, r)| {
+                let line_id = (n + 1).to_string();
+                (line_id, r.and_then(|r| REASONS.get(r as usize).copied()))
+            })
+            .collect();
+        let lines: Vec<(&str, Option<&str>)> =
+            lines.iter().map(|(l, r)| (l.as_str(), *r)).collect();
+        for w in ws.iter_mut() {
+            w.state
+                .vote(&w.c, id, v.partition, v.ok, &lines)
+                .expect("vote");
+        }
+    }
+
+    fn tick(ws: &mut [World; 2], ts: i64) {
+        for w in ws.iter_mut() {
+            let mut fx = w.state.expire(&w.c, ts);
+            w.state.time_out_cross(&w.c, ts, &mut fx);
+            w.state.advance(&w.c, ts, &mut fx);
+        }
+    }
+
+    #[test]
+    fn a_prepared_hold_outlives_its_hold_seconds_until_the_decision() {
+        let mut ws = pair();
+        let votes = prepare(&mut ws, "r1", 1);
+        cast(&mut ws, "r1", &votes[0]);
+        tick(&mut ws, 3 * MICROS); // past ts + hold_seconds, within the vote timeout
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (3, 2),
+            "still prepared"
+        );
+        cast(&mut ws, "r1", &votes[1]);
+        let [answer] = ws[0].state.cross_answers.as_slice() else {
+            panic!("the coordinator answers once");
+        };
+        assert_eq!(
+            answer.decision,
+            Decision::Held(4 * MICROS),
+            "1 s after the decision"
+        );
+        tick(&mut ws, 4 * MICROS - 1);
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (3, 2),
+            "held as answered"
+        );
+        tick(&mut ws, 4 * MICROS);
+        assert_eq!(
+            (ws[0].avail("A"), ws[1].avail("D")),
+            (5, 5),
+            "then released"
+        );
+    }
+
+    #[test]
+    fn a_commit_before_the_hold_runs_out_keeps_the_requested_expiry() {
+        let mut ws = pair();
+        let votes = prepare(&mut ws, "r1", 60);
+        for v in &votes {
+            cast(&mut ws, "r1", v);
+        }
+        let [answer] = ws[0].state.cross_answers.as_slice() else {
+            panic!("the coordinator answers once");
+        };
+        assert_eq!(answer.decision, Decision::Held(61 * MICROS));
+        tick(&mut ws, 61 * MICROS - 1);
+        assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (3, 2));
+        tick(&mut ws, 61 * MICROS);
+        assert_eq!((ws[0].avail("A"), ws[1].avail("D")), (5, 5));
+    }
+
+    #[test]
+    fn every_asker_of_an_undecided_request_is_answered_once_at_the_decision() {
+        let mut ws = pair();
+        let votes = ask(&mut ws, "r1", 60, Some("_INBOX.first"));
+        for inbox in [
+            "_INBOX.first",
+            "_INBOX.again",
+            "_INBOX.again",
+            "_INBOX.third",
+        ] {
+            assert!(
+                ask(&mut ws, "r1", 60, Some(inbox)).is_empty(),
+                "no second vote"
+            );
+        }
+        for v in &votes {
+            cast(&mut ws, "r1", v);
+        }
+        let answered: Vec<(Option<&str>, bool)> = ws[0]
+            .state
+            .cross_answers
+            .iter()
+            .map(|a| (a.reply_to.as_deref(), a.decision.ok()))
+            .collect();
+        assert_eq!(
+            answered,
+            [
+                (Some("_INBOX.first"), true),
+                (Some("_INBOX.again"), true),
+                (Some("_INBOX.third"), true)
+            ]
+        );
+        assert!(
+            ws[1].state.cross_answers.is_empty(),
+            "the coordinator alone answers"
+        );
+        assert!(ws.iter().all(|w| w.state.cross_repeats.is_empty()));
     }
 }

@@ -55,8 +55,14 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::partition(crate::partition::Partition::WHOLE)
+    }
+
+    /// The world as one partition of several sees it (`A`, `B`, `KIT` and `PRE` are in
+    /// partition 0 of 2; `D` is in partition 1).
+    pub fn partition(partition: crate::partition::Partition) -> World {
         let c = Counters::default();
-        let mut state = State::new(policy(&LOCATIONS), &c, crate::partition::Partition::WHOLE);
+        let mut state = State::new(policy(&LOCATIONS), &c, partition);
         state.now = MICROS;
         World { state, c }
     }

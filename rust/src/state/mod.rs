@@ -19,6 +19,7 @@ mod holds;
 mod keys;
 mod orders;
 mod parked;
+mod promos;
 mod stock;
 mod units;
 
@@ -31,7 +32,7 @@ pub use orders::Disposition;
 pub use stock::StockMove;
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::counters::{Counters, RawMode};
 use crate::dedupe::{Seen, Stamps};
@@ -146,6 +147,10 @@ pub struct State {
     pub cross: CrossImage,
     /// Decided cross-partition requests this partition answers, until taken.
     pub cross_answers: Vec<CrossAnswer>,
+    /// The inboxes of repeats of undecided requests this partition answers, by request
+    /// id. Not in snapshots: a repeat lost with a restart is retried by its client, and
+    /// a retry of a decided request is answered from the remembered decision.
+    pub cross_repeats: BTreeMap<String, Vec<String>>,
     /// Base prices, promotions and the prices last published (CONTRACT 14).
     pub pricing: Pricing,
 }
@@ -185,6 +190,7 @@ impl State {
             partition,
             cross: CrossImage::default(),
             cross_answers: Vec::new(),
+            cross_repeats: BTreeMap::new(),
             pricing,
         };
         s.condition("new");

@@ -1,6 +1,8 @@
 //! Order events that arrive before their order: set aside until `order.placed`
 //! arrives (`orders` then applies them in arrival order) or `park_window_s` passes
-//! (then dead-lettered).
+//! (then dead-lettered). Partitioned, every partition sets the event aside (so each
+//! applies its own lines when the order arrives, and every partition knows every
+//! placed order), and partition 0 alone dead-letters it or refuses it, once.
 
 use super::{State, MICROS, NO_TIME};
 use crate::effects::{DeadOut, Effects};
@@ -35,7 +37,8 @@ impl State {
             return Err(CoreError::bad(
                 "order_id",
                 format!("unknown or closed order {order_id:?}, and it cannot wait: {why}"),
-            ));
+            )
+            .whole_event(self.partition));
         }
         self.parking.park(Parked {
             event_id: event_id.to_string(),
@@ -51,7 +54,8 @@ impl State {
     pub fn expire_parked(&mut self, fx: &mut Effects) {
         let window = self.policy.tables.log.park_window_s;
         let before = self.now.saturating_sub(window.saturating_mul(MICROS));
-        for p in self.parking.expire(before) {
+        let reports = self.partition.is_first();
+        for p in self.parking.expire(before).into_iter().filter(|_| reports) {
             fx.dead.push(DeadOut {
                 event_json: p.contract_json(),
                 error: format!(
@@ -68,7 +72,9 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::super::fixture::{line, World, MICROS};
+    use crate::error::CoreError;
     use crate::parking::Waiting;
+    use crate::partition::Partition;
 
     #[test]
     fn an_event_before_its_order_applies_when_the_order_arrives() {
@@ -102,5 +108,44 @@ mod tests {
             .map(|d| (d.event_id.as_str(), d.reason))
             .collect();
         assert_eq!(dead, [("e-cancel", "order_missing")]);
+    }
+
+    fn dead_letters_after_the_window(w: &mut World, order_id: &str) -> usize {
+        w.state
+            .park("e-cancel", order_id, MICROS, Waiting::Cancelled(None))
+            .expect("parked");
+        let window = w.state.policy.tables.log.park_window_s;
+        w.state.now = MICROS + window * MICROS + 1;
+        let mut fx = crate::effects::Effects::default();
+        w.state.expire_parked(&mut fx);
+        fx.dead.len()
+    }
+
+    #[test]
+    fn an_order_no_partition_holds_is_dead_lettered_by_partition_0_alone() {
+        let dead: Vec<usize> = [0, 1]
+            .map(|k| {
+                let mut w = World::partition(Partition::new(k, 2).expect("partition"));
+                dead_letters_after_the_window(&mut w, "o9")
+            })
+            .to_vec();
+        assert_eq!(dead, [1, 0]);
+    }
+
+    #[test]
+    fn a_partition_that_cannot_park_leaves_the_refusal_to_partition_0() {
+        for (k, reported_here) in [(0, true), (1, false)] {
+            let mut w = World::partition(Partition::new(k, 2).expect("partition"));
+            w.state.policy.tables.log.park_window_s = 0;
+            let refused = w
+                .state
+                .park("e-cancel", "o9", MICROS, Waiting::Cancelled(None))
+                .expect_err("parking is off");
+            assert_eq!(
+                matches!(refused, CoreError::BadInput { .. }),
+                reported_here,
+                "partition {k}"
+            );
+        }
     }
 }
