@@ -5,7 +5,8 @@
 //! through their votes, so the state is moved instead of rebuilt. Everything that
 //! belongs to a SKU goes to the new partition of the SKU's family (keys with their
 //! stock and counters, the lines of orders and holds, backorder and preorder queues,
-//! demand, prices, promotion shares); an order whose lines were spread over several
+//! demand, prices, promotion sales counts); every promotion is kept whole, as each
+//! partition judges one on all its SKUs; an order whose lines were spread over several
 //! old partitions becomes one order with the lines the new partition owns. What the
 //! whole log shares is merged:
 //! - event ids: union, ordered by the log time each was applied at;
@@ -152,7 +153,7 @@ pub fn split(policy: &Policy, olds: Vec<Sections>, target: Partition) -> CoreRes
         parked: merge_parked(&olds),
     };
     let adaptive = merge_adaptive(&olds, &moves);
-    let pricing = merge_pricing(&olds, &moves_here, target);
+    let pricing = merge_pricing(&olds, &moves_here);
     Ok((p, log, adaptive, CrossImage::default(), pricing))
 }
 
@@ -465,15 +466,13 @@ fn merge_adaptive(olds: &[Sections], moves: &[Moves]) -> AdaptiveImage {
     }
 }
 
-/// Prices and promotions of the SKUs that move here. Partition 0 keeps every
-/// promotion, also one with none of its SKUs, as partition 0 judges a promotion whole.
-fn merge_pricing(
-    olds: &[Sections],
-    moves_here: &impl Fn(&str, usize) -> bool,
-    target: Partition,
-) -> PricingImage {
+/// Prices of the SKUs that move here, and every promotion whole: each partition
+/// judges a promotion on all its SKUs (state/promos.rs), so each keeps all of them;
+/// a promotion's sales counts follow their SKUs.
+fn merge_pricing(olds: &[Sections], moves_here: &impl Fn(&str, usize) -> bool) -> PricingImage {
     let mut out = PricingImage::default();
     let mut promos: Vec<Promo> = Vec::new();
+    let mut listed: Map<String, Set<String>> = Map::default();
     for (j, old) in olds.iter().enumerate() {
         let image = &old.4;
         out.prices.extend(
@@ -491,12 +490,6 @@ fn merge_pricing(
                 .cloned(),
         );
         for promo in &image.promos {
-            let skus: Vec<String> = promo
-                .skus
-                .iter()
-                .filter(|s| moves_here(s, j))
-                .cloned()
-                .collect();
             let sold = promo.sold.iter().filter(|(s, _)| moves_here(s, j));
             let merged = match promos.iter_mut().find(|p| p.id == promo.id) {
                 Some(p) => p,
@@ -510,14 +503,18 @@ fn merge_pricing(
                     &mut promos[last]
                 }
             };
-            merged.skus.extend(skus);
+            // Snapshots from before promotions were kept whole hold a partition's
+            // share of one: the union over the old partitions is the whole list.
+            let listed = listed.entry(promo.id.clone()).or_default();
+            for sku in &promo.skus {
+                if listed.insert(sku.clone()) {
+                    merged.skus.push(sku.clone());
+                }
+            }
             merged.sold.extend(sold.map(|(s, n)| (s.clone(), *n)));
         }
     }
-    out.promos = promos
-        .into_iter()
-        .filter(|p| !p.skus.is_empty() || target.is_first())
-        .collect();
+    out.promos = promos;
     out
 }
 
@@ -831,7 +828,7 @@ mod tests {
     }
 
     #[test]
-    fn prices_and_promotion_shares_follow_their_skus() {
+    fn prices_and_promotion_sales_follow_their_skus_and_promotions_stay_whole() {
         let log = Log::new(2);
         let skus: Vec<String> = (0..SKUS).map(sku).collect();
         for p in &log.parts {
@@ -857,6 +854,8 @@ mod tests {
             st.pricing = crate::pricing::Pricing::from_image(&st.policy, image, now);
         }
         let new = log.split(3);
+        let mut sorted_skus = skus.clone();
+        sorted_skus.sort();
         let mut priced = Vec::new();
         for p in &new {
             let st = p.state();
@@ -866,16 +865,17 @@ mod tests {
                 priced.push(s.clone());
             }
             let promo = image.promos.iter().find(|pr| pr.id == "sale");
-            match promo {
-                Some(pr) => {
-                    assert!(pr.skus.iter().all(|s| st.owns(s)));
-                    assert_eq!(pr.sold.len(), pr.skus.len());
-                }
-                None => assert!(
-                    !p.partition().is_first(),
-                    "partition 0 keeps every promotion"
-                ),
-            }
+            let Some(pr) = promo else {
+                panic!("every partition keeps every promotion")
+            };
+            let mut listed = pr.skus.clone();
+            listed.sort();
+            assert_eq!(listed, sorted_skus, "the promotion is kept whole");
+            assert!(
+                pr.sold.keys().all(|s| st.owns(s)),
+                "sales counts follow their SKUs"
+            );
+            assert_eq!(pr.sold.len(), skus.iter().filter(|s| st.owns(s)).count());
         }
         priced.sort();
         let mut want = skus.clone();
