@@ -49,9 +49,7 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
         sellers = [(rates[c], spec.order_lag_s) for c, spec in specs.items() if c in rates]
         for channel, spec in specs.items():
             rule = settings.rule(sku, channel)
-            exposure = (
-                None if spec.lag_s is None else math.ceil(window_units(spec.lag_s, sellers))
-            )
+            exposure = None if spec.lag_s is None else math.ceil(window_units(spec.lag_s, sellers))
             if rule.auto is None:
                 out.append(BufferAtPeak(sku, channel, rule.buffer, None, exposure))
                 continue

@@ -967,12 +967,14 @@ mod tests {
             w.tick(now);
             w.place(&format!("o{sale}"), &[line("1", "A", 1)])
                 .expect("order");
-            let next_sale = now + 2 * hour;
-            while now < next_sale {
+            let sold_at = now;
+            while now < sold_at + 2 * hour {
                 now += 60 * MICROS;
                 w.tick(now);
-                let buffer = w.state.adaptive.demand.get(&idx).map_or(0, |d| d.buffers[market]);
-                assert!(buffer >= 1, "sale {sale}, {} s after it", (now % (2 * hour)) / MICROS);
+                let d = w.state.adaptive.demand.get(&idx);
+                let buffer = d.map_or(0, |d| d.buffers[market]);
+                let since_s = (now - sold_at) / MICROS;
+                assert!(buffer >= 1, "sale {sale}, {since_s} s after it");
             }
         }
         // A day without a sale forgets it.
