@@ -8,6 +8,7 @@
 //! through [`whole_units`].
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::f64::consts::LN_2;
 
 const MICROS: f64 = 1e6;
@@ -195,6 +196,30 @@ fn falls_to(units: f64, a: f64, floor: f64) -> f64 {
     let holds = units / above - a;
     if units / a > above && holds > 0.0 {
         holds
+    } else {
+        0.0
+    }
+}
+
+/// How long (s) `scale × Σ lag / (a + t)` over `floors` (lag, a) stays above `floor`: a
+/// lower bound by Newton's method, whose steps on a convex falling sum never pass the
+/// time it falls to `floor` (0 when it is not above it now, or is no number).
+fn floors_fall_to(floors: &[(f64, f64)], scale: f64, floor: f64) -> f64 {
+    let above = floor * (1.0 + MARGIN) + MARGIN;
+    let mut t = 0.0f64;
+    for _ in 0..8 {
+        let (mut units, mut slope) = (0.0, 0.0);
+        for &(lag, a) in floors {
+            units += scale * lag / (a + t);
+            slope += scale * lag / ((a + t) * (a + t));
+        }
+        if !(units > above && slope > 0.0) {
+            break;
+        }
+        t += (units - above) / slope;
+    }
+    if t.is_finite() {
+        t
     } else {
         0.0
     }
@@ -427,28 +452,21 @@ pub fn buffer_holds_s(
     let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
     let risk = rule.risk.clamp(0.0, 100.0);
     let (mut slow, mut peak) = (0.0, 0.0);
-    // The floors' units, Σ lag_d / (a_d + t) with a_d = 1 / floor_d now, stay above
-    // Σ lag_d / (a + t) with a the largest a_d: one term falling as `falls_to` counts.
-    let (mut floor_lag, mut floor_a) = (0.0, 0.0f64);
+    // The floors' units: Σ lag_d / (a_d + t) with a_d = 1 / floor_d now.
+    let mut floors: SmallVec<[(f64, f64); 4]> = SmallVec::new();
     for (now, order_lag) in sellers {
         let lag = push + order_lag.clamp(0.0, MAX_DELAY_S);
         slow += now.slow.clamp(0.0, MAX_UNITS) * lag;
         peak += now.peak.clamp(0.0, MAX_UNITS) * lag;
         if now.floor > 0.0 {
-            floor_lag += lag;
-            floor_a = floor_a.max(1.0 / now.floor);
+            floors.push((lag, 1.0 / now.floor));
         }
     }
     // How long `scale` × the units stay above `threshold` (by one lower bound or another).
     let stays_above = |scale: f64, threshold: f64| {
-        let floor = if floor_lag > 0.0 {
-            falls_to(scale * floor_lag, floor_a, threshold)
-        } else {
-            0.0
-        };
         decays_to(scale * slow, threshold, hl.slow_s)
             .max(decays_to(scale * peak, threshold, hl.peak_s))
-            .max(floor)
+            .max(floors_fall_to(&floors, scale, threshold))
     };
     // `current` holds while ceil(risk × units) or their clumps reach it.
     let clumps_hold = if current <= clumps(SLOW_MOVER_UNITS) {
