@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::f64::consts::LN_2;
+use std::sync::OnceLock;
 
 const MICROS: f64 = 1e6;
 /// A decayed unit count never exceeds this (no SKU sells 10^15 units in a half-life).
@@ -373,6 +374,21 @@ pub fn poisson_p99(mean: f64) -> i64 {
     n
 }
 
+/// A mean above which [`clumps`] is at least `units` (`units` up to one unit's clumps,
+/// else never), worked out once: the cadence asks it of every slow mover's buffer.
+fn clumps_reach(units: i64) -> f64 {
+    static REACH: OnceLock<Vec<f64>> = OnceLock::new();
+    let reach = REACH.get_or_init(|| {
+        (1..=clumps(SLOW_MOVER_UNITS))
+            .map(poisson_p99_reaches)
+            .collect()
+    });
+    match usize::try_from(units) {
+        Ok(0) | Err(_) => 0.0,
+        Ok(n) => reach.get(n - 1).copied().unwrap_or(f64::INFINITY),
+    }
+}
+
 /// A mean above which [`poisson_p99`] is at least `units` (bisection, from above).
 fn poisson_p99_reaches(units: i64) -> f64 {
     if units <= 0 {
@@ -469,10 +485,9 @@ pub fn buffer_holds_s(
             .max(floors_fall_to(&floors, scale, threshold))
     };
     // `current` holds while ceil(risk × units) or their clumps reach it.
-    let clumps_hold = if current <= clumps(SLOW_MOVER_UNITS) {
-        stays_above(1.0, poisson_p99_reaches(current))
-    } else {
-        0.0
+    let clumps_hold = match clumps_reach(current) {
+        reach if reach.is_finite() => stays_above(1.0, reach),
+        _ => 0.0,
     };
     let holds = stays_above(risk, (current - 1) as f64).max(clumps_hold);
     if holds.is_nan() {
@@ -745,6 +760,11 @@ mod tests {
             let reach = poisson_p99_reaches(units);
             assert!(poisson_p99(reach) >= units && poisson_p99(reach * 0.999) < units);
         }
+        for units in 1..=4 {
+            assert_eq!(clumps_reach(units), poisson_p99_reaches(units));
+        }
+        assert_eq!(clumps_reach(0), 0.0);
+        assert_eq!(clumps_reach(5), f64::INFINITY, "clumps never reach 5");
     }
 
     #[test]
