@@ -139,8 +139,14 @@ SKU_EXPLANATION = {
                             "buffer": {"type": "integer"},
                             "formula": {
                                 "type": "integer",
-                                "description": "ceil(risk × Σ rate × (push lag + order lag)),"
-                                " before buffer_min and buffer_max.",
+                                "description": "max(ceil(risk × units), clumps) with units ="
+                                " Σ rate × (push lag + order lag), before buffer_min and"
+                                " buffer_max.",
+                            },
+                            "clumps": {
+                                "type": "integer",
+                                "description": "The p99 of a Poisson count of those units, up to"
+                                " one unit's (4): the clumps a slow mover sells in.",
                             },
                             "risk": {"type": "number"},
                             "min": {"type": "integer"},
@@ -172,7 +178,8 @@ SKU_EXPLANATION = {
         "velocity": {
             "type": "array",
             "description": "Sales rate (units/s) per channel that sold the SKU: the estimate"
-            " is the largest of a fast and a slow decayed rate and a decayed peak.",
+            " is the largest of a fast and a slow decayed rate, a decayed peak and a floor of"
+            " one unit over the time since the last sale (plus the slow window).",
             "items": {
                 "type": "object",
                 "properties": {
@@ -181,6 +188,7 @@ SKU_EXPLANATION = {
                     "fast": {"type": "number"},
                     "slow": {"type": "number"},
                     "peak": {"type": "number"},
+                    "floor": {"type": "number"},
                 },
             },
         },

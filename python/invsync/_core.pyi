@@ -41,6 +41,14 @@ def auto_buffer(
     """CONTRACT 13's automatic buffer for given rates: (the formula's value, the buffer
     within min..max). `sellers` are (units/s, order lag s) of every selling channel."""
 
+def window_units(push_lag_s: float, sellers: list[tuple[float, float]]) -> float:
+    """The units every selling channel sells while a channel's number is corrected:
+    Σ rate × (push lag + order lag), as `auto_buffer` counts them."""
+
+def clumps(units: float) -> int:
+    """The least automatic buffer for `units` sold while a channel's number is late: the
+    p99 of a Poisson count of them, up to one unit's (a slow mover's clumps of sales)."""
+
 @final
 class BatchEffects:
     """What a core call did, as columns: a few flat lists instead of an object per event.
@@ -102,7 +110,9 @@ __all__ = [
     "__version__",
     "auto_buffer",
     "check_policy",
+    "clumps",
     "partition_of",
+    "window_units",
 ]
 
 @final

@@ -61,7 +61,7 @@ class Explanation:
             ],
             "channels": [self._channel(ch) for ch in c["channels"]],
             "velocity": [
-                {key: v[key] for key in ("channel", "rate", "fast", "slow", "peak")}
+                {key: v[key] for key in ("channel", "rate", "fast", "slow", "peak", "floor")}
                 for v in c["velocity"]
             ],
             **({"protect": [self._protect_level(p) for p in c["protect"]]} if c["protect"] else {}),
@@ -93,6 +93,7 @@ class Explanation:
             out["buffer_auto"] = {
                 "buffer": ch["buffer"],
                 "formula": auto["formula"],
+                "clumps": auto["clumps"],
                 "risk": auto["risk"],
                 "min": auto["min"],
                 "max": auto["max"],
@@ -189,7 +190,9 @@ def _seconds(s: float) -> str:
 
 
 def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
-    """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers."""
+    """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers, and
+    `max(…, p99 3)` where a slow mover's clumps of sales decide (the Poisson p99 of the
+    units)."""
     push = _seconds(auto["push_lag"]["seconds"])
     terms = [
         f"{s['rate']:.3g}/s × ({push} + {_seconds(s['order_lag']['seconds'])})"
@@ -199,6 +202,8 @@ def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
     if len(terms) > 1:
         units = f"({units})"
     expr = f"ceil({units} × {auto['risk']:g})"
+    if auto["clumps"] == auto["formula"] and auto["clumps"] > 0:
+        expr = f"max({expr}, p99 {auto['clumps']})"
     if buffer != auto["formula"]:
         bounds = [f"min {auto['min']}"]
         if auto["max"] is not None:
@@ -225,7 +230,7 @@ def _velocity_line(d: dict[str, Any]) -> str:
         return ""
     rates = ", ".join(
         f"{v['channel']} {v['rate']:.3g}/s (fast {v['fast']:.3g}, slow {v['slow']:.3g}, "
-        f"peak {v['peak']:.3g})"
+        f"peak {v['peak']:.3g}, floor {v['floor']:.3g})"
         for v in d["velocity"]
     )
     return f"  velocity now  {rates}"

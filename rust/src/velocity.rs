@@ -8,7 +8,9 @@
 //! through [`whole_units`].
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::f64::consts::LN_2;
+use std::sync::OnceLock;
 
 const MICROS: f64 = 1e6;
 /// A decayed unit count never exceeds this (no SKU sells 10^15 units in a half-life).
@@ -80,7 +82,10 @@ pub struct RateNow {
     pub fast: f64,
     pub slow: f64,
     pub peak: f64,
-    /// The estimate CONTRACT 13 uses: the largest of the three.
+    /// A slow mover's rate: one unit over the time since the last sale (see
+    /// [`Rate::floor`]).
+    pub floor: f64,
+    /// The estimate CONTRACT 13 uses: the largest of the four.
     pub rate: f64,
 }
 
@@ -110,6 +115,21 @@ impl Rate {
         per_second(self.fast * (1.0 - 1.0 / self.fast_sales), hl.fast_s)
     }
 
+    /// One unit over the time since the last sale plus the slow window (`slow_s / ln 2`,
+    /// so it starts at one unit's slow rate). A SKU that sells once in hours has no
+    /// decayed rate between its sales: one sale's slow rate fades within six slow
+    /// half-lives, and its buffer with it, while a feed still shows its last units for
+    /// half an hour. This reads its rate as about one over the time between its sales
+    /// instead, and lets it fade a day after the last one. Falling as 1/t, it never
+    /// raises a buffer past a lone unit's slow rate, nor keeps a surge's.
+    fn floor(&self, now: i64, hl: &HalfLives) -> f64 {
+        if self.slow <= 0.0 || hl.slow_s <= 0.0 {
+            return 0.0;
+        }
+        let since_s = now.saturating_sub(self.at).max(0) as f64 / MICROS;
+        (1.0 / (since_s + hl.slow_s / LN_2)).min(MAX_UNITS)
+    }
+
     /// Counts one sale of `units` at log time `now`.
     pub fn add(&mut self, units: i64, now: i64, hl: &HalfLives) {
         let mut r = self.decayed(now, hl);
@@ -126,11 +146,13 @@ impl Rate {
         let r = self.decayed(now, hl);
         let fast = r.fast_rate(hl);
         let slow = per_second(r.slow, hl.slow_s);
+        let floor = self.floor(now, hl);
         RateNow {
             fast,
             slow,
             peak: r.peak,
-            rate: fast.max(slow).max(r.peak),
+            floor,
+            rate: fast.max(slow).max(r.peak).max(floor),
         }
     }
 
@@ -147,7 +169,13 @@ impl Rate {
     /// Seconds after `now` this rate is sure not to have faded if it sells nothing more.
     pub fn lasts_s(&self, now: i64, hl: &HalfLives) -> f64 {
         let r = self.at(now, hl);
-        decays_to(r.slow, FADED_BELOW, hl.slow_s).max(decays_to(r.peak, FADED_BELOW, hl.peak_s))
+        decays_to(r.slow, FADED_BELOW, hl.slow_s)
+            .max(decays_to(r.peak, FADED_BELOW, hl.peak_s))
+            .max(if r.floor > 0.0 {
+                falls_to(1.0, 1.0 / r.floor, FADED_BELOW)
+            } else {
+                0.0
+            })
     }
 }
 
@@ -157,6 +185,42 @@ fn decays_to(value: f64, floor: f64, half_life_s: f64) -> f64 {
     let above = floor * (1.0 + MARGIN) + MARGIN;
     if value > above && half_life_s > 0.0 {
         half_life_s * (value / above).log2()
+    } else {
+        0.0
+    }
+}
+
+/// How long (s) `units / (a + t)`, falling as a [`Rate::floor`] does, stays above
+/// `floor` (0 when it is not above it now, or is no number).
+fn falls_to(units: f64, a: f64, floor: f64) -> f64 {
+    let above = floor * (1.0 + MARGIN) + MARGIN;
+    let holds = units / above - a;
+    if units / a > above && holds > 0.0 {
+        holds
+    } else {
+        0.0
+    }
+}
+
+/// How long (s) `scale × Σ lag / (a + t)` over `floors` (lag, a) stays above `floor`: a
+/// lower bound by Newton's method, whose steps on a convex falling sum never pass the
+/// time it falls to `floor` (0 when it is not above it now, or is no number).
+fn floors_fall_to(floors: &[(f64, f64)], scale: f64, floor: f64) -> f64 {
+    let above = floor * (1.0 + MARGIN) + MARGIN;
+    let mut t = 0.0f64;
+    for _ in 0..8 {
+        let (mut units, mut slope) = (0.0, 0.0);
+        for &(lag, a) in floors {
+            units += scale * lag / (a + t);
+            slope += scale * lag / ((a + t) * (a + t));
+        }
+        if !(units > above && slope > 0.0) {
+            break;
+        }
+        t += (units - above) / slope;
+    }
+    if t.is_finite() {
+        t
     } else {
         0.0
     }
@@ -281,19 +345,101 @@ pub struct AutoBuffer {
     pub risk: f64,
 }
 
-/// CONTRACT 13: `ceil(risk × Σ_d v_d × (push_lag_c + order_lag_d))`, bounded by the
-/// rule's min and max. `sellers` are (v_d units/s, order_lag_d s) of every channel d
+/// Above this mean a Poisson count's p99 is its Cornish-Fisher approximation.
+const POISSON_EXACT_UP_TO: f64 = 100.0;
+/// Φ⁻¹(0.99).
+const Z99: f64 = 2.326_347_874_040_841;
+
+/// The p99 of a Poisson count of mean `mean`: the fewest units n with P(N > n) ≤ 1 %.
+///
+/// Sales at a steady rate still come in clumps. A SKU expected to sell 0.7 units while a
+/// feed is slow sells 2 or more one time in six, beating `ceil(1.5 × 0.7)`; over a
+/// catalog of slow movers that is an oversell every few days. Nondecreasing in `mean`.
+pub fn poisson_p99(mean: f64) -> i64 {
+    if mean.is_nan() || mean <= 0.0 {
+        return 0;
+    }
+    if mean > POISSON_EXACT_UP_TO {
+        return whole_units(mean + Z99 * mean.sqrt() + (Z99 * Z99 - 1.0) / 6.0);
+    }
+    let mut term = (-mean).exp();
+    let mut at_most = term;
+    let mut n = 0i64;
+    // P(N ≤ n) passes 0.99 by n = 125 at a mean of 100; the bound only ends the loop.
+    while at_most < 0.99 && n < 1_000 {
+        n += 1;
+        term *= mean / n as f64;
+        at_most += term;
+    }
+    n
+}
+
+/// A mean above which [`clumps`] is at least `units` (`units` up to one unit's clumps,
+/// else never), worked out once: the cadence asks it of every slow mover's buffer.
+fn clumps_reach(units: i64) -> f64 {
+    static REACH: OnceLock<Vec<f64>> = OnceLock::new();
+    let reach = REACH.get_or_init(|| {
+        (1..=clumps(SLOW_MOVER_UNITS))
+            .map(poisson_p99_reaches)
+            .collect()
+    });
+    match usize::try_from(units) {
+        Ok(0) | Err(_) => 0.0,
+        Ok(n) => reach.get(n - 1).copied().unwrap_or(f64::INFINITY),
+    }
+}
+
+/// A mean above which [`poisson_p99`] is at least `units` (bisection, from above).
+fn poisson_p99_reaches(units: i64) -> f64 {
+    if units <= 0 {
+        return 0.0;
+    }
+    // A count's p99 is above its mean, so a mean of `units` reaches it.
+    let (mut below, mut above) = (0.0, units as f64);
+    for _ in 0..64 {
+        let mid = 0.5 * (below + above);
+        if poisson_p99(mid) >= units {
+            above = mid;
+        } else {
+            below = mid;
+        }
+    }
+    above
+}
+
+/// The units every channel d sells while channel c's number is corrected:
+/// `Σ_d v_d × (push_lag_c + order_lag_d)`. `sellers` are (v_d units/s, order_lag_d s).
+pub fn window_units(push_lag_s: f64, sellers: impl Iterator<Item = (f64, f64)>) -> f64 {
+    let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
+    sellers
+        .map(|(v, order_lag)| v.clamp(0.0, MAX_UNITS) * (push + order_lag.clamp(0.0, MAX_DELAY_S)))
+        .sum()
+}
+
+/// A slow mover sells at most this many units, expected, while a channel's number is late.
+const SLOW_MOVER_UNITS: f64 = 1.0;
+
+/// The clumps a steady rate sells in: the p99 of a Poisson count of `units`, up to a slow
+/// mover's. Below one unit a window `ceil(risk × units)` is 1 or 2 whatever the risk,
+/// and two or three sales in one window beat it now and then; from one unit on, `risk`
+/// covers the spread (4 units, the p99 of one, stays the least such a SKU keeps).
+pub fn clumps(units: f64) -> i64 {
+    if units.is_nan() {
+        return 0; // `min` would take NaN for the other number
+    }
+    poisson_p99(units.min(SLOW_MOVER_UNITS))
+}
+
+/// CONTRACT 13: `ceil(risk × units)` with `units` the [`window_units`], and never below
+/// its [`clumps`], bounded by the rule's min and max. `sellers` are (v_d units/s, order_lag_d s) of every channel d
 /// selling the SKU. Returns (the formula's value, the bounded buffer).
 pub fn auto_buffer(
     rule: &AutoBuffer,
     push_lag_s: f64,
     sellers: impl Iterator<Item = (f64, f64)>,
 ) -> (i64, i64) {
-    let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
-    let units: f64 = sellers
-        .map(|(v, order_lag)| v.clamp(0.0, MAX_UNITS) * (push + order_lag.clamp(0.0, MAX_DELAY_S)))
-        .sum();
-    let raw = whole_units(rule.risk.clamp(0.0, 100.0) * units);
+    let units = window_units(push_lag_s, sellers);
+    let raw = whole_units(rule.risk.clamp(0.0, 100.0) * units).max(clumps(units));
     let mut bounded = raw.max(rule.min);
     if let Some(max) = rule.max {
         bounded = bounded.min(max);
@@ -302,10 +448,11 @@ pub fn auto_buffer(
 }
 
 /// How long (s) an automatic buffer of `current` units surely keeps its value while no
-/// channel sells: between sales every rate only decays, and never below the larger of
-/// its slow rate and its peak, which halve every `slow_s` and `peak_s`; so the
-/// formula's units only fall, and `current` holds while they stay above `current − 1`. `sellers` are (rate now, order_lag_d s) of every
-/// channel d selling the SKU. A lower bound: recomputed at that time the buffer may
+/// channel sells: between sales every rate only decays, and never below the largest of
+/// its slow rate and its peak, which halve every `slow_s` and `peak_s`, and its floor,
+/// which falls as `1 / (1 / floor + t)`; so the formula's units only fall, and `current`
+/// holds while `risk` × them stays above `current − 1` or their [`clumps`] reach it. `sellers` are (rate now, order_lag_d s)
+/// of every channel d selling the SKU. A lower bound: recomputed at that time the buffer may
 /// still be `current`, never changed before (infinite when no decay can move it).
 pub fn buffer_holds_s(
     rule: &AutoBuffer,
@@ -321,17 +468,28 @@ pub fn buffer_holds_s(
     let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
     let risk = rule.risk.clamp(0.0, 100.0);
     let (mut slow, mut peak) = (0.0, 0.0);
+    // The floors' units: Σ lag_d / (a_d + t) with a_d = 1 / floor_d now.
+    let mut floors: SmallVec<[(f64, f64); 4]> = SmallVec::new();
     for (now, order_lag) in sellers {
         let lag = push + order_lag.clamp(0.0, MAX_DELAY_S);
         slow += now.slow.clamp(0.0, MAX_UNITS) * lag;
         peak += now.peak.clamp(0.0, MAX_UNITS) * lag;
+        if now.floor > 0.0 {
+            floors.push((lag, 1.0 / now.floor));
+        }
     }
-    let threshold = (current - 1) as f64;
-    let holds = decays_to(risk * slow, threshold, hl.slow_s).max(decays_to(
-        risk * peak,
-        threshold,
-        hl.peak_s,
-    ));
+    // How long `scale` × the units stay above `threshold` (by one lower bound or another).
+    let stays_above = |scale: f64, threshold: f64| {
+        decays_to(scale * slow, threshold, hl.slow_s)
+            .max(decays_to(scale * peak, threshold, hl.peak_s))
+            .max(floors_fall_to(&floors, scale, threshold))
+    };
+    // `current` holds while ceil(risk × units) or their clumps reach it.
+    let clumps_hold = match clumps_reach(current) {
+        reach if reach.is_finite() => stays_above(1.0, reach),
+        _ => 0.0,
+    };
+    let holds = stays_above(risk, (current - 1) as f64).max(clumps_hold);
     if holds.is_nan() {
         0.0
     } else {
@@ -473,8 +631,37 @@ mod tests {
             later.peak > later.fast && later.rate > burst / 2.0,
             "{later:?}"
         );
-        assert!(r.at(86_400 * S, &hl).rate < 1e-6);
+        let day = r.at(86_400 * S, &hl);
+        assert!(day.slow < 1e-6 && day.peak < 1e-6, "{day:?}");
         assert!(r.faded(86_400 * S, &hl));
+    }
+
+    #[test]
+    fn a_slow_movers_rate_is_about_one_over_the_time_between_its_sales() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        // One sale every two hours: the decayed rates forget each sale long before the
+        // next one; the floor reads about one unit per two hours till then.
+        for i in 0..5 {
+            r.add(1, i * 7_200 * S, &hl);
+        }
+        let before_next = r.at(5 * 7_200 * S - S, &hl);
+        assert!(before_next.slow < 1e-5, "{before_next:?}");
+        let per_two_hours = 1.0 / 7_200.0;
+        assert!(
+            (0.8 * per_two_hours..=per_two_hours).contains(&before_next.rate),
+            "{before_next:?}"
+        );
+        assert!(!r.faded(5 * 7_200 * S, &hl));
+        // Right after a sale the floor is no more than that unit's slow rate.
+        let after = r.at(4 * 7_200 * S, &hl);
+        assert!(after.floor <= after.slow + 1e-12, "{after:?}");
+        // It fades a day after the last sale, soon after `lasts_s` (a lower bound).
+        let last = 4 * 7_200 * S;
+        let lasts = r.lasts_s(last, &hl);
+        assert!((85_000.0..86_400.0).contains(&lasts), "{lasts}");
+        assert!(!r.faded(last + (lasts * 1e6) as i64, &hl));
+        assert!(r.faded(last + ((lasts + 60.0) * 1e6) as i64, &hl));
     }
 
     #[test]
@@ -550,6 +737,51 @@ mod tests {
         );
         let nan = auto_buffer(&bounded, f64::NAN, [(f64::NAN, f64::INFINITY)].into_iter());
         assert_eq!(nan, (0, 2), "no number is not a buffer below min");
+    }
+
+    #[test]
+    fn the_poisson_p99_is_exact_then_approximate_and_never_falls() {
+        assert_eq!(poisson_p99(0.0), 0);
+        assert_eq!(poisson_p99(f64::NAN), 0);
+        // P(N ≥ 1) = 1 − e^−0.005 < 1 %: nothing to keep.
+        assert_eq!(poisson_p99(0.005), 0);
+        // Mean 0.7: P(N > 2) = 3.4 %, P(N > 3) = 0.58 %.
+        assert_eq!(poisson_p99(0.7), 3);
+        // Mean 10: P(N > 17) = 1.4 %, P(N > 18) = 0.72 %.
+        assert_eq!(poisson_p99(10.0), 18);
+        let mut last = 0;
+        for i in 0..4_000 {
+            let p = poisson_p99(i as f64 * 0.05);
+            assert!(p >= last, "falls at {}", i as f64 * 0.05);
+            last = p;
+        }
+        assert!(poisson_p99(1e300) == i64::MAX && poisson_p99(f64::INFINITY) == i64::MAX);
+        for units in [1, 2, 3, 7, 50, 124, 125, 300] {
+            let reach = poisson_p99_reaches(units);
+            assert!(poisson_p99(reach) >= units && poisson_p99(reach * 0.999) < units);
+        }
+        for units in 1..=4 {
+            assert_eq!(clumps_reach(units), poisson_p99_reaches(units));
+        }
+        assert_eq!(clumps_reach(0), 0.0);
+        assert_eq!(clumps_reach(5), f64::INFINITY, "clumps never reach 5");
+    }
+
+    #[test]
+    fn a_slow_movers_buffer_covers_the_clumps_a_steady_rate_sells_in() {
+        let rule = AutoBuffer {
+            min: 0,
+            max: None,
+            risk: 1.5,
+        };
+        // 0.7 units expected during a 30-minute feed: ceil(1.5 × 0.7) = 2, the p99 is 3.
+        let (raw, b) = auto_buffer(&rule, 1_800.0, [(0.7 / 1_800.0, 0.0)].into_iter());
+        assert_eq!((raw, b), (3, 3));
+        // From one unit on the risk's; never below one unit's p99 (4).
+        let (raw, _) = auto_buffer(&rule, 1_800.0, [(1.7 / 1_800.0, 0.0)].into_iter());
+        assert_eq!(raw, 4);
+        let (raw, _) = auto_buffer(&rule, 100.0, [(0.1, 0.0)].into_iter());
+        assert_eq!(raw, 15);
     }
 
     #[test]

@@ -27,15 +27,37 @@ def restored(version: int) -> Engine:
     return Engine.restore(policy, (FIXTURES / f"snapshot-format-{version}.bin").read_bytes())
 
 
-def _as_then(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
-    """`now` cut to the fields the older build explained: a field added since is
-    not a number that changed."""
-    out = {key: now[key] for key in then if key in now}
+def _as_then(now: Any, then: Any) -> Any:
+    """`now` cut to the fields the older build explained, at every depth: a field added
+    since (a channel's, a buffer's, a rate's) is not a number that changed."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return {key: _as_then(now[key], old) for key, old in then.items() if key in now}
+    if isinstance(then, list) and isinstance(now, list) and len(then) == len(now):
+        return [_as_then(item, old) for item, old in zip(now, then, strict=True)]
+    return now
+
+
+#: Derived with today's rule, not restored: a rate is now also at least a slow mover's
+#: floor, and an automatic buffer's formula at least its clumps. The restored decayed
+#: rates (fast, slow, peak), the buffers in use and the shown quantities are compared.
+DERIVED = {"rate", "formula", "reason"}
+
+
+def _restored_numbers(explanation: dict[str, Any]) -> dict[str, Any]:
+    """An explanation without the numbers today's rule derives anew (`DERIVED`)."""
+    out = {**explanation, "velocity": [_without(v) for v in explanation.get("velocity", [])]}
     out["channels"] = [
-        {key: ch[key] for key in old if key in ch}
-        for ch, old in zip(now["channels"], then["channels"], strict=True)
+        {**ch, "buffer_auto": _without(ch["buffer_auto"])} if "buffer_auto" in ch else ch
+        for ch in explanation["channels"]
     ]
     return out
+
+
+def _without(numbers: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: value for key, value in numbers.items() if key not in DERIVED}
+    if "sellers" in kept:
+        kept["sellers"] = [_without(seller) for seller in kept["sellers"]]
+    return kept
 
 
 @pytest.mark.parametrize("version", FORMATS)
@@ -44,7 +66,8 @@ def test_an_older_snapshot_restores_to_the_same_numbers(version: int) -> None:
     expected = json.loads((FIXTURES / f"snapshot-format-{version}.explain.json").read_text())
     for sku, explanation in expected.items():
         now = engine.explain(sku).to_dict()
-        assert _as_then(now, explanation) == explanation, sku
+        then = _restored_numbers(explanation)
+        assert _restored_numbers(_as_then(now, explanation)) == then, sku
         if version < 3:
             assert now["velocity"] == [], "no sales rate before the format kept one"
         assert "prices" not in now, "no price before the format kept one"
@@ -57,7 +80,8 @@ def test_a_format_3_snapshot_restores_with_its_sales_rates_and_no_cross_partitio
     engine = restored(3)
     expected = json.loads((FIXTURES / "snapshot-format-3.explain.json").read_text())
     for sku, explanation in expected.items():
-        assert _as_then(engine.explain(sku).to_dict(), explanation) == explanation, sku
+        now = _as_then(engine.explain(sku).to_dict(), explanation)
+        assert _restored_numbers(now) == _restored_numbers(explanation), sku
     assert engine.reserved("A") == expected["A"]["reserved"]
 
 

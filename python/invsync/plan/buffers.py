@@ -1,17 +1,20 @@
 """Each channel's buffer for each hot SKU at the seller's peak rates, against what
 every channel can sell while that channel's quantity is late (CONTRACT 13).
 
-An automatic buffer is `clamp(ceil(risk × Σ_d v_d × (push_lag_c + order_lag_d)),
-buffer_min, buffer_max)`, the core's rule, worded as `invsync explain` words it. The
-plan has no acks or orders to measure lags from, so push lag is the policy's `lag_s`
-and order lag its `order_lag_s`, as in a freshly started service.
+An automatic buffer is `clamp(max(ceil(risk × units), clumps(units)), buffer_min,
+buffer_max)` with `units = Σ_d v_d × (push_lag_c + order_lag_d)` and `clumps` a slow
+mover's (the p99 of a Poisson count of up to one unit): the core's rule, worded as
+`invsync explain` words it. The plan has no acks or orders to
+measure lags from, so push lag is the policy's `lag_s` and order lag its `order_lag_s`,
+as in a freshly started service.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from invsync._core import auto_buffer
+from invsync._core import auto_buffer, clumps, window_units
 from invsync.explain import buffer_reason
 from invsync.plan.settings import AutoRule, Settings
 from invsync.plan.velocity import Velocity
@@ -46,7 +49,7 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
         sellers = [(rates[c], spec.order_lag_s) for c, spec in specs.items() if c in rates]
         for channel, spec in specs.items():
             rule = settings.rule(sku, channel)
-            exposure = None if spec.lag_s is None else _units(spec.lag_s, sellers, 1.0)
+            exposure = None if spec.lag_s is None else math.ceil(window_units(spec.lag_s, sellers))
             if rule.auto is None:
                 out.append(BufferAtPeak(sku, channel, rule.buffer, None, exposure))
                 continue
@@ -54,14 +57,10 @@ def buffers_at_peak(policy: Policy, settings: Settings, velocity: Velocity) -> l
             push = spec.lag_s or 0.0
             auto = rule.auto
             formula, buffer = auto_buffer(auto.risk, auto.min, auto.max, push, sellers)
-            reason = buffer_reason(buffer, _explain_inputs(auto, formula, push, sellers))
+            inputs = _explain_inputs(auto, formula, push, sellers)
+            reason = buffer_reason(buffer, inputs)
             out.append(BufferAtPeak(sku, channel, buffer, reason, exposure))
     return out
-
-
-def _units(push_s: float, sellers: list[tuple[float, float]], risk: float) -> int:
-    """ceil(risk × Σ_d v_d × (push + order_lag_d)), in whole units, as the core counts."""
-    return auto_buffer(risk, 0, None, push_s, sellers)[0]
 
 
 def _explain_inputs(
@@ -70,6 +69,7 @@ def _explain_inputs(
     """The inputs in the shape `explain` words them."""
     return {
         "formula": formula,
+        "clumps": clumps(window_units(push_s, sellers)),
         "risk": rule.risk,
         "min": rule.min,
         "max": rule.max,

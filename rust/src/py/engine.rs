@@ -127,6 +127,21 @@ pub fn auto_buffer(
     crate::velocity::auto_buffer(&rule, push_lag_s, sellers.into_iter())
 }
 
+/// The units every selling channel sells while a channel's number is corrected
+/// (CONTRACT 13's `Σ_d v_d × (push_lag_c + order_lag_d)`); `sellers` as for
+/// [`auto_buffer`].
+#[pyfunction]
+pub fn window_units(push_lag_s: f64, sellers: Vec<(f64, f64)>) -> f64 {
+    crate::velocity::window_units(push_lag_s, sellers.into_iter())
+}
+
+/// The least automatic buffer for `units` sold while a channel's number is late: the
+/// p99 of a Poisson count of them, up to one unit's (a slow mover's clumps of sales).
+#[pyfunction]
+pub fn clumps(units: f64) -> i64 {
+    crate::velocity::clumps(units)
+}
+
 /// Borrows a contiguous numpy array; a strided view is refused instead of copied.
 fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArray1<'_, T>, name: &str) -> PyResult<&'a [T]> {
     a.as_slice()

@@ -19,6 +19,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(engine::check_policy, m)?)?;
     m.add_function(wrap_pyfunction!(engine::partition_of, m)?)?;
     m.add_function(wrap_pyfunction!(engine::auto_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::window_units, m)?)?;
+    m.add_function(wrap_pyfunction!(engine::clumps, m)?)?;
     m.add("MAX_TIERS", crate::counters::MAX_TIERS)?;
     m.add("MAX_CHANNELS", crate::policy::MAX_CHANNELS)?;
     m.add("MAX_BUNDLE_DEPTH", crate::policy::MAX_BUNDLE_DEPTH)?;

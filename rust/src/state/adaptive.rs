@@ -153,8 +153,12 @@ pub struct SellerWhy {
 /// The inputs of one automatic buffer, as of the log time it was computed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BufferWhy {
-    /// `ceil(risk × Σ rate × (push_lag + order_lag))` before `min` and `max`.
+    /// `max(ceil(risk × units), clumps)` before `min` and `max`, with `units` =
+    /// `Σ rate × (push_lag + order_lag)`.
     pub formula: i64,
+    /// The clumps a steady rate sells in: the p99 of a Poisson count of `units`, up to
+    /// one unit's (`velocity::clumps`).
+    pub clumps: i64,
     pub risk: f64,
     pub min: i64,
     pub max: Option<i64>,
@@ -624,9 +628,11 @@ impl State {
         let mut sellers = self.sellers(d, self.info[idx as usize].channel_mask, d.at);
         sellers.sort_unstable_by_key(|s| s.0);
         let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
-        let formula = velocity::auto_buffer(rule, push_lag.seconds, terms).0;
+        let formula = velocity::auto_buffer(rule, push_lag.seconds, terms.clone()).0;
+        let clumps = velocity::clumps(velocity::window_units(push_lag.seconds, terms));
         BufferWhy {
             formula,
+            clumps,
             risk: rule.risk,
             min: rule.min,
             max: rule.max,
@@ -943,6 +949,37 @@ mod tests {
         let slow = |sku: &str| rates(&w, sku)[0].1;
         assert!((slow("B") - 2.0 * slow("A")).abs() < 1e-12);
         assert!((slow("KIT") - slow("A")).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_slow_mover_keeps_its_buffer_through_a_long_push_lag() {
+        // One sale every two hours on the shop; the market's feed takes 30 minutes. The
+        // market must keep its last unit back between the sales, or it sells it while
+        // the shop's next sale is on its way.
+        let mut w = World::new();
+        auto(&mut w, 1_800.0);
+        w.stock("A", "wh", 100);
+        let idx = w.key("A");
+        let market = w.state.policy.channel_index["market"] as usize;
+        let hour = 3_600 * MICROS;
+        let mut now = MICROS;
+        for sale in 0..6 {
+            w.tick(now);
+            w.place(&format!("o{sale}"), &[line("1", "A", 1)])
+                .expect("order");
+            let sold_at = now;
+            while now < sold_at + 2 * hour {
+                now += 60 * MICROS;
+                w.tick(now);
+                let d = w.state.adaptive.demand.get(&idx);
+                let buffer = d.map_or(0, |d| d.buffers[market]);
+                let since_s = (now - sold_at) / MICROS;
+                assert!(buffer >= 1, "sale {sale}, {since_s} s after it");
+            }
+        }
+        // A day without a sale forgets it.
+        w.tick(now + 25 * hour);
+        assert!(w.state.adaptive.demand.get(&idx).is_none());
     }
 
     #[test]
