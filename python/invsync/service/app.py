@@ -36,7 +36,6 @@ from invsync.service.clock import run_clock
 from invsync.service.config import ServiceConfig
 from invsync.service.connection import connect, flush_all
 from invsync.service.consumer import LogReader
-from invsync.service.cpu_class import run_as
 from invsync.service.depletion import DepletionSampler
 from invsync.service.feeds import FeedMonitor
 from invsync.service.leadership import Leadership, holder_id, open_leases
@@ -323,7 +322,6 @@ class Service:
             partition=config.sku_share[0],
         )
         publisher.follow()  # until this process leads its partition
-        run_as(follower=True)
         writer = LogWriter(js, config.stream)
         stream = await js.stream_info(config.stream)
 
@@ -344,7 +342,6 @@ class Service:
             stream_last=stream_last,
         )
         leadership.on_demoted(publisher.follow)
-        leadership.on_demoted(lambda: run_as(follower=True))
         applier = Applier(
             engine,
             self.subjects,
@@ -407,7 +404,6 @@ class Service:
         while True:
             while not leadership.leading:
                 await leadership.changed()
-            run_as(follower=False)
             term.publisher.lead(leadership.epoch, leadership.handover, leadership.may_publish)
             async with anyio.create_task_group() as tg:
                 try:
