@@ -163,16 +163,28 @@ impl Rate {
 
     /// Whether nothing is left worth keeping (below one unit a day).
     pub fn faded(&self, now: i64, hl: &HalfLives) -> bool {
-        self.at(now, hl).rate < FADED_BELOW
+        self.at(now, hl).faded()
     }
 
     /// Seconds after `now` this rate is sure not to have faded if it sells nothing more.
     pub fn lasts_s(&self, now: i64, hl: &HalfLives) -> f64 {
-        let r = self.at(now, hl);
-        decays_to(r.slow, FADED_BELOW, hl.slow_s)
-            .max(decays_to(r.peak, FADED_BELOW, hl.peak_s))
-            .max(if r.floor > 0.0 {
-                falls_to(1.0, 1.0 / r.floor, FADED_BELOW)
+        self.at(now, hl).lasts_s(hl)
+    }
+}
+
+impl RateNow {
+    /// Whether nothing is left worth keeping (below one unit a day).
+    pub fn faded(&self) -> bool {
+        self.rate < FADED_BELOW
+    }
+
+    /// Seconds from this moment the rate is sure not to have faded if it sells nothing
+    /// more.
+    pub fn lasts_s(&self, hl: &HalfLives) -> f64 {
+        decays_to(self.slow, FADED_BELOW, hl.slow_s)
+            .max(decays_to(self.peak, FADED_BELOW, hl.peak_s))
+            .max(if self.floor > 0.0 {
+                falls_to(1.0, 1.0 / self.floor, FADED_BELOW)
             } else {
                 0.0
             })

@@ -338,7 +338,16 @@ impl State {
             let Some(d) = self.adaptive.demand.get_mut(&k) else {
                 continue;
             };
-            d.rates.retain(|(_, r)| !r.faded(now, &hl));
+            // Each rate read once at `now`: the buffers and the due time use these.
+            let mut rates: SmallVec<[(u16, RateNow); 4]> = SmallVec::new();
+            d.rates.retain(|&mut (ch, r)| {
+                let at = r.at(now, &hl);
+                let kept = !at.faded();
+                if kept {
+                    rates.push((ch, at));
+                }
+                kept
+            });
             if d.rates.is_empty() {
                 // Its buffers fall back to `min` and its protection to the static levels.
                 self.adaptive.demand.remove(&k);
@@ -346,12 +355,12 @@ impl State {
                 self.touch_with_bundles(k, now);
                 continue;
             }
-            let buffers = self.recompute_buffers(c, k, now, inputs_moved);
+            let buffers = self.recompute_buffers_from(c, k, now, inputs_moved, &rates);
             let protect = self.recompute_protect(c, k, now);
             if buffers || protect {
                 self.touch_with_bundles(k, now);
             }
-            let next = self.next_change(k, now);
+            let next = self.next_change(k, now, &rates);
             if let Some(d) = self.adaptive.demand.get_mut(&k) {
                 d.due = next;
                 self.adaptive.schedule.insert((next, k));
@@ -362,7 +371,8 @@ impl State {
     /// The earliest log time key `idx`'s numbers, just recomputed at `now`, may change
     /// if it sells nothing more: when one of its rates may fade or one of its automatic
     /// buffers may fall.
-    fn next_change(&self, idx: u32, now: i64) -> i64 {
+    /// `rates`: its rates read at `now`.
+    fn next_change(&self, idx: u32, now: i64, rates: &[(u16, RateNow)]) -> i64 {
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return now;
         };
@@ -370,10 +380,10 @@ impl State {
         let info = &self.info[idx as usize];
         let mut holds_s = f64::INFINITY;
         let mut sellers: SmallVec<[(RateNow, f64); 4]> = SmallVec::new();
-        for (ch, r) in &d.rates {
-            holds_s = holds_s.min(r.lasts_s(now, &hl));
+        for (ch, r) in rates {
+            holds_s = holds_s.min(r.lasts_s(&hl));
             if info.channel_mask & (1 << ch) != 0 {
-                sellers.push((r.at(now, &hl), self.lags_of(*ch as usize).1.seconds));
+                sellers.push((*r, self.lags_of(*ch as usize).1.seconds));
             }
         }
         if self.policy.auto_buffers {
@@ -486,23 +496,44 @@ impl State {
     /// Key `idx`'s automatic buffers as of `now`; true when they changed. `inputs_moved`
     /// (a sale, new lags, a new policy) moves `at` even when they did not.
     fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64, inputs_moved: bool) -> bool {
-        if !self.policy.auto_buffers {
-            return false;
-        }
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return false;
         };
+        let hl = self.policy.tables.adaptive.half_lives;
+        let rates: SmallVec<[(u16, RateNow); 4]> = d
+            .rates
+            .iter()
+            .map(|&(ch, r)| (ch, r.at(now, &hl)))
+            .collect();
+        self.recompute_buffers_from(c, idx, now, inputs_moved, &rates)
+    }
+
+    /// [`Self::recompute_buffers`] from key `idx`'s rates read at `now`.
+    fn recompute_buffers_from(
+        &mut self,
+        c: &Counters,
+        idx: u32,
+        now: i64,
+        inputs_moved: bool,
+        rates: &[(u16, RateNow)],
+    ) -> bool {
+        if !self.policy.auto_buffers || !self.adaptive.demand.contains_key(&idx) {
+            return false;
+        }
         let info = &self.info[idx as usize];
         let profile = &self.policy.tables.profiles[info.profile as usize];
-        let sellers = self.sellers(d, info.channel_mask, now);
+        let sellers: SmallVec<[(f64, f64); 4]> = rates
+            .iter()
+            .filter(|(ch, _)| info.channel_mask & (1 << ch) != 0)
+            .map(|&(ch, r)| (r.rate, self.lags_of(ch as usize).1.seconds))
+            .collect();
         let buffers: Vec<i64> = profile
             .iter()
             .enumerate()
             .map(|(ch, rule)| match &rule.auto {
                 Some(auto) => {
                     let push = self.lags_of(ch).0.seconds;
-                    let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
-                    velocity::auto_buffer(auto, push, terms).1
+                    velocity::auto_buffer(auto, push, sellers.iter().copied()).1
                 }
                 None => rule.buffer,
             })
