@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
 from prometheus_client import CollectorRegistry
@@ -28,24 +30,10 @@ from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.subjects import Subjects
 
-POLICY = """
-[[tiers]]
-tier = 1
-[[tiers]]
-tier = 2
-protect = 50
-[[locations]]
-id = "wh-1"
-kind = "warehouse"
-[[channels]]
-id = "shopify"
-tier = 1
-[[channels]]
-id = "amazon"
-tier = 2
-share = 0.8
-"""
-SKUS = 1000
+# The service load bench's policy and SKUs: the same events cost the same here.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "load"))
+from service_load import POLICY, SKUS
+
 SLICE = 500  # the consume loop's APPLY_SLICE
 TS = "2026-11-23T10:00:00Z"
 
