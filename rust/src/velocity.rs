@@ -160,16 +160,6 @@ impl Rate {
     pub fn last_sale(&self) -> i64 {
         self.at
     }
-
-    /// Whether nothing is left worth keeping (below one unit a day).
-    pub fn faded(&self, now: i64, hl: &HalfLives) -> bool {
-        self.at(now, hl).faded()
-    }
-
-    /// Seconds after `now` this rate is sure not to have faded if it sells nothing more.
-    pub fn lasts_s(&self, now: i64, hl: &HalfLives) -> f64 {
-        self.at(now, hl).lasts_s(hl)
-    }
 }
 
 impl RateNow {
@@ -645,7 +635,7 @@ mod tests {
         );
         let day = r.at(86_400 * S, &hl);
         assert!(day.slow < 1e-6 && day.peak < 1e-6, "{day:?}");
-        assert!(r.faded(86_400 * S, &hl));
+        assert!(r.at(86_400 * S, &hl).faded());
     }
 
     #[test]
@@ -664,16 +654,16 @@ mod tests {
             (0.8 * per_two_hours..=per_two_hours).contains(&before_next.rate),
             "{before_next:?}"
         );
-        assert!(!r.faded(5 * 7_200 * S, &hl));
+        assert!(!r.at(5 * 7_200 * S, &hl).faded());
         // Right after a sale the floor is no more than that unit's slow rate.
         let after = r.at(4 * 7_200 * S, &hl);
         assert!(after.floor <= after.slow + 1e-12, "{after:?}");
         // It fades a day after the last sale, soon after `lasts_s` (a lower bound).
         let last = 4 * 7_200 * S;
-        let lasts = r.lasts_s(last, &hl);
+        let lasts = r.at(last, &hl).lasts_s(&hl);
         assert!((85_000.0..86_400.0).contains(&lasts), "{lasts}");
-        assert!(!r.faded(last + (lasts * 1e6) as i64, &hl));
-        assert!(r.faded(last + ((lasts + 60.0) * 1e6) as i64, &hl));
+        assert!(!r.at(last + (lasts * 1e6) as i64, &hl).faded());
+        assert!(r.at(last + ((lasts + 60.0) * 1e6) as i64, &hl).faded());
     }
 
     #[test]

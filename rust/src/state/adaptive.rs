@@ -7,7 +7,7 @@
 //!
 //! A cadence recomputes only the keys whose numbers may have moved: each key is due at
 //! the next cadence after a sale, else when its decaying rates could first change one
-//! of its buffers or fade (`velocity::buffer_holds_s`, `Rate::lasts_s`). Lags that moved
+//! of its buffers or fade (`velocity::buffer_holds_s`, `RateNow::lasts_s`). Lags that moved
 //! beyond [`LAG_TOLERANCE`], a new policy, and automatic protection (its levels do not
 //! move one way as rates decay) recompute every key. Either way the numbers are those
 //! of recomputing every key.
