@@ -168,6 +168,17 @@ SKU_EXPLANATION = {
                                     },
                                 },
                             },
+                            "part": {
+                                "type": ["object", "null"],
+                                "description": "A kit whose part's sales (singles and every"
+                                " kit it is in) ask for more than the kit's own: that part;"
+                                " `sellers` are then its sales in kits (its rates over"
+                                " per_kit).",
+                                "properties": {
+                                    "sku": {"type": "string"},
+                                    "per_kit": {"type": "integer"},
+                                },
+                            },
                             "computed_at": {"type": ["string", "null"], "format": "date-time"},
                             "reason": {"type": "string"},
                         },

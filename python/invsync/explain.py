@@ -108,6 +108,7 @@ class Explanation:
                     }
                     for s in auto["sellers"]
                 ],
+                "part": auto["part"],
                 "computed_at": None if auto["at"] is None else rfc3339(from_micros(auto["at"])),
                 "reason": buffer_reason(ch["buffer"], auto),
             }
@@ -190,9 +191,9 @@ def _seconds(s: float) -> str:
 
 
 def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
-    """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers, and
+    """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers,
     `max(…, p99 3)` where a slow mover's clumps of sales decide (the Poisson p99 of the
-    units)."""
+    units), and the part whose sales decide a kit's buffer."""
     push = _seconds(auto["push_lag"]["seconds"])
     terms = [
         f"{s['rate']:.3g}/s × ({push} + {_seconds(s['order_lag']['seconds'])})"
@@ -209,6 +210,9 @@ def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
         if auto["max"] is not None:
             bounds.append(f"max {auto['max']}")
         expr = f"clamp({expr} = {auto['formula']}, {', '.join(bounds)})"
+    part = auto.get("part")
+    if part:
+        expr += f" (from {part['sku']}'s sales, in kits of {part['per_kit']})"
     return f"buffer {buffer} = {expr}"
 
 

@@ -74,6 +74,11 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         self.shards[s].insert(key, value)
     }
 
+    pub fn entry(&mut self, key: K) -> std::collections::hash_map::Entry<'_, K, V> {
+        let s = self.shard(&key);
+        self.shards[s].entry(key)
+    }
+
     pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,

@@ -17,8 +17,9 @@ const MICROS: f64 = 1e6;
 const MAX_UNITS: f64 = 1e15;
 /// Delays are clamped to this many seconds (about four months).
 pub const MAX_DELAY_S: f64 = 1e7;
-/// A rate below this (one unit a day) is forgotten.
-const FADED_BELOW: f64 = 1.0 / 86_400.0;
+/// A rate below this (one unit a week) is forgotten: a SKU that sells a few times a
+/// week keeps a rate, and a buffer, between its sales.
+const FADED_BELOW: f64 = 1.0 / 604_800.0;
 /// How far above a threshold a lower bound must stay to count as above it: far more
 /// than the rounding of the few float operations between the bound and the number.
 const MARGIN: f64 = 1e-9;
@@ -120,7 +121,7 @@ impl Rate {
     /// decayed rate between its sales: one sale's slow rate fades within six slow
     /// half-lives, and its buffer with it, while a feed still shows its last units for
     /// half an hour. This reads its rate as about one over the time between its sales
-    /// instead, and lets it fade a day after the last one. Falling as 1/t, it never
+    /// instead, and lets it fade a week after the last one. Falling as 1/t, it never
     /// raises a buffer past a lone unit's slow rate, nor keeps a surge's.
     fn floor(&self, now: i64, hl: &HalfLives) -> f64 {
         if self.slow <= 0.0 || hl.slow_s <= 0.0 {
@@ -163,9 +164,21 @@ impl Rate {
 }
 
 impl RateNow {
-    /// Whether nothing is left worth keeping (below one unit a day).
+    /// Whether nothing is left worth keeping (below one unit a week).
     pub fn faded(&self) -> bool {
         self.rate < FADED_BELOW
+    }
+
+    /// The same rates counted in lots of `per` units (a component's sales in kits).
+    pub fn in_lots_of(&self, per: i64) -> RateNow {
+        let per = per.max(1) as f64;
+        RateNow {
+            fast: self.fast / per,
+            slow: self.slow / per,
+            peak: self.peak / per,
+            floor: self.floor / per,
+            rate: self.rate / per,
+        }
     }
 
     /// Seconds from this moment the rate is sure not to have faded if it sells nothing
@@ -658,10 +671,10 @@ mod tests {
         // Right after a sale the floor is no more than that unit's slow rate.
         let after = r.at(4 * 7_200 * S, &hl);
         assert!(after.floor <= after.slow + 1e-12, "{after:?}");
-        // It fades a day after the last sale, soon after `lasts_s` (a lower bound).
+        // It fades a week after the last sale, soon after `lasts_s` (a lower bound).
         let last = 4 * 7_200 * S;
         let lasts = r.at(last, &hl).lasts_s(&hl);
-        assert!((85_000.0..86_400.0).contains(&lasts), "{lasts}");
+        assert!((603_000.0..604_800.0).contains(&lasts), "{lasts}");
         assert!(!r.at(last + (lasts * 1e6) as i64, &hl).faded());
         assert!(r.at(last + ((lasts + 60.0) * 1e6) as i64, &hl).faded());
     }

@@ -285,3 +285,21 @@ def test_a_quantity_the_cadence_moved_is_stamped_with_the_tick_behind_it() -> No
     walmart = engine.drain_changes()["walmart"]
     assert [item.sku for item in walmart] == ["A"]
     assert walmart[0].source_ts == T0 + timedelta(seconds=200)
+
+
+def test_a_kit_holds_back_what_its_parts_sales_may_take_in_kits() -> None:
+    # A pad sold alone on Shopify drains the kit Walmart shows from the pads: the kit
+    # never sold, yet Walmart must hold back the pads Shopify may sell during its feed.
+    text = POLICY + '\n[[skus]]\nid = "A"\n[[skus]]\nid = "KIT"\nkind = "bundle"\n'
+    text += 'components = [{ sku = "A", qty = 2 }]\n'
+    engine = stocked(text)
+    shopify_sells_one_a_second(engine)
+    walmart = next(
+        ch for ch in engine.explain("KIT").to_dict()["channels"] if ch["channel"] == "walmart"
+    )
+    auto = walmart["buffer_auto"]
+    assert auto["part"] == {"sku": "A", "per_kit": 2}
+    part = channel(engine, "walmart")["buffer_auto"]
+    assert abs(auto["buffer"] - part["buffer"] / 2) <= 1, (auto["buffer"], part["buffer"])
+    assert engine.shown("KIT", "walmart") == max(0, engine.ats("KIT") - auto["buffer"])
+    assert "(from A's sales, in kits of 2)" in str(engine.explain("KIT"))

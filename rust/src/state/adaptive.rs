@@ -142,12 +142,50 @@ pub struct Lag {
     pub measured: bool,
 }
 
+/// (v_d units/s, order_lag_d s) of every channel d selling a key: a buffer's inputs.
+type Terms = SmallVec<[(f64, f64); 4]>;
+
+/// What a key's automatic buffers are computed from: its own sales, and for a kit each
+/// part's sales counted in kits, since singles and sibling kits take the parts a kit is
+/// shown from. A buffer is the largest of its sources'.
+struct Source {
+    /// The part and its units per kit; None for the key's own sales.
+    part: Option<(u32, i64)>,
+    /// (channel, rate now in the key's or part's units, order lag) of every channel
+    /// selling it.
+    sellers: SmallVec<[(u16, RateNow, f64); 4]>,
+}
+
+impl Source {
+    /// Units per sale of the key: a part's units per kit, else 1.
+    fn per(&self) -> i64 {
+        self.part.map_or(1, |(_, m)| m.max(1))
+    }
+
+    /// (v_d, order_lag_d) of every seller, in the key's units.
+    fn terms(&self) -> Terms {
+        let per = self.per() as f64;
+        self.sellers
+            .iter()
+            .map(|(_, r, lag)| (r.rate / per, *lag))
+            .collect()
+    }
+}
+
 /// One channel's term of an automatic buffer: its rate and its order lag.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SellerWhy {
     pub channel: String,
     pub rate: f64,
     pub order_lag: Lag,
+}
+
+/// The part whose sales decide a kit's automatic buffer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartWhy {
+    pub sku: String,
+    /// The part's units in one kit.
+    pub per_kit: i64,
 }
 
 /// The inputs of one automatic buffer, as of the log time it was computed.
@@ -164,6 +202,9 @@ pub struct BufferWhy {
     pub max: Option<i64>,
     pub push_lag: Lag,
     pub sellers: Vec<SellerWhy>,
+    /// For a kit whose parts' sales decide its buffer: that part (its `sellers` are
+    /// its sales in kits: its rates over `per_kit`).
+    pub part: Option<PartWhy>,
     /// When the buffer was computed (µs; None: no sale seen, the buffer is `min`).
     pub at: Option<i64>,
 }
@@ -214,30 +255,36 @@ impl State {
                     .map(|&(k, m)| (k, units.saturating_mul(m))),
             );
         }
-        let next = self.adaptive.next_at;
-        for (k, n) in moved {
-            // One lookup for a key that sold before (the common case on the order path).
-            match self.adaptive.demand.get_mut(&k) {
-                Some(d) => {
-                    d.add(ch, n, now, &hl);
-                    if d.due > next {
-                        self.adaptive.schedule.remove(&(d.due, k));
-                        d.due = next;
-                        self.adaptive.schedule.insert((next, k));
-                    }
-                }
-                None => {
-                    let mut d = KeyDemand {
-                        due: next,
-                        ..KeyDemand::default()
-                    };
-                    d.add(ch, n, now, &hl);
-                    self.adaptive.demand.insert(k, d);
-                    self.adaptive.schedule.insert((next, k));
+        // A kit is shown from its parts, so a part's sale moves every kit it is in.
+        let mut recompute: SmallVec<[u32; 4]> = moved.iter().map(|&(k, _)| k).collect();
+        for &(k, n) in &moved {
+            self.due_at_next_cadence(k).add(ch, n, now, &hl);
+            for &b in self.bundles_of(k) {
+                if !recompute.contains(&b) {
+                    recompute.push(b);
                 }
             }
+        }
+        for &k in &recompute {
+            self.due_at_next_cadence(k);
             self.recompute_buffers(c, k, now, true);
         }
+    }
+
+    /// Key `idx`'s demand, due at the next cadence at the latest (new when it had none).
+    fn due_at_next_cadence(&mut self, idx: u32) -> &mut KeyDemand {
+        let next = self.adaptive.next_at;
+        let a = &mut self.adaptive;
+        let d = a.demand.entry(idx).or_insert_with(|| KeyDemand {
+            due: i64::MAX,
+            ..KeyDemand::default()
+        });
+        if d.due > next {
+            a.schedule.remove(&(d.due, idx));
+            d.due = next;
+            a.schedule.insert((next, idx));
+        }
+        d
     }
 
     /// Records how long channel `ch`'s sale at `ts` took to reach the log.
@@ -348,19 +395,20 @@ impl State {
                 }
                 kept
             });
-            if d.rates.is_empty() {
+            let sources = self.buffer_sources(k, &rates, now);
+            if rates.is_empty() && sources.iter().all(|s| s.sellers.is_empty()) {
                 // Its buffers fall back to `min` and its protection to the static levels.
                 self.adaptive.demand.remove(&k);
                 c.mark_dirty(k);
                 self.touch_with_bundles(k, now);
                 continue;
             }
-            let buffers = self.recompute_buffers_from(c, k, now, inputs_moved, &rates);
+            let buffers = self.recompute_buffers_from(c, k, now, inputs_moved, &sources);
             let protect = self.recompute_protect(c, k, now);
             if buffers || protect {
                 self.touch_with_bundles(k, now);
             }
-            let next = self.next_change(k, now, &rates);
+            let next = self.next_change(k, now, &rates, &sources);
             if let Some(d) = self.adaptive.demand.get_mut(&k) {
                 d.due = next;
                 self.adaptive.schedule.insert((next, k));
@@ -369,30 +417,37 @@ impl State {
     }
 
     /// The earliest log time key `idx`'s numbers, just recomputed at `now`, may change
-    /// if it sells nothing more: when one of its rates may fade or one of its automatic
-    /// buffers may fall.
-    /// `rates`: its rates read at `now`.
-    fn next_change(&self, idx: u32, now: i64, rates: &[(u16, RateNow)]) -> i64 {
+    /// if nothing sells: when one of its or its parts' rates may fade, or one of its
+    /// automatic buffers may fall (when the last of its sources falls below it).
+    /// `rates`: its rates read at `now`; `sources`: its buffers' (from those rates).
+    fn next_change(&self, idx: u32, now: i64, rates: &[(u16, RateNow)], sources: &[Source]) -> i64 {
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return now;
         };
         let hl = self.policy.tables.adaptive.half_lives;
-        let info = &self.info[idx as usize];
-        let mut holds_s = f64::INFINITY;
-        let mut sellers: SmallVec<[(RateNow, f64); 4]> = SmallVec::new();
-        for (ch, r) in rates {
-            holds_s = holds_s.min(r.lasts_s(&hl));
-            if info.channel_mask & (1 << ch) != 0 {
-                sellers.push((*r, self.lags_of(*ch as usize).1.seconds));
-            }
-        }
+        let parts = sources.iter().filter(|s| s.part.is_some());
+        let mut holds_s = rates
+            .iter()
+            .map(|(_, r)| r.lasts_s(&hl))
+            .chain(parts.flat_map(|s| s.sellers.iter().map(|(_, r, _)| r.lasts_s(&hl))))
+            .fold(f64::INFINITY, f64::min);
         if self.policy.auto_buffers {
-            let profile = &self.policy.tables.profiles[info.profile as usize];
+            let profile = &self.policy.tables.profiles[self.info[idx as usize].profile as usize];
             for (ch, rule) in profile.iter().enumerate() {
                 if let (Some(auto), Some(&current)) = (&rule.auto, d.buffers.get(ch)) {
                     let push = self.lags_of(ch).0.seconds;
-                    let s = velocity::buffer_holds_s(auto, push, &sellers, current, &hl);
-                    holds_s = holds_s.min(s);
+                    let last_source_falls = sources
+                        .iter()
+                        .map(|s| {
+                            let in_lots: SmallVec<[(RateNow, f64); 4]> = s
+                                .sellers
+                                .iter()
+                                .map(|(_, r, lag)| (r.in_lots_of(s.per()), *lag))
+                                .collect();
+                            velocity::buffer_holds_s(auto, push, &in_lots, current, &hl)
+                        })
+                        .fold(0.0, f64::max);
+                    holds_s = holds_s.min(last_source_falls);
                 }
             }
         }
@@ -493,6 +548,47 @@ impl State {
             .collect()
     }
 
+    /// The sources of key `idx`'s automatic buffers at `now` (see [`Source`]), from its
+    /// own `rates` read at `now`; a part's faded rates are left out, as its cadence
+    /// forgets them.
+    fn buffer_sources(
+        &self,
+        idx: u32,
+        rates: &[(u16, RateNow)],
+        now: i64,
+    ) -> SmallVec<[Source; 2]> {
+        let hl = self.policy.tables.adaptive.half_lives;
+        let selling = |k: u32, rates: &mut dyn Iterator<Item = (u16, RateNow)>| {
+            let mask = self.info[k as usize].channel_mask;
+            rates
+                .filter(|(ch, _)| mask & (1 << ch) != 0)
+                .map(|(ch, r)| (ch, r, self.lags_of(ch as usize).1.seconds))
+                .collect()
+        };
+        let mut sources: SmallVec<[Source; 2]> = SmallVec::new();
+        sources.push(Source {
+            part: None,
+            sellers: selling(idx, &mut rates.iter().copied()),
+        });
+        if self.info[idx as usize].kind == Kind::Bundle {
+            for &(k, m) in self.components(idx) {
+                let Some(d) = self.adaptive.demand.get(&k) else {
+                    continue;
+                };
+                let mut live = d
+                    .rates
+                    .iter()
+                    .map(|&(ch, r)| (ch, r.at(now, &hl)))
+                    .filter(|(_, r)| !r.faded());
+                sources.push(Source {
+                    part: Some((k, m)),
+                    sellers: selling(k, &mut live),
+                });
+            }
+        }
+        sources
+    }
+
     /// Key `idx`'s automatic buffers as of `now`; true when they changed. `inputs_moved`
     /// (a sale, new lags, a new policy) moves `at` even when they did not.
     fn recompute_buffers(&mut self, c: &Counters, idx: u32, now: i64, inputs_moved: bool) -> bool {
@@ -505,35 +601,36 @@ impl State {
             .iter()
             .map(|&(ch, r)| (ch, r.at(now, &hl)))
             .collect();
-        self.recompute_buffers_from(c, idx, now, inputs_moved, &rates)
+        let sources = self.buffer_sources(idx, &rates, now);
+        self.recompute_buffers_from(c, idx, now, inputs_moved, &sources)
     }
 
-    /// [`Self::recompute_buffers`] from key `idx`'s rates read at `now`.
+    /// [`Self::recompute_buffers`] from key `idx`'s buffer sources at `now`.
     fn recompute_buffers_from(
         &mut self,
         c: &Counters,
         idx: u32,
         now: i64,
         inputs_moved: bool,
-        rates: &[(u16, RateNow)],
+        sources: &[Source],
     ) -> bool {
         if !self.policy.auto_buffers || !self.adaptive.demand.contains_key(&idx) {
             return false;
         }
         let info = &self.info[idx as usize];
         let profile = &self.policy.tables.profiles[info.profile as usize];
-        let sellers: SmallVec<[(f64, f64); 4]> = rates
-            .iter()
-            .filter(|(ch, _)| info.channel_mask & (1 << ch) != 0)
-            .map(|&(ch, r)| (r.rate, self.lags_of(ch as usize).1.seconds))
-            .collect();
+        let terms: SmallVec<[Terms; 2]> = sources.iter().map(Source::terms).collect();
         let buffers: Vec<i64> = profile
             .iter()
             .enumerate()
             .map(|(ch, rule)| match &rule.auto {
                 Some(auto) => {
                     let push = self.lags_of(ch).0.seconds;
-                    velocity::auto_buffer(auto, push, sellers.iter().copied()).1
+                    terms
+                        .iter()
+                        .map(|t| velocity::auto_buffer(auto, push, t.iter().copied()).1)
+                        .max()
+                        .unwrap_or(0)
                 }
                 None => rule.buffer,
             })
@@ -650,17 +747,55 @@ impl State {
             .saturating_add(self.cum_protect_of(c, idx, tier))
     }
 
-    /// The inputs of key `idx`'s automatic buffer on channel `ch`.
+    /// The inputs of key `idx`'s automatic buffer on channel `ch`: of the source that
+    /// decides it (a kit's own sales, or one part's in kits, whichever asks for more).
     pub fn buffer_why(&self, idx: u32, ch: usize, rule: &AutoBuffer) -> BufferWhy {
+        let hl = self.policy.tables.adaptive.half_lives;
         let push_lag = self.lags_of(ch).0;
         let empty = KeyDemand::default();
         let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
         let at = (!d.buffers.is_empty()).then_some(d.at);
-        let mut sellers = self.sellers(d, self.info[idx as usize].channel_mask, d.at);
-        sellers.sort_unstable_by_key(|s| s.0);
-        let terms = sellers.iter().map(|s| (s.1, s.2.seconds));
-        let formula = velocity::auto_buffer(rule, push_lag.seconds, terms.clone()).0;
-        let clumps = velocity::clumps(velocity::window_units(push_lag.seconds, terms));
+        let rates: SmallVec<[(u16, RateNow); 4]> =
+            d.rates.iter().map(|&(c, r)| (c, r.at(d.at, &hl))).collect();
+        // Before its buffers are computed a key's buffer is `min`, from no sales at all.
+        let mut sources = match at {
+            Some(at) => self.buffer_sources(idx, &rates, at),
+            None => SmallVec::from_iter([Source {
+                part: None,
+                sellers: SmallVec::new(),
+            }]),
+        };
+        // The first of the largest: the key's own sales where a part asks for no more.
+        let mut decides = 0;
+        let mut most = i64::MIN;
+        for (i, s) in sources.iter().enumerate() {
+            let buffer = velocity::auto_buffer(rule, push_lag.seconds, s.terms().into_iter()).1;
+            if buffer > most {
+                (decides, most) = (i, buffer);
+            }
+        }
+        let source = sources.swap_remove(decides);
+        let terms = source.terms();
+        let formula = velocity::auto_buffer(rule, push_lag.seconds, terms.iter().copied()).0;
+        let clumps = velocity::clumps(velocity::window_units(
+            push_lag.seconds,
+            terms.iter().copied(),
+        ));
+        let mut by_channel: SmallVec<[(u16, f64); 4]> = source
+            .sellers
+            .iter()
+            .zip(&terms)
+            .map(|(&(c, _, _), &(rate, _))| (c, rate))
+            .collect();
+        by_channel.sort_unstable_by_key(|&(c, _)| c);
+        let sellers = by_channel
+            .into_iter()
+            .map(|(c, rate)| SellerWhy {
+                channel: self.policy.tables.channels[c as usize].id.clone(),
+                rate,
+                order_lag: self.lags_of(c as usize).1,
+            })
+            .collect();
         BufferWhy {
             formula,
             clumps,
@@ -668,14 +803,11 @@ impl State {
             min: rule.min,
             max: rule.max,
             push_lag,
-            sellers: sellers
-                .into_iter()
-                .map(|(ch, rate, order_lag)| SellerWhy {
-                    channel: self.policy.tables.channels[ch].id.clone(),
-                    rate,
-                    order_lag,
-                })
-                .collect(),
+            sellers,
+            part: source.part.map(|(k, per_kit)| PartWhy {
+                sku: self.keys[k as usize].sku.to_string(),
+                per_kit,
+            }),
             at,
         }
     }
@@ -983,6 +1115,49 @@ mod tests {
     }
 
     #[test]
+    fn a_parts_sales_raise_the_buffer_of_every_kit_it_is_in() {
+        // KIT = A + 2 B. B sells alone on the shop and the kit never sold: the market
+        // shows the kit from B, so it must hold back what B's sales may take while its
+        // number is late, in kits.
+        let mut w = World::new();
+        auto(&mut w, 60.0);
+        w.stock("A", "wh", 1_000);
+        w.stock("B", "wh", 1_000);
+        let (b, kit) = (w.key("B"), w.key("KIT"));
+        let market = w.state.policy.channel_index["market"] as usize;
+        for i in 0..40 {
+            w.tick(i * MICROS);
+            w.place(&format!("o{i}"), &[line("1", "B", 2)])
+                .expect("order");
+        }
+        let part = w.state.adaptive.demand[&b].buffers[market];
+        let in_kits = w.state.adaptive.demand[&kit].buffers[market];
+        assert!(in_kits > 10, "{in_kits}");
+        assert!(
+            (part / 2 - 1..=part / 2 + 1).contains(&in_kits),
+            "{part} {in_kits}"
+        );
+        let why = w.state.buffer_why(
+            kit,
+            market,
+            &w.state.policy.tables.profiles[0][market]
+                .auto
+                .expect("auto"),
+        );
+        assert_eq!(
+            why.part.as_ref().map(|p| (p.sku.as_str(), p.per_kit)),
+            Some(("B", 2))
+        );
+        assert_eq!(why.formula, in_kits);
+        // The kit's own sales alone ask for less: the part decides while it sells more.
+        w.place("k", &[line("1", "KIT", 1)]).expect("order");
+        assert!(w.state.adaptive.demand[&kit].buffers[market] >= in_kits);
+        // When B's sales fade, so does the kit's buffer from them.
+        w.tick(8 * 24 * 3_600 * MICROS);
+        assert!(w.state.adaptive.demand.get(&kit).is_none());
+    }
+
+    #[test]
     fn a_slow_mover_keeps_its_buffer_through_a_long_push_lag() {
         // One sale every two hours on the shop; the market's feed takes 30 minutes. The
         // market must keep its last unit back between the sales, or it sells it while
@@ -1008,8 +1183,10 @@ mod tests {
                 assert!(buffer >= 1, "sale {sale}, {since_s} s after it");
             }
         }
-        // A day without a sale forgets it.
-        w.tick(now + 25 * hour);
+        // A week without a sale forgets it.
+        w.tick(now + 6 * 24 * hour);
+        assert!(w.state.adaptive.demand.get(&idx).is_some());
+        w.tick(now + 7 * 24 * hour + hour);
         assert!(w.state.adaptive.demand.get(&idx).is_none());
     }
 
