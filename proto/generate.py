@@ -197,7 +197,12 @@ SKU_EXPLANATION = {
                     "channel": {"type": "string"},
                     "rate": {"type": "number"},
                     "fast": {"type": "number"},
-                    "slow": {"type": "number"},
+                    "slow": {
+                        "type": "number",
+                        "description": "For a freshly started engine's first 8 slow"
+                        " half-lives, divided by the share of a steady rate its count"
+                        " holds yet (at most doubled).",
+                    },
                     "peak": {"type": "number"},
                     "floor": {"type": "number"},
                 },

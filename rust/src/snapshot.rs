@@ -3,15 +3,16 @@
 //! Layout: magic `INVSYNC\0`, format version (u32 LE), payload length (u64 LE),
 //! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
 //! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`], then (format 4 on) of
-//! [`CrossImage`] and [`PricingImage`]. An older snapshot restores with the parts it
-//! lacks empty.
+//! [`CrossImage`] and [`PricingImage`]; format 5 adds when the engine began counting
+//! sales to [`AdaptiveImage`]. An older snapshot restores with the parts it lacks
+//! empty.
 
 use crate::error::{CoreError, CoreResult};
 use crate::pricing::PricingImage;
-use crate::state::{AdaptiveImage, CrossImage, LogImage, Persisted};
+use crate::state::{AdaptiveImage, AdaptiveImageV4, CrossImage, LogImage, Persisted};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The oldest format this build restores.
 const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
@@ -92,14 +93,20 @@ pub fn decode(data: &[u8]) -> CoreResult<Sections> {
             ))
         }
         3 => {
-            let (p, log, adaptive) = bincode::deserialize(payload).map_err(undecodable)?;
+            let (p, log, adaptive): (_, _, AdaptiveImageV4) =
+                bincode::deserialize(payload).map_err(undecodable)?;
             Ok((
                 p,
                 log,
-                adaptive,
+                adaptive.into(),
                 CrossImage::default(),
                 PricingImage::default(),
             ))
+        }
+        4 => {
+            let (p, log, adaptive, cross, pricing): (_, _, AdaptiveImageV4, _, _) =
+                bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, log, adaptive.into(), cross, pricing))
         }
         _ => bincode::deserialize(payload).map_err(undecodable),
     }
@@ -152,7 +159,7 @@ mod tests {
             now: 7,
             ..Default::default()
         };
-        let sections = (&p, &LogImage::default(), &AdaptiveImage::default());
+        let sections = (&p, &LogImage::default(), &AdaptiveImageV4::default());
         let payload = bincode::serialize(&sections).unwrap();
         let mut data = MAGIC.to_vec();
         data.extend_from_slice(&3u32.to_le_bytes());
@@ -163,5 +170,43 @@ mod tests {
         assert_eq!(back.now, 7);
         assert!(cross.pending.is_empty());
         assert!(pricing.prices.is_empty() && pricing.published.is_empty());
+    }
+
+    #[test]
+    fn a_format_4_snapshot_restores_its_rates_as_counted_long_enough() {
+        let old = AdaptiveImageV4 {
+            next_at: 9,
+            ..Default::default()
+        };
+        let sections = (
+            &Persisted::default(),
+            &LogImage::default(),
+            &old,
+            &CrossImage::default(),
+            &PricingImage::default(),
+        );
+        let payload = bincode::serialize(&sections).unwrap();
+        let mut data = MAGIC.to_vec();
+        data.extend_from_slice(&4u32.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        data.extend_from_slice(&payload);
+        let (_, _, adaptive, _, _) = decode(&data).unwrap();
+        assert_eq!(adaptive.next_at, 9);
+        assert_eq!(adaptive.counting_since, Some(i64::MIN));
+        // Format 5 keeps when counting began.
+        let fresh = AdaptiveImage {
+            counting_since: Some(42),
+            ..Default::default()
+        };
+        let data = encode(
+            &Persisted::default(),
+            &LogImage::default(),
+            &fresh,
+            &CrossImage::default(),
+            &PricingImage::default(),
+        )
+        .unwrap();
+        assert_eq!(decode(&data).unwrap().2.counting_since, Some(42));
     }
 }

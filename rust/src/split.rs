@@ -463,6 +463,7 @@ fn merge_adaptive(olds: &[Sections], moves: &[Moves]) -> AdaptiveImage {
         push_lag,
         lags,
         next_at: olds.iter().map(|o| o.2.next_at).min().unwrap_or_default(),
+        counting_since: olds.iter().filter_map(|o| o.2.counting_since).min(),
     }
 }
 

@@ -169,6 +169,25 @@ impl RateNow {
         self.rate < FADED_BELOW
     }
 
+    /// The rates of an engine that began counting `counting_s` seconds ago. A decayed
+    /// count that began at 0 reads low until it has run for a few half-lives: steady
+    /// sales of r a second count r × (1 − 2^(−t / slow_s)) × slow_s / ln 2 after t
+    /// seconds, so a freshly started engine sees every slow rate at half its value after
+    /// one half-life. The slow rate is divided by that share (at most doubled: the
+    /// first sales are too few to be multiplied further), until [`WARM_AFTER_HALF_LIVES`].
+    pub fn warmed(self, counting_s: f64, hl: &HalfLives) -> RateNow {
+        let share = warm_share(counting_s, hl);
+        if share >= 1.0 {
+            return self;
+        }
+        let slow = self.slow / share;
+        RateNow {
+            slow,
+            rate: self.rate.max(slow),
+            ..self
+        }
+    }
+
     /// The same rates counted in lots of `per` units (a component's sales in kits).
     pub fn in_lots_of(&self, per: i64) -> RateNow {
         let per = per.max(1) as f64;
@@ -192,6 +211,18 @@ impl RateNow {
                 0.0
             })
     }
+}
+
+/// A freshly started engine's slow rates are corrected for this many half-lives.
+pub const WARM_AFTER_HALF_LIVES: f64 = 8.0;
+
+/// The share of a steady rate a slow count that began `counting_s` ago holds: 1 once
+/// it has run [`WARM_AFTER_HALF_LIVES`], never below one half.
+pub fn warm_share(counting_s: f64, hl: &HalfLives) -> f64 {
+    if !(counting_s < WARM_AFTER_HALF_LIVES * hl.slow_s) || hl.slow_s <= 0.0 {
+        return 1.0; // warm, or no number of seconds
+    }
+    (1.0 - kept(counting_s.max(0.0), hl.slow_s)).max(0.5)
 }
 
 /// How long (s) `value`, halving every `half_life_s`, stays above `floor` (0 when it is

@@ -83,6 +83,10 @@ pub struct Adaptive {
     pub next_at: i64,
     /// (due, key) of every key in `demand`: what each cadence must recompute.
     pub schedule: BTreeSet<(i64, u32)>,
+    /// Log time (µs) the engine began counting sales: its first tick or sale (None
+    /// before either; `i64::MIN` for rates restored from a format that did not keep
+    /// it, which had counted long enough).
+    pub counting_since: Option<i64>,
 }
 
 /// A measured lag replaces the one in use when it moved by more than this share of it:
@@ -91,7 +95,7 @@ pub struct Adaptive {
 pub const LAG_TOLERANCE: f64 = 0.1;
 
 /// What snapshot format 3 adds: [`Adaptive`] with its keys in order, so a snapshot
-/// of the same state is the same bytes.
+/// of the same state is the same bytes (format 5 adds `counting_since`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveImage {
     pub demand: Vec<(u32, KeyDemand)>,
@@ -99,6 +103,32 @@ pub struct AdaptiveImage {
     pub push_lag: Vec<Option<f64>>,
     pub lags: Vec<(Lag, Lag)>,
     pub next_at: i64,
+    pub counting_since: Option<i64>,
+}
+
+/// [`AdaptiveImage`] as formats 3 and 4 wrote it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AdaptiveImageV4 {
+    pub demand: Vec<(u32, KeyDemand)>,
+    pub order_lag: Vec<DelayP99>,
+    pub push_lag: Vec<Option<f64>>,
+    pub lags: Vec<(Lag, Lag)>,
+    pub next_at: i64,
+}
+
+impl From<AdaptiveImageV4> for AdaptiveImage {
+    /// Its rates had counted since before the snapshot: long enough to need no
+    /// correction for a fresh start.
+    fn from(old: AdaptiveImageV4) -> AdaptiveImage {
+        AdaptiveImage {
+            demand: old.demand,
+            order_lag: old.order_lag,
+            push_lag: old.push_lag,
+            lags: old.lags,
+            next_at: old.next_at,
+            counting_since: Some(i64::MIN),
+        }
+    }
 }
 
 impl Adaptive {
@@ -112,6 +142,7 @@ impl Adaptive {
             push_lag: self.push_lag.clone(),
             lags: self.lags.clone(),
             next_at: self.next_at,
+            counting_since: self.counting_since,
         }
     }
 
@@ -131,6 +162,7 @@ impl Adaptive {
             lags: image.lags,
             next_at: image.next_at,
             schedule,
+            counting_since: image.counting_since,
         }
     }
 }
@@ -237,6 +269,21 @@ impl State {
         }
     }
 
+    /// Seconds the engine has counted sales at log time `now`.
+    fn counting_s(&self, now: i64) -> f64 {
+        match self.adaptive.counting_since {
+            Some(since) => now.saturating_sub(since).max(0) as f64 / 1e6,
+            None => 0.0,
+        }
+    }
+
+    /// Rate `r` read at log time `now`, its slow part corrected for how long the engine
+    /// has counted ([`RateNow::warmed`]).
+    fn rate_at(&self, r: &Rate, now: i64) -> RateNow {
+        let hl = &self.policy.tables.adaptive.half_lives;
+        r.at(now, hl).warmed(self.counting_s(now), hl)
+    }
+
     /// Counts `units` of key `idx` sold on channel `ch` at `ts` (a bundle's sale also
     /// counts on its components) and recomputes the buffers of the keys it moved.
     pub(super) fn sold(&mut self, c: &Counters, idx: u32, ch: u16, units: i64, ts: i64) {
@@ -245,6 +292,7 @@ impl State {
             return;
         }
         let now = self.log_now(ts);
+        self.adaptive.counting_since.get_or_insert(now);
         let hl = self.policy.tables.adaptive.half_lives;
         let mut moved: SmallVec<[(u32, i64); 2]> = SmallVec::new();
         moved.push((idx, units));
@@ -330,6 +378,7 @@ impl State {
     /// moved are recomputed as of `now` (every key when the lags in use or automatic
     /// protection ask for it).
     pub fn adaptive_tick(&mut self, c: &Counters, now: i64) {
+        self.adaptive.counting_since.get_or_insert(now);
         self.cadence(c, now, false);
     }
 
@@ -381,6 +430,7 @@ impl State {
         }
         keys.sort_unstable();
         let hl = self.policy.tables.adaptive.half_lives;
+        let counting_s = self.counting_s(now);
         for k in keys {
             let Some(d) = self.adaptive.demand.get_mut(&k) else {
                 continue;
@@ -388,7 +438,7 @@ impl State {
             // Each rate read once at `now`: the buffers and the due time use these.
             let mut rates: SmallVec<[(u16, RateNow); 4]> = SmallVec::new();
             d.rates.retain(|&mut (ch, r)| {
-                let at = r.at(now, &hl);
+                let at = r.at(now, &hl).warmed(counting_s, &hl);
                 let kept = !at.faded();
                 if kept {
                     rates.push((ch, at));
@@ -426,6 +476,11 @@ impl State {
         };
         let hl = self.policy.tables.adaptive.half_lives;
         let parts = sources.iter().filter(|s| s.part.is_some());
+        // While the slow rates are corrected for a fresh start they fall faster than they
+        // decay, which the bounds below do not follow: such a key is due every cadence.
+        if velocity::warm_share(self.counting_s(now), &hl) < 1.0 {
+            return now;
+        }
         let mut holds_s = rates
             .iter()
             .map(|(_, r)| r.lasts_s(&hl))
@@ -540,11 +595,16 @@ impl State {
 
     /// (channel, rate, order lag) of every channel selling key `idx`, at log time `at`.
     fn sellers(&self, d: &KeyDemand, mask: u64, at: i64) -> SmallVec<[(usize, f64, Lag); 4]> {
-        let hl = self.policy.tables.adaptive.half_lives;
         d.rates
             .iter()
             .filter(|(ch, _)| mask & (1 << ch) != 0)
-            .map(|&(ch, r)| (ch as usize, r.at(at, &hl).rate, self.lags_of(ch as usize).1))
+            .map(|&(ch, r)| {
+                (
+                    ch as usize,
+                    self.rate_at(&r, at).rate,
+                    self.lags_of(ch as usize).1,
+                )
+            })
             .collect()
     }
 
@@ -557,7 +617,6 @@ impl State {
         rates: &[(u16, RateNow)],
         now: i64,
     ) -> SmallVec<[Source; 2]> {
-        let hl = self.policy.tables.adaptive.half_lives;
         let selling = |k: u32, rates: &mut dyn Iterator<Item = (u16, RateNow)>| {
             let mask = self.info[k as usize].channel_mask;
             rates
@@ -578,7 +637,7 @@ impl State {
                 let mut live = d
                     .rates
                     .iter()
-                    .map(|&(ch, r)| (ch, r.at(now, &hl)))
+                    .map(|&(ch, r)| (ch, self.rate_at(&r, now)))
                     .filter(|(_, r)| !r.faded());
                 sources.push(Source {
                     part: Some((k, m)),
@@ -595,11 +654,10 @@ impl State {
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return false;
         };
-        let hl = self.policy.tables.adaptive.half_lives;
         let rates: SmallVec<[(u16, RateNow); 4]> = d
             .rates
             .iter()
-            .map(|&(ch, r)| (ch, r.at(now, &hl)))
+            .map(|&(ch, r)| (ch, self.rate_at(&r, now)))
             .collect();
         let sources = self.buffer_sources(idx, &rates, now);
         self.recompute_buffers_from(c, idx, now, inputs_moved, &sources)
@@ -750,13 +808,15 @@ impl State {
     /// The inputs of key `idx`'s automatic buffer on channel `ch`: of the source that
     /// decides it (a kit's own sales, or one part's in kits, whichever asks for more).
     pub fn buffer_why(&self, idx: u32, ch: usize, rule: &AutoBuffer) -> BufferWhy {
-        let hl = self.policy.tables.adaptive.half_lives;
         let push_lag = self.lags_of(ch).0;
         let empty = KeyDemand::default();
         let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
         let at = (!d.buffers.is_empty()).then_some(d.at);
-        let rates: SmallVec<[(u16, RateNow); 4]> =
-            d.rates.iter().map(|&(c, r)| (c, r.at(d.at, &hl))).collect();
+        let rates: SmallVec<[(u16, RateNow); 4]> = d
+            .rates
+            .iter()
+            .map(|&(c, r)| (c, self.rate_at(&r, d.at)))
+            .collect();
         // Before its buffers are computed a key's buffer is `min`, from no sales at all.
         let mut sources = match at {
             Some(at) => self.buffer_sources(idx, &rates, at),
@@ -815,7 +875,6 @@ impl State {
     /// Key `idx`'s sales rate on every channel that sold it, as of the log's clock
     /// (before the first tick: as of its last sale, as there is no clock to decay by).
     pub fn velocity_why(&self, idx: u32) -> Vec<VelocityWhy> {
-        let hl = self.policy.tables.adaptive.half_lives;
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return vec![];
         };
@@ -825,7 +884,7 @@ impl State {
             .filter_map(|ch| {
                 d.rate_on(ch).map(|r| VelocityWhy {
                     channel: self.policy.tables.channels[ch as usize].id.clone(),
-                    now: r.at(now, &hl),
+                    now: self.rate_at(r, now),
                 })
             })
             .collect()
@@ -1024,30 +1083,64 @@ mod tests {
         auto(&mut w, 60.0);
         w.stock("A", "wh", 1_000);
         w.stock("B", "wh", 1_000);
-        for i in 0..20 {
-            w.tick(i * MICROS);
-            w.place(&format!("o{i}"), &[line("1", "A", 1)])
+        // Counting began two hours before: no rate is corrected for a fresh start.
+        w.tick(0);
+        let t0 = 2 * 3_600 * MICROS;
+        let sell = |w: &mut World, id: &str, sku: &str, ts: i64| {
+            w.state
+                .order_placed(&w.c, id, "shop", &[line("1", sku, 1)], ts)
                 .expect("order");
+        };
+        for i in 0..20 {
+            w.tick(t0 + i * MICROS);
+            sell(&mut w, &format!("o{i}"), "A", t0 + i * MICROS);
         }
-        w.place("b", &[line("1", "B", 1)]).expect("order");
+        sell(&mut w, "b", "B", t0 + 19 * MICROS);
         // The cadence after the sales takes them in; a lone sale keeps B's buffer at 1
         // for an hour and more, so the cadences after it leave B alone, while A's
         // buffer falls and A is recomputed within a minute.
-        w.tick(30 * MICROS);
+        w.tick(t0 + 30 * MICROS);
         let (a, b) = (w.key("A"), w.key("B"));
         let due = |w: &World, k: u32| w.state.adaptive.demand[&k].due;
-        assert!(due(&w, b) > 3_600 * MICROS, "{}", due(&w, b));
-        assert!(due(&w, a) <= 90 * MICROS, "{}", due(&w, a));
+        assert!(due(&w, b) > t0 + 3_600 * MICROS, "{}", due(&w, b));
+        assert!(due(&w, a) <= t0 + 90 * MICROS, "{}", due(&w, a));
         let b_due = due(&w, b);
-        w.tick(60 * MICROS);
-        w.tick(90 * MICROS);
+        w.tick(t0 + 60 * MICROS);
+        w.tick(t0 + 90 * MICROS);
         assert_eq!(due(&w, b), b_due);
         assert_eq!(w.state.adaptive.demand[&b].buffers, vec![1, 1]);
         assert_eq!(
             w.state.adaptive.demand[&a].at,
-            90 * MICROS,
+            t0 + 90 * MICROS,
             "A's buffer falls"
         );
+    }
+
+    #[test]
+    fn a_freshly_started_engine_reads_a_steady_rate_at_its_value() {
+        // One unit a second from the engine's first tick: twenty minutes on, a slow count
+        // (15-minute half-life) holds 60 % of a steady one's; the rate read is corrected
+        // for it. Started two hours earlier, the same sales need no correction.
+        let slow_after = |started_s: i64| {
+            let mut w = World::new();
+            w.stock("A", "wh", 100_000);
+            w.tick(0);
+            let t0 = started_s * MICROS;
+            for i in 0..1_200 {
+                let now = t0 + i * MICROS;
+                w.tick(now);
+                w.state
+                    .order_placed(&w.c, &format!("o{i}"), "shop", &[line("1", "A", 1)], now)
+                    .expect("order");
+            }
+            w.tick(t0 + 1_200 * MICROS);
+            let idx = w.key("A");
+            w.state.velocity_why(idx)[0].now.slow
+        };
+        let fresh = slow_after(0);
+        let warm = slow_after(2 * 3_600);
+        assert!((0.9..1.1).contains(&fresh), "{fresh}");
+        assert!((0.55..0.65).contains(&warm), "{warm}");
     }
 
     #[test]

@@ -26,7 +26,9 @@ mod units;
 #[cfg(test)]
 mod fixture;
 
-pub use adaptive::{Adaptive, AdaptiveImage, BufferWhy, KeyDemand, Lag, ProtectWhy, VelocityWhy};
+pub use adaptive::{
+    Adaptive, AdaptiveImage, AdaptiveImageV4, BufferWhy, KeyDemand, Lag, ProtectWhy, VelocityWhy,
+};
 pub use cross::{CrossAnswer, CrossImage, CrossRequest, Share, Vote};
 pub use orders::Disposition;
 pub use stock::StockMove;
