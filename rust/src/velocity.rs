@@ -219,8 +219,9 @@ pub const WARM_AFTER_HALF_LIVES: f64 = 8.0;
 /// The share of a steady rate a slow count that began `counting_s` ago holds: 1 once
 /// it has run [`WARM_AFTER_HALF_LIVES`], never below one half.
 pub fn warm_share(counting_s: f64, hl: &HalfLives) -> f64 {
-    if !(counting_s < WARM_AFTER_HALF_LIVES * hl.slow_s) || hl.slow_s <= 0.0 {
-        return 1.0; // warm, or no number of seconds
+    let warming = counting_s < WARM_AFTER_HALF_LIVES * hl.slow_s; // false for NaN
+    if !warming || hl.slow_s <= 0.0 {
+        return 1.0;
     }
     (1.0 - kept(counting_s.max(0.0), hl.slow_s)).max(0.5)
 }
