@@ -226,6 +226,30 @@ pub fn warm_share(counting_s: f64, hl: &HalfLives) -> f64 {
     (1.0 - kept(counting_s.max(0.0), hl.slow_s)).max(0.5)
 }
 
+/// Half-lives no slower than the corrected rates of an engine counting for `counting_s`
+/// fall at, for the bounds of how long a number holds ([`RateNow::lasts_s`],
+/// [`buffer_holds_s`]). As the share a count holds grows, a corrected slow rate falls
+/// up to `1 / share` times as fast as the count decays: its half-life is at least
+/// `slow_s × (1 − 2^(−counting_s / slow_s))` (0 at the start: no bound).
+pub fn while_warming(counting_s: f64, hl: &HalfLives) -> HalfLives {
+    if warm_share(counting_s, hl) >= 1.0 {
+        return *hl;
+    }
+    HalfLives {
+        slow_s: hl.slow_s * (1.0 - kept(counting_s.max(0.0), hl.slow_s)),
+        ..*hl
+    }
+}
+
+/// Seconds until an engine counting for `counting_s` stops correcting its slow rates
+/// (0 once it has): the correction's last step changes them at once.
+pub fn warm_for_s(counting_s: f64, hl: &HalfLives) -> f64 {
+    if warm_share(counting_s, hl) >= 1.0 {
+        return f64::INFINITY;
+    }
+    (WARM_AFTER_HALF_LIVES * hl.slow_s - counting_s).max(0.0)
+}
+
 /// How long (s) `value`, halving every `half_life_s`, stays above `floor` (0 when it is
 /// not above it now, or is no number).
 fn decays_to(value: f64, floor: f64, half_life_s: f64) -> f64 {

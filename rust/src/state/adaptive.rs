@@ -177,6 +177,10 @@ pub struct Lag {
 /// (v_d units/s, order_lag_d s) of every channel d selling a key: a buffer's inputs.
 type Terms = SmallVec<[(f64, f64); 4]>;
 
+/// (rate now, order_lag_d s) of every channel d selling a key: what bounds how long its
+/// buffer holds.
+type RatesAndLags = SmallVec<[(RateNow, f64); 4]>;
+
 /// What a key's automatic buffers are computed from: its own sales, and for a kit each
 /// part's sales counted in kits, since singles and sibling kits take the parts a kit is
 /// shown from. A buffer is the largest of its sources'.
@@ -474,33 +478,37 @@ impl State {
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return now;
         };
-        let hl = self.policy.tables.adaptive.half_lives;
+        // A fresh engine's corrected slow rates fall faster than they decay, and once
+        // more when the correction ends.
+        let counting_s = self.counting_s(now);
+        let policy_hl = self.policy.tables.adaptive.half_lives;
+        let hl = velocity::while_warming(counting_s, &policy_hl);
         let parts = sources.iter().filter(|s| s.part.is_some());
-        // While the slow rates are corrected for a fresh start they fall faster than they
-        // decay, which the bounds below do not follow: such a key is due every cadence.
-        if velocity::warm_share(self.counting_s(now), &hl) < 1.0 {
-            return now;
-        }
         let mut holds_s = rates
             .iter()
             .map(|(_, r)| r.lasts_s(&hl))
             .chain(parts.flat_map(|s| s.sellers.iter().map(|(_, r, _)| r.lasts_s(&hl))))
-            .fold(f64::INFINITY, f64::min);
+            .fold(velocity::warm_for_s(counting_s, &policy_hl), f64::min);
         if self.policy.auto_buffers {
+            // Each source's sellers in the key's units.
+            let in_lots: SmallVec<[RatesAndLags; 2]> = sources
+                .iter()
+                .map(|s| {
+                    let per = s.per();
+                    let scale = |r: &RateNow| if per == 1 { *r } else { r.in_lots_of(per) };
+                    s.sellers
+                        .iter()
+                        .map(|(_, r, lag)| (scale(r), *lag))
+                        .collect()
+                })
+                .collect();
             let profile = &self.policy.tables.profiles[self.info[idx as usize].profile as usize];
             for (ch, rule) in profile.iter().enumerate() {
                 if let (Some(auto), Some(&current)) = (&rule.auto, d.buffers.get(ch)) {
                     let push = self.lags_of(ch).0.seconds;
-                    let last_source_falls = sources
+                    let last_source_falls = in_lots
                         .iter()
-                        .map(|s| {
-                            let in_lots: SmallVec<[(RateNow, f64); 4]> = s
-                                .sellers
-                                .iter()
-                                .map(|(_, r, lag)| (r.in_lots_of(s.per()), *lag))
-                                .collect();
-                            velocity::buffer_holds_s(auto, push, &in_lots, current, &hl)
-                        })
+                        .map(|sellers| velocity::buffer_holds_s(auto, push, sellers, current, &hl))
                         .fold(0.0, f64::max);
                     holds_s = holds_s.min(last_source_falls);
                 }
@@ -654,6 +662,9 @@ impl State {
         let Some(d) = self.adaptive.demand.get(&idx) else {
             return false;
         };
+        if !self.policy.auto_buffers {
+            return false;
+        }
         let rates: SmallVec<[(u16, RateNow); 4]> = d
             .rates
             .iter()
