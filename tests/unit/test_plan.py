@@ -228,6 +228,24 @@ def test_velocity_turns_automatic_buffers_into_numbers(tmp_path: Path) -> None:
     assert not [t for t in without.tables() if t.header[:2] == ("SKU", "channel")]
 
 
+def test_a_kit_is_held_back_by_its_parts_sales_as_the_core_holds_it(tmp_path: Path) -> None:
+    # KIT-B is one B and two CASE-B. Cases sell alone on tiktok and the kit sells on
+    # amazon: the kit's amazon buffer is the larger of its own and the cases' in kits,
+    # and the cases' rates count the kit's sales too.
+    csv = "sku,channel,units_per_s\nCASE-B,tiktok,0.4\nKIT-B,amazon,0.01\n"
+    inventory = _section(_plan(csv, tmp_path), "Inventory matrix")
+    table = next(t for t in inventory.tables() if t.header[:2] == ("SKU", "channel"))
+    rows = {(row[0], row[1]): dict(zip(table.header, row, strict=True)) for row in table.rows}
+    case = int(rows["CASE-B", "amazon"]["buffer"])
+    kit = int(rows["KIT-B", "amazon"]["buffer"])
+    # CASE-B: 0.4/s on tiktok and 2 × 0.01/s through kits on amazon.
+    assert "0.02/s × (300 s + 120 s)" in rows["CASE-B", "amazon"]["how"]
+    assert abs(kit - case / 2) <= 1, (kit, case)
+    assert rows["KIT-B", "amazon"]["how"].endswith("(from CASE-B's sales, in kits of 2)")
+    # B sells only through the kit: its rates are the kit's.
+    assert rows["B", "walmart"]["how"] == "buffer 29 = ceil(0.01/s × (1800 s + 120 s) × 1.5)"
+
+
 def test_velocity_puts_buffers_shorter_than_their_lag_on_the_risk_list(tmp_path: Path) -> None:
     checks = {c.subject: c for c in _section(_plan(FLASH, tmp_path), "Risk checklist").checks()}
     assert "Buffers against lags" not in checks
