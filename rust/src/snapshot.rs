@@ -116,6 +116,16 @@ pub fn decode(data: &[u8]) -> CoreResult<Sections> {
 mod tests {
     use super::*;
 
+    /// A snapshot of an older format: its header over `payload`.
+    fn framed(version: u32, payload: &[u8]) -> Vec<u8> {
+        let mut data = MAGIC.to_vec();
+        data.extend_from_slice(&version.to_le_bytes());
+        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        data.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        data.extend_from_slice(payload);
+        data
+    }
+
     #[test]
     fn a_flipped_byte_is_refused() {
         let mut data = encode(
@@ -140,11 +150,7 @@ mod tests {
             ..Default::default()
         };
         let payload = bincode::serialize(&p).unwrap();
-        let mut data = MAGIC.to_vec();
-        data.extend_from_slice(&1u32.to_le_bytes());
-        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        data.extend_from_slice(&payload);
+        let data = framed(1, &payload);
         let (back, log, adaptive, cross, pricing) = decode(&data).unwrap();
         assert_eq!(back.now, 42);
         assert!(log.event_stamps.times.is_empty());
@@ -161,11 +167,7 @@ mod tests {
         };
         let sections = (&p, &LogImage::default(), &AdaptiveImageV4::default());
         let payload = bincode::serialize(&sections).unwrap();
-        let mut data = MAGIC.to_vec();
-        data.extend_from_slice(&3u32.to_le_bytes());
-        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        data.extend_from_slice(&payload);
+        let data = framed(3, &payload);
         let (back, _, _, cross, pricing) = decode(&data).unwrap();
         assert_eq!(back.now, 7);
         assert!(cross.pending.is_empty());
@@ -186,11 +188,7 @@ mod tests {
             &PricingImage::default(),
         );
         let payload = bincode::serialize(&sections).unwrap();
-        let mut data = MAGIC.to_vec();
-        data.extend_from_slice(&4u32.to_le_bytes());
-        data.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        data.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        data.extend_from_slice(&payload);
+        let data = framed(4, &payload);
         let (_, _, adaptive, _, _) = decode(&data).unwrap();
         assert_eq!(adaptive.next_at, 9);
         assert_eq!(adaptive.counting_since, Some(i64::MIN));
