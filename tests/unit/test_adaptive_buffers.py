@@ -220,6 +220,9 @@ def test_extreme_sales_and_lags_never_overflow_or_go_negative(
     text = POLICY.replace("lag_s = 1800", f"lag_s = {lag!r}\nrisk = {risk!r}").replace(
         "order_lag_s = 120", f"order_lag_s = {order_lag!r}"
     )
+    # A kit of A: its buffer is read from A's sales in kits of 3.
+    text += '\n[[skus]]\nid = "A"\n[[skus]]\nid = "KIT"\nkind = "bundle"\n'
+    text += 'components = [{ sku = "A", qty = 3 }]\n'
     engine = stocked(text, on_hand=2**62)
     sold = 0
     for n, q in enumerate(qty):
@@ -232,14 +235,15 @@ def test_extreme_sales_and_lags_never_overflow_or_go_negative(
             continue
         sold += q
     tick(engine, len(qty) * gap)
-    explained = engine.explain("A").to_dict()
-    for ch in explained["channels"]:
-        auto = ch["buffer_auto"]
-        assert 0 <= auto["buffer"] <= 2**63 - 1 and 0 <= auto["formula"] <= 2**63 - 1
-        assert 0 <= auto["clumps"] <= 4, "a slow mover's clumps stay a few units"
-        assert 0 <= ch["shown"] <= max(0, explained["ats"])
-    for v in explained["velocity"]:
-        assert all(v[k] >= 0 and math.isfinite(v[k]) for k in ("rate", "floor")), v
+    for sku in ("A", "KIT"):
+        explained = engine.explain(sku).to_dict()
+        for ch in explained["channels"]:
+            auto = ch["buffer_auto"]
+            assert 0 <= auto["buffer"] <= 2**63 - 1 and 0 <= auto["formula"] <= 2**63 - 1
+            assert 0 <= auto["clumps"] <= 4, "a slow mover's clumps stay a few units"
+            assert 0 <= ch["shown"] <= max(0, explained["ats"])
+        for v in explained["velocity"]:
+            assert all(v[k] >= 0 and math.isfinite(v[k]) for k in ("rate", "slow", "floor")), v
 
 
 def test_buffer_bounds_out_of_order_are_refused() -> None:
