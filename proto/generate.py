@@ -205,6 +205,12 @@ SKU_EXPLANATION = {
                     },
                     "peak": {"type": "number"},
                     "floor": {"type": "number"},
+                    "slow_share": {
+                        "type": "number",
+                        "description": "Present while a freshly started engine corrects its"
+                        " slow rates: the share of a steady rate its counts hold yet, which"
+                        " `slow` was divided by.",
+                    },
                 },
             },
         },

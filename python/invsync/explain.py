@@ -62,6 +62,7 @@ class Explanation:
             "channels": [self._channel(ch) for ch in c["channels"]],
             "velocity": [
                 {key: v[key] for key in ("channel", "rate", "fast", "slow", "peak", "floor")}
+                | ({"slow_share": v["slow_share"]} if v["slow_share"] is not None else {})
                 for v in c["velocity"]
             ],
             **({"protect": [self._protect_level(p) for p in c["protect"]]} if c["protect"] else {}),
@@ -233,11 +234,18 @@ def _velocity_line(d: dict[str, Any]) -> str:
     if not d.get("velocity") or not automatic:
         return ""
     rates = ", ".join(
-        f"{v['channel']} {v['rate']:.3g}/s (fast {v['fast']:.3g}, slow {v['slow']:.3g}, "
-        f"peak {v['peak']:.3g}, floor {v['floor']:.3g})"
+        f"{v['channel']} {v['rate']:.3g}/s (fast {v['fast']:.3g}, slow {v['slow']:.3g}"
+        f"{_warming(v)}, peak {v['peak']:.3g}, floor {v['floor']:.3g})"
         for v in d["velocity"]
     )
     return f"  velocity now  {rates}"
+
+
+def _warming(v: dict[str, Any]) -> str:
+    """How a freshly started engine corrected a slow rate: its count ÷ the share of a
+    steady rate it holds yet."""
+    share = v.get("slow_share")
+    return "" if share is None else f" = count ÷ {share:.2f} while warming up"
 
 
 def _ats_formula(d: dict[str, Any]) -> str:

@@ -218,7 +218,7 @@ const WARM_AFTER_HALF_LIVES: f64 = 8.0;
 
 /// The share of a steady rate a slow count that began `counting_s` ago holds: 1 once
 /// it has run [`WARM_AFTER_HALF_LIVES`], never below one half.
-fn warm_share(counting_s: f64, hl: &HalfLives) -> f64 {
+pub fn warm_share(counting_s: f64, hl: &HalfLives) -> f64 {
     let warming = counting_s < WARM_AFTER_HALF_LIVES * hl.slow_s; // false for NaN
     if !warming || hl.slow_s <= 0.0 {
         return 1.0;

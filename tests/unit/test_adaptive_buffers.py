@@ -307,3 +307,20 @@ def test_a_kit_holds_back_what_its_parts_sales_may_take_in_kits() -> None:
     assert abs(auto["buffer"] - part["buffer"] / 2) <= 1, (auto["buffer"], part["buffer"])
     assert engine.shown("KIT", "walmart") == max(0, engine.ats("KIT") - auto["buffer"])
     assert "(from A's sales, in kits of 2)" in str(engine.explain("KIT"))
+
+
+def test_explain_shows_a_fresh_engines_slow_rates_corrected_until_it_has_counted_two_hours() -> (
+    None
+):
+    engine = stocked()
+    shopify_sells_one_a_second(engine, 600)
+    (shopify,) = engine.explain("A").to_dict()["velocity"]
+    # Ten minutes of a 15-minute half-life: a count holds 37 % of a steady 1/s, and the
+    # correction at most doubles it.
+    assert shopify["slow_share"] == 0.5
+    assert 0.7 < shopify["slow"] < 0.8
+    assert "slow 0.74 = count ÷ 0.50 while warming up" in str(engine.explain("A"))
+    tick(engine, 2 * 3600 + 1)
+    (warm,) = engine.explain("A").to_dict()["velocity"]
+    assert "slow_share" not in warm
+    assert "warming" not in str(engine.explain("A"))

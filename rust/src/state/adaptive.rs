@@ -251,6 +251,9 @@ pub struct VelocityWhy {
     pub channel: String,
     #[serde(flatten)]
     pub now: RateNow,
+    /// While a freshly started engine corrects its slow rates: the share of a steady
+    /// rate its counts hold yet, which `slow` was divided by (None once warm).
+    pub slow_share: Option<f64>,
 }
 
 /// One tier's protection level of a key and, when automatic, its EMSR-b inputs.
@@ -891,11 +894,14 @@ impl State {
         };
         let last_sale = d.rates.iter().map(|(_, r)| r.last_sale()).max();
         let now = self.log_now(last_sale.unwrap_or(NO_TIME));
+        let hl = &self.policy.tables.adaptive.half_lives;
+        let share = velocity::warm_share(self.counting_s(now), hl);
         (0..self.policy.channel_count() as u16)
             .filter_map(|ch| {
                 d.rate_on(ch).map(|r| VelocityWhy {
                     channel: self.policy.tables.channels[ch as usize].id.clone(),
                     now: self.rate_at(r, now),
+                    slow_share: (share < 1.0).then_some(share),
                 })
             })
             .collect()
