@@ -152,6 +152,18 @@ pub struct Pricing {
     now: i64,
 }
 
+/// A `promo.set` event's fields, as the core takes them.
+#[derive(Clone, Copy, Debug)]
+pub struct PromoRequest<'a> {
+    pub id: &'a str,
+    pub channels: &'a [String],
+    pub skus: &'a [String],
+    pub discount_pct: f64,
+    pub starts: i64,
+    pub ends: i64,
+    pub stock_cap: Option<i64>,
+}
+
 impl Pricing {
     pub fn new(policy: &Policy) -> Pricing {
         Pricing {
@@ -257,18 +269,16 @@ impl Pricing {
     /// beyond a channel's `max_discount_pct`, and a window that overlaps another
     /// promotion on the same SKU and channel. Another promotion on the same SKU on other
     /// channels at the same time is allowed and alerted (`promo_collision`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn promo_set(
-        &mut self,
-        policy: &Policy,
-        id: &str,
-        channels: &[String],
-        skus: &[String],
-        discount_pct: f64,
-        starts: i64,
-        ends: i64,
-        stock_cap: Option<i64>,
-    ) -> CoreResult<Effects> {
+    pub fn promo_set(&mut self, policy: &Policy, req: &PromoRequest<'_>) -> CoreResult<Effects> {
+        let PromoRequest {
+            id,
+            channels,
+            skus,
+            discount_pct,
+            starts,
+            ends,
+            stock_cap,
+        } = *req;
         timefmt::check_time("starts", starts)?;
         timefmt::check_time("ends", ends)?;
         if ends <= starts {

@@ -14,6 +14,7 @@ use crate::effects::Effects;
 use crate::error::CoreError;
 use crate::event_kind::EventKind;
 use crate::parking::Waiting;
+use crate::pricing::PromoRequest;
 use crate::state::StockMove;
 
 fn text(ev: &Bound<'_, PyAny>, name: &Bound<'_, PyString>) -> PyResult<PyBackedStr> {
@@ -254,9 +255,16 @@ pub fn apply(
                 .int(stock_cap.unwrap_or(-1));
             caught(py, || {
                 core.event(&id, fp.finish(), ts, |s, c, _| {
-                    s.promo_set(
-                        c, &promo_id, &channels, &skus, discount, starts, ends, stock_cap,
-                    )
+                    let req = PromoRequest {
+                        id: &promo_id,
+                        channels: &channels,
+                        skus: &skus,
+                        discount_pct: discount,
+                        starts,
+                        ends,
+                        stock_cap,
+                    };
+                    s.promo_set(c, &req)
                 })
             })
         }

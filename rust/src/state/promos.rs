@@ -8,34 +8,15 @@ use super::State;
 use crate::counters::Counters;
 use crate::effects::Effects;
 use crate::error::CoreResult;
+use crate::pricing::PromoRequest;
 
 impl State {
     /// A promotion as every partition judges it; each alerts only about its own SKUs.
-    #[allow(clippy::too_many_arguments)]
-    pub fn promo_set(
-        &mut self,
-        c: &Counters,
-        id: &str,
-        channels: &[String],
-        skus: &[String],
-        discount_pct: f64,
-        starts: i64,
-        ends: i64,
-        stock_cap: Option<i64>,
-    ) -> CoreResult<Effects> {
+    pub fn promo_set(&mut self, c: &Counters, req: &PromoRequest<'_>) -> CoreResult<Effects> {
         let part = self.partition;
         let mut fx = self
             .pricing
-            .promo_set(
-                &self.policy,
-                id,
-                channels,
-                skus,
-                discount_pct,
-                starts,
-                ends,
-                stock_cap,
-            )
+            .promo_set(&self.policy, req)
             .map_err(|e| e.whole_event(part))?;
         fx.alerts.retain(|a| match &a.sku {
             Some(sku) => self.owns(sku),
@@ -52,6 +33,7 @@ mod tests {
     use crate::error::CoreError;
     use crate::partition::Partition;
     use crate::pricing::rule::PriceRule;
+    use crate::pricing::PromoRequest;
 
     /// Partitions 0 and 1 of 2, every channel priced with up to 50 % off.
     fn pair() -> [World; 2] {
@@ -79,17 +61,17 @@ mod tests {
         let channels = ["shop".to_string()];
         [0, 1].map(|k| {
             let w = &mut ws[k];
+            let req = PromoRequest {
+                id: promo,
+                channels: &channels,
+                skus: &skus,
+                discount_pct: 10.0,
+                starts: MICROS,
+                ends: 100 * MICROS,
+                stock_cap: None,
+            };
             w.state
-                .promo_set(
-                    &w.c,
-                    promo,
-                    &channels,
-                    &skus,
-                    10.0,
-                    MICROS,
-                    100 * MICROS,
-                    None,
-                )
+                .promo_set(&w.c, &req)
                 .map(|_| ())
                 .map_err(|e| matches!(e, CoreError::BadInput { .. }))
         })
