@@ -402,13 +402,20 @@ def _sku_in(partition: int) -> str:
     return next(s for s in (f"S{i}" for i in range(100)) if _core.partition_of(s, 2) == partition)
 
 
-def test_a_partition_prices_its_own_skus_and_partition_zero_alone_refuses_a_promotion() -> None:
+def _two_partitions_priced() -> tuple[Engine, Engine, str, str]:
+    """Partitions 0 and 1 of 2, each with a priced SKU of its own (mine: partition 0's,
+    theirs: partition 1's) and the other's price applied too."""
     policy = Policy.from_toml(POLICY)
     first, second = (Engine(policy, partition=k, partitions=2) for k in (0, 1))
     mine, theirs = _sku_in(0), _sku_in(1)
     for e in (first, second):
         e.apply(price_set(mine, "20.00"))
         e.apply(price_set(theirs, "30.00"))
+    return first, second, mine, theirs
+
+
+def test_a_partition_prices_its_own_skus_and_partition_zero_alone_refuses_a_promotion() -> None:
+    first, second, mine, theirs = _two_partitions_priced()
     assert {sku for _, sku in published(first)} == {mine}
     assert {sku for _, sku in published(second)} == {theirs}
     bad = promo("x", ["shopify"], [theirs], 10, ends="2026-12-05T11:00:00Z")
@@ -420,12 +427,8 @@ def test_a_partition_prices_its_own_skus_and_partition_zero_alone_refuses_a_prom
 
 
 def test_a_promotion_overlapping_on_one_partitions_sku_is_refused_by_every_partition() -> None:
-    policy = Policy.from_toml(POLICY)
-    first, second = (Engine(policy, partition=k, partitions=2) for k in (0, 1))
-    mine, theirs = _sku_in(0), _sku_in(1)
+    first, second, mine, theirs = _two_partitions_priced()
     for e in (first, second):
-        e.apply(price_set(mine, "20.00"))
-        e.apply(price_set(theirs, "30.00"))
         e.apply(promo("early", ["shopify"], [theirs], 10))
         published(e)  # the base prices; from here on only changes are published
     overlapping = promo("late", ["shopify"], [mine, theirs], 20)
