@@ -17,18 +17,8 @@ from invsync.service.consumer import LogEntry, PlainEntry
 from invsync.service.metrics import Metrics
 from invsync.service.outbox import Outbox
 from invsync.service.subjects import Subjects
-
-POLICY = """
-[[tiers]]
-tier = 1
-[[locations]]
-id = "wh"
-kind = "warehouse"
-[[channels]]
-id = "shop"
-tier = 1
-"""
-TS = "2026-11-23T10:00:00Z"
+from tests.small_policy import ONE_WAREHOUSE_POLICY as POLICY
+from tests.small_policy import TS
 
 
 def _sku_in(partition: int) -> str:
@@ -50,7 +40,7 @@ def _reservation(request_id: str, *skus: str) -> bytes:
         "type": "reserve",
         "request_id": request_id,
         "order_id": request_id,
-        "channel": "shop",
+        "channel": "shopify",
         "lines": lines,
         "ts": TS,
     }
@@ -69,18 +59,18 @@ def _log() -> list[LogEntry]:
         ("inv.stock.wh", _event("stock.set", "s-a", sku=A, location="wh", on_hand=10)),
         ("inv.stock.wh", _event("stock.set", "s-b", sku=B, location="wh", on_hand=10)),
         (
-            "inv.order.shop",
+            "inv.order.shopify",
             _event(
                 "order.placed",
                 "o-1",
                 order_id="o-1",
-                channel="shop",
+                channel="shopify",
                 lines=[{"line_id": "1", "sku": A, "qty": 2}],
             ),
         ),
         ("inv.stock.wh", b"{not json"),
-        ("inv.log.reserve.shop", _reservation("r-1", A)),
-        ("inv.log.reserve.shop", _reservation("r-2", A, B)),
+        ("inv.log.reserve.shopify", _reservation("r-1", A)),
+        ("inv.log.reserve.shopify", _reservation("r-2", A, B)),
     ]
     return [
         PlainEntry(subject, None, None, data, n, n) for n, (subject, data) in enumerate(bodies, 1)
