@@ -175,8 +175,8 @@ impl RateNow {
     /// seconds, so a freshly started engine sees every slow rate at half its value after
     /// one half-life. The slow rate is divided by that share (at most doubled: the
     /// first sales are too few to be multiplied further), until [`WARM_AFTER_HALF_LIVES`].
-    pub fn warmed(self, counting_s: f64, hl: &HalfLives) -> RateNow {
-        let share = warm_share(counting_s, hl);
+    /// `share`: [`warm_share`] of the engine's counting time, worked out once per reading.
+    pub fn warmed(self, share: f64) -> RateNow {
         if share >= 1.0 {
             return self;
         }

@@ -208,6 +208,20 @@ impl Source {
     }
 }
 
+/// Reads rates at one log time: the half-lives and the warm-up share worked out once.
+#[derive(Clone, Copy)]
+struct RateReader {
+    hl: HalfLives,
+    now: i64,
+    share: f64,
+}
+
+impl RateReader {
+    fn read(&self, r: &Rate) -> RateNow {
+        r.at(self.now, &self.hl).warmed(self.share)
+    }
+}
+
 /// One channel's term of an automatic buffer: its rate and its order lag.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SellerWhy {
@@ -284,11 +298,15 @@ impl State {
         }
     }
 
-    /// Rate `r` read at log time `now`, its slow part corrected for how long the engine
+    /// Reads rates at log time `now`, their slow parts corrected for how long the engine
     /// has counted ([`RateNow::warmed`]).
-    fn rate_at(&self, r: &Rate, now: i64) -> RateNow {
-        let hl = &self.policy.tables.adaptive.half_lives;
-        r.at(now, hl).warmed(self.counting_s(now), hl)
+    fn reader(&self, now: i64) -> RateReader {
+        let hl = self.policy.tables.adaptive.half_lives;
+        RateReader {
+            hl,
+            now,
+            share: velocity::warm_share(self.counting_s(now), &hl),
+        }
     }
 
     /// Counts `units` of key `idx` sold on channel `ch` at `ts` (a bundle's sale also
@@ -436,8 +454,7 @@ impl State {
             keys.push(k);
         }
         keys.sort_unstable();
-        let hl = self.policy.tables.adaptive.half_lives;
-        let counting_s = self.counting_s(now);
+        let reader = self.reader(now);
         for k in keys {
             let Some(d) = self.adaptive.demand.get_mut(&k) else {
                 continue;
@@ -445,14 +462,14 @@ impl State {
             // Each rate read once at `now`: the buffers and the due time use these.
             let mut rates: SmallVec<[(u16, RateNow); 4]> = SmallVec::new();
             d.rates.retain(|&mut (ch, r)| {
-                let at = r.at(now, &hl).warmed(counting_s, &hl);
+                let at = reader.read(&r);
                 let kept = !at.faded();
                 if kept {
                     rates.push((ch, at));
                 }
                 kept
             });
-            let sources = self.buffer_sources(k, &rates, now);
+            let sources = self.buffer_sources(k, &rates, &reader);
             if rates.is_empty() && sources.iter().all(|s| s.sellers.is_empty()) {
                 // Its buffers fall back to `min` and its protection to the static levels.
                 self.adaptive.demand.remove(&k);
@@ -606,27 +623,28 @@ impl State {
 
     /// (channel, rate, order lag) of every channel selling key `idx`, at log time `at`.
     fn sellers(&self, d: &KeyDemand, mask: u64, at: i64) -> SmallVec<[(usize, f64, Lag); 4]> {
+        let reader = self.reader(at);
         d.rates
             .iter()
             .filter(|(ch, _)| mask & (1 << ch) != 0)
-            .map(|&(ch, r)| {
+            .map(|(ch, r)| {
                 (
-                    ch as usize,
-                    self.rate_at(&r, at).rate,
-                    self.lags_of(ch as usize).1,
+                    *ch as usize,
+                    reader.read(r).rate,
+                    self.lags_of(*ch as usize).1,
                 )
             })
             .collect()
     }
 
-    /// The sources of key `idx`'s automatic buffers at `now` (see [`Source`]), from its
-    /// own `rates` read at `now`; a part's faded rates are left out, as its cadence
+    /// The sources of key `idx`'s automatic buffers (see [`Source`]), from its own
+    /// `rates` as `reader` read them; a part's faded rates are left out, as its cadence
     /// forgets them.
     fn buffer_sources(
         &self,
         idx: u32,
         rates: &[(u16, RateNow)],
-        now: i64,
+        reader: &RateReader,
     ) -> SmallVec<[Source; 2]> {
         let selling = |k: u32, rates: &mut dyn Iterator<Item = (u16, RateNow)>| {
             let mask = self.info[k as usize].channel_mask;
@@ -648,7 +666,7 @@ impl State {
                 let mut live = d
                     .rates
                     .iter()
-                    .map(|&(ch, r)| (ch, self.rate_at(&r, now)))
+                    .map(|(ch, r)| (*ch, reader.read(r)))
                     .filter(|(_, r)| !r.faded());
                 sources.push(Source {
                     part: Some((k, m)),
@@ -668,12 +686,13 @@ impl State {
         if !self.policy.auto_buffers {
             return false;
         }
+        let reader = self.reader(now);
         let rates: SmallVec<[(u16, RateNow); 4]> = d
             .rates
             .iter()
-            .map(|&(ch, r)| (ch, self.rate_at(&r, now)))
+            .map(|(ch, r)| (*ch, reader.read(r)))
             .collect();
-        let sources = self.buffer_sources(idx, &rates, now);
+        let sources = self.buffer_sources(idx, &rates, &reader);
         self.recompute_buffers_from(c, idx, now, inputs_moved, &sources)
     }
 
@@ -826,14 +845,12 @@ impl State {
         let empty = KeyDemand::default();
         let d = self.adaptive.demand.get(&idx).unwrap_or(&empty);
         let at = (!d.buffers.is_empty()).then_some(d.at);
-        let rates: SmallVec<[(u16, RateNow); 4]> = d
-            .rates
-            .iter()
-            .map(|&(c, r)| (c, self.rate_at(&r, d.at)))
-            .collect();
+        let reader = self.reader(d.at);
+        let rates: SmallVec<[(u16, RateNow); 4]> =
+            d.rates.iter().map(|(c, r)| (*c, reader.read(r))).collect();
         // Before its buffers are computed a key's buffer is `min`, from no sales at all.
         let mut sources = match at {
-            Some(at) => self.buffer_sources(idx, &rates, at),
+            Some(_) => self.buffer_sources(idx, &rates, &reader),
             None => SmallVec::from_iter([Source {
                 part: None,
                 sellers: SmallVec::new(),
@@ -894,14 +911,13 @@ impl State {
         };
         let last_sale = d.rates.iter().map(|(_, r)| r.last_sale()).max();
         let now = self.log_now(last_sale.unwrap_or(NO_TIME));
-        let hl = &self.policy.tables.adaptive.half_lives;
-        let share = velocity::warm_share(self.counting_s(now), hl);
+        let reader = self.reader(now);
         (0..self.policy.channel_count() as u16)
             .filter_map(|ch| {
                 d.rate_on(ch).map(|r| VelocityWhy {
                     channel: self.policy.tables.channels[ch as usize].id.clone(),
-                    now: self.rate_at(r, now),
-                    slow_share: (share < 1.0).then_some(share),
+                    now: reader.read(r),
+                    slow_share: (reader.share < 1.0).then_some(reader.share),
                 })
             })
             .collect()
