@@ -145,8 +145,8 @@ SKU_EXPLANATION = {
                             },
                             "clumps": {
                                 "type": "integer",
-                                "description": "The p99 of a Poisson count of those units, up to"
-                                " one unit's (4): the clumps a slow mover sells in.",
+                                "description": "The p99 of a Poisson count of those units: the"
+                                " clumps a steady rate sells in.",
                             },
                             "risk": {"type": "number"},
                             "min": {"type": "integer"},

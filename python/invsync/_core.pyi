@@ -47,7 +47,7 @@ def window_units(push_lag_s: float, sellers: list[tuple[float, float]]) -> float
 
 def clumps(units: float) -> int:
     """The least automatic buffer for `units` sold while a channel's number is late: the
-    p99 of a Poisson count of them, up to one unit's (a slow mover's clumps of sales)."""
+    p99 of a Poisson count of them (the clumps a steady rate sells in)."""
 
 @final
 class BatchEffects:

@@ -193,8 +193,8 @@ def _seconds(s: float) -> str:
 
 def buffer_reason(buffer: int, auto: dict[str, Any]) -> str:
     """`buffer 14 = ceil(3.1/s × (3.0 s + 0 s) × 1.5)`: CONTRACT 13 with its numbers,
-    `max(…, p99 3)` where a slow mover's clumps of sales decide (the Poisson p99 of the
-    units), and the part whose sales decide a kit's buffer."""
+    `max(…, p99 3)` where the clumps a steady rate sells in decide (the Poisson p99 of
+    the units), and the part whose sales decide a kit's buffer."""
     push = _seconds(auto["push_lag"]["seconds"])
     terms = [
         f"{s['rate']:.3g}/s × ({push} + {_seconds(s['order_lag']['seconds'])})"

@@ -92,7 +92,7 @@ class Defaults(_Table, frozen=True):
     #: a fast rate follows a ramp, a slow one steady demand, a peak outlasts a burst
     velocity_fast_half_life_s: Span = 30.0
     velocity_slow_half_life_s: Span = 900.0
-    velocity_peak_half_life_s: Span = 300.0
+    velocity_peak_half_life_s: Span = 60.0
     #: log seconds between recomputations of the automatic numbers that may have moved
     adaptive_every_s: Annotated[int, Meta(ge=1, le=86_400)] = 10
     #: automatic protection levels cover the demand of this many seconds

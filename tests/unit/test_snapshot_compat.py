@@ -39,9 +39,10 @@ def _as_then(now: Any, then: Any) -> Any:
 
 
 #: Derived with today's rule, not restored: a rate is now also at least a slow mover's
-#: floor, and an automatic buffer's formula at least its clumps. The restored decayed
-#: rates (fast, slow, peak), the buffers in use and the shown quantities are compared.
-DERIVED = {"rate", "formula", "reason"}
+#: floor, and an automatic buffer's formula at least its clumps, the p99 of its whole
+#: window. The restored decayed rates (fast, slow, peak), the buffers in use and the
+#: shown quantities are compared.
+DERIVED = {"rate", "formula", "clumps", "reason"}
 
 
 def _restored_numbers(explanation: dict[str, Any]) -> dict[str, Any]:

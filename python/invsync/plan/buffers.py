@@ -2,8 +2,8 @@
 every channel can sell while that channel's quantity is late (CONTRACT 13).
 
 An automatic buffer is `clamp(max(ceil(risk × units), clumps(units)), buffer_min,
-buffer_max)` with `units = Σ_d v_d × (push_lag_c + order_lag_d)` and `clumps` a slow
-mover's (the p99 of a Poisson count of up to one unit): the core's rule, worded as
+buffer_max)` with `units = Σ_d v_d × (push_lag_c + order_lag_d)` and `clumps` the p99
+of a Poisson count of them: the core's rule, worded as
 `invsync explain` words it. The plan has no acks or orders to
 measure lags from, so push lag is the policy's `lag_s` and order lag its `order_lag_s`,
 as in a freshly started service. As in the core, a kit's sales count on its parts too,

@@ -136,7 +136,7 @@ pub fn window_units(push_lag_s: f64, sellers: Vec<(f64, f64)>) -> f64 {
 }
 
 /// The least automatic buffer for `units` sold while a channel's number is late: the
-/// p99 of a Poisson count of them, up to one unit's (a slow mover's clumps of sales).
+/// p99 of a Poisson count of them (the clumps a steady rate sells in).
 #[pyfunction]
 pub fn clumps(units: f64) -> i64 {
     crate::velocity::clumps(units)

@@ -244,8 +244,8 @@ pub struct BufferWhy {
     /// `max(ceil(risk × units), clumps)` before `min` and `max`, with `units` =
     /// `Σ rate × (push_lag + order_lag)`.
     pub formula: i64,
-    /// The clumps a steady rate sells in: the p99 of a Poisson count of `units`, up to
-    /// one unit's (`velocity::clumps`).
+    /// The clumps a steady rate sells in: the p99 of a Poisson count of `units`
+    /// (`velocity::clumps`).
     pub clumps: i64,
     pub risk: f64,
     pub min: i64,
