@@ -79,6 +79,11 @@ def test_a_negative_rate_is_refused_at_its_line() -> None:
     assert (refused.line, refused.field) == (15, 'channels["amazon"].rate')
 
 
+def test_a_negative_history_is_refused_at_its_line() -> None:
+    refused = _refusal(SCENARIO.replace("horizon_s = 100\n", "horizon_s = 100\nhistory_s = -60\n"))
+    assert (refused.line, refused.field) == (3, "scenario.history_s")
+
+
 @pytest.mark.parametrize(
     ("lag", "field"),
     [
@@ -225,20 +230,20 @@ def test_the_same_seed_gives_the_same_run_and_another_seed_another() -> None:
 #: sums over the hot SKU's series (ATS, decided, displayed). Measured once; the
 #: simulator's speed-ups must leave every number as it was (the auto runs were measured
 #: again when kits' buffers began to count their parts' sales and a fresh engine's slow
-#: rates were corrected for how long it had counted, and again when the clumps came to
-#: cover the whole window and the peak's half-life fell to 60 s).
+#: rates were corrected for how long it had counted; every run when the example sales
+#: gained two hours of history, which leaves the oracle's numbers as they were).
 PINNED = {
     ("tiktok-flash", "static"): (
         (4360, 3365, 93, 93, 902, 585, 7239.0),
-        {"amazon": 36, "walmart": 57},
-        {1: 19251.0, 2: 48774.0},
-        (2257202, 8956741, 10641973),
+        {"amazon": 34, "walmart": 59},
+        {1: 19236.0, 2: 48789.0},
+        (2257725, 8958833, 10891190),
     ),
     ("tiktok-flash", "auto"): (
-        (4360, 3338, 0, 0, 1022, 612, 9358.0),
+        (4360, 3338, 0, 0, 1022, 612, 9771.0),
         {},
-        {1: 21825.0, 2: 45795.0},
-        (2397630, 6788191, 8303917),
+        {1: 22575.0, 2: 45045.0},
+        (2429456, 6667117, 8133196),
     ),
     ("tiktok-flash", "oracle"): (
         (4360, 3367, 0, 0, 993, 583, 7220.0),
@@ -247,16 +252,16 @@ PINNED = {
         (2233553, 8934212, 8934212),
     ),
     ("bundles", "static"): (
-        (1425, 1104, 9, 9, 312, 8, 7264.0),
-        {"amazon": 9},
-        {1: 47918.0, 2: 136388.0},
-        (1300482, 5151387, 5254593),
+        (1425, 1104, 23, 23, 298, 8, 7225.0),
+        {"amazon": 23},
+        {1: 47489.0, 2: 136817.0},
+        (1300496, 5151560, 5265688),
     ),
     ("bundles", "auto"): (
-        (1425, 1110, 0, 0, 315, 21, 9046.0),
+        (1425, 1107, 0, 0, 318, 22, 9034.0),
         {},
-        {1: 57590.0, 2: 126150.0},
-        (1351528, 4445859, 4589572),
+        {1: 57518.0, 2: 126115.0},
+        (1346489, 4362189, 4452555),
     ),
     ("bundles", "oracle"): (
         (1425, 1104, 0, 0, 321, 8, 7194.0),
@@ -388,14 +393,19 @@ rate = 0.02
 """
 
 
+def _steady_policy() -> Policy:
+    """The storefront, and Amazon and Walmart without buffers."""
+    return Policy.from_toml(
+        POLICY.text.replace('id = "amazon"\ntier = 1', 'id = "amazon"\ntier = 1\nbuffer = 0')
+        + '[[channels]]\nid = "walmart"\ntier = 1\n'
+    )
+
+
 def test_automatic_buffers_do_not_oversell_steady_demand_that_a_zero_buffer_oversells() -> None:
     """Steady demand, delays at their documented p99 or under: the automatic buffers
     count what every channel sells while Walmart's feed is on its way, so nothing is
     oversold, where the same channels without buffers oversell."""
-    policy = Policy.from_toml(
-        POLICY.text.replace('id = "amazon"\ntier = 1', 'id = "amazon"\ntier = 1\nbuffer = 0')
-        + '[[channels]]\nid = "walmart"\ntier = 1\n'
-    )
+    policy = _steady_policy()
     scenario = Scenario.from_toml(STEADY, policy)
     buyers = draw_all(scenario, range(1, 4))
     bare, auto = compare(
@@ -406,6 +416,32 @@ def test_automatic_buffers_do_not_oversell_steady_demand_that_a_zero_buffer_over
     assert bare.oversold > 0
     assert auto.oversold == 0
     assert auto.sold > 0.85 * bare.sold
+
+
+def test_a_history_warms_the_engine_and_leaves_the_run_its_own_buyers_and_stock() -> None:
+    """Two hours of base demand before the run. The run meets the same buyers as without
+    them and counts them alone. A fresh engine knows no rate and shows Walmart all its
+    stock; the engine that sold through the history holds Walmart back from the first
+    step. And the run sells the scenario's stock, not what the history was given."""
+    policy = _steady_policy()
+    fresh = Scenario.from_toml(STEADY, policy)
+    warm = Scenario.from_toml(STEADY.replace("7200\n", "7200\nhistory_s = 7200\n", 1), policy)
+    run_buyers, all_buyers = draw(fresh, 2), draw(warm, 2)
+    before = all_buyers.history
+    assert before > 0 and max(all_buyers.time[:before]) <= 0.0
+    assert all_buyers.time[before:] == run_buyers.time
+    assert all_buyers.sku[before:] == run_buyers.sku
+    assert all_buyers.order_lag[before:] == run_buyers.order_lag
+    cold = simulate(fresh, strategies.auto(policy, fresh), run_buyers, seed=2, record=True)
+    warmed = simulate(warm, strategies.auto(policy, warm), all_buyers, seed=2, record=True)
+    assert cold.series is not None and warmed.series is not None
+    walmart = cold.series.channels.index("walmart")
+    assert cold.series.decided[0][walmart] == cold.series.ats[0]
+    assert warmed.series.decided[0][walmart] < warmed.series.ats[0] // 2
+    oracle = simulate(warm, strategies.oracle(policy), all_buyers, seed=2)
+    for run in (warmed, oracle):
+        assert run.buyers == len(run_buyers.time)
+        assert run.sold + run.unsold == 400
 
 
 def _summary(sold: int, oversold: int, revenue: float) -> Summary:

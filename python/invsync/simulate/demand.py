@@ -20,6 +20,8 @@ from invsync.simulate.scenario import Scenario
 
 #: The most buyers one run may draw: a scenario that asks for more is refused, not slow.
 MAX_BUYERS: Final = 30_000_000
+#: The random stream a history's buyers are drawn from, beside the run's (the seed's own).
+_HISTORY_STREAM: Final = 1
 
 
 class TooMuchDemand(ValueError):
@@ -37,6 +39,8 @@ class Buyers:
     order_lag: list[float]
     #: per SKU, the units its demand asks for over the horizon (expected, not drawn)
     expected: npt.NDArray[np.float64]
+    #: how many of them come before the run, in the scenario's history (negative times)
+    history: int = 0
 
     @property
     def hottest(self) -> int:
@@ -81,14 +85,33 @@ def expected_buyers(scenario: Scenario) -> float:
 
 
 def draw(scenario: Scenario, seed: int) -> Buyers:
-    """The buyers of `scenario` under `seed`: the same seed, the same buyers."""
-    expected_total = expected_buyers(scenario)
+    """The buyers of `scenario` under `seed`, its history's first: the same seed, the
+    same buyers. The history draws from a stream of its own, so a run's buyers are the
+    same with or without one."""
+    history = scenario.history()
+    expected_total = expected_buyers(scenario) + (expected_buyers(history) if history else 0.0)
     if expected_total > MAX_BUYERS:
         raise TooMuchDemand(
             f"{scenario.source}: its demand asks for about {expected_total:,.0f} buyers; "
             f"one run takes at most {MAX_BUYERS:,}: lower the rates or the horizon"
         )
-    rng = np.random.default_rng(seed)
+    run = _draw(scenario, np.random.default_rng(seed))
+    if history is None:
+        return run
+    before = _draw(history, np.random.default_rng([seed, _HISTORY_STREAM]))
+    offset = history.head.horizon_s
+    return Buyers(
+        time=[t - offset for t in before.time] + run.time,
+        channel=before.channel + run.channel,
+        sku=before.sku + run.sku,
+        order_lag=before.order_lag + run.order_lag,
+        expected=run.expected,
+        history=len(before.time),
+    )
+
+
+def _draw(scenario: Scenario, rng: np.random.Generator) -> Buyers:
+    """The buyers of `scenario`'s horizon from `rng`."""
     step = scenario.head.step_s
     times, channels, skus = [], [], []
     expected = np.zeros(len(scenario.skus))

@@ -52,8 +52,8 @@ class Feeds:
         self._waiting: list[list[Items]] = [[] for _ in range(count)]
         self._waiting_seqs: list[list[int]] = [[] for _ in range(count)]
         self._seq = [0] * count
-        self._next_slot = [0.0] * count
-        self._last = [0.0] * count
+        self._next_slot = [-math.inf] * count
+        self._last = [-math.inf] * count
         self._queue: list[tuple[float, int, int, Items, list[int]]] = []
         self._sent = 0
         #: the service's measurement of each channel's push lag, from acks

@@ -12,6 +12,10 @@ The loop the seller lives in, one step (`step_s`) at a time:
    the sale down itself; a storefront whose checkout reserves asks the engine first; the
    order reaches the seller after the buyer's order lag.
 
+A scenario with a history runs the same loop over it first, from stock that covers
+what the history sells; when the run begins each SKU's stock is set to the scenario's
+beside what the history committed, and only what follows is the run's outcome.
+
 The oracle has no lag: a buyer buys while the engine shows the channel more than 0, and
 the order is applied before any later buyer it could matter to is decided, so it never
 oversells. Everything is seeded: the same scenario, strategy and seed give the same
@@ -107,6 +111,8 @@ def simulate(
     head = scenario.head
     start, step = head.start, head.step_s
     steps = math.ceil(head.horizon_s / step)
+    #: the steps before the run, selling the history's buyers (negative step numbers)
+    first = -math.ceil(head.history_s / step) if buyers.history else 0
     skus = scenario.skus
     sku_of = {name: s for s, name in enumerate(skus)}
     plans = scenario.channels
@@ -120,12 +126,21 @@ def simulate(
     if record:
         outcome.series = Series(skus[hot], tuple(names))
 
+    # The history sells from stock of its own: what it sells is added to the run's.
+    history_sold = _stock_taken(policy, skus, buyers.sku[: buyers.history])
+    opening = start + timedelta(seconds=first * step)
     setup: list[AppliedEvent] = [
-        StockSet(event_id=f"stock-{s}", ts=start, sku=name, location=scenario.location, on_hand=qty)
+        StockSet(
+            event_id=f"stock-{s}",
+            ts=opening,
+            sku=name,
+            location=scenario.location,
+            on_hand=qty + int(history_sold[s]),
+        )
         for s, (name, qty) in enumerate(zip(skus, scenario.stock, strict=True))
         if qty
     ]
-    engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=start)])
+    engine.apply_all([*setup, ClockTick(event_id="tick-start", ts=opening)])
     displayed = [np.zeros(len(skus) + 1, dtype=np.int64) for _ in plans]
     pushes = Feeds(scenario, seed)
     for name, items in engine.drain_changes().items():
@@ -213,10 +228,16 @@ def simulate(
     lagged = strategy.lagged
     sold = turned_away = 0
     next_push = math.inf
-    next_lag_report = 0.0
-    for k in range(steps):
+    next_lag_report = -math.inf
+    committed = np.zeros(len(skus), dtype=np.int64)
+    for k in range(first, steps):
         t = k * step
         now = start + timedelta(seconds=t)
+        if k == 0 and first:  # the run begins: what the history did is not its outcome
+            committed = _open_run(engine, scenario, policy, buyers, due, reserves)
+            sold = turned_away = outcome.oversold = outcome.cancellations = 0
+            by_channel.clear()
+            revenue.update(dict.fromkeys(revenue, 0.0))
         arriving = sorted(due.pop(k, ()))
         lags = None
         if lagged and t >= next_lag_report:
@@ -229,9 +250,9 @@ def simulate(
         if lagged:
             publish(t)
             next_push = deliver(t)
-        if outcome.sellout_s is None and engine.ats(skus[hot]) == 0:
+        if outcome.sellout_s is None and t >= 0 and engine.ats(skus[hot]) == 0:
             outcome.sellout_s = t
-        if outcome.series is not None:
+        if outcome.series is not None and t >= 0:
             _record(outcome.series, engine, t, names, displayed, hot, lagged)
         end = t + step
         while b < total and time[b] < end:
@@ -266,13 +287,69 @@ def simulate(
     # Sales made before the end still reach the seller, and may still be oversells.
     for k in sorted(due):
         apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
-    outcome.buyers = total
+    outcome.buyers = total - buyers.history
     outcome.turned_away = turned_away
     outcome.sold = sold - outcome.oversold
     outcome.unsold = sum(
-        qty - engine.reserved(name) for name, qty in zip(skus, scenario.stock, strict=True) if qty
+        qty + int(committed[s]) - engine.reserved(name)
+        for s, (name, qty) in enumerate(zip(skus, scenario.stock, strict=True))
+        if qty
     )
     return outcome
+
+
+def _stock_taken(policy: Policy, skus: Sequence[str], sold: Sequence[int]) -> npt.NDArray[np.int64]:
+    """Per SKU, the units that one-unit sales of `sold` (SKU indices) take from its stock;
+    a bundle's sales take its components'."""
+    index = {name: s for s, name in enumerate(skus)}
+    parts = {
+        spec.id: [(index[part.sku], part.qty) for part in spec.components if part.sku in index]
+        for spec in policy.document.skus
+        if spec.components
+    }
+    taken = np.zeros(len(skus), dtype=np.int64)
+    for s, count in enumerate(np.bincount(np.asarray(sold, dtype=np.int64), minlength=len(skus))):
+        for part, qty in parts.get(skus[s], [(s, 1)]):
+            taken[part] += int(count) * qty
+    return taken
+
+
+def _open_run(
+    engine: Engine,
+    scenario: Scenario,
+    policy: Policy,
+    buyers: Buyers,
+    due: dict[int, list[tuple[float, int]]],
+    reserves: list[bool],
+) -> npt.NDArray[np.int64]:
+    """Sets every SKU's stock to the scenario's as the run begins, beside what its
+    history committed: reserved, or sold and not yet reported (an order on its way whose
+    checkout held nothing). Returns those committed units per SKU. A history buyer
+    turned away leaves no unit to the run."""
+    skus = scenario.skus
+    on_the_way = [
+        buyers.sku[i]
+        for pending in due.values()
+        for _, i in pending
+        if i < buyers.history and not reserves[buyers.channel[i]]
+    ]
+    committed = _stock_taken(policy, skus, on_the_way) + np.array(
+        [engine.reserved(name) for name in skus], dtype=np.int64
+    )
+    engine.apply_all(
+        [
+            StockSet(
+                event_id=f"stock-open-{s}",
+                ts=scenario.head.start,
+                sku=name,
+                location=scenario.location,
+                on_hand=qty + int(committed[s]),
+            )
+            for s, (name, qty) in enumerate(zip(skus, scenario.stock, strict=True))
+            if qty
+        ]
+    )
+    return committed
 
 
 def _reserved(

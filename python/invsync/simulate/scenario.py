@@ -159,6 +159,10 @@ class Head(_Table, frozen=True):
     #: the policy location that holds the stock (default: its first online location)
     location: Id | None = None
     seed: Annotated[int, Meta(ge=0, le=2**63 - 1)] = 1
+    #: how long the engine has been selling at the base rates when the run starts (no
+    #: surge, no stall): a sale meets an engine that has measured its catalog's rates
+    #: and lags. 0: the engine starts with the run and knows nothing yet.
+    history_s: Seconds = 0.0
 
 
 class Sku(_Table, frozen=True):
@@ -289,6 +293,17 @@ class Scenario:
                 for plan in self.channels
             ),
         )
+
+    def history(self) -> Scenario | None:
+        """The time before the run as a scenario of its own (None without one): the base
+        demand over `history_s`, with no surge and no stall, its times counted from its
+        own start (`demand.draw` moves them before the run's)."""
+        length = self.head.history_s
+        if length <= 0:
+            return None
+        head = msgspec.structs.replace(self.head, horizon_s=length, history_s=0.0)
+        channels = tuple(replace(plan, stalls=()) for plan in self.channels)
+        return replace(self, head=head, channels=channels, surges=())
 
     @classmethod
     def from_toml(cls, text: str, policy: Policy, source: str = "<scenario>") -> Scenario:
