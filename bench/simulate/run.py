@@ -51,7 +51,7 @@ def run_scenario(path: Path, policy_path: Path, seeds: int, limit: int, out: Pat
     document = to_json(str(path.relative_to(ROOT)), seed_list, summaries, oracle, searched)
     document["within_p99"] = to_json("", seed_list, capped, oracle)["strategies"]
     document["name"] = scenario.head.name
-    document["buyers_per_run"] = sum(len(b.time) for b in buyers.values()) / len(seed_list)
+    document["buyers_per_run"] = sum(b.in_run for b in buyers.values()) / len(seed_list)
     document["seconds"] = time.perf_counter() - started
     document["goals"] = {
         summary.strategy: {

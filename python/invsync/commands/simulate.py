@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         runs = f"{len(seeds)} run{'s' if len(seeds) > 1 else ''}"
-        buyers_per_run = sum(len(b.time) for b in buyers.values()) / len(seeds)
+        buyers_per_run = sum(b.in_run for b in buyers.values()) / len(seeds)
         print(
             f"{scenario.head.name or args.scenario}: {runs} (seeds {seeds[0]}-{seeds[-1]}), "
             f"{scenario.head.horizon_s / 3600:g} h, {buyers_per_run:,.0f} buyers per run; "

@@ -43,6 +43,11 @@ class Buyers:
     history: int = 0
 
     @property
+    def in_run(self) -> int:
+        """How many buyers come in the run itself (its history's not counted)."""
+        return len(self.time) - self.history
+
+    @property
     def hottest(self) -> int:
         """The SKU most asked for."""
         return int(np.argmax(self.expected))

@@ -287,7 +287,7 @@ def simulate(
     # Sales made before the end still reach the seller, and may still be oversells.
     for k in sorted(due):
         apply_orders(k * step, [order(i) for _, i in sorted(due[k])])
-    outcome.buyers = total - buyers.history
+    outcome.buyers = buyers.in_run
     outcome.turned_away = turned_away
     outcome.sold = sold - outcome.oversold
     outcome.unsold = sum(
