@@ -189,8 +189,9 @@ SKU_EXPLANATION = {
         "velocity": {
             "type": "array",
             "description": "Sales rate (units/s) per channel that sold the SKU: the estimate"
-            " is the largest of a fast and a slow decayed rate, a decayed peak and a floor of"
-            " one unit over the time since the last sale (plus the slow window).",
+            " is the largest of a fast and a slow decayed rate, a decayed peak, a floor of"
+            " one unit over the time since the last sale (plus the slow window) and a"
+            " day-long decayed rate.",
             "items": {
                 "type": "object",
                 "properties": {
@@ -205,6 +206,12 @@ SKU_EXPLANATION = {
                     },
                     "peak": {"type": "number"},
                     "floor": {"type": "number"},
+                    "long": {
+                        "type": "number",
+                        "description": "The day-long rate (half-life"
+                        " velocity_long_half_life_s): a steady SKU's rate through hours"
+                        " without a sale. It counts up from 0 in a freshly started engine.",
+                    },
                     "slow_share": {
                         "type": "number",
                         "description": "Present while a freshly started engine corrects its"

@@ -61,7 +61,10 @@ class Explanation:
             ],
             "channels": [self._channel(ch) for ch in c["channels"]],
             "velocity": [
-                {key: v[key] for key in ("channel", "rate", "fast", "slow", "peak", "floor")}
+                {
+                    key: v[key]
+                    for key in ("channel", "rate", "fast", "slow", "peak", "floor", "long")
+                }
                 | ({"slow_share": v["slow_share"]} if v["slow_share"] is not None else {})
                 for v in c["velocity"]
             ],
@@ -235,7 +238,7 @@ def _velocity_line(d: dict[str, Any]) -> str:
         return ""
     rates = ", ".join(
         f"{v['channel']} {v['rate']:.3g}/s (fast {v['fast']:.3g}, slow {v['slow']:.3g}"
-        f"{_warming(v)}, peak {v['peak']:.3g}, floor {v['floor']:.3g})"
+        f"{_warming(v)}, peak {v['peak']:.3g}, floor {v['floor']:.3g}, day {v['long']:.3g})"
         for v in d["velocity"]
     )
     return f"  velocity now  {rates}"

@@ -89,10 +89,12 @@ class Defaults(_Table, frozen=True):
     #: partition's vote before it is aborted with reason "timeout".
     cross_partition_timeout_s: Seconds = 5
     #: half-lives of the sales rate estimates behind automatic buffers and protection:
-    #: a fast rate follows a ramp, a slow one steady demand, a peak outlasts a burst
+    #: a fast rate follows a ramp, a slow one steady demand, a peak bridges a surge's
+    #: gaps, a day-long one holds a steady SKU's rate through hours without a sale
     velocity_fast_half_life_s: Span = 30.0
     velocity_slow_half_life_s: Span = 900.0
     velocity_peak_half_life_s: Span = 60.0
+    velocity_long_half_life_s: Span = 86_400.0
     #: log seconds between recomputations of the automatic numbers that may have moved
     adaptive_every_s: Annotated[int, Meta(ge=1, le=86_400)] = 10
     #: automatic protection levels cover the demand of this many seconds
@@ -609,6 +611,7 @@ def _resolve(doc: PolicyFile) -> dict[str, Any]:
                 "fast_s": defaults.velocity_fast_half_life_s,
                 "slow_s": defaults.velocity_slow_half_life_s,
                 "peak_s": defaults.velocity_peak_half_life_s,
+                "long_s": defaults.velocity_long_half_life_s,
             },
             "every_s": defaults.adaptive_every_s,
             "protect_horizon_s": defaults.protect_horizon_s,

@@ -4,15 +4,17 @@
 //! CRC-32 of the payload (u32 LE), payload: bincode of [`Persisted`], then (format 2
 //! on) of [`LogImage`], then (format 3 on) of [`AdaptiveImage`], then (format 4 on) of
 //! [`CrossImage`] and [`PricingImage`]; format 5 adds when the engine began counting
-//! sales to [`AdaptiveImage`]. An older snapshot restores with the parts it lacks
-//! empty.
+//! sales to [`AdaptiveImage`], format 6 the rates' day-long counts. An older snapshot
+//! restores with the parts it lacks empty.
 
 use crate::error::{CoreError, CoreResult};
 use crate::pricing::PricingImage;
-use crate::state::{AdaptiveImage, AdaptiveImageV4, CrossImage, LogImage, Persisted};
+use crate::state::{
+    AdaptiveImage, AdaptiveImageV4, AdaptiveImageV5, CrossImage, LogImage, Persisted,
+};
 
 const MAGIC: &[u8; 8] = b"INVSYNC\0";
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format this build restores.
 const OLDEST_VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 8 + 4;
@@ -105,6 +107,11 @@ pub fn decode(data: &[u8]) -> CoreResult<Sections> {
         }
         4 => {
             let (p, log, adaptive, cross, pricing): (_, _, AdaptiveImageV4, _, _) =
+                bincode::deserialize(payload).map_err(undecodable)?;
+            Ok((p, log, adaptive.into(), cross, pricing))
+        }
+        5 => {
+            let (p, log, adaptive, cross, pricing): (_, _, AdaptiveImageV5, _, _) =
                 bincode::deserialize(payload).map_err(undecodable)?;
             Ok((p, log, adaptive.into(), cross, pricing))
         }

@@ -420,14 +420,21 @@ fn merge_parked(olds: &[Sections]) -> Vec<Parked> {
 
 fn merge_adaptive(olds: &[Sections], moves: &[Moves]) -> AdaptiveImage {
     let mut demand = Vec::new();
+    let mut long = Vec::new();
     for (j, old) in olds.iter().enumerate() {
         for (key, d) in &old.2.demand {
             if let Some(new) = moves[j].key(*key) {
                 demand.push((new, d.clone()));
             }
         }
+        for &(key, ch, count) in &old.2.long {
+            if let Some(new) = moves[j].key(key) {
+                long.push((new, ch, count));
+            }
+        }
     }
     demand.sort_unstable_by_key(|(k, _)| *k);
+    long.sort_unstable_by_key(|&(k, ch, _)| (k, ch));
     let channels = olds.iter().map(|o| o.2.order_lag.len()).max().unwrap_or(0);
     let order_lag = (0..channels)
         .map(|ch| {
@@ -464,6 +471,7 @@ fn merge_adaptive(olds: &[Sections], moves: &[Moves]) -> AdaptiveImage {
         lags,
         next_at: olds.iter().map(|o| o.2.next_at).min().unwrap_or_default(),
         counting_since: olds.iter().filter_map(|o| o.2.counting_since).min(),
+        long,
     }
 }
 

@@ -35,6 +35,8 @@ pub struct HalfLives {
     /// How fast a peak of the fast rate is forgotten: it bridges the gaps between a
     /// surge's sales; the clumps cover the spread of a steady rate's.
     pub peak_s: f64,
+    /// The day-long rate: a steady SKU's rate through hours without a sale.
+    pub long_s: f64,
 }
 
 impl Default for HalfLives {
@@ -43,6 +45,7 @@ impl Default for HalfLives {
             fast_s: 30.0,
             slow_s: 900.0,
             peak_s: 60.0,
+            long_s: 86_400.0,
         }
     }
 }
@@ -72,6 +75,10 @@ pub struct Rate {
     /// Sales (not units) in the fast count, decayed alike.
     fast_sales: f64,
     slow: f64,
+    /// The day-long count. Not in a [`Rate`]'s serialized form: snapshots keep it apart
+    /// (`AdaptiveImage::long`), so the formats before it read as they were written.
+    #[serde(skip)]
+    long: f64,
     /// The highest fast rate seen (units/s), decayed.
     peak: f64,
     /// Log time (µs) the numbers are as of.
@@ -87,7 +94,11 @@ pub struct RateNow {
     /// A slow mover's rate: one unit over the time since the last sale (see
     /// [`Rate::floor`]).
     pub floor: f64,
-    /// The estimate CONTRACT 13 uses: the largest of the four.
+    /// The day-long rate: what a steady SKU sells, read through a lull of hours that
+    /// leaves its slow rate and floor under it. It counts up from 0 in a freshly
+    /// started engine and only ever raises the estimate, so it is not corrected then.
+    pub long: f64,
+    /// The estimate CONTRACT 13 uses: the largest of the five.
     pub rate: f64,
 }
 
@@ -102,6 +113,7 @@ impl Rate {
             fast: self.fast * kept(dt, hl.fast_s),
             fast_sales: self.fast_sales * kept(dt, hl.fast_s),
             slow: self.slow * kept(dt, hl.slow_s),
+            long: self.long * kept(dt, hl.long_s),
             peak: self.peak * kept(dt, hl.peak_s),
             at: now,
         }
@@ -139,6 +151,7 @@ impl Rate {
         r.fast = (r.fast + u).min(MAX_UNITS);
         r.fast_sales = (r.fast_sales + 1.0).min(MAX_UNITS);
         r.slow = (r.slow + u).min(MAX_UNITS);
+        r.long = (r.long + u).min(MAX_UNITS);
         r.peak = r.peak.max(r.fast_rate(hl));
         *self = r;
     }
@@ -149,18 +162,33 @@ impl Rate {
         let fast = r.fast_rate(hl);
         let slow = per_second(r.slow, hl.slow_s);
         let floor = self.floor(now, hl);
+        let long = per_second(r.long, hl.long_s);
         RateNow {
             fast,
             slow,
             peak: r.peak,
             floor,
-            rate: fast.max(slow).max(r.peak).max(floor),
+            long,
+            rate: fast.max(slow).max(r.peak).max(floor).max(long),
         }
     }
 
     /// The log time (µs) of the last sale counted.
     pub fn last_sale(&self) -> i64 {
         self.at
+    }
+
+    /// The day-long count, as of [`Self::last_sale`] (kept apart in snapshots).
+    pub fn long_count(&self) -> f64 {
+        self.long
+    }
+
+    /// This rate with its day-long count, as a snapshot kept it.
+    pub fn with_long_count(self, long: f64) -> Rate {
+        Rate {
+            long: long.clamp(0.0, MAX_UNITS),
+            ..self
+        }
     }
 }
 
@@ -197,6 +225,7 @@ impl RateNow {
             slow: self.slow / per,
             peak: self.peak / per,
             floor: self.floor / per,
+            long: self.long / per,
             rate: self.rate / per,
         }
     }
@@ -206,6 +235,7 @@ impl RateNow {
     pub fn lasts_s(&self, hl: &HalfLives) -> f64 {
         decays_to(self.slow, FADED_BELOW, hl.slow_s)
             .max(decays_to(self.peak, FADED_BELOW, hl.peak_s))
+            .max(decays_to(self.long, FADED_BELOW, hl.long_s))
             .max(if self.floor > 0.0 {
                 falls_to(1.0, 1.0 / self.floor, FADED_BELOW)
             } else {
@@ -517,7 +547,8 @@ pub fn auto_buffer(
 
 /// How long (s) an automatic buffer of `current` units surely keeps its value while no
 /// channel sells: between sales every rate only decays, and never below the largest of
-/// its slow rate and its peak, which halve every `slow_s` and `peak_s`, and its floor,
+/// its slow rate, its peak and its day-long rate, which halve every `slow_s`, `peak_s`
+/// and `long_s`, and its floor,
 /// which falls as `1 / (1 / floor + t)`; so the formula's units only fall, and `current`
 /// holds while `risk` × them stays above `current − 1` or their [`clumps`] reach it. `sellers` are (rate now, order_lag_d s)
 /// of every channel d selling the SKU. A lower bound: recomputed at that time the buffer may
@@ -535,13 +566,14 @@ pub fn buffer_holds_s(
     }
     let push = push_lag_s.clamp(0.0, MAX_DELAY_S);
     let risk = rule.risk.clamp(0.0, 100.0);
-    let (mut slow, mut peak) = (0.0, 0.0);
+    let (mut slow, mut peak, mut long) = (0.0, 0.0, 0.0);
     // The floors' units: Σ lag_d / (a_d + t) with a_d = 1 / floor_d now.
     let mut floors: SmallVec<[(f64, f64); 4]> = SmallVec::new();
     for (now, order_lag) in sellers {
         let lag = push + order_lag.clamp(0.0, MAX_DELAY_S);
         slow += now.slow.clamp(0.0, MAX_UNITS) * lag;
         peak += now.peak.clamp(0.0, MAX_UNITS) * lag;
+        long += now.long.clamp(0.0, MAX_UNITS) * lag;
         if now.floor > 0.0 {
             floors.push((lag, 1.0 / now.floor));
         }
@@ -550,6 +582,7 @@ pub fn buffer_holds_s(
     let stays_above = |scale: f64, threshold: f64| {
         decays_to(scale * slow, threshold, hl.slow_s)
             .max(decays_to(scale * peak, threshold, hl.peak_s))
+            .max(decays_to(scale * long, threshold, hl.long_s))
             .max(floors_fall_to(&floors, scale, threshold))
     };
     // `current` holds while ceil(risk × units) or their clumps reach it.
@@ -702,9 +735,31 @@ mod tests {
         );
         let day = r.at(86_400 * S, &hl);
         assert!(day.slow < 1e-6 && day.peak < 1e-6, "{day:?}");
-        // What is left a day on is the floor, one unit over the day: forgotten in a week.
+        // What is left a day on is the floor and the day-long rate of the 600 units
+        // (halving each day): under one unit a week after about 11.5 days.
         assert!(!day.faded());
-        assert!(r.at(8 * 86_400 * S, &hl).faded());
+        assert!(!r.at(11 * 86_400 * S, &hl).faded());
+        assert!(r.at(12 * 86_400 * S, &hl).faded());
+    }
+
+    #[test]
+    fn a_steady_sellers_day_long_rate_holds_through_a_lull() {
+        let hl = HalfLives::default();
+        let mut r = Rate::default();
+        // Twelve a day, one every two hours, for three days; then four hours without one.
+        for i in 0..36 {
+            r.add(1, i * 7_200 * S, &hl);
+        }
+        let lull = r.at(35 * 7_200 * S + 4 * 3_600 * S, &hl);
+        let per_day = 12.0 / 86_400.0;
+        // The floor reads one unit over the four hours; the day-long rate about the SKU's
+        // true rate (low by its three days of counting and the lull's decay).
+        assert!(lull.floor < 0.5 * per_day, "{lull:?}");
+        assert!(lull.long > 0.7 * per_day && lull.long < per_day, "{lull:?}");
+        assert_eq!(lull.rate, lull.long);
+        // A snapshot keeps the count apart; a rate restored with it reads the same.
+        let restored = Rate { long: 0.0, ..r }.with_long_count(r.long_count());
+        assert_eq!(restored.at(40 * 7_200 * S, &hl), r.at(40 * 7_200 * S, &hl));
     }
 
     #[test]

@@ -5,8 +5,9 @@ format N: the snapshot, the policy it ran, and what each SKU explained to right
 then. Format 1 came before event ids carried their log time, format 2 before sales
 rates and automatic buffers, format 3 before reservations spanning partitions and
 before prices and promotions, format 4 before the engine kept when it began counting
-sales (format 4 was written by restoring format 3's and applying a few kit orders). An
-upgrade must not need a replay from the start of the log.
+sales (format 4 was written by restoring format 3's and applying a few kit orders), and
+format 5 before the rates' day-long counts (written by restoring format 4's and applying
+a few more). An upgrade must not need a replay from the start of the log.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from invsync import Engine, Policy
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-FORMATS = [1, 2, 3, 4]
+FORMATS = [1, 2, 3, 4, 5]
 
 
 def restored(version: int) -> Engine:

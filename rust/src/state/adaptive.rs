@@ -95,7 +95,8 @@ pub struct Adaptive {
 pub const LAG_TOLERANCE: f64 = 0.1;
 
 /// What snapshot format 3 adds: [`Adaptive`] with its keys in order, so a snapshot
-/// of the same state is the same bytes (format 5 adds `counting_since`).
+/// of the same state is the same bytes (format 5 adds `counting_since`, format 6 the
+/// day-long counts).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AdaptiveImage {
     pub demand: Vec<(u32, KeyDemand)>,
@@ -104,6 +105,35 @@ pub struct AdaptiveImage {
     pub lags: Vec<(Lag, Lag)>,
     pub next_at: i64,
     pub counting_since: Option<i64>,
+    /// (key, channel index, count) of every rate's day-long count above 0, in key
+    /// order: kept apart from the rates, whose form the earlier formats share.
+    pub long: Vec<(u32, u16, f64)>,
+}
+
+/// [`AdaptiveImage`] as format 5 wrote it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AdaptiveImageV5 {
+    pub demand: Vec<(u32, KeyDemand)>,
+    pub order_lag: Vec<DelayP99>,
+    pub push_lag: Vec<Option<f64>>,
+    pub lags: Vec<(Lag, Lag)>,
+    pub next_at: i64,
+    pub counting_since: Option<i64>,
+}
+
+impl From<AdaptiveImageV5> for AdaptiveImage {
+    /// Without day-long counts: they count up from the restore.
+    fn from(old: AdaptiveImageV5) -> AdaptiveImage {
+        AdaptiveImage {
+            demand: old.demand,
+            order_lag: old.order_lag,
+            push_lag: old.push_lag,
+            lags: old.lags,
+            next_at: old.next_at,
+            counting_since: old.counting_since,
+            long: Vec::new(),
+        }
+    }
 }
 
 /// [`AdaptiveImage`] as formats 3 and 4 wrote it.
@@ -127,6 +157,7 @@ impl From<AdaptiveImageV4> for AdaptiveImage {
             lags: old.lags,
             next_at: old.next_at,
             counting_since: Some(i64::MIN),
+            long: Vec::new(),
         }
     }
 }
@@ -136,6 +167,11 @@ impl Adaptive {
         let mut demand: Vec<(u32, KeyDemand)> =
             self.demand.iter().map(|(&k, d)| (k, d.clone())).collect();
         demand.sort_unstable_by_key(|(k, _)| *k);
+        let long = demand
+            .iter()
+            .flat_map(|(k, d)| d.rates.iter().map(move |(ch, r)| (*k, *ch, r.long_count())))
+            .filter(|(_, _, count)| *count > 0.0)
+            .collect();
         AdaptiveImage {
             demand,
             order_lag: self.order_lag.clone(),
@@ -143,6 +179,7 @@ impl Adaptive {
             lags: self.lags.clone(),
             next_at: self.next_at,
             counting_since: self.counting_since,
+            long,
         }
     }
 
@@ -154,6 +191,14 @@ impl Adaptive {
             d.due = i64::MIN;
             schedule.insert((d.due, k));
             demand.insert(k, d);
+        }
+        for (k, ch, count) in image.long {
+            let rate = demand
+                .get_mut(&k)
+                .and_then(|d| d.rates.iter_mut().find(|(c, _)| *c == ch));
+            if let Some((_, r)) = rate {
+                *r = r.with_long_count(count);
+            }
         }
         Adaptive {
             demand,
@@ -1278,8 +1323,9 @@ mod tests {
         // The kit's own sales alone ask for less: the part decides while it sells more.
         w.place("k", &[line("1", "KIT", 1)]).expect("order");
         assert!(w.state.adaptive.demand[&kit].buffers[market] >= in_kits);
-        // When B's sales fade, so does the kit's buffer from them.
-        w.tick(8 * 24 * 3_600 * MICROS);
+        // When B's sales fade (its 82 units' day-long rate is under one unit a week
+        // after about 8.6 days), so does the kit's buffer from them.
+        w.tick(10 * 24 * 3_600 * MICROS);
         assert!(w.state.adaptive.demand.get(&kit).is_none());
     }
 

@@ -27,7 +27,8 @@ mod units;
 mod fixture;
 
 pub use adaptive::{
-    Adaptive, AdaptiveImage, AdaptiveImageV4, BufferWhy, KeyDemand, Lag, ProtectWhy, VelocityWhy,
+    Adaptive, AdaptiveImage, AdaptiveImageV4, AdaptiveImageV5, BufferWhy, KeyDemand, Lag,
+    ProtectWhy, VelocityWhy,
 };
 pub use cross::{CrossAnswer, CrossImage, CrossRequest, Share, Vote};
 pub use orders::Disposition;
