@@ -453,7 +453,9 @@ const POISSON_EXACT_UP_TO: f64 = 100.0;
 const Z99: f64 = 2.326_347_874_040_841;
 
 /// The p99 of a Poisson count of mean `mean`: the fewest units n with P(N > n) ≤ 1 %.
-/// Nondecreasing in `mean`.
+/// Nondecreasing in `mean`. Every automatic buffer asks it, so up to
+/// [`POISSON_EXACT_UP_TO`] it is looked up among the means where the exact p99 steps
+/// up ([`exact_steps`]); above, it is a formula.
 pub fn poisson_p99(mean: f64) -> i64 {
     if mean.is_nan() || mean <= 0.0 {
         return 0;
@@ -461,6 +463,11 @@ pub fn poisson_p99(mean: f64) -> i64 {
     if mean > POISSON_EXACT_UP_TO {
         return whole_units(mean + Z99 * mean.sqrt() + (Z99 * Z99 - 1.0) / 6.0);
     }
+    exact_steps().partition_point(|&step| step <= mean) as i64
+}
+
+/// The exact p99 by summing the Poisson terms (up to [`POISSON_EXACT_UP_TO`]).
+fn exact_p99(mean: f64) -> i64 {
     let mut term = (-mean).exp();
     let mut at_most = term;
     let mut n = 0i64;
@@ -473,27 +480,32 @@ pub fn poisson_p99(mean: f64) -> i64 {
     n
 }
 
-/// A mean above which [`clumps`] is at least `units`: looked up up to the exact p99s'
-/// reach, worked out once (the cadence asks it of every automatic buffer), and found by
-/// bisection above, where the p99 is a formula.
-fn clumps_reach(units: i64) -> f64 {
-    static REACH: OnceLock<Vec<f64>> = OnceLock::new();
-    let reach = REACH.get_or_init(|| {
-        (1..=poisson_p99(POISSON_EXACT_UP_TO))
-            .map(poisson_p99_reaches)
+/// Where the exact p99 steps up, worked out once: entry u − 1 is the least mean (to
+/// the last bit) whose p99 is at least u, for every u the exact p99 reaches.
+fn exact_steps() -> &'static [f64] {
+    static STEPS: OnceLock<Vec<f64>> = OnceLock::new();
+    STEPS.get_or_init(|| {
+        (1..=exact_p99(POISSON_EXACT_UP_TO))
+            .map(|units| reaches(units, exact_p99))
             .collect()
-    });
+    })
+}
+
+/// A mean above which [`clumps`] is at least `units`: where the exact p99 steps up,
+/// else found by bisection where the p99 is a formula.
+fn clumps_reach(units: i64) -> f64 {
     match usize::try_from(units) {
         Ok(0) | Err(_) => 0.0,
-        Ok(n) => reach
+        Ok(n) => exact_steps()
             .get(n - 1)
             .copied()
-            .unwrap_or_else(|| poisson_p99_reaches(units)),
+            .unwrap_or_else(|| reaches(units, poisson_p99)),
     }
 }
 
-/// A mean above which [`poisson_p99`] is at least `units` (bisection, from above).
-fn poisson_p99_reaches(units: i64) -> f64 {
+/// The least mean (bisection, to the last bit, from above) at which `p99` is at least
+/// `units`.
+fn reaches(units: i64, p99: fn(f64) -> i64) -> f64 {
     if units <= 0 {
         return 0.0;
     }
@@ -501,7 +513,7 @@ fn poisson_p99_reaches(units: i64) -> f64 {
     let (mut below, mut above) = (0.0, units as f64);
     for _ in 0..64 {
         let mid = 0.5 * (below + above);
-        if poisson_p99(mid) >= units {
+        if p99(mid) >= units {
             above = mid;
         } else {
             below = mid;
@@ -883,12 +895,14 @@ mod tests {
             last = p;
         }
         assert!(poisson_p99(1e300) == i64::MAX && poisson_p99(f64::INFINITY) == i64::MAX);
-        for units in [1, 2, 3, 7, 50, 124, 125, 300] {
-            let reach = poisson_p99_reaches(units);
-            assert!(poisson_p99(reach) >= units && poisson_p99(reach * 0.999) < units);
+        // The lookup is the exact sum wherever it is not within a few bits of a step.
+        for i in 1..=2_000 {
+            let mean = i as f64 * 0.05 + 1e-9;
+            assert_eq!(poisson_p99(mean), exact_p99(mean), "at {mean}");
         }
-        for units in [1, 2, 5, 124, 125, 126, 300, 10_000] {
-            assert_eq!(clumps_reach(units), poisson_p99_reaches(units));
+        for units in [1, 2, 3, 7, 50, 124, 125, 126, 300, 10_000] {
+            let reach = clumps_reach(units);
+            assert!(poisson_p99(reach) >= units && poisson_p99(reach * 0.999) < units);
         }
         assert_eq!(clumps_reach(0), 0.0);
     }
