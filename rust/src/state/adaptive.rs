@@ -110,32 +110,6 @@ pub struct AdaptiveImage {
     pub long: Vec<(u32, u16, f64)>,
 }
 
-/// [`AdaptiveImage`] as format 5 wrote it.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct AdaptiveImageV5 {
-    pub demand: Vec<(u32, KeyDemand)>,
-    pub order_lag: Vec<DelayP99>,
-    pub push_lag: Vec<Option<f64>>,
-    pub lags: Vec<(Lag, Lag)>,
-    pub next_at: i64,
-    pub counting_since: Option<i64>,
-}
-
-impl From<AdaptiveImageV5> for AdaptiveImage {
-    /// Without day-long counts: they count up from the restore.
-    fn from(old: AdaptiveImageV5) -> AdaptiveImage {
-        AdaptiveImage {
-            demand: old.demand,
-            order_lag: old.order_lag,
-            push_lag: old.push_lag,
-            lags: old.lags,
-            next_at: old.next_at,
-            counting_since: old.counting_since,
-            long: Vec::new(),
-        }
-    }
-}
-
 /// [`AdaptiveImage`] as formats 3 and 4 wrote it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct AdaptiveImageV4 {
@@ -146,19 +120,44 @@ pub struct AdaptiveImageV4 {
     pub next_at: i64,
 }
 
-impl From<AdaptiveImageV4> for AdaptiveImage {
+/// [`AdaptiveImage`] as format 5 wrote it: format 4's, then `counting_since` (bincode
+/// writes a struct's fields one after another, a nested struct's too).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AdaptiveImageV5 {
+    pub v4: AdaptiveImageV4,
+    pub counting_since: Option<i64>,
+}
+
+impl From<AdaptiveImageV4> for AdaptiveImageV5 {
     /// Its rates had counted since before the snapshot: long enough to need no
     /// correction for a fresh start.
-    fn from(old: AdaptiveImageV4) -> AdaptiveImage {
-        AdaptiveImage {
-            demand: old.demand,
-            order_lag: old.order_lag,
-            push_lag: old.push_lag,
-            lags: old.lags,
-            next_at: old.next_at,
+    fn from(v4: AdaptiveImageV4) -> AdaptiveImageV5 {
+        AdaptiveImageV5 {
+            v4,
             counting_since: Some(i64::MIN),
+        }
+    }
+}
+
+impl From<AdaptiveImageV5> for AdaptiveImage {
+    /// Without day-long counts: they count up from the restore.
+    fn from(old: AdaptiveImageV5) -> AdaptiveImage {
+        let AdaptiveImageV5 { v4, counting_since } = old;
+        AdaptiveImage {
+            demand: v4.demand,
+            order_lag: v4.order_lag,
+            push_lag: v4.push_lag,
+            lags: v4.lags,
+            next_at: v4.next_at,
+            counting_since,
             long: Vec::new(),
         }
+    }
+}
+
+impl From<AdaptiveImageV4> for AdaptiveImage {
+    fn from(v4: AdaptiveImageV4) -> AdaptiveImage {
+        AdaptiveImageV5::from(v4).into()
     }
 }
 
